@@ -1,0 +1,113 @@
+"""Typed values that flow between stages: prepared model inputs and per-task results.
+
+Shapes are (height, width) unless a name says otherwise; arrays are numpy.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Task(str, enum.Enum):
+    DEPTH = "depth"
+    CLASSIFICATION = "classification"
+    SEGMENTATION = "segmentation"
+
+    @classmethod
+    def parse(cls, value: "str | Task") -> "Task":
+        from .errors import UsageError
+
+        if isinstance(value, Task):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            names = ", ".join(t.value for t in cls)
+            raise UsageError(f"unknown task {value!r}: choose one of {names}") from None
+
+
+class DepthKind(str, enum.Enum):
+    """What a depth map's values mean. Near objects are LARGER for RELATIVE, SMALLER for METRIC."""
+
+    RELATIVE = "relative"  # relative inverse depth (disparity), unitless
+    METRIC = "metric"  # distance in metres
+
+
+@dataclass(frozen=True)
+class PreparedInput:
+    """A frame turned into the model's input, with what post-processing needs to undo it.
+
+    pixel_values: (1, 3, H_in, W_in) float32, C-contiguous, the exact tensor fed to the model.
+    original_hw: the frame's (height, width).
+    resized_hw: the image's (height, width) inside pixel_values after resizing, before padding.
+    padding_tblr: rows/cols added (top, bottom, left, right) around the resized image, in input pixels.
+    """
+
+    pixel_values: np.ndarray
+    original_hw: tuple[int, int]
+    resized_hw: tuple[int, int]
+    padding_tblr: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def __post_init__(self) -> None:
+        pv = self.pixel_values
+        if pv.ndim != 4 or pv.shape[0] != 1 or pv.shape[1] != 3:
+            raise ValueError(f"pixel_values must have shape (1, 3, H, W), got {pv.shape}")
+        if pv.dtype != np.float32:
+            raise ValueError(f"pixel_values must be float32, got {pv.dtype}")
+
+
+@dataclass(frozen=True)
+class DepthResult:
+    """depth: (H, W) float32 at frame resolution; kind tells how to read it (see DepthKind)."""
+
+    depth: np.ndarray
+    kind: DepthKind
+
+    @property
+    def units(self) -> str:
+        return "m" if self.kind is DepthKind.METRIC else "relative"
+
+
+@dataclass(frozen=True)
+class ClassificationResult:
+    """Top-k classes, best first. scores are probabilities (softmax, or sigmoid for multi-label models)."""
+
+    class_ids: tuple[int, ...]
+    labels: tuple[str, ...]
+    scores: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment of an instance or panoptic result. mask: (H, W) bool at frame resolution."""
+
+    id: int
+    label_id: int
+    label: str
+    score: float
+    mask: np.ndarray = field(repr=False)
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """A segmentation at frame resolution.
+
+    kind: "semantic", "instance" or "panoptic".
+    label_map: (H, W) int32 class id per pixel (semantic), or -1 where no segment covers the pixel.
+    segments: for instance/panoptic, the segments (empty for semantic).
+    segment_map: for instance/panoptic, (H, W) int32 segment id per pixel, -1 where none; None for semantic.
+    id2label: class id -> name.
+    """
+
+    kind: str
+    label_map: np.ndarray
+    id2label: dict[int, str]
+    segments: tuple[Segment, ...] = ()
+    segment_map: np.ndarray | None = None
