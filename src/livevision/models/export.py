@@ -1,0 +1,128 @@
+"""Export a Hugging Face model to ONNX with Optimum, into the model cache.
+
+This module is the only one that imports torch, transformers and optimum, and only
+inside `export_model`'s build step: loading a cached model never imports them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import warnings
+from pathlib import Path
+
+from ..errors import ExportError, MissingDependencyError
+from ..types import Task
+from .cache import CONFIG_FILE, EXPORT_FORMAT, ONNX_FILE, PROCESSOR_FILE, CacheEntry, CacheKey, ModelCache, export_library_versions
+from .registry import architecture_for
+from .resolve import ModelRef, materialize, parse_model_ref, read_json
+
+log = logging.getLogger(__name__)
+
+def export_options(task: Task, opset: int | None) -> dict:
+    """The options that go into a cache key. opset None lets Optimum pick each model's default."""
+    return {"format": EXPORT_FORMAT, "task": task.value, "opset": opset}
+
+
+def cache_key(ref: ModelRef, task: Task, opset: int | None = None) -> CacheKey:
+    return CacheKey(ref.key_model, ref.revision, export_options(task, opset), export_library_versions())
+
+
+def export_model(
+    model: str | Path,
+    task: Task | str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    opset: int | None = None,
+    force: bool = False,
+) -> CacheEntry:
+    """Export `model` (a Hub id or a local Hugging Face folder) for `task`, or return the
+    cached export. `force=True` rebuilds the entry."""
+    task = Task.parse(task)
+    ref = parse_model_ref(model, revision)
+    cache = ModelCache(cache_dir)
+    key = cache_key(ref, task, opset)
+    if force:
+        cache.discard(key)
+    elif (entry := cache.lookup(key)) is not None:
+        return entry
+    return cache.store(key, lambda tmp: _build(ref, task, key.options["opset"], tmp))
+
+
+def _build(ref: ModelRef, task: Task, opset: int | None, out: Path) -> dict:
+    folder = materialize(ref)
+    config = read_json(folder / CONFIG_FILE)
+    arch = architecture_for(config, task)  # fails fast, before importing torch
+    _require_export_dependencies()
+    from optimum.exporters.onnx import main_export
+    from transformers import AutoConfig, AutoImageProcessor
+
+    from .onnx_configs import CUSTOM_MODEL_TYPES, custom_onnx_config
+
+    hf_config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+    custom = None
+    if arch.model_type in CUSTOM_MODEL_TYPES:
+        custom = {"model": custom_onnx_config(hf_config, arch.optimum_task)}
+    log.info("exporting %s (%s) to ONNX, opset %s", ref.name, arch.model_type, opset or "default")
+    onnx_dir = out / "optimum"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            main_export(
+                str(folder),
+                onnx_dir,
+                task=arch.optimum_task,
+                opset=opset,
+                library_name="transformers",
+                trust_remote_code=False,
+                custom_onnx_configs=custom,
+                do_validation=True,
+                local_files_only=True,
+            )
+        except Exception as exc:  # Optimum raises plain ValueError/RuntimeError from deep inside
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ExportError(f"exporting {ref.name} to ONNX failed: {first_line}") from exc
+    tolerance_warnings = [str(w.message).splitlines()[0] for w in caught if "tolerance" in str(w.message)]
+    if not (onnx_dir / ONNX_FILE).is_file():
+        raise ExportError(f"exporting {ref.name} produced no {ONNX_FILE}")
+    for path in onnx_dir.iterdir():
+        if path.name.startswith(ONNX_FILE):  # model.onnx and, for > 2 GB models, model.onnx_data
+            shutil.move(str(path), out / path.name)
+    shutil.rmtree(onnx_dir)
+
+    # Save the processor's full settings (class defaults filled in), so the runtime can
+    # rebuild the preprocessing from JSON alone.
+    processor = AutoImageProcessor.from_pretrained(folder, use_fast=False, trust_remote_code=False)
+    processor_config = processor.to_dict()
+    processor_config["image_processor_type"] = type(processor).__name__
+    _write_json(out / PROCESSOR_FILE, processor_config)
+    _write_json(out / CONFIG_FILE, hf_config.to_dict())  # with the class defaults filled in
+    return {
+        "model_type": arch.model_type,
+        "task": task.value,
+        "optimum_task": arch.optimum_task,
+        "outputs": list(arch.outputs),
+        "source": ref.name,
+        "validation_warnings": tolerance_warnings,
+    }
+
+
+def _require_export_dependencies() -> None:
+    missing = []
+    for module in ("torch", "transformers", "optimum.exporters.onnx"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module.split(".")[0])
+    if missing:
+        raise MissingDependencyError(
+            f"exporting a model needs {', '.join(missing)}: install torch first (e.g. `pip install torch`), "
+            "then `pip install 'livevision[export]'`"
+        )
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=str)

@@ -1,0 +1,155 @@
+"""Load a model for a task and run it on frames: preprocess -> ONNX Runtime -> postprocess.
+
+`load_model` finds the cached export (exporting on first use) and never imports torch or
+transformers when the cache is warm.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from .errors import CacheError, MissingDependencyError
+from .models.cache import CONFIG_FILE, PROCESSOR_FILE, CacheEntry, ModelCache
+from .models.registry import DEFAULT_MODELS, Architecture, architecture_for
+from .models.resolve import parse_model_ref
+from .models.session import create_session
+from .tasks.classification import postprocess_classification
+from .tasks.depth import depth_kind, postprocess_depth
+from .tasks.preprocess import build_preprocessor
+from .tasks.segmentation import postprocess_mask_classification, postprocess_semantic
+from .types import ClassificationResult, DepthResult, PreparedInput, SegmentationResult, Task
+
+log = logging.getLogger(__name__)
+
+Result = Union[DepthResult, ClassificationResult, SegmentationResult]
+SEGMENTATION_MODES = ("semantic", "instance", "panoptic")
+
+
+@dataclass(frozen=True)
+class PostprocessOptions:
+    """Per-task knobs. top_k: classification. segmentation_mode: for MaskFormer/Mask2Former
+    ("panoptic" like the HF pipeline's default, "instance" or "semantic"); threshold,
+    mask_threshold and overlap_mask_area_threshold as in the HF post-processing."""
+
+    top_k: int = 5
+    segmentation_mode: str = "panoptic"
+    threshold: float = 0.9
+    mask_threshold: float = 0.5
+    overlap_mask_area_threshold: float = 0.5
+
+
+class Predictor:
+    """One exported model ready to run on BGR uint8 frames."""
+
+    def __init__(self, entry: CacheEntry, task: Task, *, providers: list[str] | None = None,
+                 resize: str = "exact", options: PostprocessOptions | None = None,
+                 intra_op_threads: int | None = None):
+        self.entry = entry
+        self.task = task
+        self.config = entry.read_json(CONFIG_FILE)
+        self.processor_config = entry.read_json(PROCESSOR_FILE)
+        self.architecture: Architecture = architecture_for(self.config, task)
+        self.options = options or PostprocessOptions()
+        if self.options.segmentation_mode not in SEGMENTATION_MODES:
+            raise ValueError(f"segmentation_mode must be one of {SEGMENTATION_MODES}, got {self.options.segmentation_mode!r}")
+        self.id2label = {int(k): v for k, v in (self.config.get("id2label") or {}).items()}
+        self.preprocessor = build_preprocessor(self.processor_config, resize=resize)
+        self.session = create_session(entry.onnx_path, providers, intra_op_threads=intra_op_threads)
+        self.input_name = self.session.get_inputs()[0].name
+        missing = [o for o in self.architecture.outputs if o not in {x.name for x in self.session.get_outputs()}]
+        if missing:
+            raise CacheError(f"ONNX model {entry.onnx_path} lacks outputs {missing}: re-export it with --force")
+        self.depth_kind = depth_kind(self.config) if task is Task.DEPTH else None
+
+    @property
+    def model_type(self) -> str:
+        return self.architecture.model_type
+
+    @property
+    def name(self) -> str:
+        return self.entry.metadata.get("notes", {}).get("source") or self.entry.path.name
+
+    def preprocess(self, frame: np.ndarray) -> PreparedInput:
+        return self.preprocessor(frame)
+
+    def infer(self, prepared: PreparedInput) -> list[np.ndarray]:
+        """Raw model outputs, in the order of `architecture.outputs`."""
+        return self.session.run(list(self.architecture.outputs), {self.input_name: prepared.pixel_values})
+
+    def postprocess(self, outputs: list[np.ndarray], prepared: PreparedInput) -> Result:
+        if self.task is Task.DEPTH:
+            return postprocess_depth(outputs[0], prepared, model_type=self.model_type, kind=self.depth_kind)
+        if self.task is Task.CLASSIFICATION:
+            return postprocess_classification(
+                outputs[0], id2label=self.id2label, top_k=self.options.top_k,
+                problem_type=self.config.get("problem_type"),
+            )
+        if self.architecture.is_mask_classification:
+            o = self.options
+            return postprocess_mask_classification(
+                outputs[0], outputs[1], prepared, id2label=self.id2label, mode=o.segmentation_mode,
+                model_type=self.model_type, threshold=o.threshold, mask_threshold=o.mask_threshold,
+                overlap_mask_area_threshold=o.overlap_mask_area_threshold,
+            )
+        return postprocess_semantic(outputs[0], prepared, id2label=self.id2label)
+
+    def __call__(self, frame: np.ndarray) -> Result:
+        prepared = self.preprocess(frame)
+        return self.postprocess(self.infer(prepared), prepared)
+
+
+def load_model(
+    model: str | Path | None,
+    task: Task | str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    providers: list[str] | None = None,
+    resize: str = "exact",
+    options: PostprocessOptions | None = None,
+    intra_op_threads: int | None = None,
+) -> Predictor:
+    """A Predictor for `model` (Hub id, local folder, or None for the task's default).
+
+    A warm cache loads without torch or transformers; a cold one exports first, which
+    needs `livevision[export]`.
+    """
+    task = Task.parse(task)
+    entry = find_or_export(model if model is not None else DEFAULT_MODELS[task], task, revision=revision, cache_dir=cache_dir)
+    return Predictor(entry, task, providers=providers, resize=resize, options=options,
+                     intra_op_threads=intra_op_threads)
+
+
+def find_or_export(model: str | Path, task: Task, *, revision: str | None = None,
+                   cache_dir: str | Path | None = None) -> CacheEntry:
+    from .models.export import cache_key  # light: export.py imports torch only inside its build step
+
+    ref = parse_model_ref(model, revision)
+    cache = ModelCache(cache_dir)
+    key = cache_key(ref, task)
+    entry = cache.lookup(key)
+    if entry is not None:
+        return entry
+    if not _can_export():
+        # A runtime-only install: any complete export of this model will do.
+        entry = cache.lookup_any_version(key)
+        if entry is not None:
+            return entry
+        raise MissingDependencyError(
+            f"{ref.name} is not exported yet and exporting needs torch, transformers and optimum: "
+            "install `livevision[export]`, or run `livevision export` on a machine that has them"
+        )
+    from .models.export import export_model
+
+    return export_model(model, task, revision=revision, cache_dir=cache_dir)
+
+
+def _can_export() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers", "optimum"))

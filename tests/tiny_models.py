@@ -1,0 +1,764 @@
+"""Tiny random-weight Hugging Face models of every architecture livevision supports.
+
+Tests build these on the fly (a few seconds each, no Hub access) and feed them to
+the real loading / export / pre- and post-processing code, exactly as a Hub
+checkpoint would be fed:
+
+    folder = build_tiny_model("depth_anything_v2", tmp_path / "da2")
+    # folder holds config.json, preprocessor_config.json, model.safetensors
+
+Each entry mirrors a real checkpoint: same model class and ``model_type``, the same
+image processor class with the same settings (resample, mean/std, aspect-ratio
+handling, multiples, crop rules...) -- only the sizes are shrunk (hidden sizes,
+layers, and the processor's target size, 56..128 px) so building, exporting and
+running take seconds.
+
+Random weights are adjusted so outputs are *not* degenerate: classifier logits
+have a spread of a few units (top-5 is well defined, softmax is not uniform),
+segmentation maps have several classes, depth maps are positive and vary. The
+adjustments are deterministic (seeded), so two builds with the same seed give
+identical files.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Callable
+
+import torch
+
+# The image statistics of the real checkpoints.
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+HALF = [0.5, 0.5, 0.5]
+
+# PIL resampling codes, as stored in preprocessor_config.json.
+NEAREST, BILINEAR, BICUBIC = 0, 2, 3
+
+# name -> (task, model_type)
+ARCHITECTURES: dict[str, tuple[str, str]] = {
+    # depth
+    "dpt": ("depth", "dpt"),
+    "dpt_hybrid": ("depth", "dpt"),
+    "zoedepth": ("depth", "zoedepth"),
+    "zoedepth_nyu_kitti": ("depth", "zoedepth"),
+    "depth_anything": ("depth", "depth_anything"),
+    "depth_anything_v2": ("depth", "depth_anything"),
+    "depth_anything_metric": ("depth", "depth_anything"),
+    "glpn": ("depth", "glpn"),
+    # classification
+    "resnet": ("classification", "resnet"),
+    "vit": ("classification", "vit"),
+    "efficientnet": ("classification", "efficientnet"),
+    "convnext": ("classification", "convnext"),
+    "mobilenet_v2": ("classification", "mobilenet_v2"),
+    "mobilevit": ("classification", "mobilevit"),
+    "dinov2": ("classification", "dinov2"),
+    "swin": ("classification", "swin"),
+    "deit": ("classification", "deit"),
+    "beit": ("classification", "beit"),
+    "regnet": ("classification", "regnet"),
+    "levit": ("classification", "levit"),
+    "poolformer": ("classification", "poolformer"),
+    # segmentation
+    "segformer": ("segmentation", "segformer"),
+    "maskformer": ("segmentation", "maskformer"),
+    "mask2former": ("segmentation", "mask2former"),
+}
+
+# Short, real-looking label names (ids 0..9).
+_CLASS_NAMES = ["cat", "dog", "car", "person", "tree", "bicycle", "bird", "boat", "chair", "cup"]
+_SEGMENT_NAMES = ["wall", "floor", "sky", "person", "road", "tree", "car", "building", "grass", "table"]
+
+
+def _labels(names: list[str]) -> dict:
+    id2label = {i: n for i, n in enumerate(names)}
+    return {"id2label": id2label, "label2id": {n: i for i, n in id2label.items()}}
+
+
+# ---------------------------------------------------------------------------
+# builders: each returns (model, image_processor)
+# ---------------------------------------------------------------------------
+
+
+def _dpt():
+    # Intel/dpt-large: ViT backbone, DPTImageProcessor 384x384, no aspect ratio kept, mean/std 0.5.
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    config = DPTConfig(
+        image_size=64,
+        patch_size=16,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=37,
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[16, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_in_index=-1,
+        readout_type="project",
+        reassemble_factors=[4, 2, 1, 0.5],
+    )
+    processor = DPTImageProcessor(
+        do_resize=True,
+        size={"height": 64, "width": 64},
+        resample=BICUBIC,
+        keep_aspect_ratio=False,
+        ensure_multiple_of=1,
+        do_rescale=True,
+        do_normalize=True,
+        image_mean=HALF,
+        image_std=HALF,
+    )
+    return DPTForDepthEstimation(config), processor
+
+
+def _dpt_hybrid():
+    # Intel/dpt-hybrid-midas: is_hybrid with a BiT backbone (global "same" padding, bottleneck layers).
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    backbone_config = {
+        "model_type": "bit",
+        "global_padding": "same",
+        "layer_type": "bottleneck",
+        "depths": [1, 1, 1],
+        "out_features": ["stage1", "stage2", "stage3"],
+        "embedding_dynamic_padding": True,
+        "embedding_size": 16,
+        "hidden_sizes": [16, 16, 32],
+        "num_groups": 2,
+    }
+    config = DPTConfig(
+        image_size=64,
+        patch_size=16,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=37,
+        is_hybrid=True,
+        backbone_config=backbone_config,
+        backbone_featmap_shape=[1, 32, 4, 4],
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[16, 16, 32, 32],
+        fusion_hidden_size=16,
+        readout_type="project",
+        reassemble_factors=[1, 1, 1, 0.5],
+    )
+    processor = DPTImageProcessor(
+        do_resize=True,
+        size={"height": 64, "width": 64},
+        resample=BICUBIC,
+        keep_aspect_ratio=False,
+        ensure_multiple_of=1,
+        image_mean=HALF,
+        image_std=HALF,
+    )
+    return DPTForDepthEstimation(config), processor
+
+
+def _zoedepth_config(bin_configurations, **kwargs):
+    from transformers import BeitConfig, ZoeDepthConfig
+
+    # Intel/zoedepth-*: BEiT backbone with relative position bias, features from 4 stages.
+    backbone_config = BeitConfig(
+        image_size=64,
+        patch_size=16,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=37,
+        use_relative_position_bias=True,
+        reshape_hidden_states=False,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    return ZoeDepthConfig(
+        backbone_config=backbone_config,
+        neck_hidden_sizes=[16, 16, 32, 32],
+        fusion_hidden_size=16,
+        bottleneck_features=16,
+        num_relative_features=8,
+        bin_embedding_dim=16,
+        num_attractors=[4, 4, 2, 1],
+        bin_centers_type="softplus",
+        bin_configurations=bin_configurations,
+        **kwargs,
+    )
+
+
+def _zoedepth_processor():
+    from transformers import ZoeDepthImageProcessor
+
+    # Real: size 384x512, keep_aspect_ratio, ensure_multiple_of 32, pad, bilinear, mean/std 0.5.
+    return ZoeDepthImageProcessor(
+        do_pad=True,
+        do_rescale=True,
+        do_normalize=True,
+        image_mean=HALF,
+        image_std=HALF,
+        do_resize=True,
+        size={"height": 64, "width": 96},
+        resample=BILINEAR,
+        keep_aspect_ratio=True,
+        ensure_multiple_of=32,
+    )
+
+
+def _zoedepth():
+    # Intel/zoedepth-nyu: one bin configuration, one metric head.
+    from transformers import ZoeDepthForDepthEstimation
+
+    config = _zoedepth_config([{"name": "nyu", "n_bins": 8, "min_depth": 1e-3, "max_depth": 10.0}])
+    return ZoeDepthForDepthEstimation(config), _zoedepth_processor()
+
+
+def _zoedepth_nyu_kitti():
+    # Intel/zoedepth-nyu-kitti: two bin configurations; a patch transformer + MLP classifier picks the head
+    # (argmax(...).item()). The MLP classifier's input width is hard-coded to 128 in transformers, and the
+    # patch transformer's forward runs exactly 4 layers.
+    from transformers import ZoeDepthForDepthEstimation
+
+    config = _zoedepth_config(
+        [
+            {"name": "nyu", "n_bins": 8, "min_depth": 1e-3, "max_depth": 10.0},
+            {"name": "kitti", "n_bins": 8, "min_depth": 1e-3, "max_depth": 80.0},
+        ],
+        num_patch_transformer_layers=4,
+        patch_transformer_hidden_size=128,
+        patch_transformer_intermediate_size=32,
+        patch_transformer_num_attention_heads=4,
+    )
+    return ZoeDepthForDepthEstimation(config), _zoedepth_processor()
+
+
+def _depth_anything_common(out_indices, **kwargs):
+    # 8 backbone layers so that V1 (last four layers) and V2 (evenly spaced layers) differ as in the real
+    # configs (small: V1 [9, 10, 11, 12], V2 [3, 6, 9, 12]).
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
+
+    backbone_config = Dinov2Config(
+        image_size=56,
+        patch_size=14,
+        hidden_size=32,
+        num_hidden_layers=8,
+        num_attention_heads=4,
+        intermediate_size=37,
+        out_indices=out_indices,
+        apply_layernorm=True,
+        reshape_hidden_states=False,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone_config,
+        reassemble_hidden_size=32,
+        patch_size=14,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+        **kwargs,
+    )
+    # LiheYoung/depth-anything-small-hf & depth-anything/Depth-Anything-V2-*-hf:
+    # size 518, keep aspect ratio, multiple of 14, bicubic, ImageNet mean/std.
+    processor = DPTImageProcessor(
+        do_resize=True,
+        size={"height": 56, "width": 56},
+        resample=BICUBIC,
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        do_rescale=True,
+        do_normalize=True,
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+    )
+    return DepthAnythingForDepthEstimation(config), processor
+
+
+def _depth_anything():
+    # V1 (LiheYoung/depth-anything-*-hf): features from the last four layers.
+    return _depth_anything_common([5, 6, 7, 8])
+
+
+def _depth_anything_v2():
+    # V2 small: features from layers 3, 6, 9, 12 (evenly spaced); the rest of the config is the same.
+    return _depth_anything_common([2, 4, 6, 8])
+
+
+def _depth_anything_metric():
+    # Depth-Anything-V2-Metric-Indoor: sigmoid head scaled by max_depth (20 m indoor, 80 m outdoor).
+    return _depth_anything_common([2, 4, 6, 8], depth_estimation_type="metric", max_depth=20.0)
+
+
+def _glpn():
+    # vinvino02/glpn-kitti / glpn-nyu: GLPNImageProcessor rounds sizes down to a multiple of 32.
+    from transformers import GLPNConfig, GLPNForDepthEstimation, GLPNImageProcessor
+
+    config = GLPNConfig(
+        num_encoder_blocks=4,
+        depths=[1, 1, 1, 1],
+        sr_ratios=[8, 4, 2, 1],
+        hidden_sizes=[8, 16, 32, 64],
+        patch_sizes=[7, 3, 3, 3],
+        strides=[4, 2, 2, 2],
+        num_attention_heads=[1, 1, 2, 4],
+        mlp_ratios=[2, 2, 2, 2],
+        decoder_hidden_size=16,
+        max_depth=10,
+        head_in_index=-1,
+    )
+    processor = GLPNImageProcessor(do_resize=True, size_divisor=32, resample=BILINEAR, do_rescale=True)
+    return GLPNForDepthEstimation(config), processor
+
+
+# --- classification ---------------------------------------------------------
+
+
+def _resnet():
+    # microsoft/resnet-50: ConvNextImageProcessor, shortest_edge 224, crop_pct 0.875, bicubic.
+    from transformers import ConvNextImageProcessor, ResNetConfig, ResNetForImageClassification
+
+    config = ResNetConfig(
+        embedding_size=8,
+        hidden_sizes=[8, 16, 32, 64],
+        depths=[1, 1, 1, 1],
+        layer_type="bottleneck",
+        **_labels(_CLASS_NAMES),
+    )
+    processor = ConvNextImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": 64},
+        crop_pct=0.875,
+        resample=BICUBIC,
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+    )
+    return ResNetForImageClassification(config), processor
+
+
+def _vit():
+    # google/vit-base-patch16-224: ViTImageProcessor 224x224, bilinear, mean/std 0.5.
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    config = ViTConfig(
+        image_size=64,
+        patch_size=16,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        **_labels(_CLASS_NAMES),
+    )
+    processor = ViTImageProcessor(
+        do_resize=True, size={"height": 64, "width": 64}, resample=BILINEAR, image_mean=HALF, image_std=HALF
+    )
+    return ViTForImageClassification(config), processor
+
+
+def _efficientnet():
+    # google/efficientnet-b0: 224x224, nearest, ImageNet mean with its own std, no center crop.
+    from transformers import EfficientNetConfig, EfficientNetForImageClassification, EfficientNetImageProcessor
+
+    config = EfficientNetConfig(
+        image_size=64,
+        width_coefficient=0.25,
+        depth_coefficient=0.25,
+        hidden_dim=64,
+        depthwise_padding=[],
+        **_labels(_CLASS_NAMES),
+    )
+    processor = EfficientNetImageProcessor(
+        do_resize=True,
+        size={"height": 64, "width": 64},
+        resample=NEAREST,
+        do_center_crop=False,
+        crop_size={"height": 83, "width": 83},
+        do_rescale=True,
+        rescale_offset=False,
+        do_normalize=True,
+        image_mean=IMAGENET_MEAN,
+        image_std=[0.47853944, 0.4732864, 0.47434163],
+        include_top=True,
+    )
+    return EfficientNetForImageClassification(config), processor
+
+
+def _convnext():
+    # facebook/convnext-tiny-224: ConvNextImageProcessor, shortest_edge 224, crop_pct 0.875, bicubic.
+    from transformers import ConvNextConfig, ConvNextForImageClassification, ConvNextImageProcessor
+
+    config = ConvNextConfig(hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], **_labels(_CLASS_NAMES))
+    processor = ConvNextImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": 64},
+        crop_pct=0.875,
+        resample=BICUBIC,
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+    )
+    return ConvNextForImageClassification(config), processor
+
+
+def _mobilenet_v2():
+    # google/mobilenet_v2_1.0_224: shortest_edge 256, center crop 224, bilinear, mean/std 0.5.
+    from transformers import MobileNetV2Config, MobileNetV2ForImageClassification, MobileNetV2ImageProcessor
+
+    config = MobileNetV2Config(
+        image_size=64, depth_multiplier=0.25, min_depth=8, tf_padding=True, **_labels(_CLASS_NAMES)
+    )
+    processor = MobileNetV2ImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": 73},
+        resample=BILINEAR,
+        do_center_crop=True,
+        crop_size={"height": 64, "width": 64},
+        image_mean=HALF,
+        image_std=HALF,
+    )
+    return MobileNetV2ForImageClassification(config), processor
+
+
+def _mobilevit():
+    # apple/mobilevit-small: shortest_edge 288, center crop 256, bilinear, BGR channel flip, no normalization.
+    from transformers import MobileViTConfig, MobileViTForImageClassification, MobileViTImageProcessor
+
+    config = MobileViTConfig(
+        image_size=64,
+        patch_size=2,
+        hidden_sizes=[16, 24, 32],
+        neck_hidden_sizes=[8, 8, 16, 16, 32, 32, 40],
+        num_attention_heads=2,
+        **_labels(_CLASS_NAMES),
+    )
+    processor = MobileViTImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": 72},
+        resample=BILINEAR,
+        do_center_crop=True,
+        crop_size={"height": 64, "width": 64},
+        do_flip_channel_order=True,
+    )
+    return MobileViTForImageClassification(config), processor
+
+
+def _dinov2():
+    # facebook/dinov2-small-imagenet1k-1-layer: BitImageProcessor shortest_edge 256, crop 224, bicubic.
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2ForImageClassification
+
+    config = Dinov2Config(
+        image_size=56,
+        patch_size=14,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        **_labels(_CLASS_NAMES),
+    )
+    processor = BitImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": 64},
+        resample=BICUBIC,
+        do_center_crop=True,
+        crop_size={"height": 56, "width": 56},
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+        do_convert_rgb=True,
+    )
+    return Dinov2ForImageClassification(config), processor
+
+
+def _swin():
+    # microsoft/swin-tiny-patch4-window7-224: ViTImageProcessor 224x224, bicubic, ImageNet mean/std.
+    from transformers import SwinConfig, SwinForImageClassification, ViTImageProcessor
+
+    config = SwinConfig(
+        image_size=64,
+        patch_size=4,
+        embed_dim=16,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 2, 4, 8],
+        window_size=4,
+        **_labels(_CLASS_NAMES),
+    )
+    processor = ViTImageProcessor(
+        do_resize=True,
+        size={"height": 64, "width": 64},
+        resample=BICUBIC,
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+    )
+    return SwinForImageClassification(config), processor
+
+
+def _deit():
+    # facebook/deit-small-distilled-patch16-224 style: DeiTImageProcessor 256 -> crop 224, bicubic.
+    from transformers import DeiTConfig, DeiTForImageClassification, DeiTImageProcessor
+
+    config = DeiTConfig(
+        image_size=64,
+        patch_size=16,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        **_labels(_CLASS_NAMES),
+    )
+    processor = DeiTImageProcessor(
+        do_resize=True,
+        size={"height": 73, "width": 73},
+        resample=BICUBIC,
+        do_center_crop=True,
+        crop_size={"height": 64, "width": 64},
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+    )
+    return DeiTForImageClassification(config), processor
+
+
+def _beit():
+    # microsoft/beit-base-patch16-224: BeitImageProcessor 224x224, bilinear, mean/std 0.5, no crop.
+    from transformers import BeitConfig, BeitForImageClassification, BeitImageProcessor
+
+    config = BeitConfig(
+        image_size=64,
+        patch_size=16,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        use_relative_position_bias=True,
+        use_mean_pooling=True,
+        **_labels(_CLASS_NAMES),
+    )
+    processor = BeitImageProcessor(
+        do_resize=True,
+        size={"height": 64, "width": 64},
+        resample=BILINEAR,
+        do_center_crop=False,
+        image_mean=HALF,
+        image_std=HALF,
+        do_reduce_labels=False,
+    )
+    return BeitForImageClassification(config), processor
+
+
+def _regnet():
+    # facebook/regnet-y-040: ConvNextImageProcessor shortest_edge 224, crop_pct 0.875, bicubic.
+    from transformers import ConvNextImageProcessor, RegNetConfig, RegNetForImageClassification
+
+    config = RegNetConfig(
+        embedding_size=8,
+        hidden_sizes=[8, 16, 32, 64],
+        depths=[1, 1, 1, 1],
+        groups_width=8,
+        layer_type="y",
+        **_labels(_CLASS_NAMES),
+    )
+    processor = ConvNextImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": 64},
+        crop_pct=0.875,
+        resample=BICUBIC,
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+    )
+    return RegNetForImageClassification(config), processor
+
+
+def _levit():
+    # facebook/levit-128S: LevitImageProcessor shortest_edge 224 (resized by 256/224), crop 224, bicubic.
+    from transformers import LevitConfig, LevitForImageClassificationWithTeacher, LevitImageProcessor
+
+    config = LevitConfig(
+        image_size=64,
+        hidden_sizes=[16, 32, 48],
+        num_attention_heads=[1, 2, 3],
+        depths=[1, 1, 1],
+        key_dim=[8, 8, 8],
+        drop_path_rate=0,
+        mlp_ratio=[2, 2, 2],
+        attention_ratio=[2, 2, 2],
+        **_labels(_CLASS_NAMES),
+    )
+    processor = LevitImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": 64},
+        resample=BICUBIC,
+        do_center_crop=True,
+        crop_size={"height": 64, "width": 64},
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+    )
+    return LevitForImageClassificationWithTeacher(config), processor
+
+
+def _poolformer():
+    # sail/poolformer_s12: PoolFormerImageProcessor shortest_edge 224, crop_pct 0.9, bicubic.
+    from transformers import PoolFormerConfig, PoolFormerForImageClassification, PoolFormerImageProcessor
+
+    config = PoolFormerConfig(
+        hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], num_encoder_blocks=4, **_labels(_CLASS_NAMES)
+    )
+    processor = PoolFormerImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": 64},
+        crop_pct=0.9,
+        resample=BICUBIC,
+        do_center_crop=True,
+        crop_size={"height": 64, "width": 64},
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+    )
+    return PoolFormerForImageClassification(config), processor
+
+
+# --- segmentation -------------------------------------------------------------
+
+
+def _segformer():
+    # nvidia/segformer-b0-finetuned-ade-512-512: 512x512, bilinear, ImageNet mean/std, reduce_labels.
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+
+    config = SegformerConfig(
+        num_encoder_blocks=4,
+        depths=[1, 1, 1, 1],
+        sr_ratios=[8, 4, 2, 1],
+        hidden_sizes=[8, 16, 32, 64],
+        num_attention_heads=[1, 1, 2, 4],
+        decoder_hidden_size=32,
+        **_labels(_SEGMENT_NAMES),
+    )
+    processor = SegformerImageProcessor(
+        do_resize=True,
+        size={"height": 64, "width": 64},
+        resample=BILINEAR,
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+        do_reduce_labels=True,
+    )
+    return SegformerForSemanticSegmentation(config), processor
+
+
+def _swin_backbone(window_size=4):
+    return {
+        "model_type": "swin",
+        "image_size": 64,
+        "patch_size": 4,
+        "embed_dim": 16,
+        "depths": [1, 1, 1, 1],
+        "num_heads": [1, 2, 4, 8],
+        "window_size": window_size,
+        "use_absolute_embeddings": False,
+        "out_features": ["stage1", "stage2", "stage3", "stage4"],
+    }
+
+
+def _maskformer():
+    # facebook/maskformer-swin-tiny-ade: MaskFormerImageProcessor shortest_edge 512 (max 2048), size
+    # divisor 32, bilinear, ImageNet mean/std, reduce_labels, ignore_index 255.
+    from transformers import MaskFormerConfig, MaskFormerForInstanceSegmentation, MaskFormerImageProcessor
+
+    config = MaskFormerConfig(
+        backbone_config=_swin_backbone(),
+        decoder_config={
+            "model_type": "detr",
+            "d_model": 32,
+            "encoder_layers": 1,
+            "decoder_layers": 2,
+            "encoder_attention_heads": 4,
+            "decoder_attention_heads": 4,
+            "encoder_ffn_dim": 32,
+            "decoder_ffn_dim": 32,
+            "num_queries": 8,
+        },
+        fpn_feature_size=32,
+        mask_feature_size=32,
+        num_queries=8,
+        **_labels(_SEGMENT_NAMES),
+    )
+    processor = MaskFormerImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": 64, "longest_edge": 256},
+        size_divisor=32,
+        resample=BILINEAR,
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+        ignore_index=255,
+        do_reduce_labels=True,
+    )
+    return MaskFormerForInstanceSegmentation(config), processor
+
+
+def _mask2former():
+    # facebook/mask2former-swin-tiny-ade-semantic / -coco-panoptic: Mask2FormerImageProcessor,
+    # shortest_edge 384 (max 1333) -- tiny: 64 -- size divisor 32, bilinear, ImageNet mean/std.
+    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor
+
+    config = Mask2FormerConfig(
+        backbone_config=_swin_backbone(),
+        feature_size=32,
+        mask_feature_size=32,
+        hidden_dim=32,
+        encoder_feedforward_dim=32,
+        dim_feedforward=32,
+        encoder_layers=1,
+        decoder_layers=3,
+        num_attention_heads=4,
+        num_queries=8,
+        **_labels(_SEGMENT_NAMES),
+    )
+    processor = Mask2FormerImageProcessor(
+        do_resize=True,
+        size={"shortest_edge": 64, "longest_edge": 256},
+        size_divisor=32,
+        resample=BILINEAR,
+        image_mean=IMAGENET_MEAN,
+        image_std=IMAGENET_STD,
+        ignore_index=255,
+        do_reduce_labels=True,
+    )
+    return Mask2FormerForUniversalSegmentation(config), processor
+
+
+_BUILDERS: dict[str, Callable] = {
+    "dpt": _dpt,
+    "dpt_hybrid": _dpt_hybrid,
+    "zoedepth": _zoedepth,
+    "zoedepth_nyu_kitti": _zoedepth_nyu_kitti,
+    "depth_anything": _depth_anything,
+    "depth_anything_v2": _depth_anything_v2,
+    "depth_anything_metric": _depth_anything_metric,
+    "glpn": _glpn,
+    "resnet": _resnet,
+    "vit": _vit,
+    "efficientnet": _efficientnet,
+    "convnext": _convnext,
+    "mobilenet_v2": _mobilenet_v2,
+    "mobilevit": _mobilevit,
+    "dinov2": _dinov2,
+    "swin": _swin,
+    "deit": _deit,
+    "beit": _beit,
+    "regnet": _regnet,
+    "levit": _levit,
+    "poolformer": _poolformer,
+    "segformer": _segformer,
+    "maskformer": _maskformer,
+    "mask2former": _mask2former,
+}
+
+
+def build_tiny_model(name: str, folder: pathlib.Path, *, seed: int = 0) -> pathlib.Path:
+    """Write a tiny random-weight Hugging Face model folder for architecture ``name``; return the folder."""
+    if name not in _BUILDERS:
+        raise KeyError(f"unknown tiny architecture {name!r}; known: {sorted(_BUILDERS)}")
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model, processor = _BUILDERS[name]()
+    model.eval()
+    generator = torch.Generator().manual_seed(seed + 1)
+    _make_non_degenerate(name, model, generator)
+    model.save_pretrained(folder, safe_serialization=True)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def _make_non_degenerate(name, model, generator):
+    pass
