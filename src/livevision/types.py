@@ -111,3 +111,25 @@ class SegmentationResult:
     id2label: dict[int, str]
     segments: tuple[Segment, ...] = ()
     segment_map: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured frame.
+
+    image: (H, W, 3) uint8 BGR.
+    index: the frame's position in its source, from 0 (gaps mean frames were dropped).
+    timestamp_s: source time in seconds: a file's own presentation time, or for live
+        sources the capture time relative to the first frame.
+    captured_at: time.monotonic() when the frame was read, for latency and age.
+    """
+
+    image: np.ndarray = field(repr=False)
+    index: int
+    timestamp_s: float
+    captured_at: float
+
+    def __post_init__(self) -> None:
+        im = self.image
+        if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
+            raise ValueError(f"image must be (H, W, 3) uint8 BGR, got shape {im.shape} dtype {im.dtype}")

@@ -1,0 +1,137 @@
+"""`livevision export` and model loading: local folders, cache reuse, torch-free reloads, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from livevision.cli import main
+from livevision.errors import ModelNotFoundError, UnsupportedModelError
+from livevision.models.export import export_model
+from livevision.models.resolve import parse_model_ref
+
+
+def _run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "livevision", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_export_local_folder_then_reuse(tiny_model, tmp_path):
+    folder = tiny_model("vit")
+    cache = tmp_path / "cache"
+    first = _run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache))
+    assert first.returncode == 0, first.stderr
+    onnx_path = first.stdout.strip()
+    assert onnx_path.endswith("model.onnx") and os.path.getsize(onnx_path) > 0
+    entry_dir = os.path.dirname(onnx_path)
+    assert json.load(open(os.path.join(entry_dir, "livevision.json")))["key"]["options"]["task"] == "classification"
+    mtime = os.path.getmtime(onnx_path)
+
+    second = _run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache))
+    assert second.returncode == 0 and second.stdout.strip() == onnx_path
+    assert os.path.getmtime(onnx_path) == mtime  # reused, not re-exported
+
+
+def test_force_rebuilds(tiny_model, tmp_path):
+    folder = tiny_model("vit")
+    entry = export_model(folder, "classification", cache_dir=tmp_path)
+    created = entry.metadata["created"]
+    again = export_model(folder, "classification", cache_dir=tmp_path, force=True)
+    assert again.path == entry.path and again.metadata["created"] > created
+
+
+def test_changed_folder_gets_a_new_entry(tiny_model, tmp_path):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model("vit"), folder)
+    first = export_model(folder, "classification", cache_dir=tmp_path / "cache")
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"] = {str(i): f"renamed_{i}" for i in range(len(config["id2label"]))}
+    (folder / "config.json").write_text(json.dumps(config))
+    second = export_model(folder, "classification", cache_dir=tmp_path / "cache")
+    assert second.path != first.path
+    assert second.read_json("config.json")["id2label"]["0"] == "renamed_0"
+
+
+def test_second_load_does_not_import_torch(tiny_model, tmp_path):
+    folder = tiny_model("vit")
+    export_model(folder, "classification", cache_dir=tmp_path)
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from livevision.predictor import load_model
+        model = load_model({str(folder)!r}, "classification", cache_dir={str(tmp_path)!r})
+        result = model(np.full((48, 64, 3), 127, np.uint8))
+        assert len(result.labels) == 5, result
+        heavy = sorted(m for m in ("torch", "transformers", "optimum", "PIL") if m in sys.modules)
+        print("HEAVY=" + ",".join(heavy))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY=\n" in out.stdout or out.stdout.strip().endswith("HEAVY=")
+
+
+def test_wrong_task_names_the_supported_ones(tiny_model, tmp_path, capsys):
+    code = main(["export", str(tiny_model("vit")), "--task", "depth", "--cache-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert len(err.splitlines()) == 1
+    assert "'vit'" in err and "depth_anything" in err and "zoedepth" in err
+
+
+def test_unsupported_architecture(tmp_path, capsys):
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
+    with pytest.raises(UnsupportedModelError, match="supported: .*segformer"):
+        export_model(folder, "segmentation", cache_dir=tmp_path / "cache")
+    assert main(["export", str(folder), "--task", "segmentation", "--cache-dir", str(tmp_path)]) == 1
+    assert "not supported" in capsys.readouterr().err
+
+
+def test_classifier_without_head_is_rejected(tmp_path):
+    folder = tmp_path / "backbone"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "vit", "architectures": ["ViTModel"]}))
+    with pytest.raises(UnsupportedModelError, match="ViTModel"):
+        export_model(folder, "classification", cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("/no/such/folder", "model folder not found"),
+    ("./relative/missing", "model folder not found"),
+])
+def test_missing_folder(bad, message, capsys):
+    assert main(["export", bad, "--task", "depth"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_folder_without_config(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="no config.json"):
+        parse_model_ref(tmp_path)
+
+
+def test_unreachable_hub_says_how_to_use_a_local_folder(tmp_path):
+    result = _run_cli("export", "some-org/some-model", "--task", "depth", "--cache-dir", str(tmp_path / "c"),
+                      env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+    assert result.returncode == 1
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "some-org/some-model" in err and "unreachable" in err and "local" in err
+
+
+def test_unknown_task_exit_code(capsys):
+    assert main(["export", "x", "--task", "colour"]) == 2
+    assert "unknown task 'colour'" in capsys.readouterr().err
+
+
+def test_revision_is_part_of_a_hub_model_identity():
+    assert parse_model_ref("org/model").revision == "main"
+    assert parse_model_ref("org/model", revision="v1.0").revision == "v1.0"
