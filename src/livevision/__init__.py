@@ -1,6 +1,7 @@
 """livevision: Hugging Face vision models, exported to ONNX, run live on video."""
 
 from .errors import LiveVisionError
+from .stream import Packet, stream
 from .types import (
     ClassificationResult,
     DepthKind,
@@ -18,9 +19,11 @@ __all__ = [
     "DepthKind",
     "DepthResult",
     "LiveVisionError",
+    "Packet",
     "PreparedInput",
     "Segment",
     "SegmentationResult",
     "Task",
     "__version__",
+    "stream",
 ]

@@ -45,7 +45,8 @@ class CaptureThread:
         self.frames_dropped = 0
         self._error: BaseException | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._latest: object | None = None  # a Frame or _END
+        self._latest: Frame | None = None
+        self._ended = False
         self._latest_cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"capture:{source.info.name}", daemon=True)
 
@@ -72,9 +73,11 @@ class CaptureThread:
     def _deliver(self, item: object) -> None:
         if self.policy is CapturePolicy.LATEST:
             with self._latest_cond:
-                if self._latest is not None and self._latest is not _END and item is not _END:
-                    self.frames_dropped += 1
-                if self._latest is not _END:
+                if item is _END:
+                    self._ended = True  # the unread newest frame, if any, is still delivered
+                else:
+                    if self._latest is not None:
+                        self.frames_dropped += 1
                     self._latest = item
                 self._latest_cond.notify_all()
             return
@@ -92,16 +95,15 @@ class CaptureThread:
         deadline = None if timeout is None else time.monotonic() + timeout
         if self.policy is CapturePolicy.LATEST:
             with self._latest_cond:
-                while self._latest is None:
+                while self._latest is None and not self._ended:
                     if self.stop_event.is_set():
                         return None
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         raise TimeoutError("no frame from the source in time")
                     self._latest_cond.wait(0.1 if remaining is None else min(0.1, remaining))
-                item = self._latest
-                if item is not _END:
-                    self._latest = None
+                item = self._latest if self._latest is not None else _END
+                self._latest = None
         else:
             while True:
                 try:
