@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from . import __version__
-from .errors import LiveVisionError
+from .errors import LiveVisionError, UsageError
 from .models.registry import DEFAULT_MODELS, supported_model_types
+from .render.views import View
 from .types import Task
 
 log = logging.getLogger("livevision")
@@ -49,7 +51,65 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--opset", type=int, help="ONNX opset (default: Optimum's choice for the model)")
     export.add_argument("--force", action="store_true", help="export again even if a cached export exists")
     export.set_defaults(handler=_cmd_export)
+    _add_run_parser(commands)
     return parser
+
+
+def _add_run_parser(commands) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run a model on a webcam, video file, stream or images and show/save the results",
+        description="Run a model on a source and draw its results live. Files are processed frame by "
+        "frame with a progress bar; cameras and streams drop frames while the model is busy, so the "
+        "picture stays current.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  livevision run --task depth                                   # webcam 0, window\n"
+        "  livevision run --task segmentation --source in.mp4 --output out.mp4 --results out.jsonl --no-display\n"
+        "  livevision run --task classification --source 'photos/*.jpg' --results labels.jsonl\n"
+        "  livevision run --task depth --source rtsp://camera.local/stream --model Intel/dpt-hybrid-midas\n"
+        "\ndefault models:\n" + _defaults_text(),
+    )
+    run.add_argument("--task", default="depth", help="depth (default), classification or segmentation")
+    run.add_argument("--source", default="0",
+                     help="camera index (default 0), video file, rtsp/http(s) URL, image, folder or glob of images")
+    run.add_argument("--model", help="Hub id or local model folder (default: the task's default model)")
+    run.add_argument("--revision", help="Hub revision of --model")
+    out = run.add_argument_group("outputs")
+    out.add_argument("--output", type=Path, metavar="VIDEO", help="write the annotated video (.mp4 H.264 with the source's audio; .mkv, .mov, .avi)")
+    out.add_argument("--results", type=Path, metavar="JSONL", help="write per-frame results as JSON Lines")
+    out.add_argument("--arrays", type=Path, metavar="DIR", help="write raw per-frame arrays (depth maps, label maps) into DIR")
+    out.add_argument("--depth-format", choices=["npy", "npz", "png"], default="npy", help="format of depth arrays in --arrays (png: 16-bit, millimetres for metric models)")
+    out.add_argument("--no-display", action="store_true", help="do not open a window")
+    out.add_argument("--view", choices=[v.value for v in View], default=View.OVERLAY.value, help="overlay (default) or side_by_side")
+    out.add_argument("--no-hud", action="store_true", help="hide the FPS overlay")
+    tuning = run.add_argument_group("model options")
+    tuning.add_argument("--segmentation-mode", choices=["panoptic", "instance", "semantic"], default="panoptic",
+                        help="for MaskFormer/Mask2Former (default panoptic, as the HF pipeline); SegFormer is always semantic")
+    tuning.add_argument("--threshold", type=float, default=0.9, help="segment score threshold (default 0.9)")
+    tuning.add_argument("--top-k", type=int, default=5, help="classes shown for classification (default 5)")
+    tuning.add_argument("--max-frames", type=int, help="stop after this many frames")
+    tuning.add_argument("--cache-dir", type=Path, help="export cache folder")
+    run.set_defaults(handler=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .app import RunOptions, run
+    from .predictor import PostprocessOptions
+
+    if args.top_k < 1:
+        raise UsageError("--top-k must be at least 1")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError("--max-frames must be at least 1")
+    options = RunOptions(
+        task=Task.parse(args.task), source=args.source, model=args.model, revision=args.revision,
+        output=args.output, results=args.results, arrays=args.arrays, depth_format=args.depth_format,
+        display=not args.no_display, view=View(args.view), hud=not args.no_hud, cache_dir=args.cache_dir,
+        postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
+                                       threshold=args.threshold),
+        max_frames=args.max_frames,
+    )
+    return run(options)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
