@@ -1,0 +1,33 @@
+"""Outputs: a window, a video file, a results file, raw arrays, nothing (benchmarks), and a progress bar.
+
+Every sink is a context manager with `write(...)` and an idempotent `close()`. File sinks write to
+a temporary sibling and rename it into place on close, also after an exception or Ctrl-C, so a
+file under the requested name is always complete. Bad output paths raise OutputPathError (a
+LiveVisionError) in the constructor, before any frame is processed.
+"""
+
+from .base import Sink
+from .errors import DisplayUnavailableError, EncoderError, OutputPathError, SinkError
+from .null import NullSink
+from .progress import ProgressBar
+from .raw import RawArraySink
+from .results import RESULTS_SCHEMA_VERSION, ResultsSink, result_record
+from .video import SUPPORTED_VIDEO_EXTENSIONS, VideoSink
+from .window import WindowSink
+
+__all__ = [
+    "Sink",
+    "VideoSink",
+    "ResultsSink",
+    "RawArraySink",
+    "WindowSink",
+    "NullSink",
+    "ProgressBar",
+    "result_record",
+    "RESULTS_SCHEMA_VERSION",
+    "SUPPORTED_VIDEO_EXTENSIONS",
+    "SinkError",
+    "OutputPathError",
+    "EncoderError",
+    "DisplayUnavailableError",
+]

@@ -1,0 +1,79 @@
+"""Checks for output paths and atomic file writes shared by the sinks."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import OutputPathError
+
+
+def check_output_file(path: str | os.PathLike[str], supported: Iterable[str], what: str) -> Path:
+    """Return `path` as a Path if a `what` file can be created there, else raise OutputPathError.
+
+    supported: the accepted extensions, lower case with the dot (".mp4").
+    Checks, in order: the extension, that the path is not a folder, that the parent folder
+    exists and is a folder, and that a file can be created in it (a probe file, removed at once).
+    """
+    p = Path(path).expanduser()
+    supported = tuple(supported)
+    ext = p.suffix.lower()
+    if ext not in supported:
+        shown = repr(ext) if ext else "(none)"
+        raise OutputPathError(
+            f"cannot write {what} {str(p)!r}: unsupported extension {shown}; supported: {', '.join(supported)}"
+        )
+    if p.is_dir():
+        raise OutputPathError(f"cannot write {what} {str(p)!r}: it is a folder")
+    check_writable_folder(p.parent, f"{what} {str(p)!r}")
+    return p
+
+
+def check_writable_folder(folder: Path, for_what: str) -> None:
+    """Raise OutputPathError unless `folder` exists, is a folder and a file can be created in it."""
+    shown = str(folder) if str(folder) else "."
+    if not folder.exists():
+        raise OutputPathError(f"cannot write {for_what}: folder {shown!r} does not exist")
+    if not folder.is_dir():
+        raise OutputPathError(f"cannot write {for_what}: {shown!r} is not a folder")
+    # os.access says yes to root even on read-only mounts; creating a file is the real test.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".livevision-probe-", dir=folder)
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise OutputPathError(f"cannot write {for_what}: folder {shown!r} is not writable ({reason})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def partial_path(path: Path, suffix: str = ".partial") -> Path:
+    """The temporary sibling a sink writes before renaming into place: out.mp4 -> out.mp4.partial.mp4.
+
+    The real extension is repeated at the end so tools (and ffmpeg) still recognise the format.
+    """
+    return path.with_name(f"{path.name}{suffix}{path.suffix}")
+
+
+def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
+    """Write `data` to `path` through a temporary sibling and an atomic rename."""
+    tmp = path.with_name(f"{path.name}.part")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+
+
+def remove_quietly(path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:  # pragma: no cover - best effort cleanup
+        pass

@@ -1,0 +1,233 @@
+"""ResultsSink: per-frame results as JSON Lines (.jsonl / .ndjson), one object per line.
+
+Schema, version RESULTS_SCHEMA_VERSION = 1. Every line is one JSON object:
+
+    {"schema": 1, "index": 123, "timestamp": 4.92, "task": "depth", "model": "<id>", ...record, ...extra}
+
+- index: frame index in the source (int, from 0); timestamp: seconds since the start of the source.
+- task: "depth", "classification" or "segmentation" (or any name the caller gives a task).
+- model: the model id or folder that produced the result.
+- record, by result type (see `result_record`):
+  - classification: ``"top_k": [{"label": str, "class_id": int, "score": float}, ...]``, best first.
+  - segmentation: ``"segmentation_kind": "semantic" | "instance" | "panoptic"``,
+    ``"segments": [{"id", "label", "label_id", "score", "area_px"}, ...]`` (empty for semantic), and
+    for semantic only ``"classes": [{"label", "label_id", "area_px"}, ...]``: the pixel count of
+    each class present in the label map, largest first (pixels labelled -1 are not counted).
+  - depth: ``"depth": {"min", "median", "max", "kind", "units"}``: statistics of the finite
+    values (null when there are none); kind "metric" (units "m") or "relative" (units
+    "relative": inverse depth, larger is nearer). The median is exact up to 2**18 pixels and
+    taken over a regular subsample above that (cost: a few ms per 1080p frame instead of ~25 ms).
+- extra: whatever keyword arguments the caller passed to `write` (JSON-safe values; numpy
+  scalars and small arrays are converted). They cannot replace the keys above.
+
+Floats are written with 7 significant digits (float32 precision), timestamps to the microsecond. NaN and infinity never
+appear: the writer refuses them (strict JSON).
+
+Several tasks on the same frame: one line per (frame, task), with the same index and timestamp.
+Readers group by "index". This keeps a single flat line shape for every task and needs no new API:
+call `write` once per task.
+
+The file is written to ``<path>.part`` and renamed to `path` on close, also after an exception or
+Ctrl-C; each line is flushed as it is written, so a live reader can follow ``<path>.part``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..types import ClassificationResult, DepthResult, SegmentationResult, Task
+from ._paths import check_output_file, remove_quietly
+from .base import Sink
+from .errors import SinkError
+
+logger = logging.getLogger(__name__)
+
+RESULTS_SCHEMA_VERSION = 1
+SUPPORTED_RESULTS_EXTENSIONS: tuple[str, ...] = (".jsonl", ".ndjson")
+MEDIAN_MAX_SAMPLES = 1 << 18
+
+Result = DepthResult | ClassificationResult | SegmentationResult
+_RESERVED = ("schema", "index", "timestamp", "task", "model")
+
+
+def _f(x: float) -> float | None:
+    """A float with 7 significant digits; None for NaN/inf."""
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    return float(f"{x:.7g}")
+
+
+def _timestamp(t: float) -> float:
+    t = float(t)
+    if not math.isfinite(t):
+        raise ValueError(f"timestamp_s must be finite, got {t}")
+    return round(t, 6)
+
+
+def depth_stats(depth: np.ndarray) -> dict[str, float | None]:
+    """min / median / max of the finite values of a depth map; None each when there are none."""
+    d = np.asarray(depth)
+    finite = np.isfinite(d)
+    if not finite.all():
+        d = d[finite]  # 1-D copy of the finite values
+    if d.size == 0:
+        return {"min": None, "median": None, "max": None}
+    flat = d.reshape(-1)
+    step = max(1, math.ceil(flat.size / MEDIAN_MAX_SAMPLES))
+    return {"min": _f(flat.min()), "median": _f(np.median(flat[::step])), "max": _f(flat.max())}
+
+
+def _class_areas(label_map: np.ndarray, id2label: Mapping[int, str]) -> list[dict[str, Any]]:
+    labels = np.asarray(label_map).reshape(-1)
+    labels = labels[labels >= 0]
+    if labels.size == 0:
+        return []
+    counts = np.bincount(labels.astype(np.int64, copy=False))
+    present = np.flatnonzero(counts)
+    order = sorted(present.tolist(), key=lambda i: (-int(counts[i]), i))
+    return [{"label": id2label.get(i, str(i)), "label_id": i, "area_px": int(counts[i])} for i in order]
+
+
+def result_record(result: Result) -> dict[str, Any]:
+    """The JSON-safe fields of one result (see the module docstring for the schema)."""
+    if isinstance(result, ClassificationResult):
+        return {
+            "top_k": [
+                {"label": str(label), "class_id": int(cid), "score": _f(score)}
+                for cid, label, score in zip(result.class_ids, result.labels, result.scores, strict=True)
+            ]
+        }
+    if isinstance(result, SegmentationResult):
+        record: dict[str, Any] = {
+            "segmentation_kind": result.kind,
+            "segments": [
+                {
+                    "id": int(s.id),
+                    "label": str(s.label),
+                    "label_id": int(s.label_id),
+                    "score": _f(s.score),
+                    "area_px": int(np.count_nonzero(s.mask)),
+                }
+                for s in result.segments
+            ],
+        }
+        if result.kind == "semantic":
+            record["classes"] = _class_areas(result.label_map, result.id2label)
+        return record
+    if isinstance(result, DepthResult):
+        return {"depth": {**depth_stats(result.depth), "kind": result.kind.value, "units": result.units}}
+    raise TypeError(
+        f"result must be a DepthResult, ClassificationResult or SegmentationResult, got {type(result).__name__}"
+    )
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray) and obj.size <= 4096:
+        return obj.tolist()
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+class ResultsSink(Sink):
+    """Write one JSON line per frame and task to `path` (.jsonl or .ndjson); see the module docstring.
+
+    The file appears under `path` on close (also after an exception); until then it is ``<path>.part``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path: Path = check_output_file(path, SUPPORTED_RESULTS_EXTENSIONS, "results file")
+        self._partial = self.path.with_name(self.path.name + ".part")
+        self.lines_written = 0
+        self._file = open(self._partial, "w", encoding="utf-8", newline="\n")
+
+    def write(
+        self,
+        index: int,
+        timestamp_s: float,
+        task: str | Task,
+        model: str,
+        result: Result,
+        /,
+        **extra: Any,
+    ) -> None:
+        """Append the line for one frame's result of one task. Flushed before returning.
+
+        extra: more JSON-safe fields for this line (e.g. latency_ms=4.2); they cannot reuse the
+        schema's keys.
+        """
+        if self._closed:
+            raise SinkError(f"write to closed ResultsSink {str(self.path)!r}")
+        clash = [k for k in extra if k in _RESERVED]
+        if clash:
+            raise ValueError(f"extra fields cannot replace {', '.join(clash)}")
+        obj: dict[str, Any] = {
+            "schema": RESULTS_SCHEMA_VERSION,
+            "index": int(index),
+            "timestamp": _timestamp(timestamp_s),
+            "task": task.value if isinstance(task, Task) else str(task),
+            "model": str(model),
+        }
+        record = result_record(result)
+        clash = [k for k in extra if k in record]
+        if clash:
+            raise ValueError(f"extra fields cannot replace {', '.join(clash)}")
+        obj.update(record)
+        obj.update(extra)
+        try:
+            line = json.dumps(obj, allow_nan=False, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"results line for frame {index} is not JSON-safe: {e}") from None
+        self._file.write(line + "\n")  # one call per complete line
+        self._file.flush()
+        self.lines_written += 1
+
+    def _close(self) -> None:
+        try:
+            self._file.close()
+            _drop_incomplete_last_line(self._partial)
+            os.replace(self._partial, self.path)
+        except BaseException:
+            remove_quietly(self._partial)
+            raise
+
+
+def _drop_incomplete_last_line(path: Path) -> None:
+    """Truncate after the last newline, in case a write was cut short (disk full, hard interrupt)."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        chunk = 1 << 16
+        end = size
+        while end > 0:
+            start = max(0, end - chunk)
+            f.seek(start)
+            pos = f.read(end - start).rfind(b"\n")
+            if pos >= 0:
+                f.truncate(start + pos + 1)
+                break
+            end = start
+        else:
+            f.truncate(0)
+    logger.warning("%s: dropped an incomplete last line", path)
+
+
+__all__ = ["ResultsSink", "result_record", "depth_stats", "RESULTS_SCHEMA_VERSION", "SUPPORTED_RESULTS_EXTENSIONS"]

@@ -1,0 +1,420 @@
+"""VideoSink: frames to a browser-playable video file (H.264 in MP4) through an ffmpeg binary.
+
+OpenCV's VideoWriter cannot write H.264 with the pip wheels, so frames are piped as raw BGR to
+an ffmpeg process (the binary shipped by the `imageio-ffmpeg` package, or one passed in).
+ffmpeg is started with an argument list, never through a shell, in its own process group so a
+Ctrl-C reaches Python only and the sink can still finalize the file.
+
+Encoding (one pass, or two when the source has audio):
+
+1. frames -> ffmpeg stdin -> ``<out>.partial<ext>`` (no audio) or ``<out>.video.partial<ext>``::
+
+       ffmpeg -hide_banner -nostats -loglevel error -y
+              -f rawvideo -pix_fmt bgr24 -s WxH -framerate NUM/DEN -i pipe:0
+              -map 0:v:0 -an -vf [pad=W2:H2:0:0:color=black,]scale=out_color_matrix=bt709:out_range=tv,
+                                  format=yuv420p,setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709
+              -c:v libx264 -preset PRESET -crf CRF [-movflags +faststart] -f mp4 OUT
+
+2. only when `audio_from` has an audio stream, at close: copy the video and add the audio,
+   padded with silence and cut to exactly N/fps seconds so the video is never shortened::
+
+       ffmpeg ... -i VIDEO_TMP -i AUDIO_FROM -map 0:v:0 -map 1:a? -c:v copy
+              -filter:a apad -c:a aac -t N/fps [-movflags +faststart] -f mp4 <out>.partial<ext>
+
+   (A single pass with ``-shortest`` was tried: with a live pipe its cut point varies from run
+   to run, and without ``apad`` a short audio track cuts the video.)
+
+Then the partial file is renamed into place. On any failure the temporary files are removed.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import os
+import queue
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import MissingDependencyError, UsageError
+from ._paths import check_output_file, partial_path, remove_quietly
+from .base import Sink
+from .errors import EncoderError, SinkError
+from .ffmpeg import as_fraction, ffmpeg_encoders, find_ffmpeg, has_audio, last_line, new_process_group_kwargs
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Container:
+    ffmpeg_format: str
+    video_codec: str  # ffmpeg encoder name
+    audio_codec: str
+    faststart: bool
+
+
+_CONTAINERS: dict[str, _Container] = {
+    ".mp4": _Container("mp4", "libx264", "aac", faststart=True),
+    ".mov": _Container("mov", "libx264", "aac", faststart=True),
+    ".mkv": _Container("matroska", "libx264", "aac", faststart=False),
+    ".avi": _Container("avi", "mjpeg", "pcm_s16le", faststart=False),
+}
+
+SUPPORTED_VIDEO_EXTENSIONS: tuple[str, ...] = tuple(_CONTAINERS)
+""".mp4/.mov/.mkv: H.264 (yuv420p) + AAC; .avi: Motion JPEG + PCM audio."""
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+ODD_SIZE_MODES = ("pad", "crop")
+
+
+class VideoSink(Sink):
+    """Write BGR frames to a video file; the file appears under `path` only once it is complete.
+
+    path: .mp4 (H.264, yuv420p, +faststart, BT.709 tags: plays in browsers), .mov, .mkv (H.264),
+        or .avi (Motion JPEG). Anything else raises OutputPathError at construction.
+    fps: frame rate; a Fraction or "30000/1001" is kept exactly, floats are snapped (see as_fraction).
+    audio_from: a local media file whose audio streams are copied in (re-encoded: AAC, PCM for
+        .avi), padded with silence or cut to the video's length. A file without audio is fine.
+    crf, preset: libx264 quality (0-51, lower is better) and speed. Defaults favour live use.
+    odd_size: yuv420p needs even sizes. "pad" (default) adds a black column/row on the
+        right/bottom; "crop" drops the last column/row.
+    ffmpeg_exe: the binary to use; default imageio-ffmpeg's, else `ffmpeg` on PATH.
+    write_timeout_s: write() gives up (EncoderError) when ffmpeg accepts no data for this long.
+    close_timeout_s: how long close() waits for ffmpeg to finish before killing it.
+
+    The frame size is taken from the first frame; later frames of another size are resized to it.
+    write(frame): frame is (H, W, 3) BGR uint8 ((H, W) gray and (H, W, 4) BGRA are converted).
+    It returns once ffmpeg has taken the whole frame, so the caller may reuse the array. The
+    bytes go through a small writer thread: an interrupt (Ctrl-C) in the caller never leaves half
+    a frame in the pipe, and a dead ffmpeg is noticed within 0.1 s (EncoderError with ffmpeg's
+    last message). Call write/close from one thread.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        fps: float | Fraction | str,
+        *,
+        audio_from: str | os.PathLike[str] | None = None,
+        crf: int = 20,
+        preset: str = "veryfast",
+        odd_size: str = "pad",
+        ffmpeg_exe: str | os.PathLike[str] | None = None,
+        write_timeout_s: float = 60.0,
+        close_timeout_s: float = 300.0,
+    ) -> None:
+        self.fps = as_fraction(fps)
+        if not (isinstance(crf, int) and 0 <= crf <= 51):
+            raise UsageError(f"invalid crf {crf!r}: must be an integer from 0 to 51")
+        if preset not in X264_PRESETS:
+            raise UsageError(f"invalid preset {preset!r}: choose one of {', '.join(X264_PRESETS)}")
+        if odd_size not in ODD_SIZE_MODES:
+            raise UsageError(f"invalid odd_size {odd_size!r}: choose pad or crop")
+        self.path = check_output_file(path, SUPPORTED_VIDEO_EXTENSIONS, "video")
+        self._container = _CONTAINERS[self.path.suffix.lower()]
+        self._exe = find_ffmpeg(ffmpeg_exe)
+        if self._container.video_codec not in ffmpeg_encoders(self._exe):
+            raise MissingDependencyError(
+                f"ffmpeg {self._exe!r} has no {self._container.video_codec} encoder, needed for {str(self.path)!r}"
+            )
+        self.audio_from: Path | None = None
+        if audio_from is not None:
+            src = Path(audio_from).expanduser()
+            if not src.is_file():
+                raise SinkError(f"audio_from {str(src)!r}: no such file")
+            if has_audio(self._exe, src):
+                self.audio_from = src
+            else:
+                logger.info("%s has no audio track; writing %s without audio", src, self.path)
+        self.crf = crf
+        self.preset = preset
+        self.odd_size = odd_size
+        self.write_timeout_s = float(write_timeout_s)
+        self.close_timeout_s = float(close_timeout_s)
+        self.frames_written = 0  # frames ffmpeg has taken completely (counted by the writer thread)
+        self.frame_wh: tuple[int, int] | None = None  # size of the first frame
+        self._partial = partial_path(self.path)
+        self._video_tmp = partial_path(self.path, ".video.partial") if self.audio_from else None
+        self._proc: subprocess.Popen | None = None
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._stderr_thread: threading.Thread | None = None
+        self._jobs: queue.Queue = queue.Queue(maxsize=1)
+        self._writer: threading.Thread | None = None
+        self._writer_error: BaseException | None = None
+        self._warned_resize = False
+
+    # ---- public -------------------------------------------------------------------------
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one frame. Blocks while ffmpeg is busy (back-pressure); raises EncoderError if it died."""
+        if self._closed:
+            raise SinkError(f"write to closed VideoSink {str(self.path)!r}")
+        frame = self._as_bgr(frame)
+        if self._proc is None:
+            self.frame_wh = (frame.shape[1], frame.shape[0])
+            self._start()
+        elif (frame.shape[1], frame.shape[0]) != self.frame_wh:
+            if not self._warned_resize:
+                logger.warning(
+                    "frame size %dx%d differs from the first frame's %dx%d: resizing (warned once)",
+                    frame.shape[1],
+                    frame.shape[0],
+                    *self.frame_wh,
+                )
+                self._warned_resize = True
+            frame = cv2.resize(frame, self.frame_wh, interpolation=cv2.INTER_AREA)
+        done = threading.Event()
+        if not self._put((np.ascontiguousarray(frame), done), self.write_timeout_s):
+            self._fail(self._stall_reason())
+        deadline = time.monotonic() + self.write_timeout_s
+        while not done.wait(0.1):
+            if not self._writer_alive() or time.monotonic() > deadline:
+                self._fail(self._stall_reason())
+        if self._writer_error is not None:
+            self._fail("ffmpeg stopped while writing")
+
+    @property
+    def output_wh(self) -> tuple[int, int] | None:
+        """The encoded (width, height): the first frame's size made even (see odd_size)."""
+        if self.frame_wh is None:
+            return None
+        w, h = self.frame_wh
+        if self.odd_size == "pad":
+            return w + w % 2, h + h % 2
+        return w - w % 2, h - h % 2
+
+    def ffmpeg_args(self) -> list[str]:
+        """The argument list of the encoding ffmpeg (available once the first frame set the size)."""
+        if self.frame_wh is None:
+            raise SinkError("the ffmpeg command is known after the first frame")
+        return self._encode_args(self._video_tmp or self._partial, faststart=self.audio_from is None)
+
+    # ---- internals ----------------------------------------------------------------------
+
+    @staticmethod
+    def _as_bgr(frame: np.ndarray) -> np.ndarray:
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be a uint8 numpy array, got {getattr(frame, 'dtype', type(frame))}")
+        if frame.ndim == 2:
+            return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        if frame.ndim == 3 and frame.shape[2] == 3:
+            return frame
+        if frame.ndim == 3 and frame.shape[2] == 4:
+            return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+        raise ValueError(f"frame must have shape (H, W, 3), (H, W) or (H, W, 4), got {frame.shape}")
+
+    def _common(self) -> list[str]:
+        return [self._exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y"]
+
+    def _encode_args(self, out: Path, *, faststart: bool) -> list[str]:
+        assert self.frame_wh is not None and self.output_wh is not None
+        w, h = self.frame_wh
+        ow, oh = self.output_wh
+        args = self._common() + [
+            "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}",
+            "-framerate", f"{self.fps.numerator}/{self.fps.denominator}",
+            "-i", "pipe:0", "-map", "0:v:0", "-an",
+        ]  # fmt: skip
+        filters = []
+        if (ow, oh) != (w, h):
+            filters.append(f"pad={ow}:{oh}:0:0:color=black" if self.odd_size == "pad" else f"crop={ow}:{oh}:0:0")
+        if self._container.video_codec == "libx264":
+            filters += [
+                "scale=out_color_matrix=bt709:out_range=tv",
+                "format=yuv420p",
+                "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709",
+            ]
+            codec = ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf)]
+        else:  # Motion JPEG: full-range BT.601, the JPEG convention
+            filters += ["scale=out_color_matrix=bt601:out_range=pc", "format=yuvj420p"]
+            codec = ["-c:v", "mjpeg", "-q:v", "3"]
+        args += ["-vf", ",".join(filters), *codec]
+        if faststart and self._container.faststart:
+            args += ["-movflags", "+faststart"]
+        return args + ["-f", self._container.ffmpeg_format, str(out)]
+
+    def _mux_args(self) -> list[str]:
+        assert self._video_tmp is not None and self.audio_from is not None
+        duration = Fraction(self.frames_written) / self.fps
+        seconds = math.ceil(duration * 1_000_000) / 1_000_000  # never cut the last frame
+        args = self._common() + [
+            "-i", str(self._video_tmp), "-i", str(self.audio_from),
+            "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy",
+            "-filter:a", "apad", "-c:a", self._container.audio_codec, "-t", f"{seconds:.6f}",
+        ]  # fmt: skip
+        if self._container.faststart:
+            args += ["-movflags", "+faststart"]
+        return args + ["-f", self._container.ffmpeg_format, str(self._partial)]
+
+    def _start(self) -> None:
+        args = self.ffmpeg_args()
+        logger.debug("starting ffmpeg: %s", args)
+        try:
+            self._proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                bufsize=0,
+                **new_process_group_kwargs(),
+            )
+        except OSError as e:
+            self._closed = True
+            raise EncoderError(f"cannot start ffmpeg {self._exe!r} for {str(self.path)!r}: {e}") from None
+        self._stderr_thread = threading.Thread(
+            target=self._drain_stderr, args=(self._proc.stderr,), name="ffmpeg-stderr", daemon=True
+        )
+        self._stderr_thread.start()
+        self._writer = threading.Thread(target=self._write_loop, name="ffmpeg-stdin", daemon=True)
+        self._writer.start()
+
+    def _write_loop(self) -> None:
+        """Writer thread: whole frames into ffmpeg's stdin; None closes stdin (EOF) and ends."""
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
+        stdin = proc.stdin
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    break
+                frame, done = job
+                try:
+                    view = memoryview(frame).cast("B")
+                    while view:
+                        n = stdin.write(view)
+                        view = view[n:]
+                    self.frames_written += 1
+                finally:
+                    done.set()
+        except (BrokenPipeError, OSError, ValueError) as e:
+            self._writer_error = e
+        finally:
+            try:
+                stdin.close()
+            except OSError:
+                pass
+
+    def _stall_reason(self) -> str:
+        if self._writer_alive() and self._proc is not None and self._proc.poll() is None:
+            return f"ffmpeg took no data for {self.write_timeout_s:g} s while writing"
+        return "ffmpeg stopped while writing"
+
+    def _writer_alive(self) -> bool:
+        return self._writer is not None and self._writer.is_alive()
+
+    def _put(self, job, timeout_s: float) -> bool:
+        """Hand a job to the writer thread; False if it died or did not take it within timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        while self._writer_alive():
+            try:
+                self._jobs.put(job, timeout=0.1)
+                return True
+            except queue.Full:
+                if time.monotonic() > deadline:
+                    return False
+        return False
+
+    def _drain_stderr(self, stream) -> None:
+        # Always read ffmpeg's stderr so it can never block on a full pipe.
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                self._stderr_tail.append(line)
+                logger.debug("ffmpeg: %s", line)
+        stream.close()
+
+    def _last_ffmpeg_line(self) -> str:
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=5)
+        return last_line(self._stderr_tail) or "no message from ffmpeg"
+
+    def _fail(self, what: str) -> None:
+        """ffmpeg died or hung during write: clean up and raise (close() becomes a no-op)."""
+        self._closed = True
+        proc = self._proc
+        assert proc is not None
+        try:
+            rc = proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:  # alive but not reading: give up on it
+            proc.kill()
+            rc = proc.wait()
+        self._cleanup()
+        raise EncoderError(f"{what} {str(self.path)!r} (exit code {rc}): {self._last_ffmpeg_line()}")
+
+    def _cleanup(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if self._writer is not None:
+            self._writer.join(timeout=5)  # ffmpeg is gone: its pipe is broken, the writer ends
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=5)
+        remove_quietly(self._video_tmp)
+        remove_quietly(self._partial)
+
+    def _close(self) -> None:
+        proc = self._proc
+        if proc is None:
+            logger.warning("no frames were written: %s not created", self.path)
+            return
+        done = False
+        try:
+            deadline = time.monotonic() + self.close_timeout_s
+            # EOF after the frames already handed over (also one still in flight after Ctrl-C).
+            if self._put(None, self.close_timeout_s) and self._writer is not None:
+                self._writer.join(timeout=max(0.0, deadline - time.monotonic()))
+            try:
+                rc = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                raise EncoderError(
+                    f"ffmpeg did not finish {str(self.path)!r} within {self.close_timeout_s:g} s; killed it"
+                ) from None
+            last = self._last_ffmpeg_line()  # also joins the stderr thread
+            if rc != 0:
+                raise EncoderError(f"ffmpeg failed writing {str(self.path)!r} (exit code {rc}): {last}")
+            if self.audio_from is not None:
+                self._mux_audio()
+            os.replace(self._partial, self.path)
+            done = True
+        finally:
+            if not done:
+                self._cleanup()
+            else:
+                remove_quietly(self._video_tmp)
+
+    def _mux_audio(self) -> None:
+        args = self._mux_args()
+        logger.debug("adding audio: %s", args)
+        try:
+            proc = subprocess.run(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                timeout=self.close_timeout_s,
+                check=False,
+                **new_process_group_kwargs(),
+            )
+        except subprocess.TimeoutExpired:
+            raise EncoderError(
+                f"ffmpeg did not add the audio to {str(self.path)!r} within {self.close_timeout_s:g} s"
+            ) from None
+        if proc.returncode != 0:
+            last = last_line(proc.stderr.decode("utf-8", "replace").splitlines()) or "no message from ffmpeg"
+            raise EncoderError(
+                f"ffmpeg failed adding audio from {str(self.audio_from)!r} to {str(self.path)!r} "
+                f"(exit code {proc.returncode}): {last}"
+            )
+
+
+__all__ = ["VideoSink", "SUPPORTED_VIDEO_EXTENSIONS"]

@@ -1,0 +1,148 @@
+"""WindowSink: show frames in an OpenCV window, or do nothing (with one warning) when there is no display.
+
+Threading: OpenCV's GUI (imshow, waitKey, destroyWindow) must be called from the thread that
+created the window, and on macOS that must be the main thread. Call `write` and `close` from the
+main thread; the window is created by the first `write`, and a write from another thread raises.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Mapping
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from ..errors import UsageError
+from .base import Sink
+from .errors import DisplayUnavailableError, SinkError
+
+logger = logging.getLogger(__name__)
+
+NO_KEY = -1
+QUIT_KEY = ord("q")  # what write() returns when the window was closed with its X button
+WINDOW_MODES = ("optional", "required")
+NO_DISPLAY_WARNING = "no display: not showing a window; results still go to the other outputs"
+
+
+@lru_cache(maxsize=1)
+def _opencv_has_gui() -> bool:
+    """False for opencv-python-headless and other builds without a GUI backend."""
+    match = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    return not (match and match.group(1).upper() == "NONE")
+
+
+def _x11_reachable(display: str) -> bool | None:
+    """Whether an X server answers at `display` (via libxcb); None when libxcb is not found.
+
+    OpenCV's Qt backend aborts the whole process when DISPLAY names a server it cannot reach
+    (e.g. an expired ssh -X session), so this is checked before creating a window.
+    """
+    name = ctypes.util.find_library("xcb")
+    if not name:
+        return None
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    lib.xcb_connect.restype = ctypes.c_void_p
+    lib.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    lib.xcb_connection_has_error.restype = ctypes.c_int
+    lib.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    lib.xcb_disconnect.restype = None
+    lib.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    conn = lib.xcb_connect(display.encode(), None)
+    try:
+        return lib.xcb_connection_has_error(conn) == 0
+    finally:
+        lib.xcb_disconnect(conn)
+
+
+def display_problem(
+    environ: Mapping[str, str] | None = None, platform: str | None = None, *, probe_x11: bool = True
+) -> str | None:
+    """Why no window can be shown, or None when one can.
+
+    macOS / Windows: always try. Linux and other Unixes: DISPLAY or WAYLAND_DISPLAY must be set;
+    with DISPLAY only, the X server must answer (probe_x11, skipped when libxcb is not found).
+    """
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not _opencv_has_gui():
+        return "this OpenCV build has no GUI support (opencv-python-headless?)"
+    if platform.startswith(("win", "darwin", "cygwin")):
+        return None
+    if environ.get("WAYLAND_DISPLAY"):
+        return None
+    display = environ.get("DISPLAY")
+    if not display:
+        return "no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    if probe_x11 and _x11_reachable(display) is False:
+        return f"cannot connect to the X display {display!r}"
+    return None
+
+
+class WindowSink(Sink):
+    """An OpenCV window. write(frame) shows the frame and returns the key pressed (-1 for none).
+
+    mode "optional": without a display, log one warning and become a no-op (write returns -1).
+    mode "required": without a display, raise DisplayUnavailableError.
+    Closing the window with its X button makes write return QUIT_KEY (ord("q")) and `closed_by_user` True.
+    Keys are returned as `waitKey(1) & 0xFF`, so compare with ord("q"), ord(" "), 27 (Esc) and so on.
+    """
+
+    def __init__(self, title: str = "livevision", *, mode: str = "optional") -> None:
+        if mode not in WINDOW_MODES:
+            raise UsageError(f"invalid window mode {mode!r}: choose optional or required")
+        self.title = title
+        self.mode = mode
+        self.closed_by_user = False
+        self._thread: int | None = None
+        problem = display_problem()
+        self.enabled = problem is None
+        if problem is not None:
+            if mode == "required":
+                raise DisplayUnavailableError(f"cannot open a window: {problem}")
+            logger.warning("%s (%s)", NO_DISPLAY_WARNING, problem)
+
+    @staticmethod
+    def available() -> bool:
+        """Whether a window can be shown here (a display and an OpenCV build with GUI support)."""
+        return display_problem() is None
+
+    def write(self, frame: np.ndarray) -> int:
+        """Show `frame` (BGR uint8) and pump the GUI for 1 ms; return the key pressed or -1."""
+        if not self.enabled or self._closed:
+            return NO_KEY
+        if self.closed_by_user:
+            return QUIT_KEY
+        me = threading.get_ident()
+        if self._thread is None:
+            self._thread = me
+            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+        elif self._thread != me:
+            raise SinkError("WindowSink.write must be called from the thread that created the window (main thread)")
+        cv2.imshow(self.title, frame)
+        key = cv2.waitKey(1)
+        if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+            self.closed_by_user = True
+            return QUIT_KEY
+        return NO_KEY if key == -1 else key & 0xFF
+
+    def _close(self) -> None:
+        if self.enabled and self._thread is not None and not self.closed_by_user:
+            try:
+                cv2.destroyWindow(self.title)
+                cv2.waitKey(1)  # let the GUI process the destroy event
+            except cv2.error as e:  # pragma: no cover - window already gone
+                logger.debug("destroyWindow: %s", e)
+
+
+__all__ = ["WindowSink", "display_problem", "NO_KEY", "QUIT_KEY", "NO_DISPLAY_WARNING"]
