@@ -45,85 +45,9 @@ from livevision.sinks.ffmpeg import as_fraction, find_ffmpeg
 from livevision.sinks.raw import decode_depth_png
 from livevision.sinks.window import NO_DISPLAY_WARNING, display_problem
 from livevision.types import ClassificationResult, DepthKind, DepthResult, Segment, SegmentationResult
+from media import H, W, decode, index_frame, make_source, probe, read_index
 
 pytestmark = pytest.mark.timeout(120)
-
-W, H = 128, 72
-BITS = 8
-BLOCK_W, BLOCK_H, X0, Y0 = 14, 16, 8, 16
-
-
-# ---- synthetic video helpers --------------------------------------------------------------
-
-
-def index_frame(i: int, w: int = W, h: int = H) -> np.ndarray:
-    """A BGR frame whose blocks encode `i` in binary (white = 1), on a coloured background."""
-    frame = np.empty((h, w, 3), np.uint8)
-    frame[:] = (60 + (i * 7) % 100, 90, 140)
-    frame[Y0 - 4 : Y0 + BLOCK_H + 4, X0 - 4 : X0 + BITS * BLOCK_W + 4] = 128
-    for b in range(BITS):
-        x = X0 + b * BLOCK_W
-        frame[Y0 : Y0 + BLOCK_H, x + 2 : x + BLOCK_W - 2] = 255 if (i >> b) & 1 else 0
-    return frame
-
-
-def read_index(frame: np.ndarray) -> int:
-    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    value = 0
-    for b in range(BITS):
-        x = X0 + b * BLOCK_W
-        cell = gray[Y0 + 4 : Y0 + BLOCK_H - 4, x + 4 : x + BLOCK_W - 4]
-        value |= int(cell.mean() > 128) << b
-    return value
-
-
-def make_source(path: Path, n: int, fps: Fraction, audio_s: float | None) -> Path:
-    """An H.264 MP4 of n index frames at fps, with a sine audio track of audio_s seconds (or none)."""
-    args = [find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{W}x{H}",
-            "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0"]  # fmt: skip
-    if audio_s is not None:
-        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={audio_s}", "-c:a", "aac"]
-    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]
-    data = b"".join(index_frame(i).tobytes() for i in range(n))
-    subprocess.run(args, input=data, check=True, timeout=60)
-    return path
-
-
-def probe(path: Path) -> dict:
-    """Stream facts parsed from `ffmpeg -i` (there is no ffprobe here)."""
-    err = subprocess.run(
-        [find_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, timeout=30
-    ).stderr
-    video = re.search(r"Stream #\d+:\d+.*?: Video: (\w+).*?, (\w+)\(.*?, (\d+)x(\d+)", err)
-    if video is None:  # no parenthesised pixel-format details (e.g. mjpeg)
-        video = re.search(r"Stream #\d+:\d+.*?: Video: (\w+).*?, (\w+), (\d+)x(\d+)", err)
-    dur = re.search(r"Duration: (\d+):(\d+):(\d+\.\d+)", err)
-    assert video and dur, err
-    h, m, s = dur.groups()
-    return {
-        "codec": video.group(1),
-        "pix_fmt": video.group(2),
-        "wh": (int(video.group(3)), int(video.group(4))),
-        "audio": bool(re.search(r"Stream #\d+:\d+.*?: Audio:", err)),
-        "duration_s": int(h) * 3600 + int(m) * 60 + float(s),
-        "text": err,
-    }
-
-
-def decode(path: Path) -> tuple[float, list[np.ndarray]]:
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), path
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return fps, frames
-
 
 def ffmpeg_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("ffmpeg-")]
@@ -289,7 +213,7 @@ CTRL_C_CHILD = """
 import sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[2])
-from test_sinks import index_frame
+from media import index_frame
 from livevision.sinks import ResultsSink, VideoSink
 from livevision.types import DepthKind, DepthResult
 

@@ -8,7 +8,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from media import indexed_frame, read_index, write_video
+from media import index_frame, read_index, write_avi
 
 import livevision
 from livevision.sources import CapturePolicy, CaptureThread, FrameSource, SourceError, SourceInfo, open_source, to_bgr8
@@ -32,7 +32,7 @@ class FakeSource(FrameSource):
                 raise RuntimeError(f"fake source failed at frame {i}")
             if self.paced:
                 time.sleep(1.0 / self.info.fps)
-            yield Frame(indexed_frame(i, (64, 48)), i, i / self.info.fps, time.monotonic())
+            yield Frame(index_frame(i, 160, 48), i, i / self.info.fps, time.monotonic())
 
     def close(self):
         self.closed.set()
@@ -43,7 +43,7 @@ def _capture_threads():
 
 
 def test_video_file_in_order_with_its_timing(tmp_path):
-    path = write_video(tmp_path / "clip.avi", 12, fps=25)
+    path = write_avi(tmp_path / "clip.avi", 12, fps=25)
     with open_source(str(path)) as source:
         assert not source.info.is_live and source.info.fps == pytest.approx(25)
         assert source.info.frame_count == 12
@@ -55,7 +55,7 @@ def test_video_file_in_order_with_its_timing(tmp_path):
 
 def test_images_folder_glob_and_single(tmp_path):
     for i in range(3):
-        cv2.imwrite(str(tmp_path / f"img_{i}.png"), indexed_frame(i))
+        cv2.imwrite(str(tmp_path / f"img_{i}.png"), index_frame(i))
     folder = open_source(str(tmp_path))
     assert [read_index(f.image) for f in folder.frames()] == [0, 1, 2]
     glob_source = open_source(str(tmp_path / "img_[12].png"))
