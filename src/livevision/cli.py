@@ -140,10 +140,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _quiet_third_party() -> None:
-    """Keep transformers/optimum chatter (deprecations, opset advice) off the terminal."""
+    """Keep transformers/optimum/OpenCV chatter (deprecations, opset advice, probe failures) off the terminal."""
     import warnings
 
+    import cv2
+
     warnings.filterwarnings("ignore")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our own messages say what failed
     for name in ("transformers", "optimum", "torch", "onnxruntime"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

@@ -43,7 +43,8 @@ class PreparedInput:
     pixel_values: (1, 3, H_in, W_in) float32, C-contiguous, the exact tensor fed to the model.
     original_hw: the frame's (height, width).
     resized_hw: the image's (height, width) inside pixel_values after resizing, before padding.
-    padding_tblr: rows/cols added (top, bottom, left, right) around the resized image, in input pixels.
+    padding_tblr: rows/cols added (top, bottom, left, right) around the resized image, in input
+        pixels; negative where a center crop cut them off. H_in = top + resized_h + bottom.
     """
 
     pixel_values: np.ndarray

@@ -16,7 +16,7 @@ from ..errors import ExportError, MissingDependencyError
 from ..types import Task
 from .cache import CONFIG_FILE, EXPORT_FORMAT, ONNX_FILE, PROCESSOR_FILE, CacheEntry, CacheKey, ModelCache, export_library_versions
 from .registry import architecture_for
-from .resolve import ModelRef, materialize, parse_model_ref, read_json
+from .resolve import ModelRef, check_export_files, materialize, parse_model_ref, read_json
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +55,18 @@ def _build(ref: ModelRef, task: Task, opset: int | None, out: Path) -> dict:
     folder = materialize(ref)
     config = read_json(folder / CONFIG_FILE)
     arch = architecture_for(config, task)  # fails fast, before importing torch
+    check_export_files(folder, ref.name)
     _require_export_dependencies()
     from optimum.exporters.onnx import main_export
     from transformers import AutoConfig, AutoImageProcessor
 
-    from .onnx_configs import CUSTOM_MODEL_TYPES, custom_onnx_config
+    from .onnx_configs import custom_onnx_config
 
     hf_config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
-    custom = None
-    if arch.model_type in CUSTOM_MODEL_TYPES:
-        custom = {"model": custom_onnx_config(hf_config, arch.optimum_task)}
+    # Our own configs: for types Optimum cannot export, and for types it exports wrongly
+    # (MaskFormer's Swin traced below its window size); None means Optimum's own.
+    onnx_config = custom_onnx_config(hf_config, arch.optimum_task)
+    custom = {"model": onnx_config} if onnx_config is not None else None
     log.info("exporting %s (%s) to ONNX, opset %s", ref.name, arch.model_type, opset or "default")
     onnx_dir = out / "optimum"
     with warnings.catch_warnings(record=True) as caught:

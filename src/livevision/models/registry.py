@@ -24,7 +24,7 @@ SUPPORTED_MODEL_TYPES: dict[Task, frozenset[str]] = {
     Task.DEPTH: frozenset({"dpt", "glpn", "depth_anything", "zoedepth"}),
     Task.CLASSIFICATION: frozenset(
         {"vit", "deit", "beit", "dinov2", "swin", "resnet", "regnet", "convnext",
-         "efficientnet", "mobilenet_v2", "mobilevit", "levit", "poolformer"}
+         "efficientnet", "mobilenet_v2", "mobilevit"}
     ),
     Task.SEGMENTATION: frozenset({"segformer", "maskformer", "mask2former"}),
 }
@@ -82,8 +82,13 @@ def architecture_for(config: dict, task: Task | None = None) -> Architecture:
             f"model type {model_type!r} is not supported{scope}; supported: "
             + ", ".join(supported_model_types(task))
         )
+    names = config.get("architectures") or []
+    if names and head_task is None:
+        raise UnsupportedModelError(
+            f"{names[0]} has no {task.value} head (a bare backbone): use a checkpoint whose class ends in "
+            + " or ".join(_HEAD_SUFFIXES[task])
+        )
     if head_task is not None and head_task is not task:
-        names = config.get("architectures")
         raise UnsupportedModelError(
             f"{names[0]} is a {head_task.value} model, not {task.value}; "
             f"{task.value} model types: " + ", ".join(supported_model_types(task))

@@ -77,16 +77,16 @@ def read_json(path: Path) -> dict:
 
 
 def materialize(ref: ModelRef) -> Path:
-    """A local folder with the model's config, preprocessor config and weights."""
-    if ref.local_path is not None:
-        folder = ref.local_path
-    else:
-        folder = _download(ref)
+    """A local folder with the model's files (downloaded from the Hub for Hub ids)."""
+    return ref.local_path if ref.local_path is not None else _download(ref)
+
+
+def check_export_files(folder: Path, name: str) -> None:
+    """An export needs the preprocessor settings and the weights besides config.json."""
     if not (folder / "preprocessor_config.json").is_file():
-        raise ModelNotFoundError(f"{ref.name} has no preprocessor_config.json: livevision needs it to prepare frames")
-    if not any((folder / name).is_file() for name in WEIGHT_FILES):
-        raise ModelNotFoundError(f"{ref.name} has no weights ({' or '.join(WEIGHT_FILES[::2])})")
-    return folder
+        raise ModelNotFoundError(f"{name} has no preprocessor_config.json: livevision needs it to prepare frames")
+    if not any((folder / weights).is_file() for weights in WEIGHT_FILES):
+        raise ModelNotFoundError(f"{name} has no weights ({' or '.join(WEIGHT_FILES[::2])})")
 
 
 def _download(ref: ModelRef) -> Path:

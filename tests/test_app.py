@@ -1,0 +1,114 @@
+"""`livevision run` end to end on synthetic videos, and its answers to bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from fractions import Fraction
+
+import pytest
+from media import decode, make_source, probe, read_index
+
+from livevision.cli import main
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _cli(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "livevision", *args], capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def clip_with_audio(tmp_path_factory):
+    return make_source(tmp_path_factory.mktemp("media") / "clip.mp4", 20, Fraction(25), 1.0, size_wh=(160, 96))
+
+
+@pytest.mark.parametrize("name, task", [("depth_anything", "depth"), ("segformer", "segmentation"),
+                                        ("vit", "classification")])
+def test_file_to_video_and_results(name, task, tiny_model, model_cache, clip_with_audio, tmp_path):
+    out, results = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    done = _cli("run", "--task", task, "--source", str(clip_with_audio), "--model", str(tiny_model(name)),
+                "--output", str(out), "--results", str(results), "--no-display", "--cache-dir", str(model_cache))
+    assert done.returncode == 0, done.stderr
+    info = probe(out)
+    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["audio"]
+    assert info["duration_s"] == pytest.approx(20 / 25, abs=0.05)
+    fps, frames = decode(out)
+    assert fps == pytest.approx(25) and len(frames) == 20
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [r["index"] for r in lines] == list(range(20))
+    assert [r["timestamp"] for r in lines] == pytest.approx([i / 25 for i in range(20)], abs=1e-3)
+    assert {r["task"] for r in lines} == {task}
+    first = lines[0]
+    if task == "depth":
+        assert set(first["depth"]) >= {"min", "median", "max", "kind", "units"}
+        assert first["depth"]["kind"] == "relative"
+    elif task == "classification":
+        assert len(first["top_k"]) == 5 and {"label", "score", "class_id"} <= set(first["top_k"][0])
+    else:
+        assert first["classes"] and {"label", "label_id", "area_px"} <= set(first["classes"][0])
+        assert sum(c["area_px"] for c in first["classes"]) == 160 * 96
+
+
+def test_side_by_side_keeps_frame_order(tiny_model, model_cache, clip_with_audio, tmp_path):
+    out = tmp_path / "sbs.mp4"
+    done = _cli("run", "--task", "depth", "--source", str(clip_with_audio), "--model", str(tiny_model("depth_anything")),
+                "--output", str(out), "--view", "side_by_side", "--no-hud", "--no-display", "--cache-dir", str(model_cache))
+    assert done.returncode == 0, done.stderr
+    _, frames = decode(out)
+    assert frames[0].shape[:2] == (96, 320)
+    assert [read_index(f) for f in frames] == list(range(20))  # the original is on the left
+
+
+def test_no_display_falls_back_with_a_message(tiny_model, model_cache, clip_with_audio, tmp_path):
+    results = tmp_path / "r.jsonl"
+    done = _cli("run", "--task", "depth", "--source", str(clip_with_audio), "--model", str(tiny_model("depth_anything")),
+                "--results", str(results), "--max-frames", "3", "--cache-dir", str(model_cache),
+                env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
+    assert done.returncode == 0, done.stderr
+    assert "no display" in done.stderr.lower()
+    assert len(results.read_text().splitlines()) == 3
+
+
+def test_api_break_stops_every_thread(tiny_model, model_cache, clip_with_audio):
+    import livevision
+
+    before = set(threading.enumerate())
+    for packet in livevision.stream(str(clip_with_audio), "depth", model=str(tiny_model("depth_anything")),
+                                    cache_dir=model_cache):
+        assert packet.result.depth.shape == packet.image.shape[:2]
+        if packet.index == 2:
+            break
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for t in leftover:
+        t.join(timeout=5)
+    assert [t.name for t in leftover if t.is_alive()] == []
+
+
+@pytest.mark.parametrize("args, message, code", [
+    (["--source", "missing.mp4"], "missing.mp4: no such file or folder", 1),
+    (["--source", "57"], "camera 57 could not be opened", 1),
+    (["--source", "ftp://host/v.mp4"], "unsupported URL scheme 'ftp'", 1),
+    (["--task", "colour", "--source", "CLIP"], "unknown task 'colour'", 2),
+    (["--source", "CLIP", "--model", "nobody/no-such-model"], "Hub is unreachable", 1),
+    (["--source", "CLIP", "--output", "no/such/dir/out.mp4"], "no/such/dir", 1),
+    (["--source", "CLIP", "--output", "out.xyz"], ".mp4", 1),
+    (["--source", "CLIP", "--results", "CLIP/r.jsonl"], "r.jsonl", 1),
+])
+def test_bad_input_gets_one_line_and_an_exit_code(args, message, code, clip_with_audio, tmp_path):
+    args = [str(clip_with_audio) if a == "CLIP" else a.replace("CLIP", str(clip_with_audio)) for a in args]
+    done = _cli("run", "--no-display", "--cache-dir", str(tmp_path / "cache"), *args, cwd=tmp_path,
+                env={"HF_HOME": str(tmp_path / "hf")})
+    assert done.returncode == code, done.stderr
+    err = done.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert message in err
+
+
+def test_model_option_errors(capsys):
+    assert main(["run", "--top-k", "0", "--no-display"]) == 2
+    assert "--top-k" in capsys.readouterr().err
