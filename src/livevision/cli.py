@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="default models:\n" + _defaults_text(),
     )
     parser.add_argument("--version", action="version", version=f"livevision {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (export steps, providers)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log everything, including transformers/optimum/OpenCV messages")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -126,8 +126,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    else:
+        # Our own progress notes (exporting, provider in use) and warnings; others' only when serious.
+        logging.basicConfig(level=logging.WARNING, format="livevision: %(message)s")
+        logging.getLogger("livevision").setLevel(logging.INFO)
         _quiet_third_party()
     try:
         return args.handler(args)

@@ -62,12 +62,13 @@ def _build(ref: ModelRef, task: Task, opset: int | None, out: Path) -> dict:
 
     from .onnx_configs import custom_onnx_config
 
+    _quiet_export_libraries()
     hf_config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     # Our own configs: for types Optimum cannot export, and for types it exports wrongly
     # (MaskFormer's Swin traced below its window size); None means Optimum's own.
     onnx_config = custom_onnx_config(hf_config, arch.optimum_task)
     custom = {"model": onnx_config} if onnx_config is not None else None
-    log.info("exporting %s (%s) to ONNX, opset %s", ref.name, arch.model_type, opset or "default")
+    log.info("exporting %s (%s) to ONNX, first use only: later runs load the cached export", ref.name, arch.model_type)
     onnx_dir = out / "optimum"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -109,6 +110,15 @@ def _build(ref: ModelRef, task: Task, opset: int | None, out: Path) -> dict:
         "source": ref.name,
         "validation_warnings": tolerance_warnings,
     }
+
+
+def _quiet_export_libraries() -> None:
+    """transformers and optimum reset their loggers to WARNING on import and then talk about
+    deprecations and optional extras; keep that off the terminal unless we are verbose."""
+    if log.isEnabledFor(logging.DEBUG):
+        return
+    for name in ("transformers", "optimum"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _require_export_dependencies() -> None:

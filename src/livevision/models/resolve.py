@@ -105,7 +105,7 @@ def _download(ref: ModelRef) -> Path:
             "Download the model where the Hub is reachable (e.g. `huggingface-cli download "
             f"{ref.hub_id} --local-dir ./{ref.hub_id.split('/')[-1]}`) and pass that folder as the model"
         ) from None
-    log.info("resolved %s@%s to %s", ref.hub_id, ref.revision, folder)
+    log.debug("resolved %s@%s to %s", ref.hub_id, ref.revision, folder)
     return folder
 
 

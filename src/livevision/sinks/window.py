@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 NO_KEY = -1
 QUIT_KEY = ord("q")  # what write() returns when the window was closed with its X button
 WINDOW_MODES = ("optional", "required")
-NO_DISPLAY_WARNING = "no display: not showing a window; results still go to the other outputs"
+NO_DISPLAY_WARNING = "no display: not showing a window; processing goes on into the other outputs"
 
 
 @lru_cache(maxsize=1)
@@ -83,7 +83,7 @@ def display_problem(
         return None
     display = environ.get("DISPLAY")
     if not display:
-        return "no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+        return "neither DISPLAY nor WAYLAND_DISPLAY is set"
     if probe_x11 and _x11_reachable(display) is False:
         return f"cannot connect to the X display {display!r}"
     return None
