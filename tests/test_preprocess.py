@@ -72,6 +72,8 @@ CASES = [
         **IMAGENET_DEFAULT)),
     ("beit-base-patch16-224", "BeitImageProcessor", dict(
         size={"height": 224, "width": 224}, do_center_crop=False, resample=2, **HALF)),
+    ("levit-128S", "LevitImageProcessor", dict(size=224, crop_size=224, resample=3, **IMAGENET_DEFAULT)),
+    ("poolformer_s12", "PoolFormerImageProcessor", dict(size=224, crop_pct=0.9, resample=3, **IMAGENET_DEFAULT)),
     # Not real checkpoints: settings that exercise paths the ones above do not.
     ("maskformer-pad-size", "MaskFormerImageProcessor", dict(
         size={"shortest_edge": 256, "longest_edge": 512}, size_divisor=32, pad_size={"height": 512, "width": 544},
@@ -82,6 +84,16 @@ CASES = [
     ("efficientnet-offset-crop-lanczos", "EfficientNetImageProcessor", dict(
         size={"height": 260, "width": 300}, resample=1, do_center_crop=True, crop_size={"height": 240, "width": 240},
         rescale_offset=True)),
+    ("levit-height-width", "LevitImageProcessor", dict(size={"height": 250, "width": 300}, resample=2)),
+    # PoolFormer's crop_pct: a square height/width size is a shortest-edge resize to int(200 / 0.875) ...
+    ("poolformer-crop-pct-square", "PoolFormerImageProcessor", dict(
+        size={"height": 200, "width": 200}, crop_pct=0.875)),
+    # ... a non-square one a fixed 222x333 resize (then the 224x224 crop pads rows) ...
+    ("poolformer-crop-pct-height-width", "PoolFormerImageProcessor", dict(
+        size={"height": 200, "width": 300}, crop_pct=0.9, resample=2, **HALF)),
+    # ... and crop_pct null (kept as None by HF, unlike a missing key: 0.9) a plain shortest-edge resize.
+    ("poolformer-no-crop-pct", "PoolFormerImageProcessor", dict(
+        size={"shortest_edge": 240}, crop_pct=None, crop_size={"height": 224, "width": 256})),
 ]
 CASE_IDS = [case[0] for case in CASES]
 
@@ -185,6 +197,16 @@ def test_geometry_values(resize: str) -> None:
     # Portrait frame: the crop cuts rows.
     p = _prepare("resnet-50", (640, 360), resize)
     assert (p.resized_hw, p.padding_tblr) == ((455, 256), (-115, -116, -16, -16))
+    # LeViT: shortest edge to int(256 / 224 * 224) = 256, then the 224 crop, as ResNet-50.
+    p = _prepare("levit-128S", (720, 1280), resize)
+    assert (p.resized_hw, p.padding_tblr) == ((256, 455), (-16, -16, -115, -116))
+    # PoolFormer: shortest edge to int(224 / 0.9) = 248 (440 wide), then the 224 crop.
+    p = _prepare("poolformer_s12", (720, 1280), resize)
+    assert (p.resized_hw, p.padding_tblr) == ((248, 440), (-12, -12, -108, -108))
+    p = _prepare("poolformer-crop-pct-height-width", (720, 1280), resize)
+    assert (p.resized_hw, p.padding_tblr) == ((222, 333), (1, 1, -54, -55))
+    p = _prepare("poolformer-no-crop-pct", (720, 1280), resize)
+    assert (p.resized_hw, p.padding_tblr) == ((240, 426), (-8, -8, -85, -85))
     # A crop larger than the resized image pads: 200x355 resized, 256x256 crop.
     p = _prepare("crop-larger-than-image", (720, 1280), resize)
     assert (p.resized_hw, p.padding_tblr) == ((200, 355), (28, 28, -49, -50))
@@ -261,6 +283,25 @@ def test_legacy_and_fast_names_map_to_the_slow_class() -> None:
     np.testing.assert_array_equal(p.pixel_values, expected)
 
 
+@pytest.mark.parametrize("config", [
+    # facebook/levit-128S and sail/poolformer_s12 as saved by their (legacy) feature extractors: int sizes.
+    {"feature_extractor_type": "LevitFeatureExtractor", "size": 224, "crop_size": 224, "do_center_crop": True,
+     "resample": 3, **IMAGENET_DEFAULT},
+    {"feature_extractor_type": "PoolFormerFeatureExtractor", "size": 224, "crop_pct": 0.9, "do_center_crop": True,
+     "resample": 3, **IMAGENET_DEFAULT},
+], ids=["levit-128S", "poolformer_s12"])
+def test_legacy_checkpoint_configs(config: dict) -> None:
+    frame = frame_for((480, 640))
+    class_name = config["feature_extractor_type"].replace("FeatureExtractor", "ImageProcessor")
+    kwargs = {k: v for k, v in config.items() if k != "feature_extractor_type"}
+    rgb = Image.fromarray(np.ascontiguousarray(frame[:, :, ::-1]))
+    expected = hf_processor(class_name, kwargs)(images=rgb, return_tensors="np")["pixel_values"]
+    prepared = build_preprocessor(config)(frame)
+    resized = {"LevitImageProcessor": (256, 341), "PoolFormerImageProcessor": (248, 330)}[class_name]
+    assert prepared.resized_hw == resized
+    np.testing.assert_array_equal(prepared.pixel_values, expected)
+
+
 def test_unknown_processor_names_the_supported_ones() -> None:
     with pytest.raises(UnsupportedModelError) as info:
         build_preprocessor({"image_processor_type": "SamImageProcessor"})
@@ -279,6 +320,8 @@ def test_invalid_arguments_raise_value_error_naming_them() -> None:
         build_preprocessor([("image_processor_type", "ViTImageProcessor")])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="resample"):
         build_preprocessor({**config, "resample": 9})
+    with pytest.raises(ValueError, match="crop_pct"):
+        build_preprocessor({"image_processor_type": "PoolFormerImageProcessor", "crop_pct": 0})
     with pytest.raises(UnsupportedModelError, match="BILINEAR"):
         build_preprocessor({"image_processor_type": "ZoeDepthImageProcessor", "resample": 0})
     preprocess = build_preprocessor(config)

@@ -24,7 +24,7 @@ SUPPORTED_MODEL_TYPES: dict[Task, frozenset[str]] = {
     Task.DEPTH: frozenset({"dpt", "glpn", "depth_anything", "zoedepth"}),
     Task.CLASSIFICATION: frozenset(
         {"vit", "deit", "beit", "dinov2", "swin", "resnet", "regnet", "convnext",
-         "efficientnet", "mobilenet_v2", "mobilevit"}
+         "efficientnet", "mobilenet_v2", "mobilevit", "levit", "poolformer"}
     ),
     Task.SEGMENTATION: frozenset({"segformer", "maskformer", "mask2former"}),
 }

@@ -5,6 +5,9 @@ returns a ``Preprocessor``: call it on an (H, W, 3) uint8 BGR frame (OpenCV orde
 ``PreparedInput`` whose ``pixel_values`` is what the HF processor (transformers 4.57, the Pillow
 based "slow" classes) returns for the same frame given as an RGB PIL image.
 
+The per-class rules (resize rule, crop, filter and defaults of each HF class) live in
+``processor_recipes``; this module turns them into per-frame work.
+
 Steps, in HF's order: resize -> center crop -> rescale -> normalize -> pad, RGB channels (BGR for
 MobileViT's ``do_flip_channel_order``), channels first, float32, C-contiguous. Rescale and normalize
 act on uint8 values, so they are one lookup table per channel built with HF's own float64 -> float32
@@ -41,9 +44,9 @@ Geometry reported in ``PreparedInput`` (the invariant: ``pixel_values`` row ``i`
 
 - ``resized_hw``: the size the frame was resized to, before any crop or pad.
 - ``padding_tblr``: rows/cols added around the resized image. Negative values mean rows/cols were
-  cut off by a center crop (ConvNext/ResNet, MobileNet, MobileViT, BiT/DINOv2, DeiT, BEiT,
-  EfficientNet with ``do_center_crop``). A crop larger than the resized image pads instead (with
-  the value a black pixel normalizes to, as HF does).
+  cut off by a center crop (ConvNext/ResNet, MobileNet, MobileViT, BiT/DINOv2, DeiT, BEiT, LeViT,
+  PoolFormer, EfficientNet with ``do_center_crop``). A crop larger than the resized image pads
+  instead (with the value a black pixel normalizes to, as HF does).
 - DPT ``do_pad``: zeros (after normalization) split around the image, extra row/col at the
   bottom/right. MaskFormer/Mask2Former: their ``size_divisor`` rounds the *resize target* up to a
   multiple (the image is stretched, not padded); a single image is never padded unless

@@ -300,10 +300,12 @@ def _recipe_levit(cfg: _Config) -> Recipe:
 def _recipe_poolformer(cfg: _Config) -> Recipe:
     size = _size_dict(cfg.get("size", None), {"shortest_edge": 224}, square=False)
     crop_pct = cfg.get_or_null("crop_pct", 0.9)  # a null crop_pct stays None in HF: plain resize
+    if crop_pct is not None:
+        crop_pct = float(crop_pct)
+        if crop_pct <= 0:
+            raise ValueError(f"processor_config 'crop_pct' must be positive, got {crop_pct!r}")
     if crop_pct is None:
         rule = _hw_or_shortest_rule(size)
-    elif float(crop_pct) <= 0:
-        raise ValueError(f"processor_config 'crop_pct' must be positive, got {crop_pct!r}")
     elif "shortest_edge" in size:  # shortest edge to int(edge / crop_pct)
         edge = int(size["shortest_edge"] / crop_pct)
         rule = lambda h, w: _shortest_edge_size(h, w, edge)  # noqa: E731
