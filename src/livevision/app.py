@@ -1,114 +1,208 @@
-"""`livevision run`: a source, one model, an overlay, and the outputs the user asked for.
+"""`livevision run`: a source, one or more tasks, overlays, and the outputs asked for.
 
-A thin layer over `livevision.stream`: everything the command line can do, a script can
-do with the API and the sinks.
+A thin layer over `livevision.Stream`: everything the command line does, a script can do
+with the API, the annotators and the sinks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
+import json
 import logging
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from .predictor import PostprocessOptions, load_model
-from .render import HudAnnotator, ResultAnnotator, View, compose
+from .predictor import PostprocessOptions
+from .render import DepthAnnotator, HudAnnotator, ResultAnnotator, grid, side_by_side
 from .sinks import ProgressBar, RawArraySink, ResultsSink, VideoSink, WindowSink
+from .sinks.errors import OutputPathError
 from .sources import open_source
-from .stream import stream
-from .telemetry import RateMeter
+from .stream import Packet, Stream
 from .types import Task
 
 log = logging.getLogger(__name__)
 
-QUIT_KEYS = (ord("q"), 27)  # q, Esc
+
+class ViewMode(str, enum.Enum):
+    OVERLAY = "overlay"  # every result drawn over the frame
+    SIDE_BY_SIDE = "side_by_side"  # original | overlay
+    GRID = "grid"  # original and one tile per task
+
+
+KEY_QUIT, KEY_ESC, KEY_PAUSE, KEY_VIEW, KEY_SNAPSHOT = ord("q"), 27, ord(" "), ord("v"), ord("s")
+# Depth first (a colour map), then segmentation over it, then the classification panel on top.
+DRAW_ORDER = (Task.DEPTH, Task.SEGMENTATION, Task.CLASSIFICATION)
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """What `livevision run` does. Paths are validated before the model loads."""
+    """What `livevision run` does. Output paths are checked before any model loads."""
 
-    task: Task
+    tasks: tuple[Task, ...]
     source: str = "0"
-    model: str | None = None
+    models: dict = field(default_factory=dict)  # {Task: Hub id or folder}
     revision: str | None = None
+    pacing: str | None = None
+    max_fps: float | None = None
+    rates: dict = field(default_factory=dict)  # {Task: fps}
     output: Path | None = None
     results: Path | None = None
     arrays: Path | None = None
+    stats: Path | None = None
     depth_format: str = "npy"
     display: bool = True
-    view: View = View.OVERLAY
+    view: ViewMode = ViewMode.OVERLAY
     hud: bool = True
+    snapshot_dir: Path = Path(".")
     cache_dir: Path | None = None
+    resize: str = "exact"
     postprocess: PostprocessOptions = PostprocessOptions()
     max_frames: int | None = None
+
+
+class Renderer:
+    """Draws a packet in the current view, with the HUD."""
+
+    def __init__(self, tasks: tuple[Task, ...], view: ViewMode, hud: bool):
+        self.tasks = [t for t in DRAW_ORDER if t in tasks]
+        self.view = view
+        # Alone, depth replaces the picture; under other results it is blended so they stay readable.
+        depth = DepthAnnotator(opacity=1.0 if len(tasks) == 1 else 0.6)
+        self.overlay_annotator = ResultAnnotator(depth=depth)
+        self.tile_annotators = {t: ResultAnnotator() for t in self.tasks}
+        self.hud = HudAnnotator() if hud else None
+
+    def next_view(self) -> None:
+        modes = list(ViewMode)
+        self.view = modes[(modes.index(self.view) + 1) % len(modes)]
+
+    def render(self, packet: Packet, hud_lines: list[str]) -> np.ndarray:
+        results = [packet.outputs[t].result for t in self.tasks if t in packet.outputs]
+        if self.view is ViewMode.GRID:
+            tiles = [packet.image] + [
+                self.tile_annotators[t].annotate(packet.image, packet.outputs[t].result) if t in packet.outputs
+                else packet.image for t in self.tasks
+            ]
+            image = grid(tiles)
+        else:
+            annotated = self.overlay_annotator.annotate(packet.image, results) if results else packet.image
+            image = side_by_side(packet.image, annotated) if self.view is ViewMode.SIDE_BY_SIDE else annotated
+        if self.hud is not None:
+            image = self.hud.annotate(image, hud_lines)
+        return image
 
 
 def run(options: RunOptions, *, source=None) -> int:
     """Process the source until it ends, the user quits, or `max_frames`. Returns an exit code.
     `source` may be a FrameSource to use instead of `options.source` (tests, custom capture)."""
-    opened = open_source(source if source is not None else options.source)
     with contextlib.ExitStack() as stack:
+        stats_path = _check_stats_path(options.stats)
+        opened = open_source(source if source is not None else options.source)
         stack.callback(opened.close)
         info = opened.info
-        video = None
-        if options.output is not None:
-            fps = info.fps or 30.0
-            video = stack.enter_context(VideoSink(options.output, fps, audio_from=info.path))
+        video = stack.enter_context(VideoSink(options.output, info.fps or 30.0, audio_from=info.path)) \
+            if options.output else None
         results = stack.enter_context(ResultsSink(options.results)) if options.results else None
-        arrays = (stack.enter_context(RawArraySink(options.arrays, depth_format=options.depth_format))
-                  if options.arrays else None)
-        window = stack.enter_context(WindowSink(f"livevision {options.task.value}")) if options.display else None
-
-        predictor = load_model(options.model, options.task, revision=options.revision,
-                               cache_dir=options.cache_dir, options=options.postprocess)
-        annotator = ResultAnnotator()
-        hud = HudAnnotator()
-        display_rate, inference_rate = RateMeter(), RateMeter()
-        total = info.frame_count if not info.is_live else None
+        arrays = stack.enter_context(RawArraySink(options.arrays, depth_format=options.depth_format)) \
+            if options.arrays else None
+        window = stack.enter_context(WindowSink("livevision")) if options.display else None
+        stream = Stream(
+            opened, list(options.tasks), model=options.models or None, pacing=options.pacing,
+            max_fps=options.max_fps, rates=options.rates or None, revision=options.revision,
+            cache_dir=options.cache_dir, resize=options.resize, options=options.postprocess,
+        )
+        if stats_path is not None:
+            stack.callback(_write_stats, stats_path, stream)
+        total = None if info.is_live else info.frame_count
         if options.max_frames:
             total = min(total, options.max_frames) if total else options.max_frames
-        progress = stack.enter_context(ProgressBar(total, desc=info.name)) if not info.is_live else None
+        progress = None if info.is_live else stack.enter_context(ProgressBar(total, desc=info.name))
+        renderer = Renderer(options.tasks, options.view, options.hud)
+        names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
+        _with_fewer_opencv_threads(stack)
 
-        last_view: np.ndarray | None = None
-        last_index = -1
-        frames = stream(opened, options.task, models={options.task: predictor})
+        last_view, last_index = None, -1
+        written: dict[Task, int] = {}  # the frame of each task's last written result
+        frames = iter(stream)
         stack.callback(frames.close)
         for packet in frames:
-            inference_rate.tick()
-            annotated = annotator.annotate(packet.image, packet.result)
-            view = compose(options.view, packet.image, annotated)
-            display_rate.tick()
-            if options.hud:
-                view = hud.annotate(view, _hud_lines(predictor.name, display_rate, inference_rate,
-                                                     packet.inference_s[options.task]))
+            started = stream.clock.now()
+            view = renderer.render(packet, stream.stats.hud_lines())
+            stream.stats.stage("render", stream.clock.now() - started)
+            started = stream.clock.now()
             if video is not None:
-                # Live sources skip frames while the model is busy; fill their slots with the
-                # previous view so the video keeps the source's timing.
-                for _ in range(max(0, packet.index - last_index - 1) if last_view is not None else 0):
+                # Frames the live modes never showed keep their slot, with the previous view,
+                # so the video has the source's frame rate and duration.
+                for _ in range(packet.index - last_index - 1 if last_view is not None else 0):
                     video.write(last_view)
                 video.write(view)
-            if results is not None:
-                results.write(packet.index, packet.timestamp_s, options.task, predictor.name, packet.result,
-                              inference_ms=round(packet.inference_s[options.task] * 1000, 2))
-            if arrays is not None:
-                arrays.write(packet.index, packet.result)
+            for task, out in packet.outputs.items():
+                if written.get(task) == out.frame_index:
+                    continue  # each result once, with the frame it was computed on
+                written[task] = out.frame_index
+                if results is not None:
+                    results.write(out.frame_index, out.timestamp_s, task, names[task], out.result,
+                                  latency_ms=round(out.latency_s * 1000, 2))
+                if arrays is not None:
+                    arrays.write(out.frame_index, out.result, None if len(options.tasks) == 1 else task.value)
+            stream.stats.stage("write", stream.clock.now() - started)
             if progress is not None:
                 progress.update()
             last_view, last_index = view, packet.index
-            if window is not None and window.write(view) in QUIT_KEYS:
+            if window is not None and _handle_keys(window, window.write(view), renderer, view, packet, options):
                 break
             if options.max_frames and packet.index + 1 >= options.max_frames:
                 break
     return 0
 
 
-def _hud_lines(model: str, display: RateMeter, inference: RateMeter, latency_s: float) -> list[str]:
-    def fps(rate: float | None) -> str:
-        return "--" if rate is None or not math.isfinite(rate) else f"{rate:.1f}"
+def _handle_keys(window: WindowSink, key: int, renderer: Renderer, view: np.ndarray, packet: Packet,
+                 options: RunOptions) -> bool:
+    """Act on a key; True to quit. Space pauses on the current view until space or q."""
+    while True:
+        if key in (KEY_QUIT, KEY_ESC):
+            return True
+        if key == KEY_VIEW:
+            renderer.next_view()
+        elif key == KEY_SNAPSHOT:
+            path = options.snapshot_dir / f"livevision_{packet.index:06d}.png"
+            cv2.imwrite(str(path), view)
+            log.info("snapshot saved to %s", path)
+        elif key == KEY_PAUSE:
+            key = -1
+            while key not in (KEY_PAUSE, KEY_QUIT, KEY_ESC):
+                key = window.write(view)
+            if key == KEY_PAUSE:
+                return False
+            continue
+        return False
 
-    return [model.split("/")[-1][:32], f"display {fps(display.rate)} fps",
-            f"model {fps(inference.rate)} fps, {latency_s * 1000:.0f} ms"]
+
+def _with_fewer_opencv_threads(stack: contextlib.ExitStack) -> None:
+    """OpenCV's own thread pool would fight ONNX Runtime's for the same cores: the engine
+    already runs capture, pre-processing, inference and rendering in parallel."""
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    stack.callback(cv2.setNumThreads, previous)
+
+
+def _check_stats_path(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    if path.suffix.lower() != ".json":
+        raise OutputPathError(f"stats file {path}: use a .json file")
+    if not path.parent.resolve().is_dir():
+        raise OutputPathError(f"stats file {path}: the folder {path.parent} does not exist")
+    return path
+
+
+def _write_stats(path: Path, stream: Stream) -> None:
+    summary = {"source": stream.info.name, "pacing": stream.pacing.value,
+               "tasks": [t.value for t in stream.tasks], **stream.stats.summary()}
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from . import __version__
 from .errors import LiveVisionError, UsageError
+from .app import ViewMode
 from .models.registry import DEFAULT_MODELS, supported_model_types
-from .render.views import View
 from .types import Task
 
 log = logging.getLogger("livevision")
@@ -58,53 +58,103 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run_parser(commands) -> None:
     run = commands.add_parser(
         "run",
-        help="run a model on a webcam, video file, stream or images and show/save the results",
-        description="Run a model on a source and draw its results live. Files are processed frame by "
-        "frame with a progress bar; cameras and streams drop frames while the model is busy, so the "
-        "picture stays current.",
+        help="run models on a webcam, video file, stream or images and show/save the results",
+        description="Run one or more models on a source and draw their results live.\n\n"
+        "pacing (how frames are chosen when a model is slower than the source):\n"
+        "  live           cameras and streams (default): only the newest frame is inferred, at most one\n"
+        "                 in flight per model; every frame is shown with the latest result and its age\n"
+        "  every          files (default): every frame inferred, in order, stages overlapped\n"
+        "  simulate-live  a file played at its own frame rate, as a camera would deliver it\n\n"
+        "keys in the window: q quit, space pause, v next view, s snapshot",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  livevision run --task depth                                   # webcam 0, window\n"
         "  livevision run --task segmentation --source in.mp4 --output out.mp4 --results out.jsonl --no-display\n"
-        "  livevision run --task classification --source 'photos/*.jpg' --results labels.jsonl\n"
+        "  livevision run --task depth,segmentation,classification --rate classification=2 --view grid\n"
         "  livevision run --task depth --source rtsp://camera.local/stream --model Intel/dpt-hybrid-midas\n"
+        "  livevision run --task classification --source 'photos/*.jpg' --results labels.jsonl\n"
         "\ndefault models:\n" + _defaults_text(),
     )
-    run.add_argument("--task", default="depth", help="depth (default), classification or segmentation")
+    run.add_argument("--task", default="depth",
+                     help="depth (default), classification, segmentation, or several: depth,segmentation")
     run.add_argument("--source", default="0",
                      help="camera index (default 0), video file, rtsp/http(s) URL, image, folder or glob of images")
-    run.add_argument("--model", help="Hub id or local model folder (default: the task's default model)")
-    run.add_argument("--revision", help="Hub revision of --model")
+    run.add_argument("--model", action="append", default=[], metavar="[TASK=]ID",
+                     help="Hub id or local model folder; with several tasks: task=ID (repeatable). "
+                     "Default: each task's default model")
+    run.add_argument("--revision", help="Hub revision of --model (one task)")
+    pace = run.add_argument_group("pacing")
+    pace.add_argument("--pacing", choices=["live", "every", "simulate-live"],
+                      help="live for cameras and streams, every for files (defaults); simulate-live plays a file like a camera")
+    pace.add_argument("--max-fps", type=float, help="cap every task's inference rate (frames per second)")
+    pace.add_argument("--rate", action="append", default=[], metavar="TASK=FPS",
+                      help="cap one task's inference rate, e.g. classification=2 (repeatable)")
+    pace.add_argument("--max-frames", type=int, help="stop after this many frames")
     out = run.add_argument_group("outputs")
     out.add_argument("--output", type=Path, metavar="VIDEO", help="write the annotated video (.mp4 H.264 with the source's audio; .mkv, .mov, .avi)")
     out.add_argument("--results", type=Path, metavar="JSONL", help="write per-frame results as JSON Lines")
     out.add_argument("--arrays", type=Path, metavar="DIR", help="write raw per-frame arrays (depth maps, label maps) into DIR")
     out.add_argument("--depth-format", choices=["npy", "npz", "png"], default="npy", help="format of depth arrays in --arrays (png: 16-bit, millimetres for metric models)")
+    out.add_argument("--stats", type=Path, metavar="JSON", help="write a telemetry summary at the end (FPS, latencies, result age, drops)")
     out.add_argument("--no-display", action="store_true", help="do not open a window")
-    out.add_argument("--view", choices=[v.value for v in View], default=View.OVERLAY.value, help="overlay (default) or side_by_side")
-    out.add_argument("--no-hud", action="store_true", help="hide the FPS overlay")
+    out.add_argument("--view", choices=[v.value for v in ViewMode], default=ViewMode.OVERLAY.value,
+                     help="overlay (default), side_by_side (original | result) or grid (one tile per task)")
+    out.add_argument("--no-hud", action="store_true", help="hide the telemetry overlay")
+    out.add_argument("--snapshot-dir", type=Path, default=Path("."), help="where the s key saves snapshots (default: here)")
     tuning = run.add_argument_group("model options")
     tuning.add_argument("--segmentation-mode", choices=["panoptic", "instance", "semantic"], default="panoptic",
                         help="for MaskFormer/Mask2Former (default panoptic, as the HF pipeline); SegFormer is always semantic")
     tuning.add_argument("--threshold", type=float, default=0.9, help="segment score threshold (default 0.9)")
     tuning.add_argument("--top-k", type=int, default=5, help="classes shown for classification (default 5)")
-    tuning.add_argument("--max-frames", type=int, help="stop after this many frames")
+    tuning.add_argument("--resize", choices=["exact", "fast"], default="exact",
+                        help="exact: resizing identical to the HF processors (default); fast: OpenCV's, slightly cheaper")
     tuning.add_argument("--cache-dir", type=Path, help="export cache folder")
     run.set_defaults(handler=_cmd_run)
+
+
+def _task_values(pairs: list[str], tasks: list[Task], what: str, convert) -> dict:
+    """`--model`/`--rate` values: TASK=VALUE, or a bare VALUE when one task runs."""
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            if len(tasks) > 1:
+                raise UsageError(f"{what} {pair!r}: with several tasks write task=value")
+            task, value = tasks[0], pair
+        else:
+            task = Task.parse(name)
+            if task not in tasks:
+                raise UsageError(f"{what} {pair!r}: {task.value} is not among --task")
+        try:
+            values[task] = convert(value)
+        except ValueError:
+            raise UsageError(f"{what} {pair!r}: invalid value {value!r}") from None
+    return values
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .app import RunOptions, run
     from .predictor import PostprocessOptions
+    from .stream import parse_tasks
 
+    tasks = parse_tasks(args.task)
     if args.top_k < 1:
         raise UsageError("--top-k must be at least 1")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
+    if args.max_fps is not None and not args.max_fps > 0:
+        raise UsageError("--max-fps must be a positive number")
+    if args.revision and len(tasks) > 1:
+        raise UsageError("--revision applies to one model: run one task, or pin each model by folder")
+    rates = _task_values(args.rate, tasks, "--rate", float)
+    if any(not r > 0 for r in rates.values()):
+        raise UsageError("--rate values must be positive frames per second")
     options = RunOptions(
-        task=Task.parse(args.task), source=args.source, model=args.model, revision=args.revision,
-        output=args.output, results=args.results, arrays=args.arrays, depth_format=args.depth_format,
-        display=not args.no_display, view=View(args.view), hud=not args.no_hud, cache_dir=args.cache_dir,
+        tasks=tuple(tasks), source=args.source, models=_task_values(args.model, tasks, "--model", str),
+        revision=args.revision, pacing=args.pacing, max_fps=args.max_fps, rates=rates,
+        output=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
+        depth_format=args.depth_format, display=not args.no_display, view=ViewMode(args.view),
+        hud=not args.no_hud, snapshot_dir=args.snapshot_dir, cache_dir=args.cache_dir, resize=args.resize,
         postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
                                        threshold=args.threshold),
         max_frames=args.max_frames,

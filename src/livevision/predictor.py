@@ -48,7 +48,7 @@ class Predictor:
 
     def __init__(self, entry: CacheEntry, task: Task, *, providers: list[str] | None = None,
                  resize: str = "exact", options: PostprocessOptions | None = None,
-                 intra_op_threads: int | None = None):
+                 intra_op_threads: int | None = None, live: bool = False):
         self.entry = entry
         self.task = task
         self.config = entry.read_json(CONFIG_FILE)
@@ -59,7 +59,7 @@ class Predictor:
             raise ValueError(f"segmentation_mode must be one of {SEGMENTATION_MODES}, got {self.options.segmentation_mode!r}")
         self.id2label = {int(k): v for k, v in (self.config.get("id2label") or {}).items()}
         self.preprocessor = build_preprocessor(self.processor_config, resize=resize)
-        self.session = create_session(entry.onnx_path, providers, intra_op_threads=intra_op_threads)
+        self.session = create_session(entry.onnx_path, providers, intra_op_threads=intra_op_threads, live=live)
         self.input_name = self.session.get_inputs()[0].name
         missing = [o for o in self.architecture.outputs if o not in {x.name for x in self.session.get_outputs()}]
         if missing:
@@ -113,6 +113,7 @@ def load_model(
     resize: str = "exact",
     options: PostprocessOptions | None = None,
     intra_op_threads: int | None = None,
+    live: bool = False,
 ) -> Predictor:
     """A Predictor for `model` (Hub id, local folder, or None for the task's default).
 
@@ -122,7 +123,20 @@ def load_model(
     task = Task.parse(task)
     entry = find_or_export(model if model is not None else DEFAULT_MODELS[task], task, revision=revision, cache_dir=cache_dir)
     return Predictor(entry, task, providers=providers, resize=resize, options=options,
-                     intra_op_threads=intra_op_threads)
+                     intra_op_threads=intra_op_threads, live=live)
+
+
+def load_models(tasks, models=None, *, options=None, **kwargs) -> dict[Task, Predictor]:
+    """One Predictor per task. models: {task: Hub id or folder}, default models otherwise;
+    options: PostprocessOptions for all, or {task: PostprocessOptions}. Several models share
+    the cores: each session gets its share of the intra-op threads, so they do not fight."""
+    from .models.session import physical_cores
+
+    models = models or {}
+    if len(tasks) > 1 and kwargs.get("intra_op_threads") is None:
+        kwargs["intra_op_threads"] = max(1, physical_cores() // len(tasks))
+    per_task = options if isinstance(options, dict) else {t: options for t in tasks}
+    return {t: load_model(models.get(t), t, options=per_task.get(t), **kwargs) for t in tasks}
 
 
 def find_or_export(model: str | Path, task: Task, *, revision: str | None = None,

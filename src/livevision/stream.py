@@ -4,38 +4,48 @@
     for packet in livevision.stream("clip.mp4", "depth"):
         print(packet.index, packet.timestamp_s, packet.result.depth.shape)
 
-Leaving the loop (end of source, `break`, or an exception) stops the capture thread and
-releases the source.
+Leaving the loop (end of source, `break`, or an exception) stops every thread and
+releases the source. `Stream` is the same with its telemetry at hand:
+
+    s = livevision.Stream(0, "depth,segmentation", pacing="live")
+    for packet in s: ...
+    print(s.stats.summary())
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .engine.clock import Clock, SystemClock
+from .engine.every import run_every
+from .engine.live import run_live
+from .engine.paced import PacedReader
+from .engine.pacing import Pacing, RateLimiter
+from .engine.running import TaskOutput
+from .engine.telemetry import Telemetry
 from .errors import UsageError
 from .sources import CapturePolicy, CaptureThread, FrameSource, open_source
 from .types import Frame, Task
 
 log = logging.getLogger(__name__)
 
-# Anything with `__call__(image) -> result`; a Predictor, or a fake in tests.
-Model = Callable[[np.ndarray], object]
-
 
 @dataclass(frozen=True)
 class Packet:
-    """One frame and the results computed on it, by task."""
+    """One frame and the latest output of each task.
+
+    In `every` mode each output was computed on this frame (unless a rate cap skipped it);
+    in the live modes it may come from an earlier frame: see `outputs[task].frame_index`
+    and `age_s`.
+    """
 
     frame: Frame
-    results: Mapping[Task, object] = field(default_factory=dict)
-    inference_s: Mapping[Task, float] = field(default_factory=dict)
+    outputs: Mapping[Task, TaskOutput] = field(default_factory=dict)
 
     @property
     def image(self) -> np.ndarray:
@@ -50,11 +60,20 @@ class Packet:
         return self.frame.timestamp_s
 
     @property
+    def results(self) -> dict[Task, object]:
+        return {task: out.result for task, out in self.outputs.items()}
+
+    @property
     def result(self):
-        """The result when one task runs."""
-        if len(self.results) != 1:
+        """The result when one task runs (None until its first result)."""
+        if len(self.outputs) > 1:
             raise AttributeError("several tasks ran: use packet.results[task]")
-        return next(iter(self.results.values()))
+        return next(iter(self.outputs.values())).result if self.outputs else None
+
+    def is_fresh(self, task: Task) -> bool:
+        """Whether `task`'s output was computed on this very frame."""
+        out = self.outputs.get(task)
+        return out is not None and out.frame_index == self.frame.index
 
 
 def parse_tasks(tasks: "str | Task | Sequence[str | Task]") -> list[Task]:
@@ -68,54 +87,95 @@ def parse_tasks(tasks: "str | Task | Sequence[str | Task]") -> list[Task]:
     return parsed
 
 
-def load_models(tasks: Sequence[Task], models: "Mapping[Task, str | Path | None] | None" = None, **load_kwargs) -> dict[Task, Model]:
-    from .predictor import load_model
+def _as_task_map(tasks: list[Task], value, what: str) -> dict:
+    """A per-task setting given as one value (single task) or a mapping by task name."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        mapped = {Task.parse(k): v for k, v in value.items()}
+        unknown = [t.value for t in mapped if t not in tasks]
+        if unknown:
+            raise UsageError(f"{what} given for {', '.join(unknown)}, which is not among the tasks")
+        return mapped
+    if len(tasks) > 1:
+        raise UsageError(f"with several tasks give {what} per task (task=value)")
+    return {tasks[0]: value}
 
-    models = models or {}
-    return {task: load_model(models.get(task), task, **load_kwargs) for task in tasks}
 
-
-def stream(
-    source: "str | int | FrameSource",
-    task: "str | Task | Sequence[str | Task]" = Task.DEPTH,
-    *,
-    model: "str | Path | None" = None,
-    models: "Mapping[Task, Model] | None" = None,
-    policy: CapturePolicy | None = None,
-    read_timeout_s: float | None = 30.0,
-    **load_kwargs,
-) -> Iterator[Packet]:
-    """Yield a Packet for each processed frame of `source`.
+class Stream:
+    """Frames of `source` with the results of one or more tasks.
 
     source: a camera index, a path, a URL, a glob, or any FrameSource.
-    task: one task or several ("depth,segmentation"); model: the model of a single task
-    (Hub id or folder; default: the task's default). models: ready models by task, e.g.
-    Predictors you loaded or fakes; they take precedence over `model`.
-    policy: how frames are captured (default: LATEST for live sources, QUEUE for files).
+    task: one task or several ("depth,segmentation").
+    model: a Hub id or folder (one task), or {task: id}; default: each task's default model.
+    models: ready models by task (Predictors, or any callable image -> result); they take
+        precedence over `model`.
+    pacing: "live" (default for cameras and streams), "every" (default for files) or
+        "simulate-live" (a file played at its own frame rate); see livevision.engine.pacing.
+    max_fps: caps every task's inference rate; rates: per-task caps, {task: fps}.
+    clock: a Clock (tests use ManualClock with threaded=False for deterministic pacing).
     load_kwargs go to `load_model` (cache_dir, providers, resize, ...).
     """
-    tasks = parse_tasks(task)
-    if models is None:
-        if model is not None and len(tasks) > 1:
-            raise UsageError("`model` names one model; with several tasks pass `models` by task")
-        models = load_models(tasks, {tasks[0]: model} if model is not None else None, **load_kwargs)
-    missing = [t.value for t in tasks if t not in models]
-    if missing:
-        raise UsageError(f"no model for task {', '.join(missing)}")
-    opened = open_source(source)
-    capture = CaptureThread(opened, policy, stop_event=threading.Event()).start()
-    try:
-        while True:
-            frame = capture.read(timeout=read_timeout_s)
-            if frame is None:
-                return
-            results, times = {}, {}
-            for t in tasks:
-                started = time.perf_counter()
-                results[t] = models[t](frame.image)
-                times[t] = time.perf_counter() - started
-            yield Packet(frame, results, times)
-    finally:
-        capture.stop()
-        if capture.frames_dropped:
-            log.info("%s: %d frames dropped while the model was busy", opened.info.name, capture.frames_dropped)
+
+    def __init__(self, source, task="depth", *, model=None, models=None, pacing=None, max_fps=None,
+                 rates=None, clock: Clock | None = None, threaded: bool = True, **load_kwargs):
+        self.tasks = parse_tasks(task)
+        self.source: FrameSource = open_source(source)
+        try:
+            self.pacing = Pacing.parse(pacing, self.source.info)
+            rate_by_task = {t: max_fps for t in self.tasks}
+            rate_by_task.update(_as_task_map(self.tasks, rates, "a rate"))
+            self.limiters = {t: RateLimiter(rate_by_task[t]) for t in self.tasks}
+            if models is None:
+                from .predictor import load_models
+
+                wanted = _as_task_map(self.tasks, model, "a model")
+                load_kwargs.setdefault("live", self.pacing is not Pacing.EVERY)
+                models = load_models(self.tasks, wanted, **load_kwargs)
+            missing = [t.value for t in self.tasks if t not in models]
+            if missing:
+                raise UsageError(f"no model for task {', '.join(missing)}")
+            self.models = {t: models[t] for t in self.tasks}
+        except BaseException:
+            self.source.close()
+            raise
+        self.clock = clock or SystemClock()
+        self.threaded = threaded
+        self.stats = Telemetry(self.clock.now)
+
+    @property
+    def info(self):
+        return self.source.info
+
+    def __iter__(self) -> Iterator[Packet]:
+        stop = threading.Event()
+        capture = None
+        if self.pacing is Pacing.EVERY:
+            capture = CaptureThread(self.source, CapturePolicy.QUEUE, stop_event=stop).start()
+            frames = run_every(capture, self.models, self.limiters, self.stats, self.clock, stop)
+        elif self.pacing is Pacing.SIMULATE_LIVE:
+            reader = PacedReader(self.source, self.clock, self.stats)
+            frames = run_live(reader.read, self.models, self.limiters, self.stats, self.clock, stop,
+                              threaded=self.threaded)
+        else:
+            capture = CaptureThread(self.source, CapturePolicy.LATEST, stop_event=stop,
+                                    on_frame=lambda f: self.stats.captured(f.captured_at),
+                                    on_drop=self.stats.dropped).start()
+            frames = run_live(lambda: capture.read(timeout=30.0), self.models, self.limiters, self.stats,
+                              self.clock, stop, threaded=self.threaded)
+        try:
+            for frame, outputs in frames:
+                self.stats.displayed()
+                yield Packet(frame, outputs)
+        finally:
+            frames.close()
+            stop.set()
+            if capture is not None:
+                capture.stop()
+            self.source.close()
+
+
+def stream(source, task="depth", **kwargs) -> Iterator[Packet]:
+    """`iter(Stream(source, task, **kwargs))`: see Stream."""
+    return iter(Stream(source, task, **kwargs))
+

@@ -41,10 +41,12 @@ class FrameSource(abc.ABC):
     def frames(self) -> Iterator[Frame]:
         ...
 
+    #: Whether `grab()` can skip a frame without decoding it.
+    supports_grab = False
+
     def grab(self) -> bool:
-        """Advance one frame without decoding it, where the source can (files); False at
-        the end. Used to drop frames cheaply. The default decodes and discards."""
-        return next(iter(self.frames()), None) is not None
+        """Skip the next frame without decoding it (sources with `supports_grab`); False at the end."""
+        raise NotImplementedError(f"{type(self).__name__} cannot skip frames without reading them")
 
     def close(self) -> None:
         pass

@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from typing import Callable
 
 from ..types import Frame
 from .base import FrameSource
@@ -37,12 +38,15 @@ class CaptureThread:
     """Reads `source` on its own thread. `read()` returns the next frame, or None at the end."""
 
     def __init__(self, source: FrameSource, policy: CapturePolicy | None = None, *, queue_size: int = 4,
-                 stop_event: threading.Event | None = None):
+                 stop_event: threading.Event | None = None,
+                 on_frame: Callable[[Frame], None] | None = None, on_drop: Callable[[], None] | None = None):
         self.source = source
         self.policy = policy or CapturePolicy.for_source(source)
         self.stop_event = stop_event or threading.Event()
         self.frames_read = 0
         self.frames_dropped = 0
+        self._on_frame = on_frame
+        self._on_drop = on_drop
         self._error: BaseException | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._latest: Frame | None = None
@@ -64,6 +68,8 @@ class CaptureThread:
                 if self.stop_event.is_set():
                     break
                 self.frames_read += 1
+                if self._on_frame is not None:
+                    self._on_frame(frame)
                 self._deliver(frame)
         except BaseException as exc:  # handed to the consumer, never swallowed
             self._error = exc
@@ -78,6 +84,8 @@ class CaptureThread:
                 else:
                     if self._latest is not None:
                         self.frames_dropped += 1
+                        if self._on_drop is not None:
+                            self._on_drop()
                     self._latest = item
                 self._latest_cond.notify_all()
             return

@@ -35,6 +35,8 @@ class ImageSource(FrameSource):
             raise SourceError(f"{path} could not be read as an image")
         return to_bgr8(image)
 
+    supports_grab = True
+
     def grab(self) -> bool:
         if self._closed or self._position >= len(self._paths):
             return False

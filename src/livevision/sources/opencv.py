@@ -61,6 +61,8 @@ class VideoCaptureSource(FrameSource):
             return pos_ms / 1000.0
         return index / self.info.fps if self.info.fps else float(index)
 
+    supports_grab = True
+
     def grab(self) -> bool:
         with self._lock:
             if self._closed or not self._cap.grab():

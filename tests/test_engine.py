@@ -1,0 +1,305 @@
+"""Pacing, per-task rates and shutdown of the engine, with fake sources and fake models.
+
+Deterministic: the live-pacing expectations run on a ManualClock with inline models that
+'take' time by sleeping on it; threaded tests assert invariants, never durations.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+from media import index_frame
+
+from livevision.engine import ManualClock, Pacing, RateLimiter, Telemetry
+from livevision.engine.live import LiveWorker
+from livevision.errors import UsageError
+from livevision.sources import FrameSource, SourceInfo
+from livevision.stream import Stream
+from livevision.types import Frame, Task
+
+pytestmark = pytest.mark.timeout(60)
+ENGINE_THREAD_PREFIXES = ("capture:", "infer:", "pre:", "post:", "dispatch")
+
+
+class FakeSource(FrameSource):
+    """`count` frames at `fps`; live ones are paced by real time; fails at `fail_at`."""
+
+    def __init__(self, count, *, fps=30.0, live=False, paced=False, fail_at=None):
+        self.count, self.paced, self.fail_at = count, paced, fail_at
+        self.info = SourceInfo(name="fake", is_live=live, fps=fps, frame_count=None if live else count)
+        self.closed = threading.Event()
+        self.image = index_frame(0, 64, 48)
+
+    def frames(self):
+        for i in range(self.count):
+            if self.closed.is_set():
+                return
+            if i == self.fail_at:
+                raise RuntimeError(f"source failed at frame {i}")
+            if self.paced:
+                time.sleep(1.0 / self.info.fps)
+            yield Frame(self.image, i, i / self.info.fps, time.monotonic())
+
+    def close(self):
+        self.closed.set()
+
+
+class ClockModel:
+    """A fake model that takes `latency_s` of the (manual) clock and returns the frame's mean."""
+
+    def __init__(self, clock, latency_s):
+        self.clock, self.latency_s, self.calls = clock, latency_s, 0
+
+    def __call__(self, image):
+        self.calls += 1
+        self.clock.sleep(self.latency_s)
+        return float(image.mean())
+
+
+class SlowModel:
+    """A fake model that sleeps for real and records how many calls overlap."""
+
+    def __init__(self, latency_s=0.02, fail_at_call=None):
+        self.latency_s, self.fail_at_call = latency_s, fail_at_call
+        self.calls = 0
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, image):
+        with self._lock:
+            self.calls += 1
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            call = self.calls
+        try:
+            if call == self.fail_at_call:
+                raise ValueError(f"model failed on call {call}")
+            time.sleep(self.latency_s)
+            return call
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+class StagedModel:
+    """A Predictor-like fake: preprocess / infer / postprocess, each able to fail at a frame."""
+
+    def __init__(self, fail_stage=None, fail_at=None):
+        self.fail_stage, self.fail_at = fail_stage, fail_at
+        self.seen = 0
+
+    def _maybe_fail(self, stage):
+        if stage == self.fail_stage and self.seen == self.fail_at:
+            raise ValueError(f"{stage} failed")
+
+    def preprocess(self, image):
+        self._maybe_fail("preprocess")
+        self.seen += 1
+        return image.astype(np.float32)
+
+    def infer(self, prepared):
+        self._maybe_fail("infer")
+        time.sleep(0.001)
+        return prepared.mean()
+
+    def postprocess(self, outputs, prepared):
+        self._maybe_fail("postprocess")
+        return float(outputs)
+
+
+def _engine_threads():
+    return [t for t in threading.enumerate() if t.name.startswith(ENGINE_THREAD_PREFIXES) and t.is_alive()]
+
+
+def _assert_threads_stop(bound_s=5.0):
+    deadline = time.monotonic() + bound_s
+    while _engine_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [t.name for t in _engine_threads()] == []
+
+
+# ---- simulate-live: the expected frames, on a manual clock --------------------------------
+
+
+@pytest.mark.parametrize("fps, latency_s", [(10.0, 0.25), (25.0, 0.1), (30.0, 0.5)])
+def test_simulate_live_infers_the_newest_frame_each_time_the_model_is_free(fps, latency_s):
+    clock = ManualClock()
+    model = ClockModel(clock, latency_s)
+    n = 60
+    stream = Stream(FakeSource(n, fps=fps), Task.DEPTH, models={Task.DEPTH: model},
+                    pacing="simulate-live", clock=clock, threaded=False)
+    inferred = [p.index for p in stream if p.is_fresh(Task.DEPTH)]
+    # The model starts at frame 0 and, each time it is free (every latency_s), takes the
+    # frame the camera delivered last: floor(k * latency * fps).
+    expected = [math.floor(k * latency_s * fps + 1e-9) for k in range(n) if k * latency_s * fps < n]
+    assert inferred == expected
+    summary = stream.stats.summary()
+    assert summary["frames"]["dropped"] == n - len(expected)
+    assert summary["frames"]["inferred"] == {"depth": len(expected)}
+
+
+def test_simulate_live_with_a_fast_model_drops_nothing():
+    clock = ManualClock()
+    stream = Stream(FakeSource(40, fps=25), Task.DEPTH, models={Task.DEPTH: ClockModel(clock, 0.01)},
+                    pacing="simulate-live", clock=clock, threaded=False)
+    packets = list(stream)
+    assert [p.index for p in packets] == list(range(40)) and all(p.is_fresh(Task.DEPTH) for p in packets)
+    assert clock.now() == pytest.approx(39 / 25 + 0.01)  # played at the file's own rate
+
+
+# ---- per-task rates ---------------------------------------------------------------------
+
+
+def test_per_task_rates_in_simulate_live():
+    clock = ManualClock()
+    models = {Task.DEPTH: ClockModel(clock, 0.0), Task.CLASSIFICATION: ClockModel(clock, 0.0)}
+    stream = Stream(FakeSource(90, fps=30), "depth,classification", models=models, pacing="simulate-live",
+                    clock=clock, threaded=False, rates={"depth": 10, "classification": 2})
+    fresh = {Task.DEPTH: [], Task.CLASSIFICATION: []}
+    for packet in stream:
+        for task in fresh:
+            if packet.is_fresh(task):
+                fresh[task].append(packet.index)
+    assert fresh[Task.DEPTH] == list(range(0, 90, 3))
+    assert fresh[Task.CLASSIFICATION] == list(range(0, 90, 15))
+
+
+def test_per_task_rates_and_max_fps_in_every_mode():
+    models = {Task.DEPTH: SlowModel(0.0), Task.SEGMENTATION: SlowModel(0.0)}
+    stream = Stream(FakeSource(60, fps=30), "depth,segmentation", models=models, pacing="every",
+                    max_fps=15, rates={"segmentation": 5})
+    packets = list(stream)
+    assert [p.index for p in packets] == list(range(60))
+    assert [p.index for p in packets if p.is_fresh(Task.DEPTH)] == list(range(0, 60, 2))
+    assert [p.index for p in packets if p.is_fresh(Task.SEGMENTATION)] == list(range(0, 60, 6))
+    # frames in between carry the latest result
+    assert packets[7].outputs[Task.SEGMENTATION].frame_index == 6
+
+
+def test_rate_limiter_rejects_bad_rates():
+    for bad in (0, -1, float("inf"), float("nan")):
+        with pytest.raises(UsageError):
+            RateLimiter(bad)
+    with pytest.raises(UsageError, match="not among the tasks"):
+        Stream(FakeSource(3), "depth", models={Task.DEPTH: SlowModel()}, rates={"classification": 2})
+
+
+# ---- live: at most one frame in flight per model ----------------------------------------
+
+
+def test_live_never_has_more_than_one_frame_in_flight_per_model():
+    models = {Task.DEPTH: SlowModel(0.03), Task.SEGMENTATION: SlowModel(0.05)}
+    stream = Stream(FakeSource(60, fps=200, live=True, paced=True), "depth,segmentation", models=models)
+    assert stream.pacing is Pacing.LIVE
+    packets = list(stream)
+    assert models[Task.DEPTH].max_active == 1 and models[Task.SEGMENTATION].max_active == 1
+    summary = stream.stats.summary()
+    assert summary["frames"]["displayed"] == len(packets)
+    for task, model in models.items():
+        assert model.calls < summary["frames"]["captured"]  # the model could not keep up...
+        assert summary["frames"]["inferred"][task.value] <= model.calls
+    assert [p.index for p in packets] == sorted(p.index for p in packets)  # ...and order holds
+    _assert_threads_stop()
+
+
+def test_live_worker_refuses_a_second_frame():
+    telemetry = Telemetry(time.monotonic)
+    stop = threading.Event()
+    gate = threading.Event()
+    worker = LiveWorker(Task.DEPTH, lambda image: gate.wait(5), telemetry, ManualClock(), stop)
+    frame = Frame(index_frame(0, 64, 48), 0, 0.0, 0.0)
+    worker.submit(frame)
+    with pytest.raises(RuntimeError, match="one frame at a time"):
+        worker.submit(frame)
+    gate.set()
+    assert worker.wait_idle(5)
+    assert worker.poll().frame_index == 0
+    worker.close()
+
+
+# ---- every: nothing dropped, order kept ---------------------------------------------------
+
+
+@pytest.mark.parametrize("model_factory", [lambda: SlowModel(0.002), StagedModel])
+def test_every_drops_nothing_and_keeps_order(model_factory):
+    stream = Stream(FakeSource(80), Task.DEPTH, models={Task.DEPTH: model_factory()})
+    assert stream.pacing is Pacing.EVERY
+    packets = list(stream)
+    assert [p.index for p in packets] == list(range(80))
+    assert all(p.outputs[Task.DEPTH].frame_index == p.index for p in packets)
+    assert stream.stats.summary()["frames"]["dropped"] == 0
+    _assert_threads_stop()
+
+
+def test_simulate_live_needs_a_file():
+    with pytest.raises(UsageError, match="already live"):
+        Stream(FakeSource(3, live=True), "depth", models={Task.DEPTH: SlowModel()}, pacing="simulate-live")
+    with pytest.raises(UsageError, match="unknown pacing"):
+        Stream(FakeSource(3), "depth", models={Task.DEPTH: SlowModel()}, pacing="sometimes")
+
+
+# ---- shutdown: break, end of stream, errors in any stage -----------------------------------
+
+
+@pytest.mark.parametrize("pacing", ["every", "live", "simulate-live"])
+def test_break_stops_every_thread(pacing):
+    live = pacing == "live"
+    source = FakeSource(10_000, fps=500, live=live, paced=live)
+    for packet in Stream(source, Task.DEPTH, models={Task.DEPTH: SlowModel(0.001)}, pacing=pacing):
+        if packet.index >= 5:
+            break
+    assert source.closed.is_set()
+    _assert_threads_stop()
+
+
+@pytest.mark.parametrize("pacing", ["every", "live", "simulate-live"])
+def test_source_error_reaches_the_caller(pacing):
+    live = pacing == "live"
+    source = FakeSource(50, fps=500, live=live, paced=live, fail_at=7)
+    with pytest.raises(RuntimeError, match="source failed at frame 7"):
+        for _ in Stream(source, Task.DEPTH, models={Task.DEPTH: SlowModel(0.001)}, pacing=pacing):
+            pass
+    _assert_threads_stop()
+
+
+@pytest.mark.parametrize("pacing", ["every", "live"])
+def test_model_error_reaches_the_caller(pacing):
+    live = pacing == "live"
+    source = FakeSource(500, fps=200, live=live, paced=live)
+    with pytest.raises(ValueError, match="model failed on call 3"):
+        for _ in Stream(source, Task.DEPTH, models={Task.DEPTH: SlowModel(0.001, fail_at_call=3)}, pacing=pacing):
+            pass
+    _assert_threads_stop()
+
+
+@pytest.mark.parametrize("stage", ["preprocess", "infer", "postprocess"])
+def test_stage_error_in_every_mode_reaches_the_caller(stage):
+    with pytest.raises(ValueError, match=f"{stage} failed"):
+        for _ in Stream(FakeSource(100), Task.DEPTH, models={Task.DEPTH: StagedModel(stage, fail_at=4)}):
+            pass
+    _assert_threads_stop()
+
+
+def test_caller_error_stops_every_thread():
+    with pytest.raises(KeyError):
+        for packet in Stream(FakeSource(1000), Task.DEPTH, models={Task.DEPTH: StagedModel()}):
+            if packet.index == 3:
+                raise KeyError("caller failed")
+    _assert_threads_stop()
+
+
+def test_telemetry_summary_shape():
+    clock = ManualClock()
+    stream = Stream(FakeSource(30, fps=30), Task.DEPTH, models={Task.DEPTH: ClockModel(clock, 0.05)},
+                    pacing="simulate-live", clock=clock, threaded=False)
+    list(stream)
+    summary = stream.stats.summary()
+    assert set(summary) == {"capture_fps", "display_fps", "inference_fps", "latency_ms", "result_age_ms", "frames"}
+    assert summary["latency_ms"]["depth.inference"]["p50"] == pytest.approx(50.0)
+    assert summary["inference_fps"]["depth"] == pytest.approx(20.0, rel=0.01)
+    assert any(line.startswith("depth ") for line in stream.stats.hud_lines())
