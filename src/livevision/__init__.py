@@ -1,7 +1,10 @@
 """livevision: Hugging Face vision models, exported to ONNX, run live on video."""
 
 from .errors import LiveVisionError
-from .stream import Packet, stream
+from .engine import Pacing
+from .models.export import export_model
+from .predictor import load_model
+from .stream import Packet, Stream, stream
 from .types import (
     ClassificationResult,
     DepthKind,
@@ -19,11 +22,15 @@ __all__ = [
     "DepthKind",
     "DepthResult",
     "LiveVisionError",
+    "Pacing",
     "Packet",
+    "Stream",
     "PreparedInput",
     "Segment",
     "SegmentationResult",
     "Task",
     "__version__",
+    "export_model",
+    "load_model",
     "stream",
 ]

@@ -123,7 +123,6 @@ def run(options: RunOptions, *, source=None) -> int:
         progress = None if info.is_live else stack.enter_context(ProgressBar(total, desc=info.name))
         renderer = Renderer(options.tasks, options.view, options.hud)
         names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
-        _with_fewer_opencv_threads(stack)
 
         last_view, last_index = None, -1
         written: dict[Task, int] = {}  # the frame of each task's last written result
@@ -180,14 +179,6 @@ def _handle_keys(window: WindowSink, key: int, renderer: Renderer, view: np.ndar
                 return False
             continue
         return False
-
-
-def _with_fewer_opencv_threads(stack: contextlib.ExitStack) -> None:
-    """OpenCV's own thread pool would fight ONNX Runtime's for the same cores: the engine
-    already runs capture, pre-processing, inference and rendering in parallel."""
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    stack.callback(cv2.setNumThreads, previous)
 
 
 def _check_stats_path(path: Path | None) -> Path | None:

@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Sequence
 
+import cv2
 import numpy as np
 
 from .engine.clock import Clock, SystemClock
@@ -163,11 +164,16 @@ class Stream:
                                     on_drop=self.stats.dropped).start()
             frames = run_live(lambda: capture.read(timeout=30.0), self.models, self.limiters, self.stats,
                               self.clock, stop, threaded=self.threaded)
+        # OpenCV's own thread pool would fight ONNX Runtime's for the same cores: the engine
+        # already runs capture, pre-processing, inference and rendering side by side.
+        opencv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
         try:
             for frame, outputs in frames:
                 self.stats.displayed()
                 yield Packet(frame, outputs)
         finally:
+            cv2.setNumThreads(opencv_threads)
             frames.close()
             stop.set()
             if capture is not None:
