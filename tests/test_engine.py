@@ -91,24 +91,24 @@ class StagedModel:
 
     def __init__(self, fail_stage=None, fail_at=None):
         self.fail_stage, self.fail_at = fail_stage, fail_at
-        self.seen = 0
+        self.calls = {"preprocess": 0, "infer": 0, "postprocess": 0}  # each stage runs on its own thread
 
-    def _maybe_fail(self, stage):
-        if stage == self.fail_stage and self.seen == self.fail_at:
+    def _count(self, stage):
+        self.calls[stage] += 1
+        if stage == self.fail_stage and self.calls[stage] == self.fail_at:
             raise ValueError(f"{stage} failed")
 
     def preprocess(self, image):
-        self._maybe_fail("preprocess")
-        self.seen += 1
+        self._count("preprocess")
         return image.astype(np.float32)
 
     def infer(self, prepared):
-        self._maybe_fail("infer")
+        self._count("infer")
         time.sleep(0.001)
         return prepared.mean()
 
     def postprocess(self, outputs, prepared):
-        self._maybe_fail("postprocess")
+        self._count("postprocess")
         return float(outputs)
 
 
