@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import LiveVisionError, UsageError
+from .interrupts import EXIT_SIGINT, EXIT_SIGTERM, Terminated, graceful_interrupts
 from .app import ViewMode
 from .models.registry import DEFAULT_MODELS, supported_model_types
 from .types import Task
@@ -184,13 +185,17 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("livevision").setLevel(logging.INFO)
         _quiet_third_party()
     try:
-        return args.handler(args)
+        with graceful_interrupts():
+            return args.handler(args)
     except LiveVisionError as exc:
         print(f"livevision: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("livevision: interrupted", file=sys.stderr)
-        return 130
+        print("livevision: interrupted; what was written so far is complete", file=sys.stderr)
+        return EXIT_SIGINT
+    except Terminated:
+        print("livevision: terminated; what was written so far is complete", file=sys.stderr)
+        return EXIT_SIGTERM
 
 
 def _quiet_third_party() -> None:

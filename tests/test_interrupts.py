@@ -1,0 +1,77 @@
+"""Ctrl-C and SIGTERM while processing: outputs finalized, stats written, the right exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import pytest
+from media import decode, make_source, probe, read_index
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    return make_source(tmp_path_factory.mktemp("media") / "long.mp4", 1500, Fraction(25), 60.0, size_wh=(160, 96))
+
+
+def _start(tmp_path, clip, model_folder, cache, pacing="every"):
+    out, results, stats = tmp_path / "out.mp4", tmp_path / "out.jsonl", tmp_path / "stats.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livevision", "run", "--task", "depth", "--source", str(clip),
+         "--model", str(model_folder), "--cache-dir", str(cache), "--pacing", pacing,
+         "--output", str(out), "--results", str(results), "--stats", str(stats), "--no-display",
+         "--view", "side_by_side"],  # the original on the left keeps the frame index readable
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    partial = results.with_name(results.name + ".part")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until it is well into the video
+        if partial.exists() and partial.read_text().count("\n") >= 15:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    return proc, out, results, stats
+
+
+@pytest.mark.parametrize("sig, code, pacing", [(signal.SIGINT, 130, "every"), (signal.SIGTERM, 143, "every"),
+                                               (signal.SIGINT, 130, "simulate-live")])
+def test_signal_finalizes_outputs(sig, code, pacing, long_clip, tiny_model, exported, model_cache, tmp_path):
+    exported("depth_anything")  # export outside the timed part
+    proc, out, results, stats = _start(tmp_path, long_clip, tiny_model("depth_anything"), model_cache, pacing)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    lines = results.read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line complete
+    assert len(records) >= 15
+    info = probe(out)  # the video is playable, with its audio
+    assert info["codec"] == "h264" and info["audio"]
+    _, frames = decode(out)
+    assert len(frames) >= len(records) and len(frames) < 1500
+    indices = [read_index(f) for f in frames]
+    assert indices == list(range(len(frames)))  # in order, none lost up to the last written frame
+    assert info["duration_s"] == pytest.approx(len(frames) / 25, abs=0.1)
+    summary = json.loads(stats.read_text())
+    assert summary["frames"]["displayed"] >= len(records)
+    assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name or p.name.endswith(".part")]
+
+
+def test_second_ctrl_c_exits_at_once(long_clip, tiny_model, exported, model_cache, tmp_path):
+    exported("depth_anything")
+    proc, *_ = _start(tmp_path, long_clip, tiny_model("depth_anything"), model_cache)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.01)
+    started = time.monotonic()
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
+    assert time.monotonic() - started < 2.0
+    assert proc.returncode in (130, -signal.SIGINT)
