@@ -58,6 +58,9 @@ class PreparedInput:
             raise ValueError(f"pixel_values must have shape (1, 3, H, W), got {pv.shape}")
         if pv.dtype != np.float32:
             raise ValueError(f"pixel_values must be float32, got {pv.dtype}")
+        h, w = self.original_hw
+        if not (isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0):
+            raise ValueError(f"original_hw must be two positive ints, got {self.original_hw}")
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def postprocess_depth(
         supported = ", ".join(sorted(_KIND_BY_MODEL_TYPE))
         raise UnsupportedModelError(f"no depth post-processing for model_type {model_type!r}; supported: {supported}")
     kind = DepthKind(kind)
-    out_h, out_w = _frame_hw(prepared)
+    out_h, out_w = prepared.original_hw
     top, bottom, left, right = (int(p) for p in prepared.padding_tblr)
 
     if model_type == "zoedepth":
@@ -139,13 +139,6 @@ def _as_2d(predicted_depth: np.ndarray) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.floating):
         raise ValueError(f"predicted_depth must be a float array, got {arr.dtype}")
     return np.ascontiguousarray(arr, dtype=np.float32)
-
-
-def _frame_hw(prepared: PreparedInput) -> tuple[int, int]:
-    h, w = (int(v) for v in prepared.original_hw)
-    if h < 1 or w < 1:
-        raise ValueError(f"prepared.original_hw must be positive, got {prepared.original_hw}")
-    return h, w
 
 
 def _resize_cubic(src: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:

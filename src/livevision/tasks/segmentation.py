@@ -84,7 +84,7 @@ def postprocess_semantic(
 ) -> SegmentationResult:
     """Per-pixel class logits (1, C, h, w) -> label map at frame size (bilinear upsample, argmax)."""
     scores = _as_float32(logits, "logits", "(1, num_labels, h, w)", ndim=4)[0]
-    out_hw = _frame_hw(prepared)
+    out_hw = prepared.original_hw
     region = _content_region(prepared, crop_padding)
     label_map = _upsampled_argmax(scores, out_hw, region).astype(np.int32, copy=False)
     return SegmentationResult(kind="semantic", label_map=label_map, id2label=normalize_id2label(id2label))
@@ -139,7 +139,7 @@ def postprocess_mask_classification(
             raise ValueError(f"{name} must be in [0, 1], got {value!r}")
 
     names = normalize_id2label(id2label)
-    out_hw = _frame_hw(prepared)
+    out_hw = prepared.original_hw
     region = _content_region(prepared, crop_padding)
     mid_hw = MASK2FORMER_MASK_HW if model_type == "mask2former" else None
     class_probs = _softmax(cls)  # (Q, C + 1)
@@ -483,13 +483,6 @@ def _as_float32(array: np.ndarray, name: str, expected: str, *, ndim: int) -> np
     if not np.issubdtype(arr.dtype, np.floating):
         raise ValueError(f"{name} must be a float array, got {arr.dtype}")
     return np.ascontiguousarray(arr, dtype=np.float32)
-
-
-def _frame_hw(prepared: PreparedInput) -> tuple[int, int]:
-    h, w = (int(v) for v in prepared.original_hw)
-    if h < 1 or w < 1:
-        raise ValueError(f"prepared.original_hw must be positive, got {prepared.original_hw}")
-    return h, w
 
 
 def _content_region(prepared: PreparedInput, crop_padding: bool) -> _Region | None:
