@@ -299,7 +299,10 @@ def test_telemetry_summary_shape():
                     pacing="simulate-live", clock=clock, threaded=False)
     list(stream)
     summary = stream.stats.summary()
-    assert set(summary) == {"capture_fps", "display_fps", "inference_fps", "latency_ms", "result_age_ms", "frames"}
+    assert set(summary) == {"capture_fps", "display_fps", "inference_fps", "latency_ms", "result_age_ms",
+                            "new_result_age_ms", "frames"}
+    # A result is at least as old as the model's latency when it is first shown.
+    assert summary["new_result_age_ms"]["depth"]["p50"] >= 50.0
     assert summary["latency_ms"]["depth.inference"]["p50"] == pytest.approx(50.0)
     assert summary["inference_fps"]["depth"] == pytest.approx(20.0, rel=0.01)
     assert any(line.startswith("depth ") for line in stream.stats.hud_lines())

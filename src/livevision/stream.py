@@ -168,9 +168,15 @@ class Stream:
         # already runs capture, pre-processing, inference and rendering side by side.
         opencv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
+        shown: dict[Task, int] = {}  # the frame behind each task's last shown result
         try:
             for frame, outputs in frames:
-                self.stats.displayed()
+                now = self.clock.now()
+                self.stats.displayed(now)
+                for task, out in outputs.items():
+                    new = shown.get(task) != out.frame_index
+                    shown[task] = out.frame_index
+                    self.stats.age(task.value, now - out.captured_at, new=new)
                 yield Packet(frame, outputs)
         finally:
             cv2.setNumThreads(opencv_threads)

@@ -186,8 +186,6 @@ def run_every(
                     latest[task] = job.output
                 else:
                     telemetry.skipped(task.value)
-            for task, out in latest.items():
-                telemetry.age(task.value, clock.now() - out.captured_at)
             yield frame, dict(latest)
     except Stopped:
         return

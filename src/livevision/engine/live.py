@@ -141,8 +141,6 @@ def run_live(
                         latest[task] = out
                 if task in latest and latest[task].frame_index != frame.index:
                     telemetry.skipped(task.value)
-            for task, out in latest.items():
-                telemetry.age(task.value, clock.now() - out.captured_at)
             yield frame, dict(latest)
     finally:
         stop.set()

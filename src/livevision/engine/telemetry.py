@@ -85,7 +85,8 @@ class Telemetry:
         self.display = RateMeter()
         self.inference: dict[str, RateMeter] = {}
         self.stages: dict[str, LatencyWindow] = {}
-        self.ages: dict[str, LatencyWindow] = {}
+        self.ages: dict[str, LatencyWindow] = {}  # every shown frame
+        self.new_ages: dict[str, LatencyWindow] = {}  # the first showing of each result
         self.frames_dropped = 0  # captured (or due) but never shown
         self.frames_skipped: dict[str, int] = {}  # shown without a fresh inference, per task
 
@@ -121,10 +122,16 @@ class Telemetry:
         with self._lock:
             window.add(seconds)
 
-    def age(self, task: str, seconds: float) -> None:
-        window = self._series(self.ages, task, LatencyWindow)
+    def age(self, task: str, seconds: float, *, new: bool) -> None:
+        """The age of the result shown for `task`: from the capture of its frame to now.
+        new: this is the result's first showing (in the live modes a result stays on
+        screen until the next one, so its age keeps growing until then)."""
+        windows = [self._series(self.ages, task, LatencyWindow)]
+        if new:
+            windows.append(self._series(self.new_ages, task, LatencyWindow))
         with self._lock:
-            window.add(seconds)
+            for window in windows:
+                window.add(seconds)
 
     def summary(self) -> dict:
         """A JSON-safe summary (the --stats file)."""
@@ -135,6 +142,7 @@ class Telemetry:
                 "inference_fps": {t: _round(m.overall_rate) for t, m in self.inference.items()},
                 "latency_ms": {name: w.percentiles_ms() for name, w in sorted(self.stages.items())},
                 "result_age_ms": {t: w.percentiles_ms() for t, w in self.ages.items()},
+                "new_result_age_ms": {t: w.percentiles_ms() for t, w in self.new_ages.items()},
                 "frames": {
                     "captured": self.capture.count,
                     "displayed": self.display.count,
