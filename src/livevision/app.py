@@ -60,6 +60,9 @@ class RunOptions:
     snapshot_dir: Path = Path(".")
     cache_dir: Path | None = None
     resize: str = "exact"
+    device: str = "auto"
+    allow_fallback: bool = False
+    input_size: dict = field(default_factory=dict)  # {Task: short side in pixels}
     postprocess: PostprocessOptions = PostprocessOptions()
     max_frames: int | None = None
 
@@ -114,6 +117,7 @@ def run(options: RunOptions, *, source=None) -> int:
             opened, list(options.tasks), model=options.models or None, pacing=options.pacing,
             max_fps=options.max_fps, rates=options.rates or None, revision=options.revision,
             cache_dir=options.cache_dir, resize=options.resize, options=options.postprocess,
+            device=options.device, allow_fallback=options.allow_fallback, input_size=options.input_size or None,
         )
         if stats_path is not None:
             stack.callback(_write_stats, stats_path, stream)

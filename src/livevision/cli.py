@@ -109,7 +109,17 @@ def _add_run_parser(commands) -> None:
     tuning.add_argument("--top-k", type=int, default=5, help="classes shown for classification (default 5)")
     tuning.add_argument("--resize", choices=["exact", "fast"], default="exact",
                         help="exact: resizing identical to the HF processors (default); fast: OpenCV's, slightly cheaper")
+    tuning.add_argument("--input-size", action="append", default=[], metavar="[TASK=]N",
+                        help="model input short side in pixels, for models that take other sizes "
+                        "(e.g. Depth Anything 252 or 364 instead of 518: faster, coarser); aspect ratio "
+                        "and the model's multiple are kept")
     tuning.add_argument("--cache-dir", type=Path, help="export cache folder")
+    device = run.add_argument_group("execution")
+    device.add_argument("--device", default="auto",
+                        help="auto (default: the best available), cpu, cuda, tensorrt, openvino, coreml or directml "
+                        "(an index may follow: cuda:1)")
+    device.add_argument("--allow-cpu-fallback", action="store_true",
+                        help="run on the CPU, with a warning, when --device is not available, instead of stopping")
     run.set_defaults(handler=_cmd_run)
 
 
@@ -150,8 +160,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     rates = _task_values(args.rate, tasks, "--rate", float)
     if any(not r > 0 for r in rates.values()):
         raise UsageError("--rate values must be positive frames per second")
+    input_size = _task_values(args.input_size, tasks, "--input-size", int)
     options = RunOptions(
         tasks=tuple(tasks), source=args.source, models=_task_values(args.model, tasks, "--model", str),
+        device=args.device, allow_fallback=args.allow_cpu_fallback, input_size=input_size,
         revision=args.revision, pacing=args.pacing, max_fps=args.max_fps, rates=rates,
         output=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
         depth_format=args.depth_format, display=not args.no_display, view=ViewMode(args.view),

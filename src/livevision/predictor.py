@@ -20,6 +20,7 @@ from .models.resolve import parse_model_ref
 from .models.session import create_session
 from .tasks.classification import postprocess_classification
 from .tasks.depth import depth_kind, postprocess_depth
+from .tasks.input_size import require_dynamic_input, with_input_size
 from .tasks.preprocess import build_preprocessor
 from .tasks.segmentation import postprocess_mask_classification, postprocess_semantic
 from .types import ClassificationResult, DepthResult, PreparedInput, SegmentationResult, Task
@@ -43,24 +44,57 @@ class PostprocessOptions:
     overlap_mask_area_threshold: float = 0.5
 
 
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How a model runs.
+
+    device: auto (best available), cpu, cuda, tensorrt, openvino, coreml, directml (see
+        models.providers); allow_fallback: run on the CPU, with a warning, when the device's
+        provider is missing, instead of failing. fp16: FP16 TensorRT engines.
+    intra_op_threads: ONNX Runtime threads (default: one per physical core).
+    live: the model waits for frames between runs (no thread spinning).
+    resize: "exact" (identical to the HF processors) or "fast" (OpenCV's resize).
+    input_size: a lower (or higher) model input, short side in pixels, where the model takes it.
+    """
+
+    device: str = "auto"
+    allow_fallback: bool = False
+    fp16: bool = False
+    intra_op_threads: int | None = None
+    live: bool = False
+    resize: str = "exact"
+    input_size: int | None = None
+
+
 class Predictor:
     """One exported model ready to run on BGR uint8 frames."""
 
-    def __init__(self, entry: CacheEntry, task: Task, *, providers: list[str] | None = None,
-                 resize: str = "exact", options: PostprocessOptions | None = None,
-                 intra_op_threads: int | None = None, live: bool = False):
+    def __init__(self, entry: CacheEntry, task: Task, *, runtime: RuntimeOptions | None = None,
+                 options: PostprocessOptions | None = None):
+        runtime = runtime or RuntimeOptions()
         self.entry = entry
         self.task = task
+        self.runtime = runtime
         self.config = entry.read_json(CONFIG_FILE)
         self.processor_config = entry.read_json(PROCESSOR_FILE)
         self.architecture: Architecture = architecture_for(self.config, task)
+        if runtime.input_size is not None:
+            self.processor_config = with_input_size(self.processor_config, self.config, runtime.input_size,
+                                                    name=self.name)
         self.options = options or PostprocessOptions()
         if self.options.segmentation_mode not in SEGMENTATION_MODES:
             raise ValueError(f"segmentation_mode must be one of {SEGMENTATION_MODES}, got {self.options.segmentation_mode!r}")
         self.id2label = {int(k): v for k, v in (self.config.get("id2label") or {}).items()}
-        self.preprocessor = build_preprocessor(self.processor_config, resize=resize)
-        self.session = create_session(entry.onnx_path, providers, intra_op_threads=intra_op_threads, live=live)
-        self.input_name = self.session.get_inputs()[0].name
+        self.preprocessor = build_preprocessor(self.processor_config, resize=runtime.resize)
+        self.session = create_session(
+            entry.onnx_path, runtime.device, intra_op_threads=runtime.intra_op_threads, live=runtime.live,
+            engine_cache_dir=entry.path.parent / ".engines" / entry.path.name, fp16=runtime.fp16,
+            allow_fallback=runtime.allow_fallback,
+        )
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        if runtime.input_size is not None:
+            require_dynamic_input(model_input.shape, self.name)
         missing = [o for o in self.architecture.outputs if o not in {x.name for x in self.session.get_outputs()}]
         if missing:
             raise CacheError(f"ONNX model {entry.onnx_path} lacks outputs {missing}: re-export it with --force")
@@ -109,34 +143,34 @@ def load_model(
     *,
     revision: str | None = None,
     cache_dir: str | Path | None = None,
-    providers: list[str] | None = None,
-    resize: str = "exact",
     options: PostprocessOptions | None = None,
-    intra_op_threads: int | None = None,
-    live: bool = False,
+    **runtime,
 ) -> Predictor:
     """A Predictor for `model` (Hub id, local folder, or None for the task's default).
 
+    runtime: RuntimeOptions fields (device, resize, input_size, live, ...).
     A warm cache loads without torch or transformers; a cold one exports first, which
     needs `livevision[export]`.
     """
     task = Task.parse(task)
     entry = find_or_export(model if model is not None else DEFAULT_MODELS[task], task, revision=revision, cache_dir=cache_dir)
-    return Predictor(entry, task, providers=providers, resize=resize, options=options,
-                     intra_op_threads=intra_op_threads, live=live)
+    return Predictor(entry, task, runtime=RuntimeOptions(**runtime), options=options)
 
 
-def load_models(tasks, models=None, *, options=None, **kwargs) -> dict[Task, Predictor]:
+def load_models(tasks, models=None, *, options=None, input_size=None, **kwargs) -> dict[Task, Predictor]:
     """One Predictor per task. models: {task: Hub id or folder}, default models otherwise;
-    options: PostprocessOptions for all, or {task: PostprocessOptions}. Several models share
-    the cores: each session gets its share of the intra-op threads, so they do not fight."""
+    options: PostprocessOptions for all, or {task: PostprocessOptions}; input_size: {task: N}.
+    Several models share the cores: each session gets its share of the intra-op threads,
+    so they do not fight."""
     from .models.session import physical_cores
 
     models = models or {}
     if len(tasks) > 1 and kwargs.get("intra_op_threads") is None:
         kwargs["intra_op_threads"] = max(1, physical_cores() // len(tasks))
     per_task = options if isinstance(options, dict) else {t: options for t in tasks}
-    return {t: load_model(models.get(t), t, options=per_task.get(t), **kwargs) for t in tasks}
+    sizes = input_size or {}
+    return {t: load_model(models.get(t), t, options=per_task.get(t), input_size=sizes.get(t), **kwargs)
+            for t in tasks}
 
 
 def find_or_export(model: str | Path, task: Task, *, revision: str | None = None,

@@ -6,7 +6,8 @@ import logging
 import os
 from pathlib import Path
 
-from ..errors import CacheError, UsageError
+from ..errors import CacheError
+from .providers import apply_session_options, fallback_message, report_session_providers, resolve_providers
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +28,21 @@ def physical_cores() -> int:
     return max(1, len(siblings))
 
 
-def create_session(onnx_path: Path, providers: list[str] | None = None, *, intra_op_threads: int | None = None,
-                   live: bool = False):
-    """An InferenceSession on `providers` (default: CPU). Unknown providers are a UsageError.
+def create_session(onnx_path: Path, device: str = "cpu", *, intra_op_threads: int | None = None,
+                   live: bool = False, engine_cache_dir: Path | None = None, fp16: bool = False,
+                   allow_fallback: bool = False):
+    """An InferenceSession for `onnx_path` on `device` (see providers.resolve_providers).
 
     intra_op_threads: default one per physical core (hyper-threads slow ONNX Runtime down).
     live: turn off thread spinning: in live mode a model waits for frames between runs, and
     spinning threads would burn the cores capture and rendering need.
+    engine_cache_dir: where TensorRT / OpenVINO / CoreML keep compiled engines.
+    A session that ends up on another provider than asked is reported with a loud warning;
+    for an explicit device it also may not switch to the CPU later, mid-run.
     """
     import onnxruntime as ort
 
-    available = ort.get_available_providers()
-    providers = providers or ["CPUExecutionProvider"]
-    unknown = [p for p in providers if p not in available]
-    if unknown:
-        raise UsageError(f"execution provider {', '.join(unknown)} is not available; available: {', '.join(available)}")
+    providers = resolve_providers(device, cache_dir=engine_cache_dir, fp16=fp16, allow_fallback=allow_fallback)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = intra_op_threads or physical_cores()
@@ -50,10 +51,16 @@ def create_session(onnx_path: Path, providers: list[str] | None = None, *, intra
     if live:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: ORT's warnings are not actionable for users
+    apply_session_options(options, providers)
     try:
         session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CacheError(f"cannot load ONNX model {onnx_path}: {first_line}") from None
-    log.info("%s runs on %s", onnx_path.parent.name, session.get_providers()[0])
+    report = report_session_providers(session, providers)
+    if report.fell_back:
+        log.warning("WARNING: %s", fallback_message(device, providers, report))
+    if device not in ("auto", "cpu"):
+        session.disable_fallback()  # fail loudly instead of quietly moving to the CPU mid-run
+    log.info("%s runs on %s", onnx_path.parent.name, report.used)
     return session
