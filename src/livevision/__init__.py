@@ -4,6 +4,7 @@ from .errors import LiveVisionError
 from .engine import Pacing
 from .models.export import export_model
 from .predictor import load_model
+from .sources import ReconnectPolicy
 from .stream import Packet, Stream, stream
 from .types import (
     ClassificationResult,
@@ -26,6 +27,7 @@ __all__ = [
     "Packet",
     "Stream",
     "PreparedInput",
+    "ReconnectPolicy",
     "Segment",
     "SegmentationResult",
     "Task",

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import interrupts
 from .predictor import PostprocessOptions
 from .render import DepthAnnotator, HudAnnotator, ResultAnnotator, grid, side_by_side
 from .sinks import ProgressBar, RawArraySink, ResultsSink, VideoSink, WindowSink
@@ -58,6 +59,7 @@ class RunOptions:
     view: ViewMode = ViewMode.OVERLAY
     hud: bool = True
     snapshot_dir: Path = Path(".")
+    reconnect: object = None  # ReconnectPolicy | bool | None, see open_source
     cache_dir: Path | None = None
     resize: str = "exact"
     device: str = "auto"
@@ -101,10 +103,14 @@ class Renderer:
 
 def run(options: RunOptions, *, source=None) -> int:
     """Process the source until it ends, the user quits, or `max_frames`. Returns an exit code.
-    `source` may be a FrameSource to use instead of `options.source` (tests, custom capture)."""
-    with contextlib.ExitStack() as stack:
+    `source` may be a FrameSource to use instead of `options.source` (tests, custom capture).
+
+    Ctrl-C / SIGTERM during processing end the loop at a frame boundary; the outputs are
+    closed properly, then KeyboardInterrupt / Terminated is raised (see interrupts)."""
+    deferral = contextlib.ExitStack()  # outlives `stack`: signals stay deferred while outputs close
+    with deferral, contextlib.ExitStack() as stack:
         stats_path = _check_stats_path(options.stats)
-        opened = open_source(source if source is not None else options.source)
+        opened = open_source(source if source is not None else options.source, reconnect=options.reconnect)
         stack.callback(opened.close)
         info = opened.info
         video = stack.enter_context(VideoSink(options.output, info.fps or 30.0, audio_from=info.path)) \
@@ -120,7 +126,7 @@ def run(options: RunOptions, *, source=None) -> int:
             device=options.device, allow_fallback=options.allow_fallback, input_size=options.input_size or None,
         )
         if stats_path is not None:
-            stack.callback(_write_stats, stats_path, stream)
+            stack.callback(_write_stats, stats_path, stream, opened)
         total = None if info.is_live else info.frame_count
         if options.max_frames:
             total = min(total, options.max_frames) if total else options.max_frames
@@ -128,6 +134,7 @@ def run(options: RunOptions, *, source=None) -> int:
         renderer = Renderer(options.tasks, options.view, options.hud)
         names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
 
+        deferral.enter_context(interrupts.deferred(stream.stop))
         last_view, last_index = None, -1
         written: dict[Task, int] = {}  # the frame of each task's last written result
         frames = iter(stream)
@@ -160,6 +167,9 @@ def run(options: RunOptions, *, source=None) -> int:
                 break
             if options.max_frames and packet.index + 1 >= options.max_frames:
                 break
+            if interrupts.requested():
+                break
+    interrupts.raise_if_requested()
     return 0
 
 
@@ -195,9 +205,11 @@ def _check_stats_path(path: Path | None) -> Path | None:
     return path
 
 
-def _write_stats(path: Path, stream: Stream) -> None:
+def _write_stats(path: Path, stream: Stream, source) -> None:
     summary = {"source": stream.info.name, "pacing": stream.pacing.value,
-               "tasks": [t.value for t in stream.tasks], **stream.stats.summary()}
+               "tasks": [t.value for t in stream.tasks], **stream.stats.summary(),
+               "source_faults": {"frames_bad": source.frames_bad, "reconnects": source.reconnects,
+                                 "frames_missing": getattr(source, "frames_missing", None)}}
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)

@@ -91,6 +91,12 @@ def _add_run_parser(commands) -> None:
     pace.add_argument("--rate", action="append", default=[], metavar="TASK=FPS",
                       help="cap one task's inference rate, e.g. classification=2 (repeatable)")
     pace.add_argument("--max-frames", type=int, help="stop after this many frames")
+    faults = run.add_argument_group("when a camera or stream stops delivering")
+    faults.add_argument("--reconnect", type=int, metavar="N",
+                        help="reopen attempts per outage, with backoff (default: 10 for streams, 0 for cameras: "
+                        "a camera that is unplugged stops the run)")
+    faults.add_argument("--reconnect-timeout", type=float, metavar="S", help="give up after S seconds without frames")
+    faults.add_argument("--wait-for-camera", action="store_true", help="keep waiting for the source to come back")
     out = run.add_argument_group("outputs")
     out.add_argument("--output", type=Path, metavar="VIDEO", help="write the annotated video (.mp4 H.264 with the source's audio; .mkv, .mov, .avi)")
     out.add_argument("--results", type=Path, metavar="JSONL", help="write per-frame results as JSON Lines")
@@ -143,6 +149,23 @@ def _task_values(pairs: list[str], tasks: list[Task], what: str, convert) -> dic
     return values
 
 
+def _reconnect_policy(args: argparse.Namespace):
+    """--reconnect / --reconnect-timeout / --wait-for-camera as open_source's `reconnect`."""
+    from .sources import ReconnectPolicy
+
+    if args.wait_for_camera:
+        if args.reconnect is not None or args.reconnect_timeout is not None:
+            raise UsageError("--wait-for-camera waits without limit: drop --reconnect and --reconnect-timeout")
+        return ReconnectPolicy.forever()
+    if args.reconnect is None and args.reconnect_timeout is None:
+        return None  # streams reconnect, cameras stop
+    if args.reconnect is not None and args.reconnect < 0:
+        raise UsageError("--reconnect must be 0 or more")
+    if args.reconnect == 0:
+        return False
+    return ReconnectPolicy(max_attempts=args.reconnect, max_outage_s=args.reconnect_timeout)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .app import RunOptions, run
     from .predictor import PostprocessOptions
@@ -161,9 +184,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if any(not r > 0 for r in rates.values()):
         raise UsageError("--rate values must be positive frames per second")
     input_size = _task_values(args.input_size, tasks, "--input-size", int)
+    reconnect = _reconnect_policy(args)
     options = RunOptions(
         tasks=tuple(tasks), source=args.source, models=_task_values(args.model, tasks, "--model", str),
-        device=args.device, allow_fallback=args.allow_cpu_fallback, input_size=input_size,
+        device=args.device, allow_fallback=args.allow_cpu_fallback, input_size=input_size, reconnect=reconnect,
         revision=args.revision, pacing=args.pacing, max_fps=args.max_fps, rates=rates,
         output=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
         depth_format=args.depth_format, display=not args.no_display, view=ViewMode(args.view),

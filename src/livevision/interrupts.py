@@ -1,10 +1,15 @@
 """Ctrl-C and SIGTERM: the first one stops processing cleanly, a second one exits at once.
 
-The first signal raises KeyboardInterrupt (SIGINT) or Terminated (SIGTERM) in the main
-thread, so every `with` block unwinds: the video is finalized up to its last frame, the
-results file ends on a complete line, the stats are written. It also restores the
-default action for both signals, so a second one ends the process immediately, even if
-the clean-up is stuck in native code.
+Outside a processing loop the first signal raises KeyboardInterrupt (SIGINT) or
+Terminated (SIGTERM) at once, as Python does. Inside `deferred()` (the frame loop and the
+closing of its outputs) it raises nothing: an exception thrown at an arbitrary point can
+leave a lock or a queue half-updated and hang the clean-up. It sets a flag and calls the
+given stop callback; the loop ends at its next frame boundary, every output is finalized
+(the video up to its last frame, the results file on a complete line, the stats written)
+and `raise_if_requested()` then raises the same exception.
+
+Either way the first signal restores the default action of both signals, so a second one
+ends the process immediately, even while the clean-up is busy in native code.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 EXIT_SIGINT = 130  # 128 + SIGINT, as shells report it
 EXIT_SIGTERM = 143  # 128 + SIGTERM
@@ -22,12 +27,21 @@ class Terminated(BaseException):
     """SIGTERM arrived. A BaseException, like KeyboardInterrupt, so `except Exception` lets it pass."""
 
 
+_state = {"requested": None, "on_request": None}
+
+
+def _exception_for(signum: int) -> BaseException:
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
 def _first_signal(signum, frame) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if signum == signal.SIGTERM:
-        raise Terminated()
-    raise KeyboardInterrupt()
+    _state["requested"] = signum
+    on_request = _state["on_request"]
+    if on_request is None:
+        raise _exception_for(signum)
+    on_request()
 
 
 @contextlib.contextmanager
@@ -37,6 +51,7 @@ def graceful_interrupts() -> Iterator[None]:
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _state["requested"] = None
     for sig in previous:
         signal.signal(sig, _first_signal)
     try:
@@ -44,3 +59,26 @@ def graceful_interrupts() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def deferred(on_request: Callable[[], None]) -> Iterator[None]:
+    """Within the block a first signal calls `on_request()` instead of raising."""
+    previous = _state["on_request"]
+    _state["on_request"] = on_request
+    try:
+        if _state["requested"] is not None:  # it came before the block started
+            on_request()
+        yield
+    finally:
+        _state["on_request"] = previous
+
+
+def requested() -> bool:
+    return _state["requested"] is not None
+
+
+def raise_if_requested() -> None:
+    signum = _state["requested"]
+    if signum is not None:
+        raise _exception_for(signum)

@@ -30,7 +30,7 @@ from .engine.pacing import Pacing, RateLimiter
 from .engine.running import TaskOutput
 from .engine.telemetry import Telemetry
 from .errors import UsageError
-from .sources import CapturePolicy, CaptureThread, FrameSource, open_source
+from .sources import CapturePolicy, CaptureThread, FrameSource, ReconnectPolicy, open_source
 from .types import Frame, Task
 
 log = logging.getLogger(__name__)
@@ -115,13 +115,16 @@ class Stream:
         "simulate-live" (a file played at its own frame rate); see livevision.engine.pacing.
     max_fps: caps every task's inference rate; rates: per-task caps, {task: fps}.
     clock: a Clock (tests use ManualClock with threaded=False for deterministic pacing).
+    reconnect: for cameras and streams that stop delivering: a ReconnectPolicy, True (the
+        default policy), False (stop at once); None: streams reconnect, cameras stop.
     load_kwargs go to `load_model` (cache_dir, providers, resize, ...).
     """
 
     def __init__(self, source, task="depth", *, model=None, models=None, pacing=None, max_fps=None,
-                 rates=None, clock: Clock | None = None, threaded: bool = True, **load_kwargs):
+                 rates=None, clock: Clock | None = None, threaded: bool = True,
+                 reconnect: "ReconnectPolicy | bool | None" = None, **load_kwargs):
         self.tasks = parse_tasks(task)
-        self.source: FrameSource = open_source(source)
+        self.source: FrameSource = open_source(source, reconnect=reconnect)
         try:
             self.pacing = Pacing.parse(pacing, self.source.info)
             rate_by_task = {t: max_fps for t in self.tasks}
@@ -143,13 +146,19 @@ class Stream:
         self.clock = clock or SystemClock()
         self.threaded = threaded
         self.stats = Telemetry(self.clock.now)
+        self._stop: threading.Event | None = None
+
+    def stop(self) -> None:
+        """End the iteration at its next frame boundary (safe from a signal handler or another thread)."""
+        if self._stop is not None:
+            self._stop.set()
 
     @property
     def info(self):
         return self.source.info
 
     def __iter__(self) -> Iterator[Packet]:
-        stop = threading.Event()
+        stop = self._stop = threading.Event()
         capture = None
         if self.pacing is Pacing.EVERY:
             capture = CaptureThread(self.source, CapturePolicy.QUEUE, stop_event=stop).start()
@@ -162,7 +171,8 @@ class Stream:
             capture = CaptureThread(self.source, CapturePolicy.LATEST, stop_event=stop,
                                     on_frame=lambda f: self.stats.captured(f.captured_at),
                                     on_drop=self.stats.dropped).start()
-            frames = run_live(lambda: capture.read(timeout=30.0), self.models, self.limiters, self.stats,
+            # No read timeout: the source bounds its own waits (stream timeouts, reconnection policy).
+            frames = run_live(lambda: capture.read(timeout=None), self.models, self.limiters, self.stats,
                               self.clock, stop, threaded=self.threaded)
         # OpenCV's own thread pool would fight ONNX Runtime's for the same cores: the engine
         # already runs capture, pre-processing, inference and rendering side by side.
@@ -171,6 +181,8 @@ class Stream:
         shown: dict[Task, int] = {}  # the frame behind each task's last shown result
         try:
             for frame, outputs in frames:
+                if stop.is_set():
+                    return
                 now = self.clock.now()
                 self.stats.displayed(now)
                 for task, out in outputs.items():

@@ -44,7 +44,7 @@ class PacedReader:
         frame = next(self._frames, None)  # decoded ahead of its time when we are early
         if frame is None:
             return None
-        self._next_index += 1
+        self._next_index = frame.index + 1  # a damaged file may skip indices
         self.clock.sleep(self.due_time(frame.index) - self.clock.now())
         # Stamp the frame as a camera would have: at its due time, on the engine's clock.
         frame = dataclasses.replace(frame, captured_at=self.due_time(frame.index))

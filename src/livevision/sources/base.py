@@ -37,6 +37,11 @@ class FrameSource(abc.ABC):
 
     info: SourceInfo
 
+    #: Frames that could not be decoded and were skipped (damaged files).
+    frames_bad: int = 0
+    #: Times a camera or stream came back after it stopped delivering frames.
+    reconnects: int = 0
+
     @abc.abstractmethod
     def frames(self) -> Iterator[Frame]:
         ...
@@ -59,11 +64,27 @@ class FrameSource(abc.ABC):
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
-    """Any image OpenCV reads (grayscale, BGRA, 16-bit, float) as (H, W, 3) uint8 BGR."""
+    """Any image OpenCV reads as (H, W, 3) uint8 BGR.
+
+    Depths: uint8 as is; uint16 keeps its high byte; float (16/32/64 bit) is taken as 0..1
+    (OpenCV's convention) and clipped; bool is 0/255; other integer types (int8, int16, int32,
+    uint32, 64-bit) are stretched from their minimum to their maximum (a still image has no
+    agreed range for them). Channels: grey (H, W) or (H, W, 1) is repeated, grey+alpha (H, W, 2)
+    keeps the grey, BGRA drops the alpha.
+    """
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or image.size == 0:
+        raise ValueError(f"image must be (H, W) or (H, W, C) and not empty, got shape {image.shape}")
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
-    elif image.dtype in (np.float32, np.float64):
-        image = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif image.dtype.kind == "f":
+        image = np.clip(np.nan_to_num(image.astype(np.float32, copy=False)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
+    elif image.dtype.kind in "iu" and image.dtype != np.uint8:
+        low, high = float(image.min()), float(image.max())
+        scale = 255.0 / (high - low) if high > low else 0.0
+        image = np.clip((image.astype(np.float64) - low) * scale + 0.5, 0, 255).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise ValueError(f"image dtype {image.dtype} is not supported")
     if image.ndim == 2:
@@ -73,6 +94,6 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
         return image
     if channels == 4:
         return np.ascontiguousarray(image[:, :, :3])
-    if channels == 1:
-        return np.ascontiguousarray(np.repeat(image, 3, axis=2))
+    if channels in (1, 2):
+        return np.ascontiguousarray(np.repeat(image[:, :, :1], 3, axis=2))
     raise ValueError(f"image with {channels} channels is not supported")

@@ -33,7 +33,10 @@ class ImageSource(FrameSource):
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None:
             raise SourceError(f"{path} could not be read as an image")
-        return to_bgr8(image)
+        try:
+            return to_bgr8(image)
+        except ValueError as exc:
+            raise SourceError(f"{path}: {exc}") from None
 
     supports_grab = True
 
