@@ -63,6 +63,8 @@ class RunOptions:
     cache_dir: Path | None = None
     resize: str = "exact"
     device: str = "auto"
+    precision: str = "auto"
+    calibrate: str | None = None
     allow_fallback: bool = False
     input_size: dict = field(default_factory=dict)  # {Task: short side in pixels}
     postprocess: PostprocessOptions = PostprocessOptions()
@@ -124,6 +126,7 @@ def run(options: RunOptions, *, source=None) -> int:
             max_fps=options.max_fps, rates=options.rates or None, revision=options.revision,
             cache_dir=options.cache_dir, resize=options.resize, options=options.postprocess,
             device=options.device, allow_fallback=options.allow_fallback, input_size=options.input_size or None,
+            precision=options.precision, calibrate=options.calibrate,
         )
         if stats_path is not None:
             stack.callback(_write_stats, stats_path, stream, opened)

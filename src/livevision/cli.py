@@ -124,6 +124,12 @@ def _add_run_parser(commands) -> None:
     device.add_argument("--device", default="auto",
                         help="auto (default: the best available), cpu, cuda, tensorrt, openvino, coreml or directml "
                         "(an index may follow: cuda:1)")
+    device.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"], default="auto",
+                        help="auto (default): the fastest variant that passes the accuracy gate, measured on this "
+                        "machine on first use and cached; fp32; fp16 (GPU); int8")
+    device.add_argument("--calibrate", metavar="CLIP",
+                        help="video, image folder or glob to calibrate INT8 and check variants on "
+                        "(default: synthetic frames; a clip from your camera is better)")
     device.add_argument("--allow-cpu-fallback", action="store_true",
                         help="run on the CPU, with a warning, when --device is not available, instead of stopping")
     run.set_defaults(handler=_cmd_run)
@@ -188,6 +194,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(
         tasks=tuple(tasks), source=args.source, models=_task_values(args.model, tasks, "--model", str),
         device=args.device, allow_fallback=args.allow_cpu_fallback, input_size=input_size, reconnect=reconnect,
+        precision=args.precision, calibrate=args.calibrate,
         revision=args.revision, pacing=args.pacing, max_fps=args.max_fps, rates=rates,
         output=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
         depth_format=args.depth_format, display=not args.no_display, view=ViewMode(args.view),
@@ -232,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print("livevision: terminated; what was written so far is complete", file=sys.stderr)
         return EXIT_SIGTERM
+    except Exception as exc:  # a bug, not bad input: one line, the traceback only with -v
+        if args.verbose:
+            raise
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        print(f"livevision: internal error: {type(exc).__name__}: {first_line} (run with -v for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 def _quiet_third_party() -> None:

@@ -91,6 +91,7 @@ class Predictor:
             engine_cache_dir=entry.path.parent / ".engines" / entry.path.name, fp16=runtime.fp16,
             allow_fallback=runtime.allow_fallback,
         )
+        log.info("%s runs on %s", self.name, self.session.get_providers()[0])
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         if runtime.input_size is not None:
@@ -144,17 +145,35 @@ def load_model(
     revision: str | None = None,
     cache_dir: str | Path | None = None,
     options: PostprocessOptions | None = None,
+    precision: str = "auto",
+    calibrate: str | Path | None = None,
     **runtime,
 ) -> Predictor:
     """A Predictor for `model` (Hub id, local folder, or None for the task's default).
 
+    precision: "auto" (the fastest variant that passes the accuracy gate on this machine,
+        FP32 otherwise), "fp32", "fp16" (GPU providers) or "int8"; see models.precision.
+    calibrate: a video, image folder or glob to calibrate and check variants on (default:
+        synthetic frames).
     runtime: RuntimeOptions fields (device, resize, input_size, live, ...).
     A warm cache loads without torch or transformers; a cold one exports first, which
-    needs `livevision[export]`.
+    needs `livevision[export]`, and builds the precision variant once.
     """
     task = Task.parse(task)
+    runtime = RuntimeOptions(**runtime)
     entry = find_or_export(model if model is not None else DEFAULT_MODELS[task], task, revision=revision, cache_dir=cache_dir)
-    return Predictor(entry, task, runtime=RuntimeOptions(**runtime), options=options)
+    if precision != "fp32":
+        from .models.precision import find_or_build_variant
+
+        processor_config = entry.read_json(PROCESSOR_FILE)
+        if runtime.input_size is not None:
+            processor_config = with_input_size(processor_config, entry.read_json(CONFIG_FILE), runtime.input_size)
+        entry = find_or_build_variant(
+            entry, task, precision=precision, device=runtime.device, cache=ModelCache(cache_dir),
+            preprocess=build_preprocessor(processor_config, resize=runtime.resize), calibrate=calibrate,
+            input_size=runtime.input_size, intra_op_threads=runtime.intra_op_threads,
+        )
+    return Predictor(entry, task, runtime=runtime, options=options)
 
 
 def load_models(tasks, models=None, *, options=None, input_size=None, **kwargs) -> dict[Task, Predictor]:

@@ -204,7 +204,7 @@ def resolve_providers(device: str, *, available: list[str] | None = None, cache_
         available = list(onnxruntime.get_available_providers())
     if name == "auto":
         name = next(d for d in AUTO_ORDER if _PRIMARY[d] in available or d == "cpu")
-        log.info("--device auto: %s (available: %s)", name, ", ".join(available) or "none")
+        log.debug("--device auto: %s (available: %s)", name, ", ".join(available) or "none")
         sub = None
     elif _PRIMARY[name] not in available:
         if allow_fallback:

@@ -62,5 +62,5 @@ def create_session(onnx_path: Path, device: str = "cpu", *, intra_op_threads: in
         log.warning("WARNING: %s", fallback_message(device, providers, report))
     if device not in ("auto", "cpu"):
         session.disable_fallback()  # fail loudly instead of quietly moving to the CPU mid-run
-    log.info("%s runs on %s", onnx_path.parent.name, report.used)
+    log.debug("%s runs on %s", onnx_path, report.used)
     return session

@@ -1,0 +1,100 @@
+"""Precision variants in the cache: `--precision auto|fp32|fp16|int8` and `--calibrate`.
+
+A variant is a cache entry of its own, keyed by the FP32 export's key plus what the choice
+depends on (precision, execution provider, ONNX Runtime version, CPU features, calibration
+frames, gate thresholds). Building it runs `variants.choose_variant`: candidates are
+measured on this machine and checked against FP32 by the accuracy gate; the report (every
+candidate's latency, speed-up, agreement, and the choice) goes into the entry's metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UsageError
+from ..types import Task
+from .cache import CONFIG_FILE, ONNX_FILE, PROCESSOR_FILE, CacheEntry, CacheKey, ModelCache
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "fp16", "int8")
+CALIBRATION_FRAMES = 16
+# The default when no --calibrate is given: synthetic photo-like frames (see
+# accuracy.synthetic_calibration_frames). A clip from the real camera calibrates better.
+SYNTHETIC_CALIBRATION = "synthetic-v1"
+
+
+def calibration_frames(source: str | Path | None, count: int = CALIBRATION_FRAMES) -> tuple[list[np.ndarray], str]:
+    """BGR frames to calibrate and check variants on, and an id for the cache key: frames
+    spread evenly over a video, an image folder or glob, or the synthetic default."""
+    if source is None:
+        from .variants import synthetic_calibration_frames
+
+        return synthetic_calibration_frames(count=8), SYNTHETIC_CALIBRATION
+    from ..sources import open_source
+
+    with open_source(source) as opened:
+        total = opened.info.frame_count or count
+        step = max(1, total // count)
+        frames = [f.image for i, f in enumerate(opened.frames()) if i % step == 0][:count]
+    if not frames:
+        raise UsageError(f"--calibrate {source}: no frames could be read")
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update(frame.tobytes())
+    return frames, "frames-" + digest.hexdigest()[:16]
+
+
+def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, device: str, preprocess,
+                          cache: ModelCache, calibrate: str | Path | None = None,
+                          input_size: int | None = None, intra_op_threads: int | None = None) -> CacheEntry:
+    """The cache entry to run for `precision` ("fp32" is the export itself). `preprocess`
+    turns calibration frames into model inputs, at the input size the model will run at."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return fp32
+    from .providers import provider_names, resolve_providers
+    from .variants import choose_variant, format_report, variant_key_options
+
+    provider = provider_names(resolve_providers(device, allow_fallback=True))[0]
+    frames, calibration_id = calibration_frames(calibrate)
+    stored = fp32.metadata["key"]
+    key = CacheKey(stored["model"], stored["revision"],
+                   {**stored["options"], **variant_key_options(precision, provider, calibration_id),
+                    "input_size": input_size},
+                   stored["versions"])
+    entry = cache.lookup(key)
+    if entry is not None:
+        return entry
+    model_type = fp32.read_json(CONFIG_FILE).get("model_type")
+
+    def build(tmp: Path) -> dict:
+        inputs = [preprocess(frame).pixel_values for frame in frames]
+        chosen, report = choose_variant(
+            fp32.onnx_path, tmp / "candidates", task=task, model_type=model_type, calibration_inputs=inputs,
+            device=device, precision=precision, config=fp32.read_json(CONFIG_FILE),
+            calibration_note=calibration_id, intra_op_threads=intra_op_threads,
+        )
+        _link_or_copy(chosen, tmp / ONNX_FILE)
+        shutil.rmtree(tmp / "candidates", ignore_errors=True)
+        for name in (CONFIG_FILE, PROCESSOR_FILE):
+            shutil.copy2(fp32.path / name, tmp / name)
+        log.info("precision %s for %s:\n%s", precision, fp32.metadata.get("notes", {}).get("source"),
+                 format_report(report))
+        return {**fp32.metadata.get("notes", {}), "precision": report}
+
+    return cache.store(key, build)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

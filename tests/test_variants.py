@@ -1,0 +1,398 @@
+"""Model variants (graph-optimized FP32, dynamic / static INT8, FP16), the accuracy gate and
+`--precision auto`, on tiny exported models. Timings are never asserted: where the choice depends on
+speed, the test fixes the outcome (an injected gate, an unreachable min_speedup) or reads the report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+
+from livevision.errors import UsageError
+from livevision.models import accuracy, variants
+from livevision.models.accuracy import (
+    THRESHOLDS,
+    AgreementReport,
+    check_agreement,
+    thresholds_for,
+)
+from livevision.models.cache import PROCESSOR_FILE
+from livevision.models.graph_rewrites import count_ops, prepare_for_fusion
+from livevision.models.registry import SUPPORTED_MODEL_TYPES
+from livevision.models.variants import (
+    FP16,
+    FP32,
+    FP32_OPTIMIZED,
+    INT8_DYNAMIC,
+    INT8_STATIC,
+    build_variant,
+    build_variant_with_info,
+    candidate_kinds,
+    choose_variant,
+    format_report,
+    kind_for_precision,
+    output_heads,
+    synthetic_calibration_frames,
+)
+from livevision.tasks.preprocess import build_preprocessor
+from livevision.types import Task
+
+MODELS = {  # tiny model -> (task, model_type)
+    "vit": ("classification", "vit"),
+    "resnet": ("classification", "resnet"),
+    "segformer": ("segmentation", "segformer"),
+    "depth_anything_v2": ("depth", "depth_anything"),
+}
+FAST = {"runs": 3, "warmup": 1}  # choose_variant: enough to exercise timing, not to measure it
+
+
+def _calibration(entry, count: int = 4) -> list[np.ndarray]:
+    preprocess = build_preprocessor(entry.read_json(PROCESSOR_FILE))
+    return [preprocess(frame).pixel_values for frame in synthetic_calibration_frames(count, (160, 120))]
+
+
+def _run(path, inputs) -> list[dict[str, np.ndarray]]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return variants.run_outputs(session, inputs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# building
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_variant_kind_builds_and_runs(exported, tmp_path, name):
+    entry = exported(name)
+    model_type = MODELS[name][1]
+    frames = _calibration(entry, 2)
+    reference = _run(entry.onnx_path, frames)
+    for kind in (FP32_OPTIMIZED, INT8_DYNAMIC, INT8_STATIC, FP16):
+        # fp16 is for GPU providers; the file is the same, and ONNX Runtime's CPU provider runs it (slowly)
+        providers = ["CUDAExecutionProvider"] if kind == FP16 else None
+        path = build_variant(entry.onnx_path, kind, tmp_path / f"model.{kind}.onnx", calibration=frames,
+                             model_type=model_type, providers=providers)
+        assert path == tmp_path / f"model.{kind}.onnx" and path.is_file()
+        outputs = _run(path, frames)
+        for ref, out in zip(reference, outputs):
+            assert set(out) == set(ref), kind
+            for key in ref:
+                assert out[key].shape == ref[key].shape and out[key].dtype == np.float32, (kind, key)
+                assert np.all(np.isfinite(out[key])), (kind, key)
+    assert build_variant(entry.onnx_path, FP32, tmp_path / "unused.onnx", model_type=model_type) == entry.onnx_path
+
+
+def test_graph_optimization_fuses_attention_and_keeps_outputs(exported, tmp_path):
+    """The exported ViT (SDPA attention) fuses into one Attention node per layer once graph_rewrites has
+    merged the split q/k scale; outputs stay FP32's."""
+    entry = exported("vit")
+    frames = _calibration(entry, 2)
+    path, info = build_variant_with_info(entry.onnx_path, FP32_OPTIMIZED, tmp_path / "opt.onnx",
+                                         model_type="vit", config=entry.read_json("config.json"))
+    layers = entry.read_json("config.json")["num_hidden_layers"]
+    assert info["attention_fused"] == f"{layers}/{layers}"
+    assert info["rewrites"]["sdpa_scale"] == layers
+    assert count_ops(onnx.load(str(path))).get("Attention") == layers
+    for ref, out in zip(_run(entry.onnx_path, frames), _run(path, frames)):
+        np.testing.assert_allclose(out["logits"], ref["logits"], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore")  # the exporter's deprecation and tracer warnings
+def test_graph_optimization_fuses_an_eager_attention_export(tiny_model, tmp_path):
+    """An export of the eager attention (Mul scale after q @ k^T, identity Casts after Softmax) fuses too.
+    (optimum's main_export(model_kwargs={"attn_implementation": "eager"}) does not give this graph: those
+    kwargs reach the forward call, not from_pretrained; the model has to be loaded eager.)"""
+    import transformers
+    from optimum.exporters.onnx import onnx_export_from_model
+
+    model = transformers.AutoModelForImageClassification.from_pretrained(tiny_model("vit"), attn_implementation="eager")
+    onnx_export_from_model(model.eval(), tmp_path / "eager", task="image-classification", do_validation=False)
+    layers = model.config.num_hidden_layers
+    _, info = build_variant_with_info(tmp_path / "eager" / "model.onnx", FP32_OPTIMIZED, tmp_path / "opt.onnx",
+                                      model_type="vit", config=model.config.to_dict())
+    assert info["rewrites"]["eager_scale"] == layers and info["rewrites"]["identity_cast"] == 2 * layers
+    assert info["attention_fused"] == f"{layers}/{layers}"
+
+
+def test_graph_rewrites_are_exact_on_depth_anything(exported):
+    """DINOv2's layer scale is folded, the split SDPA scale merged and the tapped blocks' LayerNorms
+    reordered: the rewritten graph computes what the export computes."""
+    entry = exported("depth_anything_v2")
+    frames = _calibration(entry, 1)
+    model = onnx.load(str(entry.onnx_path))
+    softmax = count_ops(model)["Softmax"]
+    counts = prepare_for_fusion(model)
+    assert counts["layer_scale"] == 2 * softmax and counts["sdpa_scale"] == softmax
+    assert count_ops(model).get("Mul", 0) < count_ops(onnx.load(str(entry.onnx_path)))["Mul"]
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    rewritten = variants.run_outputs(session, frames)
+    for ref, out in zip(_run(entry.onnx_path, frames), rewritten):
+        np.testing.assert_allclose(out["predicted_depth"], ref["predicted_depth"], rtol=1e-5, atol=1e-5)
+
+
+def test_static_int8_needs_calibration(exported, tmp_path):
+    with pytest.raises(UsageError, match="calibration"):
+        build_variant(exported("resnet").onnx_path, INT8_STATIC, tmp_path / "q.onnx", calibration=None,
+                      model_type="resnet")
+    with pytest.raises(UsageError, match="unknown variant kind"):
+        build_variant(exported("resnet").onnx_path, "int4", tmp_path / "q.onnx", model_type="resnet")
+
+
+# ---------------------------------------------------------------------------------------------------
+# which variants for which model
+
+
+def test_every_supported_model_type_has_a_profile():
+    for model_types in SUPPORTED_MODEL_TYPES.values():
+        for model_type in model_types:
+            assert model_type in variants.PROFILES, model_type
+
+
+def test_int8_kind_follows_the_architecture():
+    assert kind_for_precision("int8", "vit") == INT8_DYNAMIC
+    assert kind_for_precision("int8", "depth_anything") == INT8_DYNAMIC
+    assert kind_for_precision("int8", "resnet") == INT8_STATIC
+    assert kind_for_precision("int8", "efficientnet") == INT8_STATIC
+    assert kind_for_precision("fp32", "resnet") == FP32
+    with pytest.raises(UsageError):
+        kind_for_precision("int4", "vit")
+
+
+def test_auto_never_tries_fp16_on_the_cpu():
+    for model_type in variants.PROFILES:
+        kinds = candidate_kinds(model_type, ["CPUExecutionProvider"])
+        assert kinds[0] == FP32 and FP16 not in kinds
+        assert FP16 in candidate_kinds(model_type, ["CUDAExecutionProvider"])
+    assert INT8_DYNAMIC in candidate_kinds("vit") and INT8_STATIC not in candidate_kinds("vit")
+    assert candidate_kinds("resnet") == [FP32, INT8_STATIC]
+
+
+def test_explicit_fp16_on_the_cpu_is_refused(exported, tmp_path):
+    entry = exported("vit")
+    with pytest.raises(UsageError, match="fp16"):
+        choose_variant(entry.onnx_path, tmp_path, task="classification", model_type="vit",
+                       calibration_inputs=_calibration(entry, 1), precision="fp16", **FAST)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the accuracy gate
+
+
+def _depth_frames(rng, n=3):
+    return [{"predicted_depth": (1.0 + rng.random((1, 24, 32))).astype(np.float32)} for _ in range(n)]
+
+
+def test_gate_names_the_failing_depth_metric():
+    rng = np.random.default_rng(0)
+    ref = _depth_frames(rng)
+    scaled = [{"predicted_depth": f["predicted_depth"] * 1.10} for f in ref]  # perfect correlation, 10% off
+    report = check_agreement("depth", ref, scaled)
+    assert report.passed is False and report.failed == ("abs_rel",)
+    assert report.metrics["pearson"] > 0.999 and "abs_rel" in report.reason
+    noisy = [{"predicted_depth": f["predicted_depth"] + rng.normal(0, 0.3, f["predicted_depth"].shape)} for f in ref]
+    report = check_agreement("depth", ref, noisy)
+    assert report.passed is False and "pearson" in report.failed
+    assert check_agreement("depth", ref, ref).passed is True
+
+
+def test_gate_names_the_failing_classification_metric():
+    rng = np.random.default_rng(1)
+    ref = [{"logits": (3 * rng.standard_normal((1, 10))).astype(np.float32)} for _ in range(4)]
+    flipped = []
+    for frame in ref:  # swap the top-1 and the last-ranked class of one frame
+        logits = frame["logits"].copy()
+        if not flipped:
+            top, low = logits.argmax(), logits.argmin()
+            logits[0, [top, low]] = logits[0, [low, top]]
+        flipped.append({"logits": logits})
+    report = check_agreement("classification", ref, flipped)
+    assert report.passed is False and "top1_agreement" in report.failed
+    assert report.metrics["top1_agreement"] == pytest.approx(0.75)
+
+
+def test_gate_counts_a_tie_in_fp32_as_agreement():
+    ref = [{"logits": np.array([[2.0, 2.0 - 1e-4, -1.0]], np.float32)}]
+    swapped = [{"logits": np.array([[2.0 - 1e-4, 2.0, -1.0]], np.float32)}]
+    report = check_agreement("classification", ref, swapped)
+    assert report.passed and report.metrics["top1_exact"] == 0.0
+
+
+def test_gate_names_the_failing_segmentation_metric():
+    rng = np.random.default_rng(2)
+    ref = [{"logits": rng.standard_normal((1, 5, 16, 16)).astype(np.float32)} for _ in range(2)]
+    rolled = [{"logits": np.roll(f["logits"], 1, axis=1)} for f in ref]
+    report = check_agreement("segmentation", ref, rolled)
+    assert report.passed is False and report.failed == ("pixel_agreement",)
+    # mask classification: class x mask map
+    classes = rng.standard_normal((1, 6, 6)).astype(np.float32) * 4
+    masks = rng.standard_normal((1, 6, 16, 16)).astype(np.float32) * 4
+    ref = {"class_queries_logits": classes, "masks_queries_logits": masks}
+    assert check_agreement("segmentation", ref, dict(ref)).passed
+    damaged = {"class_queries_logits": np.roll(classes, 1, axis=2), "masks_queries_logits": masks}
+    report = check_agreement("segmentation", ref, damaged)
+    assert report.passed is False and report.failed == ("pixel_agreement",)
+
+
+def test_gate_rejects_shape_changes_and_non_finite_outputs():
+    ref = [{"predicted_depth": np.ones((1, 8, 8), np.float32)}]
+    assert check_agreement("depth", ref, [{"predicted_depth": np.ones((1, 8, 9), np.float32)}]).failed == ("shape",)
+    bad = np.ones((1, 8, 8), np.float32)
+    bad[0, 0, 0] = np.nan
+    assert check_agreement("depth", ref, [{"predicted_depth": bad}]).failed == ("finite",)
+
+
+def test_gate_thresholds_are_the_documented_constants(monkeypatch):
+    """The gate reads THRESHOLDS (at call time), reports them, and its verdict flips exactly at the bound."""
+    for task in Task:
+        assert thresholds_for(task) == {t.key: t.bound for t in THRESHOLDS[task]}
+        for threshold in THRESHOLDS[task]:
+            assert threshold.why, threshold.metric  # every value says why
+    ref = [{"predicted_depth": np.full((1, 4, 4), 2.0, np.float32) + np.arange(16, dtype=np.float32).reshape(1, 4, 4)}]
+    bound = next(t.bound for t in THRESHOLDS[Task.DEPTH] if t.metric == "abs_rel")
+    just_in = [{"predicted_depth": ref[0]["predicted_depth"] * (1 + 0.9 * bound)}]
+    just_out = [{"predicted_depth": ref[0]["predicted_depth"] * (1 + 1.1 * bound)}]
+    report = check_agreement("depth", ref, just_in)
+    assert report.passed and report.thresholds == thresholds_for("depth")
+    assert check_agreement("depth", ref, just_out).failed == ("abs_rel",)
+    tighter = tuple(dataclasses.replace(t, bound=0.5 * bound) if t.metric == "abs_rel"
+                    else t for t in THRESHOLDS[Task.DEPTH])
+    monkeypatch.setitem(accuracy.THRESHOLDS, Task.DEPTH, tighter)
+    assert check_agreement("depth", ref, just_in).failed == ("abs_rel",)
+
+
+def _damage(src, dst, scale: float = 0.5, seed: int = 0):
+    """Copy an ONNX model with noise (scale x each tensor's std) added to its three largest weights."""
+    model = onnx.load(str(src))
+    rng = np.random.default_rng(seed)
+    weights = sorted((t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT),
+                     key=lambda t: -int(np.prod(t.dims)))[:3]
+    for tensor in weights:
+        value = numpy_helper.to_array(tensor)
+        noisy = value + scale * (value.std() + 1e-3) * rng.standard_normal(value.shape).astype(np.float32)
+        tensor.CopyFrom(numpy_helper.from_array(noisy.astype(np.float32), tensor.name))
+    onnx.save(model, str(dst))
+    return dst
+
+
+@pytest.mark.parametrize("name", ["depth_anything_v2", "segformer"])
+def test_gate_rejects_a_damaged_model(exported, tmp_path, name):
+    entry = exported(name)
+    task = MODELS[name][0]
+    frames = _calibration(entry, 2)
+    damaged = _damage(entry.onnx_path, tmp_path / "damaged.onnx")
+    report = check_agreement(task, _run(entry.onnx_path, frames), _run(damaged, frames))
+    assert report.passed is False and report.failed
+    assert set(report.failed) <= {t.metric for t in THRESHOLDS[Task.parse(task)]}
+    for metric in report.failed:
+        assert metric in report.reason
+
+
+# ---------------------------------------------------------------------------------------------------
+# choosing
+
+
+def _always(passed: bool):
+    def gate(task, reference, candidate):
+        real = check_agreement(task, reference, candidate)
+        return AgreementReport(passed, real.metrics, real.thresholds, () if passed else ("injected",), real.frames)
+    return gate
+
+
+def test_auto_falls_back_to_fp32_when_no_candidate_passes(exported, tmp_path):
+    entry = exported("vit")
+    path, report = choose_variant(entry.onnx_path, tmp_path, task="classification", model_type="vit",
+                                  calibration_inputs=_calibration(entry), gate=_always(False), **FAST)
+    assert path == entry.onnx_path and report["chosen"] == FP32
+    assert "no candidate passed" in report["reason"]
+    assert [c["kind"] for c in report["candidates"]] == candidate_kinds("vit")
+    assert all(not c["passed"] for c in report["candidates"][1:])
+    json.dumps(report)  # stored as cache metadata
+
+
+def test_auto_falls_back_to_fp32_when_damaged_candidates_fail_the_real_gate(exported, tmp_path, monkeypatch):
+    entry = exported("depth_anything_v2")
+    real_build = variants.build_variant_with_info
+
+    def build_then_damage(fp32, kind, out, **kwargs):
+        path, info = real_build(fp32, kind, out, **kwargs)
+        shutil.copy(_damage(path, out.with_name("damaged.onnx"), scale=1.0), path)
+        return path, info
+
+    monkeypatch.setattr(variants, "build_variant_with_info", build_then_damage)
+    path, report = choose_variant(entry.onnx_path, tmp_path, task="depth", model_type="depth_anything",
+                                  calibration_inputs=_calibration(entry, 2), kinds=[INT8_DYNAMIC], **FAST)
+    assert path == entry.onnx_path and report["chosen"] == FP32
+    candidate = report["candidates"][1]
+    assert candidate["kind"] == INT8_DYNAMIC and candidate["passed"] is False and candidate["failed"]
+
+
+def test_auto_falls_back_to_fp32_when_no_candidate_is_faster(exported, tmp_path):
+    entry = exported("vit")
+    path, report = choose_variant(entry.onnx_path, tmp_path, task="classification", model_type="vit",
+                                  calibration_inputs=_calibration(entry), kinds=[INT8_DYNAMIC],
+                                  gate=_always(True), min_speedup=1e9, **FAST)
+    assert path == entry.onnx_path and report["chosen"] == FP32
+    assert "faster" in report["reason"] and "not faster" in report["candidates"][1]["reason"]
+
+
+def test_auto_picks_the_fastest_passing_candidate(exported, tmp_path):
+    entry = exported("vit")
+    path, report = choose_variant(entry.onnx_path, tmp_path, task="classification", model_type="vit",
+                                  calibration_inputs=_calibration(entry), kinds=[INT8_DYNAMIC, FP32_OPTIMIZED],
+                                  gate=_always(True), min_speedup=0.0, **FAST)
+    others = [c for c in report["candidates"] if c["kind"] != FP32]
+    fastest = min(others, key=lambda c: c["latency_ms"])
+    assert report["chosen"] == fastest["kind"] and path == tmp_path / fastest["file"] and path.is_file()
+    for c in others:  # the variants not chosen are deleted
+        if c is not fastest:
+            assert c["file"] is None and not (tmp_path / f"model.{c['kind']}.onnx").exists()
+    for c in report["candidates"]:
+        assert c["latency_ms"] > 0 and c["speedup"] > 0
+    assert report["measurement"]["runs"] == FAST["runs"]
+    assert report["chosen"] in format_report(report)
+
+
+def test_explicit_int8_is_used_even_when_it_fails_the_gate_and_says_so(exported, tmp_path, caplog):
+    entry = exported("resnet")
+    with caplog.at_level(logging.WARNING, logger="livevision.models.variants"):
+        path, report = choose_variant(entry.onnx_path, tmp_path, task="classification", model_type="resnet",
+                                      calibration_inputs=_calibration(entry), precision="int8",
+                                      gate=_always(False), **FAST)
+    assert report["chosen"] == INT8_STATIC and path == tmp_path / "model.int8-static.onnx"
+    assert [c["kind"] for c in report["candidates"]] == [FP32, INT8_STATIC]
+    assert any("FAILED the accuracy gate" in w for w in report["warnings"])
+    assert "FAILED the accuracy gate" in caplog.text
+
+
+def test_static_calibration_holds_frames_out_of_calibration(exported, tmp_path):
+    entry = exported("resnet")
+    _, report = choose_variant(entry.onnx_path, tmp_path, task="classification", model_type="resnet",
+                               calibration_inputs=_calibration(entry, 4), precision="int8", **FAST)
+    measurement = report["measurement"]
+    assert measurement["frames_calibrated"] == 2 and measurement["frames_checked"] == 4
+    assert measurement["calibration_held_out"] is True
+    build = report["candidates"][1]["build"]
+    assert build["calibration_frames"] == 2
+    assert build["fp32_heads"] == output_heads(onnx.load(str(entry.onnx_path)))  # the classifier stays FP32
+    assert len(build["fp32_heads"]) == 1
+
+
+def test_variant_key_options_name_what_a_variant_depends_on():
+    options = variants.variant_key_options("auto", "CPUExecutionProvider", "synthetic-v1")
+    json.dumps(options)
+    assert options["thresholds"]["depth"] == thresholds_for("depth")
+    assert {"precision", "provider", "onnxruntime", "vnni", "calibration", "variants_format"} <= set(options)
+
+
+def test_synthetic_calibration_frames_are_deterministic():
+    a = synthetic_calibration_frames(3, (64, 48), seed=5)
+    b = synthetic_calibration_frames(3, (64, 48), seed=5)
+    assert len(a) == 3 and all(x.shape == (48, 64, 3) and x.dtype == np.uint8 for x in a)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], a[1]) and a[0].std() > 10
