@@ -20,7 +20,6 @@ ort = pytest.importorskip("onnxruntime")
 
 from tiny_models import (  # noqa: E402
     ARCHITECTURES,
-    EXTRA_ARCHITECTURES,
     auto_model_class,
     build_tiny_model,
     reference_images,
@@ -243,13 +242,13 @@ def test_dummy_input_size_for_real_configs():
 # --- tiny models ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [*ARCHITECTURES, *EXTRA_ARCHITECTURES])
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_tiny_model_builds_and_loads_with_auto_classes(name, tiny_model):
     from transformers import AutoConfig, AutoImageProcessor
 
     folder = tiny_model(name)
     assert {"config.json", "preprocessor_config.json", "model.safetensors"} <= {p.name for p in folder.iterdir()}
-    task, model_type = {**ARCHITECTURES, **EXTRA_ARCHITECTURES}[name]
+    task, model_type = ARCHITECTURES[name]
     config = AutoConfig.from_pretrained(folder)
     assert config.model_type == model_type
     processor = AutoImageProcessor.from_pretrained(folder, use_fast=False)

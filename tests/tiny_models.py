@@ -66,12 +66,6 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "mask2former": ("segmentation", "mask2former"),
 }
 
-# Architectures that Optimum exports and ONNX Runtime runs (checked against PyTorch in
-# test_onnx_configs), but that livevision does not support end to end yet (e.g. no preprocessing recipe
-# for their image processor): build_tiny_model accepts them; move them into ARCHITECTURES once supported.
-# Empty for now (levit and poolformer moved into ARCHITECTURES with their preprocessing).
-EXTRA_ARCHITECTURES: dict[str, tuple[str, str]] = {}
-
 # Short, real-looking label names (ids 0..9).
 _CLASS_NAMES = ["cat", "dog", "car", "person", "tree", "bicycle", "bird", "boat", "chair", "cup"]
 _SEGMENT_NAMES = ["wall", "floor", "sky", "person", "road", "tree", "car", "building", "grass", "table"]
@@ -757,7 +751,7 @@ def auto_model_class(name: str):
     """The transformers Auto class that loads the model of architecture ``name`` (as the exporter would)."""
     import transformers
 
-    task, model_type = {**ARCHITECTURES, **EXTRA_ARCHITECTURES}[name]
+    task, model_type = ARCHITECTURES[name]
     if task == "depth":
         return transformers.AutoModelForDepthEstimation
     if task == "classification":
@@ -769,7 +763,7 @@ def auto_model_class(name: str):
 
 def build_tiny_model(name: str, folder: pathlib.Path, *, seed: int = 0) -> pathlib.Path:
     """Write a tiny random-weight Hugging Face model folder for architecture ``name``; return the folder."""
-    if name not in ARCHITECTURES and name not in EXTRA_ARCHITECTURES:
+    if name not in ARCHITECTURES:
         raise KeyError(f"unknown tiny architecture {name!r}; known: {sorted(_BUILDERS)}")
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -1009,7 +1003,7 @@ def _calibrate_segmentation(name, model, pixel_values, generator) -> None:
 def _make_non_degenerate(name: str, model: torch.nn.Module, generator: torch.Generator, processor) -> None:
     _variance_preserving_init(model, generator)
     pixel_values = _reference_pixels(processor, generator)
-    task = {**ARCHITECTURES, **EXTRA_ARCHITECTURES}[name][0]
+    task = ARCHITECTURES[name][0]
     if task == "classification":
         _calibrate_classifier(model, pixel_values)
     elif task == "depth":

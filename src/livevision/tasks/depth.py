@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..types import DepthKind, DepthResult, PreparedInput
+from .region_resize import warp_region
 
 #: model_type -> what its depth means when config.json says nothing more.
 _KIND_BY_MODEL_TYPE: dict[str, DepthKind] = {
@@ -117,7 +118,7 @@ def postprocess_depth(
         h, w = depth.shape
         y0, y1 = top * h / in_h, (in_h - bottom) * h / in_h
         x0, x1 = left * w / in_w, (in_w - right) * w / in_w
-        out = _warp_region_cubic(depth, (y0, y1, x0, x1), (out_h, out_w))
+        out = warp_region(depth, (y0, y1, x0, x1), (out_h, out_w), cv2.INTER_CUBIC)
     else:
         out = _resize_cubic(depth, (out_h, out_w))
     return DepthResult(depth=np.ascontiguousarray(out, dtype=np.float32), kind=kind)
@@ -146,26 +147,3 @@ def _resize_cubic(src: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     if src.shape == tuple(out_hw):
         return src.copy()  # torch's same-size bicubic is the identity; never hand back the caller's buffer
     return cv2.resize(src, (out_hw[1], out_hw[0]), interpolation=cv2.INTER_CUBIC)
-
-
-def _warp_region_cubic(
-    src: np.ndarray, region_y0y1x0x1: tuple[float, float, float, float], out_hw: tuple[int, int]
-) -> np.ndarray:
-    """Bicubic resize of the sub-rectangle [y0, y1) x [x0, x1) (pixel-edge coordinates) to out_hw."""
-    y0, y1, x0, x1 = region_y0y1x0x1
-    # Cut the source to the pixels the region touches, so that the kernel replicates the region's
-    # edge instead of reading the padding next to it (a region beyond the source replicates its edge).
-    h, w = src.shape
-    top, left = max(0, int(np.floor(y0 + 1e-6))), max(0, int(np.floor(x0 + 1e-6)))
-    bottom, right = min(h, int(np.ceil(y1 - 1e-6))), min(w, int(np.ceil(x1 - 1e-6)))
-    src = src[top:bottom, left:right]
-    y0, y1, x0, x1 = y0 - top, y1 - top, x0 - left, x1 - left
-    sy, sx = (y1 - y0) / out_hw[0], (x1 - x0) / out_hw[1]
-    matrix = np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]], dtype=np.float64)
-    return cv2.warpAffine(
-        src,
-        matrix,
-        (out_hw[1], out_hw[0]),
-        flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REPLICATE,
-    )

@@ -51,6 +51,7 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..types import PreparedInput, Segment, SegmentationResult
+from .region_resize import warp_region
 from .classification import label_for, normalize_id2label
 
 #: pipeline("image-segmentation") defaults for MaskFormer / Mask2Former.
@@ -405,19 +406,8 @@ def _resize_linear(
             return dst
         return cv2.resize(src, size, dst=dst, interpolation=cv2.INTER_LINEAR)
     h, w = src.shape
-    y0, y1, x0, x1 = region[0] * h, region[1] * h, region[2] * w, region[3] * w
-    # Cut the source to the pixels the region touches: the kernel then replicates the image's edge
-    # instead of reading the padding next to it (a region beyond the source, after a center crop,
-    # replicates the source's edge).
-    top, left = max(0, int(np.floor(y0 + 1e-6))), max(0, int(np.floor(x0 + 1e-6)))
-    bottom, right = min(h, int(np.ceil(y1 - 1e-6))), min(w, int(np.ceil(x1 - 1e-6)))
-    src = src[top:bottom, left:right]
-    y0, y1, x0, x1 = y0 - top, y1 - top, x0 - left, x1 - left
-    sy, sx = (y1 - y0) / out_hw[0], (x1 - x0) / out_hw[1]
-    matrix = np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]], dtype=np.float64)
-    return cv2.warpAffine(
-        src, matrix, size, dst=dst, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
-    )
+    pixels = (region[0] * h, region[1] * h, region[2] * w, region[3] * w)
+    return warp_region(src, pixels, out_hw, cv2.INTER_LINEAR, dst=dst)
 
 
 def _resize_stack(stack: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
