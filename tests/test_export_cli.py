@@ -135,3 +135,39 @@ def test_unknown_task_exit_code(capsys):
 def test_revision_is_part_of_a_hub_model_identity():
     assert parse_model_ref("org/model").revision == "main"
     assert parse_model_ref("org/model", revision="v1.0").revision == "v1.0"
+
+
+def test_corrupt_onnx_file_is_a_clear_error(tiny_model, tmp_path, capsys):
+    folder = tiny_model("vit")
+    entry = export_model(folder, "classification", cache_dir=tmp_path)
+    size = entry.onnx_path.stat().st_size
+    entry.onnx_path.write_bytes(b"\x00garbage" * (size // 8) + b"\x00" * (size % 8))  # same size: looks complete
+    assert entry.onnx_path.stat().st_size == size
+    from livevision.errors import CacheError
+    from livevision.predictor import load_model
+
+    with pytest.raises(CacheError, match="cannot load ONNX model"):
+        load_model(folder, "classification", cache_dir=tmp_path, precision="fp32")
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "frame.png"), np.zeros((32, 32, 3), np.uint8))
+    code = main(["run", "--task", "classification", "--model", str(folder), "--cache-dir", str(tmp_path),
+                 "--precision", "fp32", "--source", str(tmp_path / "frame.png"), "--no-display"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("livevision: error: cannot load ONNX model") and len(err[-1]) < 400
+
+
+def test_two_processes_exporting_at_once_share_one_entry(tiny_model, tmp_path):
+    folder = tiny_model("resnet")
+    cmd = [sys.executable, "-m", "livevision", "export", str(folder), "--task", "classification",
+           "--cache-dir", str(tmp_path)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert outs[0][0].strip() == outs[1][0].strip()  # the same entry
+    entries = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 1
+    onnxruntime = pytest.importorskip("onnxruntime")
+    onnxruntime.InferenceSession(outs[0][0].strip())  # and it is a valid model
