@@ -396,3 +396,22 @@ def test_synthetic_calibration_frames_are_deterministic():
     assert len(a) == 3 and all(x.shape == (48, 64, 3) and x.dtype == np.uint8 for x in a)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not np.array_equal(a[0], a[1]) and a[0].std() > 10
+
+
+def test_calibration_clip_is_part_of_the_variant_key(tiny_model, tmp_path):
+    import cv2
+
+    from livevision.predictor import load_model
+
+    clip = tmp_path / "calib"
+    clip.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(clip / f"{i}.png"), np.full((40, 60, 3), 40 * i, np.uint8))
+    cache = tmp_path / "cache"
+    first = load_model(tiny_model("vit"), "classification", cache_dir=cache, precision="int8", calibrate=clip)
+    again = load_model(tiny_model("vit"), "classification", cache_dir=cache, precision="int8", calibrate=clip)
+    assert again.entry.path == first.entry.path  # cached, not rebuilt
+    assert first.entry.metadata["notes"]["precision"]["calibration"].startswith("files-")
+    cv2.imwrite(str(clip / "3.png"), np.full((40, 60, 3), 200, np.uint8))
+    other = load_model(tiny_model("vit"), "classification", cache_dir=cache, precision="int8", calibrate=clip)
+    assert other.entry.path != first.entry.path  # new frames, new variant

@@ -9,6 +9,7 @@ candidate's latency, speed-up, agreement, and the choice) goes into the entry's 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import os
@@ -26,17 +27,38 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 CALIBRATION_FRAMES = 16
 # The default when no --calibrate is given: synthetic photo-like frames (see
-# accuracy.synthetic_calibration_frames). A clip from the real camera calibrates better.
+# variants.synthetic_calibration_frames). A clip from the real camera calibrates better.
 SYNTHETIC_CALIBRATION = "synthetic-v1"
 
 
-def calibration_frames(source: str | Path | None, count: int = CALIBRATION_FRAMES) -> tuple[list[np.ndarray], str]:
-    """BGR frames to calibrate and check variants on, and an id for the cache key: frames
-    spread evenly over a video, an image folder or glob, or the synthetic default."""
+def calibration_id(source: str | Path | None) -> str:
+    """What the cache key records about the calibration frames, from file names, sizes and
+    modification times only: a warm cache must not read a calibration clip on every load."""
+    if source is None:
+        return SYNTHETIC_CALIBRATION
+    path = Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+    elif path.exists():
+        files = [path]
+    else:  # a glob
+        files = sorted(Path(p) for p in glob.glob(str(path)))
+    if not files:
+        raise UsageError(f"--calibrate {source}: no such file, folder or matching images")
+    digest = hashlib.sha256()
+    for file in files:
+        st = file.stat()
+        digest.update(f"{file.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return "files-" + digest.hexdigest()[:16]
+
+
+def calibration_frames(source: str | Path | None, count: int = CALIBRATION_FRAMES) -> list[np.ndarray]:
+    """BGR frames to calibrate and check variants on: spread evenly over a video, an image
+    folder or glob, or the synthetic default."""
     if source is None:
         from .variants import synthetic_calibration_frames
 
-        return synthetic_calibration_frames(count=8), SYNTHETIC_CALIBRATION
+        return synthetic_calibration_frames(count=8)
     from ..sources import open_source
 
     with open_source(source) as opened:
@@ -45,10 +67,7 @@ def calibration_frames(source: str | Path | None, count: int = CALIBRATION_FRAME
         frames = [f.image for i, f in enumerate(opened.frames()) if i % step == 0][:count]
     if not frames:
         raise UsageError(f"--calibrate {source}: no frames could be read")
-    digest = hashlib.sha256()
-    for frame in frames:
-        digest.update(frame.tobytes())
-    return frames, "frames-" + digest.hexdigest()[:16]
+    return frames
 
 
 def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, device: str, preprocess,
@@ -64,10 +83,10 @@ def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, devic
     from .variants import choose_variant, format_report, variant_key_options
 
     provider = provider_names(resolve_providers(device, allow_fallback=True))[0]
-    frames, calibration_id = calibration_frames(calibrate)
+    calibrated_on = calibration_id(calibrate)
     stored = fp32.metadata["key"]
     key = CacheKey(stored["model"], stored["revision"],
-                   {**stored["options"], **variant_key_options(precision, provider, calibration_id),
+                   {**stored["options"], **variant_key_options(precision, provider, calibrated_on),
                     "input_size": input_size},
                    stored["versions"])
     entry = cache.lookup(key)
@@ -76,11 +95,11 @@ def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, devic
     model_type = fp32.read_json(CONFIG_FILE).get("model_type")
 
     def build(tmp: Path) -> dict:
-        inputs = [preprocess(frame).pixel_values for frame in frames]
+        inputs = [preprocess(frame).pixel_values for frame in calibration_frames(calibrate)]
         chosen, report = choose_variant(
             fp32.onnx_path, tmp / "candidates", task=task, model_type=model_type, calibration_inputs=inputs,
             device=device, precision=precision, config=fp32.read_json(CONFIG_FILE),
-            calibration_note=calibration_id, intra_op_threads=intra_op_threads,
+            calibration_note=calibrated_on, intra_op_threads=intra_op_threads,
         )
         _link_or_copy(chosen, tmp / ONNX_FILE)
         shutil.rmtree(tmp / "candidates", ignore_errors=True)
