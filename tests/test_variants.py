@@ -358,6 +358,25 @@ def test_auto_picks_the_fastest_passing_candidate(exported, tmp_path):
     assert report["chosen"] in format_report(report)
 
 
+def test_variants_are_timed_without_thread_spinning(exported, tmp_path, monkeypatch):
+    # Sessions take turns run by run: with spinning on, one session's idle threads would spin on the
+    # cores during the next session's run and slow the fastest variant most.
+    from livevision.models import session as session_module
+
+    made = []
+    real = session_module.create_session
+
+    def recording(path, device="cpu", **kwargs):
+        made.append(kwargs.get("live"))
+        return real(path, device, **kwargs)
+
+    monkeypatch.setattr(session_module, "create_session", recording)
+    entry = exported("vit")
+    choose_variant(entry.onnx_path, tmp_path, task="classification", model_type="vit",
+                   calibration_inputs=_calibration(entry), kinds=[INT8_DYNAMIC], gate=_always(True), **FAST)
+    assert made == [True, True]
+
+
 def test_explicit_int8_is_used_even_when_it_fails_the_gate_and_says_so(exported, tmp_path, caplog):
     entry = exported("resnet")
     with caplog.at_level(logging.WARNING, logger="livevision.models.variants"):
