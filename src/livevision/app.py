@@ -35,6 +35,7 @@ class ViewMode(str, enum.Enum):
 
 
 KEY_QUIT, KEY_ESC, KEY_PAUSE, KEY_VIEW, KEY_SNAPSHOT = ord("q"), 27, ord(" "), ord("v"), ord("s")
+PAUSE_POLL_MS = 30  # while paused, how long each wait for a key is (the GUI stays responsive, no busy loop)
 # Depth first (a colour map), then segmentation over it, then the classification panel on top.
 DRAW_ORDER = (Task.DEPTH, Task.SEGMENTATION, Task.CLASSIFICATION)
 
@@ -112,6 +113,8 @@ def run(options: RunOptions, *, source=None) -> int:
     deferral = contextlib.ExitStack()  # outlives `stack`: signals stay deferred while outputs close
     with deferral, contextlib.ExitStack() as stack:
         stats_path = _check_stats_path(options.stats)
+        if options.display and not options.snapshot_dir.is_dir():
+            raise OutputPathError(f"snapshot folder {options.snapshot_dir} (--snapshot-dir) does not exist")
         opened = open_source(source if source is not None else options.source, reconnect=options.reconnect)
         stack.callback(opened.close)
         info = opened.info
@@ -178,24 +181,38 @@ def run(options: RunOptions, *, source=None) -> int:
 
 def _handle_keys(window: WindowSink, key: int, renderer: Renderer, view: np.ndarray, packet: Packet,
                  options: RunOptions) -> bool:
-    """Act on a key; True to quit. Space pauses on the current view until space or q."""
-    while True:
-        if key in (KEY_QUIT, KEY_ESC):
-            return True
-        if key == KEY_VIEW:
-            renderer.next_view()
-        elif key == KEY_SNAPSHOT:
-            path = options.snapshot_dir / f"livevision_{packet.index:06d}.png"
-            cv2.imwrite(str(path), view)
-            log.info("snapshot saved to %s", path)
-        elif key == KEY_PAUSE:
-            key = -1
-            while key not in (KEY_PAUSE, KEY_QUIT, KEY_ESC):
-                key = window.write(view)
-            if key == KEY_PAUSE:
-                return False
-            continue
-        return False
+    """Act on a key pressed in the window; True to quit."""
+    if key == KEY_VIEW:
+        renderer.next_view()
+    elif key == KEY_SNAPSHOT:
+        _snapshot(view, packet, options)
+    elif key == KEY_PAUSE:
+        key = _pause(window, view, packet, options)
+    return key in (KEY_QUIT, KEY_ESC)
+
+
+def _pause(window: WindowSink, view: np.ndarray, packet: Packet, options: RunOptions) -> int:
+    """Hold the shown view until space (resume) or q / Esc / closing the window / Ctrl-C (quit); s saves
+    it meanwhile. Returns the key that ended the pause (KEY_QUIT for Ctrl-C)."""
+    while not interrupts.requested():  # Ctrl-C is deferred in the loop: look for it here too
+        key = window.poll(PAUSE_POLL_MS)
+        if key == KEY_SNAPSHOT:
+            _snapshot(view, packet, options)
+        elif key in (KEY_PAUSE, KEY_QUIT, KEY_ESC):
+            return key
+    return KEY_QUIT
+
+
+def _snapshot(view: np.ndarray, packet: Packet, options: RunOptions) -> None:
+    path = options.snapshot_dir / f"livevision_{packet.index:06d}.png"
+    try:
+        saved = cv2.imwrite(str(path), view)
+    except cv2.error:
+        saved = False
+    if saved:
+        log.info("snapshot saved to %s", path)
+    else:  # a snapshot is a convenience: the run goes on
+        log.warning("could not save a snapshot to %s", path)
 
 
 def _check_stats_path(path: Path | None) -> Path | None:

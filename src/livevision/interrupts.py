@@ -59,6 +59,7 @@ def graceful_interrupts() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _state["requested"] = None  # handled: a later run in this process starts afresh
 
 
 @contextlib.contextmanager

@@ -130,7 +130,18 @@ class WindowSink(Sink):
         elif self._thread != me:
             raise SinkError("WindowSink.write must be called from the thread that created the window (main thread)")
         cv2.imshow(self.title, frame)
-        key = cv2.waitKey(1)
+        return self.poll(1)
+
+    def poll(self, wait_ms: int = 1) -> int:
+        """Pump the GUI for `wait_ms` without showing a new frame (e.g. while paused); return the key
+        pressed, -1 for none, QUIT_KEY once the window was closed."""
+        if not self.enabled or self._closed or self._thread is None:
+            return NO_KEY
+        if self.closed_by_user:
+            return QUIT_KEY
+        if self._thread != threading.get_ident():
+            raise SinkError("WindowSink.poll must be called from the thread that created the window (main thread)")
+        key = cv2.waitKey(max(1, int(wait_ms)))
         if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
             self.closed_by_user = True
             return QUIT_KEY

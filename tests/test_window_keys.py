@@ -1,0 +1,194 @@
+"""The window's keys in `livevision run`: q / Esc quit, space pauses, v changes the view, s saves a snapshot.
+
+Most tests stand a scripted window in for WindowSink (keys handed out in order, frames recorded);
+the last one drives the real OpenCV window on a virtual X server (Xvfb) with real key presses
+(xdotool), and is skipped where those two programs are not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+from media import decode, make_source
+
+from livevision import app, interrupts
+from livevision.app import RunOptions
+from livevision.sinks.window import QUIT_KEY
+from livevision.types import Task
+
+pytestmark = pytest.mark.timeout(300)
+W, H = 160, 96
+
+
+class ScriptedWindow:
+    """Stands in for WindowSink: write() and poll() return the scripted keys in order (-1 once they run
+    out); every shown frame is kept, and `before_key` runs before each key is handed out."""
+
+    def __init__(self, keys, before_key=None):
+        self.keys, self.before_key = list(keys), before_key
+        self.shown: list[np.ndarray] = []
+        self.polls = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def _next_key(self) -> int:
+        if self.before_key is not None:
+            self.before_key(self)
+        return self.keys.pop(0) if self.keys else -1
+
+    def write(self, frame: np.ndarray) -> int:
+        self.shown.append(frame.copy())
+        return self._next_key()
+
+    def poll(self, wait_ms: int = 1) -> int:
+        self.polls += 1
+        return self._next_key()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_source(tmp_path_factory.mktemp("keys-media") / "clip.mp4", 20, Fraction(25), None, size_wh=(W, H))
+
+
+def _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch, **extra) -> int:
+    options = dict(output=tmp_path / "out.mp4", results=tmp_path / "out.jsonl", snapshot_dir=tmp_path)
+    options.update(extra)
+    monkeypatch.setattr(app, "WindowSink", lambda *args, **kwargs: window)
+    return app.run(RunOptions(tasks=(Task.DEPTH,), source=str(clip), models={Task.DEPTH: str(tiny_model("depth_anything"))},
+                              cache_dir=model_cache, pacing="every", **options))
+
+
+def test_view_snapshot_pause_and_quit_keys(tiny_model, model_cache, clip, tmp_path, monkeypatch):
+    k = ord
+    #                 frame 0   1       2       3       (paused: 4 polls)        4   5
+    window = ScriptedWindow([-1, k("v"), k("s"), k(" "), -1, k("s"), -1, k(" "), -1, k("q")])
+    assert _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch) == 0
+
+    assert len(window.shown) == 6 and window.polls == 4 and not window.keys
+    assert [f.shape[1] for f in window.shown] == [W, W] + [2 * W] * 4  # v: overlay -> side by side
+    snapshots = sorted(p.name for p in tmp_path.glob("livevision_*.png"))
+    assert snapshots == ["livevision_000002.png", "livevision_000003.png"]  # one shown, one while paused
+    assert np.array_equal(cv2.imread(str(tmp_path / "livevision_000002.png")), window.shown[2])
+    assert np.array_equal(cv2.imread(str(tmp_path / "livevision_000003.png")), window.shown[3])
+    # q ended the run early with every output complete: 6 frames, 6 results
+    _, frames = decode(tmp_path / "out.mp4")
+    assert len(frames) == 6
+    assert [json.loads(line)["index"] for line in (tmp_path / "out.jsonl").read_text().splitlines()] == list(range(6))
+
+
+@pytest.mark.parametrize("key", [27, QUIT_KEY], ids=["esc", "window-closed"])
+def test_quitting_while_paused(key, tiny_model, model_cache, clip, tmp_path, monkeypatch):
+    # Esc, or closing the window (WindowSink.poll then returns QUIT_KEY), ends a pause and the run
+    window = ScriptedWindow([-1, ord(" "), -1, -1, key])
+    assert _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch) == 0
+    assert len(window.shown) == 2 and window.polls == 3
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 2
+
+
+def test_ctrl_c_while_paused_stops_and_finalizes(tiny_model, model_cache, clip, tmp_path, monkeypatch):
+    # Signals are deferred inside the loop, so the pause itself must notice Ctrl-C
+    def ctrl_c_once_paused(window):
+        if len(window.keys) == 0 and window.polls == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    window = ScriptedWindow([-1, -1, ord(" ")], before_key=ctrl_c_once_paused)
+    with interrupts.graceful_interrupts(), pytest.raises(KeyboardInterrupt):
+        _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch)
+    assert window.polls == 1  # not a second wait after the signal
+    _, frames = decode(tmp_path / "out.mp4")
+    assert len(frames) == 3
+
+
+def test_a_snapshot_that_cannot_be_saved_warns_and_the_run_goes_on(tiny_model, model_cache, clip, tmp_path,
+                                                                   monkeypatch, caplog):
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    window = ScriptedWindow([ord("s")], before_key=lambda w: folder.rmdir() if folder.exists() else None)
+    with caplog.at_level("WARNING", logger="livevision.app"):
+        assert _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch, snapshot_dir=folder,
+                    max_frames=3) == 0
+    assert len(window.shown) == 3
+    assert "could not save a snapshot" in caplog.text
+
+
+def test_a_missing_snapshot_folder_is_refused_before_the_run(clip, tmp_path, capsys):
+    from livevision.cli import main
+
+    code = main(["run", "--task", "depth", "--source", str(clip), "--snapshot-dir", str(tmp_path / "nope")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "nope" in err[0] and "does not exist" in err[0]
+
+
+# --- the real window on a virtual display ---------------------------------------------------------
+
+
+def _start_xvfb():
+    """Xvfb on a free display number; returns (process, ":N")."""
+    read, write = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as f:
+        number = f.readline().strip()
+    if not number:
+        proc.kill()
+        pytest.skip("Xvfb did not start")
+    return proc, f":{number}"
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                    reason="needs Xvfb and xdotool (Debian packages xvfb, xdotool)")
+def test_real_window_takes_keys_on_a_virtual_display(tiny_model, model_cache, tmp_path):
+    from livevision.sinks.window import _opencv_has_gui
+
+    if not _opencv_has_gui():
+        pytest.skip("this OpenCV build has no GUI")
+    long_clip = make_source(tmp_path / "long.mp4", 250, Fraction(25), None, size_wh=(W, H))
+    xvfb, display = _start_xvfb()
+    env = {**os.environ, "DISPLAY": display, "HF_HUB_OFFLINE": "1"}
+    env.pop("WAYLAND_DISPLAY", None)
+    video, log = tmp_path / "out.mp4", tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:  # a file, not a pipe nobody reads while the run goes on
+        run = subprocess.Popen(
+            [sys.executable, "-m", "livevision", "run", "--task", "depth", "--source", str(long_clip),
+             "--model", str(tiny_model("depth_anything")), "--cache-dir", str(model_cache),
+             "--pacing", "simulate-live", "--output", str(video), "--snapshot-dir", str(tmp_path)],
+            env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        def xdotool(*args):
+            return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, timeout=120)
+
+        found = xdotool("search", "--sync", "--name", "^livevision$")
+        window_id = found.stdout.split()[0]
+        assert xdotool("windowfocus", "--sync", window_id).returncode == 0
+        time.sleep(0.5)
+        xdotool("key", "s")
+        deadline = time.monotonic() + 30
+        while not list(tmp_path.glob("livevision_*.png")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        xdotool("key", "q")
+        run.wait(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
+    assert run.returncode == 0, log.read_text()
+    snapshots = list(tmp_path.glob("livevision_*.png"))
+    assert len(snapshots) == 1 and cv2.imread(str(snapshots[0])).shape == (H, W, 3)
+    _, frames = decode(video)
+    assert 0 < len(frames) < 250  # q stopped the run before the end of the 10 s clip, and the video is whole
