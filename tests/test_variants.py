@@ -26,21 +26,18 @@ from livevision.models.accuracy import (
 from livevision.models.cache import PROCESSOR_FILE
 from livevision.models.graph_rewrites import count_ops, prepare_for_fusion
 from livevision.models.registry import SUPPORTED_MODEL_TYPES
-from livevision.models.variants import (
+from livevision.models.variant_build import build_variant, build_variant_with_info, output_heads
+from livevision.models.variant_kinds import (
     FP16,
     FP32,
     FP32_OPTIMIZED,
     INT8_DYNAMIC,
     INT8_STATIC,
-    build_variant,
-    build_variant_with_info,
+    PROFILES,
     candidate_kinds,
-    choose_variant,
-    format_report,
     kind_for_precision,
-    output_heads,
-    synthetic_calibration_frames,
 )
+from livevision.models.variants import choose_variant, format_report, synthetic_calibration_frames
 from livevision.tasks.preprocess import build_preprocessor
 from livevision.types import Task
 
@@ -151,7 +148,7 @@ def test_static_int8_needs_calibration(exported, tmp_path):
 def test_every_supported_model_type_has_a_profile():
     for model_types in SUPPORTED_MODEL_TYPES.values():
         for model_type in model_types:
-            assert model_type in variants.PROFILES, model_type
+            assert model_type in PROFILES, model_type
 
 
 def test_int8_kind_follows_the_architecture():
@@ -165,7 +162,7 @@ def test_int8_kind_follows_the_architecture():
 
 
 def test_auto_never_tries_fp16_on_the_cpu():
-    for model_type in variants.PROFILES:
+    for model_type in PROFILES:
         kinds = candidate_kinds(model_type, ["CPUExecutionProvider"])
         assert kinds[0] == FP32 and FP16 not in kinds
         assert FP16 in candidate_kinds(model_type, ["CUDAExecutionProvider"])
