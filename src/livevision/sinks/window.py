@@ -89,6 +89,19 @@ def display_problem(
     return None
 
 
+def _point_qt_at_system_fonts() -> None:
+    """opencv-python's Qt looks for fonts in cv2/qt/fonts, a folder its wheels do not ship (cv2 sets
+    QT_QPA_FONTDIR there when imported), and prints five warnings when the first window opens. Point it
+    at the system's fonts where they exist; a QT_QPA_FONTDIR that names a real folder is kept."""
+    current = os.environ.get("QT_QPA_FONTDIR")
+    if not sys.platform.startswith("linux") or (current and os.path.isdir(current)):
+        return
+    for folder in ("/usr/share/fonts", "/usr/local/share/fonts"):
+        if os.path.isdir(folder):
+            os.environ["QT_QPA_FONTDIR"] = folder
+            return
+
+
 class WindowSink(Sink):
     """An OpenCV window. write(frame) shows the frame and returns the key pressed (-1 for none).
 
@@ -126,6 +139,7 @@ class WindowSink(Sink):
         me = threading.get_ident()
         if self._thread is None:
             self._thread = me
+            _point_qt_at_system_fonts()  # read when the first window creates the Qt application
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
         elif self._thread != me:
             raise SinkError("WindowSink.write must be called from the thread that created the window (main thread)")
