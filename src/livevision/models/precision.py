@@ -95,6 +95,9 @@ def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, devic
     model_type = fp32.read_json(CONFIG_FILE).get("model_type")
 
     def build(tmp: Path) -> dict:
+        log.info("precision %s for %s: building, checking and timing variants on this machine, first use only "
+                 "(a minute or two for a large model); later runs load the choice from the cache",
+                 precision, fp32.metadata.get("notes", {}).get("source"))
         inputs = [preprocess(frame).pixel_values for frame in calibration_frames(calibrate)]
         chosen, report = choose_variant(
             fp32.onnx_path, tmp / "candidates", task=task, model_type=model_type, calibration_inputs=inputs,
