@@ -127,8 +127,8 @@ def main() -> int:
         "`scripts/bench_models.py`: untouched, it outputs zero on 74% of a frame). "
         "Random weights make the agreement figures a check of the machinery, not of real-model accuracy.", "",
         table(rows), "",
-        "On this shared virtual machine the INT8 speed-up moves with the neighbours' load (ViT-B: 2.9x when "
-        "quiet, 2.3-2.4x when busy, from the same files), so auto's pick is timed again a few times:", "",
+        "On a shared virtual machine the INT8 speed-up moves with the neighbours' load (the same two files can "
+        "measure ratios far apart a minute later), so auto's pick is timed against FP32 again:", "",
         *rounds_lines(rows), "", END,
     ])
     print(section)
