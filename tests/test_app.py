@@ -112,3 +112,24 @@ def test_bad_input_gets_one_line_and_an_exit_code(args, message, code, clip_with
 def test_model_option_errors(capsys):
     assert main(["run", "--top-k", "0", "--no-display"]) == 2
     assert "--top-k" in capsys.readouterr().err
+
+
+def test_missing_device_is_one_error_line(tiny_model, clip_with_audio, tmp_path):
+    done = _cli("run", "--task", "classification", "--model", str(tiny_model("vit")), "--source", str(clip_with_audio),
+                "--no-display", "--device", "cuda", "--cache-dir", str(tmp_path / "cache"))
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert [line for line in err if "CUDAExecutionProvider" in line] == err[-1:]  # no "running on the CPU" first
+    assert "needs CUDAExecutionProvider" in err[-1] and "onnxruntime-gpu" in err[-1]
+
+
+def test_cpu_fallback_builds_precision_variants_and_warns_once(tiny_model, clip_with_audio, tmp_path):
+    # a fresh cache: the variants are built and timed for the device it falls back from
+    results = tmp_path / "r.jsonl"
+    done = _cli("run", "--task", "classification", "--model", str(tiny_model("vit")), "--source", str(clip_with_audio),
+                "--no-display", "--device", "tensorrt", "--allow-cpu-fallback", "--max-frames", "3",
+                "--results", str(results), "--cache-dir", str(tmp_path / "cache"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("TensorrtExecutionProvider is not available") == 1, done.stderr
+    assert "precision auto" in done.stderr and "runs on CPUExecutionProvider" in done.stderr
+    assert len(results.read_text().splitlines()) == 3

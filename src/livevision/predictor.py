@@ -172,6 +172,7 @@ def load_model(
             entry, task, precision=precision, device=runtime.device, cache=ModelCache(cache_dir),
             preprocess=build_preprocessor(processor_config, resize=runtime.resize), calibrate=calibrate,
             input_size=runtime.input_size, intra_op_threads=runtime.intra_op_threads,
+            allow_fallback=runtime.allow_fallback,
         )
     return Predictor(entry, task, runtime=runtime, options=options)
 

@@ -72,9 +72,11 @@ def calibration_frames(source: str | Path | None, count: int = CALIBRATION_FRAME
 
 def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, device: str, preprocess,
                           cache: ModelCache, calibrate: str | Path | None = None,
-                          input_size: int | None = None, intra_op_threads: int | None = None) -> CacheEntry:
+                          input_size: int | None = None, intra_op_threads: int | None = None,
+                          allow_fallback: bool = False) -> CacheEntry:
     """The cache entry to run for `precision` ("fp32" is the export itself). `preprocess`
-    turns calibration frames into model inputs, at the input size the model will run at."""
+    turns calibration frames into model inputs, at the input size the model will run at.
+    allow_fallback: as for create_session: without it, a device whose provider is missing is an error."""
     if precision not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
@@ -82,7 +84,7 @@ def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, devic
     from .providers import provider_names, resolve_providers
     from .variants import choose_variant, format_report, variant_key_options
 
-    provider = provider_names(resolve_providers(device, allow_fallback=True))[0]
+    provider = provider_names(resolve_providers(device, allow_fallback=allow_fallback))[0]
     calibrated_on = calibration_id(calibrate)
     stored = fp32.metadata["key"]
     key = CacheKey(stored["model"], stored["revision"],
@@ -102,7 +104,7 @@ def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, devic
         chosen, report = choose_variant(
             fp32.onnx_path, tmp / "candidates", task=task, model_type=model_type, calibration_inputs=inputs,
             device=device, precision=precision, config=fp32.read_json(CONFIG_FILE),
-            calibration_note=calibrated_on, intra_op_threads=intra_op_threads,
+            calibration_note=calibrated_on, intra_op_threads=intra_op_threads, allow_fallback=allow_fallback,
         )
         _link_or_copy(chosen, tmp / ONNX_FILE)
         shutil.rmtree(tmp / "candidates", ignore_errors=True)

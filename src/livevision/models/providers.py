@@ -183,6 +183,10 @@ def _options(name: str, sub: str | None, device: str, available: list[str], cach
     return []  # cpu
 
 
+# (device, available providers) whose fallback to the CPU was already reported in this process
+_FALLBACKS_REPORTED: set[tuple[str, tuple[str, ...]]] = set()
+
+
 def resolve_providers(device: str, *, available: list[str] | None = None, cache_dir: Path | None = None,
                       fp16: bool = False, allow_fallback: bool = False) -> list[ProviderSpec]:
     """The ``providers`` list for ``InferenceSession`` that runs on ``device``; CPU is always last.
@@ -208,8 +212,11 @@ def resolve_providers(device: str, *, available: list[str] | None = None, cache_
         sub = None
     elif _PRIMARY[name] not in available:
         if allow_fallback:
-            log.warning("--device %s: %s is not available in this onnxruntime build (available: %s); "
-                        "running on the CPU", device, _PRIMARY[name], ", ".join(available))
+            reported = (device, tuple(available))
+            if reported not in _FALLBACKS_REPORTED:  # once: a load resolves the device several times
+                _FALLBACKS_REPORTED.add(reported)
+                log.warning("--device %s: %s is not available in this onnxruntime build (available: %s); "
+                            "running on the CPU", device, _PRIMARY[name], ", ".join(available))
             return [CPU]
         raise ProviderUnavailableError(
             f"--device {device} needs {_PRIMARY[name]}, which this onnxruntime build does not have "

@@ -98,6 +98,7 @@ def choose_variant(
     time_budget_s: float | None = TIME_BUDGET_S,
     min_speedup: float = MIN_SPEEDUP,
     intra_op_threads: int | None = None,
+    allow_fallback: bool = False,
     gate: Callable[[Task, list, list], AgreementReport] = check_agreement,
     calibration_note: str | None = None,
     keep_candidates: bool = False,
@@ -120,6 +121,7 @@ def choose_variant(
     candidates_dir: where variants are written, as model.<kind>.onnx.
     device: livevision's --device (cpu, cuda, auto...): sessions are made as livevision makes them
     (session.create_session), and the device's primary provider decides the candidates.
+    allow_fallback: as for create_session: without it, a device whose provider is missing is an error.
     calibration_note: where the calibration frames came from ("synthetic", "clip.mp4"...), for the report.
     gate: the accuracy check, check_agreement unless a test injects another.
     keep_candidates: keep the variant files that were not chosen (default: deleted; the fp32 file never is).
@@ -128,7 +130,8 @@ def choose_variant(
     from .session import create_session, physical_cores
 
     task = Task.parse(task)
-    providers = provider_names(resolve_providers(device))[:1]  # the primary provider: what the variants are for
+    # the primary provider: what the variants are for
+    providers = provider_names(resolve_providers(device, allow_fallback=allow_fallback))[:1]
     if precision not in PRECISIONS:
         raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if not calibration_inputs:
@@ -182,7 +185,8 @@ def choose_variant(
             # live=True: no thread spinning. Sessions take turns run by run, and a session's threads spin
             # for a while after its run, taking the cores from the next session's run: that penalised
             # the fastest variant most (ViT-B INT8 measured 2.0x with spinning, 2.9x without).
-            sessions[kind] = create_session(path, device, intra_op_threads=intra_op_threads, live=True)
+            sessions[kind] = create_session(path, device, intra_op_threads=intra_op_threads, live=True,
+                                            allow_fallback=allow_fallback)
         except Exception as exc:
             if kind == FP32 or explicit:
                 raise
