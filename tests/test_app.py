@@ -114,13 +114,20 @@ def test_model_option_errors(capsys):
     assert "--top-k" in capsys.readouterr().err
 
 
-def test_missing_device_is_one_error_line(tiny_model, clip_with_audio, tmp_path):
-    done = _cli("run", "--task", "classification", "--model", str(tiny_model("vit")), "--source", str(clip_with_audio),
-                "--no-display", "--device", "cuda", "--cache-dir", str(tmp_path / "cache"))
-    err = done.stderr.strip().splitlines()
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert [line for line in err if "CUDAExecutionProvider" in line] == err[-1:]  # no "running on the CPU" first
-    assert "needs CUDAExecutionProvider" in err[-1] and "onnxruntime-gpu" in err[-1]
+@pytest.mark.parametrize("args, message, code", [
+    (["--device", "cuda"], "needs CUDAExecutionProvider", 1),  # not a "running on the CPU" warning first
+    (["--precision", "fp16"], "--precision fp16 needs a GPU execution provider", 2),
+    (["--calibrate", "EMPTY"], "the folder has no files", 2),
+    (["--input-size", "100000"], "is too large for", 2),  # not a run killed for memory
+])
+def test_bad_speed_options_get_one_error_line(args, message, code, tiny_model, model_cache, clip_with_audio, tmp_path):
+    (tmp_path / "empty").mkdir()
+    args = [str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
+    done = _cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+                str(clip_with_audio), "--no-display", "--cache-dir", str(model_cache), *args)
+    assert done.returncode == code and "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.strip().splitlines() if "to ONNX, first use only" not in line]
+    assert len(lines) == 1 and message in lines[0], done.stderr
 
 
 def test_cpu_fallback_builds_precision_variants_and_warns_once(tiny_model, clip_with_audio, tmp_path):
@@ -133,3 +140,11 @@ def test_cpu_fallback_builds_precision_variants_and_warns_once(tiny_model, clip_
     assert done.stderr.count("TensorrtExecutionProvider is not available") == 1, done.stderr
     assert "precision auto" in done.stderr and "runs on CPUExecutionProvider" in done.stderr
     assert len(results.read_text().splitlines()) == 3
+
+
+def test_calibrate_with_fp32_says_it_has_no_effect(tiny_model, model_cache, clip_with_audio):
+    done = _cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source", str(clip_with_audio),
+                "--no-display", "--max-frames", "2", "--precision", "fp32", "--calibrate", str(clip_with_audio),
+                "--cache-dir", str(model_cache))
+    assert done.returncode == 0, done.stderr
+    assert "has no effect with --precision fp32" in done.stderr

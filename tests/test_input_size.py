@@ -139,6 +139,16 @@ def test_too_small_is_a_usage_error(size):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("size", [1050, 100_000])
+def test_too_large_is_a_usage_error(size):
+    # above twice the default a run only risks being killed for memory (attention grows with N^4)
+    processor_config, config = real("depth-anything/Depth-Anything-V2-Small-hf")
+    assert with_input_size(processor_config, config, 1036)["size"]["height"] == 1036  # 2x 518 is allowed
+    with pytest.raises(UsageError, match="too large .* the largest is 1036 \\(2x its default 518\\)") as info:
+        with_input_size(processor_config, config, size)
+    assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("size", [0, -252, 252.0, "252", True])
 def test_size_must_be_a_positive_int(size):
     processor_config, config = real("depth-anything/Depth-Anything-V2-Small-hf")

@@ -162,6 +162,8 @@ def load_model(
     task = Task.parse(task)
     runtime = RuntimeOptions(**runtime)
     entry = find_or_export(model if model is not None else DEFAULT_MODELS[task], task, revision=revision, cache_dir=cache_dir)
+    if precision == "fp32" and calibrate is not None:
+        log.warning("--calibrate %s has no effect with --precision fp32: nothing is quantized", calibrate)
     if precision != "fp32":
         from .models.precision import find_or_build_variant
 

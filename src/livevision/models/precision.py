@@ -39,6 +39,8 @@ def calibration_id(source: str | Path | None) -> str:
     path = Path(source).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file())
+        if not files:
+            raise UsageError(f"--calibrate {source}: the folder has no files (give a video, image folder or glob)")
     elif path.exists():
         files = [path]
     else:  # a glob
@@ -82,9 +84,11 @@ def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, devic
     if precision == "fp32":
         return fp32
     from .providers import provider_names, resolve_providers
+    from .variant_kinds import check_precision
     from .variants import choose_variant, format_report, variant_key_options
 
     provider = provider_names(resolve_providers(device, allow_fallback=allow_fallback))[0]
+    check_precision(precision, provider)  # before a variant is looked for or built
     calibrated_on = calibration_id(calibrate)
     stored = fp32.metadata["key"]
     key = CacheKey(stored["model"], stored["revision"],

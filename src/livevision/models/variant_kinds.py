@@ -132,6 +132,17 @@ def candidate_kinds(model_type: str, providers: Sequence[str] | None = None) -> 
     return kinds + list(profile_for(model_type).auto)
 
 
+def check_precision(precision: str, provider: str) -> None:
+    """UsageError (one line) for a precision that cannot run on `provider`: an unknown one, or fp16 on
+    a provider without native FP16 kernels."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp16" and not is_gpu([provider]):
+        raise UsageError(f"--precision fp16 needs a GPU execution provider (CUDA, DirectML, CoreML...), not "
+                         f"{provider}: the CPU runs FP16 models slower than FP32 (use --precision int8 or "
+                         "auto there), and TensorRT builds FP16 engines from the FP32 model itself")
+
+
 def kind_for_precision(precision: str, model_type: str) -> str:
     """`--precision fp32|fp16|int8` -> the variant kind that builds it."""
     if precision == "fp32":
@@ -157,6 +168,7 @@ __all__ = [
     "VARIANTS_FORMAT",
     "ModelProfile",
     "candidate_kinds",
+    "check_precision",
     "is_gpu",
     "kind_for_precision",
     "profile_for",

@@ -23,7 +23,7 @@ from ..errors import ExportError, UsageError
 from ..types import Task
 from .accuracy import AgreementReport, check_agreement, thresholds_for
 from .variant_build import build_variant_with_info, cpu_has_vnni
-from .variant_kinds import FP32, PRECISIONS, VARIANTS_FORMAT, candidate_kinds, is_gpu, kind_for_precision
+from .variant_kinds import FP32, VARIANTS_FORMAT, candidate_kinds, check_precision, kind_for_precision
 
 log = logging.getLogger(__name__)
 
@@ -132,17 +132,12 @@ def choose_variant(
     task = Task.parse(task)
     # the primary provider: what the variants are for
     providers = provider_names(resolve_providers(device, allow_fallback=allow_fallback))[:1]
-    if precision not in PRECISIONS:
-        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_precision(precision, providers[0])
     if not calibration_inputs:
         raise UsageError("choosing a variant needs at least one calibration input")
     fp32_onnx, candidates_dir = Path(fp32_onnx), Path(candidates_dir)
     candidates_dir.mkdir(parents=True, exist_ok=True)
     explicit = precision != "auto"
-    if precision == "fp16" and not is_gpu(providers):
-        raise UsageError(f"--precision fp16 needs a GPU execution provider (CUDA, DirectML, CoreML...), not "
-                         f"{providers[0]}: the CPU runs FP16 models slower than FP32 (use --precision int8 or "
-                         "auto there), and TensorRT builds FP16 engines from the FP32 model itself")
     if explicit:
         wanted = [FP32] + ([] if precision == "fp32" else [kind_for_precision(precision, model_type)])
     else:

@@ -18,7 +18,9 @@ mask2former (fixed h x w)   N x N input, the frame stretched (COCO: 384)        
 
 The multiple is the processor's (``ensure_multiple_of``, ``size_divisor``) or, where it has none, what
 the exported graph needs; the smallest size is at least 32 px and two multiples. N larger than the
-default is allowed too (an INFO log says it is slower and not the training size).
+default is allowed too (an INFO log says it is slower and not the training size), up to MAX_SCALE times
+the default (MAX_SIZE px where the default is unknown): memory grows with the square of N for
+convolutions and with its fourth power for attention, and far above that a run ends killed for memory.
 
 Sizes (verified by running each tiny export with ONNX Runtime against PyTorch at other sizes):
 
@@ -63,6 +65,8 @@ __all__ = ["InputSizeRule", "input_size_note", "input_size_rule", "require_dynam
            "with_input_size"]
 
 _MIN_PIXELS = 32
+MAX_SCALE = 2  # the largest --input-size is this times the model's default short side
+MAX_SIZE = 2048  # ... or this, where the default is not known
 _CLASSIFIER_REASONS = {
     "vit": "has fixed {size}x{size} position embeddings",
     "deit": "has fixed {size}x{size} position embeddings",
@@ -247,6 +251,10 @@ def _valid_size(rule: InputSizeRule, size: int, label: str) -> int:
     if size < rule.minimum:  # the minimum is a multiple: anything from it up rounds to a valid size
         raise UsageError(f"--input-size {size} is too small for {label}: the smallest is {rule.minimum}"
                          + (f" (a multiple of {multiple})" if multiple > 1 else ""))
+    largest = MAX_SCALE * rule.default if rule.default else MAX_SIZE
+    if valid > largest:
+        raise UsageError(f"--input-size {size} is too large for {label}: the largest is {largest}"
+                         + (f" ({MAX_SCALE}x its default {rule.default})" if rule.default else ""))
     if valid != size:
         if not rule.rounds:
             lower, upper = size // multiple * multiple, _round_up(size, multiple)
