@@ -98,6 +98,8 @@ def test_api_break_stops_every_thread(tiny_model, model_cache, clip_with_audio):
     (["--source", "CLIP", "--output", "no/such/dir/out.mp4"], "no/such/dir", 1),
     (["--source", "CLIP", "--output", "out.xyz"], ".mp4", 1),
     (["--source", "CLIP", "--results", "CLIP/r.jsonl"], "r.jsonl", 1),
+    (["--source", "CLIP", "--fov", "60"], "add --depth-format ply", 2),
+    (["--source", "CLIP", "--depth-format", "ply", "--intrinsics", "1,2"], "--intrinsics takes fx,fy,cx,cy", 2),
 ])
 def test_bad_input_gets_one_line_and_an_exit_code(args, message, code, clip_with_audio, tmp_path):
     args = [str(clip_with_audio) if a == "CLIP" else a.replace("CLIP", str(clip_with_audio)) for a in args]

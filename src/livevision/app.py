@@ -17,13 +17,15 @@ import cv2
 import numpy as np
 
 from . import interrupts
+from .errors import UsageError
+from .pointcloud import CameraIntrinsics
 from .predictor import PostprocessOptions
 from .render import DepthAnnotator, HudAnnotator, ResultAnnotator, grid, side_by_side
 from .sinks import ProgressBar, RawArraySink, ResultsSink, VideoSink, WindowSink
 from .sinks.errors import OutputPathError
 from .sources import open_source
 from .stream import Packet, Stream
-from .types import Task
+from .types import DepthKind, Task
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,9 @@ class RunOptions:
     arrays: Path | None = None
     stats: Path | None = None
     depth_format: str = "npy"
+    camera: CameraIntrinsics | None = None  # point clouds (depth_format "ply"): the camera, or else...
+    fov: float | None = None  # ... its horizontal field of view in degrees (RawArraySink's default when None)
+    point_stride: int = 1
     display: bool = True
     view: ViewMode = ViewMode.OVERLAY
     hud: bool = True
@@ -121,8 +126,9 @@ def run(options: RunOptions, *, source=None) -> int:
         video = stack.enter_context(VideoSink(options.output, info.fps or 30.0, audio_from=info.path)) \
             if options.output else None
         results = stack.enter_context(ResultsSink(options.results)) if options.results else None
-        arrays = stack.enter_context(RawArraySink(options.arrays, depth_format=options.depth_format)) \
-            if options.arrays else None
+        arrays = stack.enter_context(RawArraySink(
+            options.arrays, depth_format=options.depth_format, intrinsics=options.camera, fov_deg=options.fov,
+            point_stride=options.point_stride)) if options.arrays else None
         window = stack.enter_context(WindowSink("livevision")) if options.display else None
         stream = Stream(
             opened, list(options.tasks), model=options.models or None, pacing=options.pacing,
@@ -133,6 +139,8 @@ def run(options: RunOptions, *, source=None) -> int:
         )
         if stats_path is not None:
             stack.callback(_write_stats, stats_path, stream, opened)
+        if arrays is not None and options.depth_format == "ply":
+            _check_metric_depth(stream)
         total = None if info.is_live else info.frame_count
         if options.max_frames:
             total = min(total, options.max_frames) if total else options.max_frames
@@ -163,8 +171,9 @@ def run(options: RunOptions, *, source=None) -> int:
                 if results is not None:
                     results.write(out.frame_index, out.timestamp_s, task, names[task], out.result,
                                   latency_ms=round(out.latency_s * 1000, 2))
-                if arrays is not None:
-                    arrays.write(out.frame_index, out.result, None if len(options.tasks) == 1 else task.value)
+                if arrays is not None:  # the frame colours a point cloud, when it is the one inferred
+                    arrays.write(out.frame_index, out.result, None if len(options.tasks) == 1 else task.value,
+                                 image=packet.image if out.frame_index == packet.index else None)
             stream.stats.stage("write", stream.clock.now() - started)
             if progress is not None:
                 progress.update()
@@ -213,6 +222,13 @@ def _snapshot(view: np.ndarray, packet: Packet, options: RunOptions) -> None:
         log.info("snapshot saved to %s", path)
     else:  # a snapshot is a convenience: the run goes on
         log.warning("could not save a snapshot to %s", path)
+
+
+def _check_metric_depth(stream: Stream) -> None:
+    model = stream.models.get(Task.DEPTH)
+    if getattr(model, "depth_kind", None) is DepthKind.RELATIVE:
+        raise UsageError(f"--depth-format ply needs a metric depth model (ZoeDepth, Depth Anything metric, GLPN): "
+                         f"{getattr(model, 'name', 'this model')} gives relative inverse depth, which has no scale")
 
 
 def _check_stats_path(path: Path | None) -> Path | None:

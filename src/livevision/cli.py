@@ -15,6 +15,7 @@ from .errors import LiveVisionError, UsageError
 from .interrupts import EXIT_SIGINT, EXIT_SIGTERM, Terminated, graceful_interrupts
 from .app import ViewMode
 from .models.registry import DEFAULT_MODELS, supported_model_types
+from .pointcloud import CameraIntrinsics
 from .types import Task
 
 log = logging.getLogger("livevision")
@@ -101,7 +102,15 @@ def _add_run_parser(commands) -> None:
     out.add_argument("--output", type=Path, metavar="VIDEO", help="write the annotated video (.mp4 H.264 with the source's audio; .mkv, .mov, .avi)")
     out.add_argument("--results", type=Path, metavar="JSONL", help="write per-frame results as JSON Lines")
     out.add_argument("--arrays", type=Path, metavar="DIR", help="write raw per-frame arrays (depth maps, label maps) into DIR")
-    out.add_argument("--depth-format", choices=["npy", "npz", "png"], default="npy", help="format of depth arrays in --arrays (png: 16-bit, millimetres for metric models)")
+    out.add_argument("--depth-format", choices=["npy", "npz", "png", "ply"], default="npy",
+                     help="format of depth arrays in --arrays (png: 16-bit, millimetres for metric models; "
+                     "ply: coloured point clouds in metres, metric models only)")
+    out.add_argument("--fov", type=float, metavar="DEG", help="for ply: the camera's horizontal field of view "
+                     "in degrees (default 60)")
+    out.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="for ply: the camera's intrinsics in pixels, "
+                     "at the source's resolution (instead of --fov)")
+    out.add_argument("--point-stride", type=int, default=1, metavar="N",
+                     help="for ply: keep every N-th pixel in each direction (default 1: all)")
     out.add_argument("--stats", type=Path, metavar="JSON", help="write a telemetry summary at the end (FPS, latencies, result age, drops)")
     out.add_argument("--no-display", action="store_true", help="do not open a window")
     out.add_argument("--view", choices=[v.value for v in ViewMode], default=ViewMode.OVERLAY.value,
@@ -191,13 +200,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--rate values must be positive frames per second")
     input_size = _task_values(args.input_size, tasks, "--input-size", int)
     reconnect = _reconnect_policy(args)
+    if args.depth_format != "ply" and (args.fov is not None or args.intrinsics or args.point_stride != 1):
+        raise UsageError("--fov, --intrinsics and --point-stride apply to point clouds: add --depth-format ply")
+    camera = CameraIntrinsics.parse(args.intrinsics) if args.intrinsics else None
     options = RunOptions(
         tasks=tuple(tasks), source=args.source, models=_task_values(args.model, tasks, "--model", str),
         device=args.device, allow_fallback=args.allow_cpu_fallback, input_size=input_size, reconnect=reconnect,
         precision=args.precision, calibrate=args.calibrate,
         revision=args.revision, pacing=args.pacing, max_fps=args.max_fps, rates=rates,
         output=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
-        depth_format=args.depth_format, display=not args.no_display, view=ViewMode(args.view),
+        depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
+        display=not args.no_display, view=ViewMode(args.view),
         hud=not args.no_hud, snapshot_dir=args.snapshot_dir, cache_dir=args.cache_dir, resize=args.resize,
         postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
                                        threshold=args.threshold),

@@ -11,6 +11,9 @@ Depth (`depth_format`):
   Metric: millimetres (scale 0.001, offset 0, units "m"), clipped to 1..65535 (65.535 m).
   Relative: each frame's finite range [min, max] mapped to 1..65535 (the scale is per frame and
   given in the sidecar; use the decoded values, not the raw PNG numbers, to compare frames).
+- "ply": a coloured point cloud (binary PLY, metres, OpenCV camera axes; see livevision.pointcloud), metric
+  depth only. The camera: `intrinsics` (pixels, for the frames' size) or else `fov_deg`, the horizontal
+  field of view (DEFAULT_FOV_DEG when not given, with a note in the log); every `point_stride`-th pixel.
 Label maps (`label_format` "png", "npy" or "npz"): PNG is uint8 when every class id fits in 0..254
 and uint16 otherwise (chosen from id2label, so it stays the same for all frames of a model);
 pixels labelled -1 (no segment) are stored as 255 / 65535. Instance and panoptic results also
@@ -32,6 +35,7 @@ import cv2
 import numpy as np
 
 from ..errors import UsageError
+from ..pointcloud import CameraIntrinsics, depth_to_points, ply_bytes
 from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult
 from ._paths import atomic_write_bytes, check_writable_folder
 from .base import Sink
@@ -39,7 +43,8 @@ from .errors import OutputPathError, SinkError
 
 logger = logging.getLogger(__name__)
 
-DEPTH_FORMATS = ("npy", "npz", "png")
+DEPTH_FORMATS = ("npy", "npz", "png", "ply")
+DEFAULT_FOV_DEG = 60.0  # a typical webcam's horizontal field of view
 LABEL_FORMATS = ("png", "npy", "npz")
 PNG_INVALID = 0
 METRIC_PNG_SCALE_M = 0.001  # one PNG step = 1 mm
@@ -98,12 +103,16 @@ def _label_png(label_map: np.ndarray, max_id: int) -> np.ndarray:
 class RawArraySink(Sink):
     """Write per-frame depth and label arrays into `folder` (created if its parent exists).
 
-    depth_format: "npy" (default), "npz" or "png" (16-bit, see the module docstring).
+    depth_format: "npy" (default), "npz", "png" (16-bit) or "ply" (point cloud; see the module docstring).
     label_format: "png" (default), "npy" or "npz".
-    write(index, result, name=None) -> the paths written for that frame.
+    intrinsics, fov_deg, point_stride: the camera and sampling of "ply" point clouds.
+    write(index, result, name=None, image=None) -> the paths written for that frame; `image` (BGR, the
+    frame the result was computed on) colours point clouds.
     """
 
-    def __init__(self, folder: str | os.PathLike[str], *, depth_format: str = "npy", label_format: str = "png") -> None:
+    def __init__(self, folder: str | os.PathLike[str], *, depth_format: str = "npy", label_format: str = "png",
+                 intrinsics: CameraIntrinsics | None = None, fov_deg: float | None = None,
+                 point_stride: int = 1) -> None:
         if depth_format not in DEPTH_FORMATS:
             raise UsageError(f"invalid depth_format {depth_format!r}: choose one of {', '.join(DEPTH_FORMATS)}")
         if label_format not in LABEL_FORMATS:
@@ -122,20 +131,29 @@ class RawArraySink(Sink):
         check_writable_folder(self.folder, f"arrays to {str(self.folder)!r}")
         self.depth_format = depth_format
         self.label_format = label_format
+        if point_stride < 1:
+            raise UsageError(f"the point stride must be at least 1, got {point_stride}")
+        if intrinsics is not None and fov_deg is not None:
+            raise UsageError("give the camera's intrinsics or its field of view, not both")
+        if fov_deg is not None:
+            CameraIntrinsics.from_fov(2, 2, fov_deg)  # checks the angle now, not at the first frame
+        self.intrinsics, self.fov_deg, self.point_stride = intrinsics, fov_deg or DEFAULT_FOV_DEG, point_stride
+        self._note_assumed_fov = intrinsics is None and fov_deg is None  # said once, at the first point cloud
         self.files_written = 0
 
     def path_for(self, index: int, name: str, ext: str) -> Path:
         return self.folder / f"frame_{int(index):06d}_{name}.{ext}"
 
     def write(
-        self, index: int, result: DepthResult | SegmentationResult | ClassificationResult, name: str | None = None
+        self, index: int, result: DepthResult | SegmentationResult | ClassificationResult, name: str | None = None,
+        image: np.ndarray | None = None,
     ) -> list[Path]:
         """Write the arrays of one result; `name` replaces "depth" / "labels" in the file names."""
         if self._closed:
             raise SinkError(f"write to closed RawArraySink {str(self.folder)!r}")
         written: list[Path] = []
         if isinstance(result, DepthResult):
-            written += self._write_depth(index, result, name or "depth")
+            written += self._write_depth(index, result, name or "depth", image)
         elif isinstance(result, SegmentationResult):
             max_id = max([int(k) for k in result.id2label] + [int(np.max(result.label_map, initial=-1))])
             written.append(self._write_labels(index, result.label_map, max_id, name or "labels"))
@@ -147,8 +165,24 @@ class RawArraySink(Sink):
         self.files_written += len(written)
         return written
 
-    def _write_depth(self, index: int, result: DepthResult, name: str) -> list[Path]:
+    def _write_depth(self, index: int, result: DepthResult, name: str, image: np.ndarray | None) -> list[Path]:
         depth = np.asarray(result.depth, dtype=np.float32)
+        if self.depth_format == "ply":
+            if result.kind is not DepthKind.METRIC:
+                raise SinkError("point clouds need metric depth (ZoeDepth, Depth Anything metric, GLPN); "
+                                "this model gives relative inverse depth")
+            if self._note_assumed_fov:
+                self._note_assumed_fov = False
+                logger.info("point clouds: assuming a %g degree horizontal field of view; give the camera's "
+                            "(--fov or --intrinsics) for true shapes", self.fov_deg)
+            h, w = depth.shape
+            camera = self.intrinsics or CameraIntrinsics.from_fov(w, h, self.fov_deg)
+            if image is not None and image.shape[:2] != depth.shape:
+                image = None  # not the frame this depth was computed on
+            points, colors = depth_to_points(depth, camera, image=image, stride=self.point_stride)
+            path = self.path_for(index, name, "ply")
+            atomic_write_bytes(path, ply_bytes(points, colors))
+            return [path]
         if self.depth_format == "png":
             png, sidecar = encode_depth_png(result)
             path = self.path_for(index, name, "png")
@@ -189,4 +223,4 @@ def _np_bytes(fmt: str, **arrays: np.ndarray) -> bytes:
     return bio.getvalue()
 
 
-__all__ = ["RawArraySink", "encode_depth_png", "decode_depth_png", "DEPTH_FORMATS", "LABEL_FORMATS"]
+__all__ = ["RawArraySink", "encode_depth_png", "decode_depth_png", "DEFAULT_FOV_DEG", "DEPTH_FORMATS", "LABEL_FORMATS"]
