@@ -111,7 +111,8 @@ def write_ply(path: str | os.PathLike[str], points: np.ndarray, colors: np.ndarr
 
 def read_ply(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """(points, colors) of a PLY written by write_ply (binary little-endian, float xyz, uchar rgb)."""
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
     end = data.index(b"end_header\n") + len(b"end_header\n")
     header = data[:end].decode("ascii").splitlines()
     count = next(int(line.split()[2]) for line in header if line.startswith("element vertex"))
