@@ -150,3 +150,25 @@ def test_calibrate_with_fp32_says_it_has_no_effect(tiny_model, model_cache, clip
                 "--cache-dir", str(model_cache))
     assert done.returncode == 0, done.stderr
     assert "has no effect with --precision fp32" in done.stderr
+
+
+def test_one_image_in_one_image_out(tiny_model, model_cache, tmp_path):
+    import cv2
+    import numpy as np
+
+    frame = np.random.default_rng(0).integers(0, 256, (96, 160, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "photo.png"), frame)
+    done = _cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+                str(tmp_path / "photo.png"), "--no-display", "--no-hud", "--output", str(tmp_path / "depth.jpg"),
+                "--cache-dir", str(model_cache))
+    assert done.returncode == 0, done.stderr
+    out = cv2.imread(str(tmp_path / "depth.jpg"))
+    assert out.shape == frame.shape and np.abs(out.astype(int) - frame).mean() > 10  # the overlay is drawn
+
+
+def test_an_image_output_for_many_frames_is_refused(clip_with_audio, tmp_path):
+    done = _cli("run", "--task", "depth", "--source", str(clip_with_audio), "--no-display",
+                "--output", str(tmp_path / "out.png"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "an image holds one frame" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.png").exists()

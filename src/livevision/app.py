@@ -21,7 +21,16 @@ from .errors import UsageError
 from .pointcloud import CameraIntrinsics
 from .predictor import PostprocessOptions
 from .render import DepthAnnotator, HudAnnotator, ResultAnnotator, grid, side_by_side
-from .sinks import ProgressBar, RawArraySink, ResultsSink, VideoSink, WindowSink
+from .sinks import (
+    IMAGE_EXTENSIONS,
+    SUPPORTED_VIDEO_EXTENSIONS,
+    ImageSink,
+    ProgressBar,
+    RawArraySink,
+    ResultsSink,
+    VideoSink,
+    WindowSink,
+)
 from .sinks.errors import OutputPathError
 from .sources import open_source
 from .stream import Packet, Stream
@@ -123,8 +132,7 @@ def run(options: RunOptions, *, source=None) -> int:
         opened = open_source(source if source is not None else options.source, reconnect=options.reconnect)
         stack.callback(opened.close)
         info = opened.info
-        video = stack.enter_context(VideoSink(options.output, info.fps or 30.0, audio_from=info.path)) \
-            if options.output else None
+        video = stack.enter_context(_open_output(options.output, info, options.max_frames)) if options.output else None
         results = stack.enter_context(ResultsSink(options.results)) if options.results else None
         arrays = stack.enter_context(RawArraySink(
             options.arrays, depth_format=options.depth_format, intrinsics=options.camera, fov_deg=options.fov,
@@ -222,6 +230,18 @@ def _snapshot(view: np.ndarray, packet: Packet, options: RunOptions) -> None:
         log.info("snapshot saved to %s", path)
     else:  # a snapshot is a convenience: the run goes on
         log.warning("could not save a snapshot to %s", path)
+
+
+def _open_output(path: Path, info, max_frames: int | None) -> VideoSink | ImageSink:
+    """The annotated output: a video, or an image when one frame is processed (an image source, or
+    --max-frames 1)."""
+    if Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
+        return VideoSink(path, info.fps or 30.0, audio_from=info.path)
+    if max_frames != 1 and (info.is_live or info.frame_count != 1):
+        frames = "a live source" if info.is_live else f"{info.frame_count or 'many'} frames"
+        raise OutputPathError(f"cannot write image {str(path)!r}: an image holds one frame, and {info.name} has "
+                              f"{frames}; write a video ({', '.join(SUPPORTED_VIDEO_EXTENSIONS)}) instead")
+    return ImageSink(path)
 
 
 def _check_metric_depth(stream: Stream) -> None:

@@ -1,4 +1,5 @@
-"""Outputs: a window, a video file, a results file, raw arrays, nothing (benchmarks), and a progress bar.
+"""Outputs: a window, a video file (or an image, for one frame), a results file, raw arrays, nothing
+(benchmarks), and a progress bar.
 
 Every sink is a context manager with `write(...)` and an idempotent `close()`. File sinks write to
 a temporary sibling and rename it into place on close, also after an exception or Ctrl-C, so a
@@ -8,6 +9,7 @@ LiveVisionError) in the constructor, before any frame is processed.
 
 from .base import Sink
 from .errors import DisplayUnavailableError, EncoderError, OutputPathError, SinkError
+from .image import IMAGE_EXTENSIONS, ImageSink
 from .null import NullSink
 from .progress import ProgressBar
 from .raw import RawArraySink
@@ -18,6 +20,8 @@ from .window import WindowSink
 __all__ = [
     "Sink",
     "VideoSink",
+    "ImageSink",
+    "IMAGE_EXTENSIONS",
     "ResultsSink",
     "RawArraySink",
     "WindowSink",
