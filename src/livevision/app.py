@@ -31,6 +31,7 @@ from .sinks import (
     VideoSink,
     WindowSink,
 )
+from .sinks.web import WebViewSink, parse_address
 from .sinks.errors import OutputPathError
 from .sources import open_source
 from .stream import Packet, Stream
@@ -74,6 +75,7 @@ class RunOptions:
     view: ViewMode = ViewMode.OVERLAY
     hud: bool = True
     snapshot_dir: Path = Path(".")
+    serve: str | None = None  # "[HOST:]PORT": the view as an MJPEG stream in a browser (WebViewSink)
     reconnect: object = None  # ReconnectPolicy | bool | None, see open_source
     cache_dir: Path | None = None
     resize: str = "exact"
@@ -138,6 +140,9 @@ def run(options: RunOptions, *, source=None) -> int:
             options.arrays, depth_format=options.depth_format, intrinsics=options.camera, fov_deg=options.fov,
             point_stride=options.point_stride)) if options.arrays else None
         window = stack.enter_context(WindowSink("livevision")) if options.display else None
+        web = stack.enter_context(WebViewSink(*parse_address(options.serve))) if options.serve else None
+        if web is not None:
+            log.info("web view at %s", web.url)
         stream = Stream(
             opened, list(options.tasks), model=options.models or None, pacing=options.pacing,
             max_fps=options.max_fps, rates=options.rates or None, revision=options.revision,
@@ -186,6 +191,8 @@ def run(options: RunOptions, *, source=None) -> int:
             if progress is not None:
                 progress.update()
             last_view, last_index = view, packet.index
+            if web is not None:
+                web.write(view)
             if window is not None and _handle_keys(window, window.write(view), renderer, view, packet, options):
                 break
             if options.max_frames and packet.index + 1 >= options.max_frames:

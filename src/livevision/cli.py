@@ -113,6 +113,8 @@ def _add_run_parser(commands) -> None:
                      help="for ply: keep every N-th pixel in each direction (default 1: all)")
     out.add_argument("--stats", type=Path, metavar="JSON", help="write a telemetry summary at the end (FPS, latencies, result age, drops)")
     out.add_argument("--no-display", action="store_true", help="do not open a window")
+    out.add_argument("--serve", metavar="[HOST:]PORT", help="show the view in a browser at http://HOST:PORT/ "
+                     "(MJPEG; HOST 127.0.0.1 unless given, 0.0.0.0 for every interface)")
     out.add_argument("--view", choices=[v.value for v in ViewMode], default=ViewMode.OVERLAY.value,
                      help="overlay (default), side_by_side (original | result) or grid (one tile per task)")
     out.add_argument("--no-hud", action="store_true", help="hide the telemetry overlay")
@@ -211,7 +213,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         output=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
         depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
         display=not args.no_display, view=ViewMode(args.view),
-        hud=not args.no_hud, snapshot_dir=args.snapshot_dir, cache_dir=args.cache_dir, resize=args.resize,
+        hud=not args.no_hud, snapshot_dir=args.snapshot_dir, serve=args.serve, cache_dir=args.cache_dir, resize=args.resize,
         postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
                                        threshold=args.threshold),
         max_frames=args.max_frames,

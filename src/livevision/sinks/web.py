@@ -1,0 +1,162 @@
+"""WebViewSink: the annotated view in a browser, as an MJPEG stream over HTTP (`livevision run --serve 8080`).
+
+For machines without a display (a robot, a server reached over ssh) and for showing a demo on another
+screen. Pages:
+
+- ``/``: a page with the live view;
+- ``/stream.mjpg``: ``multipart/x-mixed-replace`` JPEG frames, each as soon as it is written;
+- ``/frame.jpg``: the latest frame, once (for scripts).
+
+The server runs on its own threads; `write(frame)` only swaps in the newest frame, and each frame is
+JPEG-encoded at most once, when a client asks for it, so nobody watching costs nothing and a slow
+client skips frames instead of slowing the run. It listens on 127.0.0.1 unless given another host
+(``0.0.0.0`` for every interface: anyone who can reach the port sees the camera).
+"""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import socketserver
+import threading
+
+import cv2
+import numpy as np
+
+from ..errors import UsageError
+from .base import Sink
+from .errors import OutputPathError, SinkError
+
+logger = logging.getLogger(__name__)
+
+BOUNDARY = "livevision-frame"
+PAGE = b"""<!doctype html>
+<html><head><meta charset="utf-8"><title>livevision</title>
+<style>html,body{margin:0;height:100%;background:#111}img{width:100%;height:100%;object-fit:contain}</style>
+</head><body><img src="/stream.mjpg" alt="livevision live view"></body></html>
+"""
+WAIT_S = 0.5  # how often a waiting client checks whether the sink closed
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """"8080", ":8080", "0.0.0.0:8080" or "[::1]:8080" -> (host, port); host 127.0.0.1 when not given."""
+    host, sep, port_text = text.rpartition(":")
+    host = host.strip("[]") if sep else ""
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise UsageError(f"--serve takes [HOST:]PORT, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--serve: port {port} is out of range (0-65535)")
+    return host or "127.0.0.1", port
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class WebViewSink(Sink):
+    """Serve written frames at http://host:port/ (port 0: a free port, see `url`)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080, *, quality: int = 80) -> None:
+        self.quality = int(quality)
+        self.frames_written = 0
+        self._changed = threading.Condition()
+        self._frame: np.ndarray | None = None
+        self._seq = 0
+        self._jpeg: tuple[int, bytes] | None = None  # (seq, bytes) of the last encoded frame
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 -- the http.server API
+                if self.path in ("/", "/index.html"):
+                    self._send(200, "text/html; charset=utf-8", PAGE)
+                elif self.path == "/frame.jpg":
+                    latest = sink._latest_jpeg(after=0, wait=False)
+                    if latest is None:
+                        self._send(503, "text/plain", b"no frame yet\n")
+                    else:
+                        self._send(200, "image/jpeg", latest[1])
+                elif self.path == "/stream.mjpg":
+                    self._stream()
+                else:
+                    self._send(404, "text/plain", b"not found\n")
+
+            def _send(self, status: int, kind: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _stream(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                seen = 0
+                try:
+                    while True:
+                        latest = sink._latest_jpeg(after=seen)
+                        if latest is None:
+                            return  # the sink closed
+                        seen, jpeg = latest
+                        self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                                         f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the browser went away
+
+            def log_message(self, format: str, *args) -> None:  # noqa: A002 -- http.server's signature
+                logger.debug("web view: " + format, *args)
+
+        try:
+            self._server = _Server((host, port), Handler)
+        except OSError as e:
+            raise OutputPathError(f"cannot serve the web view on {host}:{port}: {e.strerror or e}") from None
+        self.host, self.port = host, self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="livevision-web", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        shown = "localhost" if self.host in ("127.0.0.1", "::1") else self.host
+        return f"http://{shown}:{self.port}/"
+
+    def write(self, frame: np.ndarray) -> None:
+        """Make `frame` (BGR uint8) the one clients get next; returns at once."""
+        if self._closed:
+            raise SinkError("write to closed WebViewSink")
+        with self._changed:
+            self._frame, self._seq = frame, self._seq + 1
+            self._changed.notify_all()
+        self.frames_written += 1
+
+    def _latest_jpeg(self, after: int, wait: bool = True) -> tuple[int, bytes] | None:
+        """(seq, JPEG) of the newest frame, once there is one newer than `after` (waiting for it, unless
+        not `wait`); None when the sink closed, or without `wait` when there is none."""
+        with self._changed:
+            while self._seq <= after and not self._closed:
+                if not wait:
+                    return None
+                self._changed.wait(WAIT_S)
+            if self._closed or self._frame is None:
+                return None
+            if self._jpeg is None or self._jpeg[0] != self._seq:
+                ok, encoded = cv2.imencode(".jpg", self._frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+                if not ok:  # pragma: no cover
+                    return None
+                self._jpeg = (self._seq, encoded.tobytes())
+            return self._jpeg
+
+    def _close(self) -> None:
+        with self._changed:
+            self._changed.notify_all()  # streaming clients see `closed` and end their responses
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+__all__ = ["WebViewSink", "parse_address"]

@@ -1,0 +1,140 @@
+"""The web view: the annotated view as MJPEG over HTTP (`--serve`), for machines without a display."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+from media import make_source
+
+from livevision.errors import UsageError
+from livevision.sinks.errors import OutputPathError
+from livevision.sinks.web import BOUNDARY, WebViewSink, parse_address
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _frame(value: int) -> np.ndarray:
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:, :, 1] = value
+    return frame
+
+
+def _get(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.headers["Content-Type"], r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["Content-Type"], e.read()
+
+
+def test_page_latest_frame_and_not_found():
+    with WebViewSink(port=0) as web:
+        assert web.url == f"http://localhost:{web.port}/"
+        status, kind, body = _get(web.url)
+        assert status == 200 and kind.startswith("text/html") and b'src="/stream.mjpg"' in body
+        assert _get(web.url + "frame.jpg")[0] == 503  # nothing written yet
+        web.write(_frame(200))
+        status, kind, body = _get(web.url + "frame.jpg")
+        assert status == 200 and kind == "image/jpeg"
+        decoded = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        assert decoded.shape == (48, 64, 3) and abs(int(decoded[..., 1].mean()) - 200) <= 3
+        assert _get(web.url + "nope")[0] == 404
+
+
+def _parts(response):
+    """The JPEG frames of a multipart MJPEG response, decoded, as they arrive."""
+    while line := response.readline():
+        if line.strip() == f"--{BOUNDARY}".encode():
+            headers = {}
+            while header := response.readline().strip():
+                name, _, value = header.decode().partition(":")
+                headers[name.lower()] = value.strip()
+            jpeg = response.read(int(headers["content-length"]))
+            yield cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+
+def test_stream_sends_each_new_frame_and_ends_when_the_sink_closes():
+    web = WebViewSink(port=0)
+    got: list[np.ndarray] = []
+    connected, ended = threading.Event(), threading.Event()
+
+    def client():
+        with urllib.request.urlopen(web.url + "stream.mjpg", timeout=30) as response:
+            assert response.headers["Content-Type"] == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+            connected.set()
+            for frame in _parts(response):  # reads on until the server ends the response
+                got.append(frame)
+        ended.set()
+
+    threading.Thread(target=client, daemon=True).start()
+    assert connected.wait(10)
+    values = (50, 150, 250)
+    for k, value in enumerate(values, start=1):
+        web.write(_frame(value))
+        deadline = time.monotonic() + 10
+        while len(got) < k and time.monotonic() < deadline:  # the client has it before the next write
+            time.sleep(0.01)
+    web.close()  # a connected client must not keep it open
+    assert ended.wait(10)
+    assert [round(float(f[..., 1].mean()) / 10) * 10 for f in got] == list(values)
+
+
+def test_a_port_in_use_is_one_clear_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OutputPathError, match=f"cannot serve the web view on 127.0.0.1:{port}") as info:
+            WebViewSink(port=port)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("8080", ("127.0.0.1", 8080)), (":8080", ("127.0.0.1", 8080)), ("0.0.0.0:80", ("0.0.0.0", 80)),
+    ("[::1]:9000", ("::1", 9000)), ("localhost:0", ("localhost", 0)),
+])
+def test_parse_address(text, expected):
+    assert parse_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["http", "host:", "70000", "a:b"])
+def test_bad_addresses_are_usage_errors(text):
+    with pytest.raises(UsageError, match="--serve"):
+        parse_address(text)
+
+
+def test_run_serves_the_view(tiny_model, model_cache, tmp_path):
+    clip = make_source(tmp_path / "clip.mp4", 100, Fraction(25), None, size_wh=(64, 48))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "livevision", "run", "--task", "depth", "--model", str(tiny_model("depth_anything")),
+         "--source", str(clip), "--no-display", "--pacing", "simulate-live", "--serve", "127.0.0.1:0",
+         "--cache-dir", str(model_cache)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        url = None
+        for line in run.stderr:
+            if "web view at " in line:
+                url = line.split("web view at ", 1)[1].strip()
+                break
+        assert url and url.startswith("http://localhost:")
+        status = 503
+        while status == 503 and run.poll() is None:  # until the first frame is shown
+            status, kind, body = _get(url + "frame.jpg")
+        assert status == 200 and kind == "image/jpeg"
+        assert cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR).shape == (48, 64, 3)
+        run.stderr.read()
+        assert run.wait(timeout=60) == 0
+    finally:
+        if run.poll() is None:
+            run.kill()
