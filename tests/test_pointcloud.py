@@ -105,6 +105,7 @@ def test_sink_writes_coloured_point_clouds_and_refuses_relative_depth(tmp_path, 
     assert caplog.text.count("assuming a 60 degree horizontal field of view") == 1
     with pytest.raises(UsageError, match="not both"):
         RawArraySink(tmp_path / "x", depth_format="ply", intrinsics=CameraIntrinsics(1, 1, 0, 0), fov_deg=60)
+    assert not (tmp_path / "x").exists()  # checked before the folder is made
 
 
 def _cli(*args):

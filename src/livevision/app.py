@@ -31,8 +31,8 @@ from .sinks import (
     VideoSink,
     WindowSink,
 )
-from .sinks.web import WebViewSink, parse_address
 from .sinks.errors import OutputPathError
+from .sinks.web import WebViewSink, parse_address
 from .sources import open_source
 from .stream import Packet, Stream
 from .types import DepthKind, Task

@@ -117,6 +117,12 @@ class RawArraySink(Sink):
             raise UsageError(f"invalid depth_format {depth_format!r}: choose one of {', '.join(DEPTH_FORMATS)}")
         if label_format not in LABEL_FORMATS:
             raise UsageError(f"invalid label_format {label_format!r}: choose one of {', '.join(LABEL_FORMATS)}")
+        if point_stride < 1:
+            raise UsageError(f"the point stride must be at least 1, got {point_stride}")
+        if intrinsics is not None and fov_deg is not None:
+            raise UsageError("give the camera's intrinsics or its field of view, not both")
+        if fov_deg is not None:
+            CameraIntrinsics.from_fov(2, 2, fov_deg)  # checks the angle now, not at the first frame
         self.folder = Path(folder).expanduser()
         if self.folder.exists() and not self.folder.is_dir():
             raise OutputPathError(f"cannot write arrays to {str(self.folder)!r}: it exists and is not a folder")
@@ -131,12 +137,6 @@ class RawArraySink(Sink):
         check_writable_folder(self.folder, f"arrays to {str(self.folder)!r}")
         self.depth_format = depth_format
         self.label_format = label_format
-        if point_stride < 1:
-            raise UsageError(f"the point stride must be at least 1, got {point_stride}")
-        if intrinsics is not None and fov_deg is not None:
-            raise UsageError("give the camera's intrinsics or its field of view, not both")
-        if fov_deg is not None:
-            CameraIntrinsics.from_fov(2, 2, fov_deg)  # checks the angle now, not at the first frame
         self.intrinsics, self.fov_deg, self.point_stride = intrinsics, fov_deg or DEFAULT_FOV_DEG, point_stride
         self._note_assumed_fov = intrinsics is None and fov_deg is None  # said once, at the first point cloud
         self.files_written = 0
