@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from media import make_source
+from media import H, W, make_source, read_index
 
 from livevision.errors import UsageError
 from livevision.pointcloud import CameraIntrinsics, depth_to_points, ply_bytes, read_ply, write_ply
@@ -132,3 +132,21 @@ def test_run_refuses_point_clouds_from_relative_depth(tiny_model, model_cache, t
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "needs a metric depth model" in done.stderr.strip().splitlines()[-1]
     assert not list((tmp_path / "pc").glob("*.ply"))
+
+
+@pytest.mark.parametrize("pacing", ["every", "simulate-live"])
+def test_point_cloud_colours_come_from_the_frame_that_was_inferred(pacing, tiny_model, model_cache, tmp_path):
+    # In simulate-live a result is written with a newer frame on screen; its colours must still be its own
+    # frame's. The frames carry their index in their pixels: rebuild each cloud's image and read it back.
+    clip = make_source(tmp_path / "clip.mp4", 40, Fraction(25), None)
+    done = _cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything_metric")), "--source", str(clip),
+                "--no-display", "--pacing", pacing, "--arrays", str(tmp_path / "pc"), "--depth-format", "ply",
+                "--cache-dir", str(model_cache))
+    assert done.returncode == 0, done.stderr
+    clouds = sorted((tmp_path / "pc").glob("*.ply"))
+    assert clouds and (len(clouds) == 40 if pacing == "every" else len(clouds) >= 2)
+    for path in clouds:
+        points, colors = read_ply(path)
+        assert colors is not None and len(points) == W * H
+        image = np.ascontiguousarray(colors.reshape(H, W, 3)[..., ::-1])
+        assert read_index(image) == int(path.name.split("_")[1]), path.name

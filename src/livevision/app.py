@@ -184,9 +184,9 @@ def run(options: RunOptions, *, source=None) -> int:
                 if results is not None:
                     results.write(out.frame_index, out.timestamp_s, task, names[task], out.result,
                                   latency_ms=round(out.latency_s * 1000, 2))
-                if arrays is not None:  # the frame colours a point cloud, when it is the one inferred
+                if arrays is not None:  # point clouds take their colours from the frame that was inferred
                     arrays.write(out.frame_index, out.result, None if len(options.tasks) == 1 else task.value,
-                                 image=packet.image if out.frame_index == packet.index else None)
+                                 image=out.image)
             stream.stats.stage("write", stream.clock.now() - started)
             if progress is not None:
                 progress.update()

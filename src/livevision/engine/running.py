@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
+
+import numpy as np
 
 from ..types import Frame
 from .telemetry import Telemetry
@@ -16,6 +18,9 @@ class TaskOutput:
     frame_index / timestamp_s / captured_at: the frame it was computed on (its source time, and
         its capture time on the engine's clock).
     latency_s: pre-processing + inference + post-processing time.
+    image: that frame's BGR image (the same array, not a copy): in the live modes the frame shown with a
+        result is newer than the one it was computed on, and this one lines up with the result pixel
+        for pixel (point-cloud colours, overlays for recording, robot code).
     """
 
     result: object
@@ -23,6 +28,7 @@ class TaskOutput:
     timestamp_s: float
     captured_at: float
     latency_s: float
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def has_stages(model) -> bool:
@@ -49,4 +55,4 @@ def run_model(task: str, model, frame: Frame, telemetry: Telemetry, clock: Calla
         t3 = clock()
         telemetry.stage(f"{task}.inference", t3 - started)
     telemetry.inferred(task, t3)
-    return TaskOutput(result, frame.index, frame.timestamp_s, frame.captured_at, t3 - started)
+    return TaskOutput(result, frame.index, frame.timestamp_s, frame.captured_at, t3 - started, frame.image)
