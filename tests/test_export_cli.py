@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import cv2
+import numpy as np
 import pytest
 
 from livevision.cli import main
@@ -171,3 +173,22 @@ def test_two_processes_exporting_at_once_share_one_entry(tiny_model, tmp_path):
     assert len(entries) == 1
     onnxruntime = pytest.importorskip("onnxruntime")
     onnxruntime.InferenceSession(outs[0][0].strip())  # and it is a valid model
+
+
+def test_export_can_build_the_precision_variant_ahead_of_a_run(tiny_model, tmp_path):
+    # a live demo should not spend its first minute building and timing variants
+    folder, cache = tiny_model("vit"), tmp_path / "cache"
+    built = _run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache),
+                     "--precision", "int8", "--device", "cpu")
+    assert built.returncode == 0, built.stderr
+    assert "building, checking and timing variants" in built.stderr
+    variant = built.stdout.strip().splitlines()[-1]
+    assert variant.endswith("model.onnx") and os.path.getsize(variant) > 0
+    assert json.load(open(os.path.join(os.path.dirname(variant), "livevision.json")))["notes"]["precision"]["chosen"] \
+        == "int8-dynamic"
+    clip = tmp_path / "frame.png"
+    cv2.imwrite(str(clip), np.full((48, 64, 3), 127, np.uint8))
+    run = _run_cli("run", "--task", "classification", "--model", str(folder), "--source", str(clip), "--no-display",
+                   "--precision", "int8", "--device", "cpu", "--cache-dir", str(cache))
+    assert run.returncode == 0, run.stderr
+    assert "building, checking and timing" not in run.stderr and "exporting" not in run.stderr

@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--cache-dir", help="where exports are cached (default: models/ in a checkout, else the user cache)")
     export.add_argument("--opset", type=int, help="ONNX opset (default: Optimum's choice for the model)")
     export.add_argument("--force", action="store_true", help="export again even if a cached export exists")
+    ahead = export.add_argument_group(
+        "precision variant", "build the variant `livevision run` would choose now, so a live demo starts at once; "
+        "give the same --precision, --device, --calibrate and --input-size as the run")
+    ahead.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"], default="fp32",
+                       help="fp32 (default): the export only; auto, int8 or fp16: also build that variant")
+    ahead.add_argument("--device", default="auto", help="the device the run will use (default auto)")
+    ahead.add_argument("--calibrate", metavar="CLIP", help="video, image folder or glob to calibrate INT8 on")
+    ahead.add_argument("--input-size", type=int, metavar="N", help="the model input short side the run will use")
+    ahead.add_argument("--allow-cpu-fallback", action="store_true",
+                       help="build for the CPU when --device is not available, as the run would")
     export.set_defaults(handler=_cmd_export)
     _add_run_parser(commands)
     return parser
@@ -227,6 +237,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     task = Task.parse(args.task)
     model = args.model or DEFAULT_MODELS[task]
     entry = export_model(model, task, revision=args.revision, cache_dir=args.cache_dir, opset=args.opset, force=args.force)
+    if args.precision != "fp32" or args.input_size is not None:
+        from .predictor import load_model
+
+        entry = load_model(model, task, revision=args.revision, cache_dir=args.cache_dir, precision=args.precision,
+                           calibrate=args.calibrate, device=args.device, allow_fallback=args.allow_cpu_fallback,
+                           input_size=args.input_size).entry
     print(entry.onnx_path)
     for warning in entry.metadata.get("notes", {}).get("validation_warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
