@@ -138,3 +138,5 @@ def test_run_serves_the_view(tiny_model, model_cache, tmp_path):
     finally:
         if run.poll() is None:
             run.kill()
+            run.wait()
+        run.stderr.close()
