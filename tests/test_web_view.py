@@ -90,6 +90,18 @@ def test_stream_sends_each_new_frame_and_ends_when_the_sink_closes():
     assert [round(float(f[..., 1].mean()) / 10) * 10 for f in got] == list(values)
 
 
+def test_ipv6_loopback():
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        web = WebViewSink("::1", 0)
+    except OutputPathError:
+        pytest.skip("IPv6 loopback not available here")
+    with web:
+        assert web.url == f"http://[::1]:{web.port}/"
+        assert _get(web.url)[0] == 200
+
+
 def test_a_port_in_use_is_one_clear_error():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

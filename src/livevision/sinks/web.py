@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http.server
 import logging
+import socket
 import socketserver
 import threading
 
@@ -54,6 +55,10 @@ def parse_address(text: str) -> tuple[str, int]:
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class WebViewSink(Sink):
@@ -112,7 +117,7 @@ class WebViewSink(Sink):
                 logger.debug("web view: " + format, *args)
 
         try:
-            self._server = _Server((host, port), Handler)
+            self._server = (_Server6 if ":" in host else _Server)((host, port), Handler)
         except OSError as e:
             raise OutputPathError(f"cannot serve the web view on {host}:{port}: {e.strerror or e}") from None
         self.host, self.port = host, self._server.server_address[1]
@@ -122,7 +127,10 @@ class WebViewSink(Sink):
 
     @property
     def url(self) -> str:
-        shown = "localhost" if self.host in ("127.0.0.1", "::1") else self.host
+        """Where to point a browser on this machine (for 0.0.0.0 / :: use the machine's address elsewhere)."""
+        shown = {"127.0.0.1": "localhost", "0.0.0.0": "localhost", "::1": "[::1]", "::": "[::1]"}.get(self.host)
+        if shown is None:
+            shown = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{shown}:{self.port}/"
 
     def write(self, frame: np.ndarray) -> None:
