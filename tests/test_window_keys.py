@@ -172,8 +172,14 @@ def test_real_window_takes_keys_on_a_virtual_display(tiny_model, model_cache, tm
         def xdotool(*args):
             return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, timeout=120)
 
-        found = xdotool("search", "--sync", "--name", "^livevision$")
-        window_id = found.stdout.split()[0]
+        window_id, deadline = None, time.monotonic() + 120
+        while window_id is None and run.poll() is None and time.monotonic() < deadline:
+            found = xdotool("search", "--name", "^livevision$").stdout.split()
+            if found:
+                window_id = found[0]
+            else:
+                time.sleep(0.2)
+        assert window_id is not None, f"no window appeared (exit code {run.poll()}): {log.read_text()}"
         assert xdotool("windowfocus", "--sync", window_id).returncode == 0
         time.sleep(0.5)
         xdotool("key", "s")
