@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from fractions import Fraction
 
 import pytest
+from cli_runner import run_cli
 from media import decode, make_source, probe, read_index
 
 from livevision.cli import main
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def _cli(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "livevision", *args], capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, cwd=cwd, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +24,7 @@ def clip_with_audio(tmp_path_factory):
                                         ("vit", "classification")])
 def test_file_to_video_and_results(name, task, tiny_model, model_cache, clip_with_audio, tmp_path):
     out, results = tmp_path / "out.mp4", tmp_path / "out.jsonl"
-    done = _cli("run", "--task", task, "--source", str(clip_with_audio), "--model", str(tiny_model(name)),
+    done = run_cli("run", "--task", task, "--source", str(clip_with_audio), "--model", str(tiny_model(name)),
                 "--output", str(out), "--results", str(results), "--no-display", "--cache-dir", str(model_cache))
     assert done.returncode == 0, done.stderr
     info = probe(out)
@@ -56,7 +49,7 @@ def test_file_to_video_and_results(name, task, tiny_model, model_cache, clip_wit
 
 def test_side_by_side_keeps_frame_order(tiny_model, model_cache, clip_with_audio, tmp_path):
     out = tmp_path / "sbs.mp4"
-    done = _cli("run", "--task", "depth", "--source", str(clip_with_audio), "--model", str(tiny_model("depth_anything")),
+    done = run_cli("run", "--task", "depth", "--source", str(clip_with_audio), "--model", str(tiny_model("depth_anything")),
                 "--output", str(out), "--view", "side_by_side", "--no-hud", "--no-display", "--cache-dir", str(model_cache))
     assert done.returncode == 0, done.stderr
     _, frames = decode(out)
@@ -66,7 +59,7 @@ def test_side_by_side_keeps_frame_order(tiny_model, model_cache, clip_with_audio
 
 def test_no_display_falls_back_with_a_message(tiny_model, model_cache, clip_with_audio, tmp_path):
     results = tmp_path / "r.jsonl"
-    done = _cli("run", "--task", "depth", "--source", str(clip_with_audio), "--model", str(tiny_model("depth_anything")),
+    done = run_cli("run", "--task", "depth", "--source", str(clip_with_audio), "--model", str(tiny_model("depth_anything")),
                 "--results", str(results), "--max-frames", "3", "--cache-dir", str(model_cache),
                 env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
     assert done.returncode == 0, done.stderr
@@ -103,7 +96,7 @@ def test_api_break_stops_every_thread(tiny_model, model_cache, clip_with_audio):
 ])
 def test_bad_input_gets_one_line_and_an_exit_code(args, message, code, clip_with_audio, tmp_path):
     args = [str(clip_with_audio) if a == "CLIP" else a.replace("CLIP", str(clip_with_audio)) for a in args]
-    done = _cli("run", "--no-display", "--cache-dir", str(tmp_path / "cache"), *args, cwd=tmp_path,
+    done = run_cli("run", "--no-display", "--cache-dir", str(tmp_path / "cache"), *args, cwd=tmp_path,
                 env={"HF_HOME": str(tmp_path / "hf")})
     assert done.returncode == code, done.stderr
     err = done.stderr.strip()
@@ -125,7 +118,7 @@ def test_model_option_errors(capsys):
 def test_bad_speed_options_get_one_error_line(args, message, code, tiny_model, model_cache, clip_with_audio, tmp_path):
     (tmp_path / "empty").mkdir()
     args = [str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
-    done = _cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
                 str(clip_with_audio), "--no-display", "--cache-dir", str(model_cache), *args)
     assert done.returncode == code and "Traceback" not in done.stderr
     lines = [line for line in done.stderr.strip().splitlines() if "to ONNX, first use only" not in line]
@@ -135,7 +128,7 @@ def test_bad_speed_options_get_one_error_line(args, message, code, tiny_model, m
 def test_cpu_fallback_builds_precision_variants_and_warns_once(tiny_model, clip_with_audio, tmp_path):
     # a fresh cache: the variants are built and timed for the device it falls back from
     results = tmp_path / "r.jsonl"
-    done = _cli("run", "--task", "classification", "--model", str(tiny_model("vit")), "--source", str(clip_with_audio),
+    done = run_cli("run", "--task", "classification", "--model", str(tiny_model("vit")), "--source", str(clip_with_audio),
                 "--no-display", "--device", "tensorrt", "--allow-cpu-fallback", "--max-frames", "3",
                 "--results", str(results), "--cache-dir", str(tmp_path / "cache"))
     assert done.returncode == 0, done.stderr
@@ -145,7 +138,7 @@ def test_cpu_fallback_builds_precision_variants_and_warns_once(tiny_model, clip_
 
 
 def test_calibrate_with_fp32_says_it_has_no_effect(tiny_model, model_cache, clip_with_audio):
-    done = _cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source", str(clip_with_audio),
+    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source", str(clip_with_audio),
                 "--no-display", "--max-frames", "2", "--precision", "fp32", "--calibrate", str(clip_with_audio),
                 "--cache-dir", str(model_cache))
     assert done.returncode == 0, done.stderr
@@ -158,7 +151,7 @@ def test_one_image_in_one_image_out(tiny_model, model_cache, tmp_path):
 
     frame = np.random.default_rng(0).integers(0, 256, (96, 160, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "photo.png"), frame)
-    done = _cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
                 str(tmp_path / "photo.png"), "--no-display", "--no-hud", "--output", str(tmp_path / "depth.jpg"),
                 "--cache-dir", str(model_cache))
     assert done.returncode == 0, done.stderr
@@ -167,7 +160,7 @@ def test_one_image_in_one_image_out(tiny_model, model_cache, tmp_path):
 
 
 def test_an_image_output_for_many_frames_is_refused(clip_with_audio, tmp_path):
-    done = _cli("run", "--task", "depth", "--source", str(clip_with_audio), "--no-display",
+    done = run_cli("run", "--task", "depth", "--source", str(clip_with_audio), "--no-display",
                 "--output", str(tmp_path / "out.png"))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "an image holds one frame" in done.stderr and len(done.stderr.strip().splitlines()) == 1

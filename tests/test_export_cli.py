@@ -11,6 +11,7 @@ import textwrap
 import cv2
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
 from livevision.cli import main
 from livevision.errors import ModelNotFoundError, UnsupportedModelError
@@ -18,15 +19,10 @@ from livevision.models.export import export_model
 from livevision.models.resolve import parse_model_ref
 
 
-def _run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "livevision", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
-
-
 def test_export_local_folder_then_reuse(tiny_model, tmp_path):
     folder = tiny_model("vit")
     cache = tmp_path / "cache"
-    first = _run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache))
+    first = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache))
     assert first.returncode == 0, first.stderr
     onnx_path = first.stdout.strip()
     assert onnx_path.endswith("model.onnx") and os.path.getsize(onnx_path) > 0
@@ -34,7 +30,7 @@ def test_export_local_folder_then_reuse(tiny_model, tmp_path):
     assert json.load(open(os.path.join(entry_dir, "livevision.json")))["key"]["options"]["task"] == "classification"
     mtime = os.path.getmtime(onnx_path)
 
-    second = _run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache))
+    second = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache))
     assert second.returncode == 0 and second.stdout.strip() == onnx_path
     assert os.path.getmtime(onnx_path) == mtime  # reused, not re-exported
 
@@ -121,7 +117,7 @@ def test_folder_without_config(tmp_path):
 
 
 def test_unreachable_hub_says_how_to_use_a_local_folder(tmp_path):
-    result = _run_cli("export", "some-org/some-model", "--task", "depth", "--cache-dir", str(tmp_path / "c"),
+    result = run_cli("export", "some-org/some-model", "--task", "depth", "--cache-dir", str(tmp_path / "c"),
                       env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
     assert result.returncode == 1
     err = result.stderr.strip()
@@ -178,7 +174,7 @@ def test_two_processes_exporting_at_once_share_one_entry(tiny_model, tmp_path):
 def test_export_can_build_the_precision_variant_ahead_of_a_run(tiny_model, tmp_path):
     # a live demo should not spend its first minute building and timing variants
     folder, cache = tiny_model("vit"), tmp_path / "cache"
-    built = _run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache),
+    built = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache),
                      "--precision", "int8", "--device", "cpu")
     assert built.returncode == 0, built.stderr
     assert "building, checking and timing variants" in built.stderr
@@ -188,7 +184,7 @@ def test_export_can_build_the_precision_variant_ahead_of_a_run(tiny_model, tmp_p
         == "int8-dynamic"
     clip = tmp_path / "frame.png"
     cv2.imwrite(str(clip), np.full((48, 64, 3), 127, np.uint8))
-    run = _run_cli("run", "--task", "classification", "--model", str(folder), "--source", str(clip), "--no-display",
+    run = run_cli("run", "--task", "classification", "--model", str(folder), "--source", str(clip), "--no-display",
                    "--precision", "int8", "--device", "cpu", "--cache-dir", str(cache))
     assert run.returncode == 0, run.stderr
     assert "building, checking and timing" not in run.stderr and "exporting" not in run.stderr

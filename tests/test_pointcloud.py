@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from fractions import Fraction
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 from media import H, W, make_source, read_index
 
 from livevision.errors import UsageError
@@ -108,14 +106,9 @@ def test_sink_writes_coloured_point_clouds_and_refuses_relative_depth(tmp_path, 
     assert not (tmp_path / "x").exists()  # checked before the folder is made
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "livevision", *args], capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
-
-
 def test_run_writes_a_point_cloud_per_frame(tiny_model, model_cache, tmp_path):
     clip = make_source(tmp_path / "clip.mp4", 4, Fraction(25), None, size_wh=(64, 48))
-    done = _cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything_metric")), "--source", str(clip),
+    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything_metric")), "--source", str(clip),
                 "--no-display", "--arrays", str(tmp_path / "pc"), "--depth-format", "ply", "--intrinsics", "60,60,31.5,23.5",
                 "--point-stride", "2", "--cache-dir", str(model_cache))
     assert done.returncode == 0, done.stderr
@@ -127,7 +120,7 @@ def test_run_writes_a_point_cloud_per_frame(tiny_model, model_cache, tmp_path):
 
 def test_run_refuses_point_clouds_from_relative_depth(tiny_model, model_cache, tmp_path):
     clip = make_source(tmp_path / "clip.mp4", 2, Fraction(25), None, size_wh=(64, 48))
-    done = _cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source", str(clip),
+    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source", str(clip),
                 "--no-display", "--arrays", str(tmp_path / "pc"), "--depth-format", "ply", "--cache-dir", str(model_cache))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "needs a metric depth model" in done.stderr.strip().splitlines()[-1]
@@ -139,7 +132,7 @@ def test_point_cloud_colours_come_from_the_frame_that_was_inferred(pacing, tiny_
     # In simulate-live a result is written with a newer frame on screen; its colours must still be its own
     # frame's. The frames carry their index in their pixels: rebuild each cloud's image and read it back.
     clip = make_source(tmp_path / "clip.mp4", 40, Fraction(25), None)
-    done = _cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything_metric")), "--source", str(clip),
+    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything_metric")), "--source", str(clip),
                 "--no-display", "--pacing", pacing, "--arrays", str(tmp_path / "pc"), "--depth-format", "ply",
                 "--cache-dir", str(model_cache))
     assert done.returncode == 0, done.stderr

@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import os
-import re
 import signal
 import stat
 import subprocess
@@ -41,7 +40,7 @@ from livevision.sinks import (
     WindowSink,
     result_record,
 )
-from livevision.sinks.ffmpeg import as_fraction, find_ffmpeg
+from livevision.sinks.ffmpeg import as_fraction
 from livevision.sinks.raw import decode_depth_png
 from livevision.sinks.window import NO_DISPLAY_WARNING, display_problem
 from livevision.types import ClassificationResult, DepthKind, DepthResult, Segment, SegmentationResult
