@@ -20,6 +20,16 @@ import numpy as np
 
 from .errors import UsageError
 
+# PLY vertex properties: (name, numpy dtype, PLY type), positions always, colours when given
+_XYZ = (("x", "<f4", "float"), ("y", "<f4", "float"), ("z", "<f4", "float"))
+_RGB = (("red", "u1", "uchar"), ("green", "u1", "uchar"), ("blue", "u1", "uchar"))
+
+
+def check_fov(horizontal_fov_deg: float) -> None:
+    """UsageError unless the angle is a horizontal field of view a pinhole camera can have."""
+    if not 0 < horizontal_fov_deg < 180:
+        raise UsageError(f"a horizontal field of view must be between 0 and 180 degrees, got {horizontal_fov_deg}")
+
 
 @dataclass(frozen=True)
 class CameraIntrinsics:
@@ -38,8 +48,7 @@ class CameraIntrinsics:
     @classmethod
     def from_fov(cls, width: int, height: int, horizontal_fov_deg: float) -> CameraIntrinsics:
         """Square pixels and the principal point at the image centre, from the horizontal field of view."""
-        if not 0 < horizontal_fov_deg < 180:
-            raise UsageError(f"a horizontal field of view must be between 0 and 180 degrees, got {horizontal_fov_deg}")
+        check_fov(horizontal_fov_deg)
         f = (width / 2) / math.tan(math.radians(horizontal_fov_deg) / 2)
         return cls(f, f, (width - 1) / 2, (height - 1) / 2)
 
@@ -85,20 +94,20 @@ def depth_to_points(depth: np.ndarray, intrinsics: CameraIntrinsics, *, image: n
 def ply_bytes(points: np.ndarray, colors: np.ndarray | None = None) -> bytes:
     """A binary little-endian PLY: float x, y, z per vertex and, with colours, uchar red, green, blue."""
     points = np.asarray(points, dtype="<f4").reshape(-1, 3)
-    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    fields = _XYZ
     if colors is not None:
         colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
         if len(colors) != len(points):
             raise ValueError(f"{len(colors)} colours for {len(points)} points")
-        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
-    vertices = np.empty(len(points), dtype=fields)
-    vertices["x"], vertices["y"], vertices["z"] = points[:, 0], points[:, 1], points[:, 2]
-    if colors is not None:
-        vertices["red"], vertices["green"], vertices["blue"] = colors[:, 0], colors[:, 1], colors[:, 2]
-    ply_types = {"<f4": "float", "u1": "uchar"}
+        fields += _RGB
+    vertices = np.empty(len(points), dtype=[(name, kind) for name, kind, _ in fields])
+    for column, (name, _, _) in enumerate(_XYZ):
+        vertices[name] = points[:, column]
+    for column, (name, _, _) in enumerate(_RGB if colors is not None else ()):
+        vertices[name] = colors[:, column]
     header = ["ply", "format binary_little_endian 1.0", "comment livevision point cloud, metres, OpenCV camera axes",
               f"element vertex {len(points)}"]
-    header += [f"property {ply_types[kind]} {name}" for name, kind in fields]
+    header += [f"property {ply_type} {name}" for name, _, ply_type in fields]
     header.append("end_header")
     return ("\n".join(header) + "\n").encode("ascii") + vertices.tobytes()
 
@@ -117,11 +126,11 @@ def read_ply(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | Non
     header = data[:end].decode("ascii").splitlines()
     count = next(int(line.split()[2]) for line in header if line.startswith("element vertex"))
     names = [line.split()[2] for line in header if line.startswith("property")]
-    fields = [(n, "<f4" if n in "xyz" else "u1") for n in names]
-    vertices = np.frombuffer(data, dtype=fields, count=count, offset=end)
-    points = np.stack([vertices["x"], vertices["y"], vertices["z"]], axis=1)
-    colors = np.stack([vertices["red"], vertices["green"], vertices["blue"]], axis=1) if "red" in names else None
+    fields = _XYZ + (_RGB if "red" in names else ())
+    vertices = np.frombuffer(data, dtype=[(name, kind) for name, kind, _ in fields], count=count, offset=end)
+    points = np.stack([vertices[name] for name, _, _ in _XYZ], axis=1)
+    colors = np.stack([vertices[name] for name, _, _ in _RGB], axis=1) if "red" in names else None
     return points, colors
 
 
-__all__ = ["CameraIntrinsics", "depth_to_points", "ply_bytes", "read_ply", "write_ply"]
+__all__ = ["CameraIntrinsics", "check_fov", "depth_to_points", "ply_bytes", "read_ply", "write_ply"]

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from ..errors import UsageError
-from ..pointcloud import CameraIntrinsics, depth_to_points, ply_bytes
+from ..pointcloud import CameraIntrinsics, check_fov, depth_to_points, ply_bytes
 from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult
 from ._paths import atomic_write_bytes, check_writable_folder
 from .base import Sink
@@ -122,7 +122,7 @@ class RawArraySink(Sink):
         if intrinsics is not None and fov_deg is not None:
             raise UsageError("give the camera's intrinsics or its field of view, not both")
         if fov_deg is not None:
-            CameraIntrinsics.from_fov(2, 2, fov_deg)  # checks the angle now, not at the first frame
+            check_fov(fov_deg)  # now, not at the first frame
         self.folder = Path(folder).expanduser()
         if self.folder.exists() and not self.folder.is_dir():
             raise OutputPathError(f"cannot write arrays to {str(self.folder)!r}: it exists and is not a folder")
