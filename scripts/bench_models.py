@@ -27,6 +27,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -105,28 +106,15 @@ def _depth_anything_v2_small():
 def _realistic_depth(model, processor) -> None:
     """With random weights Depth Anything's ReLU head outputs zero on ~75% of a frame and at most ~1e-4
     elsewhere; a trained model outputs a varied, positive relative inverse depth. Judging INT8 against
-    that degenerate map is meaningless (the accuracy gate's AbsRel divides by ~0), so rescale the head's
-    last conv -- the same rule as the tests' tiny models -- so that on the benchmark's frames its
-    pre-activation has spread 1 and its 0.1% quantile sits at +0.5: a map from ~0.5 to ~5, nothing
-    clipped, like a scene ~10x deeper at its far end than at its near end. Same compute."""
-    import torch
+    that degenerate map is meaningless (the accuracy gate's AbsRel divides by ~0), so the head's last
+    conv is rescaled with the tests' rule for their tiny models (tests/tiny_models.py calibrate_depth):
+    on the benchmark's frames its pre-activation gets spread 1 and its 0.1% quantile +0.5, a map from
+    ~0.5 to ~8, nothing clipped, like a scene ~10x deeper at its far end than at its near end. Same compute."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from tiny_models import calibrate_depth
 
     frames = [np.ascontiguousarray(synthetic_frame(i * 7)[:, :, ::-1]) for i in range(2)]  # BGR -> RGB
-    pixel_values = processor(images=frames, return_tensors="pt")["pixel_values"]
-    last = model.head.conv3  # 1 output channel, followed by the ReLU
-    captured = {}
-    hook = last.register_forward_hook(lambda _m, _i, out: captured.__setitem__("pre", out))
-    try:
-        with torch.no_grad():
-            model(pixel_values=pixel_values)
-    finally:
-        hook.remove()
-    pre = captured["pre"].flatten()
-    std = max(float(pre.std()), 1e-12)
-    low = float(torch.quantile(pre[:: max(1, pre.numel() // 100_000)], 0.001))
-    with torch.no_grad():
-        last.weight.div_(std)
-        last.bias.sub_(low).div_(std).add_(0.5)
+    calibrate_depth("depth_anything_v2", model, processor(images=frames, return_tensors="pt")["pixel_values"])
 
 
 def _segformer_b0_ade():
@@ -207,7 +195,7 @@ MODELS: dict[str, BenchModel] = {
     m.key: m
     for m in (
         BenchModel("depth", "depth-anything/Depth-Anything-V2-Small-hf", "depth", "depth-estimation", 24.8,
-                   _depth_anything_v2_small, revision=2),
+                   _depth_anything_v2_small, revision=3),
         BenchModel("segformer", "nvidia/segformer-b0-finetuned-ade-512-512", "segmentation", "image-segmentation",
                    3.75, _segformer_b0_ade),
         BenchModel("vit", "google/vit-base-patch16-224", "classification", "image-classification", 86.6,

@@ -874,8 +874,9 @@ def _calibrate_classifier(model, pixel_values) -> None:
 
 
 @torch.no_grad()
-def _calibrate_depth(name, model, pixel_values) -> None:
-    """Make the last 1-channel conv produce a varied, mostly positive pre-activation."""
+def calibrate_depth(name, model, pixel_values) -> None:
+    """Make the last 1-channel conv produce a varied, mostly positive pre-activation (on `pixel_values`).
+    Also used by scripts/bench_models.py for the benchmark's full-size random Depth Anything."""
     if name.startswith("zoedepth"):
         _calibrate_zoedepth(name, model, pixel_values)
         return
@@ -1007,6 +1008,6 @@ def _make_non_degenerate(name: str, model: torch.nn.Module, generator: torch.Gen
     if task == "classification":
         _calibrate_classifier(model, pixel_values)
     elif task == "depth":
-        _calibrate_depth(name, model, pixel_values)
+        calibrate_depth(name, model, pixel_values)
     else:
         _calibrate_segmentation(name, model, pixel_values, generator)
