@@ -238,11 +238,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     model = args.model or DEFAULT_MODELS[task]
     entry = export_model(model, task, revision=args.revision, cache_dir=args.cache_dir, opset=args.opset, force=args.force)
     if args.precision != "fp32" or args.input_size is not None:
-        from .predictor import load_model
+        from .predictor import RuntimeOptions, find_model_entry
 
-        entry = load_model(model, task, revision=args.revision, cache_dir=args.cache_dir, precision=args.precision,
-                           calibrate=args.calibrate, device=args.device, allow_fallback=args.allow_cpu_fallback,
-                           input_size=args.input_size).entry
+        runtime = RuntimeOptions(device=args.device, allow_fallback=args.allow_cpu_fallback, input_size=args.input_size)
+        entry = find_model_entry(model, task, revision=args.revision, cache_dir=args.cache_dir,
+                                 precision=args.precision, calibrate=args.calibrate, runtime=runtime)
     print(entry.onnx_path)
     for warning in entry.metadata.get("notes", {}).get("validation_warnings", []):
         print(f"warning: {warning}", file=sys.stderr)

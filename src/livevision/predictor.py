@@ -161,22 +161,34 @@ def load_model(
     """
     task = Task.parse(task)
     runtime = RuntimeOptions(**runtime)
+    entry = find_model_entry(model, task, revision=revision, cache_dir=cache_dir, precision=precision,
+                             calibrate=calibrate, runtime=runtime)
+    return Predictor(entry, task, runtime=runtime, options=options)
+
+
+def find_model_entry(model: str | Path | None, task: Task | str, *, revision: str | None = None,
+                     cache_dir: str | Path | None = None, precision: str = "auto",
+                     calibrate: str | Path | None = None, runtime: RuntimeOptions | None = None) -> CacheEntry:
+    """The cache entry load_model runs, without opening a session: the export, then the precision
+    variant for `runtime`'s device and input size (found in the cache, or built and timed now)."""
+    task = Task.parse(task)
+    runtime = runtime or RuntimeOptions()
     entry = find_or_export(model if model is not None else DEFAULT_MODELS[task], task, revision=revision, cache_dir=cache_dir)
+    processor_config = entry.read_json(PROCESSOR_FILE)
+    if runtime.input_size is not None:  # checked here too, for callers that make no Predictor
+        processor_config = with_input_size(processor_config, entry.read_json(CONFIG_FILE), runtime.input_size)
     if precision == "fp32" and calibrate is not None:
         log.warning("--calibrate %s has no effect with --precision fp32: nothing is quantized", calibrate)
-    if precision != "fp32":
-        from .models.precision import find_or_build_variant
+    if precision == "fp32":
+        return entry
+    from .models.precision import find_or_build_variant
 
-        processor_config = entry.read_json(PROCESSOR_FILE)
-        if runtime.input_size is not None:
-            processor_config = with_input_size(processor_config, entry.read_json(CONFIG_FILE), runtime.input_size)
-        entry = find_or_build_variant(
-            entry, task, precision=precision, device=runtime.device, cache=ModelCache(cache_dir),
-            preprocess=build_preprocessor(processor_config, resize=runtime.resize), calibrate=calibrate,
-            input_size=runtime.input_size, intra_op_threads=runtime.intra_op_threads,
-            allow_fallback=runtime.allow_fallback,
-        )
-    return Predictor(entry, task, runtime=runtime, options=options)
+    return find_or_build_variant(
+        entry, task, precision=precision, device=runtime.device, cache=ModelCache(cache_dir),
+        preprocess=build_preprocessor(processor_config, resize=runtime.resize), calibrate=calibrate,
+        input_size=runtime.input_size, intra_op_threads=runtime.intra_op_threads,
+        allow_fallback=runtime.allow_fallback,
+    )
 
 
 def load_models(tasks, models=None, *, options=None, input_size=None, **kwargs) -> dict[Task, Predictor]:
