@@ -7,9 +7,9 @@ screen. Pages:
 - ``/stream.mjpg``: ``multipart/x-mixed-replace`` JPEG frames, each as soon as it is written;
 - ``/frame.jpg``: the latest frame, once (for scripts).
 
-The server runs on its own threads; `write(frame)` only swaps in the newest frame, and each frame is
-JPEG-encoded at most once, when a client asks for it, so nobody watching costs nothing and a slow
-client skips frames instead of slowing the run. It listens on 127.0.0.1 unless given another host
+The server runs on its own threads; `write(frame)` only swaps in the newest frame. A frame is
+JPEG-encoded on a client's thread when first asked for, and the encoding is shared with the other
+clients, so nobody watching costs nothing and a slow client skips frames instead of slowing the run. It listens on 127.0.0.1 unless given another host
 (``0.0.0.0`` for every interface: anyone who can reach the port sees the camera).
 """
 
@@ -152,12 +152,18 @@ class WebViewSink(Sink):
                 self._changed.wait(WAIT_S)
             if self._closed or self._frame is None:
                 return None
-            if self._jpeg is None or self._jpeg[0] != self._seq:
-                ok, encoded = cv2.imencode(".jpg", self._frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-                if not ok:  # pragma: no cover
-                    return None
-                self._jpeg = (self._seq, encoded.tobytes())
-            return self._jpeg
+            if self._jpeg is not None and self._jpeg[0] == self._seq:
+                return self._jpeg
+            seq, frame = self._seq, self._frame
+        # Encoded outside the lock, so write() (the main loop) never waits for an encoder.
+        ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:  # pragma: no cover
+            return None
+        jpeg = (seq, encoded.tobytes())
+        with self._changed:
+            if self._jpeg is None or self._jpeg[0] < seq:
+                self._jpeg = jpeg
+        return jpeg
 
     def _close(self) -> None:
         with self._changed:
