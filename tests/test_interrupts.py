@@ -20,10 +20,10 @@ def long_clip(tmp_path_factory):
     return make_source(tmp_path_factory.mktemp("media") / "long.mp4", 1500, Fraction(25), 60.0, size_wh=(160, 96))
 
 
-def _start(tmp_path, clip, model_folder, cache, pacing="every"):
+def _start(tmp_path, clip, model_folder, cache, pacing="every", launcher=("-m", "livevision")):
     out, results, stats = tmp_path / "out.mp4", tmp_path / "out.jsonl", tmp_path / "stats.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "livevision", "run", "--task", "depth", "--source", str(clip),
+        [sys.executable, *launcher, "run", "--task", "depth", "--source", str(clip),
          "--model", str(model_folder), "--cache-dir", str(cache), "--pacing", pacing,
          "--output", str(out), "--results", str(results), "--stats", str(stats), "--no-display",
          "--view", "side_by_side"],  # the original on the left keeps the frame index readable
@@ -63,14 +63,60 @@ def test_signal_finalizes_outputs(sig, code, pacing, long_clip, tiny_model, expo
     assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name or p.name.endswith(".part")]
 
 
-def test_second_ctrl_c_exits_at_once(long_clip, tiny_model, exported, model_cache, tmp_path):
+# Runs livevision's CLI with the video sink's clean-up made slow: it marks a file when the clean-up starts,
+# then sleeps (native code busy finalizing, as far as the signal handling can tell), then marks another
+# file if the clean-up ever finishes.
+_SLOW_CLEAN_UP = """
+import pathlib, sys, time
+from livevision.cli import main
+from livevision.sinks import video
+started, finished = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+real_close = video.VideoSink._close
+def slow_close(self):
+    started.touch()
+    time.sleep(15)
+    finished.touch()
+    real_close(self)
+video.VideoSink._close = slow_close
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def test_second_ctrl_c_exits_during_a_slow_clean_up(long_clip, tiny_model, exported, model_cache, tmp_path):
+    """The first Ctrl-C starts the clean-up; a second one while it is busy ends the process at once,
+    without waiting for the clean-up to finish (the graceful path alone would wait it out)."""
     exported("depth_anything")
-    proc, *_ = _start(tmp_path, long_clip, tiny_model("depth_anything"), model_cache)
+    started, finished = tmp_path / "close-started", tmp_path / "close-finished"
+    proc, out, results, _ = _start(tmp_path, long_clip, tiny_model("depth_anything"), model_cache,
+                                   launcher=["-c", _SLOW_CLEAN_UP, str(started), str(finished)])
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.01)
-    started = time.monotonic()
+    deadline = time.monotonic() + 60
+    while not started.exists():  # the clean-up is under way
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert not finished.exists(), "the second Ctrl-C waited for the clean-up to finish"
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert "Traceback" not in err
+    # What the user keeps today: the results written so far, as complete lines, in the results file's
+    # partial copy. (Issue 12 asks for more: a playable out.mp4 and a message, whatever the timing.)
+    partial = results.with_name(results.name + ".part")
+    kept = (results if results.exists() else partial).read_text()
+    records = [json.loads(line) for line in kept.splitlines()[:-1]]  # the last line may be cut
+    assert len(records) >= 15 and [r["index"] for r in records] == list(range(len(records)))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12: a double Ctrl-C leaves no out.mp4 (only its partial file)")
+def test_second_ctrl_c_keeps_a_playable_video(long_clip, tiny_model, exported, model_cache, tmp_path):
+    exported("depth_anything")
+    proc, out, *_ = _start(tmp_path, long_clip, tiny_model("depth_anything"), model_cache)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=10)
-    assert time.monotonic() - started < 2.0
-    assert proc.returncode in (130, -signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert probe(out)["codec"] == "h264"

@@ -6,7 +6,7 @@ same model and frames:
 
 | task           | reference                                            | required                        |
 |----------------|------------------------------------------------------|---------------------------------|
-| depth          | pipeline("depth-estimation") predicted_depth         | Pearson r >= 0.999              |
+| depth          | pipeline("depth-estimation") predicted_depth         | same values (1e-4), r >= 0.999  |
 | classification | pipeline("image-classification")                     | same top-5, scores within 1e-3  |
 | semantic       | post_process_semantic_segmentation                   | pixel agreement >= 99%          |
 | instance/pan.  | post_process_instance/panoptic_segmentation          | 1:1 segments, IoU >= 0.95, class|
@@ -71,10 +71,15 @@ def test_depth_matches_pipeline(name, tiny_model, exported, frames):
         assert result.depth.shape == frame.shape[:2] and result.depth.dtype == np.float32
         assert result.kind is expected_kind
         ref = reference(_pil(frame))["predicted_depth"].squeeze().numpy()
-        mine = result.depth
-        if ref.shape != mine.shape:  # the pipeline leaves ZoeDepth at model resolution
-            mine = cv2.resize(mine, ref.shape[::-1], interpolation=cv2.INTER_AREA)
-        r = np.corrcoef(mine.ravel(), ref.ravel())[0, 1]
+        # The test model is not degenerate: its map varies over the frame (a near-constant map would
+        # make any comparison pass).
+        assert ref.std() >= 0.02 * np.abs(ref).mean(), f"{name}: reference depth is near-constant"
+        # Same values, not just the same shape of map: metric models in metres, relative ones in the
+        # model's own units. Measured differences are ~1e-5 (float32 resampling), scale or offset
+        # errors are orders of magnitude above the tolerance.
+        assert result.depth.shape == ref.shape, f"{name} {frame.shape}"
+        np.testing.assert_allclose(result.depth, ref, rtol=1e-4, atol=2e-4, err_msg=f"{name} {frame.shape}")
+        r = np.corrcoef(result.depth.ravel(), ref.ravel())[0, 1]
         assert r >= 0.999, f"{name} {frame.shape}: Pearson r = {r:.5f}"
 
 

@@ -64,11 +64,26 @@ def _run(path, inputs) -> list[dict[str, np.ndarray]]:
 # building
 
 
+# Which built variants of the tiny models pass the real accuracy gate (check_agreement, the thresholds
+# users get). Every builder is covered by at least one model here. The others are the INT8 variants of
+# tiny SegFormer and Depth Anything: random weights at hidden sizes of 16-64 quantize worse than real
+# checkpoints (the full-size benchmark models pass, BENCHMARKS.md), and the gate rightly refuses them;
+# for those, GATE_FLOORS still catches a broken builder (zeroed or scrambled weights land far below).
+GATE_PASSES = {
+    FP32_OPTIMIZED: set(MODELS),
+    FP16: set(MODELS),
+    INT8_DYNAMIC: {"vit", "resnet"},
+    INT8_STATIC: {"resnet"},
+}
+GATE_FLOORS = {"pixel_agreement": 0.85, "pearson": 0.95}  # measured: >= 0.94 and >= 0.97 on these models
+VARIANT_CHECK_FRAMES = 8  # static INT8 calibrates on these frames too
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_every_variant_kind_builds_and_runs(exported, tmp_path, name):
+def test_every_variant_kind_builds_runs_and_keeps_fp32_answers(exported, tmp_path, name):
     entry = exported(name)
-    model_type = MODELS[name][1]
-    frames = _calibration(entry, 2)
+    task, model_type = MODELS[name]
+    frames = _calibration(entry, VARIANT_CHECK_FRAMES)
     reference = _run(entry.onnx_path, frames)
     for kind in (FP32_OPTIMIZED, INT8_DYNAMIC, INT8_STATIC, FP16):
         # fp16 is for GPU providers; the file is the same, and ONNX Runtime's CPU provider runs it (slowly)
@@ -81,7 +96,13 @@ def test_every_variant_kind_builds_and_runs(exported, tmp_path, name):
             assert set(out) == set(ref), kind
             for key in ref:
                 assert out[key].shape == ref[key].shape and out[key].dtype == np.float32, (kind, key)
-                assert np.all(np.isfinite(out[key])), (kind, key)
+        report = check_agreement(task, reference, outputs)
+        if name in GATE_PASSES[kind]:
+            assert report.passed, f"{name} {kind}: {report.reason}"
+        else:
+            for metric, floor in GATE_FLOORS.items():
+                if metric in report.metrics:
+                    assert report.metrics[metric] >= floor, f"{name} {kind}: {report.metrics}"
     assert build_variant(entry.onnx_path, FP32, tmp_path / "unused.onnx", model_type=model_type) == entry.onnx_path
 
 
@@ -329,6 +350,20 @@ def test_auto_falls_back_to_fp32_when_damaged_candidates_fail_the_real_gate(expo
     assert candidate["kind"] == INT8_DYNAMIC and candidate["passed"] is False and candidate["failed"]
 
 
+def test_auto_picks_a_variant_that_passes_the_real_gate(exported, tmp_path):
+    """No injected gate: tiny ViT's INT8 keeps FP32's answers on held-out frames, so auto takes it (any speed-up
+    counts here); a broken INT8 build fails the real gate and auto stays on FP32."""
+    entry = exported("vit")
+    path, report = choose_variant(entry.onnx_path, tmp_path, task="classification", model_type="vit",
+                                  calibration_inputs=_calibration(entry, VARIANT_CHECK_FRAMES),
+                                  kinds=[INT8_DYNAMIC], min_speedup=0.0, **FAST)
+    candidate = report["candidates"][1]
+    assert candidate["kind"] == INT8_DYNAMIC and candidate["passed"] is True, candidate
+    assert candidate["metrics"]["top1_agreement"] == 1.0
+    assert candidate["metrics"]["top1_prob_diff"] <= thresholds_for("classification")["max_top1_prob_diff"]
+    assert report["chosen"] == INT8_DYNAMIC and path == tmp_path / "model.int8-dynamic.onnx"
+
+
 def test_auto_falls_back_to_fp32_when_no_candidate_is_faster(exported, tmp_path):
     entry = exported("vit")
     path, report = choose_variant(entry.onnx_path, tmp_path, task="classification", model_type="vit",
@@ -395,6 +430,16 @@ def test_static_calibration_holds_frames_out_of_calibration(exported, tmp_path):
     assert measurement["calibration_held_out"] is True
     build = report["candidates"][1]["build"]
     assert build["calibration_frames"] == 2
+    # The verdict is the real gate's on the checked frames: recompute it from the variant file.
+    candidate = report["candidates"][1]
+    frames = _calibration(entry, 4)
+    recomputed = check_agreement("classification", _run(entry.onnx_path, frames),
+                                 _run(tmp_path / "model.int8-static.onnx", frames))
+    assert candidate["passed"] is recomputed.passed
+    assert candidate["metrics"] == pytest.approx(recomputed.metrics)
+    # Tiny random ResNet calibrated on two frames does not carry over to the other two (measured: top-1 0.75):
+    # the explicit request is honoured and the failure is said, never hidden.
+    assert candidate["passed"] is False and any("FAILED the accuracy gate" in w for w in report["warnings"])
     assert build["fp32_heads"] == output_heads(onnx.load(str(entry.onnx_path)))  # the classifier stays FP32
     assert len(build["fp32_heads"]) == 1
 
