@@ -61,6 +61,37 @@ def test_stride_keeps_every_nth_pixel():
     assert sorted(set(points[:, 0].tolist())) == [0.0, 4.0, 8.0]
 
 
+# PLY scalar types (the spec's names and their sized aliases) as numpy kinds, without byte order
+_PLY_TYPES = {"char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
+              "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+              "float": "f4", "float32": "f4", "double": "f8", "float64": "f8"}
+
+
+def parse_ply(data: bytes) -> np.ndarray:
+    """The vertices of a binary PLY as a structured array, from its own header alone: an
+    independent reader, so a writer and its reader cannot agree on a format the header denies."""
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    lines = data[:end].decode("ascii").splitlines()
+    assert lines[0] == "ply" and lines[-1] == "end_header"
+    order, fields, count, element = None, [], None, None
+    for line in lines[1:-1]:
+        words = line.split()
+        if words[0] == "format":
+            order = {"binary_little_endian": "<", "binary_big_endian": ">"}[words[1]]
+            assert words[2] == "1.0"
+        elif words[0] == "element":
+            assert element is None, "one element (vertex) expected"
+            element, count = words[1], int(words[2])
+        elif words[0] == "property":
+            assert words[1] != "list" and element == "vertex"
+            fields.append((words[2], order + _PLY_TYPES[words[1]]))
+        else:
+            assert words[0] in ("comment", "obj_info"), line
+    dtype = np.dtype(fields)
+    assert element == "vertex" and len(data) == end + count * dtype.itemsize  # no bytes missing or left over
+    return np.frombuffer(data, dtype=dtype, count=count, offset=end)
+
+
 def test_ply_round_trip_and_header(tmp_path):
     rng = np.random.default_rng(1)
     points = rng.normal(size=(100, 3)).astype(np.float32)
@@ -69,6 +100,16 @@ def test_ply_round_trip_and_header(tmp_path):
     back, back_colors = read_ply(tmp_path / "c.ply")
     np.testing.assert_array_equal(back, points)
     np.testing.assert_array_equal(back_colors, colors)
+    # the same file read by its header's word alone, and one without colours
+    vertices = parse_ply((tmp_path / "c.ply").read_bytes())
+    assert vertices.dtype.names == ("x", "y", "z", "red", "green", "blue")
+    assert [vertices.dtype[k] for k in vertices.dtype.names] == [np.dtype("<f4")] * 3 + [np.dtype("u1")] * 3
+    np.testing.assert_array_equal(np.stack([vertices[k] for k in "xyz"], axis=1), points)
+    np.testing.assert_array_equal(np.stack([vertices[k] for k in ("red", "green", "blue")], axis=1), colors)
+    write_ply(tmp_path / "p.ply", points)
+    vertices = parse_ply((tmp_path / "p.ply").read_bytes())
+    assert vertices.dtype.names == ("x", "y", "z")
+    np.testing.assert_array_equal(np.stack([vertices[k] for k in "xyz"], axis=1), points)
     header = ply_bytes(points[:2]).split(b"end_header\n")[0].decode()
     assert header.splitlines()[:2] == ["ply", "format binary_little_endian 1.0"]
     assert "element vertex 2" in header and "red" not in header
@@ -116,6 +157,9 @@ def test_run_writes_a_point_cloud_per_frame(tiny_model, model_cache, tmp_path):
     assert files == [f"frame_{i:06d}_depth.ply" for i in range(4)]
     points, colors = read_ply(tmp_path / "pc" / files[0])
     assert len(points) == 24 * 32 and colors is not None and (points[:, 2] > 0).all()
+    vertices = parse_ply((tmp_path / "pc" / files[0]).read_bytes())
+    np.testing.assert_array_equal(np.stack([vertices[k] for k in "xyz"], axis=1), points)
+    np.testing.assert_array_equal(np.stack([vertices[k] for k in ("red", "green", "blue")], axis=1), colors)
 
 
 def test_run_refuses_point_clouds_from_relative_depth(tiny_model, model_cache, tmp_path):
