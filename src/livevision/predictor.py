@@ -9,26 +9,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
-from .errors import CacheError, MissingDependencyError
+from .errors import CacheError, MissingDependencyError, UsageError
+from .graphs.chain import DeviceInput
+from .heads import ClassificationOptions, Head, Result, SegmentationOptions, head_for
 from .models.cache import CONFIG_FILE, PROCESSOR_FILE, CacheEntry, ModelCache
 from .models.registry import DEFAULT_MODELS, Architecture, architecture_for
 from .models.resolve import parse_model_ref
 from .models.session import create_session
-from .tasks.classification import postprocess_classification
-from .tasks.depth import depth_kind, postprocess_depth
 from .tasks.input_size import require_dynamic_input, with_input_size
 from .tasks.preprocess import build_preprocessor
-from .tasks.segmentation import postprocess_mask_classification, postprocess_semantic
-from .types import ClassificationResult, DepthResult, PreparedInput, SegmentationResult, Task
+from .types import PreparedInput, Task
 
 log = logging.getLogger(__name__)
-
-Result = Union[DepthResult, ClassificationResult, SegmentationResult]
-SEGMENTATION_MODES = ("semantic", "instance", "panoptic")
 
 
 @dataclass(frozen=True)
@@ -43,6 +38,14 @@ class PostprocessOptions:
     mask_threshold: float = 0.5
     overlap_mask_area_threshold: float = 0.5
 
+    def classification(self) -> ClassificationOptions:
+        return ClassificationOptions(top_k=self.top_k)
+
+    def segmentation(self) -> SegmentationOptions:
+        return SegmentationOptions(mode=self.segmentation_mode, threshold=self.threshold,
+                                   mask_threshold=self.mask_threshold,
+                                   overlap_mask_area_threshold=self.overlap_mask_area_threshold)
+
 
 @dataclass(frozen=True)
 class RuntimeOptions:
@@ -55,6 +58,9 @@ class RuntimeOptions:
     live: the model waits for frames between runs (no thread spinning).
     resize: "exact" (identical to the HF processors) or "fast" (OpenCV's resize).
     input_size: a lower (or higher) model input, short side in pixels, where the model takes it.
+    pre_post: where pre- and post-processing run: "host" (numpy/OpenCV, `resize` applies), "device"
+        (ONNX graphs on the model's provider, tensors kept there: see livevision.graphs) or "auto"
+        (device on GPU providers, host on the CPU; see PRE_POST_AUTO).
     """
 
     device: str = "auto"
@@ -64,10 +70,18 @@ class RuntimeOptions:
     live: bool = False
     resize: str = "exact"
     input_size: int | None = None
+    pre_post: str = "auto"
+
+
+PRE_POST_CHOICES = ("auto", "host", "device")
+#: What "auto" picks per provider: on the CPU the numpy path measured faster (BENCHMARKS.md), on a GPU
+#: the host pre/post-processing was the limit (3-35 % of the session's rate on an H200).
+PRE_POST_AUTO = {"CPUExecutionProvider": "host"}
 
 
 class Predictor:
-    """One exported model ready to run on BGR uint8 frames."""
+    """One exported model ready to run on BGR uint8 frames: preprocess -> infer -> postprocess
+    (the engine's StagedModel), or all three with `predictor(frame)`. Its task's head is chosen once."""
 
     def __init__(self, entry: CacheEntry, task: Task, *, runtime: RuntimeOptions | None = None,
                  options: PostprocessOptions | None = None):
@@ -82,8 +96,9 @@ class Predictor:
             self.processor_config = with_input_size(self.processor_config, self.config, runtime.input_size,
                                                     name=self.name)
         self.options = options or PostprocessOptions()
-        if self.options.segmentation_mode not in SEGMENTATION_MODES:
-            raise ValueError(f"segmentation_mode must be one of {SEGMENTATION_MODES}, got {self.options.segmentation_mode!r}")
+        self.head: Head = head_for(task, self.architecture, self.config,
+                                   classification=self.options.classification(),
+                                   segmentation=self.options.segmentation())
         self.id2label = {int(k): v for k, v in (self.config.get("id2label") or {}).items()}
         self.preprocessor = build_preprocessor(self.processor_config, resize=runtime.resize)
         self.session = create_session(
@@ -91,15 +106,32 @@ class Predictor:
             engine_cache_dir=entry.path.parent / ".engines" / entry.path.name, fp16=runtime.fp16,
             allow_fallback=runtime.allow_fallback,
         )
-        log.info("%s runs on %s", self.name, self.session.get_providers()[0])
+        provider = self.session.get_providers()[0]
+        log.info("%s runs on %s", self.name, provider)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         if runtime.input_size is not None:
             require_dynamic_input(model_input.shape, self.name)
-        missing = [o for o in self.architecture.outputs if o not in {x.name for x in self.session.get_outputs()}]
+        outputs = {x.name: x for x in self.session.get_outputs()}
+        missing = [o for o in self.architecture.outputs if o not in outputs]
         if missing:
             raise CacheError(f"ONNX model {entry.onnx_path} lacks outputs {missing}: re-export it with --force")
-        self.depth_kind = depth_kind(self.config) if task is Task.DEPTH else None
+        self.depth_kind = self.head.kind if task is Task.DEPTH else None
+        self.pre_post = _resolve_pre_post(runtime.pre_post, provider)
+        self._device_pre = self._device_post = self._binder = None
+        if self.pre_post == "device":
+            self._build_device_stages([outputs[o].shape for o in self.architecture.outputs])
+
+    def _build_device_stages(self, output_shapes) -> None:
+        from .graphs.chain import Binder
+        from .graphs.device_stages import DevicePreprocessor, device_postprocessor
+
+        kwargs = dict(intra_op_threads=self.runtime.intra_op_threads, live=self.runtime.live)
+        self._device_pre = DevicePreprocessor(self.preprocessor, self.session, **kwargs)
+        self._device_post = device_postprocessor(self.head, output_shapes, self.session, **kwargs)
+        self._binder = Binder(self.session)
+        if self._device_post is None:
+            log.info("%s: post-processing stays on the host (no device graph for it)", self.name)
 
     @property
     def model_type(self) -> str:
@@ -109,33 +141,40 @@ class Predictor:
     def name(self) -> str:
         return self.entry.metadata.get("notes", {}).get("source") or self.entry.path.name
 
-    def preprocess(self, frame: np.ndarray) -> PreparedInput:
-        return self.preprocessor(frame)
+    def preprocess(self, frame: np.ndarray) -> PreparedInput | DeviceInput:
+        """The model input: a PreparedInput, or with device pre-processing a DeviceInput."""
+        return self._device_pre(frame) if self._device_pre is not None else self.preprocessor(frame)
 
-    def infer(self, prepared: PreparedInput) -> list[np.ndarray]:
-        """Raw model outputs, in the order of `architecture.outputs`."""
-        return self.session.run(list(self.architecture.outputs), {self.input_name: prepared.pixel_values})
+    def infer(self, prepared: PreparedInput | DeviceInput) -> list:
+        """Raw model outputs, in the order of `architecture.outputs`: numpy arrays, or OrtValues left on
+        the device when device post-processing follows."""
+        if self._binder is None:
+            return self.session.run(list(self.architecture.outputs), {self.input_name: prepared.pixel_values})
+        value = prepared.value if isinstance(prepared, DeviceInput) else prepared.pixel_values
+        return self._binder.run(self.session, {self.input_name: value}, self.architecture.outputs,
+                                to_host=self._device_post is None)
 
-    def postprocess(self, outputs: list[np.ndarray], prepared: PreparedInput) -> Result:
-        if self.task is Task.DEPTH:
-            return postprocess_depth(outputs[0], prepared, model_type=self.model_type, kind=self.depth_kind)
-        if self.task is Task.CLASSIFICATION:
-            return postprocess_classification(
-                outputs[0], id2label=self.id2label, top_k=self.options.top_k,
-                problem_type=self.config.get("problem_type"),
-            )
-        if self.architecture.is_mask_classification:
-            o = self.options
-            return postprocess_mask_classification(
-                outputs[0], outputs[1], prepared, id2label=self.id2label, mode=o.segmentation_mode,
-                model_type=self.model_type, threshold=o.threshold, mask_threshold=o.mask_threshold,
-                overlap_mask_area_threshold=o.overlap_mask_area_threshold,
-            )
-        return postprocess_semantic(outputs[0], prepared, id2label=self.id2label)
+    def postprocess(self, outputs: list, prepared: PreparedInput | DeviceInput) -> Result:
+        if self._device_post is not None:
+            result = self._device_post(outputs, prepared)
+            if result is not None:
+                return result
+            outputs = [o if isinstance(o, np.ndarray) else o.numpy() for o in outputs]
+        if isinstance(prepared, DeviceInput):
+            prepared = prepared.to_host()
+        return self.head.postprocess(outputs, prepared)
 
     def __call__(self, frame: np.ndarray) -> Result:
         prepared = self.preprocess(frame)
         return self.postprocess(self.infer(prepared), prepared)
+
+
+def _resolve_pre_post(choice: str, provider: str) -> str:
+    if choice not in PRE_POST_CHOICES:
+        raise UsageError(f"pre_post must be one of {', '.join(PRE_POST_CHOICES)}, got {choice!r}")
+    if choice != "auto":
+        return choice
+    return PRE_POST_AUTO.get(provider, "device")
 
 
 def load_model(

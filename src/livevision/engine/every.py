@@ -21,7 +21,7 @@ from ..sources import CaptureThread
 from ..types import Frame, Task
 from .clock import Clock
 from .pacing import RateLimiter
-from .running import TaskOutput, has_stages, run_model
+from .running import StagedModel, TaskOutput, run_model, timed
 from .telemetry import Telemetry
 
 QUEUE_SIZE = 2
@@ -93,27 +93,22 @@ def _stage_thread(name: str, work: Callable[[_Job], None], inq: queue.Queue, out
 
 def _task_stages(task: Task, model, telemetry: Telemetry, clock: Clock) -> list[tuple[str, Callable[[_Job], None]]]:
     name = task.value
-    if not has_stages(model):
+    if not isinstance(model, StagedModel):
         def whole(job: _Job) -> None:
             job.output = run_model(name, model, job.frame, telemetry, clock.now)
         return [("infer", whole)]
 
     def preprocess(job: _Job) -> None:
         job.started = clock.now()
-        job.data = model.preprocess(job.frame.image)
-        telemetry.stage(f"{name}.preprocess", clock.now() - job.started)
+        job.data = timed(telemetry, clock.now, f"{name}.preprocess", model.preprocess, job.frame.image)
 
     def infer(job: _Job) -> None:
-        t = clock.now()
-        job.data = (job.data, model.infer(job.data))
-        telemetry.stage(f"{name}.inference", clock.now() - t)
+        job.data = (job.data, timed(telemetry, clock.now, f"{name}.inference", model.infer, job.data))
 
     def postprocess(job: _Job) -> None:
-        t = clock.now()
         prepared, outputs = job.data
-        result = model.postprocess(outputs, prepared)
+        result = timed(telemetry, clock.now, f"{name}.postprocess", model.postprocess, outputs, prepared)
         end = clock.now()
-        telemetry.stage(f"{name}.postprocess", end - t)
         telemetry.inferred(name, end)
         job.data = None
         job.output = TaskOutput(result, job.frame.index, job.frame.timestamp_s, job.frame.captured_at,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -31,28 +31,40 @@ class TaskOutput:
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
-def has_stages(model) -> bool:
-    """A Predictor-like model exposes preprocess / infer / postprocess, which the engine
-    times separately and, in `every` mode, runs on separate threads."""
-    return all(callable(getattr(model, name, None)) for name in ("preprocess", "infer", "postprocess"))
+@runtime_checkable
+class StagedModel(Protocol):
+    """A model in three stages, which the engines time separately and, in `every` mode, run on
+    separate threads: `preprocess(image) -> prepared`, `infer(prepared) -> outputs`,
+    `postprocess(outputs, prepared) -> result`. Predictor is one. Any other callable
+    `model(image) -> result` runs as one stage ("inference")."""
+
+    def preprocess(self, image: np.ndarray) -> Any: ...
+
+    def infer(self, prepared: Any) -> Any: ...
+
+    def postprocess(self, outputs: Any, prepared: Any) -> Any: ...
+
+
+T = TypeVar("T")
+
+
+def timed(telemetry: Telemetry, clock: Callable[[], float], stage: str, work: Callable[..., T], *args) -> T:
+    """work(*args), its duration recorded as telemetry stage `stage` ("depth.inference"...)."""
+    started = clock()
+    value = work(*args)
+    telemetry.stage(stage, clock() - started)
+    return value
 
 
 def run_model(task: str, model, frame: Frame, telemetry: Telemetry, clock: Callable[[], float]) -> TaskOutput:
     """Run `model` on `frame` in the calling thread."""
     started = clock()
-    if has_stages(model):
-        prepared = model.preprocess(frame.image)
-        t1 = clock()
-        outputs = model.infer(prepared)
-        t2 = clock()
-        result = model.postprocess(outputs, prepared)
-        t3 = clock()
-        telemetry.stage(f"{task}.preprocess", t1 - started)
-        telemetry.stage(f"{task}.inference", t2 - t1)
-        telemetry.stage(f"{task}.postprocess", t3 - t2)
+    if isinstance(model, StagedModel):
+        prepared = timed(telemetry, clock, f"{task}.preprocess", model.preprocess, frame.image)
+        outputs = timed(telemetry, clock, f"{task}.inference", model.infer, prepared)
+        result = timed(telemetry, clock, f"{task}.postprocess", model.postprocess, outputs, prepared)
     else:
-        result = model(frame.image)
-        t3 = clock()
-        telemetry.stage(f"{task}.inference", t3 - started)
-    telemetry.inferred(task, t3)
-    return TaskOutput(result, frame.index, frame.timestamp_s, frame.captured_at, t3 - started, frame.image)
+        result = timed(telemetry, clock, f"{task}.inference", model, frame.image)
+    finished = clock()
+    telemetry.inferred(task, finished)
+    return TaskOutput(result, frame.index, frame.timestamp_s, frame.captured_at, finished - started, frame.image)

@@ -82,6 +82,7 @@ __all__ = [
     "Preprocessor",
     "SUPPORTED_PROCESSORS",
     "build_preprocessor",
+    "check_frame",
     "zoedepth_padding",
 ]
 
@@ -118,6 +119,17 @@ def _crop_axis(size: int, crop: int) -> tuple[int, int, int, int]:
     return start, stop, max(0, -offset), -offset
 
 
+def check_frame(frame: np.ndarray) -> np.ndarray:
+    """The frame as a C-contiguous (H, W, 3) uint8 array; ValueError naming what is wrong otherwise."""
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"frame must be a numpy array, got {type(frame).__name__}")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise ValueError(f"frame must have shape (H, W, 3) (BGR), got {frame.shape}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frame must be uint8, got {frame.dtype}")
+    return frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
+
+
 class Preprocessor:
     """A frame -> model input transform reproducing one Hugging Face image processor.
 
@@ -146,22 +158,9 @@ class Preprocessor:
         return f"Preprocessor({self.processor_type}, resize={self.resize!r})"
 
     def __call__(self, frame: np.ndarray) -> PreparedInput:
-        if not isinstance(frame, np.ndarray):
-            raise ValueError(f"frame must be a numpy array, got {type(frame).__name__}")
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
-            raise ValueError(f"frame must have shape (H, W, 3) (BGR), got {frame.shape}")
-        if frame.dtype != np.uint8:
-            raise ValueError(f"frame must be uint8, got {frame.dtype}")
-        if not frame.flags.c_contiguous:
-            frame = np.ascontiguousarray(frame)
+        frame = check_frame(frame)
         hw = (int(frame.shape[0]), int(frame.shape[1]))
-        geometry = self._geometry.get(hw)
-        if geometry is None:
-            with self._lock:
-                geometry = self._geometry.get(hw) or self._make_geometry(hw)
-                while len(self._geometry) >= _MAX_SIZES:  # e.g. a folder of photos: forget the oldest
-                    self._geometry.pop(next(iter(self._geometry)))
-                self._geometry[hw] = geometry
+        geometry = self.geometry(hw)
         pixel_values = self._zoe(frame, geometry) if self._recipe.zoe else self._standard(frame, geometry)
         return PreparedInput(
             pixel_values=pixel_values,
@@ -171,6 +170,21 @@ class Preprocessor:
         )
 
     # -- geometry ---------------------------------------------------------------------------------
+
+    @property
+    def recipe(self) -> Recipe:
+        return self._recipe
+
+    def geometry(self, hw: tuple[int, int]) -> _Geometry:
+        """What the frame size decides (resize target, crop, padding), computed once per size."""
+        geometry = self._geometry.get(hw)
+        if geometry is None:
+            with self._lock:
+                geometry = self._geometry.get(hw) or self._make_geometry(hw)
+                while len(self._geometry) >= _MAX_SIZES:  # e.g. a folder of photos: forget the oldest
+                    self._geometry.pop(next(iter(self._geometry)))
+                self._geometry[hw] = geometry
+        return geometry
 
     def _make_geometry(self, hw: tuple[int, int]) -> _Geometry:
         recipe = self._recipe

@@ -234,6 +234,32 @@ def _check_window(out_hw: tuple[int, int], window: tuple[int, int, int, int] | N
     return top, bottom, left, right
 
 
+def pil_vertical_first(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> bool:
+    """Whether Pillow (13.0) resizes this size change vertically first (see ExactResizer)."""
+    (in_h, in_w), (out_h, out_w) = in_hw, out_hw
+    return out_h < in_h and out_w != in_w and 2 * (out_w - in_w) > out_h - in_h
+
+
+def pil_weight_matrix(in_size: int, out_size: int, flt: Filter, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Pillow's resampling of one axis as a (stop - start, in_size) float64 matrix: output pixels
+    [start, stop) of the resize to out_size, each row Pillow's fixed-point coefficients times 2**-22
+    (exact in float64), so `floor(matrix @ x + 1/2)` clipped to 0..255 is Pillow's pass bit for bit.
+    An axis that keeps its size is the identity (Pillow skips the pass); NEAREST rows are one-hot."""
+    stop = out_size if stop is None else stop
+    matrix = np.zeros((stop - start, in_size), dtype=np.float64)
+    rows = np.arange(stop - start)
+    if in_size == out_size:
+        matrix[rows, np.arange(start, stop)] = 1.0
+    elif flt is Filter.NEAREST:
+        matrix[rows, _nearest_indices(in_size, out_size)[start:stop]] = 1.0
+    else:
+        bounds, k = _pil_coefficients(in_size, out_size, flt)
+        for j in rows:
+            x0, n = bounds[start + j]
+            matrix[j, x0 : x0 + n] = k[start + j, :n] * 2.0**-_PRECISION_BITS
+    return matrix
+
+
 class ExactResizer:
     """``PIL.Image.resize`` of uint8 (H, W, C) images of one size to one output size, bit for bit.
 
@@ -272,7 +298,7 @@ class ExactResizer:
         self.in_hw = (in_h, in_w)
         self.out_hw = (bottom - top, right - left)
         self.filter = Filter(flt)
-        self._vertical_first = out_h < in_h and out_w != in_w and 2 * (out_w - in_w) > out_h - in_h
+        self._vertical_first = pil_vertical_first((in_h, in_w), (out_h, out_w))
         if self._vertical_first:  # run on the transposed image, transpose the result back
             in_h, in_w, out_h, out_w = in_w, in_h, out_w, out_h
             top, bottom, left, right = left, right, top, bottom
