@@ -10,6 +10,9 @@ same model and frames:
 | classification | pipeline("image-classification")                     | same top-5, scores within 1e-3  |
 | semantic       | post_process_semantic_segmentation                   | pixel agreement >= 99%          |
 | instance/pan.  | post_process_instance/panoptic_segmentation          | 1:1 segments, IoU >= 0.95, class|
+
+Every test runs twice: with pre/post-processing on the host (numpy/OpenCV) and as ONNX graphs on
+the model's provider (`pre_post="device"`, here the CPU provider; see livevision.graphs).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from PIL import Image
 from tiny_models import ARCHITECTURES
 from transformers import AutoImageProcessor, pipeline
 
-from livevision.predictor import PostprocessOptions, Predictor
+from livevision.predictor import PostprocessOptions, Predictor, RuntimeOptions
 from livevision.types import DepthKind, Task
 
 
@@ -59,10 +62,15 @@ def frames():
     return synthetic_frames()
 
 
+@pytest.fixture(params=["host", "device"])
+def runtime(request) -> RuntimeOptions:
+    return RuntimeOptions(device="cpu", pre_post=request.param)
+
+
 @pytest.mark.parametrize("name", _names("depth"))
-def test_depth_matches_pipeline(name, tiny_model, exported, frames):
+def test_depth_matches_pipeline(name, tiny_model, exported, frames, runtime):
     folder = tiny_model(name)
-    ours = Predictor(exported(name), Task.DEPTH)
+    ours = Predictor(exported(name), Task.DEPTH, runtime=runtime)
     reference = pipeline("depth-estimation", model=str(folder), image_processor=_processor(folder), device="cpu")
     expected_kind = DepthKind.METRIC if name.startswith("zoedepth") or name in ("depth_anything_metric", "glpn") else DepthKind.RELATIVE
     assert ours.depth_kind is expected_kind
@@ -84,9 +92,9 @@ def test_depth_matches_pipeline(name, tiny_model, exported, frames):
 
 
 @pytest.mark.parametrize("name", _names("classification"))
-def test_classification_matches_pipeline(name, tiny_model, exported, frames):
+def test_classification_matches_pipeline(name, tiny_model, exported, frames, runtime):
     folder = tiny_model(name)
-    ours = Predictor(exported(name), Task.CLASSIFICATION)
+    ours = Predictor(exported(name), Task.CLASSIFICATION, runtime=runtime)
     reference = pipeline("image-classification", model=str(folder), image_processor=_processor(folder), device="cpu")
     for frame in frames:
         result = ours(frame)
@@ -109,9 +117,9 @@ def _hf_segmentation_outputs(folder, frame):
     return processor, outputs
 
 
-def test_semantic_segformer_matches_post_processing(tiny_model, exported, frames):
+def test_semantic_segformer_matches_post_processing(tiny_model, exported, frames, runtime):
     folder = tiny_model("segformer")
-    ours = Predictor(exported("segformer"), Task.SEGMENTATION)
+    ours = Predictor(exported("segformer"), Task.SEGMENTATION, runtime=runtime)
     for frame in frames:
         processor, outputs = _hf_segmentation_outputs(folder, frame)
         ref = processor.post_process_semantic_segmentation(outputs, target_sizes=[frame.shape[:2]])[0].numpy()
@@ -133,9 +141,9 @@ _MASK_OPTIONS = dict(threshold=0.1, mask_threshold=0.5, overlap_mask_area_thresh
 
 @pytest.mark.parametrize("name", ["maskformer", "mask2former"])
 @pytest.mark.parametrize("mode", ["semantic", "instance", "panoptic"])
-def test_mask_classification_matches_post_processing(name, mode, tiny_model, exported, frames):
+def test_mask_classification_matches_post_processing(name, mode, tiny_model, exported, frames, runtime):
     folder = tiny_model(name)
-    ours = Predictor(exported(name), Task.SEGMENTATION,
+    ours = Predictor(exported(name), Task.SEGMENTATION, runtime=runtime,
                      options=PostprocessOptions(segmentation_mode=mode, **_MASK_OPTIONS))
     compared = 0
     for frame in frames:
