@@ -160,3 +160,30 @@ def test_device_stages_run_in_the_engines(exported, tmp_path, pacing):
         np.testing.assert_array_equal(output.result.label_map, expected.label_map)
         seen += 1
     assert seen >= 2
+
+
+def test_cli_pre_post_device_writes_the_host_results(tiny_model, exported, model_cache, tmp_path):
+    import json
+    from fractions import Fraction
+
+    from cli_runner import run_cli
+    from media import make_source
+
+    exported("vit")
+    clip = make_source(tmp_path / "clip.mp4", 4, Fraction(10), None, size_wh=(96, 64))
+    records = {}
+    for where in ("host", "device"):
+        results = tmp_path / f"{where}.jsonl"
+        done = run_cli("run", "--task", "classification", "--source", str(clip), "--model", str(tiny_model("vit")),
+                       "--cache-dir", str(model_cache), "--precision", "fp32", "--device", "cpu",
+                       "--pre-post", where, "--results", str(results), "--no-display")
+        assert done.returncode == 0, done.stderr
+        records[where] = [json.loads(line) for line in results.read_text().splitlines()]
+        assert f"pre/post-processing on the {where}" in done.stderr
+    assert len(records["host"]) == 4
+    for host, device in zip(records["host"], records["device"]):
+        assert [c["label"] for c in host["top_k"]] == [c["label"] for c in device["top_k"]]
+        np.testing.assert_allclose([c["score"] for c in device["top_k"]], [c["score"] for c in host["top_k"]],
+                                   rtol=1e-5)
+    bad = run_cli("run", "--task", "classification", "--source", str(clip), "--pre-post", "gpu", "--no-display")
+    assert bad.returncode == 2 and "--pre-post" in bad.stderr

@@ -79,6 +79,7 @@ class RunOptions:
     reconnect: object = None  # ReconnectPolicy | bool | None, see open_source
     cache_dir: Path | None = None
     resize: str = "exact"
+    pre_post: str = "auto"
     device: str = "auto"
     precision: str = "auto"
     calibrate: str | None = None
@@ -146,7 +147,7 @@ def run(options: RunOptions, *, source=None) -> int:
         stream = Stream(
             opened, list(options.tasks), model=options.models or None, pacing=options.pacing,
             max_fps=options.max_fps, rates=options.rates or None, revision=options.revision,
-            cache_dir=options.cache_dir, resize=options.resize, options=options.postprocess,
+            cache_dir=options.cache_dir, resize=options.resize, pre_post=options.pre_post, options=options.postprocess,
             device=options.device, allow_fallback=options.allow_fallback, input_size=options.input_size or None,
             precision=options.precision, calibrate=options.calibrate,
         )

@@ -16,6 +16,7 @@ from .interrupts import EXIT_SIGINT, EXIT_SIGTERM, Terminated, graceful_interrup
 from .app import ViewMode
 from .models.registry import DEFAULT_MODELS, supported_model_types
 from .pointcloud import CameraIntrinsics
+from .predictor import PRE_POST_CHOICES
 from .types import Task
 
 log = logging.getLogger("livevision")
@@ -136,6 +137,10 @@ def _add_run_parser(commands) -> None:
     tuning.add_argument("--top-k", type=int, default=5, help="classes shown for classification (default 5)")
     tuning.add_argument("--resize", choices=["exact", "fast"], default="exact",
                         help="exact: resizing identical to the HF processors (default); fast: OpenCV's, slightly cheaper")
+    tuning.add_argument("--pre-post", choices=list(PRE_POST_CHOICES), default="auto",
+                        help="where pre- and post-processing run: device (ONNX graphs on the model's provider, the "
+                        "frame goes up once and only results come down), host (numpy/OpenCV) or auto (default: "
+                        "device on a GPU, host on the CPU)")
     tuning.add_argument("--input-size", action="append", default=[], metavar="[TASK=]N",
                         help="model input short side in pixels, for models that take other sizes "
                         "(e.g. Depth Anything 252 or 364 instead of 518: faster, coarser); aspect ratio "
@@ -223,7 +228,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         output=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
         depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
         display=not args.no_display, view=ViewMode(args.view),
-        hud=not args.no_hud, snapshot_dir=args.snapshot_dir, serve=args.serve, cache_dir=args.cache_dir, resize=args.resize,
+        hud=not args.no_hud, snapshot_dir=args.snapshot_dir, serve=args.serve, cache_dir=args.cache_dir, resize=args.resize, pre_post=args.pre_post,
         postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
                                        threshold=args.threshold),
         max_frames=args.max_frames,

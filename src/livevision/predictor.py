@@ -107,7 +107,6 @@ class Predictor:
             allow_fallback=runtime.allow_fallback,
         )
         provider = self.session.get_providers()[0]
-        log.info("%s runs on %s", self.name, provider)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         if runtime.input_size is not None:
@@ -118,6 +117,7 @@ class Predictor:
             raise CacheError(f"ONNX model {entry.onnx_path} lacks outputs {missing}: re-export it with --force")
         self.depth_kind = self.head.kind if task is Task.DEPTH else None
         self.pre_post = _resolve_pre_post(runtime.pre_post, provider)
+        log.info("%s runs on %s, pre/post-processing on the %s", self.name, provider, self.pre_post)
         self._device_pre = self._device_post = self._binder = None
         if self.pre_post == "device":
             self._build_device_stages([outputs[o].shape for o in self.architecture.outputs])
