@@ -138,7 +138,7 @@ class Preprocessor:
     ``padding_tblr`` (center crops give negative padding; ZoeDepth's padding is in model-input
     pixels, rounded). Work that depends only on the frame size is cached (for the last 8 sizes), so
     the first frame of a new size is slower. Thread-safe: one Preprocessor may serve several
-    threads; "exact" keeps ~30 MiB of scratch per thread and frame size.
+    threads; "exact" keeps ~30 MiB of scratch per part running at once and frame size.
 
     processor_type: the HF class reproduced. resize: "exact" (Pillow-exact) or "fast" (cv2).
     """

@@ -22,14 +22,17 @@ levels at edges and in fine texture. This module offers:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import math
-import threading
+import queue
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from .host_split import host_parts, run_parts
 
 __all__ = [
     "Filter",
@@ -264,11 +267,12 @@ class ExactResizer:
     """``PIL.Image.resize`` of uint8 (H, W, C) images of one size to one output size, bit for bit.
 
     Build once per (input size, output size, filter, window) and call per frame; the weights and the
-    float64 work buffers (one set per thread) are reused across calls.
+    float64 work buffers (one set per part running at once) are reused across calls. Each pass is
+    split into one part per physical core (host_split), run in parallel.
 
     in_hw, out_hw: (height, width). window: (top, bottom, left, right), the rows and columns of the
     full output to compute (a crop), default all of it. work_bytes: about how much float64 scratch
-    each pass may use per thread; frames are processed in chunks to stay near it (8 MiB: a 720p
+    each pass may use per part; frames are processed in chunks to stay near it (8 MiB: a 720p
     frame in ~3 chunks, 4K in ~25). __call__ returns (rows, cols, C) uint8.
 
     Pass order: Pillow rounds (and clips) to uint8 between its two passes, so their order matters.
@@ -314,16 +318,19 @@ class ExactResizer:
         self._plan_x = _axis_plan(in_w, out_w, self.filter, left, right)
         self._plan_y = _axis_plan(in_h, out_h, self.filter, top, bottom)
         self._work_bytes = max(1, int(work_bytes))
-        self._local = threading.local()
+        self._scratch: queue.SimpleQueue = queue.SimpleQueue()  # idle scratch sets, reused across calls
 
-    def _buffer(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-        """A contiguous scratch array of this thread; storage is kept and reused across calls."""
-        size = math.prod(shape)
-        buffers = self._local.__dict__.setdefault("buffers", {})
-        flat = buffers.get(name)
-        if flat is None or flat.size < size:
-            flat = buffers[name] = np.empty(size, dtype=dtype)
-        return flat[:size].reshape(shape)
+    @contextlib.contextmanager
+    def _scratch_set(self):
+        """A set of scratch arrays for one part of one call; storage is kept and reused across calls."""
+        try:
+            buffers = self._scratch.get_nowait()
+        except queue.Empty:
+            buffers = {}
+        try:
+            yield functools.partial(_buffer, buffers)
+        finally:
+            self._scratch.put(buffers)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         if image.ndim != 3 or image.shape[:2] != self.in_hw or image.dtype != np.uint8:
@@ -347,25 +354,14 @@ class ExactResizer:
         # image, and only on the rows the vertical pass reads (as Pillow does). Both passes go in
         # chunks so the float64 work buffers stay near work_bytes whatever the frame size.
         rows = image[plan_y.first : plan_y.last]
-        n_rows, in_w = rows.shape[:2]
+        n_rows = rows.shape[0]
         if not plan_x.identity:
             n_in, n_out = plan_x.last - plan_x.first, plan_x.stop - plan_x.start
             rows = rows[:, plan_x.first : plan_x.last]
+            horizontal = np.empty((n_rows, n_out, channels), dtype=np.uint8)
             step = max(1, self._work_bytes // (8 * channels * n_in))
-            horizontal = self._buffer("h_out", (n_rows, n_out, channels), np.uint8)
-            for r0 in range(0, n_rows, step):
-                r1 = min(n_rows, r0 + step)
-                width = (r1 - r0) * channels
-                transposed = cv2.transpose(
-                    np.ascontiguousarray(rows[r0:r1]), dst=self._buffer("h_t", (n_in, r1 - r0, channels), np.uint8)
-                )
-                src = self._buffer("h_src", (n_in, width), np.float64)
-                np.copyto(src, transposed.reshape(n_in, width))
-                acc = self._buffer("h_acc", (n_out, width), np.float64)
-                for lo, hi, in_lo, in_hi, m in plan_x.blocks:
-                    np.matmul(m, src[in_lo:in_hi], out=acc[lo:hi])
-                rounded = _round_to_u8(acc, self._buffer("h_u8", (n_out, width), np.uint8))
-                horizontal[r0:r1] = cv2.transpose(rounded.reshape(n_out, r1 - r0, channels))
+            run_parts([functools.partial(self._horizontal, rows, horizontal, part, plan_x.blocks)
+                       for part in _parts(n_rows, step, 1)])
             rows = horizontal
         if plan_y.identity:
             return np.array(rows)
@@ -376,15 +372,56 @@ class ExactResizer:
         n_out = plan_y.stop - plan_y.start
         out = np.empty((n_out, n_cols * channels), dtype=np.uint8)
         step = max(channels, self._work_bytes // (8 * n_rows) // channels * channels)
-        for c0 in range(0, n_cols * channels, step):
-            c1 = min(n_cols * channels, c0 + step)
-            src = self._buffer("v_src", (n_rows, c1 - c0), np.float64)
-            np.copyto(src, flat[:, c0:c1])
-            acc = self._buffer("v_acc", (n_out, c1 - c0), np.float64)
-            for lo, hi, in_lo, in_hi, m in plan_y.blocks:
-                np.matmul(m, src[in_lo:in_hi], out=acc[lo:hi])
-            out[:, c0:c1] = _round_to_u8(acc, self._buffer("v_u8", (n_out, c1 - c0), np.uint8))
+        run_parts([functools.partial(self._vertical, flat, out, part, plan_y.blocks)
+                   for part in _parts(n_cols * channels, step, channels)])
         return out.reshape(n_out, n_cols, channels)
+
+    def _horizontal(self, rows: np.ndarray, out: np.ndarray, chunks, blocks) -> None:
+        """The horizontal pass of `rows` (rows, in, C) uint8 into `out` (rows, out, C), chunk by chunk."""
+        n_in, channels = rows.shape[1], rows.shape[2]
+        n_out = out.shape[1]
+        with self._scratch_set() as buffer:
+            for r0, r1 in chunks:
+                width = (r1 - r0) * channels
+                transposed = cv2.transpose(np.ascontiguousarray(rows[r0:r1]),
+                                           dst=buffer("h_t", (n_in, r1 - r0, channels), np.uint8))
+                src = buffer("h_src", (n_in, width), np.float64)
+                np.copyto(src, transposed.reshape(n_in, width))
+                acc = buffer("h_acc", (n_out, width), np.float64)
+                for lo, hi, in_lo, in_hi, m in blocks:
+                    np.matmul(m, src[in_lo:in_hi], out=acc[lo:hi])
+                rounded = _round_to_u8(acc, buffer("h_u8", (n_out, width), np.uint8))
+                out[r0:r1] = cv2.transpose(rounded.reshape(n_out, r1 - r0, channels))
+
+    def _vertical(self, flat: np.ndarray, out: np.ndarray, chunks, blocks) -> None:
+        """The vertical pass of `flat` (rows, cols * C) uint8 into `out` (out rows, cols * C), chunk by chunk."""
+        n_rows, n_out = flat.shape[0], out.shape[0]
+        with self._scratch_set() as buffer:
+            for c0, c1 in chunks:
+                src = buffer("v_src", (n_rows, c1 - c0), np.float64)
+                np.copyto(src, flat[:, c0:c1])
+                acc = buffer("v_acc", (n_out, c1 - c0), np.float64)
+                for lo, hi, in_lo, in_hi, m in blocks:
+                    np.matmul(m, src[in_lo:in_hi], out=acc[lo:hi])
+                out[:, c0:c1] = _round_to_u8(acc, buffer("v_u8", (n_out, c1 - c0), np.uint8))
+
+
+def _buffer(buffers: dict, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """A contiguous scratch array `name` of `buffers`, grown when a larger one is asked for."""
+    size = math.prod(shape)
+    flat = buffers.get(name)
+    if flat is None or flat.size < size:
+        flat = buffers[name] = np.empty(size, dtype=dtype)
+    return flat[:size].reshape(shape)
+
+
+def _parts(n: int, step: int, unit: int) -> list[list[tuple[int, int]]]:
+    """[0, n) in chunks of at most `step` (multiples of `unit`), dealt into one list per host part;
+    smaller chunks when there are fewer chunks than parts."""
+    parts = host_parts()
+    step = max(unit, min(step, -(-n // parts) // unit * unit or unit))
+    chunks = [(lo, min(n, lo + step)) for lo in range(0, n, step)]
+    return [chunks[i::parts] for i in range(min(parts, len(chunks)))]
 
 
 def resize_exact(

@@ -43,6 +43,7 @@ are the same.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -50,6 +51,7 @@ import cv2
 import numpy as np
 
 from ..errors import UnsupportedModelError
+from .host_split import host_parts, run_parts
 from ..types import PreparedInput, Segment, SegmentationResult
 from .region_resize import warp_region
 from .classification import label_for, normalize_id2label
@@ -327,19 +329,42 @@ def _upsampled_argmax(
     """argmax over C of bilinear-upsampled (C, h, w) scores at out_hw, as HF computes it, without (C, H, W).
 
     Channels are resized one at a time: OpenCV 5 takes at most 128 channels per Mat (OpenCV 4: 512),
-    and a running argmax keeps memory at a few frame-sized buffers.
+    and a running argmax keeps memory at a few frame-sized buffers. The candidate channels are split
+    into one contiguous run per core (host_split), each run's argmax computed in its own thread, then
+    merged in channel order (ties go to the lower channel, as torch.argmax's first maximum).
     prune=False when the caller already pruned the channels with a bound valid at out_hw.
     """
     candidates = _candidates(*_window_max_min(scores, (2, 2))) if prune else np.arange(scores.shape[0])
-    if candidates.size == 1:
+    n = candidates.size
+    if n == 1:
         return np.full(out_hw, candidates[0], dtype=np.int32)
-    best = _resize_linear(scores[candidates[0]], out_hw, region)  # always a new array
-    winner = np.zeros(out_hw, dtype=np.uint16 if candidates.size <= 65535 else np.int32)
+    index_dtype = np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.int32
+    # At least a few channels per part: below that, a thread costs more than it saves.
+    bounds = np.linspace(0, n, min(host_parts(), max(1, n // 4)) + 1).astype(int)
+    parts = run_parts([functools.partial(_running_argmax, scores, candidates, lo, hi, out_hw, region, index_dtype)
+                       for lo, hi in zip(bounds[:-1], bounds[1:])])
+    best, winner = parts[0]
+    above = np.empty(out_hw, dtype=np.uint8)
+    for part_best, part_winner in parts[1:]:  # later parts hold higher channels: they win only strictly
+        cv2.compare(part_best, best, cv2.CMP_GT, dst=above)
+        cv2.copyTo(part_winner, above, dst=winner)
+        cv2.max(part_best, best, dst=best)
+    if index_dtype is np.uint8:  # position -> channel id in one table lookup
+        table = np.zeros(256, dtype=np.int32)
+        table[:n] = candidates
+        return cv2.LUT(winner, table)
+    return candidates.astype(np.int32).take(winner)
+
+
+def _running_argmax(scores, candidates, lo: int, hi: int, out_hw, region, index_dtype):
+    """(best value, position in `candidates` of the first channel reaching it) over candidates[lo:hi]."""
+    best = _resize_linear(scores[candidates[lo]], out_hw, region)  # always a new array
+    winner = np.full(out_hw, lo, dtype=index_dtype)
     scratch = _ArgmaxScratch(out_hw, winner.dtype)
-    for k in range(1, candidates.size):
+    for k in range(lo + 1, hi):
         _resize_linear(scores[candidates[k]], out_hw, region, dst=scratch.value)
         _update_argmax(best, winner, scratch, k)
-    return candidates.astype(np.int32).take(winner)
+    return best, winner
 
 
 class _ArgmaxScratch:
@@ -353,10 +378,16 @@ class _ArgmaxScratch:
 
 def _update_argmax(best: np.ndarray, winner: np.ndarray, scratch: _ArgmaxScratch, k: int) -> None:
     """Where scratch.value > best (strictly: the first maximum wins, like torch.argmax): best = value,
-    winner = k. OpenCV's masked copy is ~80x faster here than numpy's boolean assignment."""
+    winner = k. k must exceed every index already in `winner` (channels are visited in order)."""
     cv2.compare(scratch.value, best, cv2.CMP_GT, dst=scratch.above)
-    scratch.index.fill(k)
-    cv2.copyTo(scratch.index, scratch.above, dst=winner)
+    if winner.dtype == np.uint8:
+        # above is 255 or 0, so (above & k) is k or 0, and k beats every earlier index: max() writes k
+        # exactly where above. Two byte passes instead of a fill and a masked copy.
+        cv2.bitwise_and(scratch.above, k, dst=scratch.index)
+        cv2.max(winner, scratch.index, dst=winner)
+    else:
+        scratch.index.fill(k)  # OpenCV's masked copy is ~80x faster here than numpy's boolean assignment
+        cv2.copyTo(scratch.index, scratch.above, dst=winner)
     cv2.max(scratch.value, best, dst=best)
 
 
@@ -370,12 +401,36 @@ def _candidates(upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
 
 
 def _window_max_min(a: np.ndarray, lengths: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Max and min of (C, h, w) over forward windows [i, i + ly) x [j, j + lx), edges replicated."""
+    """Max and min of (C, h, w) over forward windows [i, i + ly) x [j, j + lx), edges replicated.
+
+    The C planes go through OpenCV's morphology stacked as one tall image (one call per host part
+    instead of one per plane). Only each plane's last ly - 1 rows see the next plane there; they are
+    redone from a stack of those rows with the bottom edge replicated."""
+    c, h, w = a.shape
+    ly, lx = lengths
     kernel = np.ones(lengths, dtype=np.uint8)
-    upper, lower = np.empty_like(a), np.empty_like(a)
-    for c in range(a.shape[0]):  # OpenCV morphology: anchor (0, 0) makes the window start at the pixel
-        cv2.dilate(a[c], kernel, dst=upper[c], anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
-        cv2.erode(a[c], kernel, dst=lower[c], anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    tall = np.ascontiguousarray(a).reshape(c * h, w)
+    upper, lower = np.empty_like(tall), np.empty_like(tall)
+
+    def planes(lo: int, hi: int) -> None:
+        # anchor (0, 0) makes the window start at the pixel; the image's own edges replicate
+        rows = slice(lo * h, hi * h)
+        cv2.dilate(tall[rows], kernel, dst=upper[rows], anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+        cv2.erode(tall[rows], kernel, dst=lower[rows], anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+
+    bounds = np.linspace(0, c, min(host_parts(), c) + 1).astype(int)
+    run_parts([functools.partial(planes, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])])
+    upper, lower = upper.reshape(c, h, w), lower.reshape(c, h, w)
+    seam = min(ly - 1, h)
+    if seam and c > 1:
+        tail = np.empty((c, seam + ly - 1, w), dtype=a.dtype)
+        tail[:, :seam] = a[:, h - seam :]
+        tail[:, seam:] = a[:, h - 1 : h]
+        flat = tail.reshape(-1, w)
+        upper[:, h - seam :] = cv2.dilate(flat, kernel, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE).reshape(
+            c, -1, w)[:, :seam]
+        lower[:, h - seam :] = cv2.erode(flat, kernel, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE).reshape(
+            c, -1, w)[:, :seam]
     return upper, lower
 
 
