@@ -476,3 +476,12 @@ def test_calibration_clip_is_part_of_the_variant_key(tiny_model, tmp_path):
     cv2.imwrite(str(clip / "3.png"), np.full((40, 60, 3), 200, np.uint8))
     other = load_model(tiny_model("vit"), "classification", cache_dir=cache, precision="int8", calibrate=clip)
     assert other.entry.path != first.entry.path  # new frames, new variant
+
+
+def test_graph_optimization_prints_nothing_a_user_cannot_act_on(exported, tmp_path, caplog):
+    """onnxruntime.transformers' optimizer warns "Please specify parameters of num_heads and hidden_size for
+    model_type vit" when it is not given the head count, which it then reads from the graph itself."""
+    entry = exported("vit")
+    with caplog.at_level(logging.WARNING):
+        build_variant(entry.onnx_path, FP32_OPTIMIZED, tmp_path / "opt.onnx", model_type="vit")
+    assert not [r for r in caplog.records if "num_heads" in r.getMessage()], caplog.text

@@ -43,6 +43,10 @@ def create_session(onnx_path: Path, device: str = "cpu", *, intra_op_threads: in
     import onnxruntime as ort
 
     providers = resolve_providers(device, cache_dir=engine_cache_dir, fp16=fp16, allow_fallback=allow_fallback)
+    if not log.isEnabledFor(logging.DEBUG):
+        # ORT's process-wide logger prints lines a user cannot act on, once per session on GPU builds
+        # ("No registered plugin EP device found for 'CUDAExecutionProvider'"): errors only, unless -v.
+        ort.set_default_logger_severity(3)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = intra_op_threads or physical_cores()

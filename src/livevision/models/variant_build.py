@@ -131,13 +131,14 @@ def optimize_graph(fp32_onnx: Path, out: Path, *, model_type: str, config: dict 
 
 @contextlib.contextmanager
 def _quiet_transformer_optimizer():
-    """onnxruntime.transformers puts its folder on sys.path, so its loggers are top-level ("optimizer",
-    "onnx_model", "fusion_attention"...); they warn about head counts it then reads from the graph."""
+    """onnxruntime.transformers' loggers ("onnxruntime.transformers.optimizer", and top-level ones such as
+    "onnx_model", "fusion_attention": it puts its folder on sys.path) warn about head counts it then reads
+    from the graph ("Please specify parameters of num_heads and hidden_size for model_type vit")."""
     if log.isEnabledFor(logging.DEBUG):
         yield
         return
     names = [n for n in list(logging.root.manager.loggerDict)
-             if n in ("optimizer", "onnx_model") or n.startswith(("fusion_", "onnx_model_"))]
+             if n.rsplit(".", 1)[-1] in ("optimizer", "onnx_model") or n.rsplit(".", 1)[-1].startswith(("fusion_", "onnx_model_"))]
     loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
