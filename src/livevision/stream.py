@@ -134,7 +134,11 @@ class Stream:
                 from .predictor import load_models
 
                 wanted = _as_task_map(self.tasks, model, "a model")
-                load_kwargs.setdefault("live", self.pacing is not Pacing.EVERY)
+                # No ORT thread spinning in any mode: in `every` the decode, pre/post-processing, render and
+                # encode threads run beside inference, and spinning threads took their cores (SegFormer-B0,
+                # 640x272 file with --output, 3 interleaved rounds: 0.84x raw session.run with spinning,
+                # 0.93x without).
+                load_kwargs.setdefault("live", True)
                 models = load_models(self.tasks, wanted, **load_kwargs)
             missing = [t.value for t in self.tasks if t not in models]
             if missing:
