@@ -17,7 +17,14 @@ scripts/bench_models.py), built locally: no Hugging Face Hub access. Per model, 
   (p) livevision Predictor(frame) per frame: pre + session.run + post, no decode;
   (c) livevision stream(..., pacing="every") over the file: frames / wall time, with decode;
   (d) livevision stream(..., pacing="simulate-live") on the 25 fps file: display FPS,
-      inference FPS and result age p95 from the stream's telemetry.
+      inference FPS and result age p95 from the stream's telemetry, and the host pre- plus
+      post-processing p50 against the inference p50;
+  (e) `livevision run --pacing every --output out.mp4` (app.run, every output written) on a 640x272
+      file, beside (b640) session.run on the same file's model inputs, interleaved.
+--device cpu|cuda|... picks the execution provider for livevision's sessions (and the PyTorch device for
+(a)); --pre-post host|device|auto where livevision's pre/post-processing runs (device: ONNX graphs on
+the provider, see livevision.graphs). `--device cpu --pre-post device` runs the GPU code path on the
+CPU provider.
 A measurement that raises is reported as n/a with its reason; the others go on.
 """
 
@@ -114,6 +121,8 @@ class ModelResult:
     torch_threads: int | None = None
     error: str | None = None
     cells: dict[str, Cell] = field(default_factory=dict)
+    provider: str | None = None  # livevision's execution provider and where its pre/post-processing ran
+    extras: dict = field(default_factory=dict)  # e.g. (e)'s stage latencies
 
 
 def rate_from_times(start: float, ends: list[float], call_s: list[float] | None = None) -> Rate:
@@ -343,18 +352,20 @@ def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelR
         log.info("  %s: %.2fM parameters (real checkpoint: ~%gM)", folder, result.parameters / 1e6,
                  spec.expected_params_m)
         from livevision.models.export import export_model
-        from livevision.predictor import Predictor
+        from livevision.predictor import Predictor, RuntimeOptions
         from livevision.types import Task
 
         t0 = time.perf_counter()
         entry = export_model(folder, spec.task, cache_dir=cache / "onnx")
         result.export_s = time.perf_counter() - t0
-        predictor = Predictor(entry, Task.parse(spec.task))
+        runtime = RuntimeOptions(device=args.device, pre_post=args.pre_post)
+        predictor = Predictor(entry, Task.parse(spec.task), runtime=runtime)
         result.ort_threads = predictor.session.get_session_options().intra_op_num_threads
+        result.provider = f"{predictor.session.get_providers()[0]}, pre/post on the {predictor.pre_post}"
         frames = bm.decode_frames(video, args.pool)
         if not frames:
             raise NA(f"no frames decoded from {video}")
-        prepared = [predictor.preprocess(f) for f in frames]
+        prepared = [predictor.preprocessor(f) for f in frames]  # (b)'s ready tensors, on the host
         result.lv_input = tuple(prepared[0].pixel_values.shape[2:])
     except KeyboardInterrupt:
         raise
@@ -449,7 +460,8 @@ def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelR
         processor = AutoImageProcessor.from_pretrained(folder, use_fast=False)
         pil = [Image.fromarray(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)) for f in frames]
         result.hf_input = tuple(processor(pil[0], return_tensors="np")["pixel_values"].shape[2:])
-        pipe = transformers.pipeline(spec.pipeline_task, model=str(folder), image_processor=processor, device="cpu")
+        pipe = transformers.pipeline(spec.pipeline_task, model=str(folder), image_processor=processor,
+                                     device=args.device if args.device.startswith("cuda") else "cpu")
         for img in pil[:2]:
             pipe(img)
         a_state.update(pipe=pipe, pil=pil)
@@ -460,6 +472,7 @@ def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelR
     else:
         result.cells["a"] = Cell(error="skipped (--skip-pipeline)")
 
+    runners += every_with_outputs(result, spec, args, folder, cache, predictor)
     round_robin(result, runners, args.seconds, args.rounds)
     a_state.clear()
     del prepared
@@ -467,11 +480,8 @@ def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelR
 
     # (d) simulate-live on the 25 fps file: real time, one run.
     def simulate_live():
-        # Stream() loads live-mode models with `live=True` (no ORT thread spinning); do the same.
-        try:
-            live_predictor = Predictor(entry, Task.parse(spec.task), live=True)
-        except TypeError:
-            live_predictor = predictor
+        # Stream() loads its models with `live=True` (no ORT thread spinning); do the same.
+        live_predictor = Predictor(entry, Task.parse(spec.task), runtime=dataclasses.replace(runtime, live=True))
         s = open_stream(video, spec.task, live_predictor, "simulate-live")
         stats = getattr(s, "stats", None)
         if stats is None:
@@ -496,6 +506,42 @@ def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelR
     return result
 
 
+def every_with_outputs(result, spec: bm.BenchModel, args, folder: Path, cache: Path, predictor) -> list[Runner]:
+    """(e) `livevision run --pacing every --output out.mp4` on a 640x272 file, as a user runs it (app.run:
+    decode, pre, inference, post, render, H.264 encode), and (b640) session.run on that file's model inputs."""
+    if spec.key not in args.every_output_models.split(","):
+        return []
+    from livevision.app import RunOptions, run
+    from livevision.types import Task
+
+    small = bm.make_video(cache / "media" / f"synthetic-640x272-{SOURCE_FPS}fps-{args.small_frames}.mp4",
+                          args.small_frames, SOURCE_FPS, size_wh=(640, 272))
+    inputs = [predictor.preprocessor(f).pixel_values for f in bm.decode_frames(small, 8)]
+    session, names, input_name = predictor.session, list(predictor.architecture.outputs), predictor.input_name
+    counter = [0]
+
+    def raw(_i):
+        counter[0] += 1
+        return session.run(names, {input_name: inputs[counter[0] % len(inputs)]})
+
+    def e_run(_sec) -> Rate:  # the whole file: its length sets the round's duration
+        stats = cache / "every-output-stats.json"
+        task = Task.parse(spec.task)
+        code = run(RunOptions(tasks=(task,), source=str(small), models={task: str(folder)}, cache_dir=cache / "onnx",
+                              precision="fp32", device=args.device, pre_post=args.pre_post, pacing="every",
+                              output=cache / "every-output.mp4", stats=stats, display=False))
+        if code != 0:
+            raise NA(f"livevision run exited with {code}")
+        summary = json.loads(stats.read_text(encoding="utf-8"))
+        shown = summary["frames"]["displayed"]
+        result.extras["e_latency_ms"] = summary.get("latency_ms")
+        return Rate(fps=summary["display_fps"], overall_fps=summary["display_fps"], frames=shown,
+                    seconds=shown / summary["display_fps"])
+
+    return [Runner("b640", lambda: raw(0), lambda sec: timed_loop(raw, sec, min_calls=2)),
+            Runner("e", lambda: None, e_run, note=f"{args.small_frames} frames of 640x272, --output out.mp4, fp32")]
+
+
 # --- raw figures (bench-cache/last-run.json) ---------------------------------------------------
 
 
@@ -507,7 +553,7 @@ def result_to_json(res: ModelResult) -> dict:
                        "other_cores": cell.other_cores}
     return {"key": res.spec.key, "parameters": res.parameters, "lv_input": res.lv_input, "hf_input": res.hf_input,
             "export_s": res.export_s, "ort_threads": res.ort_threads, "torch_threads": res.torch_threads,
-            "error": res.error, "cells": cells}
+            "error": res.error, "cells": cells, "provider": res.provider, "extras": res.extras}
 
 
 def result_from_json(data: dict) -> ModelResult:
@@ -518,6 +564,7 @@ def result_from_json(data: dict) -> ModelResult:
     for name, c in data["cells"].items():
         value = Rate(**c["value"]) if c["rate"] else c["value"]
         res.cells[name] = Cell(value, c["error"], c["note"], c["other_cores"])
+    res.provider, res.extras = data.get("provider"), data.get("extras") or {}
     return res
 
 
@@ -640,6 +687,39 @@ def live_figures(res: ModelResult, b_rate: Rate | None):
     }
 
 
+def host_share(latency: dict, task: str) -> dict | None:
+    """The stream's pre + post p50 over its inference p50, from telemetry stage latencies."""
+    p50 = {k: v.get("p50") for k, v in latency.items()}
+    pre, inference, post = (p50.get(f"{task}.{stage}") for stage in ("preprocess", "inference", "postprocess"))
+    if None in (pre, inference, post) or not inference:
+        return None
+    return {"pre": pre, "post": post, "inference": inference, "share": (pre + post) / inference}
+
+
+def every_output_section(results: list[ModelResult], args, marks: list[str]) -> list[str]:
+    rows = [r for r in results if not r.error and "e" in r.cells]
+    if not rows:
+        return []
+    lines = [
+        "## `every` with its outputs on: a 640x272 file",
+        "",
+        "- (b640) `session.run` on the model inputs of the 640x272 file's frames: the limit.",
+        "- (e) `livevision run --pacing every --output out.mp4` on the 640x272 file (`app.run`: decode, pre, "
+        "inference, post, render and H.264 encode): the display rate from its `--stats`.",
+        "",
+        "| model | (b640) ORT run | (e) every + --output | (e)/(b640) (target >= 0.9 for SegFormer) | "
+        "stage p50 ms in (e) |",
+        "|---|---|---|---|---|",
+    ]
+    for res in rows:
+        b, e = res.cells.get("b640"), res.cells.get("e")
+        share = ratio(rate_of(e), rate_of(b))
+        stages = ", ".join(f"{k} {fmt(v.get('p50'), 1)}" for k, v in (res.extras.get("e_latency_ms") or {}).items())
+        lines.append(f"| {res.spec.key} | {cell_text(b, marks)} | {cell_text(e, marks)} | "
+                     f"{target(share, 0.9) if res.spec.key == 'segformer' else fmt(share)} | {stages or 'n/a'} |")
+    return lines + [""]
+
+
 def report(results: list[ModelResult], args, mach: dict, video: Path, started: str, loads: tuple,
            argv: list[str]) -> str:
     marks: list[str] = []
@@ -655,9 +735,11 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
         "keeps 12 of the 150 classes in play so that post-processing sees a realistic number of classes per frame "
         "(random weights put ~70 classes in every frame; a real ADE20k model shows ~5-20).",
         "",
-        "**Precision**: livevision's figures, (b) to (d), run the FP32 export (`export_model`, i.e. "
-        "`precision=\"fp32\"`) on the CPU provider with livevision's session options; `load_model`'s default "
-        "`precision=\"auto\"` may choose a faster variant on the machine at hand (see `scripts/bench_precision.py`).",
+        "**Precision**: livevision's figures, (b) to (e), run the FP32 export (`export_model`, i.e. "
+        f"`precision=\"fp32\"`) with `--device {getattr(args, 'device', 'cpu')}` and "
+        f"`--pre-post {getattr(args, 'pre_post', 'auto')}` (where each model ran: Notes) with livevision's session "
+        "options; `load_model`'s default `precision=\"auto\"` may choose a faster variant on the machine at hand "
+        "(see `scripts/bench_precision.py`).",
         "",
         f"**Frames**: 1280x720, synthetic and photo-like (gradients, textured ground, moving shapes, noise), "
         f"encoded to one H.264 MP4 at {SOURCE_FPS} fps ({args.frames} frames, `{video.name}`); (a), (b) and (p) "
@@ -746,6 +828,9 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
         "",
         "Targets (printed, not asserted): (c) >= 0.9 x (b); (c) >= 4 x (a) for SegFormer-B0.",
         "",
+    ]
+    lines += every_output_section(results, args, marks)
+    lines += [
         f"## Live: `pacing=\"simulate-live\"` on the {SOURCE_FPS} fps file",
         "",
         "From the stream's telemetry (`stream.stats.summary()`). Result age: over every displayed frame, how old "
@@ -783,6 +868,13 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
     stage_lines = []
     for name, res, b_rate in live_rows:
         f = live_figures(res, b_rate)
+        host = host_share(f["latency"], res.spec.task) if f and f["latency"] else None
+        if host is not None:
+            want = " (target <= 0.10)" if res.spec.key == "segformer" else ""
+            mark = ("" if not want else " ✓" if host["share"] <= 0.10 else " ✗")
+            stage_lines.append(
+                f"- {res.spec.key}: host pre-processing {host['pre']:.1f} ms + post-processing {host['post']:.1f} ms "
+                f"(p50) against inference {host['inference']:.1f} ms: {host['share']:.3f}{want}{mark}.")
         if f and f["latency"]:
             stages = ", ".join(f"{k} {fmt(v.get('p50'), 1)} / {fmt(v.get('p95'), 1)}" for k, v in f["latency"].items())
             total = sum(float(v["p50"]) for v in f["latency"].values() if v.get("p50") is not None)
@@ -818,7 +910,8 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
         if res.export_s is not None:
             lines.append(f"- {res.spec.key}: {res.parameters:,} parameters (real checkpoint ~{res.spec.expected_params_m}M); "
                          f"export/cache lookup {res.export_s:.1f} s; ORT intra-op threads "
-                         f"{res.ort_threads or 'default (0)'}, torch threads {res.torch_threads or 'n/a'}.")
+                         f"{res.ort_threads or 'default (0)'}, torch threads {res.torch_threads or 'n/a'}; "
+                         f"{res.provider or 'CPUExecutionProvider'}.")
     if marks:
         lines += ["", "Footnotes:", ""]
         lines += [f"{i}. {m}" for i, m in enumerate(marks, 1)]
@@ -850,6 +943,13 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-pipeline", action="store_true", help="skip (a), the PyTorch pipeline")
     parser.add_argument("--no-predictor", dest="predictor", action="store_false", help="skip (p)")
     parser.add_argument("--no-live", dest="live", action="store_false", help="skip (d), simulate-live")
+    parser.add_argument("--device", default="cpu", help="livevision's --device (cpu, cuda, cuda:1, tensorrt...) and "
+                        "(a)'s PyTorch device (cuda* or cpu); default cpu")
+    parser.add_argument("--pre-post", default="auto", choices=["auto", "host", "device"],
+                        help="where livevision's pre/post-processing runs (default auto: device on a GPU, host on the CPU)")
+    parser.add_argument("--every-output-models", default="segformer", metavar="KEYS",
+                        help="models that get (e), every with --output on a 640x272 file (default segformer; '' for none)")
+    parser.add_argument("--small-frames", type=int, default=60, help="frames in (e)'s 640x272 file (default 60)")
     parser.add_argument("--wait-idle", type=float, default=30.0, metavar="S",
                         help="before each measurement, wait up to S seconds for other processes to use < "
                         f"{IDLE_CORES} cores (default 30; 0: do not wait)")
