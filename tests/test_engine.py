@@ -306,3 +306,17 @@ def test_telemetry_summary_shape():
     assert summary["latency_ms"]["depth.inference"]["p50"] == pytest.approx(50.0)
     assert summary["inference_fps"]["depth"] == pytest.approx(20.0, rel=0.01)
     assert any(line.startswith("depth ") for line in stream.stats.hud_lines())
+
+
+@pytest.mark.parametrize("pacing", ["every", "simulate-live"])
+def test_streams_load_models_without_thread_spinning(pacing, monkeypatch):
+    """In every mode decode, pre/post, render and encode run beside inference: spinning ORT threads would
+    take their cores. Models are loaded with live=True (no spinning) whatever the pacing."""
+    import livevision.predictor
+
+    asked = []
+    monkeypatch.setattr(livevision.predictor, "load_models",
+                        lambda tasks, models, **kwargs: asked.append(kwargs.get("live")) or {t: (lambda image: None)
+                                                                                            for t in tasks})
+    Stream(FakeSource(3), "depth", pacing=pacing)
+    assert asked == [True]
