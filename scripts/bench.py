@@ -38,6 +38,7 @@ import gc
 import logging
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -873,8 +874,9 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
             want = " (target <= 0.10)" if res.spec.key == "segformer" else ""
             mark = ("" if not want else " ✓" if host["share"] <= 0.10 else " ✗")
             stage_lines.append(
-                f"- {res.spec.key}: host pre-processing {host['pre']:.1f} ms + post-processing {host['post']:.1f} ms "
-                f"(p50) against inference {host['inference']:.1f} ms: {host['share']:.3f}{want}{mark}.")
+                f"- {res.spec.key}: pre-processing {host['pre']:.1f} ms + post-processing {host['post']:.1f} ms "
+                f"(p50, {res.provider or 'host'}) against inference {host['inference']:.1f} ms: "
+                f"{host['share']:.3f}{want}{mark}.")
         if f and f["latency"]:
             stages = ", ".join(f"{k} {fmt(v.get('p50'), 1)} / {fmt(v.get('p95'), 1)}" for k, v in f["latency"].items())
             total = sum(float(v["p50"]) for v in f["latency"].values() if v.get("p50") is not None)
@@ -926,6 +928,17 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
     return "\n".join(lines)
 
 
+def write_report(path: Path, text: str) -> None:
+    """Write this run's report to `path`, keeping the sections other runs own: everything from the first
+    `<!-- name:begin -->` marker line on (bench_precision.py's section, the soak, ...)."""
+    kept = ""
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        at = next((m.start() for m in re.finditer(r"^<!-- [\w-]+:begin -->$", old, re.M)), None)
+        kept = old[at:] if at is not None else ""
+    path.write_text(text.rstrip("\n") + "\n\n" + kept if kept else text, encoding="utf-8")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(bm.MODELS), help=f"comma-separated, from {', '.join(bm.MODELS)}")
@@ -968,7 +981,7 @@ def main(argv=None) -> int:
         text = report(results, argparse.Namespace(**saved["args"]), saved["machine"], Path(saved["video"]),
                       saved["started"], tuple(saved["loads"]), saved["argv"])
         print(text)
-        Path(args.out).write_text(text, encoding="utf-8")
+        write_report(Path(args.out), text)
         log.info("wrote %s from %s", args.out, raw_path)
         return 0
     keys = [k.strip() for k in args.models.split(",") if k.strip()]
@@ -997,7 +1010,7 @@ def main(argv=None) -> int:
     }, indent=1, default=str), encoding="utf-8")
     text = report(results, args, mach, video, started, (load0, load1), sys.argv[1:] if argv is None else list(argv))
     print(text)
-    Path(args.out).write_text(text, encoding="utf-8")
+    write_report(Path(args.out), text)
     log.info("wrote %s", args.out)
     return 0
 

@@ -10,14 +10,13 @@ tests/test_source_faults.py drives VideoCaptureSource.
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import threading
 
 import cv2
 import pytest
 from cli_runner import run_cli
+from clip_server import ClipServer
 from media import decode, index_frame, read_index, write_avi
 
 import livevision.sources.open as open_module
@@ -27,47 +26,6 @@ from livevision.sources import VideoCaptureSource
 pytestmark = pytest.mark.timeout(120)
 
 FRAMES = 30  # in the served clip
-
-
-class DroppingServer:
-    """Serves `data` over HTTP on 127.0.0.1; request k gets plans[k] (the whole clip once the
-    plans run out): "full" the clip; an int that many bytes, then the connection closes (a drop);
-    "down" a 503 answer (the stream is not there: the open fails)."""
-
-    def __init__(self, data: bytes, plans):
-        self.data, self.plans, self.requests = data, list(plans), 0
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests += 1
-                plan = server.plans.pop(0) if server.plans else "full"
-                if plan == "down":
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "video/x-msvideo")
-                self.send_header("Content-Length", str(len(server.data)))
-                self.end_headers()
-                try:
-                    self.wfile.write(server.data if plan == "full" else server.data[:plan])
-                except OSError:
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="dropping-server", daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/clip.avi"
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +38,7 @@ def serve(clip_bytes):
     servers = []
 
     def start(plans):
-        servers.append(DroppingServer(clip_bytes, plans))
+        servers.append(ClipServer(clip_bytes, plans, name="dropping-server"))
         return servers[-1]
 
     yield start

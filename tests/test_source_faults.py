@@ -9,7 +9,6 @@ written here and then cut or overwritten.
 
 from __future__ import annotations
 
-import http.server
 import itertools
 import logging
 import re
@@ -21,6 +20,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
+from clip_server import ClipServer
 from media import decode, index_frame, make_source, read_index, write_avi
 
 from livevision.app import Renderer, ViewMode
@@ -306,49 +306,6 @@ def test_closing_interrupts_a_reconnect_wait():
 
 
 # ---- a real stream: OpenCV reading HTTP from 127.0.0.1 -------------------------------------
-
-
-class ClipServer:
-    """Serves one file over HTTP on 127.0.0.1. Each request takes the next plan: None sends the
-    whole file; an int sends that many bytes and hangs up; ("stall", n) sends n bytes and then
-    nothing until the server stops."""
-
-    def __init__(self, data: bytes, plans):
-        self.data, self.plans, self.requests = data, list(plans), 0
-        self.stopping = threading.Event()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests += 1
-                plan = server.plans.pop(0) if server.plans else None
-                self.send_response(200)
-                self.send_header("Content-Type", "video/x-msvideo")
-                self.send_header("Content-Length", str(len(server.data)))
-                self.end_headers()
-                try:
-                    if isinstance(plan, tuple):
-                        self.wfile.write(server.data[: plan[1]])
-                        self.wfile.flush()
-                        server.stopping.wait()  # until the test ends: only the client can end it
-                    else:
-                        self.wfile.write(server.data if plan is None else server.data[:plan])
-                except OSError:
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="clip-server", daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/clip.avi"
-
-    def stop(self):
-        self.stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
