@@ -181,6 +181,16 @@ def test_per_task_rates_and_max_fps_in_every_mode():
     assert packets[7].outputs[Task.SEGMENTATION].frame_index == 6
 
 
+def test_max_fps_caps_a_task_rate_above_it():
+    """--max-fps caps every task: a per-task rate above it does not lift the cap."""
+    models = {Task.DEPTH: SlowModel(0.0), Task.SEGMENTATION: SlowModel(0.0)}
+    stream = Stream(FakeSource(30, fps=30), "depth,segmentation", models=models, pacing="every",
+                    max_fps=10, rates={"segmentation": 30})
+    packets = list(stream)
+    assert [p.index for p in packets if p.is_fresh(Task.SEGMENTATION)] == list(range(0, 30, 3))
+    assert [p.index for p in packets if p.is_fresh(Task.DEPTH)] == list(range(0, 30, 3))
+
+
 def test_rate_limiter_rejects_bad_rates():
     for bad in (0, -1, float("inf"), float("nan")):
         with pytest.raises(UsageError):

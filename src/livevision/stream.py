@@ -113,7 +113,7 @@ class Stream:
         precedence over `model`.
     pacing: "live" (default for cameras and streams), "every" (default for files) or
         "simulate-live" (a file played at its own frame rate); see livevision.engine.pacing.
-    max_fps: caps every task's inference rate; rates: per-task caps, {task: fps}.
+    max_fps: caps every task's inference rate; rates: per-task caps, {task: fps} (max_fps still caps them).
     clock: a Clock (tests use ManualClock with threaded=False for deterministic pacing).
     reconnect: for cameras and streams that stop delivering: a ReconnectPolicy, True (the
         default policy), False (stop at once); None: streams reconnect, cameras stop.
@@ -127,8 +127,10 @@ class Stream:
         self.source: FrameSource = open_source(source, reconnect=reconnect)
         try:
             self.pacing = Pacing.parse(pacing, self.source.info)
+            # max_fps caps every task, a task's own rate included: the lower of the two applies.
             rate_by_task = {t: max_fps for t in self.tasks}
-            rate_by_task.update(_as_task_map(self.tasks, rates, "a rate"))
+            for t, rate in _as_task_map(self.tasks, rates, "a rate").items():
+                rate_by_task[t] = rate if max_fps is None or rate is None else min(rate, max_fps)
             self.limiters = {t: RateLimiter(rate_by_task[t]) for t in self.tasks}
             if models is None:
                 from .predictor import load_models
