@@ -7,7 +7,6 @@ with the API, the annotators and the sinks.
 from __future__ import annotations
 
 import contextlib
-import enum
 import json
 import logging
 from dataclasses import dataclass, field
@@ -35,12 +34,12 @@ from .sinks.errors import OutputPathError
 from .sinks.web import WebViewSink, parse_address
 from .sources import open_source
 from .stream import Packet, Stream
-from .types import DepthKind, Task
+from .types import DepthKind, Task, ValueEnum
 
 log = logging.getLogger(__name__)
 
 
-class ViewMode(str, enum.Enum):
+class ViewMode(ValueEnum):
     OVERLAY = "overlay"  # every result drawn over the frame
     SIDE_BY_SIDE = "side_by_side"  # original | overlay
     GRID = "grid"  # original and one tile per task

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-class Task(str, enum.Enum):
+class ValueEnum(str, enum.Enum):
+    """A str enum that prints as its value ("depth", not "Task.DEPTH"), in messages, f-strings and
+    JSON alike. Every livevision choice list is one."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Task(ValueEnum):
     DEPTH = "depth"
     CLASSIFICATION = "classification"
     SEGMENTATION = "segmentation"
@@ -29,7 +37,7 @@ class Task(str, enum.Enum):
             raise UsageError(f"unknown task {value!r}: choose one of {names}") from None
 
 
-class DepthKind(str, enum.Enum):
+class DepthKind(ValueEnum):
     """What a depth map's values mean. Near objects are LARGER for RELATIVE, SMALLER for METRIC."""
 
     RELATIVE = "relative"  # relative inverse depth (disparity), unitless

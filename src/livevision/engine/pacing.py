@@ -16,14 +16,14 @@
 
 from __future__ import annotations
 
-import enum
 import math
 
 from ..errors import UsageError
 from ..sources import SourceInfo
+from ..types import ValueEnum
 
 
-class Pacing(str, enum.Enum):
+class Pacing(ValueEnum):
     LIVE = "live"
     EVERY = "every"
     SIMULATE_LIVE = "simulate-live"

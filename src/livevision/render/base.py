@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
+
+from ..types import ValueEnum
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ class Annotator(Protocol):
     def annotate(self, scene: np.ndarray, result: Any) -> np.ndarray: ...
 
 
-class Corner(str, enum.Enum):
+class Corner(ValueEnum):
     """Where a panel (legend, HUD, top-k box) sits."""
 
     TOP_LEFT = "top_left"

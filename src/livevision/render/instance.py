@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from ..types import Segment, SegmentationResult
+from ..types import Segment, SegmentationResult, ValueEnum
 from .base import fit_map, new_canvas
 from .palette import Palette
 from .text import Font, TextStyle, contrasting_text_bgr, draw_text_box
@@ -20,7 +19,7 @@ BGR = tuple[int, int, int]
 _MAX_SEGMENTS = 255  # segments share one uint8 index map (0 = none)
 
 
-class ColorLookup(str, enum.Enum):
+class ColorLookup(ValueEnum):
     """What picks a segment's colour. CLASS is stable from frame to frame (segment ids are per-frame
     numbers from post-processing); SEGMENT tells neighbouring instances of one class apart."""
 

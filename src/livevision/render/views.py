@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 import math
 from typing import Sequence
 
 import cv2
 import numpy as np
 
+from ..types import ValueEnum
 
-class View(str, enum.Enum):
+
+class View(ValueEnum):
     OVERLAY = "overlay"  # the annotated frame alone
     SIDE_BY_SIDE = "side_by_side"  # original | annotated
 

@@ -10,14 +10,13 @@ Errors in the thread are re-raised in the consumer; `stop()` always unblocks bot
 
 from __future__ import annotations
 
-import enum
 import logging
 import queue
 import threading
 import time
 from typing import Callable
 
-from ..types import Frame
+from ..types import Frame, ValueEnum
 from .base import FrameSource
 
 log = logging.getLogger(__name__)
@@ -25,7 +24,7 @@ log = logging.getLogger(__name__)
 _END = object()  # poison pill: the source ended (or failed)
 
 
-class CapturePolicy(str, enum.Enum):
+class CapturePolicy(ValueEnum):
     LATEST = "latest"
     QUEUE = "queue"
 
