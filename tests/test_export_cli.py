@@ -22,7 +22,7 @@ from livevision.models.resolve import parse_model_ref
 def test_export_local_folder_then_reuse(tiny_model, tmp_path):
     folder = tiny_model("vit")
     cache = tmp_path / "cache"
-    first = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache))
+    first = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache), "--precision", "fp32")
     assert first.returncode == 0, first.stderr
     onnx_path = first.stdout.strip()
     assert onnx_path.endswith("model.onnx") and os.path.getsize(onnx_path) > 0
@@ -30,7 +30,7 @@ def test_export_local_folder_then_reuse(tiny_model, tmp_path):
     assert json.load(open(os.path.join(entry_dir, "livevision.json")))["key"]["options"]["task"] == "classification"
     mtime = os.path.getmtime(onnx_path)
 
-    second = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache))
+    second = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache), "--precision", "fp32")
     assert second.returncode == 0 and second.stdout.strip() == onnx_path
     assert os.path.getmtime(onnx_path) == mtime  # reused, not re-exported
 
@@ -160,7 +160,7 @@ def test_corrupt_onnx_file_is_a_clear_error(tiny_model, tmp_path, capsys):
 def test_two_processes_exporting_at_once_share_one_entry(tiny_model, tmp_path):
     folder = tiny_model("resnet")
     cmd = [sys.executable, "-m", "livevision", "export", str(folder), "--task", "classification",
-           "--cache-dir", str(tmp_path)]
+           "--cache-dir", str(tmp_path), "--precision", "fp32"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
@@ -186,5 +186,20 @@ def test_export_can_build_the_precision_variant_ahead_of_a_run(tiny_model, tmp_p
     cv2.imwrite(str(clip), np.full((48, 64, 3), 127, np.uint8))
     run = run_cli("run", "--task", "classification", "--model", str(folder), "--source", str(clip), "--no-display",
                    "--precision", "int8", "--device", "cpu", "--cache-dir", str(cache))
+    assert run.returncode == 0, run.stderr
+    assert "building, checking and timing" not in run.stderr and "exporting" not in run.stderr
+
+
+def test_export_and_run_share_their_default_precision(tiny_model, tmp_path):
+    """An export made ahead with default options is the one a run with default options uses: the run
+    builds nothing (issue 12: export defaulted to fp32 while run defaulted to auto)."""
+    folder, cache = tiny_model("vit"), tmp_path / "cache"
+    built = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache), "--device", "cpu")
+    assert built.returncode == 0, built.stderr
+    assert "building, checking and timing variants" in built.stderr
+    clip = tmp_path / "frame.png"
+    cv2.imwrite(str(clip), np.full((48, 64, 3), 127, np.uint8))
+    run = run_cli("run", "--task", "classification", "--model", str(folder), "--source", str(clip), "--no-display",
+                  "--device", "cpu", "--cache-dir", str(cache))
     assert run.returncode == 0, run.stderr
     assert "building, checking and timing" not in run.stderr and "exporting" not in run.stderr

@@ -15,6 +15,7 @@ from .errors import LiveVisionError, UsageError
 from .interrupts import EXIT_SIGINT, EXIT_SIGTERM, Terminated, graceful_interrupts
 from .app import ViewMode
 from .models.registry import DEFAULT_MODELS, supported_model_types
+from .models.variant_kinds import DEFAULT_PRECISION, PRECISIONS
 from .pointcloud import CameraIntrinsics
 from .predictor import PRE_POST_CHOICES
 from .types import Task
@@ -56,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     ahead = export.add_argument_group(
         "precision variant", "build the variant `livevision run` would choose now, so a live demo starts at once; "
         "give the same --precision, --device, --calibrate and --input-size as the run")
-    ahead.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"], default="fp32",
-                       help="fp32 (default): the export only; auto, int8 or fp16: also build that variant")
+    ahead.add_argument("--precision", choices=list(PRECISIONS), default=DEFAULT_PRECISION,
+                       help=f"the variant to build now, as `run --precision` would choose it (default "
+                       f"{DEFAULT_PRECISION}, as run's); fp32: the export only")
     ahead.add_argument("--device", default="auto", help="the device the run will use (default auto)")
     ahead.add_argument("--calibrate", metavar="CLIP", help="video, image folder or glob to calibrate INT8 on")
     ahead.add_argument("--input-size", type=int, metavar="N", help="the model input short side the run will use")
@@ -150,7 +152,7 @@ def _add_run_parser(commands) -> None:
     device.add_argument("--device", default="auto",
                         help="auto (default: the best available), cpu, cuda, tensorrt, openvino, coreml or directml "
                         "(an index may follow: cuda:1)")
-    device.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"], default="auto",
+    device.add_argument("--precision", choices=list(PRECISIONS), default=DEFAULT_PRECISION,
                         help="auto (default): the fastest variant that passes the accuracy gate, measured on this "
                         "machine on first use and cached; fp32; fp16 (GPU); int8")
     device.add_argument("--calibrate", metavar="CLIP",

@@ -21,10 +21,10 @@ import numpy as np
 from ..errors import UsageError
 from ..types import Task
 from .cache import CONFIG_FILE, ONNX_FILE, PROCESSOR_FILE, CacheEntry, CacheKey, ModelCache
+from .variant_kinds import PRECISIONS
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "fp16", "int8")
 CALIBRATION_FRAMES = 16
 # The default when no --calibrate is given: synthetic photo-like frames (see
 # variants.synthetic_calibration_frames). A clip from the real camera calibrates better.

@@ -36,6 +36,7 @@ INT8_STATIC = "int8-static"
 FP16 = "fp16"
 KINDS = (FP32, FP32_OPTIMIZED, INT8_DYNAMIC, INT8_STATIC, FP16)
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
+DEFAULT_PRECISION = "auto"  # `livevision run` and `livevision export` alike: an export made ahead serves the run
 # Bump when what build_variant produces changes, so cached variants are rebuilt.
 VARIANTS_FORMAT = 1
 
@@ -163,6 +164,7 @@ __all__ = [
     "INT8_DYNAMIC",
     "INT8_STATIC",
     "KINDS",
+    "DEFAULT_PRECISION",
     "PRECISIONS",
     "PROFILES",
     "VARIANTS_FORMAT",
