@@ -196,3 +196,14 @@ def test_an_image_output_for_many_frames_is_refused(clip_with_audio, tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "an image holds one frame" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out.png").exists()
+
+
+def test_a_run_that_saves_and_shows_nothing_says_so(tiny_model, model_cache, clip_with_audio, tmp_path):
+    quiet = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+                    str(clip_with_audio), "--no-display", "--max-frames", "2", "--cache-dir", str(model_cache))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "nothing will be shown or saved" in quiet.stderr
+    saving = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+                     str(clip_with_audio), "--no-display", "--max-frames", "2", "--cache-dir", str(model_cache),
+                     "--results", str(tmp_path / "r.jsonl"))
+    assert saving.returncode == 0 and "nothing will be" not in saving.stderr

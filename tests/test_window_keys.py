@@ -117,7 +117,13 @@ def test_a_snapshot_that_cannot_be_saved_warns_and_the_run_goes_on(tiny_model, m
                                                                    monkeypatch, caplog):
     folder = tmp_path / "snapshots"
     folder.mkdir()
-    window = ScriptedWindow([ord("s")], before_key=lambda w: folder.rmdir() if folder.exists() else None)
+
+    def take_the_folder_s_place(_window):  # after the run's checks: a file where the folder was
+        if folder.is_dir():
+            folder.rmdir()
+            folder.write_text("not a folder any more")
+
+    window = ScriptedWindow([ord("s")], before_key=take_the_folder_s_place)
     with caplog.at_level("WARNING", logger="livevision.app"):
         assert _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch, snapshot_dir=folder,
                     max_frames=3) == 0
@@ -125,12 +131,22 @@ def test_a_snapshot_that_cannot_be_saved_warns_and_the_run_goes_on(tiny_model, m
     assert "could not save a snapshot" in caplog.text
 
 
-def test_a_missing_snapshot_folder_is_refused_before_the_run(clip, tmp_path, capsys):
+def test_a_missing_snapshot_folder_is_made_on_the_first_snapshot(tiny_model, model_cache, clip, tmp_path,
+                                                                   monkeypatch):
+    """As --arrays makes its folder: --snapshot-dir need not exist (issue 12), and nothing is made before s."""
+    folder = tmp_path / "new" / "snapshots"
+    window = ScriptedWindow([-1, ord("s")])
+    assert _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch, snapshot_dir=folder, max_frames=3) == 0
+    assert [p.name for p in folder.iterdir()] == ["livevision_000001.png"]
+
+
+def test_a_snapshot_folder_that_is_a_file_is_refused_before_the_run(clip, tmp_path, capsys):
     from livevision.cli import main
 
-    code = main(["run", "--task", "depth", "--source", str(clip), "--snapshot-dir", str(tmp_path / "nope")])
+    (tmp_path / "taken").write_text("a file")
+    code = main(["run", "--task", "depth", "--source", str(clip), "--snapshot-dir", str(tmp_path / "taken")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and len(err) == 1 and "nope" in err[0] and "does not exist" in err[0]
+    assert code == 1 and len(err) == 1 and "taken" in err[0] and "not a folder" in err[0]
 
 
 # --- the real window on a virtual display ---------------------------------------------------------

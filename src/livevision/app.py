@@ -129,8 +129,8 @@ def run(options: RunOptions, *, source=None) -> int:
     deferral = contextlib.ExitStack()  # outlives `stack`: signals stay deferred while outputs close
     with deferral, contextlib.ExitStack() as stack:
         stats_path = _check_stats_path(options.stats)
-        if options.display and not options.snapshot_dir.is_dir():
-            raise OutputPathError(f"snapshot folder {options.snapshot_dir} (--snapshot-dir) does not exist")
+        if options.display and options.snapshot_dir.exists() and not options.snapshot_dir.is_dir():
+            raise OutputPathError(f"snapshot folder {options.snapshot_dir} (--snapshot-dir) is not a folder")
         opened = open_source(source if source is not None else options.source, reconnect=options.reconnect)
         stack.callback(opened.close)
         info = opened.info
@@ -160,6 +160,9 @@ def run(options: RunOptions, *, source=None) -> int:
         progress = None if info.is_live else stack.enter_context(ProgressBar(total, desc=info.name))
         renderer = Renderer(options.tasks, options.view, options.hud)
         names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
+        if not options.display and all(x is None for x in (web, video, results, arrays, stats_path)):
+            log.warning("nothing will be shown or saved: add --output, --results, --arrays or --stats "
+                        "(or --serve, or drop --no-display)")
 
         deferral.enter_context(interrupts.deferred(stream.stop))
         last_view, last_index = None, -1
@@ -228,10 +231,12 @@ def _pause(window: WindowSink, view: np.ndarray, packet: Packet, options: RunOpt
 
 
 def _snapshot(view: np.ndarray, packet: Packet, options: RunOptions) -> None:
+    """Save the view; the folder is made on the first snapshot (as --arrays makes its folder)."""
     path = options.snapshot_dir / f"livevision_{packet.index:06d}.png"
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         saved = cv2.imwrite(str(path), view)
-    except cv2.error:
+    except (cv2.error, OSError):
         saved = False
     if saved:
         log.info("snapshot saved to %s", path)
