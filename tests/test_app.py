@@ -207,3 +207,15 @@ def test_a_run_that_saves_and_shows_nothing_says_so(tiny_model, model_cache, cli
                      str(clip_with_audio), "--no-display", "--max-frames", "2", "--cache-dir", str(model_cache),
                      "--results", str(tmp_path / "r.jsonl"))
     assert saving.returncode == 0 and "nothing will be" not in saving.stderr
+
+
+def test_a_broken_file_gets_exactly_one_line(clip_with_audio, tmp_path, monkeypatch):
+    """FFmpeg inside OpenCV printed "[mov,mp4,...] moov atom not found" before our one-line error."""
+    monkeypatch.delenv("OPENCV_FFMPEG_LOGLEVEL", raising=False)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(clip_with_audio.read_bytes()[:4000])
+    done = run_cli("run", "--task", "depth", "--source", str(truncated), "--no-display",
+                   "--cache-dir", str(tmp_path / "cache"))
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("livevision: error:") and "truncated.mp4" in lines[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -294,6 +295,10 @@ def _quiet_third_party() -> None:
 
     warnings.filterwarnings("ignore")
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our own messages say what failed
+    # FFmpeg inside OpenCV logs on its own ("[mov,mp4,...] moov atom not found", "[tcp @ ...] Connection
+    # refused") before our one-line error; OpenCV reads this when it opens a capture.
+    if not os.environ.get("OPENCV_FFMPEG_LOGLEVEL"):  # a level the user set is kept
+        os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # AV_LOG_QUIET
     for name in ("transformers", "optimum", "torch", "onnxruntime"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
