@@ -219,3 +219,14 @@ def test_a_broken_file_gets_exactly_one_line(clip_with_audio, tmp_path, monkeypa
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1, done.stderr
     assert lines[0].startswith("livevision: error:") and "truncated.mp4" in lines[0]
+
+
+def test_results_on_standard_output(tiny_model, model_cache, clip_with_audio):
+    """--results - streams the JSON lines to stdout for a pipe; every human message stays on stderr."""
+    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+                   str(clip_with_audio), "--no-display", "--max-frames", "3", "--cache-dir", str(model_cache),
+                   "--results", "-")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["index"] for r in records] == [0, 1, 2] and all(r["task"] == "depth" for r in records)
+    assert "{" not in done.stderr

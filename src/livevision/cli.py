@@ -114,7 +114,7 @@ def _add_run_parser(commands) -> None:
     faults.add_argument("--wait-for-camera", action="store_true", help="keep waiting for the source to come back")
     out = run.add_argument_group("outputs")
     out.add_argument("--output", type=Path, metavar="VIDEO", help="write the annotated video (.mp4 H.264 with the source's audio; .mkv, .mov, .avi), or for one image an image (.png, .jpg...)")
-    out.add_argument("--results", type=Path, metavar="JSONL", help="write per-frame results as JSON Lines")
+    out.add_argument("--results", type=Path, metavar="JSONL", help="write per-frame results as JSON Lines (- for standard output)")
     out.add_argument("--arrays", type=Path, metavar="DIR", help="write raw per-frame arrays (depth maps, label maps) into DIR")
     out.add_argument("--depth-format", choices=["npy", "npz", "png", "ply"], default="npy",
                      help="format of depth arrays in --arrays (png: 16-bit, millimetres for metric models; "

@@ -38,6 +38,7 @@ import json
 import logging
 import math
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 RESULTS_SCHEMA_VERSION = 1
 SUPPORTED_RESULTS_EXTENSIONS: tuple[str, ...] = (".jsonl", ".ndjson")
+STDOUT = "-"  # ResultsSink's path for standard output
 MEDIAN_MAX_SAMPLES = 1 << 18
 
 Result = DepthResult | ClassificationResult | SegmentationResult
@@ -147,12 +149,19 @@ class ResultsSink(Sink):
     """Write one JSON line per frame and task to `path` (.jsonl or .ndjson); see the module docstring.
 
     The file appears under `path` on close (also after an exception); until then it is ``<path>.part``.
+    path "-" writes the lines to standard output as they come (livevision's messages go to stderr),
+    for piping into another program.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path: Path = check_output_file(path, SUPPORTED_RESULTS_EXTENSIONS, "results file")
-        self._partial = self.path.with_name(self.path.name + ".part")
         self.lines_written = 0
+        if str(path) == STDOUT:
+            self.path: Path = Path(STDOUT)
+            self._partial = None
+            self._file = sys.stdout
+            return
+        self.path = check_output_file(path, SUPPORTED_RESULTS_EXTENSIONS, "results file")
+        self._partial = self.path.with_name(self.path.name + ".part")
         self._file = open(self._partial, "w", encoding="utf-8", newline="\n")
 
     def write(
@@ -197,6 +206,9 @@ class ResultsSink(Sink):
         self.lines_written += 1
 
     def _close(self) -> None:
+        if self._partial is None:  # standard output: every line was flushed whole; not ours to close
+            self._file.flush()
+            return
         try:
             self._file.close()
             _drop_incomplete_last_line(self._partial)
