@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -623,3 +624,61 @@ def test_progress_bar_tty_and_unknown_total():
     text = out.getvalue()
     assert text.startswith("\r") and text.endswith("\n") and text.count("\n") == 1
     assert "10 frames 4.0 fps" in text and "ETA" not in text
+
+
+# ---- publishing what was written at a first Ctrl-C ----------------------------------------------
+
+
+def _top_level_boxes(path: Path) -> list[str]:
+    data, boxes, at = path.read_bytes(), [], 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        boxes.append(data[at + 4 : at + 8].decode("latin-1"))
+        if size == 1:
+            size = int.from_bytes(data[at + 8 : at + 16], "big")
+        if size < 8:
+            break
+        at += size
+    return boxes
+
+
+def test_published_video_plays_while_written_and_the_finished_one_is_a_plain_mp4(tmp_path):
+    out = tmp_path / "out.mp4"
+    sink = VideoSink(out, 25)
+    for i in range(60):
+        sink.write(index_frame(i))
+    assert sink.publish_partial() and out.exists()
+    assert leftovers(tmp_path) == []  # renamed, not copied
+    # fragmented: it plays although ffmpeg is still writing it (fragments of at most a second)
+    so_far = tmp_path / "so_far.mp4"
+    deadline = time.monotonic() + 30
+    while True:
+        so_far.write_bytes(out.read_bytes())
+        try:
+            count = len(decode(so_far)[1])
+        except AssertionError:
+            count = 0
+        if count >= 25 or time.monotonic() > deadline:
+            break
+    assert count >= 25 and _top_level_boxes(so_far)[:2] == ["ftyp", "moov"] and "moof" in _top_level_boxes(so_far)
+    for i in range(60, 80):
+        sink.write(index_frame(i))
+    sink.close()
+    _, frames = decode(out)
+    assert [read_index(f) for f in frames] == list(range(80))
+    boxes = _top_level_boxes(out)
+    assert "moof" not in boxes and boxes.index("moov") < boxes.index("mdat")  # plain MP4, index first
+    assert leftovers(tmp_path) == []
+
+
+def test_published_results_keep_their_lines_and_the_file_goes_on(tmp_path):
+    path = tmp_path / "r.jsonl"
+    sink = ResultsSink(path)
+    result = ClassificationResult(class_ids=(1,), labels=("a",), scores=(0.9,))
+    sink.write(0, 0.0, "classification", "m", result)
+    assert sink.publish_partial() and not sink.publish_partial()
+    assert [json.loads(line)["index"] for line in path.read_text().splitlines()] == [0]
+    sink.write(1, 0.04, "classification", "m", result)
+    sink.close()
+    assert [json.loads(line)["index"] for line in path.read_text().splitlines()] == [0, 1]
+    assert leftovers(tmp_path) == []

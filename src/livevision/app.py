@@ -164,7 +164,7 @@ def run(options: RunOptions, *, source=None) -> int:
             log.warning("nothing will be shown or saved: add --output, --results, --arrays or --stats "
                         "(or --serve, or drop --no-display)")
 
-        deferral.enter_context(interrupts.deferred(stream.stop))
+        deferral.enter_context(interrupts.deferred(lambda: _on_first_interrupt(stream, video, results)))
         last_view, last_index = None, -1
         written: dict[Task, int] = {}  # the frame of each task's last written result
         frames = iter(stream)
@@ -228,6 +228,19 @@ def _pause(window: WindowSink, view: np.ndarray, packet: Packet, options: RunOpt
         elif key in (KEY_PAUSE, KEY_QUIT, KEY_ESC):
             return key
     return KEY_QUIT
+
+
+def _on_first_interrupt(stream: Stream, video, results) -> None:
+    """The first Ctrl-C / SIGTERM: stop at the next frame, and put what was written so far under the
+    outputs' names now, so a second signal (which ends the process at once) still leaves them."""
+    stream.stop()
+    published = [str(sink.path) for sink in (video, results)
+                 if sink is not None and getattr(sink, "publish_partial", None) and sink.publish_partial()]
+    if published:
+        no_audio = " (the video then has no audio)" if getattr(video, "audio_from", None) is not None else ""
+        log.warning("stopping: %s already hold%s what was written so far; press Ctrl-C again to quit without "
+                    "waiting for the outputs to be finished%s", " and ".join(published),
+                    "" if len(published) > 1 else "s", no_audio)
 
 
 def _snapshot(view: np.ndarray, packet: Packet, options: RunOptions) -> None:

@@ -205,6 +205,19 @@ class ResultsSink(Sink):
         self._file.flush()
         self.lines_written += 1
 
+    def publish_partial(self) -> bool:
+        """Put the lines written so far under the file's name now (a first Ctrl-C), so that they are
+        found even if the process is ended before close(); writing goes on in the same file."""
+        if self._partial is None or self._partial == self.path:
+            return False
+        try:
+            os.replace(self._partial, self.path)
+        except OSError as e:
+            logger.debug("could not publish %s as %s: %s", self._partial, self.path, e)
+            return False
+        self._partial = self.path
+        return True
+
     def _close(self) -> None:
         if self._partial is None:  # standard output: every line was flushed whole; not ours to close
             self._file.flush()
@@ -214,7 +227,8 @@ class ResultsSink(Sink):
             _drop_incomplete_last_line(self._partial)
             os.replace(self._partial, self.path)
         except BaseException:
-            remove_quietly(self._partial)
+            if self._partial != self.path:  # a published file is the user's results now
+                remove_quietly(self._partial)
             raise
 
 

@@ -5,18 +5,24 @@ an ffmpeg process (the binary shipped by the `imageio-ffmpeg` package, or one pa
 ffmpeg is started with an argument list, never through a shell, in its own process group so a
 Ctrl-C reaches Python only and the sink can still finalize the file.
 
-Encoding (one pass, or two when the source has audio):
+Encoding (two passes for .mp4 / .mov, or when the source has audio; one otherwise):
 
-1. frames -> ffmpeg stdin -> ``<out>.partial<ext>`` (no audio) or ``<out>.video.partial<ext>``::
+1. frames -> ffmpeg stdin -> ``<out>.video.partial<ext>`` (.mp4 / .mov, or with audio) or
+   ``<out>.partial<ext>``. MP4 and MOV are written fragmented (an empty index up front, then a
+   fragment at least every second), so the file plays whenever it is cut: after a first Ctrl-C it
+   is published under the output's name at once (`publish_partial`), and a second Ctrl-C, which
+   ends the process, leaves a playable video of what was written (without the audio)::
 
        ffmpeg -hide_banner -nostats -loglevel error -y
               -f rawvideo -pix_fmt bgr24 -s WxH -framerate NUM/DEN -i pipe:0
               -map 0:v:0 -an -vf [pad=W2:H2:0:0:color=black,]scale=out_color_matrix=bt709:out_range=tv,
                                   format=yuv420p,setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709
-              -c:v libx264 -preset PRESET -crf CRF [-movflags +faststart] -f mp4 OUT
+              -c:v libx264 -preset PRESET -crf CRF
+              [-movflags +frag_keyframe+empty_moov+default_base_moof -frag_duration 1000000] -f mp4 OUT
 
-2. only when `audio_from` has an audio stream, at close: copy the video and add the audio,
-   padded with silence and cut to exactly N/fps seconds so the video is never shortened::
+2. at close, into a plain MP4 with its index up front (+faststart) for browsers: without audio a
+   stream copy; when `audio_from` has an audio stream, copy the video and add the audio, padded
+   with silence and cut to exactly N/fps seconds so the video is never shortened::
 
        ffmpeg ... -i VIDEO_TMP -i AUDIO_FROM -map 0:v:0 -map 1:a? -c:v copy
               -filter:a apad -c:a aac -t N/fps [-movflags +faststart] -f mp4 <out>.partial<ext>
@@ -142,7 +148,9 @@ class VideoSink(Sink):
         self.frames_written = 0  # frames ffmpeg has taken completely (counted by the writer thread)
         self.frame_wh: tuple[int, int] | None = None  # size of the first frame
         self._partial = partial_path(self.path)
-        self._video_tmp = partial_path(self.path, ".video.partial") if self.audio_from else None
+        self._fragmented = self._container.faststart  # MP4 / MOV: see the module docstring
+        two_passes = self.audio_from is not None or self._fragmented
+        self._video_tmp = partial_path(self.path, ".video.partial") if two_passes else None
         self._proc: subprocess.Popen | None = None
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self._stderr_thread: threading.Thread | None = None
@@ -195,7 +203,7 @@ class VideoSink(Sink):
         """The argument list of the encoding ffmpeg (available once the first frame set the size)."""
         if self.frame_wh is None:
             raise SinkError("the ffmpeg command is known after the first frame")
-        return self._encode_args(self._video_tmp or self._partial, faststart=self.audio_from is None)
+        return self._encode_args(self._video_tmp or self._partial)
 
     # ---- internals ----------------------------------------------------------------------
 
@@ -214,7 +222,7 @@ class VideoSink(Sink):
     def _common(self) -> list[str]:
         return [self._exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y"]
 
-    def _encode_args(self, out: Path, *, faststart: bool) -> list[str]:
+    def _encode_args(self, out: Path) -> list[str]:
         assert self.frame_wh is not None and self.output_wh is not None
         w, h = self.frame_wh
         ow, oh = self.output_wh
@@ -237,19 +245,24 @@ class VideoSink(Sink):
             filters += ["scale=out_color_matrix=bt601:out_range=pc", "format=yuvj420p"]
             codec = ["-c:v", "mjpeg", "-q:v", "3"]
         args += ["-vf", ",".join(filters), *codec]
-        if faststart and self._container.faststart:
-            args += ["-movflags", "+faststart"]
+        if self._fragmented:
+            args += ["-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000",
+                     "-flush_packets", "1"]
         return args + ["-f", self._container.ffmpeg_format, str(out)]
 
-    def _mux_args(self) -> list[str]:
-        assert self._video_tmp is not None and self.audio_from is not None
-        duration = Fraction(self.frames_written) / self.fps
-        seconds = math.ceil(duration * 1_000_000) / 1_000_000  # never cut the last frame
-        args = self._common() + [
-            "-i", str(self._video_tmp), "-i", str(self.audio_from),
-            "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy",
-            "-filter:a", "apad", "-c:a", self._container.audio_codec, "-t", f"{seconds:.6f}",
-        ]  # fmt: skip
+    def _finish_args(self) -> list[str]:
+        """The second pass: the video copied into the final container, with the audio when there is some."""
+        assert self._video_tmp is not None
+        if self.audio_from is None:
+            args = self._common() + ["-i", str(self._video_tmp), "-map", "0:v:0", "-c:v", "copy"]
+        else:
+            duration = Fraction(self.frames_written) / self.fps
+            seconds = math.ceil(duration * 1_000_000) / 1_000_000  # never cut the last frame
+            args = self._common() + [
+                "-i", str(self._video_tmp), "-i", str(self.audio_from),
+                "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy",
+                "-filter:a", "apad", "-c:a", self._container.audio_codec, "-t", f"{seconds:.6f}",
+            ]  # fmt: skip
         if self._container.faststart:
             args += ["-movflags", "+faststart"]
         return args + ["-f", self._container.ffmpeg_format, str(self._partial)]
@@ -359,8 +372,31 @@ class VideoSink(Sink):
             self._writer.join(timeout=5)  # ffmpeg is gone: its pipe is broken, the writer ends
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=5)
-        remove_quietly(self._video_tmp)
-        remove_quietly(self._partial)
+        self._remove_temporary(self._video_tmp)
+        self._remove_temporary(self._partial)
+
+    def _remove_temporary(self, path: Path | None) -> None:
+        if path is not None and path != self.path:  # a published partial is the user's output now
+            remove_quietly(path)
+
+    def publish_partial(self) -> bool:
+        """Put what ffmpeg is writing under the output's name now (a first Ctrl-C): MP4 / MOV are written
+        fragmented and Matroska plays when cut, so if the process is ended before close() the user still
+        has the video so far (without its audio). close() later replaces it with the finished file.
+        Returns whether a file was published; AVI (its index is written last) is not."""
+        writing = self._video_tmp or self._partial
+        if self._proc is None or self._container.ffmpeg_format == "avi" or writing == self.path:
+            return False
+        try:
+            os.replace(writing, self.path)
+        except OSError as e:
+            logger.debug("could not publish %s as %s: %s", writing, self.path, e)
+            return False
+        if writing == self._video_tmp:
+            self._video_tmp = self.path
+        else:
+            self._partial = self.path
+        return True
 
     def _close(self) -> None:
         proc = self._proc
@@ -382,19 +418,19 @@ class VideoSink(Sink):
             last = self._last_ffmpeg_line()  # also joins the stderr thread
             if rc != 0:
                 raise EncoderError(f"ffmpeg failed writing {str(self.path)!r} (exit code {rc}): {last}")
-            if self.audio_from is not None:
-                self._mux_audio()
+            if self._video_tmp is not None:
+                self._finish()
             os.replace(self._partial, self.path)
             done = True
         finally:
             if not done:
                 self._cleanup()
             else:
-                remove_quietly(self._video_tmp)
+                self._remove_temporary(self._video_tmp)
 
-    def _mux_audio(self) -> None:
-        args = self._mux_args()
-        logger.debug("adding audio: %s", args)
+    def _finish(self) -> None:
+        args = self._finish_args()
+        logger.debug("finishing the video: %s", args)
         try:
             proc = subprocess.run(
                 args,
@@ -407,14 +443,12 @@ class VideoSink(Sink):
             )
         except subprocess.TimeoutExpired:
             raise EncoderError(
-                f"ffmpeg did not add the audio to {str(self.path)!r} within {self.close_timeout_s:g} s"
+                f"ffmpeg did not finish {str(self.path)!r} within {self.close_timeout_s:g} s"
             ) from None
         if proc.returncode != 0:
             last = last_line(proc.stderr.decode("utf-8", "replace").splitlines()) or "no message from ffmpeg"
-            raise EncoderError(
-                f"ffmpeg failed adding audio from {str(self.audio_from)!r} to {str(self.path)!r} "
-                f"(exit code {proc.returncode}): {last}"
-            )
+            what = f"adding audio from {str(self.audio_from)!r} to" if self.audio_from is not None else "finishing"
+            raise EncoderError(f"ffmpeg failed {what} {str(self.path)!r} (exit code {proc.returncode}): {last}")
 
 
 __all__ = ["VideoSink", "SUPPORTED_VIDEO_EXTENSIONS"]
