@@ -230,3 +230,18 @@ def test_results_on_standard_output(tiny_model, model_cache, clip_with_audio):
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["index"] for r in records] == [0, 1, 2] and all(r["task"] == "depth" for r in records)
     assert "{" not in done.stderr
+
+
+def test_progress_counts_source_frames_in_simulate_live(tiny_model, model_cache, tmp_path):
+    """simulate-live skips frames a slow model cannot take: the progress still counts the file's frames,
+    so it ends at 100 %, not at the share of frames that were inferred."""
+    clip = make_source(tmp_path / "clip.mp4", 60, Fraction(600), None)  # faster than the frame loop: frames skip
+    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source", str(clip),
+                   "--pacing", "simulate-live", "--no-display", "--cache-dir", str(model_cache),
+                   "--results", str(tmp_path / "r.jsonl"), "--precision", "fp32", "--stats", str(tmp_path / "stats.json"))
+    assert done.returncode == 0, done.stderr
+    final = [line for line in done.stderr.splitlines() if "frames" in line][-1]
+    shown = json.loads((tmp_path / "stats.json").read_text())["frames"]["displayed"]
+    if shown == 60:
+        pytest.skip("this machine showed every frame at 600 fps: no skipped frame to count")
+    assert "100%" in final and "60/60 frames" in final, done.stderr

@@ -682,3 +682,16 @@ def test_published_results_keep_their_lines_and_the_file_goes_on(tmp_path):
     sink.close()
     assert [json.loads(line)["index"] for line in path.read_text().splitlines()] == [0, 1]
     assert leftovers(tmp_path) == []
+
+
+def test_progress_line_shortens_the_name_and_keeps_the_figures():
+    out, clock = io.StringIO(), FakeClock()
+    name = "/very/long/folder/of/recordings/2026-12-01/camera-front-left/session-0042/clip.mp4"
+    bar = ProgressBar(200, desc=name, stream=out, is_tty=True, clock=clock)
+    clock.t += 2.0
+    bar.update(50)
+    line = bar.text(80)
+    assert len(line) <= 79
+    assert " 25% " in line and "50/200 frames" in line and "fps" in line and "ETA" in line
+    assert "..." in line and line.startswith("/very/") and "clip.mp4" in line
+    assert bar.text(200).startswith(name)  # room enough: the whole name

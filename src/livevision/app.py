@@ -191,8 +191,8 @@ def run(options: RunOptions, *, source=None) -> int:
                     arrays.write(out.frame_index, out.result, None if len(options.tasks) == 1 else task.value,
                                  image=out.image)
             stream.stats.stage("write", stream.clock.now() - started)
-            if progress is not None:
-                progress.update()
+            if progress is not None:  # source frames, not packets: the live modes skip some
+                progress.update(packet.index - last_index)
             last_view, last_index = view, packet.index
             if web is not None:
                 web.write(view)

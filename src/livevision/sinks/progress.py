@@ -82,7 +82,8 @@ class ProgressBar:
         return max(0, self.total - self.n) / rate
 
     def text(self, width: int | None = None) -> str:
-        """The progress line, without line ending. With `width`, a bar fills the spare room."""
+        """The progress line, without line ending. With `width`, a bar fills the spare room, and a
+        description too long for the line is shortened in its middle: the figures always show."""
         rate = self.rate()
         parts = [self.desc] if self.desc else []
         if self.total is not None:
@@ -97,6 +98,11 @@ class ProgressBar:
             tail.append(f"ETA {format_duration(eta)}" if eta is not None and not self.closed else "")
         tail.append(f"elapsed {format_duration(self.clock() - self._start)}")
         tail = [t for t in tail if t]
+        if width is not None and parts:
+            room = width - 1 - len(" ".join(parts[1:] + tail)) - 1  # what is left for the description
+            parts[0] = _shorten(parts[0], room)
+            if not parts[0]:
+                parts.pop(0)
         if width is not None and self.total is not None:
             used = len(" ".join(parts + tail)) + 3
             bar_w = min(40, width - used - 1)
@@ -145,6 +151,16 @@ class ProgressBar:
     def __exit__(self, *exc) -> bool:
         self.close()
         return False
+
+
+def _shorten(text: str, room: int) -> str:
+    """`text` in at most `room` characters, its middle replaced by "..." (nothing if there is no room)."""
+    if len(text) <= room:
+        return text
+    if room < 8:
+        return ""
+    keep = room - 3
+    return text[: keep // 2] + "..." + text[len(text) - (keep - keep // 2):]
 
 
 __all__ = ["ProgressBar", "format_duration"]
