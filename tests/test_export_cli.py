@@ -203,3 +203,29 @@ def test_export_and_run_share_their_default_precision(tiny_model, tmp_path):
                   "--device", "cpu", "--cache-dir", str(cache))
     assert run.returncode == 0, run.stderr
     assert "building, checking and timing" not in run.stderr and "exporting" not in run.stderr
+
+
+def test_models_lists_the_cache_and_clears_only_its_entries(tiny_model, tmp_path):
+    cache = tmp_path / "cache"
+    folder = tiny_model("vit")
+    assert run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache),
+                   "--precision", "fp32").returncode == 0
+    (cache / "my-notes.txt").write_text("not livevision's")
+    listed = run_cli("models", "--cache-dir", str(cache))
+    assert listed.returncode == 0, listed.stderr
+    out = listed.stdout
+    assert "segformer" in out and "default: nvidia/segformer-b0-finetuned-ade-512-512" in out
+    assert f"cache: {cache} (--cache-dir)" in out and "1 cached" in out
+    row = next(line for line in out.splitlines() if str(folder) in line)
+    assert "classification" in row and "vit" in row and "export" in row and " MB" in row
+    cleared = run_cli("models", "--cache-dir", str(cache), "--clear")
+    assert cleared.returncode == 0 and "removed 1 cached model" in cleared.stdout
+    assert sorted(p.name for p in cache.iterdir()) == ["my-notes.txt"]
+    assert "nothing cached yet" in run_cli("models", "--cache-dir", str(cache)).stdout
+
+
+def test_models_says_which_cache_a_run_uses():
+    from livevision.models.cache import default_cache_dir
+
+    listed = run_cli("models")
+    assert listed.returncode == 0 and f"cache: {default_cache_dir()} (" in listed.stdout

@@ -67,8 +67,41 @@ def build_parser() -> argparse.ArgumentParser:
     ahead.add_argument("--allow-cpu-fallback", action="store_true",
                        help="build for the CPU when --device is not available, as the run would")
     export.set_defaults(handler=_cmd_export)
+    models = commands.add_parser(
+        "models", help="what is supported, and what the export cache holds",
+        description="The supported architectures per task with the default models, the export cache's "
+        "folder (and why that one), and the exports and precision variants cached there with their sizes.")
+    models.add_argument("--cache-dir", help="the cache to show (default: the one a run would use)")
+    models.add_argument("--clear", action="store_true", help="remove every cached export and variant")
+    models.set_defaults(handler=_cmd_models)
     _add_run_parser(commands)
     return parser
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models.cache import ModelCache
+    from .models.inventory import cache_location, cached_models, clear_cache
+
+    root, why = cache_location(args.cache_dir)
+    cache = ModelCache(root)
+    if args.clear:
+        removed = clear_cache(cache)
+        print(f"removed {len(removed)} cached model{'s' if len(removed) != 1 else ''} from {root}")
+        return 0
+    print("supported architectures (model_type in config.json) and default models:")
+    for task in Task:
+        print(f"  {task.value:<15} {', '.join(supported_model_types(task))}")
+        print(f"  {'':<15} default: {DEFAULT_MODELS[task]}")
+    print(f"\ncache: {root} ({why})")
+    entries = cached_models(cache)
+    if not entries:
+        print("  nothing cached yet: the first run of a model exports it here")
+        return 0
+    total = sum(m.size_bytes for m in entries)
+    print(f"  {len(entries)} cached, {total / 1e6:.1f} MB in all:")
+    for m in entries:
+        print(f"  {m.size_bytes / 1e6:8.1f} MB  {m.task:<14} {m.model_type:<14} {m.what:<40} {m.source}  [{m.folder.name}]")
+    return 0
 
 
 def _add_run_parser(commands) -> None:

@@ -1,0 +1,78 @@
+"""What the export cache holds (`livevision models`), and emptying it (`--clear`).
+
+Each entry is a folder with livevision's metadata file: an export (the ONNX model of a Hub id or a
+local folder for one task) or a precision variant chosen for a device. Only such folders, and the
+cache's own lock folder, are ever removed: anything else a user put in the cache folder stays.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cache import METADATA_FILE, ModelCache, default_cache_dir
+
+LOCKS_FOLDER = ".locks"
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    folder: Path
+    source: str  # the Hub id or local folder it was exported from
+    task: str
+    model_type: str
+    what: str  # "export", or "variant: <chosen kind> for <provider>[, input N]"
+    size_bytes: int
+
+
+def cache_location(cache_dir: str | Path | None) -> tuple[Path, str]:
+    """The cache folder a run with this --cache-dir uses, and why that one."""
+    if cache_dir is not None:
+        return Path(cache_dir), "--cache-dir"
+    root = default_cache_dir()
+    if root.parent.joinpath("pyproject.toml").is_file():
+        return root, "the models/ folder of the livevision checkout this install runs from"
+    return root, "the user cache folder (no --cache-dir given)"
+
+
+def cached_models(cache: ModelCache) -> list[CachedModel]:
+    """The complete entries of `cache`, sorted by source then folder name."""
+    found = []
+    for meta_path in sorted(cache.root.glob(f"*/{METADATA_FILE}")):
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        notes, options = meta.get("notes") or {}, (meta.get("key") or {}).get("options") or {}
+        folder = meta_path.parent
+        found.append(CachedModel(
+            folder=folder,
+            source=str(notes.get("source") or (meta.get("key") or {}).get("model") or "?"),
+            task=str(notes.get("task") or options.get("task") or "?"),
+            model_type=str(notes.get("model_type") or "?"),
+            what=_what(options, notes),
+            size_bytes=sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
+        ))
+    return sorted(found, key=lambda m: (m.source, m.folder.name))
+
+
+def _what(options: dict, notes: dict) -> str:
+    if "precision" not in options:
+        return "export"
+    chosen = (notes.get("precision") or {}).get("chosen") or options["precision"]
+    provider = str(options.get("provider") or "?").replace("ExecutionProvider", "")
+    size = f", input {options['input_size']}" if options.get("input_size") else ""
+    return f"variant: {chosen} for {provider}{size}"
+
+
+def clear_cache(cache: ModelCache) -> list[Path]:
+    """Remove every entry of `cache` (and its locks); return the entry folders removed."""
+    removed = [m.folder for m in cached_models(cache)]
+    # folders left half-built by a crash have no metadata file yet, only the temporary name
+    removed += [p for p in cache.root.glob(".tmp-*") if p.is_dir()] if cache.root.is_dir() else []
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(cache.root / LOCKS_FOLDER, ignore_errors=True)
+    return removed
