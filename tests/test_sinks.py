@@ -470,7 +470,8 @@ def test_results_sink_lines(tmp_path):
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines[0] == {
         "schema": RESULTS_SCHEMA_VERSION, "index": 0, "timestamp": 0.0, "task": "classification",
-        "model": "tiny-vit", "top_k": [{"label": "dog", "class_id": 1, "score": 0.75}], "latency_ms": 4.5,
+        "model": "tiny-vit", "source": None, "top_k": [{"label": "dog", "class_id": 1, "score": 0.75}],
+        "latency_ms": 4.5,
     }  # fmt: skip
     assert [(r["index"], r["task"]) for r in lines] == [(0, "classification"), (1, "classification"), (1, "depth")]
     assert lines[2]["depth"] == {"min": 0.0, "median": 2.5, "max": 5.0, "kind": "relative", "units": "relative"}

@@ -186,7 +186,7 @@ def run(options: RunOptions, *, source=None) -> int:
                 written[task] = out.frame_index
                 if results is not None:
                     results.write(out.frame_index, out.timestamp_s, task, names[task], out.result,
-                                  latency_ms=round(out.latency_s * 1000, 2))
+                                  source=out.source, latency_ms=round(out.latency_s * 1000, 2))
                 if arrays is not None:  # point clouds take their colours from the frame that was inferred
                     arrays.write(out.frame_index, out.result, None if len(options.tasks) == 1 else task.value,
                                  image=out.image)

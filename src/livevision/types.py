@@ -134,12 +134,15 @@ class Frame:
     timestamp_s: source time in seconds: a file's own presentation time, or for live
         sources the capture time relative to the first frame.
     captured_at: time.monotonic() when the frame was read, for latency and age.
+    source: where it came from: the image file of a folder or glob, else the video file, URL or
+        camera ("camera 0") as given; None when the source does not say.
     """
 
     image: np.ndarray = field(repr=False)
     index: int
     timestamp_s: float
     captured_at: float
+    source: str | None = None
 
     def __post_init__(self) -> None:
         im = self.image

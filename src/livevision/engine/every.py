@@ -112,7 +112,7 @@ def _task_stages(task: Task, model, telemetry: Telemetry, clock: Clock) -> list[
         telemetry.inferred(name, end)
         job.data = None
         job.output = TaskOutput(result, job.frame.index, job.frame.timestamp_s, job.frame.captured_at,
-                                end - job.started, job.frame.image)
+                                end - job.started, job.frame.image, job.frame.source)
 
     return [("pre", preprocess), ("infer", infer), ("post", postprocess)]
 

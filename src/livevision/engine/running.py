@@ -29,6 +29,7 @@ class TaskOutput:
     captured_at: float
     latency_s: float
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    source: str | None = None  # the frame's source (Frame.source): its image file, video, URL or camera
 
 
 @runtime_checkable
@@ -67,4 +68,5 @@ def run_model(task: str, model, frame: Frame, telemetry: Telemetry, clock: Calla
         result = timed(telemetry, clock, f"{task}.inference", model, frame.image)
     finished = clock()
     telemetry.inferred(task, finished)
-    return TaskOutput(result, frame.index, frame.timestamp_s, frame.captured_at, finished - started, frame.image)
+    return TaskOutput(result, frame.index, frame.timestamp_s, frame.captured_at, finished - started, frame.image,
+                      frame.source)

@@ -1,10 +1,14 @@
 """ResultsSink: per-frame results as JSON Lines (.jsonl / .ndjson), one object per line.
 
-Schema, version RESULTS_SCHEMA_VERSION = 1. Every line is one JSON object:
+Schema, version RESULTS_SCHEMA_VERSION = 2, published as a JSON Schema in results.schema.json
+(next to this module). Every line is one JSON object:
 
-    {"schema": 1, "index": 123, "timestamp": 4.92, "task": "depth", "model": "<id>", ...record, ...extra}
+    {"schema": 2, "index": 123, "timestamp": 4.92, "task": "depth", "model": "<id>", "source": "<file>",
+     ...record, ...extra}
 
 - index: frame index in the source (int, from 0); timestamp: seconds since the start of the source.
+- source: the frame's image file (folders and globs), else the video file, URL or camera as given
+  (null when unknown). Version 1 had no source.
 - task: "depth", "classification" or "segmentation" (or any name the caller gives a task).
 - model: the model id or folder that produced the result.
 - record, by result type (see `result_record`):
@@ -52,13 +56,13 @@ from .errors import SinkError
 
 logger = logging.getLogger(__name__)
 
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2
 SUPPORTED_RESULTS_EXTENSIONS: tuple[str, ...] = (".jsonl", ".ndjson")
 STDOUT = "-"  # ResultsSink's path for standard output
 MEDIAN_MAX_SAMPLES = 1 << 18
 
 Result = DepthResult | ClassificationResult | SegmentationResult
-_RESERVED = ("schema", "index", "timestamp", "task", "model")
+_RESERVED = ("schema", "index", "timestamp", "task", "model", "source")
 
 
 def _f(x: float) -> float | None:
@@ -172,6 +176,7 @@ class ResultsSink(Sink):
         model: str,
         result: Result,
         /,
+        source: str | os.PathLike[str] | None = None,
         **extra: Any,
     ) -> None:
         """Append the line for one frame's result of one task. Flushed before returning.
@@ -190,6 +195,7 @@ class ResultsSink(Sink):
             "timestamp": _timestamp(timestamp_s),
             "task": task.value if isinstance(task, Task) else str(task),
             "model": str(model),
+            "source": None if source is None else os.fspath(source),
         }
         record = result_record(result)
         clash = [k for k in extra if k in record]

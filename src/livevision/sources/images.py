@@ -51,7 +51,7 @@ class ImageSource(FrameSource):
             index = self._position
             self._position += 1
             image = self._read(self._paths[index])
-            yield Frame(image, index, index / self.info.fps, time.monotonic())
+            yield Frame(image, index, index / self.info.fps, time.monotonic(), source=str(self._paths[index]))
 
     def close(self) -> None:
         self._closed = True

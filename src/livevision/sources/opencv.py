@@ -205,7 +205,7 @@ class VideoCaptureSource(FrameSource):
             if item is None or self._closed.is_set():
                 return
             image, index, timestamp, captured_at = item
-            yield Frame(to_bgr8(image), index, timestamp, captured_at)
+            yield Frame(to_bgr8(image), index, timestamp, captured_at, source=self.info.name)
 
     def _advance(self, decode: bool) -> _Item | None:
         if self._is_live:
