@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -216,3 +217,48 @@ def test_real_window_takes_keys_on_a_virtual_display(tiny_model, model_cache, tm
     assert len(snapshots) == 1 and cv2.imread(str(snapshots[0])).shape == (H, W, 3)
     _, frames = decode(video)
     assert 0 < len(frames) < 250  # q stopped the run before the end of the 10 s clip, and the video is whole
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                    reason="needs Xvfb and xdotool (Debian packages xvfb, xdotool)")
+@pytest.mark.parametrize("frame_wh, expected_wh", [((1280, 720), (944, 531)), ((320, 240), (320, 240))])
+def test_real_window_is_sized_to_the_frame_within_the_screen(frame_wh, expected_wh, tiny_model, model_cache,
+                                                              tmp_path):
+    """Qt opened every window at about 400x300 on a bare X server (issue 12): the window takes the frame's
+    size, scaled down to fit the 1024x768 screen less a margin for the window frame."""
+    from livevision.sinks.window import _opencv_has_gui, window_size
+
+    if not _opencv_has_gui():
+        pytest.skip("this OpenCV build has no GUI")
+    assert window_size(frame_wh, (1024, 768)) == expected_wh
+    clip = make_source(tmp_path / "clip.mp4", 250, Fraction(25), None, size_wh=frame_wh)
+    xvfb, display = _start_xvfb()
+    env = {**os.environ, "DISPLAY": display, "HF_HUB_OFFLINE": "1"}
+    env.pop("WAYLAND_DISPLAY", None)
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "livevision", "run", "--task", "depth", "--source", str(clip), "--model",
+             str(tiny_model("depth_anything")), "--cache-dir", str(model_cache), "--pacing", "simulate-live",
+             "--precision", "fp32", "--no-hud"], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        def xdotool(*args):
+            return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, timeout=120)
+
+        geometry, deadline = None, time.monotonic() + 120
+        while run.poll() is None and time.monotonic() < deadline:
+            found = xdotool("search", "--name", "^livevision$").stdout.split()
+            if found:
+                text = xdotool("getwindowgeometry", found[0]).stdout
+                match = re.search(r"Geometry: (\d+)x(\d+)", text)
+                if match and (int(match[1]), int(match[2])) != (0, 0):
+                    geometry = (int(match[1]), int(match[2]))
+                    if geometry == expected_wh:
+                        break
+            time.sleep(0.2)
+    finally:
+        run.kill()
+        run.wait(timeout=30)
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
+    assert geometry == expected_wh, (geometry, log.read_text())

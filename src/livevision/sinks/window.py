@@ -65,6 +65,45 @@ def _x11_reachable(display: str) -> bool | None:
         lib.xcb_disconnect(conn)
 
 
+def _x11_screen_wh(display: str) -> tuple[int, int] | None:
+    """The (width, height) of the X server's default screen (via libX11); None when unknown."""
+    name = ctypes.util.find_library("X11")
+    if not name or not display:
+        return None
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    lib.XOpenDisplay.restype = ctypes.c_void_p
+    lib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    for fn in (lib.XDefaultScreen, lib.XCloseDisplay):
+        fn.argtypes = [ctypes.c_void_p]
+    lib.XDisplayWidth.argtypes = lib.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    dpy = lib.XOpenDisplay(display.encode())
+    if not dpy:
+        return None
+    try:
+        screen = lib.XDefaultScreen(dpy)
+        return int(lib.XDisplayWidth(dpy, screen)), int(lib.XDisplayHeight(dpy, screen))
+    finally:
+        lib.XCloseDisplay(dpy)
+
+
+#: The largest window when the screen's size is unknown (not X11).
+FALLBACK_SCREEN_WH = (1280, 720)
+#: Room left for the window frame, title bar and panels.
+SCREEN_MARGIN_WH = (80, 120)
+
+
+def window_size(frame_wh: tuple[int, int], screen_wh: tuple[int, int] | None) -> tuple[int, int]:
+    """The frame's size, scaled down (keeping its aspect ratio) to fit the screen less a margin."""
+    w, h = frame_wh
+    sw, sh = screen_wh or FALLBACK_SCREEN_WH
+    room_w, room_h = max(160, sw - SCREEN_MARGIN_WH[0]), max(120, sh - SCREEN_MARGIN_WH[1])
+    scale = min(1.0, room_w / w, room_h / h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
 def display_problem(
     environ: Mapping[str, str] | None = None, platform: str | None = None, *, probe_x11: bool = True
 ) -> str | None:
@@ -141,6 +180,9 @@ class WindowSink(Sink):
             self._thread = me
             _point_qt_at_system_fonts()  # read when the first window creates the Qt application
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+            # Qt opens a resizable window at a default 400x300 or so: size it to the frame, within the screen.
+            screen = _x11_screen_wh(os.environ.get("DISPLAY", "")) if sys.platform.startswith("linux") else None
+            cv2.resizeWindow(self.title, *window_size((frame.shape[1], frame.shape[0]), screen))
         elif self._thread != me:
             raise SinkError("WindowSink.write must be called from the thread that created the window (main thread)")
         cv2.imshow(self.title, frame)
