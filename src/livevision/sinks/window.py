@@ -39,18 +39,25 @@ def _opencv_has_gui() -> bool:
     return not (match and match.group(1).upper() == "NONE")
 
 
+def _system_library(name: str) -> ctypes.CDLL | None:
+    """A system C library by its short name ("xcb", "X11"), or None when it is not there."""
+    path = ctypes.util.find_library(name)
+    if not path:
+        return None
+    try:
+        return ctypes.CDLL(path)
+    except OSError:
+        return None
+
+
 def _x11_reachable(display: str) -> bool | None:
     """Whether an X server answers at `display` (via libxcb); None when libxcb is not found.
 
     OpenCV's Qt backend aborts the whole process when DISPLAY names a server it cannot reach
     (e.g. an expired ssh -X session), so this is checked before creating a window.
     """
-    name = ctypes.util.find_library("xcb")
-    if not name:
-        return None
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError:
+    lib = _system_library("xcb")
+    if lib is None:
         return None
     lib.xcb_connect.restype = ctypes.c_void_p
     lib.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
@@ -67,12 +74,8 @@ def _x11_reachable(display: str) -> bool | None:
 
 def _x11_screen_wh(display: str) -> tuple[int, int] | None:
     """The (width, height) of the X server's default screen (via libX11); None when unknown."""
-    name = ctypes.util.find_library("X11")
-    if not name or not display:
-        return None
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError:
+    lib = _system_library("X11") if display else None
+    if lib is None:
         return None
     lib.XOpenDisplay.restype = ctypes.c_void_p
     lib.XOpenDisplay.argtypes = [ctypes.c_char_p]
