@@ -229,3 +229,17 @@ def test_models_says_which_cache_a_run_uses():
 
     listed = run_cli("models")
     assert listed.returncode == 0 and f"cache: {default_cache_dir()} (" in listed.stdout
+
+
+def test_the_precision_table_and_its_warning_are_printed_once(tiny_model, tmp_path):
+    """Issue 12: the gate's warning came twice (logged, then again under the table) and the table's heading
+    repeated "precision ..." twice."""
+    built = run_cli("export", str(tiny_model("resnet")), "--task", "classification", "--cache-dir",
+                    str(tmp_path / "cache"), "--precision", "int8", "--device", "cpu")
+    assert built.returncode == 0, built.stderr
+    err = built.stderr
+    assert err.count("FAILED the accuracy gate") == 1, err  # tiny ResNet's INT8 fails the gate on held-out frames
+    assert err.count(": precision int8: chose int8-static") == 1, err  # one heading, naming the model
+    assert not [line for line in err.splitlines() if line.startswith("livevision: precision int8 for")
+                and line.endswith(":")], err
+    assert len([line for line in err.splitlines() if line.startswith("  int8-static")]) == 1

@@ -114,8 +114,7 @@ def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, devic
         shutil.rmtree(tmp / "candidates", ignore_errors=True)
         for name in (CONFIG_FILE, PROCESSOR_FILE):
             shutil.copy2(fp32.path / name, tmp / name)
-        log.info("precision %s for %s:\n%s", precision, fp32.metadata.get("notes", {}).get("source"),
-                 format_report(report))
+        log.info("%s: %s", fp32.metadata.get("notes", {}).get("source"), format_report(report))
         return {**fp32.metadata.get("notes", {}), "precision": report}
 
     return cache.store(key, build)

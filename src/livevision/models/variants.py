@@ -252,8 +252,9 @@ def _pick(entries: dict[str, dict], wanted: list[str], explicit: bool, min_speed
     return best
 
 
-def format_report(report: dict) -> str:
-    """The report as a few lines of text for the terminal."""
+def format_report(report: dict, *, warnings: bool = False) -> str:
+    """The report as a few lines of text for the terminal. warnings: add report["warnings"] (off by
+    default: they were logged when they arose)."""
     lines = [f"precision {report['precision']}: chose {report['chosen']} -- {report.get('reason', '')}"]
     for c in report["candidates"]:
         ms = c.get("latency_ms")
@@ -263,7 +264,8 @@ def format_report(report: dict) -> str:
         detail = metrics if c.get("passed") and metrics else c.get("reason", "")
         lines.append(f"  {c['kind']:<15} {(f'{ms:.1f} ms' if ms else '-'):>10} {speed:>7}  "
                      f"{'pass' if c.get('passed') else 'FAIL'}  {detail}")
-    lines += [f"  WARNING: {w}" for w in report.get("warnings", [])]
+    if warnings:
+        lines += [f"  WARNING: {w}" for w in report.get("warnings", [])]
     return "\n".join(lines)
 
 
