@@ -202,6 +202,10 @@ def run(options: RunOptions, *, source=None) -> int:
                 break
             if interrupts.requested():
                 break
+        else:  # the source ended: count the frames skipped after the last one shown, too
+            if progress is not None:
+                frames_read = stream.stats.summary()["frames"]
+                progress.update(max(0, frames_read["captured"] + frames_read["dropped"] - progress.n))
     interrupts.raise_if_requested()
     return 0
 
