@@ -84,14 +84,9 @@ def graph_session(model, like_session, *, intra_op_threads: int | None = None, l
     """A session for a small pre/post graph (an onnx ModelProto) on `like_session`'s providers."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if intra_op_threads:
-        options.intra_op_num_threads = intra_op_threads
-    options.inter_op_num_threads = 1
-    if live:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
+    from ..models.session import session_options
+
+    options = session_options(intra_op_threads=intra_op_threads, live=live)
     # TensorRT would build an engine for each small graph: they run on CUDA beside it.
     providers = [p for p in like_session.get_providers() if p != "TensorrtExecutionProvider"]
     if "TensorrtExecutionProvider" in like_session.get_providers() and "CUDAExecutionProvider" not in providers:

@@ -28,6 +28,21 @@ def physical_cores() -> int:
     return max(1, len(siblings))
 
 
+def session_options(*, intra_op_threads: int | None = None, live: bool = False):
+    """livevision's ONNX Runtime session options (see create_session for intra_op_threads and live)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = intra_op_threads or physical_cores()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if live:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only: ORT's warnings are not actionable for users
+    return options
+
+
 def create_session(onnx_path: Path, device: str = "cpu", *, intra_op_threads: int | None = None,
                    live: bool = False, engine_cache_dir: Path | None = None, fp16: bool = False,
                    allow_fallback: bool = False):
@@ -47,14 +62,7 @@ def create_session(onnx_path: Path, device: str = "cpu", *, intra_op_threads: in
         # ORT's process-wide logger prints lines a user cannot act on, once per session on GPU builds
         # ("No registered plugin EP device found for 'CUDAExecutionProvider'"): errors only, unless -v.
         ort.set_default_logger_severity(3)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = intra_op_threads or physical_cores()
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if live:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3  # errors only: ORT's warnings are not actionable for users
+    options = session_options(intra_op_threads=intra_op_threads, live=live)
     apply_session_options(options, providers)
     try:
         session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
