@@ -50,11 +50,19 @@ def export_library_versions() -> dict[str, str | None]:
     return versions
 
 
-def default_cache_dir() -> Path:
-    """`models/` of the checkout when running from one, else the user's cache directory."""
+def checkout_models_dir() -> Path | None:
+    """`models/` of the livevision checkout this code runs from (an editable install), else None."""
     root = Path(__file__).resolve().parents[3]
     if (root / "pyproject.toml").is_file() and (root / "models").is_dir() and (root / "src" / "livevision").is_dir():
         return root / "models"
+    return None
+
+
+def default_cache_dir() -> Path:
+    """`models/` of the checkout when running from one, else the user's cache directory."""
+    checkout = checkout_models_dir()
+    if checkout is not None:
+        return checkout
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
     elif sys.platform == "darwin":

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import METADATA_FILE, ModelCache, default_cache_dir
+from .cache import METADATA_FILE, ModelCache, checkout_models_dir, default_cache_dir
 
 LOCKS_FOLDER = ".locks"
 
@@ -31,10 +31,10 @@ def cache_location(cache_dir: str | Path | None) -> tuple[Path, str]:
     """The cache folder a run with this --cache-dir uses, and why that one."""
     if cache_dir is not None:
         return Path(cache_dir), "--cache-dir"
-    root = default_cache_dir()
-    if root.parent.joinpath("pyproject.toml").is_file():
-        return root, "the models/ folder of the livevision checkout this install runs from"
-    return root, "the user cache folder (no --cache-dir given)"
+    checkout = checkout_models_dir()
+    if checkout is not None:
+        return checkout, "the models/ folder of the livevision checkout this install runs from"
+    return default_cache_dir(), "the user cache folder (no --cache-dir given)"
 
 
 def cached_models(cache: ModelCache) -> list[CachedModel]:
