@@ -99,7 +99,6 @@ class Predictor:
         self.head: Head = head_for(task, self.architecture, self.config,
                                    classification=self.options.classification(),
                                    segmentation=self.options.segmentation())
-        self.id2label = {int(k): v for k, v in (self.config.get("id2label") or {}).items()}
         self.preprocessor = build_preprocessor(self.processor_config, resize=runtime.resize)
         self.session = create_session(
             entry.onnx_path, runtime.device, intra_op_threads=runtime.intra_op_threads, live=runtime.live,
