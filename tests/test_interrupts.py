@@ -105,11 +105,16 @@ def test_second_ctrl_c_exits_during_a_slow_clean_up(long_clip, tiny_model, expor
     # What the user keeps: the results so far as complete lines, and a video that plays them, under their
     # own names (published at the first Ctrl-C), and a message that said so.
     assert "already hold what was written so far" in err
-    records = [json.loads(line) for line in results.read_text().splitlines()[:-1]]  # the last line may be cut
+    records = _complete_lines(results)
     assert len(records) >= 15 and [r["index"] for r in records] == list(range(len(records)))
     assert _playable(out)["codec"] == "h264"
     _, frames = decode(out)
     assert [read_index(f) for f in frames] == list(range(len(frames))) and len(frames) >= 10
+
+
+def _complete_lines(path) -> list[dict]:
+    """The JSON lines of a results file the process was killed while writing: all but a cut last line."""
+    return [json.loads(line) for line in path.read_text().split("\n")[:-1]]
 
 
 def _playable(path, deadline_s: float = 60.0):
@@ -142,6 +147,5 @@ def test_second_ctrl_c_keeps_a_playable_video(long_clip, tiny_model, exported, m
     assert len(frames) >= 10 and [read_index(f) for f in frames] == list(range(len(frames)))
     if proc.returncode == -signal.SIGINT:  # ended by the second signal: the first one said what is kept
         assert "already hold what was written so far" in err, err
-    lines = results.read_text().splitlines()
-    records = [json.loads(line) for line in lines[:-1]]  # the last line may be cut
+    records = _complete_lines(results)
     assert len(records) >= 10 and [r["index"] for r in records] == list(range(len(records)))
