@@ -19,7 +19,15 @@ from . import interrupts
 from .errors import UsageError
 from .pointcloud import CameraIntrinsics
 from .predictor import PostprocessOptions
-from .render import DepthAnnotator, HudAnnotator, ResultAnnotator, grid, side_by_side
+from .render import (
+    DepthAnnotator,
+    HudAnnotator,
+    InstanceSegmentationAnnotator,
+    ResultAnnotator,
+    SemanticSegmentationAnnotator,
+    grid,
+    side_by_side,
+)
 from .sinks import (
     IMAGE_EXTENSIONS,
     SUPPORTED_VIDEO_EXTENSIONS,
@@ -71,7 +79,8 @@ class RunOptions:
     fov: float | None = None  # ... its horizontal field of view in degrees (RawArraySink's default when None)
     point_stride: int = 1
     display: bool = True
-    view: ViewMode = ViewMode.OVERLAY
+    view: ViewMode | None = None  # None: default_view(tasks)
+    alpha: dict = field(default_factory=dict)  # {Task: opacity of its colours over the frame}, see Renderer
     hud: bool = True
     snapshot_dir: Path = Path(".")
     serve: str | None = None  # "[HOST:]PORT": the view as an MJPEG stream in a browser (WebViewSink)
@@ -88,16 +97,26 @@ class RunOptions:
     max_frames: int | None = None
 
 
-class Renderer:
-    """Draws a packet in the current view, with the HUD."""
+def default_view(tasks) -> ViewMode:
+    """Grid when depth and segmentation both run (either colouring the frame over the other hides
+    both), else overlay."""
+    return ViewMode.GRID if {Task.DEPTH, Task.SEGMENTATION} <= set(tasks) else ViewMode.OVERLAY
 
-    def __init__(self, tasks: tuple[Task, ...], view: ViewMode, hud: bool):
+
+class Renderer:
+    """Draws a packet in the current view, with the HUD.
+
+    alpha: {Task: opacity 0..1} of the depth and segmentation colours over the frame. Defaults:
+    depth 1.0 alone or in its grid tile and 0.6 under other results; segmentation 0.5 (0.45 for
+    instances). Grid tiles carry their task's title; a task without a result yet shows the source."""
+
+    def __init__(self, tasks: tuple[Task, ...], view: ViewMode | None = None, hud: bool = True,
+                 alpha: dict | None = None):
         self.tasks = [t for t in DRAW_ORDER if t in tasks]
-        self.view = view
+        self.view = view or default_view(tasks)
         # Alone, depth replaces the picture; under other results it is blended so they stay readable.
-        depth = DepthAnnotator(opacity=1.0 if len(tasks) == 1 else 0.6)
-        self.overlay_annotator = ResultAnnotator(depth=depth)
-        self.tile_annotators = {t: ResultAnnotator() for t in self.tasks}
+        self.overlay_annotator = _annotator(alpha or {}, depth_opacity=1.0 if len(tasks) == 1 else 0.6)
+        self.tile_annotators = {t: _annotator(alpha or {}, depth_opacity=1.0) for t in self.tasks}
         self.hud = HudAnnotator() if hud else None
 
     def next_view(self) -> None:
@@ -107,10 +126,11 @@ class Renderer:
     def render(self, packet: Packet, hud_lines: list[str]) -> np.ndarray:
         results = [packet.outputs[t].result for t in self.tasks if t in packet.outputs]
         if self.view is ViewMode.GRID:
-            tiles = [packet.image] + [
-                self.tile_annotators[t].annotate(packet.image, packet.outputs[t].result) if t in packet.outputs
-                else packet.image for t in self.tasks
-            ]
+            tiles = [self.tile_annotators[self.tasks[0]].annotate(packet.image, [], title="source")]
+            for task in self.tasks:
+                output = packet.outputs.get(task)
+                result, title = ([output.result], task.value) if output else ([], f"{task.value} (waiting)")
+                tiles.append(self.tile_annotators[task].annotate(packet.image, result, title=title))
             image = grid(tiles)
         else:
             annotated = self.overlay_annotator.annotate(packet.image, results) if results else packet.image
@@ -118,6 +138,15 @@ class Renderer:
         if self.hud is not None:
             image = self.hud.annotate(image, hud_lines)
         return image
+
+
+def _annotator(alpha: dict, depth_opacity: float) -> ResultAnnotator:
+    depth = DepthAnnotator(opacity=alpha.get(Task.DEPTH, depth_opacity))
+    if Task.SEGMENTATION not in alpha:
+        return ResultAnnotator(depth=depth)
+    opacity = alpha[Task.SEGMENTATION]
+    return ResultAnnotator(depth=depth, semantic=SemanticSegmentationAnnotator(opacity=opacity),
+                           instance=InstanceSegmentationAnnotator(opacity=opacity))
 
 
 def run(options: RunOptions, *, source=None) -> int:
@@ -158,7 +187,7 @@ def run(options: RunOptions, *, source=None) -> int:
         if options.max_frames:
             total = min(total, options.max_frames) if total else options.max_frames
         progress = None if info.is_live else stack.enter_context(ProgressBar(total, desc=info.name))
-        renderer = Renderer(options.tasks, options.view, options.hud)
+        renderer = Renderer(options.tasks, options.view, options.hud, options.alpha)
         names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
         if not options.display and all(x is None for x in (web, video, results, arrays, stats_path)):
             log.warning("nothing will be shown or saved: add --output, --results, --arrays or --stats "

@@ -162,8 +162,12 @@ def _add_run_parser(commands) -> None:
     out.add_argument("--no-display", action="store_true", help="do not open a window")
     out.add_argument("--serve", metavar="[HOST:]PORT", help="show the view in a browser at http://HOST:PORT/ "
                      "(MJPEG; HOST 127.0.0.1 unless given, 0.0.0.0 for every interface)")
-    out.add_argument("--view", choices=[v.value for v in ViewMode], default=ViewMode.OVERLAY.value,
-                     help="overlay (default), side_by_side (original | result) or grid (one tile per task)")
+    out.add_argument("--view", choices=[v.value for v in ViewMode],
+                     help="overlay, side_by_side (original | result) or grid (the source and one titled tile per "
+                     "task); default grid when depth and segmentation both run, else overlay")
+    out.add_argument("--alpha", action="append", default=[], metavar="[TASK=]OPACITY",
+                     help="opacity 0..1 of the depth and segmentation colours over the frame, e.g. 0.4 or "
+                     "depth=0.4 (repeatable; default depth 1 alone, 0.6 with other tasks; segmentation 0.5)")
     out.add_argument("--no-hud", action="store_true", help="hide the telemetry overlay")
     out.add_argument("--snapshot-dir", type=Path, default=Path("."), help="where the s key saves snapshots (default: here)")
     tuning = run.add_argument_group("model options")
@@ -217,6 +221,27 @@ def _task_values(pairs: list[str], tasks: list[Task], what: str, convert) -> dic
     return values
 
 
+def _alpha_values(values: list[str], tasks: list[Task]) -> dict:
+    """--alpha: OPACITY for every task that colours the frame, or TASK=OPACITY."""
+    drawn = [t for t in tasks if t is not Task.CLASSIFICATION]
+    alpha = {}
+    for value in values:
+        name, sep, number = value.rpartition("=")
+        targets = [Task.parse(name)] if sep else drawn
+        if sep and targets[0] is Task.CLASSIFICATION:
+            raise UsageError("--alpha applies to depth and segmentation: classification draws a panel")
+        if sep and targets[0] not in tasks:
+            raise UsageError(f"--alpha {value!r}: {targets[0].value} is not among --task")
+        try:
+            opacity = float(number)
+        except ValueError:
+            raise UsageError(f"--alpha {value!r}: invalid opacity {number!r}") from None
+        if not 0.0 <= opacity <= 1.0:
+            raise UsageError(f"--alpha {value!r}: the opacity must be between 0 and 1")
+        alpha.update(dict.fromkeys(targets, opacity))
+    return alpha
+
+
 def _reconnect_policy(args: argparse.Namespace):
     """--reconnect / --reconnect-timeout / --wait-for-camera as open_source's `reconnect`."""
     from .sources import ReconnectPolicy
@@ -263,7 +288,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         revision=args.revision, pacing=args.pacing, max_fps=args.max_fps, rates=rates,
         output=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
         depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
-        display=not args.no_display, view=ViewMode(args.view),
+        display=not args.no_display, view=ViewMode(args.view) if args.view else None,
+        alpha=_alpha_values(args.alpha, tasks),
         hud=not args.no_hud, snapshot_dir=args.snapshot_dir, serve=args.serve, cache_dir=args.cache_dir, resize=args.resize, pre_post=args.pre_post,
         postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
                                        threshold=args.threshold),

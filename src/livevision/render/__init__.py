@@ -12,6 +12,7 @@ from .depth_range import RangeSmoothing
 from .dispatch import ResultAnnotator, annotator_for, draw_result
 from .hud import HudAnnotator
 from .instance import ColorLookup, InstanceLabel, InstanceSegmentationAnnotator
+from .layout import PanelLayout
 from .legend import Legend, LegendEntry
 from .palette import Palette
 from .segmentation import SemanticSegmentationAnnotator
@@ -33,6 +34,7 @@ __all__ = [
     "LegendEntry",
     "Palette",
     "PanelEntry",
+    "PanelLayout",
     "RangeSmoothing",
     "ResultAnnotator",
     "SemanticSegmentationAnnotator",

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..types import ClassificationResult
 from .base import Corner, corner_origin, new_canvas
+from .layout import PanelLayout
 from .primitives import blend_rect
 from .text import Font, TextStyle
 
@@ -65,12 +66,15 @@ class ClassificationAnnotator:
             for score, class_id, label in rows[: self.top_k]
         )
 
-    def annotate(self, scene: np.ndarray, result: ClassificationResult) -> np.ndarray:
-        """A new (H, W, 3) uint8 image with the top-k panel."""
-        canvas = new_canvas(scene)
+    def draw_layer(self, canvas: np.ndarray, result: ClassificationResult) -> np.ndarray:
+        """Classification draws only a panel: canvas as it is."""
+        return canvas
+
+    def draw_panel(self, canvas: np.ndarray, result: ClassificationResult, layout: PanelLayout) -> None:
+        """The top-k panel, in place, in `corner`, or the first free other corner (left out when none is)."""
         entries = self.entries(result)
         if not entries:
-            return canvas
+            return
         height, width = canvas.shape[:2]
         font = Font.for_height(height, self.text_style)
         pad = font.padding_px
@@ -80,7 +84,12 @@ class ClassificationAnnotator:
         inner_w = max(label_w + 3 * pad + percent_w, 8 * font.text_height_px)
         panel_w = inner_w + 2 * pad
         panel_h = row_h * len(entries) + pad
-        x0, y0 = corner_origin((panel_w, panel_h), (width, height), self.corner, pad)
+        corners = [self.corner] + [c for c in Corner if c is not self.corner]
+        places = [corner_origin((panel_w, panel_h), (width, height), corner, pad) for corner in corners]
+        where = layout.place("top-k", (panel_w, panel_h), places)
+        if where is None:
+            return
+        x0, y0 = where
         style = self.text_style
         blend_rect(canvas, (x0, y0, x0 + panel_w, y0 + panel_h), style.background_bgr, style.background_opacity)
         for row, entry in enumerate(entries):
@@ -90,4 +99,9 @@ class ClassificationAnnotator:
             font.put(canvas, entry.label, (x0, top - pad // 2), style.color_bgr)
             percent_x = x0 + panel_w - 2 * pad - font.text_width_px(entry.percent_text)
             font.put(canvas, entry.percent_text, (percent_x, top - pad // 2), style.color_bgr)
+
+    def annotate(self, scene: np.ndarray, result: ClassificationResult) -> np.ndarray:
+        """A new (H, W, 3) uint8 image with the top-k panel."""
+        canvas = new_canvas(scene)
+        self.draw_panel(canvas, result, PanelLayout(canvas.shape[:2]))
         return canvas

@@ -8,7 +8,7 @@ range) and pasted as a Sprite every frame.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -29,6 +29,12 @@ class ColorBar:
 
     def paste(self, image: np.ndarray) -> None:
         self.sprite.paste(image, self.top_left_xy)
+
+    def moved_to(self, top_left_xy: tuple[int, int]) -> "ColorBar":
+        """The same bar with its panel's top-left corner at top_left_xy."""
+        dx, dy = top_left_xy[0] - self.top_left_xy[0], top_left_xy[1] - self.top_left_xy[1]
+        x0, y0, x1, y1 = self.bar_xyxy
+        return replace(self, top_left_xy=tuple(top_left_xy), bar_xyxy=(x0 + dx, y0 + dy, x1 + dx, y1 + dy))
 
 
 def metre_ticks(near_m: float, far_m: float, target_count: int = 5) -> tuple[float, ...]:

@@ -25,7 +25,8 @@ from ..types import DepthKind, DepthResult
 from .base import fit_map, new_canvas
 from .colorbar import ColorBar, build_colorbar
 from .depth_range import RangeSmoothing, SmoothedRange, non_degenerate
-from .text import TextStyle
+from .layout import PanelLayout
+from .text import Font, TextStyle
 
 logger = logging.getLogger(__name__)
 
@@ -117,15 +118,34 @@ class DepthAnnotator:
         metric = self.metric_range_m if DepthKind(kind) is DepthKind.METRIC else None
         return build_colorbar(tuple(image_hw), self.colormap, metric, self.text_style)
 
-    def annotate(self, scene: np.ndarray, result: DepthResult) -> np.ndarray:
-        """A new (H, W, 3) uint8 image: the depth colour map (blended at `opacity`) and the colour bar."""
-        canvas = new_canvas(scene)
-        image_hw = canvas.shape[:2]
-        colored = self.colorize(result, image_hw)
+    def draw_layer(self, canvas: np.ndarray, result: DepthResult) -> np.ndarray:
+        """The colour map blended at `opacity` into canvas, in place (canvas is returned)."""
+        colored = self.colorize(result, canvas.shape[:2])
         if self.opacity >= 1.0:
             canvas[:] = colored
         elif self.opacity > 0.0:
             cv2.addWeighted(canvas, 1.0 - self.opacity, colored, self.opacity, 0.0, dst=canvas)
-        if self.show_colorbar:
-            self.colorbar(result.kind, image_hw).paste(canvas)
+        return canvas
+
+    def draw_panel(self, canvas: np.ndarray, result: DepthResult, layout: PanelLayout,
+                   *, prefer_bottom: bool = False) -> None:
+        """The colour bar at the right edge, in place: centred, or at the bottom when that place
+        is taken (or prefer_bottom: a legend shares the right edge). Left out when neither is free."""
+        if not self.show_colorbar:
+            return
+        bar = self.colorbar(result.kind, canvas.shape[:2])
+        width, height = bar.sprite.size_wh
+        centred = bar.top_left_xy
+        bottom = (centred[0], canvas.shape[0] - height - Font.for_height(canvas.shape[0], self.text_style).padding_px)
+        places = (bottom, centred) if prefer_bottom else (centred, bottom)
+        where = layout.place("colour bar", (width, height), places)
+        if where is None:
+            logger.debug("no room left for the depth colour bar")
+            return
+        bar.moved_to(where).paste(canvas)
+
+    def annotate(self, scene: np.ndarray, result: DepthResult) -> np.ndarray:
+        """A new (H, W, 3) uint8 image: the depth colour map (blended at `opacity`) and the colour bar."""
+        canvas = self.draw_layer(new_canvas(scene), result)
+        self.draw_panel(canvas, result, PanelLayout(canvas.shape[:2]))
         return canvas

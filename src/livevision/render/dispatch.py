@@ -7,15 +7,19 @@ from typing import Sequence, Union
 import numpy as np
 
 from ..types import ClassificationResult, DepthResult, SegmentationResult
-from .base import Annotator
+from .base import Annotator, new_canvas
 from .classification import ClassificationAnnotator
 from .depth import DepthAnnotator
 from .instance import InstanceSegmentationAnnotator
+from .layout import PanelLayout
 from .segmentation import SemanticSegmentationAnnotator
+from .text import TextStyle, draw_title
 
 Result = Union[DepthResult, ClassificationResult, SegmentationResult]
 
 _SEGMENTATION_KINDS = ("semantic", "instance", "panoptic")
+# Panels that cannot shrink are placed first; the legend then lists what still fits.
+_PANEL_ORDER = (DepthResult, ClassificationResult, SegmentationResult)
 
 
 def _check_segmentation_kind(result: SegmentationResult) -> str:
@@ -52,11 +56,13 @@ class ResultAnnotator:
         classification: ClassificationAnnotator | None = None,
         semantic: SemanticSegmentationAnnotator | None = None,
         instance: InstanceSegmentationAnnotator | None = None,
+        title_style: TextStyle = TextStyle(),
     ):
         self.depth = depth or DepthAnnotator()
         self.classification = classification or ClassificationAnnotator()
         self.semantic = semantic or SemanticSegmentationAnnotator()
         self.instance = instance or InstanceSegmentationAnnotator()
+        self.title_style = title_style
 
     def annotator_for(self, result: Result) -> Annotator:
         if isinstance(result, DepthResult):
@@ -71,13 +77,29 @@ class ResultAnnotator:
         """Forget per-stream state (the depth range)."""
         self.depth.reset()
 
-    def annotate(self, scene: np.ndarray, result: Result | Sequence[Result]) -> np.ndarray:
-        """A new image with the result(s) drawn; an empty sequence gives a copy of scene."""
+    def annotate(self, scene: np.ndarray, result: Result | Sequence[Result], *, title: str | None = None,
+                 layout: PanelLayout | None = None) -> np.ndarray:
+        """A new image with the result(s) drawn and an optional title; an empty sequence gives a copy.
+
+        Several results are drawn in two passes: every layer first (depth colours, segment
+        colours), then every panel (colour bar, top-k box, legend, title) over them, placed so
+        that none covers another and no blend tints a panel. Pass an empty `layout` to learn
+        where the panels went (layout.taken)."""
         results = result if isinstance(result, (list, tuple)) else (result,)
-        out = scene
+        canvas = new_canvas(scene)
         for item in results:
-            out = self.annotator_for(item).annotate(out, item)
-        return out.copy() if out is scene else out
+            canvas = self.annotator_for(item).draw_layer(canvas, item)
+        layout = layout or PanelLayout(canvas.shape[:2])
+        has_legend = any(self.annotator_for(item) is self.semantic for item in results)
+        for item in sorted(results, key=lambda item: _PANEL_ORDER.index(type(item))):
+            annotator = self.annotator_for(item)
+            if annotator is self.depth:
+                annotator.draw_panel(canvas, item, layout, prefer_bottom=has_legend)
+            else:
+                annotator.draw_panel(canvas, item, layout)
+        if title:
+            draw_title(canvas, title, layout, self.title_style)
+        return canvas
 
 
 def draw_result(scene: np.ndarray, result: Result | Sequence[Result],

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..types import Segment, SegmentationResult, ValueEnum
 from .base import fit_map, new_canvas
+from .layout import PanelLayout
 from .palette import Palette
 from .text import Font, TextStyle, contrasting_text_bgr, draw_text_box
 
@@ -139,9 +140,8 @@ class InstanceSegmentationAnnotator:
             out.append(InstanceLabel(shape.segment.id, self._label_text(shape.segment), (x, top), shape.color_bgr))
         return tuple(out)
 
-    def annotate(self, scene: np.ndarray, result: SegmentationResult) -> np.ndarray:
-        """A new (H, W, 3) uint8 image with the segments filled, outlined and labelled."""
-        canvas = new_canvas(scene)
+    def draw_layer(self, canvas: np.ndarray, result: SegmentationResult) -> np.ndarray:
+        """canvas with the segments filled, outlined and labelled (a new array when filled)."""
         image_hw = canvas.shape[:2]
         shapes, colored, outside = self._prepare(result, image_hw)
         if not shapes:
@@ -160,3 +160,10 @@ class InstanceSegmentationAnnotator:
                 draw_text_box(canvas, label.text, label.top_left_xy, font, self.text_style,
                               background_bgr=label.color_bgr, color_bgr=contrasting_text_bgr(label.color_bgr))
         return canvas
+
+    def draw_panel(self, canvas: np.ndarray, result: SegmentationResult, layout: PanelLayout) -> None:
+        """Instances are labelled where they are: no panel."""
+
+    def annotate(self, scene: np.ndarray, result: SegmentationResult) -> np.ndarray:
+        """A new (H, W, 3) uint8 image with the segments filled, outlined and labelled."""
+        return self.draw_layer(new_canvas(scene), result)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..types import SegmentationResult
 from .base import Corner, corner_origin, fit_map, new_canvas
+from .layout import PanelLayout
 from .legend import Legend, LegendEntry, legend_sprite
 from .palette import Palette, lut_for_offset_ids
 from .text import Font, TextStyle
@@ -82,11 +83,12 @@ class SemanticSegmentationAnnotator:
         _, _, counts = self._colored(result, np.asarray(result.label_map).shape[:2])
         return self._legend_from_counts(result, counts)
 
-    def _legend_from_counts(self, result: SegmentationResult, counts: np.ndarray) -> Legend:
+    def _legend_from_counts(self, result: SegmentationResult, counts: np.ndarray,
+                            max_entries: int | None = None) -> Legend:
         total = max(1, int(counts.sum()))
         present = np.flatnonzero(counts[1:]) # class ids present
         order = present[np.argsort(-counts[1:][present], kind="stable")]
-        shown = order[: self.max_legend_entries]
+        shown = order[: self.max_legend_entries if max_entries is None else max_entries]
         entries = tuple(
             LegendEntry(int(i), _class_name(result.id2label, int(i)), self.palette.color(int(i)),
                         float(counts[i + 1]) / total)
@@ -94,20 +96,41 @@ class SemanticSegmentationAnnotator:
         )
         return Legend(entries, hidden_count=len(order) - len(shown))
 
-    def annotate(self, scene: np.ndarray, result: SegmentationResult) -> np.ndarray:
-        """A new (H, W, 3) uint8 image with the class colours blended in and the legend."""
-        canvas = new_canvas(scene)
-        image_hw = canvas.shape[:2]
-        colored, unlabelled, counts = self._colored(result, image_hw)
+    def draw_layer(self, canvas: np.ndarray, result: SegmentationResult) -> np.ndarray:
+        """canvas with the class colours blended in (a new array when opacity > 0)."""
+        colored, unlabelled, _ = self._colored(result, canvas.shape[:2])
         if self.opacity > 0.0:
             blended = cv2.addWeighted(canvas, 1.0 - self.opacity, colored, self.opacity, 0.0)
             if unlabelled is not None:
                 cv2.copyTo(canvas, unlabelled, blended)  # keep -1 pixels as they were
             canvas = blended
-        if self.show_legend:
-            legend = self._legend_from_counts(result, counts)
-            if legend.entries:
-                sprite = legend_sprite(legend, image_hw[0], self.text_style)
-                margin = Font.for_height(image_hw[0], self.text_style).padding_px
-                sprite.paste(canvas, corner_origin(sprite.size_wh, image_hw[::-1], self.legend_corner, margin))
+        return canvas
+
+    def draw_panel(self, canvas: np.ndarray, result: SegmentationResult, layout: PanelLayout) -> None:
+        """The legend, in place, in legend_corner. Where other panels leave too little room there, it
+        lists fewer classes ("+k more"); only when a single class does not fit does it try the
+        other corners, and it is left out when none is free."""
+        if not self.show_legend:
+            return
+        image_hw = canvas.shape[:2]
+        _, _, counts = self._colored(result, image_hw)
+        margin = Font.for_height(image_hw[0], self.text_style).padding_px
+        corners = [self.legend_corner] + [c for c in Corner if c is not self.legend_corner]
+        for corner, entries in [(corners[0], n) for n in range(self.max_legend_entries, 0, -1)] + \
+                [(c, 1) for c in corners[1:]]:
+            legend = self._legend_from_counts(result, counts, entries)
+            if not legend.entries:
+                return
+            sprite = legend_sprite(legend, image_hw[0], self.text_style)
+            place = corner_origin(sprite.size_wh, image_hw[::-1], corner, margin)
+            where = layout.place("legend", sprite.size_wh, [place])
+            if where is not None:
+                sprite.paste(canvas, where)
+                return
+        logger.debug("no room left for the legend")
+
+    def annotate(self, scene: np.ndarray, result: SegmentationResult) -> np.ndarray:
+        """A new (H, W, 3) uint8 image with the class colours blended in and the legend."""
+        canvas = self.draw_layer(new_canvas(scene), result)
+        self.draw_panel(canvas, result, PanelLayout(canvas.shape[:2]))
         return canvas

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from .base import Corner, corner_origin
+from .layout import PanelLayout
 from .primitives import blend_rect
 
 FONT_FACE = cv2.FONT_HERSHEY_SIMPLEX
@@ -124,3 +125,17 @@ def draw_text_lines(
     for i, line in enumerate(lines):
         font.put(image, line, (x, y + i * line_h), style.color_bgr)
     return x, y, x + block_w, y + block_h
+
+
+def draw_title(image: np.ndarray, title: str, layout: PanelLayout, style: TextStyle = TextStyle()) -> None:
+    """A one-line title box, in place: top centre, else bottom centre, else the first free corner
+    of `layout`; over the top centre when nothing is free."""
+    height, width = image.shape[:2]
+    font = Font.for_height(height, style)
+    box_wh = (font.text_width_px(title) + 2 * font.padding_px, font.line_height_px)
+    margin = font.padding_px
+    centre_x = (width - box_wh[0]) // 2
+    places = [(centre_x, margin), (centre_x, height - margin - box_wh[1])]
+    places += [corner_origin(box_wh, (width, height), corner, margin) for corner in Corner]
+    where = layout.place("title", box_wh, places) or places[0]
+    draw_text_box(image, title, where, font, style)
