@@ -129,9 +129,11 @@ def test_grid_shows_the_frame_and_one_tile_per_task(cli_run, direct):
     assert {v.shape for v in video} == {(2 * H, 2 * W, 3)}
     assert [read_index(_tiles(v)[0]) for v in video] == list(range(N))  # top left: the frame itself
     # Frame 0 (every task fresh): the tiles, row by row, are the frame, then depth, segmentation and
-    # classification each drawn alone -- within H.264's error, and far from any other tile's picture.
+    # classification each drawn alone under its title -- within H.264's error, and far from any other
+    # tile's picture.
     frame = frames[0]
-    expected = [_coarse(frame)] + [_coarse(ResultAnnotator().annotate(frame, reference[t][0])) for t in MODELS]
+    expected = [_coarse(ResultAnnotator().annotate(frame, [], title="source"))] + [
+        _coarse(ResultAnnotator().annotate(frame, reference[t][0], title=t)) for t in MODELS]
     for k, tile in enumerate(_tiles(video[0])):
         errors = [np.abs(_coarse(tile) - e).mean() for e in expected]
         others = min(e for j, e in enumerate(errors) if j != k)
