@@ -11,9 +11,9 @@ from test_preprocess import CASE_IDS, FRAME_SIZES, frame_for, ours, reference
 
 from livevision.errors import UsageError
 from livevision.graphs.chain import DeviceInput
-from livevision.graphs.device_stages import DevicePreprocessor, device_postprocessor
+from livevision.graphs.device_stages import DevicePreprocessor, MaskClassificationPost, device_postprocessor
 from livevision.graphs.onnx_build import GraphBuilder
-from livevision.heads import ClassificationHead, ClassificationOptions, DepthHead, SegmentationHead
+from livevision.heads import ClassificationHead, ClassificationOptions, DepthHead, SegmentationHead, SegmentationOptions
 from livevision.models.registry import Architecture
 from livevision.predictor import Predictor, RuntimeOptions, _resolve_pre_post
 from livevision.tasks.classification import postprocess_classification
@@ -122,10 +122,55 @@ def test_classification_graph_matches_the_numpy_top_k(cpu_session, function, top
     np.testing.assert_allclose(result.scores, expected.scores, rtol=1e-6, atol=1e-7)
 
 
-def test_mask_classification_post_processing_stays_on_the_host(cpu_session):
+def _mask_outputs(rng, queries: int, classes: int, hw: tuple[int, int]):
+    """Class logits with a few confident queries, and smooth mask logits with real shapes in them."""
+    class_logits = rng.standard_normal((1, queries, classes + 1)).astype(np.float32)
+    confident = rng.choice(queries, size=queries // 2, replace=False)
+    class_logits[0, confident, rng.integers(0, classes, confident.size)] += 6.0
+    # Each query owns a Voronoi cell (logit +4 there, -4 elsewhere), blurred by smooth noise.
+    centres = rng.uniform(0, 1, (queries, 2)) * np.array(hw)
+    yy, xx = np.mgrid[: hw[0], : hw[1]]
+    nearest = np.argmin((yy[None] - centres[:, :1, None]) ** 2 + (xx[None] - centres[:, 1:, None]) ** 2, axis=0)
+    cells = np.where(nearest[None] == np.arange(queries)[:, None, None], 4.0, -4.0).astype(np.float32)
+    mask_logits = cells[None] + _smooth_logits(rng, queries, *hw)
+    return class_logits, mask_logits
+
+
+@pytest.mark.parametrize("model_type", ["maskformer", "mask2former"])
+@pytest.mark.parametrize("mode", ["semantic", "instance", "panoptic"])
+def test_mask_classification_graphs_match_the_numpy_post_processing(cpu_session, model_type, mode):
+    rng = np.random.default_rng(3)
+    classes, queries = 7, 12
+    architecture = Architecture(model_type, Task.SEGMENTATION, "image-segmentation",
+                                ("class_queries_logits", "masks_queries_logits"))
+    options = SegmentationOptions(mode=mode, threshold=0.5)
+    head = SegmentationHead(architecture, {"id2label": {i: f"c{i}" for i in range(classes)}}, options)
+    post = device_postprocessor(head, [[1, queries, classes + 1], [1, queries, 24, 32]], cpu_session)
+    assert isinstance(post, MaskClassificationPost)
+    class_logits, mask_logits = _mask_outputs(rng, queries, classes, (24, 32))
+    for out_hw in [(90, 160), (37, 23)]:
+        prepared = _prepared(out_hw)
+        result = post([class_logits, mask_logits], prepared)
+        expected = head.postprocess([class_logits, mask_logits], prepared.to_host())
+        assert result.kind == expected.kind == mode
+        assert (result.label_map == expected.label_map).mean() >= 0.995, f"{mode} {out_hw}"
+        assert len(np.unique(expected.label_map)) >= 3
+        assert [(s.id, s.label_id) for s in result.segments] == [(s.id, s.label_id) for s in expected.segments]
+        if mode != "semantic":
+            assert len(expected.segments) >= 2
+        for got, want in zip(result.segments, expected.segments):
+            assert abs(got.score - want.score) < 1e-5
+            assert (got.mask == want.mask).mean() >= 0.995
+        if mode != "semantic":
+            assert (result.segment_map == expected.segment_map).mean() >= 0.995
+    # A padded model input maps the frame onto part of the output: the numpy path does that.
+    assert post([class_logits, mask_logits], _prepared((90, 160), padding=(2, 2, 0, 0))) is None
+
+
+def test_mask_classification_without_a_fixed_class_count_stays_on_the_host(cpu_session):
     head = SegmentationHead(Architecture("mask2former", Task.SEGMENTATION, "image-segmentation",
                                          ("class_queries_logits", "masks_queries_logits")), {})
-    assert device_postprocessor(head, [[1, "q", 5], [1, "q", "h", "w"]], cpu_session) is None
+    assert device_postprocessor(head, [[1, "q", "c"], [1, "q", "h", "w"]], cpu_session) is None
 
 
 def test_pre_post_choice():

@@ -19,9 +19,26 @@ from ..tasks.classification import label_for, scoring_function
 from ..tasks.depth import zoedepth_padding
 from ..tasks.preprocess import Preprocessor, check_frame
 from ..tasks.resample import pil_vertical_first, pil_weight_matrix
+from ..tasks.segmentation import (
+    MASK2FORMER_MASK_HW,
+    instance_candidates,
+    instance_result,
+    kept_instances,
+    logit,
+    panoptic_candidates,
+    panoptic_result,
+    softmax,
+)
 from ..types import ClassificationResult, DepthResult, SegmentationResult
 from .chain import Binder, DeviceInput, graph_session
-from .post import classification_graph, depth_graph, semantic_graph
+from .post import (
+    classification_graph,
+    depth_graph,
+    mask_instance_graph,
+    mask_panoptic_graph,
+    mask_semantic_graph,
+    semantic_graph,
+)
 from .pre import standard_graph, zoe_graph
 
 
@@ -147,19 +164,75 @@ class ClassificationPost(_DevicePost):
                                     scores=tuple(float(s) for s in scores[0]))
 
 
+class MaskClassificationPost(_DevicePost):
+    """MaskFormer / Mask2Former queries -> semantic, instance or panoptic result at frame size: the
+    per-pixel work in a graph, the per-query decisions and the segment assembly on the host, with
+    the numpy path's own functions (see graphs.post)."""
+
+    def __init__(self, head: SegmentationHead, num_labels: int, model_session, **kwargs):
+        mid_hw = MASK2FORMER_MASK_HW if head.model_type == "mask2former" else None
+        self.mode = head.mode
+        graph = {"semantic": lambda: mask_semantic_graph(num_labels, mid_hw),
+                 "panoptic": lambda: mask_panoptic_graph(mid_hw),
+                 "instance": lambda: mask_instance_graph(mid_hw)}[self.mode]()
+        super().__init__(graph, model_session, **kwargs)
+        self.options = head.options
+        self.id2label = head.id2label
+
+    def __call__(self, outputs: list, prepared: DeviceInput) -> SegmentationResult | None:
+        if any(prepared.padding_tblr):
+            return None
+        class_logits, mask_logits = outputs
+        out_hw = np.array(prepared.original_hw, np.int64)
+        if self.mode == "semantic":
+            label_map = self.binder.run(self.session, {"class_logits": class_logits, "mask_logits": mask_logits,
+                                                       "out_hw": out_hw}, ["label_map"], to_host=True)[0][0]
+            return SegmentationResult(kind="semantic", label_map=label_map.astype(np.int32), id2label=self.id2label)
+        logits = class_logits if isinstance(class_logits, np.ndarray) else class_logits.numpy()
+        class_probs = softmax(np.asarray(logits, np.float32)[0])  # (Q, C + 1): small, on the host
+        o = self.options
+        if self.mode == "panoptic":
+            keep, labels, scores = panoptic_candidates(class_probs, o.threshold)
+            winner = area = None
+            if keep.size:
+                winner, area = self.binder.run(self.session, {
+                    "mask_logits": mask_logits, "keep": keep.astype(np.int64),
+                    "scores": scores[keep].astype(np.float32), "out_hw": out_hw,
+                    "mask_threshold": np.array([o.mask_threshold], np.float32)}, ["winner", "area"], to_host=True)
+                winner, area = winner[0], area.astype(np.int64)
+            return panoptic_result(winner, area, keep, labels, scores, self.id2label, prepared.original_hw,
+                                   o.overlap_mask_area_threshold, set())
+        queries, labels, picked = instance_candidates(class_probs[:, :-1], o.threshold)
+        unique = np.array(list(dict.fromkeys(queries.tolist())), np.int64)
+        full: dict[int, np.ndarray] = {}
+        mask_scores: dict[int, float] = {}
+        if unique.size:
+            values, masks = self.binder.run(self.session, {
+                "mask_logits": mask_logits, "queries": unique, "out_hw": out_hw,
+                "logit_threshold": np.array([logit(o.mask_threshold)], np.float32)}, ["mask_scores", "masks"],
+                to_host=True)
+            mask_scores = dict(zip(unique.tolist(), values.tolist()))
+            full = {int(q): mask.view(np.bool_) for q, mask in zip(unique, masks[0])}
+        kept = kept_instances(class_probs[:, :-1], queries, labels, picked, mask_scores, o.threshold)
+        return instance_result(kept, full, self.id2label, prepared.original_hw)
+
+
 def device_postprocessor(head: Head, output_shapes: Sequence[Sequence], model_session, *,
                          intra_op_threads: int | None = None, live: bool = False):
-    """The device post-processing of `head`, or None where it has none (MaskFormer, Mask2Former).
+    """The device post-processing of `head`, or None where it has none (class counts not fixed).
 
     output_shapes: the model's output shapes (their class counts must be fixed)."""
     kwargs = dict(intra_op_threads=intra_op_threads, live=live)
     if isinstance(head, DepthHead):
         return DepthPost(head, model_session, **kwargs)
+    if isinstance(head, SegmentationHead) and head.mask_classification:
+        num_labels = output_shapes[0][-1] - 1 if isinstance(output_shapes[0][-1], int) else None
+        return MaskClassificationPost(head, num_labels, model_session, **kwargs) if num_labels else None
     num_labels = output_shapes[0][1] if len(output_shapes[0]) > 1 else None
     if not isinstance(num_labels, int):
         return None
     if isinstance(head, ClassificationHead):
         return ClassificationPost(head, num_labels, model_session, **kwargs)
-    if isinstance(head, SegmentationHead) and not head.mask_classification:
+    if isinstance(head, SegmentationHead):
         return SemanticPost(head, num_labels, model_session, **kwargs)
     return None

@@ -11,9 +11,20 @@ every frame size:
   (ZoeDepth resizes to the reflect-padded frame and cuts the padding off; the others crop nothing).
 - classification: logits (1, C) -> softmax / sigmoid / nothing -> TopK(k): scores and class ids.
 
-What these do not cover stays in numpy (the heads fall back to it): MaskFormer / Mask2Former, and
-models whose pre-processing padded or cropped the frame (the result is then mapped onto part of the
-output, see tasks.depth and tasks.segmentation).
+- MaskFormer / Mask2Former (mask classification; Mask2Former first resizes the mask logits to
+  384x384, bilinear): the per-pixel work, with the small per-query decisions (which queries pass the
+  thresholds) made on the host from the class logits, and the segments assembled there exactly as
+  the numpy path does:
+  - semantic: softmax(class logits) without "no object", sigmoid(masks), their einsum into class
+    maps, bilinear resize to the frame, ArgMax -> label map;
+  - panoptic: the kept queries' sigmoid(masks), bilinear resize to the frame, times their scores,
+    ArgMax over queries -> winner map, and each query's area at or above mask_threshold;
+  - instance: the candidate queries' mask scores (mean probability inside the binary mask) and
+    their binary masks resized to the frame (nearest, torch's rule).
+
+What these do not cover stays in numpy (the heads fall back to it): models whose pre-processing
+padded or cropped the frame (the result is then mapped onto part of the output, see tasks.depth and
+tasks.segmentation).
 """
 
 from __future__ import annotations
@@ -33,6 +44,18 @@ def _int64():
     from onnx import TensorProto
 
     return TensorProto.INT64
+
+
+def _uint8():
+    from onnx import TensorProto
+
+    return TensorProto.UINT8
+
+
+def _uint16():
+    from onnx import TensorProto
+
+    return TensorProto.UINT16
 
 
 def label_dtype(num_labels: int) -> np.dtype:
@@ -97,4 +120,87 @@ def classification_graph(num_labels: int, function: str):
     g.op_multi("TopK", [scores, k], ["scores", "class_ids"], axis=-1, largest=1, sorted=1)
     g.output("scores", _float(), [1, "k"])
     g.output("class_ids", _int64(), [1, "k"])
+    return g.model()
+
+
+def _mid_resize(g: GraphBuilder, masks: str, mid_hw) -> str:
+    """Mask2Former's resize of the mask logits (1, Q, h, w) to mid_hw (bilinear); None: unchanged."""
+    if mid_hw is None:
+        return masks
+    sizes = g.op("Concat", g.op("Slice", g.op("Shape", masks), g.const([0]), g.const([2])), g.const(list(mid_hw)),
+                 axis=0)
+    return g.op("Resize", masks, "", "", sizes, mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
+
+
+def _resize_to(g: GraphBuilder, planes: str, out_hw: str, out: str | None = None, **attrs) -> str:
+    """(1, N, h, w) planes resized to out_hw (an int64[2] input)."""
+    sizes = g.op("Concat", g.op("Slice", g.op("Shape", planes), g.const([0]), g.const([2])), out_hw, axis=0)
+    return g.op("Resize", planes, "", "", sizes, out=out, **attrs)
+
+
+def mask_semantic_graph(num_labels: int, mid_hw=None):
+    """class_logits (1, Q, C + 1), mask_logits (1, Q, h, w), out_hw -> label_map (1, H, W) of label_dtype(C)."""
+    from onnx import helper
+
+    g = GraphBuilder("livevision_mask_semantic_post")
+    class_logits = g.input("class_logits", _float(), [1, "q", num_labels + 1])
+    masks = g.input("mask_logits", _float(), [1, "q", "h", "w"])
+    out_hw = g.input("out_hw", _int64(), [2])
+    probs = g.op("Slice", g.op("Softmax", class_logits, axis=-1), g.const([0]), g.const([num_labels]), g.const([2]))
+    mask_probs = g.op("Sigmoid", _mid_resize(g, masks, mid_hw))
+    flat = g.op("Reshape", mask_probs, g.const([1, 0, -1]))  # (1, Q, h * w)
+    class_maps = g.op("MatMul", g.op("Transpose", probs, perm=[0, 2, 1]), flat)  # (1, C, h * w)
+    planes = g.op("Reshape", class_maps, g.op("Concat", g.const([1, num_labels]),
+                                              g.op("Slice", g.op("Shape", mask_probs), g.const([2]), g.const([4])),
+                                              axis=0))
+    resized = _resize_to(g, planes, out_hw, mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
+    winner = g.op("ArgMax", resized, axis=1, keepdims=0)
+    dtype = label_dtype(num_labels)
+    g.op("Cast", winner, out="label_map", to=helper.np_dtype_to_tensor_dtype(dtype))
+    g.output("label_map", helper.np_dtype_to_tensor_dtype(dtype), [1, "H", "W"])
+    return g.model()
+
+
+def mask_panoptic_graph(mid_hw=None):
+    """mask_logits (1, Q, h, w), keep int64[K], scores float32[K], mask_threshold float32[1], out_hw ->
+    winner (1, H, W) uint16 (index into keep; Q < 65536) and area (K,) float32 (pixels with weighted mask >=
+    mask_threshold)."""
+    g = GraphBuilder("livevision_mask_panoptic_post")
+    masks = g.input("mask_logits", _float(), [1, "q", "h", "w"])
+    keep = g.input("keep", _int64(), ["k"])
+    scores = g.input("scores", _float(), ["k"])
+    threshold = g.input("mask_threshold", _float(), [1])
+    out_hw = g.input("out_hw", _int64(), [2])
+    kept = _mid_resize(g, g.op("Gather", masks, keep, axis=1), mid_hw)
+    resized = _resize_to(g, g.op("Sigmoid", kept), out_hw, mode="linear",
+                         coordinate_transformation_mode="pytorch_half_pixel")
+    weighted = g.op("Mul", resized, g.op("Reshape", scores, g.const([1, -1, 1, 1])))
+    g.op("Cast", g.op("ArgMax", weighted, axis=1, keepdims=0), out="winner", to=_uint16())
+    above = g.op("Cast", g.op("GreaterOrEqual", weighted, threshold), to=_float())
+    g.op("ReduceSum", above, g.const([0, 2, 3]), keepdims=0, out="area")
+    g.output("winner", _uint16(), [1, "H", "W"])
+    g.output("area", _float(), ["k"])
+    return g.model()
+
+
+def mask_instance_graph(mid_hw=None):
+    """mask_logits (1, Q, h, w), queries int64[K], logit_threshold float32[1], out_hw -> mask_scores (K,)
+    float32 (mean probability inside each binary mask) and masks (1, K, H, W) uint8 (binary masks
+    resized to the frame, nearest: source index floor(dst * in / out), torch's mode="nearest")."""
+    g = GraphBuilder("livevision_mask_instance_post")
+    masks = g.input("mask_logits", _float(), [1, "q", "h", "w"])
+    queries = g.input("queries", _int64(), ["k"])
+    threshold = g.input("logit_threshold", _float(), [1])
+    out_hw = g.input("out_hw", _int64(), [2])
+    logits = _mid_resize(g, g.op("Gather", masks, queries, axis=1), mid_hw)
+    binary = g.op("Greater", logits, threshold)
+    inside = g.op("Cast", binary, to=_float())
+    prob_sum = g.op("ReduceSum", g.op("Mul", g.op("Sigmoid", logits), inside), g.const([0, 2, 3]), keepdims=0)
+    count = g.op("ReduceSum", inside, g.const([0, 2, 3]), keepdims=0)
+    g.op("Div", prob_sum, g.op("Add", count, g.const([1e-6], np.float32)), out="mask_scores")
+    small = g.op("Cast", binary, to=_uint8())
+    _resize_to(g, small, out_hw, out="masks", mode="nearest", coordinate_transformation_mode="asymmetric",
+                     nearest_mode="floor")
+    g.output("mask_scores", _float(), ["k"])
+    g.output("masks", _uint8(), [1, "k", "H", "W"])
     return g.model()

@@ -145,7 +145,7 @@ def postprocess_mask_classification(
     out_hw = prepared.original_hw
     region = _content_region(prepared, crop_padding)
     mid_hw = MASK2FORMER_MASK_HW if model_type == "mask2former" else None
-    class_probs = _softmax(cls)  # (Q, C + 1)
+    class_probs = softmax(cls)  # (Q, C + 1)
 
     if mode == "semantic":
         label_map = _mask_semantic(class_probs[:, :-1], masks, mid_hw, out_hw, region)
@@ -199,40 +199,60 @@ def _mask_instance(
     threshold: float,
     mask_threshold: float,
 ) -> SegmentationResult:
+    queries, labels, picked = instance_candidates(class_probs, threshold)
+    logit_threshold = logit(mask_threshold)
+    small_masks: dict[int, np.ndarray] = {}  # query -> binary mask
+    mask_scores: dict[int, float] = {}
+    for query in dict.fromkeys(queries.tolist()):
+        logits = masks[query] if mid_hw is None else _resize_linear(masks[query], mid_hw)
+        binary = logits > logit_threshold
+        probs = _sigmoid(logits)
+        count = np.count_nonzero(binary)
+        mask_scores[query] = float(np.float32(probs[binary].sum(dtype=np.float32)) / np.float32(count + 1e-6))
+        small_masks[query] = binary
+    kept = kept_instances(class_probs, queries, labels, picked, mask_scores, threshold)
+    full = {}
+    if kept:
+        chosen = list(dict.fromkeys(query for _, _, query, _ in kept))
+        stack = _resize_nearest_stack(np.stack([small_masks[q] for q in chosen]), out_hw, region)
+        full = dict(zip(chosen, stack))
+    return instance_result(kept, full, names, out_hw)
+
+
+def instance_candidates(class_probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(queries, labels, flat indices) of the (query, class) pairs that may pass `threshold`.
+
+    HF keeps the top num_queries (query, class) pairs, then needs class_prob * mask_score >= threshold;
+    mask_score < 1, so pairs below the threshold on class_prob alone can never pass."""
     q, num_classes = class_probs.shape
     flat = class_probs.reshape(-1)
-    # HF keeps the top num_queries (query, class) pairs, then needs class_prob * mask_score >= threshold;
-    # mask_score < 1, so pairs below the threshold on class_prob alone can never pass.
     picked = np.flatnonzero(flat >= threshold)
     if picked.size > q:
         picked = picked[np.argsort(-flat[picked], kind="stable")[:q]]
-    queries, labels = picked // num_classes, picked % num_classes
-    logit_threshold = _logit(mask_threshold)
+    return picked // num_classes, picked % num_classes, picked
 
-    kept: list[tuple[float, int, int, int]] = []  # (score, flat index, query, label)
-    small_masks: dict[int, tuple[np.ndarray, float]] = {}  # query -> (binary mask, mask score)
+
+def kept_instances(class_probs: np.ndarray, queries: np.ndarray, labels: np.ndarray, picked: np.ndarray,
+                   mask_scores: Mapping[int, float], threshold: float) -> list[tuple[float, int, int, int]]:
+    """(score, flat index, query, label) of the pairs whose class_prob * mask score passes, best first."""
+    flat = class_probs.reshape(-1)
+    kept = []
     for query, label, flat_index in zip(queries.tolist(), labels.tolist(), picked.tolist()):
-        if query not in small_masks:
-            logits = masks[query] if mid_hw is None else _resize_linear(masks[query], mid_hw)
-            binary = logits > logit_threshold
-            probs = _sigmoid(logits)
-            count = np.count_nonzero(binary)
-            mask_score = float(np.float32(probs[binary].sum(dtype=np.float32)) / np.float32(count + 1e-6))
-            small_masks[query] = (binary, mask_score)
-        binary, mask_score = small_masks[query]
-        score = float(np.float32(flat[flat_index]) * np.float32(mask_score))
+        score = float(np.float32(flat[flat_index]) * np.float32(mask_scores[query]))
         if score >= threshold:
             kept.append((score, flat_index, query, label))
     kept.sort(key=lambda item: (-item[0], item[1]))
+    return kept
 
+
+def instance_result(kept: list[tuple[float, int, int, int]], full_masks: Mapping[int, np.ndarray],
+                    names: dict[int, str], out_hw: tuple[int, int]) -> SegmentationResult:
+    """The instance result from the kept pairs and each kept query's boolean mask at frame size."""
     segments: list[Segment] = []
-    if kept:
-        stack = np.stack([small_masks[query][0] for _, _, query, _ in kept])
-        full = _resize_nearest_stack(stack, out_hw, region)
-        for (score, _, _, label), mask in zip(kept, full):
-            if mask.any():
-                segments.append(Segment(len(segments), int(label), label_for(names, int(label)), score, mask))
-
+    for score, _, query, label in kept:
+        mask = full_masks[query]
+        if mask.any():
+            segments.append(Segment(len(segments), int(label), label_for(names, int(label)), score, mask))
     segment_map = np.full(out_hw, -1, dtype=np.int32)
     label_map = np.full(out_hw, -1, dtype=np.int32)
     fill = np.empty(out_hw, dtype=np.int32)
@@ -259,15 +279,9 @@ def _mask_panoptic(
     overlap_mask_area_threshold: float,
     fuse: set[int],
 ) -> SegmentationResult:
-    num_labels = class_probs.shape[1] - 1
-    scores = class_probs.max(axis=1)
-    labels = class_probs.argmax(axis=1)  # may be the null class
-    keep = np.flatnonzero((labels != num_labels) & (scores > threshold))  # remove_low_and_no_objects
-    segment_map = np.full(out_hw, -1, dtype=np.int32)
-    label_map = np.full(out_hw, -1, dtype=np.int32)
+    keep, labels, scores = panoptic_candidates(class_probs, threshold)
     if keep.size == 0:
-        return SegmentationResult(kind="panoptic", label_map=label_map, id2label=names, segment_map=segment_map)
-
+        return panoptic_result(None, None, keep, labels, scores, names, out_hw, overlap_mask_area_threshold, fuse)
     # compute_segments: weighted = upsample(sigmoid(mask)) * score; winner = argmax over kept queries.
     best = np.empty(out_hw, dtype=np.float32)
     winner = np.zeros(out_hw, dtype=np.uint16 if keep.size <= 65535 else np.int32)
@@ -281,8 +295,35 @@ def _mask_panoptic(
         original_area[k] = cv2.countNonZero(cv2.compare(target, float(mask_threshold), cv2.CMP_GE, dst=scratch.above))
         if k:
             _update_argmax(best, winner, scratch, k)
-    area = np.bincount(winner.ravel(), minlength=keep.size)
+    return panoptic_result(winner, original_area, keep, labels, scores, names, out_hw, overlap_mask_area_threshold, fuse)
 
+
+def panoptic_candidates(class_probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kept queries, every query's best label, every query's best score): remove_low_and_no_objects."""
+    num_labels = class_probs.shape[1] - 1
+    scores = class_probs.max(axis=1)
+    labels = class_probs.argmax(axis=1)  # may be the null class
+    keep = np.flatnonzero((labels != num_labels) & (scores > threshold))
+    return keep, labels, scores
+
+
+def panoptic_result(
+    winner: np.ndarray | None,
+    original_area: np.ndarray | None,
+    keep: np.ndarray,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    names: dict[int, str],
+    out_hw: tuple[int, int],
+    overlap_mask_area_threshold: float,
+    fuse: set[int],
+) -> SegmentationResult:
+    """Segments from the winning kept query at each pixel (winner, indices into keep) and each kept
+    query's own area (weighted mask >= mask_threshold), as HF's compute_segments assembles them."""
+    if keep.size == 0:
+        empty = np.full(out_hw, -1, dtype=np.int32)
+        return SegmentationResult(kind="panoptic", label_map=empty, id2label=names, segment_map=empty.copy())
+    area = np.bincount(winner.ravel(), minlength=keep.size)
     lut = np.full(keep.size, -1, dtype=np.int32)
     first_score: dict[int, float] = {}
     segment_label: dict[int, int] = {}
@@ -508,12 +549,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return y
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
+def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _logit(p: float) -> float:
+def logit(p: float) -> float:
     if p <= 0.0:
         return -np.inf
     if p >= 1.0:
