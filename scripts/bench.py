@@ -214,30 +214,14 @@ def describe(value) -> str:
     return str(value)
 
 
-# --- the livevision stream API, new (Stream, pacing) or old (stream) ---------------------------
-
-
-def stream_class():
-    """livevision's Stream class (the engine with pacing and telemetry), or None before it landed."""
-    import importlib
-
-    import livevision
-
-    cls = getattr(livevision, "Stream", None)
-    if cls is None:
-        cls = getattr(importlib.import_module("livevision.stream"), "Stream", None)
-    return cls
+# --- the livevision stream API -------------------------------------------------------------
 
 
 def open_stream(source: Path, task: str, predictor, pacing: str):
-    """A livevision stream over `source` with `pacing`: a livevision.Stream when the engine has it
-    (its .stats hold the telemetry), else livevision.stream(..., pacing=...)."""
-    import livevision
+    """A livevision.Stream over `source` with `pacing` (its .stats hold the telemetry)."""
+    from livevision import Stream
 
-    cls = stream_class()
-    if cls is not None:
-        return cls(str(source), task, models={task: predictor}, pacing=pacing)
-    return livevision.stream(str(source), task, models={task: predictor}, pacing=pacing)
+    return Stream(str(source), task, models={task: predictor}, pacing=pacing)
 
 
 def close_stream(stream, iterator) -> None:
@@ -476,7 +460,7 @@ def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelR
     runners += every_with_outputs(result, spec, args, folder, cache, predictor)
     round_robin(result, runners, args.seconds, args.rounds)
     a_state.clear()
-    del prepared
+    prepared = None  # free the pool before (d)
     gc.collect()
 
     # (d) simulate-live on the 25 fps file: real time, one run.
@@ -484,9 +468,7 @@ def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelR
         # Stream() loads its models with `live=True` (no ORT thread spinning); do the same.
         live_predictor = Predictor(entry, Task.parse(spec.task), runtime=dataclasses.replace(runtime, live=True))
         s = open_stream(video, spec.task, live_predictor, "simulate-live")
-        stats = getattr(s, "stats", None)
-        if stats is None:
-            raise NA("the stream has no .stats (engine telemetry not there yet)")
+        stats = s.stats
         start = time.perf_counter()
         it = iter(s)
         packets = 0
@@ -502,7 +484,7 @@ def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelR
 
     if args.live:
         run_cell(result, "d", simulate_live)
-    del frames, predictor, session
+    frames = predictor = session = None
     gc.collect()
     return result
 
@@ -581,7 +563,8 @@ def machine() -> dict:
                 k, v = (x.strip() for x in line.split(":", 1))
                 info.setdefault(k, v)
         cpu = info.get("model name", "unknown")
-        extra = [f"family {info['cpu family']}, model {info['model']}"] if "cpu family" in info and "model" in info else []
+        extra = ([f"family {info['cpu family']}, model {info['model']}"]
+                 if "cpu family" in info and "model" in info else [])
         flags = set(info.get("flags", "").split())
         isa = [x for x, f in (("AVX-512", "avx512f"), ("AVX-512 VNNI", "avx512_vnni"), ("AVX2", "avx2")) if f in flags]
         if isa:
@@ -683,7 +666,8 @@ def live_figures(res: ModelResult, b_rate: Rate | None):
     bound = 1.5 * lat_ms + 1000.0 / SOURCE_FPS if lat_ms is not None else None
     return {
         "display": display, "capture": capture, "inference": inference, "age_p50": age.get("p50"),
-        "age_p95": age.get("p95"), "new_age_p50": new_age.get("p50"), "new_age_p95": new_age.get("p95"), "latency_ms": lat_ms, "latency_src": lat_src, "bound": bound,
+        "age_p95": age.get("p95"), "new_age_p50": new_age.get("p50"), "new_age_p95": new_age.get("p95"),
+        "latency_ms": lat_ms, "latency_src": lat_src, "bound": bound,
         "frames": summary.get("frames"), "latency": latency,
     }
 
@@ -821,7 +805,8 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
             if c is None or not isinstance(c.value, Rate) or not c.value.round_fps:
                 row.append("n/a")
                 continue
-            loads = c.value.round_loads if len(c.value.round_loads) == len(c.value.round_fps) else [None] * len(c.value.round_fps)
+            loads = (c.value.round_loads if len(c.value.round_loads) == len(c.value.round_fps)
+                     else [None] * len(c.value.round_fps))
             row.append(" / ".join(f"{x:.2f}" + ("*" if load is not None and load >= IDLE_CORES else "")
                                   for x, load in zip(c.value.round_fps, loads)))
         lines.append(f"| {res.spec.key} | " + " | ".join(row) + " |")
@@ -894,8 +879,8 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
         "",
         "## Background load",
         "",
-        "CPU used by other processes during each measurement (mean over the rounds its figure uses), in cores (from /proc/stat "
-        "minus this process; "
+        "CPU used by other processes during each measurement (mean over the rounds its figure uses), in cores "
+        "(from /proc/stat minus this process; "
         f"the machine has {os.cpu_count()}). Above ~0.25 the figure in that column is pessimistic.",
         "",
         "| model | (a) | (b) | (p) | (c) | (d) |",
@@ -910,7 +895,8 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
     lines += ["", "## Notes", ""]
     for res in results:
         if res.export_s is not None:
-            lines.append(f"- {res.spec.key}: {res.parameters:,} parameters (real checkpoint ~{res.spec.expected_params_m}M); "
+            lines.append(f"- {res.spec.key}: {res.parameters:,} parameters "
+                         f"(real checkpoint ~{res.spec.expected_params_m}M); "
                          f"export/cache lookup {res.export_s:.1f} s; ORT intra-op threads "
                          f"{res.ort_threads or 'default (0)'}, torch threads {res.torch_threads or 'n/a'}; "
                          f"{res.provider or 'CPUExecutionProvider'}.")
@@ -959,9 +945,11 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", help="livevision's --device (cpu, cuda, cuda:1, tensorrt...) and "
                         "(a)'s PyTorch device (cuda* or cpu); default cpu")
     parser.add_argument("--pre-post", default="auto", choices=["auto", "host", "device"],
-                        help="where livevision's pre/post-processing runs (default auto: device on a GPU, host on the CPU)")
+                        help="where livevision's pre/post-processing runs "
+                             "(default auto: device on a GPU, host on the CPU)")
     parser.add_argument("--every-output-models", default="segformer", metavar="KEYS",
-                        help="models that get (e), every with --output on a 640x272 file (default segformer; '' for none)")
+                        help="models that get (e), every with --output on a 640x272 file "
+                             "(default segformer; '' for none)")
     parser.add_argument("--small-frames", type=int, default=60, help="frames in (e)'s 640x272 file (default 60)")
     parser.add_argument("--wait-idle", type=float, default=30.0, metavar="S",
                         help="before each measurement, wait up to S seconds for other processes to use < "

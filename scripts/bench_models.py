@@ -248,7 +248,8 @@ def synthetic_frame(i: int, w: int = 1280, h: int = 720, _cache: dict = {}) -> n
         y = np.linspace(0, 1, h, dtype=np.float32)[:, None]
         x = np.linspace(0, 1, w, dtype=np.float32)[None, :]
         horizon = 0.45
-        sky = np.stack([230 - 90 * y / horizon + 0 * x, 190 - 60 * y / horizon + 0 * x, 140 - 40 * y / horizon + 0 * x], -1)
+        sky = np.stack([230 - 90 * y / horizon + 0 * x, 190 - 60 * y / horizon + 0 * x,
+                        140 - 40 * y / horizon + 0 * x], -1)
         g = (y - horizon) / (1 - horizon)
         ground = np.stack([60 + 30 * g + 10 * x, 110 + 40 * g - 20 * x, 90 + 60 * g + 0 * x], -1)
         base = np.where((y < horizon)[..., None], sky, ground)
@@ -260,7 +261,8 @@ def synthetic_frame(i: int, w: int = 1280, h: int = 720, _cache: dict = {}) -> n
             color = rng.integers(30, 200, 3).tolist()
             top = int(horizon * h) - bh
             cv2.rectangle(base, (cx, top), (cx + bw, int(horizon * h) + 10), color, -1)
-        _cache[key] = (np.clip(base, 0, 255).astype(np.float32), rng.normal(0, 1, (h // 4, w // 4, 3)).astype(np.float32))
+        _cache[key] = (np.clip(base, 0, 255).astype(np.float32),
+                       rng.normal(0, 1, (h // 4, w // 4, 3)).astype(np.float32))
     base, noise = _cache[key]
     frame = base.copy()
     t = i / 25.0

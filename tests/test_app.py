@@ -51,7 +51,8 @@ def _check_results_against_the_model(lines, name, task, tiny_model, model_cache,
     with open_source(clip) as source:
         images = [frame.image for frame in source.frames()]
     assert len(images) == len(lines) == 20
-    id2label = {int(k): v for k, v in json.loads((tiny_model(name) / "config.json").read_text()).get("id2label", {}).items()}
+    id2label = {int(k): v
+                for k, v in json.loads((tiny_model(name) / "config.json").read_text()).get("id2label", {}).items()}
     for line, image in zip(lines, images, strict=True):
         assert line["model"] == model.name
         if task == "depth":
@@ -80,8 +81,9 @@ def _check_results_against_the_model(lines, name, task, tiny_model, model_cache,
 
 def test_side_by_side_keeps_frame_order(tiny_model, model_cache, clip_with_audio, tmp_path):
     out = tmp_path / "sbs.mp4"
-    done = run_cli("run", "--task", "depth", "--source", str(clip_with_audio), "--model", str(tiny_model("depth_anything")),
-                "--output", str(out), "--view", "side_by_side", "--no-hud", "--no-display", "--cache-dir", str(model_cache))
+    done = run_cli("run", "--task", "depth", "--source", str(clip_with_audio),
+                "--model", str(tiny_model("depth_anything")), "--output", str(out), "--view", "side_by_side",
+                "--no-hud", "--no-display", "--cache-dir", str(model_cache))
     assert done.returncode == 0, done.stderr
     _, frames = decode(out)
     assert frames[0].shape[:2] == (96, 320)
@@ -90,7 +92,8 @@ def test_side_by_side_keeps_frame_order(tiny_model, model_cache, clip_with_audio
 
 def test_no_display_falls_back_with_a_message(tiny_model, model_cache, clip_with_audio, tmp_path):
     results = tmp_path / "r.jsonl"
-    done = run_cli("run", "--task", "depth", "--source", str(clip_with_audio), "--model", str(tiny_model("depth_anything")),
+    done = run_cli("run", "--task", "depth", "--source", str(clip_with_audio),
+                "--model", str(tiny_model("depth_anything")),
                 "--results", str(results), "--max-frames", "3", "--cache-dir", str(model_cache),
                 env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
     assert done.returncode == 0, done.stderr
@@ -159,7 +162,8 @@ def test_bad_speed_options_get_one_error_line(args, message, code, tiny_model, m
 def test_cpu_fallback_builds_precision_variants_and_warns_once(tiny_model, clip_with_audio, tmp_path):
     # a fresh cache: the variants are built and timed for the device it falls back from
     results = tmp_path / "r.jsonl"
-    done = run_cli("run", "--task", "classification", "--model", str(tiny_model("vit")), "--source", str(clip_with_audio),
+    done = run_cli("run", "--task", "classification", "--model", str(tiny_model("vit")),
+                "--source", str(clip_with_audio),
                 "--no-display", "--device", "tensorrt", "--allow-cpu-fallback", "--max-frames", "3",
                 "--results", str(results), "--cache-dir", str(tmp_path / "cache"))
     assert done.returncode == 0, done.stderr
@@ -169,7 +173,8 @@ def test_cpu_fallback_builds_precision_variants_and_warns_once(tiny_model, clip_
 
 
 def test_calibrate_with_fp32_says_it_has_no_effect(tiny_model, model_cache, clip_with_audio):
-    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source", str(clip_with_audio),
+    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")),
+                "--source", str(clip_with_audio),
                 "--no-display", "--max-frames", "2", "--precision", "fp32", "--calibrate", str(clip_with_audio),
                 "--cache-dir", str(model_cache))
     assert done.returncode == 0, done.stderr
@@ -238,7 +243,8 @@ def test_progress_counts_source_frames_in_simulate_live(tiny_model, model_cache,
     clip = make_source(tmp_path / "clip.mp4", 60, Fraction(600), None)  # faster than the frame loop: frames skip
     done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source", str(clip),
                    "--pacing", "simulate-live", "--no-display", "--cache-dir", str(model_cache),
-                   "--results", str(tmp_path / "r.jsonl"), "--precision", "fp32", "--stats", str(tmp_path / "stats.json"))
+                   "--results", str(tmp_path / "r.jsonl"), "--precision", "fp32",
+                   "--stats", str(tmp_path / "stats.json"))
     assert done.returncode == 0, done.stderr
     final = [line for line in done.stderr.splitlines() if "frames" in line][-1]
     shown = json.loads((tmp_path / "stats.json").read_text())["frames"]["displayed"]

@@ -96,7 +96,8 @@ def test_semantic_graph_matches_the_numpy_label_map(cpu_session, out_hw):
                                                  ("zoedepth", (3, 3, 4, 4))])
 def test_depth_graph_matches_the_numpy_depth(cpu_session, model_type, padding):
     rng = np.random.default_rng(1)
-    head = DepthHead(Architecture(model_type, Task.DEPTH, "depth-estimation", ("predicted_depth",)), {"model_type": model_type})
+    head = DepthHead(Architecture(model_type, Task.DEPTH, "depth-estimation", ("predicted_depth",)),
+                     {"model_type": model_type})
     post = device_postprocessor(head, [[1, "h", "w"]], cpu_session)
     depth = 1 + _smooth_logits(rng, 1, 24, 32)[0] ** 2
     prepared = _prepared((100, 140), padding)

@@ -330,3 +330,46 @@ def test_streams_load_models_without_thread_spinning(pacing, monkeypatch):
                                                                                             for t in tasks})
     Stream(FakeSource(3), "depth", pacing=pacing)
     assert asked == [True]
+
+
+# ---- the Stream's lifecycle -----------------------------------------------------------------------
+
+
+def test_a_stream_runs_once_and_a_second_iteration_is_an_error():
+    s = Stream(FakeSource(5), Task.DEPTH, models={Task.DEPTH: lambda image: 0.0}, pacing="every")
+    assert len(list(s)) == 5
+    with pytest.raises(UsageError, match="runs once"):
+        iter(s)
+
+
+@pytest.mark.parametrize("pacing", ["every", "live"])
+def test_leaving_a_with_block_ends_the_run_and_closes_the_source(pacing):
+    source = FakeSource(1000, live=pacing == "live", paced=pacing == "live")
+    with Stream(source, Task.DEPTH, models={Task.DEPTH: lambda image: 0.0}, pacing=pacing) as s:
+        for packet in s:
+            if packet.index >= 2:
+                break
+    assert source.closed.is_set()
+    _assert_threads_stop()
+
+
+def test_closing_a_stream_that_never_ran_closes_its_source():
+    source = FakeSource(3)
+    Stream(source, Task.DEPTH, models={Task.DEPTH: lambda image: 0.0}).close()
+    assert source.closed.is_set()
+
+
+def test_overlapping_streams_restore_opencv_threads_whatever_order_they_end_in():
+    import cv2
+
+    before = cv2.getNumThreads()
+    assert before != 1, "this test needs OpenCV's default pool (more than one thread)"
+    first = iter(Stream(FakeSource(10), Task.DEPTH, models={Task.DEPTH: lambda image: 0.0}, pacing="every"))
+    second = iter(Stream(FakeSource(10), Task.DEPTH, models={Task.DEPTH: lambda image: 0.0}, pacing="every"))
+    next(first)
+    next(second)
+    assert cv2.getNumThreads() == 1
+    first.close()  # the first to start ends first
+    assert cv2.getNumThreads() == 1, "a stream still running lost its single OpenCV thread"
+    second.close()
+    assert cv2.getNumThreads() == before

@@ -30,7 +30,8 @@ def test_export_local_folder_then_reuse(tiny_model, tmp_path):
     assert json.load(open(os.path.join(entry_dir, "livevision.json")))["key"]["options"]["task"] == "classification"
     mtime = os.path.getmtime(onnx_path)
 
-    second = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache), "--precision", "fp32")
+    second = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache),
+                     "--precision", "fp32")
     assert second.returncode == 0 and second.stdout.strip() == onnx_path
     assert os.path.getmtime(onnx_path) == mtime  # reused, not re-exported
 

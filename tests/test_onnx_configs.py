@@ -220,7 +220,8 @@ def test_custom_onnx_config_selection(tiny_model):
     for name in ("dpt", "glpn", "segformer", "vit"):
         config = AutoConfig.from_pretrained(tiny_model(name))
         assert onnx_configs.custom_onnx_config(config, optimum_task(name)) is None
-    depth = onnx_configs.custom_onnx_config(AutoConfig.from_pretrained(tiny_model("depth_anything")), "depth-estimation")
+    depth = onnx_configs.custom_onnx_config(AutoConfig.from_pretrained(tiny_model("depth_anything")),
+                                            "depth-estimation")
     assert list(depth.outputs) == ["predicted_depth"]
     with pytest.raises(ValueError, match="depth-estimation"):
         onnx_configs.custom_onnx_config(AutoConfig.from_pretrained(tiny_model("zoedepth")), "image-segmentation")

@@ -72,7 +72,8 @@ def test_depth_matches_pipeline(name, tiny_model, exported, frames, runtime):
     folder = tiny_model(name)
     ours = Predictor(exported(name), Task.DEPTH, runtime=runtime)
     reference = pipeline("depth-estimation", model=str(folder), image_processor=_processor(folder), device="cpu")
-    expected_kind = DepthKind.METRIC if name.startswith("zoedepth") or name in ("depth_anything_metric", "glpn") else DepthKind.RELATIVE
+    expected_kind = (DepthKind.METRIC if name.startswith("zoedepth") or name in ("depth_anything_metric", "glpn")
+                     else DepthKind.RELATIVE)
     assert ours.depth_kind is expected_kind
     for frame in frames:
         result = ours(frame)

@@ -150,8 +150,8 @@ def test_sink_writes_coloured_point_clouds_and_refuses_relative_depth(tmp_path, 
 def test_run_writes_a_point_cloud_per_frame(tiny_model, model_cache, tmp_path):
     clip = make_source(tmp_path / "clip.mp4", 4, Fraction(25), None, size_wh=(64, 48))
     done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything_metric")), "--source", str(clip),
-                "--no-display", "--arrays", str(tmp_path / "pc"), "--depth-format", "ply", "--intrinsics", "60,60,31.5,23.5",
-                "--point-stride", "2", "--cache-dir", str(model_cache))
+                "--no-display", "--arrays", str(tmp_path / "pc"), "--depth-format", "ply",
+                "--intrinsics", "60,60,31.5,23.5", "--point-stride", "2", "--cache-dir", str(model_cache))
     assert done.returncode == 0, done.stderr
     files = sorted(p.name for p in (tmp_path / "pc").iterdir())
     assert files == [f"frame_{i:06d}_depth.ply" for i in range(4)]
@@ -165,7 +165,8 @@ def test_run_writes_a_point_cloud_per_frame(tiny_model, model_cache, tmp_path):
 def test_run_refuses_point_clouds_from_relative_depth(tiny_model, model_cache, tmp_path):
     clip = make_source(tmp_path / "clip.mp4", 2, Fraction(25), None, size_wh=(64, 48))
     done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source", str(clip),
-                "--no-display", "--arrays", str(tmp_path / "pc"), "--depth-format", "ply", "--cache-dir", str(model_cache))
+                "--no-display", "--arrays", str(tmp_path / "pc"), "--depth-format", "ply",
+                "--cache-dir", str(model_cache))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "needs a metric depth model" in done.stderr.strip().splitlines()[-1]
     assert not list((tmp_path / "pc").glob("*.ply"))

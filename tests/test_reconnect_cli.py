@@ -141,7 +141,8 @@ def test_a_stream_that_stays_away_gives_up_with_one_line(options, limit, serve, 
 
 def test_wait_for_camera_does_not_mix_with_limits(tmp_path):
     for limit in (["--reconnect", "3"], ["--reconnect-timeout", "5"]):
-        done = run_cli("run", "--source", "0", "--no-display", "--wait-for-camera", *limit, "--cache-dir", str(tmp_path))
+        done = run_cli("run", "--source", "0", "--no-display", "--wait-for-camera", *limit,
+                       "--cache-dir", str(tmp_path))
         assert done.returncode == 2
         assert "--wait-for-camera waits without limit" in one_error_line(done.stderr)
 

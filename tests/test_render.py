@@ -107,7 +107,8 @@ def test_depth_relative_range_follows_scale_jumps_slowly():
     a pixel whose value never changes must keep (nearly) its colour."""
     annotator = DepthAnnotator(show_colorbar=False, range_smoothing=RangeSmoothing(smoothing=0.1))
     ramp = np.linspace(1.0, 10.0, H * W, dtype=np.float32).reshape(H, W)
-    inferno_of = lambda index: _colormap_end(cv2.COLORMAP_INFERNO, int(round(index)))
+    def inferno_of(index):
+        return _colormap_end(cv2.COLORMAP_INFERNO, int(round(index)))
     previous = None
     for i in range(12):
         scale = 1.05 if i % 2 else 1.0

@@ -213,8 +213,8 @@ def test_streams_reconnect_by_default_and_cameras_do_not():
     stream_source.close()
     assert [f.index for f in frames] == [0, 1, 2, 3, 4] and stream_source.reconnects == 1
     assert device.targets[:2] == ["rtsp://127.0.0.1/cam"] * 2
-    with pytest.raises(SourceError, match=r"stream rtsp://127.0.0.1/cam stopped delivering frames \(connection lost\?\) "
-                                          r"after 2 frames$"):
+    with pytest.raises(SourceError, match=r"stream rtsp://127.0.0.1/cam stopped delivering frames "
+                                          r"\(connection lost\?\) after 2 frames$"):
         take_or_raise(open_source("rtsp://127.0.0.1/cam", reconnect=False, capture_factory=FakeDevice([2, 3])))
 
 
@@ -338,7 +338,8 @@ def test_http_stream_cut_midway_reconnects_and_indices_carry_on(clip_bytes, serv
     stamps = [f.timestamp_s for f in frames]
     assert all(b >= a for a, b in zip(stamps, stamps[1:]))
     assert source.reconnects == 1 and server.requests == 2
-    assert any(f"stopped delivering frames after {first} frames; reconnecting" in r.getMessage() for r in caplog.records)
+    assert any(f"stopped delivering frames after {first} frames; reconnecting" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_http_stream_whose_server_goes_away_ends_with_a_clear_message(clip_bytes, serve):
@@ -348,7 +349,8 @@ def test_http_stream_whose_server_goes_away_ends_with_a_clear_message(clip_bytes
     frames, error = take(source)
     assert 0 < len(frames) < 30 and [f.index for f in frames] == list(range(len(frames)))
     assert re.fullmatch(rf"stream {re.escape(server.url)} stopped delivering frames \(connection lost\?\) after "
-                        rf"{len(frames)} frames and did not come back: 2 reconnection attempts over \d+\.\d s", str(error))
+                        rf"{len(frames)} frames and did not come back: 2 reconnection attempts over \d+\.\d s",
+                        str(error))
 
 
 @pytest.mark.timeout(20)
@@ -361,7 +363,8 @@ def test_stalled_http_stream_times_out_as_a_drop(clip_bytes, serve):
     frames, error = take(source)
     assert server.requests == 1  # one connection, which the server never closed
     assert 0 < len(frames) < 30
-    assert str(error) == (f"stream {server.url} stopped delivering frames (connection lost?) after {len(frames)} frames")
+    assert str(error) == (f"stream {server.url} stopped delivering frames (connection lost?) "
+                          f"after {len(frames)} frames")
 
 
 # ---- files: damaged, truncated, empty -------------------------------------------------------
@@ -396,8 +399,10 @@ def test_damaged_frames_in_an_avi_are_skipped_and_counted(tmp_path, caplog):
     assert [f.timestamp_s for f in frames] == pytest.approx([i / 25 for i in kept], abs=1e-3)
     assert source.frames_bad == 3 and source.frames_read == 27 and source.frames_missing == 3
     messages = [r.getMessage() for r in caplog.records]
-    assert f"{tmp_path / 'damaged.avi'}: 3 unreadable frames skipped before frame 13 (damaged data?); going on" in messages
-    assert f"{tmp_path / 'damaged.avi'}: 3 unreadable frames skipped (damaged data); 27 of the 30 frames read" in messages
+    assert (f"{tmp_path / 'damaged.avi'}: 3 unreadable frames skipped before frame 13 (damaged data?); going on"
+            in messages)
+    assert (f"{tmp_path / 'damaged.avi'}: 3 unreadable frames skipped (damaged data); 27 of the 30 frames read"
+            in messages)
 
 
 def test_truncated_avi_ends_normally_with_a_warning(tmp_path, caplog):

@@ -69,7 +69,8 @@ def _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch, **extra) 
     options = dict(output=tmp_path / "out.mp4", results=tmp_path / "out.jsonl", snapshot_dir=tmp_path)
     options.update(extra)
     monkeypatch.setattr(app, "WindowSink", lambda *args, **kwargs: window)
-    return app.run(RunOptions(tasks=(Task.DEPTH,), source=str(clip), models={Task.DEPTH: str(tiny_model("depth_anything"))},
+    return app.run(RunOptions(tasks=(Task.DEPTH,), source=str(clip),
+                              models={Task.DEPTH: str(tiny_model("depth_anything"))},
                               cache_dir=model_cache, pacing="every", **options))
 
 

@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="default models:\n" + _defaults_text(),
     )
     parser.add_argument("--version", action="version", version=f"livevision {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log everything, including transformers/optimum/OpenCV messages")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log everything, including transformers/optimum/OpenCV messages")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -49,10 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="supported model types:\n"
         + "\n".join(f"  {t.value:<15} {', '.join(supported_model_types(t))}" for t in Task),
     )
-    export.add_argument("model", nargs="?", help="Hub id (e.g. Intel/dpt-large) or a local model folder; default: the task's default model")
+    export.add_argument("model", nargs="?",
+                        help="Hub id (e.g. Intel/dpt-large) or a local model folder; "
+                             "default: the task's default model")
     export.add_argument("--task", required=True, help="depth, classification or segmentation")
     export.add_argument("--revision", help="Hub revision (branch, tag or commit); Hub ids only")
-    export.add_argument("--cache-dir", help="where exports are cached (default: models/ in a checkout, else the user cache)")
+    export.add_argument("--cache-dir",
+                        help="where exports are cached (default: models/ in a checkout, else the user cache)")
     export.add_argument("--opset", type=int, help="ONNX opset (default: Optimum's choice for the model)")
     export.add_argument("--force", action="store_true", help="export again even if a cached export exists")
     ahead = export.add_argument_group(
@@ -100,7 +104,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
     total = sum(m.size_bytes for m in entries)
     print(f"  {len(entries)} cached, {total / 1e6:.1f} MB in all:")
     for m in entries:
-        print(f"  {m.size_bytes / 1e6:8.1f} MB  {m.task:<14} {m.model_type:<14} {m.what:<40} {m.source}  [{m.folder.name}]")
+        print(f"  {m.size_bytes / 1e6:8.1f} MB  {m.task:<14} {m.model_type:<14} {m.what:<40} "
+              f"{m.source}  [{m.folder.name}]")
     return 0
 
 
@@ -134,7 +139,8 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--revision", help="Hub revision of --model (one task)")
     pace = run.add_argument_group("pacing")
     pace.add_argument("--pacing", choices=["live", "every", "simulate-live"],
-                      help="live for cameras and streams, every for files (defaults); simulate-live plays a file like a camera")
+                      help="live for cameras and streams, every for files (defaults); "
+                           "simulate-live plays a file like a camera")
     pace.add_argument("--max-fps", type=float, help="cap every task's inference rate (frames per second)")
     pace.add_argument("--rate", action="append", default=[], metavar="TASK=FPS",
                       help="cap one task's inference rate, e.g. classification=2 (repeatable)")
@@ -146,9 +152,13 @@ def _add_run_parser(commands) -> None:
     faults.add_argument("--reconnect-timeout", type=float, metavar="S", help="give up after S seconds without frames")
     faults.add_argument("--wait-for-camera", action="store_true", help="keep waiting for the source to come back")
     out = run.add_argument_group("outputs")
-    out.add_argument("--output", type=Path, metavar="VIDEO", help="write the annotated video (.mp4 H.264 with the source's audio; .mkv, .mov, .avi), or for one image an image (.png, .jpg...)")
-    out.add_argument("--results", type=Path, metavar="JSONL", help="write per-frame results as JSON Lines (- for standard output)")
-    out.add_argument("--arrays", type=Path, metavar="DIR", help="write raw per-frame arrays (depth maps, label maps) into DIR")
+    out.add_argument("--output", type=Path, metavar="VIDEO",
+                     help="write the annotated video (.mp4 H.264 with the source's audio; .mkv, .mov, .avi), "
+                          "or for one image an image (.png, .jpg...)")
+    out.add_argument("--results", type=Path, metavar="JSONL",
+                     help="write per-frame results as JSON Lines (- for standard output)")
+    out.add_argument("--arrays", type=Path, metavar="DIR",
+                     help="write raw per-frame arrays (depth maps, label maps) into DIR")
     out.add_argument("--depth-format", choices=["npy", "npz", "png", "ply"], default="npy",
                      help="format of depth arrays in --arrays (png: 16-bit, millimetres for metric models; "
                      "ply: coloured point clouds in metres, metric models only)")
@@ -158,7 +168,8 @@ def _add_run_parser(commands) -> None:
                      "at the source's resolution (instead of --fov)")
     out.add_argument("--point-stride", type=int, default=1, metavar="N",
                      help="for ply: keep every N-th pixel in each direction (default 1: all)")
-    out.add_argument("--stats", type=Path, metavar="JSON", help="write a telemetry summary at the end (FPS, latencies, result age, drops)")
+    out.add_argument("--stats", type=Path, metavar="JSON",
+                     help="write a telemetry summary at the end (FPS, latencies, result age, drops)")
     out.add_argument("--no-display", action="store_true", help="do not open a window")
     out.add_argument("--serve", metavar="[HOST:]PORT", help="show the view in a browser at http://HOST:PORT/ "
                      "(MJPEG; HOST 127.0.0.1 unless given, 0.0.0.0 for every interface)")
@@ -169,14 +180,17 @@ def _add_run_parser(commands) -> None:
                      help="opacity 0..1 of the depth and segmentation colours over the frame, e.g. 0.4 or "
                      "depth=0.4 (repeatable; default depth 1 alone, 0.6 with other tasks; segmentation 0.5)")
     out.add_argument("--no-hud", action="store_true", help="hide the telemetry overlay")
-    out.add_argument("--snapshot-dir", type=Path, default=Path("."), help="where the s key saves snapshots (default: here)")
+    out.add_argument("--snapshot-dir", type=Path, default=Path("."),
+                     help="where the s key saves snapshots (default: here)")
     tuning = run.add_argument_group("model options")
     tuning.add_argument("--segmentation-mode", choices=["panoptic", "instance", "semantic"], default="panoptic",
-                        help="for MaskFormer/Mask2Former (default panoptic, as the HF pipeline); SegFormer is always semantic")
+                        help="for MaskFormer/Mask2Former (default panoptic, as the HF pipeline); "
+                             "SegFormer is always semantic")
     tuning.add_argument("--threshold", type=float, default=0.9, help="segment score threshold (default 0.9)")
     tuning.add_argument("--top-k", type=int, default=5, help="classes shown for classification (default 5)")
     tuning.add_argument("--resize", choices=["exact", "fast"], default="exact",
-                        help="exact: resizing identical to the HF processors (default); fast: OpenCV's, slightly cheaper")
+                        help="exact: resizing identical to the HF processors (default); "
+                             "fast: OpenCV's, slightly cheaper")
     tuning.add_argument("--pre-post", choices=list(PRE_POST_CHOICES), default="auto",
                         help="where pre- and post-processing run: device (ONNX graphs on the model's provider, the "
                         "frame goes up once and only results come down), host (numpy/OpenCV) or auto (default: "
@@ -290,7 +304,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
         display=not args.no_display, view=ViewMode(args.view) if args.view else None,
         alpha=_alpha_values(args.alpha, tasks),
-        hud=not args.no_hud, snapshot_dir=args.snapshot_dir, serve=args.serve, cache_dir=args.cache_dir, resize=args.resize, pre_post=args.pre_post,
+        hud=not args.no_hud, snapshot_dir=args.snapshot_dir, serve=args.serve, cache_dir=args.cache_dir,
+        resize=args.resize, pre_post=args.pre_post,
         postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
                                        threshold=args.threshold),
         max_frames=args.max_frames,
@@ -303,7 +318,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     task = Task.parse(args.task)
     model = args.model or DEFAULT_MODELS[task]
-    entry = export_model(model, task, revision=args.revision, cache_dir=args.cache_dir, opset=args.opset, force=args.force)
+    entry = export_model(model, task, revision=args.revision, cache_dir=args.cache_dir, opset=args.opset,
+                         force=args.force)
     if args.precision != "fp32" or args.input_size is not None:
         from .predictor import RuntimeOptions, find_model_entry
 

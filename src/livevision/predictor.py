@@ -211,7 +211,8 @@ def find_model_entry(model: str | Path | None, task: Task | str, *, revision: st
     variant for `runtime`'s device and input size (found in the cache, or built and timed now)."""
     task = Task.parse(task)
     runtime = runtime or RuntimeOptions()
-    entry = find_or_export(model if model is not None else DEFAULT_MODELS[task], task, revision=revision, cache_dir=cache_dir)
+    entry = find_or_export(model if model is not None else DEFAULT_MODELS[task], task, revision=revision,
+                           cache_dir=cache_dir)
     processor_config = entry.read_json(PROCESSOR_FILE)
     if runtime.input_size is not None:  # checked here too, for callers that make no Predictor
         processor_config = with_input_size(processor_config, entry.read_json(CONFIG_FILE), runtime.input_size)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Sequence
 
@@ -103,6 +104,34 @@ def _as_task_map(tasks: list[Task], value, what: str) -> dict:
     return {tasks[0]: value}
 
 
+class _OpenCVThreads:
+    """OpenCV's own thread pool would fight ONNX Runtime's for the same cores (the engine already runs
+    capture, pre-processing, inference and rendering side by side), so it is cut to one thread while
+    any stream runs. cv2.setNumThreads is process-wide: the first stream to start saves the setting and
+    the last to end restores it, whatever order overlapping streams end in."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved = None
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._running == 0:
+                self._saved = cv2.getNumThreads()
+                cv2.setNumThreads(1)
+            self._running += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._running == 0:
+                cv2.setNumThreads(self._saved)
+
+
+_opencv_threads = _OpenCVThreads()
+
+
 class Stream:
     """Frames of `source` with the results of one or more tasks.
 
@@ -118,6 +147,9 @@ class Stream:
     reconnect: for cameras and streams that stop delivering: a ReconnectPolicy, True (the
         default policy), False (stop at once); None: streams reconnect, cameras stop.
     load_kwargs go to `load_model` (cache_dir, providers, resize, ...).
+
+    A Stream runs once: iterate it, then make a new one (a second iteration is an error). Use it as a
+    context manager, or call close(), to end the run and release the source early.
     """
 
     def __init__(self, source, task="depth", *, model=None, models=None, pacing=None, max_fps=None,
@@ -153,18 +185,45 @@ class Stream:
         self.threaded = threaded
         self.stats = Telemetry(self.clock.now)
         self._stop: threading.Event | None = None
+        # The one iteration, once started: a weak reference, so that a caller who breaks out of a for
+        # loop still gets the generator (and with it the source and threads) closed at once.
+        self._packets: weakref.ref | None = None
 
     def stop(self) -> None:
         """End the iteration at its next frame boundary (safe from a signal handler or another thread)."""
         if self._stop is not None:
             self._stop.set()
 
+    def close(self) -> None:
+        """Stop, end the iteration and close the source. Safe to call more than once."""
+        self.stop()
+        packets = self._packets() if self._packets is not None else None
+        if packets is not None:
+            try:
+                packets.close()
+            except ValueError:  # iterating in another thread right now: stop() ends it at the next frame
+                pass
+        self.source.close()
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
     @property
     def info(self):
         return self.source.info
 
     def __iter__(self) -> Iterator[Packet]:
-        stop = self._stop = threading.Event()
+        if self._packets is not None:
+            raise UsageError("a Stream runs once (its source is consumed or closed): make a new Stream")
+        self._stop = threading.Event()
+        packets = self._run(self._stop)
+        self._packets = weakref.ref(packets)
+        return packets
+
+    def _run(self, stop: threading.Event) -> Iterator[Packet]:
         capture = None
         if self.pacing is Pacing.EVERY:
             capture = CaptureThread(self.source, CapturePolicy.QUEUE, stop_event=stop).start()
@@ -180,11 +239,8 @@ class Stream:
             # No read timeout: the source bounds its own waits (stream timeouts, reconnection policy).
             frames = run_live(lambda: capture.read(timeout=None), self.models, self.limiters, self.stats,
                               self.clock, stop, threaded=self.threaded)
-        # OpenCV's own thread pool would fight ONNX Runtime's for the same cores: the engine
-        # already runs capture, pre-processing, inference and rendering side by side.
-        opencv_threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
         shown: dict[Task, int] = {}  # the frame behind each task's last shown result
+        _opencv_threads.acquire()
         try:
             for frame, outputs in frames:
                 if stop.is_set():
@@ -197,7 +253,7 @@ class Stream:
                     self.stats.age(task.value, now - out.captured_at, new=new)
                 yield Packet(frame, outputs)
         finally:
-            cv2.setNumThreads(opencv_threads)
+            _opencv_threads.release()
             frames.close()
             stop.set()
             if capture is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
 from ..sources import CaptureThread
@@ -66,7 +66,6 @@ class _Job:
     started: float = 0.0
     data: object = None
     output: TaskOutput | None = None
-    stage_s: dict = field(default_factory=dict)
 
 
 def _stage_thread(name: str, work: Callable[[_Job], None], inq: queue.Queue, outq: queue.Queue,

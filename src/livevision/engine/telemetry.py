@@ -37,7 +37,8 @@ class RateMeter:
     @property
     def rate(self) -> float | None:
         """The recent rate (sliding window)."""
-        return _rate(len(self._times), self._times[0] if self._times else None, self._times[-1] if self._times else None)
+        return _rate(len(self._times), self._times[0] if self._times else None,
+                     self._times[-1] if self._times else None)
 
     @property
     def overall_rate(self) -> float | None:

@@ -141,7 +141,8 @@ def check_agreement(task: Task | str, reference_outputs, candidate_outputs) -> A
     task = Task.parse(task)
     refs, cands = _frames(reference_outputs), _frames(candidate_outputs)
     if len(refs) != len(cands) or not refs:
-        raise ValueError(f"need the same non-zero number of reference and candidate frames, got {len(refs)} and {len(cands)}")
+        raise ValueError("need the same non-zero number of reference and candidate frames, "
+                         f"got {len(refs)} and {len(cands)}")
     thresholds = THRESHOLDS[task]
     bounds = {t.key: t.bound for t in thresholds}
     per_frame: dict[str, list[float]] = {t.metric: [] for t in thresholds}

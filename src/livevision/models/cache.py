@@ -97,7 +97,8 @@ class CacheKey:
 
     @property
     def folder_name(self) -> str:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", self.model.strip("/").split("/")[-1] if os.path.isabs(self.model) else self.model)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_",
+                      self.model.strip("/").split("/")[-1] if os.path.isabs(self.model) else self.model)
         return f"{slug[:60]}-{self.digest}"
 
 

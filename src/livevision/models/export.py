@@ -14,7 +14,16 @@ from pathlib import Path
 
 from ..errors import ExportError, MissingDependencyError
 from ..types import Task
-from .cache import CONFIG_FILE, EXPORT_FORMAT, ONNX_FILE, PROCESSOR_FILE, CacheEntry, CacheKey, ModelCache, export_library_versions
+from .cache import (
+    CONFIG_FILE,
+    EXPORT_FORMAT,
+    ONNX_FILE,
+    PROCESSOR_FILE,
+    CacheEntry,
+    CacheKey,
+    ModelCache,
+    export_library_versions,
+)
 from .registry import architecture_for
 from .resolve import ModelRef, check_export_files, materialize, parse_model_ref, read_json
 

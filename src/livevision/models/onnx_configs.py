@@ -340,7 +340,8 @@ def _shape_tensor(rows: list[tuple[Any, Any]], device) -> torch.Tensor:
         return torch.tensor(rows, dtype=torch.long, device=device)
 
     def entry(v):
-        return v.to(device=device, dtype=torch.long) if isinstance(v, torch.Tensor) else torch.full((), v, device=device)
+        return (v.to(device=device, dtype=torch.long) if isinstance(v, torch.Tensor)
+                else torch.full((), v, device=device))
 
     return torch.stack([torch.stack([entry(v) for v in row]) for row in rows])
 

@@ -25,7 +25,8 @@ from .variant_kinds import PRECISIONS
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_FRAMES = 16
+CALIBRATION_FRAMES = 16  # spread over a --calibrate clip
+SYNTHETIC_CALIBRATION_FRAMES = 8
 # The default when no --calibrate is given: synthetic photo-like frames (see
 # variants.synthetic_calibration_frames). A clip from the real camera calibrates better.
 SYNTHETIC_CALIBRATION = "synthetic-v1"
@@ -54,13 +55,14 @@ def calibration_id(source: str | Path | None) -> str:
     return "files-" + digest.hexdigest()[:16]
 
 
-def calibration_frames(source: str | Path | None, count: int = CALIBRATION_FRAMES) -> list[np.ndarray]:
-    """BGR frames to calibrate and check variants on: spread evenly over a video, an image
-    folder or glob, or the synthetic default."""
+def calibration_frames(source: str | Path | None, count: int | None = None) -> list[np.ndarray]:
+    """`count` BGR frames to calibrate and check variants on: spread evenly over a video, an image
+    folder or glob (default CALIBRATION_FRAMES), or the synthetic default (SYNTHETIC_CALIBRATION_FRAMES)."""
     if source is None:
         from .variants import synthetic_calibration_frames
 
-        return synthetic_calibration_frames(count=8)
+        return synthetic_calibration_frames(count=count or SYNTHETIC_CALIBRATION_FRAMES)
+    count = count or CALIBRATION_FRAMES
     from ..sources import open_source
 
     with open_source(source) as opened:

@@ -14,7 +14,8 @@ from ..errors import ModelNotFoundError, UsageError
 
 log = logging.getLogger(__name__)
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
+                "pytorch_model.bin", "pytorch_model.bin.index.json")
 # What an export needs from the Hub; safetensors first, .bin only when a repo has no safetensors.
 _HUB_PATTERNS = ["config.json", "preprocessor_config.json", "*.safetensors", "model.safetensors.index.json"]
 _HUB_PATTERNS_BIN = ["config.json", "preprocessor_config.json", "pytorch_model*.bin", "pytorch_model.bin.index.json"]

@@ -67,7 +67,8 @@ def build_variant_with_info(fp32_onnx: Path, kind: str, out: Path, *, calibratio
         raise UsageError("int8-static needs calibration frames")
     out.parent.mkdir(parents=True, exist_ok=True)
     builders: dict[str, Callable[..., dict]] = {
-        FP32_OPTIMIZED: lambda: optimize_graph(fp32_onnx, out, model_type=model_type, config=config, providers=providers),
+        FP32_OPTIMIZED: lambda: optimize_graph(fp32_onnx, out, model_type=model_type, config=config,
+                                               providers=providers),
         INT8_DYNAMIC: lambda: quantize_dynamic_matmul(fp32_onnx, out),
         INT8_STATIC: lambda: quantize_static_qdq(fp32_onnx, out, calibration,
                                                  op_types=profile_for(model_type).static_ops),
@@ -138,7 +139,8 @@ def _quiet_transformer_optimizer():
         yield
         return
     names = [n for n in list(logging.root.manager.loggerDict)
-             if n.rsplit(".", 1)[-1] in ("optimizer", "onnx_model") or n.rsplit(".", 1)[-1].startswith(("fusion_", "onnx_model_"))]
+             if n.rsplit(".", 1)[-1] in ("optimizer", "onnx_model")
+             or n.rsplit(".", 1)[-1].startswith(("fusion_", "onnx_model_"))]
     loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:

@@ -10,7 +10,6 @@ The kinds, and which architectures get which: variant_kinds. Building one: varia
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 import time
@@ -269,7 +268,8 @@ def format_report(report: dict, *, warnings: bool = False) -> str:
     return "\n".join(lines)
 
 
-def synthetic_calibration_frames(count: int = 8, size_wh: tuple[int, int] = (640, 480), seed: int = 0) -> list[np.ndarray]:
+def synthetic_calibration_frames(count: int = 8, size_wh: tuple[int, int] = (640, 480),
+                                 seed: int = 0) -> list[np.ndarray]:
     """Deterministic photo-like BGR uint8 frames for calibration when the user gives no clip.
 
     Each frame: a smooth vertical gradient (sky to ground), large soft blobs of random colour, a few
@@ -316,11 +316,6 @@ def variant_key_options(precision: str, provider: str, calibration_id: str) -> d
             "thresholds": {t.value: thresholds_for(t) for t in Task}}
 
 
-def write_report(report: dict, path: Path) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
-
-
 __all__ = [
     "MIN_SPEEDUP",
     "choose_variant",
@@ -329,5 +324,4 @@ __all__ = [
     "run_outputs",
     "synthetic_calibration_frames",
     "variant_key_options",
-    "write_report",
 ]

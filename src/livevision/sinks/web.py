@@ -9,8 +9,9 @@ screen. Pages:
 
 The server runs on its own threads; `write(frame)` only swaps in the newest frame. A frame is
 JPEG-encoded on a client's thread when first asked for, and the encoding is shared with the other
-clients, so nobody watching costs nothing and a slow client skips frames instead of slowing the run. It listens on 127.0.0.1 unless given another host
-(``0.0.0.0`` for every interface: anyone who can reach the port sees the camera).
+clients, so nobody watching costs nothing and a slow client skips frames instead of slowing the run.
+It listens on 127.0.0.1 unless given another host (``0.0.0.0`` for every interface: anyone who can
+reach the port sees the camera).
 """
 
 from __future__ import annotations

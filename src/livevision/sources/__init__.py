@@ -7,5 +7,5 @@ from .open import open_source
 from .opencv import VideoCaptureSource
 from .reconnect import ReconnectPolicy
 
-__all__ = ["CapturePolicy", "CaptureThread", "FrameSource", "ImageSource", "ReconnectPolicy", "SourceError", "SourceInfo",
-           "VideoCaptureSource", "open_source", "to_bgr8"]
+__all__ = ["CapturePolicy", "CaptureThread", "FrameSource", "ImageSource", "ReconnectPolicy", "SourceError",
+           "SourceInfo", "VideoCaptureSource", "open_source", "to_bgr8"]

@@ -42,7 +42,8 @@ class ReconnectPolicy:
             raise UsageError(f"max_outage_s must be a positive number of seconds or None, got {self.max_outage_s!r}")
         if not (_positive(self.initial_backoff_s) or self.initial_backoff_s == 0):
             raise UsageError(f"initial_backoff_s must be >= 0 seconds, got {self.initial_backoff_s!r}")
-        if not (_positive(self.max_backoff_s) or self.max_backoff_s == 0) or self.max_backoff_s < self.initial_backoff_s:
+        if (not (_positive(self.max_backoff_s) or self.max_backoff_s == 0)
+                or self.max_backoff_s < self.initial_backoff_s):
             raise UsageError(f"max_backoff_s must be >= initial_backoff_s ({self.initial_backoff_s}), "
                              f"got {self.max_backoff_s!r}")
         if not (_positive(self.backoff_factor) and self.backoff_factor >= 1):

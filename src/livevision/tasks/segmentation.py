@@ -295,7 +295,8 @@ def _mask_panoptic(
         original_area[k] = cv2.countNonZero(cv2.compare(target, float(mask_threshold), cv2.CMP_GE, dst=scratch.above))
         if k:
             _update_argmax(best, winner, scratch, k)
-    return panoptic_result(winner, original_area, keep, labels, scores, names, out_hw, overlap_mask_area_threshold, fuse)
+    return panoptic_result(winner, original_area, keep, labels, scores, names, out_hw, overlap_mask_area_threshold,
+                           fuse)
 
 
 def panoptic_candidates(class_probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
