@@ -88,6 +88,7 @@ class RunOptions:
     cache_dir: Path | None = None
     resize: str = "exact"
     pre_post: str = "auto"
+    batch: int | str = "auto"  # `every` mode: frames per inference batch, see RuntimeOptions.batch
     device: str = "auto"
     precision: str = "auto"
     calibrate: str | None = None
@@ -175,7 +176,8 @@ def run(options: RunOptions, *, source=None) -> int:
         stream = Stream(
             opened, list(options.tasks), model=options.models or None, pacing=options.pacing,
             max_fps=options.max_fps, rates=options.rates or None, revision=options.revision,
-            cache_dir=options.cache_dir, resize=options.resize, pre_post=options.pre_post, options=options.postprocess,
+            cache_dir=options.cache_dir, resize=options.resize, pre_post=options.pre_post, batch=options.batch,
+            options=options.postprocess,
             device=options.device, allow_fallback=options.allow_fallback, input_size=options.input_size or None,
             precision=options.precision, calibrate=options.calibrate,
         )

@@ -7,8 +7,10 @@ transformers when the cache is warm.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -61,6 +63,10 @@ class RuntimeOptions:
     pre_post: where pre- and post-processing run: "host" (numpy/OpenCV, `resize` applies), "device"
         (ONNX graphs on the model's provider, tensors kept there: see livevision.graphs) or "auto"
         (device on GPU providers, host on the CPU; see PRE_POST_AUTO).
+    batch: in `every` mode, how many consecutive frames may go through the model as one batch
+        (models with a dynamic batch axis): a number, or "auto" (1 on the CPU provider, where
+        batching measured no faster; on other providers the fastest of BATCH_SIZES per frame,
+        measured on the first frames, see Predictor.choose_batch_size). The live modes run one frame.
     """
 
     device: str = "auto"
@@ -71,7 +77,17 @@ class RuntimeOptions:
     resize: str = "exact"
     input_size: int | None = None
     pre_post: str = "auto"
+    batch: int | str = "auto"
 
+    def __post_init__(self) -> None:
+        if self.batch != "auto" and (isinstance(self.batch, bool) or not isinstance(self.batch, int)
+                                     or self.batch < 1):
+            raise UsageError(f"batch must be a positive number or 'auto', got {self.batch!r}")
+
+
+#: Batch sizes "auto" tries, and how much faster per frame a batch must be to be kept (timing noise).
+BATCH_SIZES = (1, 2, 4, 8)
+BATCH_MIN_GAIN = 1.1
 
 PRE_POST_CHOICES = ("auto", "host", "device")
 #: What "auto" picks per provider: on the CPU the numpy path measured faster (BENCHMARKS.md), on a GPU
@@ -115,6 +131,10 @@ class Predictor:
         if missing:
             raise CacheError(f"ONNX model {entry.onnx_path} lacks outputs {missing}: re-export it with --force")
         self.depth_kind = self.head.kind if task is Task.DEPTH else None
+        self.provider = provider
+        # A fixed batch axis (some exports) takes one frame: no batching.
+        self.batchable = not isinstance(model_input.shape[0], int)
+        self._batcher = None
         self.pre_post = _resolve_pre_post(runtime.pre_post, provider)
         log.info("%s runs on %s, pre/post-processing on the %s", self.name, provider, self.pre_post)
         self._device_pre = self._device_post = self._binder = None
@@ -152,6 +172,68 @@ class Predictor:
         value = prepared.value if isinstance(prepared, DeviceInput) else prepared.pixel_values
         return self._binder.run(self.session, {self.input_name: value}, self.architecture.outputs,
                                 to_host=self._device_post is None)
+
+    @property
+    def host_workers(self) -> int:
+        """Threads for each host stage (pre-, post-processing) in `every` mode: one on the CPU provider,
+        where the model needs every core; on an accelerator a few, so that those stages keep up with it."""
+        from .models.session import physical_cores
+
+        return 1 if self.provider == "CPUExecutionProvider" else max(1, min(4, physical_cores() // 4))
+
+    @property
+    def max_batch(self) -> int:
+        """The largest batch `every` mode may form for this model (choose_batch_size picks within it)."""
+        if not self.batchable:
+            return 1
+        if self.runtime.batch == "auto":
+            return 1 if self.provider == "CPUExecutionProvider" else max(BATCH_SIZES)
+        return int(self.runtime.batch)
+
+    def choose_batch_size(self, prepared: PreparedInput | DeviceInput) -> int:
+        """The batch size to run at: `batch` when it is a number; for "auto", the size in BATCH_SIZES
+        (up to max_batch) with the lowest time per frame on `prepared` repeated, kept only when it
+        beats one frame at a time by BATCH_MIN_GAIN."""
+        if self.runtime.batch != "auto" or self.max_batch == 1:
+            return self.max_batch
+        per_frame = {}
+        for size in (s for s in BATCH_SIZES if s <= self.max_batch):
+            batch = [prepared] * size
+            self.infer_batch(batch)  # warm-up: the provider tunes for the new shape
+            runs, started = 0, time.perf_counter()
+            while runs < 3 or time.perf_counter() - started < 0.2:
+                self.infer_batch(batch)
+                runs += 1
+            per_frame[size] = (time.perf_counter() - started) / (runs * size)
+        best = min(per_frame, key=per_frame.get)
+        chosen = best if per_frame[1] >= BATCH_MIN_GAIN * per_frame[best] else 1
+        log.info("%s: batch size %d (ms per frame: %s)", self.name, chosen,
+                 ", ".join(f"{k}: {v * 1e3:.1f}" for k, v in per_frame.items()))
+        return chosen
+
+    def infer_batch(self, prepared: Sequence[PreparedInput | DeviceInput]) -> list[list]:
+        """infer() of each input, run as one batch: the outputs of each, in order. The inputs must have
+        the same shape (consecutive frames of one source do)."""
+        if len(prepared) == 1:
+            return [self.infer(prepared[0])]
+        count = len(prepared)
+        names = list(self.architecture.outputs)
+        if self._binder is None:
+            batch = np.concatenate([p.pixel_values for p in prepared])
+            outputs = self.session.run(names, {self.input_name: batch})
+            return [[o[i : i + 1] for o in outputs] for i in range(count)]
+        from .graphs.batch import Batcher
+
+        if self._batcher is None:
+            self._batcher = Batcher(self.session)
+        values = [p.value if isinstance(p, DeviceInput) else self._binder.upload(p.pixel_values) for p in prepared]
+        to_host = self._device_post is None
+        outputs = self._binder.run(self.session, {self.input_name: self._batcher.concat(values)}, names,
+                                   to_host=to_host)
+        if to_host:
+            return [[o[i : i + 1] for o in outputs] for i in range(count)]
+        per_output = [self._batcher.split(o, count) for o in outputs]
+        return [[split[i] for split in per_output] for i in range(count)]
 
     def postprocess(self, outputs: list, prepared: PreparedInput | DeviceInput) -> Result:
         if self._device_post is not None:
