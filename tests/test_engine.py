@@ -222,6 +222,8 @@ def test_live_worker_refuses_a_second_frame():
     stop = threading.Event()
     gate = threading.Event()
     worker = LiveWorker(Task.DEPTH, lambda image: gate.wait(5), telemetry, ManualClock(), stop)
+    assert not worker._thread.is_alive(), "the thread started before start()"
+    assert worker.start() is worker
     frame = Frame(index_frame(0, 64, 48), 0, 0.0, 0.0)
     worker.submit(frame)
     with pytest.raises(RuntimeError, match="one frame at a time"):

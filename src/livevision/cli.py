@@ -18,8 +18,8 @@ from .app import ViewMode
 from .models.registry import DEFAULT_MODELS, supported_model_types
 from .models.variant_kinds import DEFAULT_PRECISION, PRECISIONS
 from .pointcloud import CameraIntrinsics
-from .predictor import PRE_POST_CHOICES
-from .types import Task
+from .predictor import PRE_POST_CHOICES, PostprocessOptions
+from .types import ResizeMode, SegmentationKind, Task
 
 log = logging.getLogger("livevision")
 
@@ -183,12 +183,16 @@ def _add_run_parser(commands) -> None:
     out.add_argument("--snapshot-dir", type=Path, default=Path("."),
                      help="where the s key saves snapshots (default: here)")
     tuning = run.add_argument_group("model options")
-    tuning.add_argument("--segmentation-mode", choices=["panoptic", "instance", "semantic"], default="panoptic",
-                        help="for MaskFormer/Mask2Former (default panoptic, as the HF pipeline); "
-                             "SegFormer is always semantic")
-    tuning.add_argument("--threshold", type=float, default=0.9, help="segment score threshold (default 0.9)")
-    tuning.add_argument("--top-k", type=int, default=5, help="classes shown for classification (default 5)")
-    tuning.add_argument("--resize", choices=["exact", "fast"], default="exact",
+    defaults = PostprocessOptions()
+    tuning.add_argument("--segmentation-mode", choices=[k.value for k in SegmentationKind],
+                        default=defaults.segmentation_mode,
+                        help=f"for MaskFormer/Mask2Former (default {defaults.segmentation_mode}, as the HF "
+                             "pipeline); SegFormer is always semantic")
+    tuning.add_argument("--threshold", type=float, default=defaults.threshold,
+                        help=f"segment score threshold (default {defaults.threshold})")
+    tuning.add_argument("--top-k", type=int, default=defaults.top_k,
+                        help=f"classes shown for classification (default {defaults.top_k})")
+    tuning.add_argument("--resize", choices=[m.value for m in ResizeMode], default=ResizeMode.EXACT.value,
                         help="exact: resizing identical to the HF processors (default); "
                              "fast: OpenCV's, slightly cheaper")
     tuning.add_argument("--pre-post", choices=list(PRE_POST_CHOICES), default="auto",

@@ -12,7 +12,7 @@ Each head holds only what its task needs (labels, depth kind, thresholds), check
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Union
+from typing import Any, Mapping, Protocol
 
 import numpy as np
 
@@ -20,10 +20,17 @@ from .errors import UsageError
 from .models.registry import Architecture
 from .tasks.classification import FUNCTIONS, normalize_id2label, postprocess_classification
 from .tasks.depth import depth_kind, postprocess_depth
-from .tasks.segmentation import MODES, postprocess_mask_classification, postprocess_semantic
-from .types import ClassificationResult, DepthKind, DepthResult, PreparedInput, SegmentationResult, Task
+from .tasks.segmentation import MODES, PIPELINE_DEFAULTS, postprocess_mask_classification, postprocess_semantic
+from .types import (
+    ClassificationResult,
+    DepthKind,
+    DepthResult,
+    PreparedInput,
+    Result,
+    SegmentationResult,
+    Task,
+)
 
-Result = Union[DepthResult, ClassificationResult, SegmentationResult]
 
 
 @dataclass(frozen=True)
@@ -48,10 +55,10 @@ class SegmentationOptions:
     mask_threshold, overlap_mask_area_threshold: as in the HF post-processing, with the pipeline's
     defaults."""
 
-    mode: str = "panoptic"
-    threshold: float = 0.9
-    mask_threshold: float = 0.5
-    overlap_mask_area_threshold: float = 0.5
+    mode: str = PIPELINE_DEFAULTS["mode"]
+    threshold: float = PIPELINE_DEFAULTS["threshold"]
+    mask_threshold: float = PIPELINE_DEFAULTS["mask_threshold"]
+    overlap_mask_area_threshold: float = PIPELINE_DEFAULTS["overlap_mask_area_threshold"]
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

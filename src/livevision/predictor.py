@@ -34,11 +34,11 @@ class PostprocessOptions:
     ("panoptic" like the HF pipeline's default, "instance" or "semantic"); threshold,
     mask_threshold and overlap_mask_area_threshold as in the HF post-processing."""
 
-    top_k: int = 5
-    segmentation_mode: str = "panoptic"
-    threshold: float = 0.9
-    mask_threshold: float = 0.5
-    overlap_mask_area_threshold: float = 0.5
+    top_k: int = ClassificationOptions.top_k
+    segmentation_mode: str = SegmentationOptions.mode
+    threshold: float = SegmentationOptions.threshold
+    mask_threshold: float = SegmentationOptions.mask_threshold
+    overlap_mask_area_threshold: float = SegmentationOptions.overlap_mask_area_threshold
 
     def classification(self) -> ClassificationOptions:
         return ClassificationOptions(top_k=self.top_k)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Union
 
 import numpy as np
 
@@ -35,6 +36,30 @@ class Task(ValueEnum):
         except ValueError:
             names = ", ".join(t.value for t in cls)
             raise UsageError(f"unknown task {value!r}: choose one of {names}") from None
+
+
+class SegmentationKind(ValueEnum):
+    """What a SegmentationResult holds, and the MaskFormer / Mask2Former post-processing modes."""
+
+    SEMANTIC = "semantic"  # a class per pixel
+    INSTANCE = "instance"  # one segment per object, overlaps allowed
+    PANOPTIC = "panoptic"  # every pixel in at most one segment, "stuff" classes fused
+
+
+class Precision(ValueEnum):
+    """Which precision variant of a model runs (see models.precision)."""
+
+    AUTO = "auto"  # the fastest variant that passes the accuracy gate on this machine
+    FP32 = "fp32"
+    FP16 = "fp16"  # GPU providers
+    INT8 = "int8"
+
+
+class ResizeMode(ValueEnum):
+    """How frames are resized to the model input."""
+
+    EXACT = "exact"  # identical to the Hugging Face processors (Pillow)
+    FAST = "fast"  # OpenCV's resize, slightly cheaper
 
 
 class DepthKind(ValueEnum):
@@ -148,3 +173,7 @@ class Frame:
         im = self.image
         if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
             raise ValueError(f"image must be (H, W, 3) uint8 BGR, got shape {im.shape} dtype {im.dtype}")
+
+
+#: Any task's result.
+Result = Union[DepthResult, ClassificationResult, SegmentationResult]

@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 class LiveWorker:
     """Runs one task's model on its own thread, one frame at a time.
 
-    `submit(frame)` only when `idle`; `poll()` returns a finished TaskOutput once, or None,
-    and re-raises the model's error in the caller.
+    `start()` it (as a CaptureThread), then `submit(frame)` only when `idle`; `poll()` returns a
+    finished TaskOutput once, or None, and re-raises the model's error in the caller; `close()` ends it.
     """
 
     def __init__(self, task: Task, model, telemetry: Telemetry, clock: Clock, stop: threading.Event):
@@ -34,7 +34,10 @@ class LiveWorker:
         self._busy = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"infer:{task.value}", daemon=True)
+
+    def start(self) -> "LiveWorker":
         self._thread.start()
+        return self
 
     @property
     def idle(self) -> bool:
@@ -84,7 +87,7 @@ class LiveWorker:
         self.stop_event.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not threading.current_thread():
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
 
@@ -96,6 +99,9 @@ class InlineWorker:
         self.task, self.model, self.telemetry, self.clock = task, model, telemetry, clock
         self._done: TaskOutput | None = None
         self.idle = True
+
+    def start(self) -> "InlineWorker":
+        return self
 
     def submit(self, frame: Frame) -> None:
         self._done = run_model(self.task.value, self.model, frame, self.telemetry, self.clock.now)
@@ -123,7 +129,7 @@ def run_live(
 ) -> Iterator[tuple[Frame, dict[Task, TaskOutput]]]:
     """Yield (frame, latest outputs by task) for every frame `read` returns until it returns None."""
     worker_type = LiveWorker if threaded else InlineWorker
-    workers = {task: worker_type(task, model, telemetry, clock, stop) for task, model in models.items()}
+    workers = {task: worker_type(task, model, telemetry, clock, stop).start() for task, model in models.items()}
     latest: dict[Task, TaskOutput] = {}
     try:
         while not stop.is_set():

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from ..types import Precision
 
 FP32 = "fp32"
 FP32_OPTIMIZED = "fp32-optimized"
@@ -35,8 +36,9 @@ INT8_DYNAMIC = "int8-dynamic"
 INT8_STATIC = "int8-static"
 FP16 = "fp16"
 KINDS = (FP32, FP32_OPTIMIZED, INT8_DYNAMIC, INT8_STATIC, FP16)
-PRECISIONS = ("auto", "fp32", "fp16", "int8")
-DEFAULT_PRECISION = "auto"  # `livevision run` and `livevision export` alike: an export made ahead serves the run
+PRECISIONS = tuple(p.value for p in Precision)
+# `livevision run` and `livevision export` alike: an export made ahead serves the run
+DEFAULT_PRECISION = Precision.AUTO.value
 # Bump when what build_variant produces changes, so cached variants are rebuilt.
 VARIANTS_FORMAT = 1
 

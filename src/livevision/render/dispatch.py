@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Sequence
 
 import numpy as np
 
-from ..types import ClassificationResult, DepthResult, SegmentationResult
+from ..types import ClassificationResult, DepthResult, Result, SegmentationKind, SegmentationResult
 from .base import Annotator, new_canvas
 from .classification import ClassificationAnnotator
 from .depth import DepthAnnotator
@@ -15,9 +15,7 @@ from .layout import PanelLayout
 from .segmentation import SemanticSegmentationAnnotator
 from .text import TextStyle, draw_title
 
-Result = Union[DepthResult, ClassificationResult, SegmentationResult]
-
-_SEGMENTATION_KINDS = ("semantic", "instance", "panoptic")
+_SEGMENTATION_KINDS = tuple(kind.value for kind in SegmentationKind)
 # Panels that cannot shrink are placed first; the legend then lists what still fits.
 _PANEL_ORDER = (DepthResult, ClassificationResult, SegmentationResult)
 

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..types import ClassificationResult, DepthResult, SegmentationResult, Task
+from ..types import ClassificationResult, DepthResult, Result, SegmentationResult, Task
 from ._paths import check_output_file, remove_quietly
 from .base import Sink
 from .errors import SinkError
@@ -61,7 +61,6 @@ SUPPORTED_RESULTS_EXTENSIONS: tuple[str, ...] = (".jsonl", ".ndjson")
 STDOUT = "-"  # ResultsSink's path for standard output
 MEDIAN_MAX_SAMPLES = 1 << 18
 
-Result = DepthResult | ClassificationResult | SegmentationResult
 _RESERVED = ("schema", "index", "timestamp", "task", "model", "source")
 
 

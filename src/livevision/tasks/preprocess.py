@@ -74,7 +74,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..types import PreparedInput
+from ..types import PreparedInput, ResizeMode
 from .processor_recipes import SUPPORTED_PROCESSORS, Recipe, recipe_for
 from .resample import AlignCornersResizer, ExactResizer, resize_align_corners_fast, resize_fast
 
@@ -312,6 +312,6 @@ def build_preprocessor(processor_config: dict, *, resize: str = "exact") -> Prep
     """
     if not isinstance(processor_config, dict):
         raise ValueError(f"processor_config must be a dict, got {type(processor_config).__name__}")
-    if resize not in ("exact", "fast"):
-        raise ValueError(f"resize must be 'exact' or 'fast', got {resize!r}")
-    return Preprocessor(recipe_for(processor_config), resize)
+    if resize not in {m.value for m in ResizeMode}:
+        raise ValueError(f"resize must be one of {', '.join(m.value for m in ResizeMode)}, got {resize!r}")
+    return Preprocessor(recipe_for(processor_config), ResizeMode(resize).value)

@@ -52,7 +52,8 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from .host_split import host_parts, run_parts
-from ..types import PreparedInput, Segment, SegmentationResult
+from ..models.registry import MASK_CLASSIFICATION_TYPES
+from ..types import PreparedInput, Segment, SegmentationKind, SegmentationResult
 from .region_resize import warp_region
 from .classification import label_for, normalize_id2label
 
@@ -65,8 +66,8 @@ PIPELINE_DEFAULTS: dict[str, Any] = {
     "label_ids_to_fuse": None,
 }
 
-MODES = ("semantic", "instance", "panoptic")
-MASK_CLASSIFICATION_MODEL_TYPES = ("maskformer", "mask2former")
+MODES = tuple(kind.value for kind in SegmentationKind)
+MASK_CLASSIFICATION_MODEL_TYPES = tuple(sorted(MASK_CLASSIFICATION_TYPES))
 
 #: Mask2Former's processors first resize every mask to this size ("(384, 384) for all models").
 MASK2FORMER_MASK_HW = (384, 384)
