@@ -27,7 +27,6 @@ import hashlib
 import json
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -107,11 +106,10 @@ def _realistic_depth(model, processor) -> None:
     """With random weights Depth Anything's ReLU head outputs zero on ~75% of a frame and at most ~1e-4
     elsewhere; a trained model outputs a varied, positive relative inverse depth. Judging INT8 against
     that degenerate map is meaningless (the accuracy gate's AbsRel divides by ~0), so the head's last
-    conv is rescaled with the tests' rule for their tiny models (tests/tiny_models.py calibrate_depth):
+    conv is rescaled with the tests' rule for their tiny models (livevision.testing.tiny_models.calibrate_depth):
     on the benchmark's frames its pre-activation gets spread 1 and its 0.1% quantile +0.5, a map from
     ~0.5 to ~8, nothing clipped, like a scene ~10x deeper at its far end than at its near end. Same compute."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from tiny_models import calibrate_depth
+    from livevision.testing.tiny_models import calibrate_depth
 
     frames = [np.ascontiguousarray(synthetic_frame(i * 7)[:, :, ::-1]) for i in range(2)]  # BGR -> RGB
     calibrate_depth("depth_anything_v2", model, processor(images=frames, return_tensors="pt")["pixel_values"])

@@ -9,7 +9,7 @@ the targets, and can write them as the "Soak" section of a markdown file.
     python scripts/soak.py --frames 3000 --fps 0    # quicker: frames as fast as they can be made
 
 A live source makes 640x480 frames (new arrays, like a camera) at `--fps`; `livevision.Stream`
-runs a tiny random-weight Depth Anything V2 (tests/tiny_models.py, exported once into a temp
+runs a tiny random-weight Depth Anything V2 (livevision/testing/tiny_models.py, exported once into a temp
 cache by a child process, so this process never imports torch) with `pacing="live"`; every
 packet is rendered as `livevision run` would and written to a NullSink. Every `--window`
 displayed frames it samples resident memory (VmRSS), Python and OS thread counts, and the p95
@@ -61,8 +61,7 @@ def os_threads() -> int:
 
 def _export(model_name: str, folder: Path, cache: Path) -> None:
     """In a child process: build the tiny model and export it into `cache`."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from tiny_models import build_tiny_model
+    from livevision.testing.tiny_models import build_tiny_model
 
     from livevision.models.export import export_model
 
@@ -254,7 +253,8 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=_size, default=(640, 480), help="frame size WxH (default 640x480)")
     parser.add_argument("--window", type=int, default=1000, help="frames per sample (default 1,000)")
     parser.add_argument("--warmup", type=int, default=2000, help="frames of warm-up (default 2,000)")
-    parser.add_argument("--model", default="depth_anything_v2", help="tiny model name from tests/tiny_models.py")
+    parser.add_argument("--model", default="depth_anything_v2",
+                        help="tiny model name from livevision.testing.tiny_models")
     parser.add_argument("--out", type=Path, help="markdown file whose '## Soak' section is replaced (or appended)")
     args = parser.parse_args(argv)
     if args.frames < 2 * args.window or args.warmup >= args.frames:

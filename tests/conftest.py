@@ -1,46 +1,112 @@
-"""Shared fixtures: tiny models built once per session, exports cached once per session."""
+"""Shared fixtures: tiny models built and exported once, kept across sessions in pytest's cache.
+
+The kept models and exports sit under .pytest_cache/d/livevision/<fingerprint>: the fingerprint
+covers the tiny-model builders, livevision's export code and the library versions, so a change to
+any of them starts afresh (older fingerprints are removed). `pytest --cache-clear` does too.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
 
 # No test may reach the Hugging Face Hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    """tiny_model(name) -> folder of a tiny random-weight HF model (see tiny_models.ARCHITECTURES)."""
-    from tiny_models import build_tiny_model
+def _fingerprint() -> str:
+    """What kept tiny models and exports depend on."""
+    digest = hashlib.sha256()
+    package = HERE.parent / "src" / "livevision"
+    sources = [package / "testing" / "tiny_models.py", *sorted((package / "models").glob("*.py"))]
+    for path in sources:
+        digest.update(path.read_bytes())
+    for package in ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime"):
+        try:
+            digest.update(f"{package}={version(package)};".encode())
+        except PackageNotFoundError:
+            digest.update(f"{package}=none;".encode())
+    return digest.hexdigest()[:16]
 
-    root = tmp_path_factory.mktemp("tiny-models")
-    built: dict[str, Path] = {}
+
+@pytest.fixture(scope="session")
+def kept_root(request, tmp_path_factory) -> Path:
+    """Where tiny models and exports are kept: pytest's cache, or a temporary folder without it."""
+    cache = getattr(request.config, "cache", None)
+    if cache is None:  # -p no:cacheprovider
+        return tmp_path_factory.mktemp("kept")
+    base = Path(cache.mkdir("livevision"))
+    fingerprint = _fingerprint()
+    for stale in base.iterdir():
+        if stale.name != fingerprint:
+            shutil.rmtree(stale, ignore_errors=True)
+    root = base / fingerprint
+    root.mkdir(exist_ok=True)
+    return root
+
+
+# Tests that build or export tiny models need torch (the `export` extra). Without it they are skipped,
+# not errors; `-m "not needs_torch"` leaves them out on purpose.
+_TORCH_FIXTURES = {"tiny_model", "exported", "model_cache"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_torch: builds or exports tiny Hugging Face models (needs torch)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _TORCH_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.needs_torch)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(kept_root):
+    """tiny_model(name) -> folder of a tiny random-weight HF model (livevision.testing.tiny_models)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from livevision.testing.tiny_models import build_tiny_model
+
+    root = kept_root / "tiny-models"
+    root.mkdir(exist_ok=True)
 
     def get(name: str) -> Path:
-        if name not in built:
-            built[name] = build_tiny_model(name, root / name)
-        return built[name]
+        folder = root / name
+        if not folder.is_dir():  # built beside, then moved in whole: never a half-written folder
+            building = root / f".{name}.{os.getpid()}"
+            shutil.rmtree(building, ignore_errors=True)
+            build_tiny_model(name, building)
+            try:
+                building.rename(folder)
+            except OSError:  # another session put it there first
+                shutil.rmtree(building, ignore_errors=True)
+        return folder
 
     return get
 
 
 @pytest.fixture(scope="session")
-def model_cache(tmp_path_factory) -> Path:
-    """One export cache for the whole session, so each tiny model is exported once."""
-    return tmp_path_factory.mktemp("export-cache")
+def model_cache(kept_root) -> Path:
+    """One export cache shared by the sessions, so each tiny model is exported once."""
+    folder = kept_root / "export-cache"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")
 def exported(tiny_model, model_cache):
     """exported(name) -> CacheEntry of the tiny model's ONNX export."""
-    from tiny_models import ARCHITECTURES
+    from livevision.testing.tiny_models import ARCHITECTURES
 
     from livevision.models.export import export_model
 

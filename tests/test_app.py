@@ -7,7 +7,7 @@ import threading
 from fractions import Fraction
 
 import pytest
-from cli_runner import run_cli
+from cli_runner import run_cli, run_cli_process
 from media import decode, make_source, probe, read_index
 
 from livevision.cli import main
@@ -227,8 +227,9 @@ def test_a_broken_file_gets_exactly_one_line(clip_with_audio, tmp_path, monkeypa
 
 
 def test_results_on_standard_output(tiny_model, model_cache, clip_with_audio):
-    """--results - streams the JSON lines to stdout for a pipe; every human message stays on stderr."""
-    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+    """--results - streams the JSON lines to stdout for a pipe; every human message stays on stderr.
+    In a process of its own (`python -m livevision`), so that stdout is the real file descriptor."""
+    done = run_cli_process("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
                    str(clip_with_audio), "--no-display", "--max-frames", "3", "--cache-dir", str(model_cache),
                    "--results", "-")
     assert done.returncode == 0, done.stderr

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
+
 from test_preprocess import CASE_IDS, FRAME_SIZES, frame_for, ours, reference
 
 from livevision.errors import UsageError

@@ -12,40 +12,23 @@ import time
 
 import numpy as np
 import pytest
+from fakes import FakeSource as _FakeSource
 from media import index_frame
 
 from livevision.engine import ManualClock, Pacing, RateLimiter, Telemetry
 from livevision.engine.live import LiveWorker
 from livevision.errors import UsageError
-from livevision.sources import FrameSource, SourceInfo
 from livevision.stream import Stream
 from livevision.types import Frame, Task
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def FakeSource(count, **kwargs):
+    """fakes.FakeSource with one constant 64x48 image (the engine tests' models read its mean)."""
+    return _FakeSource(count, image=index_frame(0, 64, 48), **kwargs)
+
 ENGINE_THREAD_PREFIXES = ("capture:", "infer:", "pre:", "post:", "dispatch")
-
-
-class FakeSource(FrameSource):
-    """`count` frames at `fps`; live ones are paced by real time; fails at `fail_at`."""
-
-    def __init__(self, count, *, fps=30.0, live=False, paced=False, fail_at=None):
-        self.count, self.paced, self.fail_at = count, paced, fail_at
-        self.info = SourceInfo(name="fake", is_live=live, fps=fps, frame_count=None if live else count)
-        self.closed = threading.Event()
-        self.image = index_frame(0, 64, 48)
-
-    def frames(self):
-        for i in range(self.count):
-            if self.closed.is_set():
-                return
-            if i == self.fail_at:
-                raise RuntimeError(f"source failed at frame {i}")
-            if self.paced:
-                time.sleep(1.0 / self.info.fps)
-            yield Frame(self.image, i, i / self.info.fps, time.monotonic())
-
-    def close(self):
-        self.closed.set()
 
 
 class ClockModel:

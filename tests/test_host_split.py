@@ -6,7 +6,8 @@ import threading
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
 
 from livevision.tasks import host_split, resample, segmentation
 from livevision.tasks.host_split import run_parts

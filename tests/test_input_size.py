@@ -245,7 +245,7 @@ def test_require_dynamic_input():
 
 def _frame(width=160, height=120):
     import torch
-    from tiny_models import reference_images
+    from livevision.testing.tiny_models import reference_images
 
     (image,) = reference_images(1, torch.Generator().manual_seed(3), size=(width, height))
     return image, np.ascontiguousarray(np.asarray(image)[:, :, ::-1])  # PIL RGB, BGR frame
@@ -276,7 +276,7 @@ PARITY = [
 @pytest.mark.parametrize("name, size, expected_hw, check_hf", PARITY, ids=[p[0] for p in PARITY])
 def test_export_runs_at_the_new_size_like_pytorch(name, size, expected_hw, check_hf, exported, tiny_model):
     import torch
-    from tiny_models import auto_model_class
+    from livevision.testing.tiny_models import auto_model_class
     from transformers import AutoImageProcessor
 
     entry = exported(name)
@@ -314,9 +314,9 @@ def test_swin_with_shifted_windows_matches_pytorch_below_its_window(tmp_path, mo
     # The tiny Swin has one block per stage, so no shifted windows. Two blocks per stage and window 4:
     # the export traces at 160 x 192 (every stage larger than the window); at 64 px the last stages are
     # 4x4 and 2x2, where PyTorch drops the shift / shrinks the window. The export must still match.
-    import torch
-    import tiny_models
-    from tiny_models import auto_model_class, build_tiny_model
+    torch = pytest.importorskip("torch")
+    from livevision.testing import tiny_models
+    from livevision.testing.tiny_models import auto_model_class, build_tiny_model
 
     from livevision.models.export import export_model
 

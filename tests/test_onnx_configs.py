@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("optimum.exporters.onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from tiny_models import (  # noqa: E402
+from livevision.testing.tiny_models import (  # noqa: E402
     ARCHITECTURES,
     auto_model_class,
     build_tiny_model,

@@ -20,9 +20,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
 from PIL import Image
-from tiny_models import ARCHITECTURES
+from livevision.testing.tiny_models import ARCHITECTURES
 from transformers import AutoImageProcessor, pipeline
 
 from livevision.predictor import PostprocessOptions, Predictor, RuntimeOptions

@@ -17,6 +17,7 @@ import cv2
 import pytest
 from cli_runner import run_cli
 from clip_server import ClipServer
+from fakes import FakeClock
 from media import decode, index_frame, read_index, write_avi
 
 import livevision.sources.open as open_module
@@ -153,18 +154,6 @@ def test_a_negative_reconnect_count_is_a_usage_error(tmp_path):
 
 
 # ---- cameras: in-process, with a fake capture and a fake clock --------------------------------
-
-
-class FakeClock:
-    def __init__(self):
-        self.t, self.sleeps = 100.0, []
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.t += seconds
 
 
 class FakeCapture:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 from clip_server import ClipServer
+from fakes import FakeClock
 from media import decode, index_frame, make_source, read_index, write_avi
 
 from livevision.app import Renderer, ViewMode
@@ -38,24 +39,6 @@ FW, FH = 128, 72  # fake camera frames: index_frame needs at least 128 px of wid
 
 
 # ---- fakes ---------------------------------------------------------------------------------
-
-
-class FakeClock:
-    """Seconds that move only when told: `sleep` (the reconnect waits) and `tick` (a frame)."""
-
-    def __init__(self):
-        self.t = 100.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.t += seconds
-
-    def tick(self, seconds: float = 1 / 30) -> None:
-        self.t += seconds
 
 
 class FakeCapture:

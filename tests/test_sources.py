@@ -8,34 +8,18 @@ import time
 import cv2
 import numpy as np
 import pytest
+from fakes import FakeSource as _FakeSource
 from media import index_frame, read_index, write_avi
 
 import livevision
-from livevision.sources import CapturePolicy, CaptureThread, FrameSource, SourceError, SourceInfo, open_source, to_bgr8
+from livevision.sources import CapturePolicy, CaptureThread, SourceError, open_source, to_bgr8
 from livevision.stream import stream
-from livevision.types import Frame, Task
+from livevision.types import Task
 
 
-class FakeSource(FrameSource):
-    """`count` indexed frames, optionally failing at frame `fail_at`, optionally paced like a camera."""
-
-    def __init__(self, count, *, live=False, fps=100.0, fail_at=None, paced=False):
-        self.count, self.fail_at, self.paced = count, fail_at, paced
-        self.info = SourceInfo(name="fake", is_live=live, fps=fps, frame_count=None if live else count)
-        self.closed = threading.Event()
-
-    def frames(self):
-        for i in range(self.count):
-            if self.closed.is_set():
-                return
-            if i == self.fail_at:
-                raise RuntimeError(f"fake source failed at frame {i}")
-            if self.paced:
-                time.sleep(1.0 / self.info.fps)
-            yield Frame(index_frame(i, 160, 48), i, i / self.info.fps, time.monotonic())
-
-    def close(self):
-        self.closed.set()
+def FakeSource(count, *, fps=100.0, **kwargs):
+    """fakes.FakeSource of indexed 160x48 frames, 100 fps unless told."""
+    return _FakeSource(count, fps=fps, size_wh=(160, 48), **kwargs)
 
 
 def _capture_threads():
