@@ -494,7 +494,7 @@ def every_with_outputs(result, spec: bm.BenchModel, args, folder: Path, cache: P
     decode, pre, inference, post, render, H.264 encode), and (b640) session.run on that file's model inputs."""
     if spec.key not in args.every_output_models.split(","):
         return []
-    from livevision.app import RunOptions, run
+    from livevision.app import ModelOptions, OutputOptions, RunOptions, SourceOptions, run
     from livevision.types import Task
 
     small = bm.make_video(cache / "media" / f"synthetic-640x272-{SOURCE_FPS}fps-{args.small_frames}.mp4",
@@ -510,9 +510,11 @@ def every_with_outputs(result, spec: bm.BenchModel, args, folder: Path, cache: P
     def e_run(_sec) -> Rate:  # the whole file: its length sets the round's duration
         stats = cache / "every-output-stats.json"
         task = Task.parse(spec.task)
-        code = run(RunOptions(tasks=(task,), source=str(small), models={task: str(folder)}, cache_dir=cache / "onnx",
-                              precision="fp32", device=args.device, pre_post=args.pre_post, pacing="every",
-                              output=cache / "every-output.mp4", stats=stats, display=False))
+        code = run(RunOptions(
+            tasks=(task,), source=SourceOptions(source=str(small), pacing="every"),
+            model=ModelOptions(models={task: str(folder)}, cache_dir=cache / "onnx", precision="fp32",
+                               device=args.device, pre_post=args.pre_post),
+            output=OutputOptions(video=cache / "every-output.mp4", stats=stats, display=False)))
         if code != 0:
             raise NA(f"livevision run exited with {code}")
         summary = json.loads(stats.read_text(encoding="utf-8"))

@@ -193,4 +193,4 @@ def test_cli_batch(monkeypatch, capsys, value, expected):
         err = capsys.readouterr().err.strip()
         assert code == 2 and "--batch" in err and len(err.splitlines()) == 1
     else:
-        assert code == 0 and seen["options"].batch == expected
+        assert code == 0 and seen["options"].model.batch == expected

@@ -56,7 +56,11 @@ def test_signal_finalizes_outputs(sig, code, pacing, long_clip, tiny_model, expo
     _, frames = decode(out)
     assert len(frames) >= len(records) and len(frames) < 1500
     indices = [read_index(f) for f in frames]
-    assert indices == list(range(len(frames)))  # in order, none lost up to the last written frame
+    if pacing == "every":
+        assert indices == list(range(len(frames)))  # in order, none lost up to the last written frame
+    else:  # a frame simulate-live skips (a busy machine) keeps its slot with the view shown before it
+        assert indices[0] == 0 and all(a <= b <= slot for slot, (a, b) in enumerate(zip(indices, indices[1:]), 1))
+        assert len(set(indices)) >= len(records)
     assert info["duration_s"] == pytest.approx(len(frames) / 25, abs=0.1)
     summary = json.loads(stats.read_text())
     assert summary["frames"]["displayed"] >= len(records)

@@ -167,8 +167,8 @@ def _run_options(monkeypatch, argv):
 def test_cli_alpha_values(monkeypatch):
     base = ["run", "--source", "clip.mp4", "--no-display", "--task", "depth,segmentation,classification"]
     code, options = _run_options(monkeypatch, base + ["--alpha", "0.4", "--alpha", "depth=0.7"])
-    assert code == 0 and options.alpha == {Task.DEPTH: 0.7, Task.SEGMENTATION: 0.4}
-    assert options.view is None
+    assert code == 0 and options.output.alpha == {Task.DEPTH: 0.7, Task.SEGMENTATION: 0.4}
+    assert options.output.view is None
 
 
 @pytest.mark.parametrize("alpha, message", [

@@ -23,7 +23,7 @@ import pytest
 from media import decode, make_source
 
 from livevision import app, interrupts
-from livevision.app import RunOptions
+from livevision.app import ModelOptions, OutputOptions, RunOptions, SourceOptions
 from livevision.sinks.window import QUIT_KEY
 from livevision.types import Task
 
@@ -65,13 +65,15 @@ def clip(tmp_path_factory):
     return make_source(tmp_path_factory.mktemp("keys-media") / "clip.mp4", 20, Fraction(25), None, size_wh=(W, H))
 
 
-def _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch, **extra) -> int:
-    options = dict(output=tmp_path / "out.mp4", results=tmp_path / "out.jsonl", snapshot_dir=tmp_path)
-    options.update(extra)
+def _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch, max_frames=None, **outputs) -> int:
+    """app.run on the clip with `window` as its window; `outputs`: OutputOptions fields."""
+    outputs = dict(dict(video=tmp_path / "out.mp4", results=tmp_path / "out.jsonl", snapshot_dir=tmp_path),
+                   **outputs)
     monkeypatch.setattr(app, "WindowSink", lambda *args, **kwargs: window)
-    return app.run(RunOptions(tasks=(Task.DEPTH,), source=str(clip),
-                              models={Task.DEPTH: str(tiny_model("depth_anything"))},
-                              cache_dir=model_cache, pacing="every", **options))
+    return app.run(RunOptions(
+        tasks=(Task.DEPTH,), source=SourceOptions(source=str(clip), pacing="every", max_frames=max_frames),
+        model=ModelOptions(models={Task.DEPTH: str(tiny_model("depth_anything"))}, cache_dir=model_cache),
+        output=OutputOptions(**outputs)))
 
 
 def test_view_snapshot_pause_and_quit_keys(tiny_model, model_cache, clip, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -41,6 +42,7 @@ from .sinks import (
 from .sinks.errors import OutputPathError
 from .sinks.web import WebViewSink, parse_address
 from .sources import open_source
+from .engine.running import TaskOutput
 from .stream import Packet, Stream
 from .types import DepthKind, Task, ValueEnum
 
@@ -60,19 +62,49 @@ DRAW_ORDER = (Task.DEPTH, Task.SEGMENTATION, Task.CLASSIFICATION)
 
 
 @dataclass(frozen=True)
-class RunOptions:
-    """What `livevision run` does. Output paths are checked before any model loads."""
+class SourceOptions:
+    """Where the frames come from and how they are paced."""
 
-    tasks: tuple[Task, ...]
-    source: str = "0"
-    models: dict = field(default_factory=dict)  # {Task: Hub id or folder}
-    revision: str | None = None
-    pacing: str | None = None
+    source: str = "0"  # camera index, file, folder, glob or URL
+    pacing: str | None = None  # live, every, simulate-live; None: the source's default
     max_fps: float | None = None
     rates: dict = field(default_factory=dict)  # {Task: fps}
-    output: Path | None = None
-    results: Path | None = None
-    arrays: Path | None = None
+    reconnect: object = None  # ReconnectPolicy | bool | None, see open_source
+    max_frames: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which models run, where, and at what precision (see load_model and RuntimeOptions)."""
+
+    models: dict = field(default_factory=dict)  # {Task: Hub id or folder}; default models otherwise
+    revision: str | None = None
+    cache_dir: Path | None = None
+    device: str = "auto"
+    allow_fallback: bool = False
+    precision: str = "auto"
+    calibrate: str | None = None
+    resize: str = "exact"
+    pre_post: str = "auto"
+    batch: int | str = "auto"  # `every` mode: frames per inference batch, see RuntimeOptions.batch
+    input_size: dict = field(default_factory=dict)  # {Task: short side in pixels}
+    postprocess: PostprocessOptions = PostprocessOptions()
+
+    def stream_kwargs(self) -> dict:
+        """These options as Stream's (and so load_models') keyword arguments."""
+        return dict(model=self.models or None, revision=self.revision, cache_dir=self.cache_dir,
+                    device=self.device, allow_fallback=self.allow_fallback, precision=self.precision,
+                    calibrate=self.calibrate, resize=self.resize, pre_post=self.pre_post, batch=self.batch,
+                    input_size=self.input_size or None, options=self.postprocess)
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """What is written and shown. Output paths are checked before any model loads."""
+
+    video: Path | None = None  # --output: the annotated video, or an image for one frame
+    results: Path | None = None  # JSON Lines ("-": standard output)
+    arrays: Path | None = None  # a folder of raw arrays
     stats: Path | None = None
     depth_format: str = "npy"
     camera: CameraIntrinsics | None = None  # point clouds (depth_format "ply"): the camera, or else...
@@ -84,18 +116,16 @@ class RunOptions:
     hud: bool = True
     snapshot_dir: Path = Path(".")
     serve: str | None = None  # "[HOST:]PORT": the view as an MJPEG stream in a browser (WebViewSink)
-    reconnect: object = None  # ReconnectPolicy | bool | None, see open_source
-    cache_dir: Path | None = None
-    resize: str = "exact"
-    pre_post: str = "auto"
-    batch: int | str = "auto"  # `every` mode: frames per inference batch, see RuntimeOptions.batch
-    device: str = "auto"
-    precision: str = "auto"
-    calibrate: str | None = None
-    allow_fallback: bool = False
-    input_size: dict = field(default_factory=dict)  # {Task: short side in pixels}
-    postprocess: PostprocessOptions = PostprocessOptions()
-    max_frames: int | None = None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `livevision run` does, by concern."""
+
+    tasks: tuple[Task, ...]
+    source: SourceOptions = SourceOptions()
+    model: ModelOptions = ModelOptions()
+    output: OutputOptions = OutputOptions()
 
 
 def default_view(tasks) -> ViewMode:
@@ -150,99 +180,180 @@ def _annotator(alpha: dict, depth_opacity: float) -> ResultAnnotator:
                            instance=InstanceSegmentationAnnotator(opacity=opacity))
 
 
+class FrameSink(Protocol):
+    """Takes every rendered view, with the index of its source frame."""
+
+    def write(self, view: np.ndarray, index: int) -> None: ...
+
+
+class ResultSink(Protocol):
+    """Takes each task's result once, with the frame it was computed on."""
+
+    def write(self, task: Task, output: TaskOutput) -> None: ...
+
+
+class _VideoFrames:
+    """The annotated video. Frames the live modes never showed keep their slot, with the previous
+    view, so the video has the source's frame rate and duration."""
+
+    def __init__(self, sink: VideoSink | ImageSink):
+        self.sink = sink
+        self._last: tuple[np.ndarray, int] | None = None
+
+    def write(self, view: np.ndarray, index: int) -> None:
+        if self._last is not None:
+            last_view, last_index = self._last
+            for _ in range(index - last_index - 1):
+                self.sink.write(last_view)
+        self.sink.write(view)
+        self._last = (view, index)
+
+
+class _WebFrames:
+    def __init__(self, sink: WebViewSink):
+        self.sink = sink
+
+    def write(self, view: np.ndarray, index: int) -> None:
+        self.sink.write(view)
+
+
+class _ResultLines:
+    """One JSON line per result, named after its model."""
+
+    def __init__(self, sink: ResultsSink, names: dict):
+        self.sink, self.names = sink, names
+
+    def write(self, task: Task, output: TaskOutput) -> None:
+        self.sink.write(output.frame_index, output.timestamp_s, task, self.names[task], output.result,
+                        source=output.source, latency_ms=round(output.latency_s * 1000, 2))
+
+
+class _RawArrays:
+    """Raw arrays per result; point clouds take their colours from the frame that was inferred."""
+
+    def __init__(self, sink: RawArraySink, several_tasks: bool):
+        self.sink, self.several_tasks = sink, several_tasks
+
+    def write(self, task: Task, output: TaskOutput) -> None:
+        self.sink.write(output.frame_index, output.result, task.value if self.several_tasks else None,
+                        image=output.image)
+
+
+@dataclass
+class _Outputs:
+    """The sinks a run opened (None where not asked for)."""
+
+    video: VideoSink | ImageSink | None
+    results: ResultsSink | None
+    arrays: RawArraySink | None
+    window: WindowSink | None
+    web: WebViewSink | None
+
+    @classmethod
+    def open(cls, stack: contextlib.ExitStack, out: OutputOptions, info, max_frames: int | None) -> "_Outputs":
+        def enter(sink):
+            return stack.enter_context(sink)
+
+        outputs = cls(
+            video=enter(_open_output(out.video, info, max_frames)) if out.video else None,
+            results=enter(ResultsSink(out.results)) if out.results else None,
+            arrays=enter(RawArraySink(out.arrays, depth_format=out.depth_format, intrinsics=out.camera,
+                                      fov_deg=out.fov, point_stride=out.point_stride)) if out.arrays else None,
+            window=enter(WindowSink("livevision")) if out.display else None,
+            web=enter(WebViewSink(*parse_address(out.serve))) if out.serve else None,
+        )
+        if outputs.web is not None:
+            log.info("web view at %s", outputs.web.url)
+        return outputs
+
+    def frame_sinks(self) -> list[FrameSink]:
+        return [s for s in (self.video and _VideoFrames(self.video), self.web and _WebFrames(self.web)) if s]
+
+    def result_sinks(self, names: dict, several_tasks: bool) -> list[ResultSink]:
+        return [s for s in (self.results and _ResultLines(self.results, names),
+                            self.arrays and _RawArrays(self.arrays, several_tasks)) if s]
+
+
 def run(options: RunOptions, *, source=None) -> int:
     """Process the source until it ends, the user quits, or `max_frames`. Returns an exit code.
-    `source` may be a FrameSource to use instead of `options.source` (tests, custom capture).
+    `source` may be a FrameSource to use instead of `options.source.source` (tests, custom capture).
 
     Ctrl-C / SIGTERM during processing end the loop at a frame boundary; the outputs are
     closed properly, then KeyboardInterrupt / Terminated is raised (see interrupts)."""
+    src, out = options.source, options.output
     deferral = contextlib.ExitStack()  # outlives `stack`: signals stay deferred while outputs close
     with deferral, contextlib.ExitStack() as stack:
-        stats_path = _check_stats_path(options.stats)
-        if options.display and options.snapshot_dir.exists() and not options.snapshot_dir.is_dir():
-            raise OutputPathError(f"snapshot folder {options.snapshot_dir} (--snapshot-dir) is not a folder")
-        opened = open_source(source if source is not None else options.source, reconnect=options.reconnect)
+        stats_path = _check_stats_path(out.stats)
+        if out.display and out.snapshot_dir.exists() and not out.snapshot_dir.is_dir():
+            raise OutputPathError(f"snapshot folder {out.snapshot_dir} (--snapshot-dir) is not a folder")
+        opened = open_source(source if source is not None else src.source, reconnect=src.reconnect)
         stack.callback(opened.close)
-        info = opened.info
-        video = stack.enter_context(_open_output(options.output, info, options.max_frames)) if options.output else None
-        results = stack.enter_context(ResultsSink(options.results)) if options.results else None
-        arrays = stack.enter_context(RawArraySink(
-            options.arrays, depth_format=options.depth_format, intrinsics=options.camera, fov_deg=options.fov,
-            point_stride=options.point_stride)) if options.arrays else None
-        window = stack.enter_context(WindowSink("livevision")) if options.display else None
-        web = stack.enter_context(WebViewSink(*parse_address(options.serve))) if options.serve else None
-        if web is not None:
-            log.info("web view at %s", web.url)
-        stream = Stream(
-            opened, list(options.tasks), model=options.models or None, pacing=options.pacing,
-            max_fps=options.max_fps, rates=options.rates or None, revision=options.revision,
-            cache_dir=options.cache_dir, resize=options.resize, pre_post=options.pre_post, batch=options.batch,
-            options=options.postprocess,
-            device=options.device, allow_fallback=options.allow_fallback, input_size=options.input_size or None,
-            precision=options.precision, calibrate=options.calibrate,
-        )
+        outputs = _Outputs.open(stack, out, opened.info, src.max_frames)
+        stream = Stream(opened, list(options.tasks), pacing=src.pacing, max_fps=src.max_fps,
+                        rates=src.rates or None, **options.model.stream_kwargs())
         if stats_path is not None:
             stack.callback(_write_stats, stats_path, stream, opened)
-        if arrays is not None and options.depth_format == "ply":
+        if outputs.arrays is not None and out.depth_format == "ply":
             _check_metric_depth(stream)
-        total = None if info.is_live else info.frame_count
-        if options.max_frames:
-            total = min(total, options.max_frames) if total else options.max_frames
-        progress = None if info.is_live else stack.enter_context(ProgressBar(total, desc=info.name))
-        renderer = Renderer(options.tasks, options.view, options.hud, options.alpha)
-        names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
-        if not options.display and all(x is None for x in (web, video, results, arrays, stats_path)):
+        if not out.display and stats_path is None and not any(vars(outputs).values()):
             log.warning("nothing will be shown or saved: add --output, --results, --arrays or --stats "
                         "(or --serve, or drop --no-display)")
-
-        deferral.enter_context(interrupts.deferred(lambda: _on_first_interrupt(stream, video, results)))
-        last_view, last_index = None, -1
-        written: dict[Task, int] = {}  # the frame of each task's last written result
+        names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
+        info = opened.info
+        progress = None if info.is_live else stack.enter_context(ProgressBar(_total_frames(info, src.max_frames),
+                                                                             desc=info.name))
+        deferral.enter_context(interrupts.deferred(
+            lambda: _on_first_interrupt(stream, outputs.video, outputs.results)))
         frames = iter(stream)
         stack.callback(frames.close)
-        for packet in frames:
-            started = stream.clock.now()
-            view = renderer.render(packet, stream.stats.hud_lines())
-            stream.stats.stage("render", stream.clock.now() - started)
-            started = stream.clock.now()
-            if video is not None:
-                # Frames the live modes never showed keep their slot, with the previous view,
-                # so the video has the source's frame rate and duration.
-                for _ in range(packet.index - last_index - 1 if last_view is not None else 0):
-                    video.write(last_view)
-                video.write(view)
-            for task, out in packet.outputs.items():
-                if written.get(task) == out.frame_index:
-                    continue  # each result once, with the frame it was computed on
-                written[task] = out.frame_index
-                if results is not None:
-                    results.write(out.frame_index, out.timestamp_s, task, names[task], out.result,
-                                  source=out.source, latency_ms=round(out.latency_s * 1000, 2))
-                if arrays is not None:  # point clouds take their colours from the frame that was inferred
-                    arrays.write(out.frame_index, out.result, None if len(options.tasks) == 1 else task.value,
-                                 image=out.image)
-            stream.stats.stage("write", stream.clock.now() - started)
-            if progress is not None:  # source frames, not packets: the live modes skip some
-                progress.update(packet.index - last_index)
-            last_view, last_index = view, packet.index
-            if web is not None:
-                web.write(view)
-            if window is not None and _handle_keys(window, window.write(view), renderer, view, packet, options):
-                break
-            if options.max_frames and packet.index + 1 >= options.max_frames:
-                break
-            if interrupts.requested():
-                break
-        else:  # the source ended: count the frames skipped after the last one shown, too
-            if progress is not None:
-                frames_read = stream.stats.summary()["frames"]
-                progress.update(max(0, frames_read["captured"] + frames_read["dropped"] - progress.n))
+        _play(frames, stream, Renderer(options.tasks, out.view, out.hud, out.alpha), outputs.frame_sinks(),
+              outputs.result_sinks(names, len(options.tasks) > 1), outputs.window, progress, options)
     interrupts.raise_if_requested()
     return 0
 
 
+def _play(frames, stream: Stream, renderer: Renderer, frame_sinks: list[FrameSink], result_sinks: list[ResultSink],
+          window: WindowSink | None, progress: ProgressBar | None, options: RunOptions) -> None:
+    """The loop: render each packet, hand the view and each new result to the sinks, show it, until the
+    source ends, the user quits, max_frames, or a signal."""
+    last_index = -1
+    written: dict[Task, int] = {}  # the frame of each task's last written result
+    for packet in frames:
+        started = stream.clock.now()
+        view = renderer.render(packet, stream.stats.hud_lines())
+        stream.stats.stage("render", stream.clock.now() - started)
+        started = stream.clock.now()
+        for sink in frame_sinks:
+            sink.write(view, packet.index)
+        for task, output in packet.outputs.items():
+            if written.get(task) != output.frame_index:  # each result once
+                written[task] = output.frame_index
+                for sink in result_sinks:
+                    sink.write(task, output)
+        stream.stats.stage("write", stream.clock.now() - started)
+        if progress is not None:  # source frames, not packets: the live modes skip some
+            progress.update(packet.index - last_index)
+        last_index = packet.index
+        if window is not None and _handle_keys(window, window.write(view), renderer, view, packet, options.output):
+            return
+        if options.source.max_frames and packet.index + 1 >= options.source.max_frames:
+            return
+        if interrupts.requested():
+            return
+    if progress is not None:  # the source ended: count the frames skipped after the last one shown, too
+        frames_read = stream.stats.summary()["frames"]
+        progress.update(max(0, frames_read["captured"] + frames_read["dropped"] - progress.n))
+
+
+def _total_frames(info, max_frames: int | None) -> int | None:
+    total = None if info.is_live else info.frame_count
+    if max_frames:
+        total = min(total, max_frames) if total else max_frames
+    return total
+
+
 def _handle_keys(window: WindowSink, key: int, renderer: Renderer, view: np.ndarray, packet: Packet,
-                 options: RunOptions) -> bool:
+                 options: OutputOptions) -> bool:
     """Act on a key pressed in the window; True to quit."""
     if key == KEY_VIEW:
         renderer.next_view()
@@ -253,7 +364,7 @@ def _handle_keys(window: WindowSink, key: int, renderer: Renderer, view: np.ndar
     return key in (KEY_QUIT, KEY_ESC)
 
 
-def _pause(window: WindowSink, view: np.ndarray, packet: Packet, options: RunOptions) -> int:
+def _pause(window: WindowSink, view: np.ndarray, packet: Packet, options: OutputOptions) -> int:
     """Hold the shown view until space (resume) or q / Esc / closing the window / Ctrl-C (quit); s saves
     it meanwhile. Returns the key that ended the pause (KEY_QUIT for Ctrl-C)."""
     while not interrupts.requested():  # Ctrl-C is deferred in the loop: look for it here too
@@ -278,7 +389,7 @@ def _on_first_interrupt(stream: Stream, video, results) -> None:
                     "" if len(published) > 1 else "s", no_audio)
 
 
-def _snapshot(view: np.ndarray, packet: Packet, options: RunOptions) -> None:
+def _snapshot(view: np.ndarray, packet: Packet, options: OutputOptions) -> None:
     """Save the view; the folder is made on the first snapshot (as --arrays makes its folder)."""
     path = options.snapshot_dir / f"livevision_{packet.index:06d}.png"
     try:

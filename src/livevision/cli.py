@@ -293,7 +293,7 @@ def _reconnect_policy(args: argparse.Namespace):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .app import RunOptions, run
+    from .app import ModelOptions, OutputOptions, RunOptions, SourceOptions, run
     from .predictor import PostprocessOptions
     from .stream import parse_tasks
 
@@ -315,19 +315,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--fov, --intrinsics and --point-stride apply to point clouds: add --depth-format ply")
     camera = CameraIntrinsics.parse(args.intrinsics) if args.intrinsics else None
     options = RunOptions(
-        tasks=tuple(tasks), source=args.source, models=_task_values(args.model, tasks, "--model", str),
-        device=args.device, allow_fallback=args.allow_cpu_fallback, input_size=input_size, reconnect=reconnect,
-        precision=args.precision, calibrate=args.calibrate,
-        revision=args.revision, pacing=args.pacing, max_fps=args.max_fps, rates=rates,
-        output=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
-        depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
-        display=not args.no_display, view=ViewMode(args.view) if args.view else None,
-        alpha=_alpha_values(args.alpha, tasks),
-        hud=not args.no_hud, snapshot_dir=args.snapshot_dir, serve=args.serve, cache_dir=args.cache_dir,
-        resize=args.resize, pre_post=args.pre_post, batch=_batch_value(args.batch),
-        postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
-                                       threshold=args.threshold),
-        max_frames=args.max_frames,
+        tasks=tuple(tasks),
+        source=SourceOptions(source=args.source, pacing=args.pacing, max_fps=args.max_fps, rates=rates,
+                             reconnect=reconnect, max_frames=args.max_frames),
+        model=ModelOptions(
+            models=_task_values(args.model, tasks, "--model", str), revision=args.revision,
+            cache_dir=args.cache_dir, device=args.device, allow_fallback=args.allow_cpu_fallback,
+            precision=args.precision, calibrate=args.calibrate, resize=args.resize, pre_post=args.pre_post,
+            batch=_batch_value(args.batch), input_size=input_size,
+            postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
+                                           threshold=args.threshold)),
+        output=OutputOptions(
+            video=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
+            depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
+            display=not args.no_display, view=ViewMode(args.view) if args.view else None,
+            alpha=_alpha_values(args.alpha, tasks), hud=not args.no_hud, snapshot_dir=args.snapshot_dir,
+            serve=args.serve),
     )
     return run(options)
 

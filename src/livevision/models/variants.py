@@ -14,6 +14,7 @@ import logging
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,76 @@ def split_calibration(inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], l
     return inputs, inputs
 
 
+@dataclass
+class Candidate:
+    """One kind tried, as the steps of choose_variant fill it in. None means "never set" and such fields
+    are left out of to_json (the report has always omitted them): a variant that was not built has no
+    build/size_mb, one that did not load or run has no metrics/latency_ms, fp32 has no metrics.
+    file: the file's name in candidates_dir (None once deleted); path: the file itself, not reported."""
+
+    kind: str
+    file: str | None
+    build: dict | None = None
+    size_mb: float | None = None
+    passed: bool | None = None
+    reason: str | None = None
+    metrics: dict | None = None
+    failed: list[str] | None = None
+    latency_ms: float | None = None
+    speedup: float | None = None  # None when timed but latency_ms is 0
+    path: Path | None = field(default=None, repr=False)
+
+    def reject(self, reason: str) -> None:
+        """Out of the running: `reason` says at which step (not built / does not load / does not run)."""
+        self.passed, self.reason = False, reason
+
+    def to_json(self) -> dict:
+        """The candidate's entry in the report: "kind" and "file" always, the rest when a step set them."""
+        out: dict = {"kind": self.kind, "file": self.file}
+        if self.build is not None:
+            out.update(build=self.build, size_mb=self.size_mb)
+        if self.passed is not None:
+            out["passed"] = self.passed
+        if self.metrics is not None:
+            out["metrics"] = self.metrics
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.failed:
+            out["failed"] = list(self.failed)
+        if self.latency_ms is not None:
+            out.update(latency_ms=self.latency_ms, speedup=self.speedup)
+        return out
+
+
+@dataclass
+class VariantReport:
+    """What choose_variant did and why; to_json() is the JSON-safe dict it returns (stored in the cache
+    entry's metadata, printed by format_report). candidates: in the order tried, fp32 first."""
+
+    precision: str
+    task: str
+    model_type: str
+    device: str
+    provider: str
+    thresholds: dict
+    calibration: str
+    measurement: dict
+    candidates: list[Candidate] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    chosen: str | None = None
+    chosen_file: str | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "precision": self.precision, "task": self.task, "model_type": self.model_type,
+            "device": self.device, "provider": self.provider, "thresholds": self.thresholds,
+            "calibration": self.calibration, "measurement": self.measurement,
+            "candidates": [c.to_json() for c in self.candidates], "warnings": list(self.warnings),
+            "reason": self.reason, "chosen": self.chosen, "chosen_file": self.chosen_file,
+        }
+
+
 def choose_variant(
     fp32_onnx: Path,
     candidates_dir: Path,
@@ -126,7 +197,7 @@ def choose_variant(
     keep_candidates: keep the variant files that were not chosen (default: deleted; the fp32 file never is).
     """
     from .providers import provider_names, resolve_providers
-    from .session import create_session, physical_cores
+    from .session import physical_cores
 
     task = Task.parse(task)
     # the primary provider: what the variants are for
@@ -137,118 +208,158 @@ def choose_variant(
     fp32_onnx, candidates_dir = Path(fp32_onnx), Path(candidates_dir)
     candidates_dir.mkdir(parents=True, exist_ok=True)
     explicit = precision != "auto"
-    if explicit:
-        wanted = [FP32] + ([] if precision == "fp32" else [kind_for_precision(precision, model_type)])
-    else:
-        wanted = [FP32] + [k for k in (kinds or candidate_kinds(model_type, providers)) if k != FP32]
+    wanted = _wanted_kinds(precision, model_type, kinds, providers)
     calibrate_on, check_on = split_calibration(calibration_inputs)
+    report = VariantReport(
+        precision=precision, task=task.value, model_type=model_type, device=device, provider=providers[0],
+        thresholds=thresholds_for(task), calibration=calibration_note or "caller's frames",
+        measurement={"statistic": "median", "runs": runs, "warmup": warmup, "min_speedup": min_speedup,
+                     "intra_op_threads": intra_op_threads or physical_cores(), "frames_checked": len(check_on),
+                     "frames_calibrated": len(calibrate_on),
+                     "calibration_held_out": len(check_on) > len(calibrate_on)})
 
-    report: dict = {
-        "precision": precision, "task": task.value, "model_type": model_type,
-        "device": device, "provider": providers[0],
-        "thresholds": thresholds_for(task),
-        "calibration": calibration_note or "caller's frames",
-        "measurement": {"statistic": "median", "runs": runs, "warmup": warmup, "min_speedup": min_speedup,
-                        "intra_op_threads": intra_op_threads or physical_cores(), "frames_checked": len(check_on),
-                        "frames_calibrated": len(calibrate_on),
-                        "calibration_held_out": len(check_on) > len(calibrate_on)},
-        "candidates": [], "warnings": [],
-    }
-    entries: dict[str, dict] = {}
-    paths: dict[str, Path] = {}
+    candidates = _build_candidates(fp32_onnx, candidates_dir, wanted, calibrate_on, model_type=model_type,
+                                   config=config, providers=providers, explicit=explicit)
+    report.candidates = [candidates[kind] for kind in wanted]
+    sessions = _load_sessions(candidates, device, intra_op_threads=intra_op_threads,
+                              allow_fallback=allow_fallback, explicit=explicit)
+    _gate_candidates(candidates, sessions, task, gate, check_on)
+    report.measurement["runs"] = _time_candidates(candidates, sessions, calibration_inputs, runs=runs,
+                                                  warmup=warmup, budget_s=time_budget_s)
+    del sessions
+
+    chosen, report.reason, report.warnings, notes = _pick(report.candidates, explicit, min_speedup, precision)
+    for kind, reason in notes.items():
+        candidates[kind].reason = reason
+    if not keep_candidates:
+        for candidate in candidates.values():
+            if candidate.path is not None and candidate.kind not in (chosen, FP32):
+                candidate.path.unlink(missing_ok=True)
+                candidate.file = None
+    report.chosen, report.chosen_file = chosen, candidates[chosen].file
+    for message in report.warnings:
+        log.warning("%s", message)
+    return candidates[chosen].path, report.to_json()
+
+
+def _wanted_kinds(precision: str, model_type: str, kinds: Sequence[str] | None, providers: list[str]) -> list[str]:
+    """The kinds to try, FP32 (the reference) first: the one asked for, or in "auto" `kinds` or the kinds
+    worth trying for `model_type` on `providers`."""
+    if precision != "auto":
+        return [FP32] + ([] if precision == "fp32" else [kind_for_precision(precision, model_type)])
+    return [FP32] + [k for k in (kinds or candidate_kinds(model_type, providers)) if k != FP32]
+
+
+def _build_candidates(fp32_onnx: Path, candidates_dir: Path, wanted: list[str], calibrate_on: list[np.ndarray], *,
+                      model_type: str, config: dict | None, providers: list[str],
+                      explicit: bool) -> dict[str, Candidate]:
+    """{kind: Candidate} for `wanted`, each variant built into candidates_dir as model.<kind>.onnx (fp32 is
+    `fp32_onnx` itself). A build failure rejects the candidate, or raises when the kind was asked for."""
+    candidates: dict[str, Candidate] = {}
     for kind in wanted:
-        entry = {"kind": kind, "file": fp32_onnx.name if kind == FP32 else f"model.{kind}.onnx"}
-        entries[kind] = entry
+        candidate = candidates[kind] = Candidate(kind, fp32_onnx.name if kind == FP32 else f"model.{kind}.onnx")
         if kind == FP32:
-            paths[kind] = fp32_onnx
+            candidate.path = fp32_onnx
             continue
         try:
-            paths[kind], entry["build"] = build_variant_with_info(
-                fp32_onnx, kind, candidates_dir / entry["file"], calibration=calibrate_on,
+            path, candidate.build = build_variant_with_info(
+                fp32_onnx, kind, candidates_dir / candidate.file, calibration=calibrate_on,
                 model_type=model_type, config=config, providers=providers)
-            entry["size_mb"] = round(paths[kind].stat().st_size / 1e6, 1)
+            candidate.path, candidate.size_mb = path, round(path.stat().st_size / 1e6, 1)
         except (ExportError, UsageError) as exc:
             if explicit:
                 raise
-            entry.update(passed=False, reason=f"not built: {exc}")
+            candidate.reject(f"not built: {exc}")
             log.info("variant %s skipped: %s", kind, exc)
+    return candidates
+
+
+def _load_sessions(candidates: dict[str, Candidate], device: str, *, intra_op_threads: int | None,
+                   allow_fallback: bool, explicit: bool) -> dict[str, object]:
+    """{kind: session} for each built candidate, made as live mode makes them. A variant that does not load
+    is rejected; fp32, or the kind asked for, raises instead."""
+    from .session import create_session
 
     sessions = {}
-    for kind, path in paths.items():
+    for kind, candidate in candidates.items():
+        if candidate.path is None:
+            continue
         try:
             # live=True: no thread spinning. Sessions take turns run by run, and a session's threads spin
             # for a while after its run, taking the cores from the next session's run: that penalised
             # the fastest variant most (ViT-B INT8 measured 2.0x with spinning, 2.9x without).
-            sessions[kind] = create_session(path, device, intra_op_threads=intra_op_threads, live=True,
+            sessions[kind] = create_session(candidate.path, device, intra_op_threads=intra_op_threads, live=True,
                                             allow_fallback=allow_fallback)
         except Exception as exc:
             if kind == FP32 or explicit:
                 raise
-            entries[kind].update(passed=False, reason=f"does not load: {exc}")
+            candidate.reject(f"does not load: {exc}")
+    return sessions
+
+
+def _gate_candidates(candidates: dict[str, Candidate], sessions: dict[str, object], task: Task,
+                     gate: Callable[[Task, list, list], AgreementReport], check_on: list[np.ndarray]) -> None:
+    """Check each variant's outputs on `check_on` against FP32's with `gate`, recording the verdict on its
+    candidate. A variant that fails to run is rejected and its session dropped from `sessions`."""
     reference = run_outputs(sessions[FP32], check_on)
     for kind, session in list(sessions.items()):
+        candidate = candidates[kind]
         if kind == FP32:
-            entries[kind].update(passed=True, reason="reference")
+            candidate.passed, candidate.reason = True, "reference"
             continue
         try:
             agreement = gate(task, reference, run_outputs(session, check_on))
         except Exception as exc:  # noqa: BLE001 -- a variant that fails to run fails the gate
-            entries[kind].update(passed=False, reason=f"does not run: {exc}")
+            candidate.reject(f"does not run: {exc}")
             del sessions[kind]
             continue
-        entries[kind].update(passed=agreement.passed, metrics=agreement.metrics, reason=agreement.reason)
+        candidate.passed, candidate.metrics, candidate.reason = agreement.passed, agreement.metrics, agreement.reason
         if agreement.failed:
-            entries[kind]["failed"] = list(agreement.failed)
-    latencies, report["measurement"]["runs"] = measure_latencies(sessions, calibration_inputs, runs=runs,
-                                                                 warmup=warmup, budget_s=time_budget_s)
+            candidate.failed = list(agreement.failed)
+
+
+def _time_candidates(candidates: dict[str, Candidate], sessions: dict[str, object], inputs: Sequence[np.ndarray],
+                     *, runs: int, warmup: int, budget_s: float | None) -> int:
+    """Time `sessions` together (measure_latencies) and record each candidate's latency and speed-up over
+    FP32; return the number of timed runs."""
+    latencies, runs = measure_latencies(sessions, inputs, runs=runs, warmup=warmup, budget_s=budget_s)
     base = latencies[FP32]
     for kind, ms in latencies.items():
-        entries[kind]["latency_ms"] = round(ms, 3)
-        entries[kind]["speedup"] = round(base / ms, 3) if ms > 0 else None
-    del sessions
-
-    chosen = _pick(entries, wanted, explicit, min_speedup, report)
-    if not keep_candidates:
-        for kind, path in paths.items():
-            if kind not in (chosen, FP32):
-                path.unlink(missing_ok=True)
-                entries[kind]["file"] = None
-    report["candidates"] = [entries[k] for k in wanted]
-    report["chosen"] = chosen
-    report["chosen_file"] = entries[chosen]["file"]
-    for message in report["warnings"]:
-        log.warning("%s", message)
-    return paths[chosen], report
+        candidates[kind].latency_ms = round(ms, 3)
+        candidates[kind].speedup = round(base / ms, 3) if ms > 0 else None
+    return runs
 
 
-def _pick(entries: dict[str, dict], wanted: list[str], explicit: bool, min_speedup: float, report: dict) -> str:
+def _pick(candidates: Sequence[Candidate], explicit: bool, min_speedup: float,
+          precision: str) -> tuple[str, str, list[str], dict[str, str]]:
+    """(chosen kind, reason, warnings, notes), from the candidates as tried (fp32 among them); changes
+    nothing. Explicit: the kind asked for (the last), warning when it failed the gate or is slower than
+    FP32. Auto: the fastest that passed the gate and beats FP32 by `min_speedup`, else fp32.
+    notes: {kind: reason} to replace the reason of a variant that passed the gate but is too slow."""
+    fp32 = next(c for c in candidates if c.kind == FP32)
     if explicit:
-        kind = wanted[-1]
-        entry = entries[kind]
-        if kind != FP32 and not entry.get("passed"):
-            report["warnings"].append(
-                f"--precision {report['precision']}: the {kind} variant FAILED the accuracy gate "
-                f"({entry.get('reason')}); it is used because it was asked for -- its outputs differ from "
+        asked = candidates[-1]
+        warnings = []
+        if asked.kind != FP32 and not asked.passed:
+            warnings.append(
+                f"--precision {precision}: the {asked.kind} variant FAILED the accuracy gate "
+                f"({asked.reason}); it is used because it was asked for -- its outputs differ from "
                 "FP32's beyond the documented thresholds")
-        if kind != FP32 and (entry.get("speedup") or 0) < 1.0:
-            report["warnings"].append(
-                f"--precision {report['precision']}: the {kind} variant is slower than FP32 on this machine "
-                f"({entry.get('latency_ms')} ms vs {entries[FP32].get('latency_ms')} ms)")
-        report["reason"] = f"{kind} was asked for"
-        return kind
-    passing = [k for k in wanted if k != FP32 and entries[k].get("passed") and entries[k].get("latency_ms")]
-    for k in wanted:
-        if k != FP32 and entries[k].get("passed") and (entries[k].get("speedup") or 0) < min_speedup:
-            entries[k]["reason"] = (f"agrees with fp32 but is not faster by {min_speedup}x "
-                                    f"({entries[k].get('speedup')}x)")
-    fast = [k for k in passing if (entries[k].get("speedup") or 0) >= min_speedup]
+        if asked.kind != FP32 and (asked.speedup or 0) < 1.0:
+            warnings.append(
+                f"--precision {precision}: the {asked.kind} variant is slower than FP32 on this machine "
+                f"({asked.latency_ms} ms vs {fp32.latency_ms} ms)")
+        return asked.kind, f"{asked.kind} was asked for", warnings, {}
+    others = [c for c in candidates if c.kind != FP32]
+    notes = {c.kind: f"agrees with fp32 but is not faster by {min_speedup}x ({c.speedup}x)"
+             for c in others if c.passed and (c.speedup or 0) < min_speedup}
+    passing = [c for c in others if c.passed and c.latency_ms]
+    fast = [c for c in passing if (c.speedup or 0) >= min_speedup]
     if not fast:
-        report["reason"] = ("fp32: no candidate passed the accuracy gate" if not passing
-                            else f"fp32: no candidate that passed the gate is {min_speedup}x faster")
-        return FP32
-    best = min(fast, key=lambda k: entries[k]["latency_ms"])
-    report["reason"] = f"{best}: fastest candidate that passed the accuracy gate ({entries[best]['speedup']}x fp32)"
-    return best
+        return FP32, ("fp32: no candidate passed the accuracy gate" if not passing
+                      else f"fp32: no candidate that passed the gate is {min_speedup}x faster"), [], notes
+    best = min(fast, key=lambda c: c.latency_ms)
+    return best.kind, f"{best.kind}: fastest candidate that passed the accuracy gate ({best.speedup}x fp32)", [], notes
 
 
 def format_report(report: dict, *, warnings: bool = False) -> str:
