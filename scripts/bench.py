@@ -332,6 +332,44 @@ def round_robin(result: ModelResult, runners: list[Runner], seconds: float, roun
 def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelResult:
     result = ModelResult(spec)
     log.info("%s (%s)", spec.key, spec.hub_id)
+    model = load_model(result, spec, args, video, cache)
+    if model is None:
+        return result
+    runners = [session_runner(model)]
+    if args.predictor:
+        runners.append(predictor_runner(model))
+    runners.append(every_runner(model, spec, video))
+    if not args.skip_pipeline:
+        runners.append(pipeline_runner(result, model, spec, args))
+    else:
+        result.cells["a"] = Cell(error="skipped (--skip-pipeline)")
+    runners += every_with_outputs(result, spec, args, model.folder, cache, model.predictor)
+    round_robin(result, runners, args.seconds, args.rounds)
+    runners = None  # frees (a)'s pipeline
+    model.prepared = None  # free the pool before (d)
+    gc.collect()
+    if args.live:
+        run_cell(result, "d", lambda: simulate_live(model, spec, args, video))
+    model = None
+    gc.collect()
+    return result
+
+
+@dataclass
+class LoadedModel:
+    """What measure_model's stages share: the exported model, livevision's Predictor and the frame pool."""
+
+    folder: Path
+    entry: object  # the export cache entry
+    runtime: object  # livevision's RuntimeOptions
+    predictor: object
+    frames: list[np.ndarray]
+    prepared: list | None  # (b)'s ready tensors, on the host; None once the throughput rounds are done
+
+
+def load_model(result: ModelResult, spec: bm.BenchModel, args, video: Path, cache: Path) -> LoadedModel | None:
+    """Build and export the model, load its Predictor, decode and pre-process the frame pool; None (with
+    result.error) if any of it fails."""
     try:
         folder, result.parameters = bm.build_model_folder(spec, cache / "hf")
         log.info("  %s: %.2fM parameters (real checkpoint: ~%gM)", folder, result.parameters / 1e6,
@@ -358,37 +396,51 @@ def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelR
         log.debug("%s setup failed:\n%s", spec.key, traceback.format_exc())
         result.error = first_line(exc)
         log.info("  setup failed: %s", result.error)
-        return result
+        return None
+    return LoadedModel(folder, entry, runtime, predictor, frames, prepared)
 
+
+def cycling(fn: Callable[[int], object]) -> Callable[[int], object]:
+    """A timed_loop call that goes on through the frame pool where the last round stopped: fn(0), fn(1), ..."""
+    counter = [0]
+
+    def call(_i):
+        i = counter[0]
+        counter[0] += 1
+        return fn(i)
+
+    return call
+
+
+def session_runner(model: LoadedModel) -> Runner:
+    """(b) raw ORT on ready tensors: the limit."""
+    predictor = model.predictor
     session, outputs, input_name = predictor.session, list(predictor.architecture.outputs), predictor.input_name
-    counter = {"b": 0, "p": 0, "a": 0}  # each round goes on through the frame pool where the last stopped
 
-    def cycling(key, fn):
-        def call(_i):
-            i = counter[key]
-            counter[key] += 1
-            return fn(i)
-
-        return call
-
-    # (b) raw ORT on ready tensors: the limit.
     def b_prepare():
-        for pr in prepared[:3]:
+        for pr in model.prepared[:3]:
             session.run(outputs, {input_name: pr.pixel_values})
 
-    b_call = cycling("b", lambda i: session.run(outputs, {input_name: prepared[i % len(prepared)].pixel_values}))
-    runners = [Runner("b", b_prepare, lambda sec: timed_loop(b_call, sec, min_calls=2))]
+    b_call = cycling(lambda i: session.run(outputs, {input_name: model.prepared[i % len(model.prepared)].pixel_values}))
+    return Runner("b", b_prepare, lambda sec: timed_loop(b_call, sec, min_calls=2))
 
-    # (p) livevision Predictor per frame: pre + run + post, no decode, no threads.
-    if args.predictor:
-        def p_prepare():
-            for f in frames[:2]:
-                predictor(f)
 
-        p_call = cycling("p", lambda i: predictor(frames[i % len(frames)]))
-        runners.append(Runner("p", p_prepare, lambda sec: timed_loop(p_call, sec, min_calls=2)))
+def predictor_runner(model: LoadedModel) -> Runner:
+    """(p) livevision Predictor per frame: pre + run + post, no decode, no threads."""
+    predictor, frames = model.predictor, model.frames
 
-    # (c) livevision `every` over the file: decode + pre + infer + post, the engine's threads.
+    def p_prepare():
+        for f in frames[:2]:
+            predictor(f)
+
+    p_call = cycling(lambda i: predictor(frames[i % len(frames)]))
+    return Runner("p", p_prepare, lambda sec: timed_loop(p_call, sec, min_calls=2))
+
+
+def every_runner(model: LoadedModel, spec: bm.BenchModel, video: Path) -> Runner:
+    """(c) livevision `every` over the file: decode + pre + infer + post, the engine's threads."""
+    predictor = model.predictor
+
     def make_every():
         try:
             return open_stream(video, spec.task, predictor, "every")
@@ -428,9 +480,11 @@ def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelR
         return rate_from_times(start, ends)
 
     c_runner = Runner("c", c_prepare, c_run)
-    runners.append(c_runner)
+    return c_runner
 
-    # (a) the per-frame HF pipeline on PyTorch, on PIL images.
+
+def pipeline_runner(result: ModelResult, model: LoadedModel, spec: bm.BenchModel, args) -> Runner:
+    """(a) the per-frame HF pipeline on PyTorch, on PIL images."""
     a_state: dict = {}
 
     def a_prepare():
@@ -442,51 +496,41 @@ def measure_model(spec: bm.BenchModel, args, video: Path, cache: Path) -> ModelR
 
         transformers.logging.set_verbosity_error()
         result.torch_threads = torch.get_num_threads()
-        processor = AutoImageProcessor.from_pretrained(folder, use_fast=False)
-        pil = [Image.fromarray(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)) for f in frames]
+        processor = AutoImageProcessor.from_pretrained(model.folder, use_fast=False)
+        pil = [Image.fromarray(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)) for f in model.frames]
         result.hf_input = tuple(processor(pil[0], return_tensors="np")["pixel_values"].shape[2:])
-        pipe = transformers.pipeline(spec.pipeline_task, model=str(folder), image_processor=processor,
+        pipe = transformers.pipeline(spec.pipeline_task, model=str(model.folder), image_processor=processor,
                                      device=args.device if args.device.startswith("cuda") else "cpu")
         for img in pil[:2]:
             pipe(img)
         a_state.update(pipe=pipe, pil=pil)
 
-    a_call = cycling("a", lambda i: a_state["pipe"](a_state["pil"][i % len(a_state["pil"])]))
-    if not args.skip_pipeline:
-        runners.append(Runner("a", a_prepare, lambda sec: timed_loop(a_call, sec, min_calls=2)))
-    else:
-        result.cells["a"] = Cell(error="skipped (--skip-pipeline)")
+    a_call = cycling(lambda i: a_state["pipe"](a_state["pil"][i % len(a_state["pil"])]))
+    return Runner("a", a_prepare, lambda sec: timed_loop(a_call, sec, min_calls=2))
 
-    runners += every_with_outputs(result, spec, args, folder, cache, predictor)
-    round_robin(result, runners, args.seconds, args.rounds)
-    a_state.clear()
-    prepared = None  # free the pool before (d)
-    gc.collect()
 
-    # (d) simulate-live on the 25 fps file: real time, one run.
-    def simulate_live():
-        # Stream() loads its models with `live=True` (no ORT thread spinning); do the same.
-        live_predictor = Predictor(entry, Task.parse(spec.task), runtime=dataclasses.replace(runtime, live=True))
-        s = open_stream(video, spec.task, live_predictor, "simulate-live")
-        stats = s.stats
-        start = time.perf_counter()
-        it = iter(s)
-        packets = 0
-        try:
-            for _packet in it:
-                packets += 1
-                if time.perf_counter() - start >= args.live_seconds:
-                    break
-        finally:
-            close_stream(s, it)
-        summary = stats.summary()
-        return {"summary": summary, "packets": packets, "seconds": time.perf_counter() - start}
+def simulate_live(model: LoadedModel, spec: bm.BenchModel, args, video: Path) -> dict:
+    """(d) simulate-live on the 25 fps file: real time, one run."""
+    from livevision.predictor import Predictor
+    from livevision.types import Task
 
-    if args.live:
-        run_cell(result, "d", simulate_live)
-    frames = predictor = session = None
-    gc.collect()
-    return result
+    # Stream() loads its models with `live=True` (no ORT thread spinning); do the same.
+    runtime = dataclasses.replace(model.runtime, live=True)
+    live_predictor = Predictor(model.entry, Task.parse(spec.task), runtime=runtime)
+    s = open_stream(video, spec.task, live_predictor, "simulate-live")
+    stats = s.stats
+    start = time.perf_counter()
+    it = iter(s)
+    packets = 0
+    try:
+        for _packet in it:
+            packets += 1
+            if time.perf_counter() - start >= args.live_seconds:
+                break
+    finally:
+        close_stream(s, it)
+    summary = stats.summary()
+    return {"summary": summary, "packets": packets, "seconds": time.perf_counter() - start}
 
 
 def every_with_outputs(result, spec: bm.BenchModel, args, folder: Path, cache: Path, predictor) -> list[Runner]:
@@ -709,8 +753,23 @@ def every_output_section(results: list[ModelResult], args, marks: list[str]) -> 
 
 def report(results: list[ModelResult], args, mach: dict, video: Path, started: str, loads: tuple,
            argv: list[str]) -> str:
-    marks: list[str] = []
-    lines = [
+    marks: list[str] = []  # footnotes, numbered in the order the sections below add them
+    sections = [
+        intro_section(args, video, started, argv),
+        machine_section(mach, started, loads),
+        throughput_section(results, args, marks),
+        every_output_section(results, args, marks),
+        live_section(results, marks),
+        background_section(results),
+        notes_section(results),
+        footnotes_section(marks),
+        reproduce_section(),
+    ]
+    return "\n".join(line for section in sections for line in section)
+
+
+def intro_section(args, video: Path, started: str, argv: list[str]) -> list[str]:
+    return [
         "# Benchmarks",
         "",
         f"Generated by `{' '.join(['python scripts/bench.py', *argv])}` on {started}.",
@@ -739,6 +798,11 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
         f"{CHUNKS} equal chunks when it has >= {2 * CHUNKS} frames). (d) plays the file in real time for "
         f"{args.live_seconds:g} s.",
         "",
+    ]
+
+
+def machine_section(mach: dict, started: str, loads: tuple) -> list[str]:
+    lines = [
         "## Machine",
         "",
         "| | |",
@@ -747,13 +811,28 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
     for k in ("cpu", "cores", "ram", "os", "python", "onnxruntime", "torch", "transformers", "optimum",
               "optimum-onnx", "numpy", "cv2"):
         lines.append(f"| {k} | {mach[k]} |")
-    lines += [
+    return lines + [
         f"| load average | {loads[0]} at start, {loads[1]} at end |",
         f"| date | {started} |",
         "",
         "The machine is shared with other jobs: the figures are noisy (expect ±10-20 %); compare columns "
         "of one run rather than runs.",
         "",
+    ]
+
+
+def row_name(res: ModelResult) -> str:
+    return f"{res.spec.key} (`{res.spec.hub_id}`)"
+
+
+def session_rate(res: ModelResult) -> Rate | None:
+    """(b)'s Rate, if it was measured."""
+    b = res.cells.get("b")
+    return b.value if b is not None and isinstance(b.value, Rate) else None
+
+
+def throughput_section(results: list[ModelResult], args, marks: list[str]) -> list[str]:
+    lines = [
         "## Throughput (frames per second; higher is better)",
         "",
         "- (a) `transformers.pipeline(task, model=folder, image_processor=AutoImageProcessor(use_fast=False))`, "
@@ -768,16 +847,15 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
         "(c) every | (c)/(b) target | (c)/(a) target |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    live_rows = []
     for res in results:
-        name = f"{res.spec.key} (`{res.spec.hub_id}`)"
+        name = row_name(res)
         if res.error:
             marks.append(res.error)
             lines.append(f"| {name} | n/a | n/a [{len(marks)}] |" + " n/a |" * 7)
             continue
         a, b, p, c = (res.cells.get(k) for k in "abpc")
         ra, rb, rc = rate_of(a), rate_of(b), rate_of(c)
-        b_rate = b.value if b is not None and isinstance(b.value, Rate) else None
+        b_rate = session_rate(res)
         inp = "x".join(map(str, res.lv_input)) if res.lv_input else "n/a"
         hf = "x".join(map(str, res.hf_input)) if res.hf_input else "n/a"
         ca_want = 4.0 if res.spec.key == "segformer" else None
@@ -788,9 +866,15 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
             f"{fmt(b_rate.p50_ms if b_rate else None, 1)} | {cell_text(p, marks) if args.predictor else 'not run'} | "
             f"{cell_text(c, marks)} | {target(ratio(rc, rb), 0.9)} | {ca_text} |"
         )
-        live_rows.append((name, res, b_rate))
+    return lines + per_round_table(results) + [
+        "",
+        "Targets (printed, not asserted): (c) >= 0.9 x (b); (c) >= 4 x (a) for SegFormer-B0.",
+        "",
+    ]
 
-    lines += [
+
+def per_round_table(results: list[ModelResult]) -> list[str]:
+    lines = [
         "",
         f"Per round (fps), to show the spread; * marks a round during which other processes used >= {IDLE_CORES} "
         "cores (not counted in the figure when the measurement has quiet rounds):",
@@ -812,13 +896,12 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
             row.append(" / ".join(f"{x:.2f}" + ("*" if load is not None and load >= IDLE_CORES else "")
                                   for x, load in zip(c.value.round_fps, loads)))
         lines.append(f"| {res.spec.key} | " + " | ".join(row) + " |")
-    lines += [
-        "",
-        "Targets (printed, not asserted): (c) >= 0.9 x (b); (c) >= 4 x (a) for SegFormer-B0.",
-        "",
-    ]
-    lines += every_output_section(results, args, marks)
-    lines += [
+    return lines
+
+
+def live_section(results: list[ModelResult], marks: list[str]) -> list[str]:
+    live_rows = [(row_name(res), res, session_rate(res)) for res in results if not res.error]
+    lines = [
         f"## Live: `pacing=\"simulate-live\"` on the {SOURCE_FPS} fps file",
         "",
         "From the stream's telemetry (`stream.stats.summary()`). Result age: over every displayed frame, how old "
@@ -853,6 +936,14 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
             f"{frames.get('captured', 'n/a')} / {frames.get('displayed', 'n/a')} / {frames.get('dropped', 'n/a')} / "
             f"{inferred if inferred is not None else 'n/a'} |"
         )
+    stage_lines = live_stage_lines(live_rows)
+    if stage_lines:
+        lines += [""] + stage_lines
+    return lines + [""]
+
+
+def live_stage_lines(live_rows: list[tuple[str, ModelResult, Rate | None]]) -> list[str]:
+    """Per model: the host's pre + post share of the inference time, and the stage latencies."""
     stage_lines = []
     for name, res, b_rate in live_rows:
         f = live_figures(res, b_rate)
@@ -874,11 +965,11 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
                 f"{1.5 * total:.0f}-{1.5 * total + 1000 / SOURCE_FPS:.0f} ms, p95 ~ "
                 f"{1.95 * total:.0f}-{1.95 * total + 1000 / SOURCE_FPS:.0f} ms."
             )
-    if stage_lines:
-        lines += [""] + stage_lines
+    return stage_lines
 
-    lines += [
-        "",
+
+def background_section(results: list[ModelResult]) -> list[str]:
+    lines = [
         "## Background load",
         "",
         "CPU used by other processes during each measurement (mean over the rounds its figure uses), in cores "
@@ -894,7 +985,11 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
         row = [fmt(res.cells[k].other_cores) if k in res.cells and res.cells[k].other_cores is not None else "n/a"
                for k in "abpcd"]
         lines.append(f"| {res.spec.key} | " + " | ".join(row) + " |")
-    lines += ["", "## Notes", ""]
+    return lines + [""]
+
+
+def notes_section(results: list[ModelResult]) -> list[str]:
+    lines = ["## Notes", ""]
     for res in results:
         if res.export_s is not None:
             lines.append(f"- {res.spec.key}: {res.parameters:,} parameters "
@@ -902,10 +997,17 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
                          f"export/cache lookup {res.export_s:.1f} s; ORT intra-op threads "
                          f"{res.ort_threads or 'default (0)'}, torch threads {res.torch_threads or 'n/a'}; "
                          f"{res.provider or 'CPUExecutionProvider'}.")
-    if marks:
-        lines += ["", "Footnotes:", ""]
-        lines += [f"{i}. {m}" for i, m in enumerate(marks, 1)]
-    lines += [
+    return lines
+
+
+def footnotes_section(marks: list[str]) -> list[str]:
+    if not marks:
+        return []
+    return ["", "Footnotes:", ""] + [f"{i}. {m}" for i, m in enumerate(marks, 1)]
+
+
+def reproduce_section() -> list[str]:
+    return [
         "",
         "Reproduce: `. .venv/bin/activate && python scripts/bench.py` (about 4 min per model on a quiet 2-core "
         "machine once cached; the first run also builds and exports each model). Random-weight model folders, "
@@ -913,7 +1015,6 @@ def report(results: list[ModelResult], args, mach: dict, video: Path, started: s
         "from them) are kept under `bench-cache/`.",
         "",
     ]
-    return "\n".join(lines)
 
 
 def write_report(path: Path, text: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livevision.tasks import host_split, resample, segmentation
+from livevision.tasks import host_split, resample, upsample
 from livevision.tasks.host_split import run_parts
 
 
@@ -28,7 +28,7 @@ def test_run_parts_keeps_order_raises_and_leaves_no_thread():
 
 @pytest.fixture(params=[1, 2, 3, 5])
 def parts(request, monkeypatch):
-    for module in (segmentation, resample):
+    for module in (upsample, resample):
         monkeypatch.setattr(module, "host_parts", lambda n=request.param: n)
     return request.param
 
@@ -42,7 +42,7 @@ def test_upsampled_argmax_is_torch_s_in_any_number_of_parts(parts):
     for out_hw in [(90, 160), (24, 28), (13, 9)]:
         expected = torch.nn.functional.interpolate(torch.from_numpy(scores)[None], size=out_hw, mode="bilinear",
                                                    align_corners=False)[0].argmax(0).numpy()
-        got = segmentation._upsampled_argmax(scores, out_hw, None)
+        got = upsample.upsampled_argmax(scores, out_hw, None)
         assert got.dtype == np.int32
         assert (got == expected).mean() >= 0.9999, out_hw
         assert not np.isin(got, [7, 30]).any()

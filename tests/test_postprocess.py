@@ -18,11 +18,8 @@ import pytest
 from livevision.errors import UnsupportedModelError
 from livevision.tasks.classification import postprocess_classification
 from livevision.tasks.depth import depth_kind, postprocess_depth, zoedepth_padding
-from livevision.tasks.segmentation import (
-    PIPELINE_DEFAULTS,
-    postprocess_mask_classification,
-    postprocess_semantic,
-)
+from livevision.tasks.mask_classification import PIPELINE_DEFAULTS, postprocess_mask_classification
+from livevision.tasks.segmentation import postprocess_semantic
 from livevision.types import DepthKind, PreparedInput
 
 torch = pytest.importorskip("torch")
@@ -132,6 +129,7 @@ def test_postprocess_modules_do_not_import_torch_transformers_or_pil():
         """
         import sys
         import livevision.tasks.classification, livevision.tasks.depth, livevision.tasks.segmentation
+        import livevision.tasks.mask_classification, livevision.tasks.upsample
         bad = [m for m in ("torch", "transformers", "PIL") if m in sys.modules]
         assert not bad, bad
         """

@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 from livevision.errors import UnsupportedModelError
+from livevision.tasks.align_corners import AlignCornersResizer
 from livevision.tasks.preprocess import SUPPORTED_PROCESSORS, build_preprocessor, zoedepth_padding
-from livevision.tasks.resample import AlignCornersResizer, ExactResizer, Filter, resize_exact, resize_fast
+from livevision.tasks.resample import ExactResizer, Filter, resize_exact, resize_fast
 
 PIL = pytest.importorskip("PIL")
 transformers = pytest.importorskip("transformers")

@@ -20,7 +20,8 @@ from .errors import UsageError
 from .models.registry import Architecture
 from .tasks.classification import FUNCTIONS, normalize_id2label, postprocess_classification
 from .tasks.depth import depth_kind, postprocess_depth
-from .tasks.segmentation import MODES, PIPELINE_DEFAULTS, postprocess_mask_classification, postprocess_semantic
+from .tasks.mask_classification import MODES, PIPELINE_DEFAULTS, postprocess_mask_classification
+from .tasks.segmentation import postprocess_semantic
 from .types import (
     ClassificationResult,
     DepthKind,

@@ -17,9 +17,7 @@ import numpy as np
 from ..heads import ClassificationHead, DepthHead, Head, SegmentationHead
 from ..tasks.classification import label_for, scoring_function
 from ..tasks.depth import zoedepth_padding
-from ..tasks.preprocess import Preprocessor, check_frame
-from ..tasks.resample import pil_vertical_first, pil_weight_matrix
-from ..tasks.segmentation import (
+from ..tasks.mask_classification import (
     MASK2FORMER_MASK_HW,
     instance_candidates,
     instance_result,
@@ -29,6 +27,8 @@ from ..tasks.segmentation import (
     panoptic_result,
     softmax,
 )
+from ..tasks.preprocess import Preprocessor, check_frame
+from ..tasks.resample import pil_vertical_first, pil_weight_matrix
 from ..types import ClassificationResult, DepthResult, SegmentationResult
 from .chain import Binder, DeviceInput, graph_session
 from .post import (

@@ -24,7 +24,7 @@ every frame size:
 
 What these do not cover stays in numpy (the heads fall back to it): models whose pre-processing
 padded or cropped the frame (the result is then mapped onto part of the output, see tasks.depth and
-tasks.segmentation).
+tasks.upsample).
 """
 
 from __future__ import annotations

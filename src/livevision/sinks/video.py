@@ -1,9 +1,8 @@
 """VideoSink: frames to a browser-playable video file (H.264 in MP4) through an ffmpeg binary.
 
 OpenCV's VideoWriter cannot write H.264 with the pip wheels, so frames are piped as raw BGR to
-an ffmpeg process (the binary shipped by the `imageio-ffmpeg` package, or one passed in).
-ffmpeg is started with an argument list, never through a shell, in its own process group so a
-Ctrl-C reaches Python only and the sink can still finalize the file.
+an ffmpeg process (the binary shipped by the `imageio-ffmpeg` package, or one passed in), which
+ffmpeg_pipe.FramePipe starts and feeds.
 
 Encoding (two passes for .mp4 / .mov, or when the source has audio; one otherwise):
 
@@ -35,14 +34,10 @@ Then the partial file is renamed into place. On any failure the temporary files 
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 import os
-import queue
 import subprocess
-import threading
-import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -55,6 +50,7 @@ from ._paths import check_output_file, partial_path, remove_quietly
 from .base import Sink
 from .errors import EncoderError, SinkError
 from .ffmpeg import as_fraction, ffmpeg_encoders, find_ffmpeg, has_audio, last_line, new_process_group_kwargs
+from .ffmpeg_pipe import FramePipe
 
 logger = logging.getLogger(__name__)
 
@@ -145,18 +141,12 @@ class VideoSink(Sink):
         self.odd_size = odd_size
         self.write_timeout_s = float(write_timeout_s)
         self.close_timeout_s = float(close_timeout_s)
-        self.frames_written = 0  # frames ffmpeg has taken completely (counted by the writer thread)
         self.frame_wh: tuple[int, int] | None = None  # size of the first frame
         self._partial = partial_path(self.path)
         self._fragmented = self._container.faststart  # MP4 / MOV: see the module docstring
         two_passes = self.audio_from is not None or self._fragmented
         self._video_tmp = partial_path(self.path, ".video.partial") if two_passes else None
-        self._proc: subprocess.Popen | None = None
-        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
-        self._stderr_thread: threading.Thread | None = None
-        self._jobs: queue.Queue = queue.Queue(maxsize=1)
-        self._writer: threading.Thread | None = None
-        self._writer_error: BaseException | None = None
+        self._pipe: FramePipe | None = None
         self._warned_resize = False
 
     # ---- public -------------------------------------------------------------------------
@@ -166,7 +156,7 @@ class VideoSink(Sink):
         if self._closed:
             raise SinkError(f"write to closed VideoSink {str(self.path)!r}")
         frame = self._as_bgr(frame)
-        if self._proc is None:
+        if self._pipe is None:
             self.frame_wh = (frame.shape[1], frame.shape[0])
             self._start()
         elif (frame.shape[1], frame.shape[0]) != self.frame_wh:
@@ -179,15 +169,14 @@ class VideoSink(Sink):
                 )
                 self._warned_resize = True
             frame = cv2.resize(frame, self.frame_wh, interpolation=cv2.INTER_AREA)
-        done = threading.Event()
-        if not self._put((np.ascontiguousarray(frame), done), self.write_timeout_s):
-            self._fail(self._stall_reason())
-        deadline = time.monotonic() + self.write_timeout_s
-        while not done.wait(0.1):
-            if not self._writer_alive() or time.monotonic() > deadline:
-                self._fail(self._stall_reason())
-        if self._writer_error is not None:
-            self._fail("ffmpeg stopped while writing")
+        failure = self._pipe.write(np.ascontiguousarray(frame), self.write_timeout_s)
+        if failure is not None:
+            self._fail(failure)
+
+    @property
+    def frames_written(self) -> int:
+        """Frames ffmpeg has taken completely (counted by the writer thread)."""
+        return self._pipe.frames_written if self._pipe is not None else 0
 
     @property
     def output_wh(self) -> tuple[int, int] | None:
@@ -271,107 +260,23 @@ class VideoSink(Sink):
         args = self.ffmpeg_args()
         logger.debug("starting ffmpeg: %s", args)
         try:
-            self._proc = subprocess.Popen(
-                args,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                bufsize=0,
-                **new_process_group_kwargs(),
-            )
+            self._pipe = FramePipe(args, logger)
         except OSError as e:
             self._closed = True
             raise EncoderError(f"cannot start ffmpeg {self._exe!r} for {str(self.path)!r}: {e}") from None
-        self._stderr_thread = threading.Thread(
-            target=self._drain_stderr, args=(self._proc.stderr,), name="ffmpeg-stderr", daemon=True
-        )
-        self._stderr_thread.start()
-        self._writer = threading.Thread(target=self._write_loop, name="ffmpeg-stdin", daemon=True)
-        self._writer.start()
-
-    def _write_loop(self) -> None:
-        """Writer thread: whole frames into ffmpeg's stdin; None closes stdin (EOF) and ends."""
-        proc = self._proc
-        assert proc is not None and proc.stdin is not None
-        stdin = proc.stdin
-        try:
-            while True:
-                job = self._jobs.get()
-                if job is None:
-                    break
-                frame, done = job
-                try:
-                    view = memoryview(frame).cast("B")
-                    while view:
-                        n = stdin.write(view)
-                        view = view[n:]
-                    self.frames_written += 1
-                finally:
-                    done.set()
-        except (BrokenPipeError, OSError, ValueError) as e:
-            self._writer_error = e
-        finally:
-            try:
-                stdin.close()
-            except OSError:
-                pass
-
-    def _stall_reason(self) -> str:
-        if self._writer_alive() and self._proc is not None and self._proc.poll() is None:
-            return f"ffmpeg took no data for {self.write_timeout_s:g} s while writing"
-        return "ffmpeg stopped while writing"
-
-    def _writer_alive(self) -> bool:
-        return self._writer is not None and self._writer.is_alive()
-
-    def _put(self, job, timeout_s: float) -> bool:
-        """Hand a job to the writer thread; False if it died or did not take it within timeout_s."""
-        deadline = time.monotonic() + timeout_s
-        while self._writer_alive():
-            try:
-                self._jobs.put(job, timeout=0.1)
-                return True
-            except queue.Full:
-                if time.monotonic() > deadline:
-                    return False
-        return False
-
-    def _drain_stderr(self, stream) -> None:
-        # Always read ffmpeg's stderr so it can never block on a full pipe.
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip()
-            if line:
-                self._stderr_tail.append(line)
-                logger.debug("ffmpeg: %s", line)
-        stream.close()
-
-    def _last_ffmpeg_line(self) -> str:
-        if self._stderr_thread is not None:
-            self._stderr_thread.join(timeout=5)
-        return last_line(self._stderr_tail) or "no message from ffmpeg"
 
     def _fail(self, what: str) -> None:
         """ffmpeg died or hung during write: clean up and raise (close() becomes a no-op)."""
         self._closed = True
-        proc = self._proc
-        assert proc is not None
-        try:
-            rc = proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:  # alive but not reading: give up on it
-            proc.kill()
-            rc = proc.wait()
+        pipe = self._pipe
+        assert pipe is not None
+        rc = pipe.exit_code(2)
         self._cleanup()
-        raise EncoderError(f"{what} {str(self.path)!r} (exit code {rc}): {self._last_ffmpeg_line()}")
+        raise EncoderError(f"{what} {str(self.path)!r} (exit code {rc}): {pipe.last_message()}")
 
     def _cleanup(self) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if self._writer is not None:
-            self._writer.join(timeout=5)  # ffmpeg is gone: its pipe is broken, the writer ends
-        if self._stderr_thread is not None:
-            self._stderr_thread.join(timeout=5)
+        if self._pipe is not None:
+            self._pipe.kill()
         self._remove_temporary(self._video_tmp)
         self._remove_temporary(self._partial)
 
@@ -385,7 +290,7 @@ class VideoSink(Sink):
         has the video so far (without its audio). close() later replaces it with the finished file.
         Returns whether a file was published; AVI (its index is written last) is not."""
         writing = self._video_tmp or self._partial
-        if self._proc is None or self._container.ffmpeg_format == "avi" or writing == self.path:
+        if self._pipe is None or self._container.ffmpeg_format == "avi" or writing == self.path:
             return False
         try:
             os.replace(writing, self.path)
@@ -399,23 +304,19 @@ class VideoSink(Sink):
         return True
 
     def _close(self) -> None:
-        proc = self._proc
-        if proc is None:
+        pipe = self._pipe
+        if pipe is None:
             logger.warning("no frames were written: %s not created", self.path)
             return
         done = False
         try:
-            deadline = time.monotonic() + self.close_timeout_s
-            # EOF after the frames already handed over (also one still in flight after Ctrl-C).
-            if self._put(None, self.close_timeout_s) and self._writer is not None:
-                self._writer.join(timeout=max(0.0, deadline - time.monotonic()))
             try:
-                rc = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                rc = pipe.end(self.close_timeout_s)
             except subprocess.TimeoutExpired:
                 raise EncoderError(
                     f"ffmpeg did not finish {str(self.path)!r} within {self.close_timeout_s:g} s; killed it"
                 ) from None
-            last = self._last_ffmpeg_line()  # also joins the stderr thread
+            last = pipe.last_message()  # also waits for the end of ffmpeg's stderr
             if rc != 0:
                 raise EncoderError(f"ffmpeg failed writing {str(self.path)!r} (exit code {rc}): {last}")
             if self._video_tmp is not None:

@@ -75,8 +75,9 @@ import cv2
 import numpy as np
 
 from ..types import PreparedInput, ResizeMode
+from .align_corners import AlignCornersResizer, resize_align_corners_fast
 from .processor_recipes import SUPPORTED_PROCESSORS, Recipe, recipe_for
-from .resample import AlignCornersResizer, ExactResizer, resize_align_corners_fast, resize_fast
+from .resample import ExactResizer, resize_fast
 
 __all__ = [
     "Preprocessor",
