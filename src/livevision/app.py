@@ -89,13 +89,15 @@ class ModelOptions:
     batch: int | str = "auto"  # `every` mode: frames per inference batch, see RuntimeOptions.batch
     input_size: dict = field(default_factory=dict)  # {Task: short side in pixels}
     postprocess: PostprocessOptions = PostprocessOptions()
+    depth_stabilize: str = "auto"  # off, align, smooth; auto: see livevision.depth_stabilize
 
     def stream_kwargs(self) -> dict:
         """These options as Stream's (and so load_models') keyword arguments."""
         return dict(model=self.models or None, revision=self.revision, cache_dir=self.cache_dir,
                     device=self.device, allow_fallback=self.allow_fallback, precision=self.precision,
                     calibrate=self.calibrate, resize=self.resize, pre_post=self.pre_post, batch=self.batch,
-                    input_size=self.input_size or None, options=self.postprocess)
+                    input_size=self.input_size or None, options=self.postprocess,
+                    depth_stabilize=self.depth_stabilize)
 
 
 @dataclass(frozen=True)
@@ -435,6 +437,8 @@ def _check_stats_path(path: Path | None) -> Path | None:
 def _write_stats(path: Path, stream: Stream, source) -> None:
     summary = {"source": stream.info.name, "pacing": stream.pacing.value,
                "tasks": [t.value for t in stream.tasks], **stream.stats.summary(),
+               **({"depth_stabilize": stream.depth_stabilize.value, "depth_flicker": stream.flicker.summary()}
+                  if Task.DEPTH in stream.tasks else {}),
                "source_faults": {"frames_bad": source.frames_bad, "reconnects": source.reconnects,
                                  "frames_missing": getattr(source, "frames_missing", None)}}
     tmp = path.with_name(path.name + ".part")

@@ -18,6 +18,7 @@ from .app import ViewMode
 from .models.registry import DEFAULT_MODELS, supported_model_types
 from .models.variant_kinds import DEFAULT_PRECISION, PRECISIONS
 from .pointcloud import CameraIntrinsics
+from .depth_stabilize import STABILIZE_CHOICES
 from .predictor import PRE_POST_CHOICES, PostprocessOptions
 from .types import ResizeMode, SegmentationKind, Task
 
@@ -199,6 +200,10 @@ def _add_run_parser(commands) -> None:
                         help="where pre- and post-processing run: device (ONNX graphs on the model's provider, the "
                         "frame goes up once and only results come down), host (numpy/OpenCV) or auto (default: "
                         "device on a GPU, host on the CPU)")
+    tuning.add_argument("--depth-stabilize", choices=list(STABILIZE_CHOICES), default="auto",
+                        help="depth values over time: align (scale and shift fitted to the previous frame), "
+                        "smooth (align, then a motion-aware moving average) or off; default auto: smooth in "
+                        "the live modes, align for files, off for one image")
     tuning.add_argument("--batch", default="auto", metavar="N|auto",
                         help="every mode: run up to N consecutive frames through the model as one batch "
                         "(default auto: 1 on the CPU, where batching measured no faster; measured on a GPU)")
@@ -322,7 +327,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             models=_task_values(args.model, tasks, "--model", str), revision=args.revision,
             cache_dir=args.cache_dir, device=args.device, allow_fallback=args.allow_cpu_fallback,
             precision=args.precision, calibrate=args.calibrate, resize=args.resize, pre_post=args.pre_post,
-            batch=_batch_value(args.batch), input_size=input_size,
+            batch=_batch_value(args.batch), input_size=input_size, depth_stabilize=args.depth_stabilize,
             postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
                                            threshold=args.threshold)),
         output=OutputOptions(

@@ -14,6 +14,7 @@ releases the source. `Stream` is the same with its telemetry at hand:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import weakref
@@ -23,6 +24,7 @@ from typing import Iterator, Mapping, Sequence
 import cv2
 import numpy as np
 
+from .depth_stabilize import DepthStabilizer, FlickerMeter, resolve_mode
 from .engine.clock import Clock, SystemClock
 from .engine.every import run_every
 from .engine.live import run_live
@@ -32,7 +34,7 @@ from .engine.running import TaskOutput
 from .engine.telemetry import Telemetry
 from .errors import UsageError
 from .sources import CapturePolicy, CaptureThread, FrameSource, ReconnectPolicy, open_source
-from .types import Frame, Task
+from .types import DepthResult, Frame, Task
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,9 @@ class Stream:
     clock: a Clock (tests use ManualClock with threaded=False for deterministic pacing).
     reconnect: for cameras and streams that stop delivering: a ReconnectPolicy, True (the
         default policy), False (stop at once); None: streams reconnect, cameras stop.
+    depth_stabilize: "off", "align", "smooth" or "auto" (smooth in the live modes, align for files, off
+        for a single image): the depth values over time, see livevision.depth_stabilize; `flicker`
+        measures the result.
     load_kwargs go to `load_model` (cache_dir, providers, resize, ...).
 
     A Stream runs once: iterate it, then make a new one (a second iteration is an error). Use it as a
@@ -154,7 +159,7 @@ class Stream:
 
     def __init__(self, source, task="depth", *, model=None, models=None, pacing=None, max_fps=None,
                  rates=None, clock: Clock | None = None, threaded: bool = True,
-                 reconnect: "ReconnectPolicy | bool | None" = None, **load_kwargs):
+                 reconnect: "ReconnectPolicy | bool | None" = None, depth_stabilize: str = "auto", **load_kwargs):
         self.tasks = parse_tasks(task)
         self.source: FrameSource = open_source(source, reconnect=reconnect)
         try:
@@ -184,6 +189,10 @@ class Stream:
         self.clock = clock or SystemClock()
         self.threaded = threaded
         self.stats = Telemetry(self.clock.now)
+        self.depth_stabilize = resolve_mode(depth_stabilize, self.pacing.value, self.source.info.frame_count)
+        self._stabilizer = DepthStabilizer(self.depth_stabilize)
+        self.flicker = FlickerMeter()  # of the depth results as they leave the stream
+        self._stable_depth: TaskOutput | None = None  # the last depth output, stabilized
         self._stop: threading.Event | None = None
         # The one iteration, once started: a weak reference, so that a caller who breaks out of a for
         # loop still gets the generator (and with it the source and threads) closed at once.
@@ -210,6 +219,18 @@ class Stream:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+    def _stabilized(self, output: TaskOutput) -> TaskOutput:
+        """The depth output with its values stabilized over time, once per new result (the live modes show
+        one result with several frames), in order; FlickerMeter measures what leaves."""
+        if self._stable_depth is not None and self._stable_depth.frame_index == output.frame_index:
+            return self._stable_depth
+        if isinstance(output.result, DepthResult):
+            result = self._stabilizer(output.result, output.image)
+            self.flicker.add(result.depth, output.image)
+            output = dataclasses.replace(output, result=result)
+        self._stable_depth = output
+        return output
 
     @property
     def info(self):
@@ -251,6 +272,8 @@ class Stream:
                     new = shown.get(task) != out.frame_index
                     shown[task] = out.frame_index
                     self.stats.age(task.value, now - out.captured_at, new=new)
+                if Task.DEPTH in outputs:
+                    outputs = {**outputs, Task.DEPTH: self._stabilized(outputs[Task.DEPTH])}
                 yield Packet(frame, outputs)
         finally:
             _opencv_threads.release()

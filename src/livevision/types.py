@@ -97,11 +97,25 @@ class PreparedInput:
 
 
 @dataclass(frozen=True)
+class DepthStabilization:
+    """How a depth map was stabilized over time (see livevision.depth_stabilize): the values are
+    scale * the model's + shift (then averaged over time in mode "smooth"); reset: this frame started
+    a new reference (the first frame, or a scene cut) and is the model's own."""
+
+    mode: str
+    scale: float
+    shift: float
+    reset: bool
+
+
+@dataclass(frozen=True)
 class DepthResult:
-    """depth: (H, W) float32 at frame resolution; kind tells how to read it (see DepthKind)."""
+    """depth: (H, W) float32 at frame resolution; kind tells how to read it (see DepthKind).
+    stabilization: set when a stream stabilized the values over time (None: the model's values)."""
 
     depth: np.ndarray
     kind: DepthKind
+    stabilization: DepthStabilization | None = None
 
     @property
     def units(self) -> str:

@@ -21,6 +21,9 @@ Schema, version RESULTS_SCHEMA_VERSION = 2, published as a JSON Schema in result
     values (null when there are none); kind "metric" (units "m") or "relative" (units
     "relative": inverse depth, larger is nearer). The median is exact up to 2**18 pixels and
     taken over a regular subsample above that (cost: a few ms per 1080p frame instead of ~25 ms).
+    When the stream stabilized the values over time: ``"stabilization": {"mode", "scale", "shift",
+    "reset"}`` (values = scale * the model's + shift, then averaged in mode "smooth"; reset: a first
+    frame or a scene cut, the model's own values).
 - extra: whatever keyword arguments the caller passed to `write` (JSON-safe values; numpy
   scalars and small arrays are converted). They cannot replace the keys above.
 
@@ -130,7 +133,11 @@ def result_record(result: Result) -> dict[str, Any]:
             record["classes"] = _class_areas(result.label_map, result.id2label)
         return record
     if isinstance(result, DepthResult):
-        return {"depth": {**depth_stats(result.depth), "kind": result.kind.value, "units": result.units}}
+        depth = {**depth_stats(result.depth), "kind": result.kind.value, "units": result.units}
+        if result.stabilization is not None:
+            s = result.stabilization
+            depth["stabilization"] = {"mode": s.mode, "scale": _f(s.scale), "shift": _f(s.shift), "reset": s.reset}
+        return {"depth": depth}
     raise TypeError(
         f"result must be a DepthResult, ClassificationResult or SegmentationResult, got {type(result).__name__}"
     )

@@ -1,0 +1,208 @@
+"""Depth that does not flicker (livevision.depth_stabilize): synthetic sequences with a known truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fakes import FakeSource
+
+from livevision.depth_stabilize import DepthStabilizer, FlickerMeter, StabilizeMode, fit_scale_shift, resolve_mode
+from livevision.errors import UsageError
+from livevision.stream import Stream
+from livevision.types import DepthKind, DepthResult, Task
+
+H, W = 180, 320
+
+
+def _scene() -> np.ndarray:
+    """A fixed relative depth map (inverse depth, 1..5) with structure in both directions."""
+    yy, xx = np.mgrid[:H, :W]
+    return (1.0 + 3.0 * yy / H + 0.5 * np.sin(xx / 20.0)).astype(np.float32)
+
+
+def _picture(depth: np.ndarray) -> np.ndarray:
+    grey = np.clip(depth * 40, 0, 255).astype(np.uint8)
+    return np.dstack([grey, grey, grey])
+
+
+def _jittered(rng, base, noise=0.01):
+    """The base map through a model's arbitrary per-frame scale and shift, plus noise."""
+    scale, shift = rng.uniform(0.5, 2.0), rng.uniform(-0.5, 0.5)
+    return (scale * base + shift + rng.normal(0, noise, base.shape)).astype(np.float32)
+
+
+def _variation(maps) -> float:
+    return float(np.mean([np.abs(b - a).mean() for a, b in zip(maps, maps[1:])]))
+
+
+@pytest.mark.parametrize("mode", ["align", "smooth"])
+def test_a_still_scene_through_jittering_scale_and_shift_comes_out_steady(mode):
+    rng = np.random.default_rng(0)
+    base = _scene()
+    stabilizer = DepthStabilizer(mode)
+    raw, out = [], []
+    for _ in range(30):
+        depth = _jittered(rng, base)
+        raw.append(depth)
+        out.append(stabilizer(DepthResult(depth, DepthKind.RELATIVE), _picture(base)).depth)
+    ratio = _variation(out) / _variation(raw)
+    assert ratio <= 0.05, f"{mode}: the stabilized variation is {ratio:.1%} of the raw"
+    # The values stay in the first frame's frame of reference (its scale and shift).
+    first = raw[0]
+    assert np.abs(out[-1] - first).mean() < 0.05 * np.abs(first).mean()
+
+
+def test_each_result_says_how_it_was_stabilized():
+    rng = np.random.default_rng(1)
+    base = _scene()
+    stabilizer = DepthStabilizer("align")
+    first = stabilizer(DepthResult(base, DepthKind.RELATIVE), _picture(base))
+    assert first.stabilization.reset and first.stabilization.scale == 1.0 and first.stabilization.shift == 0.0
+    second = stabilizer(DepthResult((2.0 * base + 0.5).astype(np.float32), DepthKind.RELATIVE), _picture(base))
+    s = second.stabilization
+    assert not s.reset and s.mode == "align"
+    assert s.scale == pytest.approx(0.5, rel=1e-4) and s.shift == pytest.approx(-0.25, abs=1e-3)
+    np.testing.assert_allclose(second.depth, base, rtol=1e-4, atol=1e-4)
+    assert rng is not None
+
+
+@pytest.mark.parametrize("with_picture", [True, False])
+def test_a_scene_cut_is_followed_within_one_frame(with_picture):
+    rng = np.random.default_rng(2)
+    before = _scene()
+    after = np.flipud(np.fliplr(_scene())) * 3.0 + 1.0  # another scene
+    stabilizer = DepthStabilizer("smooth")
+    for _ in range(10):
+        stabilizer(DepthResult(_jittered(rng, before), DepthKind.RELATIVE), _picture(before) if with_picture else None)
+    cut_frame = _jittered(rng, after)
+    out = stabilizer(DepthResult(cut_frame, DepthKind.RELATIVE), _picture(after) if with_picture else None)
+    assert out.stabilization.reset
+    np.testing.assert_array_equal(out.depth, cut_frame)  # the model's values, nothing carried over
+    following = _jittered(rng, after)
+    out = stabilizer(DepthResult(following, DepthKind.RELATIVE), _picture(after) if with_picture else None)
+    assert not out.stabilization.reset
+    assert np.abs(out.depth - cut_frame).mean() < 0.02 * np.abs(cut_frame).mean()
+
+
+def test_a_moving_object_is_followed_without_lag():
+    """smooth averages still pixels only: a near object moving 24 px per frame is where it is, each frame."""
+    rng = np.random.default_rng(3)
+    base = _scene()
+    stabilizer = DepthStabilizer("smooth")
+    worst = 0.0
+    for t in range(12):
+        truth = base.copy()
+        x0 = 20 + 24 * t
+        truth[60:120, x0:x0 + 40] = 12.0  # near: large inverse depth
+        depth = truth + rng.normal(0, 0.01, truth.shape).astype(np.float32)
+        out = stabilizer(DepthResult(depth, DepthKind.RELATIVE), _picture(truth)).depth
+        if t:
+            inside = out[68:112, x0 + 8:x0 + 32]
+            worst = max(worst, float(np.abs(inside - 12.0).max()))
+    assert worst < 0.1, f"the object lags: its depth is off by up to {worst:.2f}"
+
+
+@pytest.mark.parametrize("mode", ["align", "smooth"])
+def test_metric_depth_is_never_rescaled(mode):
+    rng = np.random.default_rng(4)
+    metres = 0.5 + _scene()  # metres, far is large
+    stabilizer = DepthStabilizer(mode)
+    for _ in range(8):
+        depth = (metres * rng.uniform(0.8, 1.25)).astype(np.float32)  # a metric model's own error
+        out = stabilizer(DepthResult(depth, DepthKind.METRIC), _picture(metres))
+        assert (out.stabilization.scale, out.stabilization.shift) == (1.0, 0.0)
+        if mode == "align":
+            np.testing.assert_array_equal(out.depth, depth)
+        else:  # averaged over time, but still values the model gave: within its range, not rescaled
+            assert out.depth.min() >= 0.8 * metres.min() - 1e-5 and out.depth.max() <= 1.25 * metres.max() + 1e-5
+
+
+def test_fit_rejects_outliers():
+    rng = np.random.default_rng(5)
+    d = rng.uniform(1, 5, 5000)
+    r = 1.7 * d - 0.3
+    r[:500] += rng.uniform(5, 20, 500)  # 10 % moved: an object came closer
+    s, b, residual, correlation = fit_scale_shift(d, r)
+    assert s == pytest.approx(1.7, rel=1e-3) and b == pytest.approx(-0.3, abs=1e-2) and residual < 1e-3
+    assert correlation > 0.99
+    # Unrelated maps correlate weakly: the stabilizer takes that as a cut, not as a slope near 0.
+    assert fit_scale_shift(d, rng.uniform(1, 5, 5000))[3] < 0.2
+
+
+def test_modes_by_pacing_and_bad_choices():
+    assert resolve_mode("auto", "live", None) is StabilizeMode.SMOOTH
+    assert resolve_mode("auto", "simulate-live", 100) is StabilizeMode.SMOOTH
+    assert resolve_mode("auto", "every", 100) is StabilizeMode.ALIGN
+    assert resolve_mode("auto", "every", 1) is StabilizeMode.OFF  # a single image
+    assert resolve_mode("smooth", "every", 100) is StabilizeMode.SMOOTH
+    with pytest.raises(UsageError, match="depth stabilization"):
+        resolve_mode("strong", "every", 10)
+
+
+class JitteringDepth:
+    """A 'model' (any callable works): the frame's fixed depth through a random scale and shift."""
+
+    def __init__(self, seed=6):
+        self.rng = np.random.default_rng(seed)
+        self.base = _scene()[:48, :64]
+
+    def __call__(self, image):
+        return DepthResult(_jittered(self.rng, self.base, noise=0.0), DepthKind.RELATIVE)
+
+
+@pytest.mark.parametrize("choice, expected", [("off", None), ("align", "align"), ("auto", "align")])
+def test_streams_stabilize_any_depth_model_and_measure_flicker(choice, expected):
+    source = FakeSource(20, image=np.full((48, 64, 3), 90, np.uint8))  # a still picture
+    stream = Stream(source, Task.DEPTH, models={Task.DEPTH: JitteringDepth()}, pacing="every",
+                    depth_stabilize=choice)
+    packets = list(stream)
+    modes = {None if p.result.stabilization is None else p.result.stabilization.mode for p in packets}
+    assert modes == {expected}
+    flicker = stream.flicker.summary()
+    assert flicker["frames"] == 19
+    if expected is None:
+        assert flicker["mean"] > 0.1  # the model's scale jumps
+    else:
+        assert flicker["mean"] < 1e-3
+
+
+def test_flicker_counts_only_still_pixels():
+    meter = FlickerMeter()
+    picture = np.zeros((64, 64, 3), np.uint8)
+    moved = picture.copy()
+    moved[:, :32] = 200  # the left half changed in the picture
+    depth = np.ones((64, 64), np.float32)
+    changed = depth.copy()
+    changed[:, :32] = 5.0  # ... and there the depth changed: not flicker
+    meter.add(depth, picture)
+    meter.add(changed, moved)
+    assert meter.summary() == {"mean": 0.0, "p95": 0.0, "frames": 1}
+
+
+def test_single_image_is_not_stabilized(tmp_path):
+    import cv2
+
+    path = tmp_path / "one.png"
+    cv2.imwrite(str(path), np.full((48, 64, 3), 90, np.uint8))
+    stream = Stream(str(path), Task.DEPTH, models={Task.DEPTH: JitteringDepth()})
+    (packet,) = list(stream)
+    assert stream.depth_stabilize is StabilizeMode.OFF and packet.result.stabilization is None
+
+
+def test_cli_writes_the_alignment_and_the_flicker(tiny_model, model_cache, tmp_path):
+    from cli_runner import run_cli
+    from media import make_source
+
+    clip = make_source(tmp_path / "clip.mp4", 8, 25, None, size_wh=(96, 64))
+    results, stats = tmp_path / "out.jsonl", tmp_path / "stats.json"
+    done = run_cli("run", "--task", "depth", "--model", tiny_model("depth_anything"), "--source", clip,
+                   "--no-display", "--results", results, "--stats", stats, "--cache-dir", model_cache,
+                   "--precision", "fp32")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [line["depth"]["stabilization"]["mode"] for line in lines] == ["align"] * len(lines)
+    assert lines[0]["depth"]["stabilization"]["reset"] and len(lines) == 8
+    summary = json.loads(stats.read_text())
+    assert summary["depth_stabilize"] == "align" and summary["depth_flicker"]["frames"] >= 1
