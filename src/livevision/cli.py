@@ -259,6 +259,15 @@ def _batch_value(value: str) -> int | str:
     return batch
 
 
+def _opacity(text: str) -> float | None:
+    """text as an opacity in [0, 1], or None."""
+    try:
+        opacity = float(text)
+    except ValueError:
+        return None
+    return opacity if 0.0 <= opacity <= 1.0 else None
+
+
 def _alpha_values(values: list[str], tasks: list[Task]) -> dict:
     """--alpha: OPACITY for every task that colours the frame, or TASK=OPACITY."""
     drawn = [t for t in tasks if t is not Task.CLASSIFICATION]
@@ -270,12 +279,9 @@ def _alpha_values(values: list[str], tasks: list[Task]) -> dict:
             raise UsageError("--alpha applies to depth and segmentation: classification draws a panel")
         if sep and targets[0] not in tasks:
             raise UsageError(f"--alpha {value!r}: {targets[0].value} is not among --task")
-        try:
-            opacity = float(number)
-        except ValueError:
-            raise UsageError(f"--alpha {value!r}: invalid opacity {number!r}") from None
-        if not 0.0 <= opacity <= 1.0:
-            raise UsageError(f"--alpha {value!r}: the opacity must be between 0 and 1")
+        opacity = _opacity(number)
+        if opacity is None:
+            raise UsageError(f"--alpha {value!r}: invalid opacity {number!r}: the opacity must be between 0 and 1")
         alpha.update(dict.fromkeys(targets, opacity))
     return alpha
 
