@@ -14,7 +14,6 @@ frames (held-out half for the gate).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from bench_models import MODELS, build_model_folder, synthetic_frame  # noqa: E402
+from bench_sections import markers, write_section  # noqa: E402
 
 from livevision.models.export import export_model  # noqa: E402
 from livevision.models.session import create_session  # noqa: E402
@@ -34,7 +34,7 @@ from livevision.tasks.input_size import with_input_size  # noqa: E402
 from livevision.tasks.preprocess import build_preprocessor  # noqa: E402
 from livevision.types import Task  # noqa: E402
 
-BEGIN, END = "<!-- precision:begin -->", "<!-- precision:end -->"
+BEGIN, END = markers("precision")
 # The reference figures for Depth Anything were measured at 252x448 (short side 252).
 INPUT_SIZE = {"depth": 252}
 
@@ -135,12 +135,7 @@ def main() -> int:
         *rounds_lines(rows), "", END,
     ])
     print(section)
-    text = args.out.read_text() if args.out.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    args.out.write_text(text)
+    write_section(args.out, "precision", section)
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import re
 import statistics
 import time
 from pathlib import Path
@@ -22,10 +21,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench_sections import markers, write_section
+
 from livevision.depth_stabilize import DepthStabilizer, FlickerMeter
 from livevision.types import DepthKind, DepthResult
 
-BEGIN, END = "<!-- stabilize:begin -->", "<!-- stabilize:end -->"
+BEGIN, END = markers("stabilize")
 H, W = 720, 1280
 
 
@@ -81,13 +82,7 @@ def main() -> None:
     rows = [measure(mode, args.frames) for mode in ("off", "align", "smooth")]
     text = section(rows, args.frames)
     print(text)
-    out = Path(args.out)
-    old = out.read_text(encoding="utf-8") if out.exists() else ""
-    if BEGIN in old:
-        new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: text, old, flags=re.S)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    out.write_text(new, encoding="utf-8")
+    write_section(Path(args.out), "stabilize", text)
 
 
 if __name__ == "__main__":

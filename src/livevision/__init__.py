@@ -2,6 +2,7 @@
 
 from .errors import LiveVisionError
 from .engine import Pacing
+from .hf_pipeline import pipeline
 from .models.export import export_model
 from .predictor import load_model
 from .sources import ReconnectPolicy
@@ -34,5 +35,6 @@ __all__ = [
     "__version__",
     "export_model",
     "load_model",
+    "pipeline",
     "stream",
 ]

@@ -31,11 +31,18 @@ class Task(ValueEnum):
 
         if isinstance(value, Task):
             return value
+        name = str(value).strip().lower()
         try:
-            return cls(str(value).strip().lower())
+            return cls(HF_TASK_NAMES.get(name, name))
         except ValueError:
             names = ", ".join(t.value for t in cls)
-            raise UsageError(f"unknown task {value!r}: choose one of {names}") from None
+            raise UsageError(f"unknown task {value!r}: choose one of {names} (or the Hugging Face names "
+                             f"{', '.join(HF_TASK_NAMES)})") from None
+
+
+#: transformers' pipeline task names, accepted wherever a task is.
+HF_TASK_NAMES = {"depth-estimation": "depth", "image-classification": "classification",
+                 "image-segmentation": "segmentation"}
 
 
 class SegmentationKind(ValueEnum):

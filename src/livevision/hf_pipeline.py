@@ -1,0 +1,253 @@
+"""`livevision.pipeline`: transformers' `pipeline(...)` calls, unchanged, on livevision's ONNX models.
+
+    from livevision import pipeline            # instead of: from transformers import pipeline
+    pipe = pipeline("depth-estimation", model="Intel/zoedepth-nyu-kitti")
+    out = pipe("photo.jpg")                   # {"predicted_depth": ..., "depth": PIL.Image}
+
+Tasks: "depth-estimation", "image-classification", "image-segmentation" (livevision's own names work
+too). Inputs: a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it; OpenCV's BGR frames go to
+`load_model` / `Stream` instead), a path or an http(s) URL, or a list / iterable of these (`batch_size=` groups them for
+the model). Keywords as in transformers, at construction or per call: `top_k`, `function_to_apply`
+(classification), `subtask`, `threshold`, `mask_threshold`, `overlap_mask_area_threshold`
+(segmentation); livevision's load options (`precision`, `device`, `cache_dir`, `revision`, `resize`,
+`pre_post`, `input_size`) at construction.
+
+Outputs are transformers' formats:
+- depth: {"predicted_depth": float32 (H, W) at the image's size, "depth": PIL "L" image, the map scaled
+  to 0..255 by its min and max}. transformers returns predicted_depth as a torch tensor; livevision
+  returns a numpy array (torch is not needed to run models);
+- classification: [{"label", "score"}, ...], best first;
+- segmentation: [{"score", "label", "mask"}, ...] with "mask" a PIL "L" image (255 inside); semantic
+  models give one entry per class present, score None; MaskFormer / Mask2Former panoptic (the default),
+  or `subtask="instance"` / `"semantic"`. Instance masks do not overlap, as in transformers; where two
+  instances overlap the higher score keeps the pixels (transformers paints them in an unspecified order).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .errors import MissingDependencyError, UsageError
+from .heads import ClassificationOptions, SegmentationOptions, head_for
+from .predictor import PostprocessOptions, load_model
+from .tasks.classification import label_for
+from .types import ClassificationResult, DepthResult, SegmentationResult, Task
+
+log = logging.getLogger(__name__)
+
+_CLASSIFICATION_KEYS = ("top_k", "function_to_apply")
+_SEGMENTATION_KEYS = ("subtask", "threshold", "mask_threshold", "overlap_mask_area_threshold")
+_LOAD_KEYS = ("precision", "device", "cache_dir", "revision", "resize", "pre_post", "input_size", "calibrate",
+              "allow_fallback", "batch")
+# transformers' pipeline() keywords that have no meaning here: accepted, so course code runs, and ignored.
+_IGNORED_KEYS = ("framework", "use_fast", "torch_dtype", "image_processor", "feature_extractor", "trust_remote_code",
+                 "model_kwargs", "token", "timeout")
+
+
+def pipeline(task: str, model: str | Path | None = None, **kwargs) -> "LivePipeline":
+    """A transformers-style pipeline for `task` running `model` (a Hub id or a local folder; None: the
+    task's default model) exported to ONNX. See the module docstring for inputs, keywords and outputs."""
+    return LivePipeline(task, model, **kwargs)
+
+
+def _device(value) -> str:
+    """transformers' device (-1, 0, "cpu", "cuda:0", torch.device) as livevision's."""
+    if value is None:
+        return "auto"
+    if isinstance(value, int):
+        return "cpu" if value < 0 else f"cuda:{value}"
+    return str(value)
+
+
+class LivePipeline:
+    """Call it like a transformers pipeline: `pipe(images, **options)`."""
+
+    def __init__(self, task: str, model: str | Path | None = None, *, batch_size: int = 1, **kwargs):
+        self.task = Task.parse(task)
+        task_keys = _CLASSIFICATION_KEYS if self.task is Task.CLASSIFICATION else (
+            _SEGMENTATION_KEYS if self.task is Task.SEGMENTATION else ())
+        unknown = [k for k in kwargs if k not in (*task_keys, *_LOAD_KEYS, *_IGNORED_KEYS)]
+        if unknown:
+            raise TypeError(f"pipeline() got keyword arguments it does not take for {self.task.value}: "
+                            f"{', '.join(unknown)}")
+        ignored = [k for k in kwargs if k in _IGNORED_KEYS]
+        if ignored:
+            log.info("pipeline(): ignoring %s (no meaning for an ONNX model)", ", ".join(ignored))
+        self.batch_size = _positive(batch_size, "batch_size")
+        self.options = {k: kwargs[k] for k in task_keys if k in kwargs}
+        load = {k: kwargs[k] for k in _LOAD_KEYS if k in kwargs}
+        load["device"] = _device(load.get("device"))
+        if self.batch_size > 1 and "batch" not in load:
+            load["batch"] = self.batch_size
+        self.predictor = load_model(model, self.task, options=self._postprocess_options(self.options), **load)
+        self.model = self.predictor  # transformers' `pipe.model`, for code that reads its name or config
+        self._heads: dict[tuple, Any] = {}
+
+    def _postprocess_options(self, options: dict) -> PostprocessOptions:
+        defaults = PostprocessOptions()
+        subtask = options.get("subtask")
+        return PostprocessOptions(
+            top_k=options.get("top_k", defaults.top_k),
+            segmentation_mode=subtask if subtask is not None else defaults.segmentation_mode,
+            threshold=options.get("threshold", defaults.threshold),
+            mask_threshold=options.get("mask_threshold", defaults.mask_threshold),
+            overlap_mask_area_threshold=options.get("overlap_mask_area_threshold",
+                                                    defaults.overlap_mask_area_threshold))
+
+    def _head(self, options: dict):
+        """The head for per-call options (the predictor's own when they are the construction ones)."""
+        if options == self.options and "function_to_apply" not in options:  # what the predictor's head does
+            return None
+        key = tuple(sorted(options.items()))
+        if key not in self._heads:
+            p = self.predictor
+            post = self._postprocess_options(options)
+            classification = ClassificationOptions(top_k=post.top_k,
+                                                   function_to_apply=options.get("function_to_apply"))
+            self._heads[key] = head_for(p.task, p.architecture, p.config, classification=classification,
+                                        segmentation=SegmentationOptions(
+                                            mode=post.segmentation_mode, threshold=post.threshold,
+                                            mask_threshold=post.mask_threshold,
+                                            overlap_mask_area_threshold=post.overlap_mask_area_threshold))
+        return self._heads[key]
+
+    def __call__(self, inputs, **options):
+        task_keys = _CLASSIFICATION_KEYS if self.task is Task.CLASSIFICATION else (
+            _SEGMENTATION_KEYS if self.task is Task.SEGMENTATION else ())
+        batch_size = _positive(options.pop("batch_size", self.batch_size), "batch_size")
+        unknown = [k for k in options if k not in task_keys]
+        if unknown:
+            raise TypeError(f"this {self.task.value} pipeline takes no {', '.join(unknown)}")
+        call_options = {**self.options, **options}
+        if "function_to_apply" in call_options and self.task is Task.CLASSIFICATION:
+            call_options["function_to_apply"] = str(call_options["function_to_apply"]).lower()
+        if _is_one_image(inputs):
+            return self._run_batch([inputs], call_options)[0]
+        if isinstance(inputs, (list, tuple)):
+            return [out for chunk in _chunks(inputs, batch_size) for out in self._run_batch(chunk, call_options)]
+        if isinstance(inputs, Iterable):
+            return self._iterate(inputs, batch_size, call_options)
+        raise TypeError(f"pipeline inputs must be images, paths or a list of them, got {type(inputs).__name__}")
+
+    def _iterate(self, inputs: Iterable, batch_size: int, options: dict) -> Iterator:
+        for chunk in _chunks(inputs, batch_size):
+            yield from self._run_batch(chunk, options)
+
+    def _run_batch(self, images: list, options: dict) -> list:
+        p = self.predictor
+        prepared = [p.preprocess(_bgr(image)) for image in images]
+        outputs = p.infer_batch(prepared) if len(prepared) > 1 and p.batchable else [p.infer(x) for x in prepared]
+        head = self._head(options)
+        results = []
+        for out, prep in zip(outputs, prepared):
+            if head is None:
+                results.append(p.postprocess(out, prep))
+            else:  # other options than the predictor's: its numpy head for them, on the host
+                host = [o if isinstance(o, np.ndarray) else o.numpy() for o in out]
+                results.append(head.postprocess(host, prep.to_host() if hasattr(prep, "to_host") else prep))
+        return [_formatted(r, self.predictor) for r in results]
+
+
+def _positive(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _pil():
+    try:
+        from PIL import Image
+    except ImportError:
+        raise MissingDependencyError("livevision.pipeline gives PIL images, as transformers does: "
+                                     "pip install pillow") from None
+    return Image
+
+
+def _open_image(where: str | Path):
+    """A path or an http(s) URL as an RGB PIL image, as transformers' load_image opens it (EXIF
+    orientation applied)."""
+    Image = _pil()
+    from PIL import ImageOps
+
+    text = str(where)
+    if text.startswith(("http://", "https://")):
+        import io
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(text, timeout=30) as response:  # noqa: S310 (the user's own URL)
+                data = io.BytesIO(response.read())
+        except OSError as exc:
+            raise UsageError(f"could not download {text}: {exc}") from None
+        opened = Image.open(data)
+    else:
+        if not Path(text).is_file():
+            raise UsageError(f"no image at {text}")
+        opened = Image.open(text)
+    with opened:
+        return ImageOps.exif_transpose(opened).convert("RGB")
+
+
+def _is_one_image(value) -> bool:
+    if isinstance(value, (str, Path)) or isinstance(value, np.ndarray):
+        return True
+    return type(value).__module__.startswith("PIL.")
+
+
+def _bgr(image) -> np.ndarray:
+    """A pipeline input as the uint8 BGR frame livevision's models take."""
+    if isinstance(image, (str, Path)):
+        image = _open_image(image)
+    if not isinstance(image, np.ndarray):
+        image = np.asarray(image.convert("RGB"))
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+        raise UsageError(f"an image array must be (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}")
+    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.shape[2] == 3 else cv2.COLOR_RGBA2BGR)
+
+
+def _formatted(result, predictor):
+    """A livevision result in transformers' output format."""
+    Image = _pil()
+    if isinstance(result, DepthResult):
+        depth = np.asarray(result.depth, np.float32)
+        low, high = float(depth.min()), float(depth.max())
+        scaled = (depth - np.float32(low)) / np.float32(high - low) if high > low else np.zeros_like(depth)
+        return {"predicted_depth": depth, "depth": Image.fromarray((scaled * 255).astype(np.uint8))}
+    if isinstance(result, ClassificationResult):
+        return [{"label": label, "score": float(score)} for label, score in zip(result.labels, result.scores)]
+    if isinstance(result, SegmentationResult):
+        if result.kind == "semantic":
+            label_map = np.asarray(result.label_map)
+            return [{"score": None, "label": label_for(result.id2label, int(c)),
+                     "mask": Image.fromarray(_mask(label_map, int(c)))}
+                    for c in np.unique(label_map) if c >= 0]
+        segment_map = np.asarray(result.segment_map)
+        return [{"score": float(s.score), "label": s.label,
+                 "mask": Image.fromarray(_mask(segment_map, s.id))} for s in result.segments]
+    raise TypeError(f"no transformers format for {type(result).__name__}")
+
+
+def _mask(labels: np.ndarray, value: int) -> np.ndarray:
+    """255 where labels == value, else 0, uint8 (one OpenCV pass)."""
+    if labels.dtype != np.int32:
+        labels = labels.astype(np.int32)
+    return cv2.compare(labels, float(value), cv2.CMP_EQ)
