@@ -269,11 +269,20 @@ class _Outputs:
         return outputs
 
     def frame_sinks(self) -> list[FrameSink]:
-        return [s for s in (self.video and _VideoFrames(self.video), self.web and _WebFrames(self.web)) if s]
+        sinks: list[FrameSink] = []
+        if self.video is not None:
+            sinks.append(_VideoFrames(self.video))
+        if self.web is not None:
+            sinks.append(_WebFrames(self.web))
+        return sinks
 
     def result_sinks(self, names: dict, several_tasks: bool) -> list[ResultSink]:
-        return [s for s in (self.results and _ResultLines(self.results, names),
-                            self.arrays and _RawArrays(self.arrays, several_tasks)) if s]
+        sinks: list[ResultSink] = []
+        if self.results is not None:
+            sinks.append(_ResultLines(self.results, names))
+        if self.arrays is not None:
+            sinks.append(_RawArrays(self.arrays, several_tasks))
+        return sinks
 
 
 def run(options: RunOptions, *, source=None) -> int:
@@ -297,7 +306,7 @@ def run(options: RunOptions, *, source=None) -> int:
             stack.callback(_write_stats, stats_path, stream, opened)
         if outputs.arrays is not None and out.depth_format == "ply":
             _check_metric_depth(stream)
-        if not out.display and stats_path is None and not any(vars(outputs).values()):
+        if not out.display and stats_path is None and all(v is None for v in vars(outputs).values()):
             log.warning("nothing will be shown or saved: add --output, --results, --arrays or --stats "
                         "(or --serve, or drop --no-display)")
         names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
