@@ -200,8 +200,9 @@ class _Stages:
                          job.frame.image)
 
     def infer(self, jobs: list[_Job]) -> None:
-        if self.batch_size is None:
-            self.batch_size = self.model.choose_batch_size(jobs[0].data)
+        if self.batch_size is None:  # a model without choose_batch_size takes its max_batch
+            choose = getattr(self.model, "choose_batch_size", None)
+            self.batch_size = choose(jobs[0].data) if choose is not None else self.max_batch
         started = self.clock.now()
         if len(jobs) == 1:
             outputs = [self.model.infer(jobs[0].data)]
