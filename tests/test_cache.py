@@ -111,3 +111,15 @@ def test_lookup_any_version_finds_other_library_versions(tmp_path):
     assert cache.lookup(newer) is None
     assert cache.lookup_any_version(newer) is not None
     assert cache.lookup_any_version(_key(revision="other")) is None
+
+
+def test_the_cache_folder_can_be_named_by_the_environment(monkeypatch, tmp_path):
+    from livevision.models.cache import default_cache_dir
+    from livevision.models.inventory import cache_location
+
+    monkeypatch.setenv("LIVEVISION_CACHE_DIR", str(tmp_path / "shared"))
+    assert default_cache_dir() == tmp_path / "shared"
+    assert cache_location(None) == (tmp_path / "shared", "$LIVEVISION_CACHE_DIR")
+    assert cache_location(tmp_path / "given")[0] == tmp_path / "given"  # --cache-dir still wins
+    monkeypatch.delenv("LIVEVISION_CACHE_DIR")
+    assert default_cache_dir() != tmp_path / "shared"

@@ -137,8 +137,8 @@ def test_bad_calls_are_clear(tiny_model, model_cache):
 
 
 def test_the_course_snippet_runs_with_only_the_import_changed(tiny_model, tmp_path):
-    """The course's code, the import swapped and a local folder for the Hub id, in a fresh process away
-    from any checkout (the export then goes to the user cache, here under XDG_CACHE_HOME)."""
+    """The course's code, the import swapped and a local folder for the Hub id, in a fresh process; its
+    export goes to the cache folder $LIVEVISION_CACHE_DIR names (not into this checkout's models/)."""
     image = tmp_path / "ruta_o_url_imagen.jpg"
     cv2.imwrite(str(image), np.full((60, 80, 3), 128, np.uint8))
     script = textwrap.dedent(f"""
@@ -149,12 +149,14 @@ def test_the_course_snippet_runs_with_only_the_import_changed(tiny_model, tmp_pa
         result = depth({str(image)!r})
         print(sorted(result), result["depth"].size, result["predicted_depth"].shape)
     """)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LIVEVISION_CACHE_DIR": str(tmp_path / "cache"),
            "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['depth', 'predicted_depth'] (80, 60) (60, 80)"
+    entries = {p.name.split("-")[0] for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")}
+    assert entries == {"zoedepth_nyu_kitti"}  # the export (and its precision variant) went there
 
 
 def test_run_takes_the_transformers_task_names(monkeypatch):

@@ -58,8 +58,15 @@ def checkout_models_dir() -> Path | None:
     return None
 
 
+#: An environment variable naming the cache folder, for when no cache_dir / --cache-dir is given.
+CACHE_DIR_ENV = "LIVEVISION_CACHE_DIR"
+
+
 def default_cache_dir() -> Path:
-    """`models/` of the checkout when running from one, else the user's cache directory."""
+    """$LIVEVISION_CACHE_DIR when set, else `models/` of the checkout when running from one, else the
+    user's cache directory."""
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV]).expanduser()
     checkout = checkout_models_dir()
     if checkout is not None:
         return checkout

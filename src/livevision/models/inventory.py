@@ -8,11 +8,12 @@ cache's own lock folder, are ever removed: anything else a user put in the cache
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import METADATA_FILE, ModelCache, checkout_models_dir, default_cache_dir
+from .cache import CACHE_DIR_ENV, METADATA_FILE, ModelCache, checkout_models_dir, default_cache_dir
 
 LOCKS_FOLDER = ".locks"
 
@@ -31,6 +32,8 @@ def cache_location(cache_dir: str | Path | None) -> tuple[Path, str]:
     """The cache folder a run with this --cache-dir uses, and why that one."""
     if cache_dir is not None:
         return Path(cache_dir), "--cache-dir"
+    if os.environ.get(CACHE_DIR_ENV):
+        return default_cache_dir(), f"${CACHE_DIR_ENV}"
     checkout = checkout_models_dir()
     if checkout is not None:
         return checkout, "the models/ folder of the livevision checkout this install runs from"
