@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from .errors import MissingDependencyError, UsageError
-from .heads import ClassificationOptions, SegmentationOptions, head_for
+from .heads import head_for
 from .predictor import PostprocessOptions, load_model
 from .tasks.classification import label_for
 from .types import ClassificationResult, DepthResult, SegmentationResult, Task
@@ -70,9 +70,9 @@ class LivePipeline:
 
     def __init__(self, task: str, model: str | Path | None = None, *, batch_size: int = 1, **kwargs):
         self.task = Task.parse(task)
-        task_keys = _CLASSIFICATION_KEYS if self.task is Task.CLASSIFICATION else (
-            _SEGMENTATION_KEYS if self.task is Task.SEGMENTATION else ())
-        unknown = [k for k in kwargs if k not in (*task_keys, *_LOAD_KEYS, *_IGNORED_KEYS)]
+        self._task_keys = {Task.CLASSIFICATION: _CLASSIFICATION_KEYS, Task.SEGMENTATION: _SEGMENTATION_KEYS}.get(
+            self.task, ())
+        unknown = [k for k in kwargs if k not in (*self._task_keys, *_LOAD_KEYS, *_IGNORED_KEYS)]
         if unknown:
             raise TypeError(f"pipeline() got keyword arguments it does not take for {self.task.value}: "
                             f"{', '.join(unknown)}")
@@ -80,20 +80,21 @@ class LivePipeline:
         if ignored:
             log.info("pipeline(): ignoring %s (no meaning for an ONNX model)", ", ".join(ignored))
         self.batch_size = _positive(batch_size, "batch_size")
-        self.options = {k: kwargs[k] for k in task_keys if k in kwargs}
+        self.options = {k: kwargs[k] for k in self._task_keys if k in kwargs}
         load = {k: kwargs[k] for k in _LOAD_KEYS if k in kwargs}
         load["device"] = _device(load.get("device"))
         if self.batch_size > 1 and "batch" not in load:
             load["batch"] = self.batch_size
         self.predictor = load_model(model, self.task, options=self._postprocess_options(self.options), **load)
         self.model = self.predictor  # transformers' `pipe.model`, for code that reads its name or config
-        self._heads: dict[tuple, Any] = {}
+        self._heads: dict[PostprocessOptions, Any] = {}  # per-call options other than the construction ones
 
     def _postprocess_options(self, options: dict) -> PostprocessOptions:
         defaults = PostprocessOptions()
         subtask = options.get("subtask")
         return PostprocessOptions(
             top_k=options.get("top_k", defaults.top_k),
+            function_to_apply=options.get("function_to_apply", defaults.function_to_apply),
             segmentation_mode=subtask if subtask is not None else defaults.segmentation_mode,
             threshold=options.get("threshold", defaults.threshold),
             mask_threshold=options.get("mask_threshold", defaults.mask_threshold),
@@ -101,32 +102,22 @@ class LivePipeline:
                                                     defaults.overlap_mask_area_threshold))
 
     def _head(self, options: dict):
-        """The head for per-call options (the predictor's own when they are the construction ones)."""
-        if options == self.options and "function_to_apply" not in options:  # what the predictor's head does
+        """The head for per-call options; None when they are the predictor's own."""
+        post = self._postprocess_options(options)
+        if post == self.predictor.options:
             return None
-        key = tuple(sorted(options.items()))
-        if key not in self._heads:
+        if post not in self._heads:
             p = self.predictor
-            post = self._postprocess_options(options)
-            classification = ClassificationOptions(top_k=post.top_k,
-                                                   function_to_apply=options.get("function_to_apply"))
-            self._heads[key] = head_for(p.task, p.architecture, p.config, classification=classification,
-                                        segmentation=SegmentationOptions(
-                                            mode=post.segmentation_mode, threshold=post.threshold,
-                                            mask_threshold=post.mask_threshold,
-                                            overlap_mask_area_threshold=post.overlap_mask_area_threshold))
-        return self._heads[key]
+            self._heads[post] = head_for(p.task, p.architecture, p.config, classification=post.classification(),
+                                         segmentation=post.segmentation())
+        return self._heads[post]
 
     def __call__(self, inputs, **options):
-        task_keys = _CLASSIFICATION_KEYS if self.task is Task.CLASSIFICATION else (
-            _SEGMENTATION_KEYS if self.task is Task.SEGMENTATION else ())
         batch_size = _positive(options.pop("batch_size", self.batch_size), "batch_size")
-        unknown = [k for k in options if k not in task_keys]
+        unknown = [k for k in options if k not in self._task_keys]
         if unknown:
             raise TypeError(f"this {self.task.value} pipeline takes no {', '.join(unknown)}")
         call_options = {**self.options, **options}
-        if "function_to_apply" in call_options and self.task is Task.CLASSIFICATION:
-            call_options["function_to_apply"] = str(call_options["function_to_apply"]).lower()
         if _is_one_image(inputs):
             return self._run_batch([inputs], call_options)[0]
         if isinstance(inputs, (list, tuple)):
@@ -151,7 +142,7 @@ class LivePipeline:
             else:  # other options than the predictor's: its numpy head for them, on the host
                 host = [o if isinstance(o, np.ndarray) else o.numpy() for o in out]
                 results.append(head.postprocess(host, prep.to_host() if hasattr(prep, "to_host") else prep))
-        return [_formatted(r, self.predictor) for r in results]
+        return [_formatted(r) for r in results]
 
 
 def _positive(value, name: str) -> int:
@@ -224,7 +215,7 @@ def _bgr(image) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.shape[2] == 3 else cv2.COLOR_RGBA2BGR)
 
 
-def _formatted(result, predictor):
+def _formatted(result):
     """A livevision result in transformers' output format."""
     Image = _pil()
     if isinstance(result, DepthResult):

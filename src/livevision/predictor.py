@@ -30,18 +30,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PostprocessOptions:
-    """Per-task knobs. top_k: classification. segmentation_mode: for MaskFormer/Mask2Former
+    """Per-task knobs. top_k, function_to_apply: classification. segmentation_mode: for MaskFormer/Mask2Former
     ("panoptic" like the HF pipeline's default, "instance" or "semantic"); threshold,
     mask_threshold and overlap_mask_area_threshold as in the HF post-processing."""
 
     top_k: int = ClassificationOptions.top_k
+    function_to_apply: str | None = ClassificationOptions.function_to_apply
     segmentation_mode: str = SegmentationOptions.mode
     threshold: float = SegmentationOptions.threshold
     mask_threshold: float = SegmentationOptions.mask_threshold
     overlap_mask_area_threshold: float = SegmentationOptions.overlap_mask_area_threshold
 
     def classification(self) -> ClassificationOptions:
-        return ClassificationOptions(top_k=self.top_k)
+        return ClassificationOptions(top_k=self.top_k, function_to_apply=self.function_to_apply)
 
     def segmentation(self) -> SegmentationOptions:
         return SegmentationOptions(mode=self.segmentation_mode, threshold=self.threshold,
