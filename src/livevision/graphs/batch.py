@@ -5,7 +5,7 @@ so that a batch never goes through the host (see Predictor.infer_batch)."""
 from __future__ import annotations
 
 from .chain import Binder, graph_session
-from .onnx_build import GraphBuilder
+from .onnx_build import GraphBuilder, element_type
 
 #: OrtValue.data_type() -> onnx TensorProto element type name
 _ELEMENT_TYPES = {"tensor(float)": "FLOAT", "tensor(float16)": "FLOAT16", "tensor(int64)": "INT64",
@@ -13,9 +13,7 @@ _ELEMENT_TYPES = {"tensor(float)": "FLOAT", "tensor(float16)": "FLOAT16", "tenso
 
 
 def _element_type(value) -> int:
-    from onnx import TensorProto
-
-    return getattr(TensorProto, _ELEMENT_TYPES[value.data_type()])
+    return element_type(_ELEMENT_TYPES[value.data_type()])
 
 
 def concat_graph(count: int, rank: int, element_type: int):

@@ -9,6 +9,13 @@ import numpy as np
 OPSET = 18  # Resize's antialias and axes attributes need 18
 
 
+def element_type(name: str) -> int:
+    """onnx's TensorProto element type `name` ("FLOAT", "INT64"...); onnx is imported only when a graph is built."""
+    from onnx import TensorProto
+
+    return getattr(TensorProto, name)
+
+
 class GraphBuilder:
     """Collects nodes, initializers, inputs and outputs; `model()` returns the checked ModelProto."""
 

@@ -31,31 +31,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .onnx_build import GraphBuilder
+from .onnx_build import GraphBuilder, element_type
 
 
-def _float():
-    from onnx import TensorProto
-
-    return TensorProto.FLOAT
 
 
-def _int64():
-    from onnx import TensorProto
-
-    return TensorProto.INT64
-
-
-def _uint8():
-    from onnx import TensorProto
-
-    return TensorProto.UINT8
-
-
-def _uint16():
-    from onnx import TensorProto
-
-    return TensorProto.UINT16
 
 
 def label_dtype(num_labels: int) -> np.dtype:
@@ -67,17 +47,20 @@ def label_dtype(num_labels: int) -> np.dtype:
     return np.dtype(np.int32)
 
 
+def _resize_to(g: GraphBuilder, planes: str, out_hw: str, out: str | None = None, **attrs) -> str:
+    """(1, N, h, w) planes resized to out_hw (the name of an int64[2] input or constant)."""
+    sizes = g.op("Concat", g.op("Slice", g.op("Shape", planes), g.const([0]), g.const([2])), out_hw, axis=0)
+    return g.op("Resize", planes, "", "", sizes, out=out, **attrs)
+
+
 def semantic_graph(num_labels: int):
     """logits (1, C, h, w) float32, out_hw int64[2] -> label_map (1, H, W) of label_dtype(C)."""
     from onnx import helper
 
     g = GraphBuilder("livevision_semantic_post")
-    logits = g.input("logits", _float(), [1, num_labels, "h", "w"])
-    out_hw = g.input("out_hw", _int64(), [2])
-    batch_channels = g.op("Slice", g.op("Shape", logits), g.const([0]), g.const([2]))
-    sizes = g.op("Concat", batch_channels, out_hw, axis=0)
-    resized = g.op("Resize", logits, "", "", sizes, mode="linear",
-                   coordinate_transformation_mode="pytorch_half_pixel")
+    logits = g.input("logits", element_type("FLOAT"), [1, num_labels, "h", "w"])
+    out_hw = g.input("out_hw", element_type("INT64"), [2])
+    resized = _resize_to(g, logits, out_hw, mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
     winner = g.op("ArgMax", resized, axis=1, keepdims=0)
     dtype = label_dtype(num_labels)
     g.op("Cast", winner, out="label_map", to=helper.np_dtype_to_tensor_dtype(dtype))
@@ -88,17 +71,17 @@ def semantic_graph(num_labels: int):
 def depth_graph():
     """predicted_depth (1, h, w), resize_hw, crop_yx, out_hw int64[2] -> depth (1, H, W) float32."""
     g = GraphBuilder("livevision_depth_post")
-    depth = g.input("predicted_depth", _float(), [1, "h", "w"])
-    resize_hw = g.input("resize_hw", _int64(), [2])
-    crop_yx = g.input("crop_yx", _int64(), [2])
-    out_hw = g.input("out_hw", _int64(), [2])
+    depth = g.input("predicted_depth", element_type("FLOAT"), [1, "h", "w"])
+    resize_hw = g.input("resize_hw", element_type("INT64"), [2])
+    crop_yx = g.input("crop_yx", element_type("INT64"), [2])
+    out_hw = g.input("out_hw", element_type("INT64"), [2])
     planes = g.op("Unsqueeze", depth, g.const([1]))
     sizes = g.op("Concat", g.const([1, 1]), resize_hw, axis=0)
     resized = g.op("Resize", planes, "", "", sizes, mode="cubic", cubic_coeff_a=-0.75,
                    coordinate_transformation_mode="pytorch_half_pixel")
     cropped = g.op("Slice", resized, crop_yx, g.op("Add", crop_yx, out_hw), g.const([2, 3]))
     g.op("Squeeze", cropped, g.const([1]), out="depth")
-    g.output("depth", _float(), [1, "H", "W"])
+    g.output("depth", element_type("FLOAT"), [1, "H", "W"])
     return g.model()
 
 
@@ -107,8 +90,8 @@ def classification_graph(num_labels: int, function: str):
 
     function: "softmax", "sigmoid" or "none" (the logits themselves)."""
     g = GraphBuilder("livevision_classification_post")
-    logits = g.input("logits", _float(), [1, num_labels])
-    k = g.input("k", _int64(), [1])
+    logits = g.input("logits", element_type("FLOAT"), [1, num_labels])
+    k = g.input("k", element_type("INT64"), [1])
     if function == "softmax":
         scores = g.op("Softmax", logits, axis=-1)
     elif function == "sigmoid":
@@ -118,8 +101,8 @@ def classification_graph(num_labels: int, function: str):
     else:
         raise ValueError(f"unknown function {function!r}: softmax, sigmoid or none")
     g.op_multi("TopK", [scores, k], ["scores", "class_ids"], axis=-1, largest=1, sorted=1)
-    g.output("scores", _float(), [1, "k"])
-    g.output("class_ids", _int64(), [1, "k"])
+    g.output("scores", element_type("FLOAT"), [1, "k"])
+    g.output("class_ids", element_type("INT64"), [1, "k"])
     return g.model()
 
 
@@ -127,15 +110,8 @@ def _mid_resize(g: GraphBuilder, masks: str, mid_hw) -> str:
     """Mask2Former's resize of the mask logits (1, Q, h, w) to mid_hw (bilinear); None: unchanged."""
     if mid_hw is None:
         return masks
-    sizes = g.op("Concat", g.op("Slice", g.op("Shape", masks), g.const([0]), g.const([2])), g.const(list(mid_hw)),
-                 axis=0)
-    return g.op("Resize", masks, "", "", sizes, mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
-
-
-def _resize_to(g: GraphBuilder, planes: str, out_hw: str, out: str | None = None, **attrs) -> str:
-    """(1, N, h, w) planes resized to out_hw (an int64[2] input)."""
-    sizes = g.op("Concat", g.op("Slice", g.op("Shape", planes), g.const([0]), g.const([2])), out_hw, axis=0)
-    return g.op("Resize", planes, "", "", sizes, out=out, **attrs)
+    return _resize_to(g, masks, g.const(list(mid_hw)), mode="linear",
+                      coordinate_transformation_mode="pytorch_half_pixel")
 
 
 def mask_semantic_graph(num_labels: int, mid_hw=None):
@@ -143,9 +119,9 @@ def mask_semantic_graph(num_labels: int, mid_hw=None):
     from onnx import helper
 
     g = GraphBuilder("livevision_mask_semantic_post")
-    class_logits = g.input("class_logits", _float(), [1, "q", num_labels + 1])
-    masks = g.input("mask_logits", _float(), [1, "q", "h", "w"])
-    out_hw = g.input("out_hw", _int64(), [2])
+    class_logits = g.input("class_logits", element_type("FLOAT"), [1, "q", num_labels + 1])
+    masks = g.input("mask_logits", element_type("FLOAT"), [1, "q", "h", "w"])
+    out_hw = g.input("out_hw", element_type("INT64"), [2])
     probs = g.op("Slice", g.op("Softmax", class_logits, axis=-1), g.const([0]), g.const([num_labels]), g.const([2]))
     mask_probs = g.op("Sigmoid", _mid_resize(g, masks, mid_hw))
     flat = g.op("Reshape", mask_probs, g.const([1, 0, -1]))  # (1, Q, h * w)
@@ -166,20 +142,20 @@ def mask_panoptic_graph(mid_hw=None):
     winner (1, H, W) uint16 (index into keep; Q < 65536) and area (K,) float32 (pixels with weighted mask >=
     mask_threshold)."""
     g = GraphBuilder("livevision_mask_panoptic_post")
-    masks = g.input("mask_logits", _float(), [1, "q", "h", "w"])
-    keep = g.input("keep", _int64(), ["k"])
-    scores = g.input("scores", _float(), ["k"])
-    threshold = g.input("mask_threshold", _float(), [1])
-    out_hw = g.input("out_hw", _int64(), [2])
+    masks = g.input("mask_logits", element_type("FLOAT"), [1, "q", "h", "w"])
+    keep = g.input("keep", element_type("INT64"), ["k"])
+    scores = g.input("scores", element_type("FLOAT"), ["k"])
+    threshold = g.input("mask_threshold", element_type("FLOAT"), [1])
+    out_hw = g.input("out_hw", element_type("INT64"), [2])
     kept = _mid_resize(g, g.op("Gather", masks, keep, axis=1), mid_hw)
     resized = _resize_to(g, g.op("Sigmoid", kept), out_hw, mode="linear",
                          coordinate_transformation_mode="pytorch_half_pixel")
     weighted = g.op("Mul", resized, g.op("Reshape", scores, g.const([1, -1, 1, 1])))
-    g.op("Cast", g.op("ArgMax", weighted, axis=1, keepdims=0), out="winner", to=_uint16())
-    above = g.op("Cast", g.op("GreaterOrEqual", weighted, threshold), to=_float())
+    g.op("Cast", g.op("ArgMax", weighted, axis=1, keepdims=0), out="winner", to=element_type("UINT16"))
+    above = g.op("Cast", g.op("GreaterOrEqual", weighted, threshold), to=element_type("FLOAT"))
     g.op("ReduceSum", above, g.const([0, 2, 3]), keepdims=0, out="area")
-    g.output("winner", _uint16(), [1, "H", "W"])
-    g.output("area", _float(), ["k"])
+    g.output("winner", element_type("UINT16"), [1, "H", "W"])
+    g.output("area", element_type("FLOAT"), ["k"])
     return g.model()
 
 
@@ -188,19 +164,19 @@ def mask_instance_graph(mid_hw=None):
     float32 (mean probability inside each binary mask) and masks (1, K, H, W) uint8 (binary masks
     resized to the frame, nearest: source index floor(dst * in / out), torch's mode="nearest")."""
     g = GraphBuilder("livevision_mask_instance_post")
-    masks = g.input("mask_logits", _float(), [1, "q", "h", "w"])
-    queries = g.input("queries", _int64(), ["k"])
-    threshold = g.input("logit_threshold", _float(), [1])
-    out_hw = g.input("out_hw", _int64(), [2])
+    masks = g.input("mask_logits", element_type("FLOAT"), [1, "q", "h", "w"])
+    queries = g.input("queries", element_type("INT64"), ["k"])
+    threshold = g.input("logit_threshold", element_type("FLOAT"), [1])
+    out_hw = g.input("out_hw", element_type("INT64"), [2])
     logits = _mid_resize(g, g.op("Gather", masks, queries, axis=1), mid_hw)
     binary = g.op("Greater", logits, threshold)
-    inside = g.op("Cast", binary, to=_float())
+    inside = g.op("Cast", binary, to=element_type("FLOAT"))
     prob_sum = g.op("ReduceSum", g.op("Mul", g.op("Sigmoid", logits), inside), g.const([0, 2, 3]), keepdims=0)
     count = g.op("ReduceSum", inside, g.const([0, 2, 3]), keepdims=0)
     g.op("Div", prob_sum, g.op("Add", count, g.const([1e-6], np.float32)), out="mask_scores")
-    small = g.op("Cast", binary, to=_uint8())
+    small = g.op("Cast", binary, to=element_type("UINT8"))
     _resize_to(g, small, out_hw, out="masks", mode="nearest", coordinate_transformation_mode="asymmetric",
                      nearest_mode="floor")
-    g.output("mask_scores", _float(), ["k"])
-    g.output("masks", _uint8(), [1, "k", "H", "W"])
+    g.output("mask_scores", element_type("FLOAT"), ["k"])
+    g.output("masks", element_type("UINT8"), [1, "k", "H", "W"])
     return g.model()
