@@ -222,19 +222,19 @@ class Predictor:
         if self._binder is None:
             batch = np.concatenate([p.pixel_values for p in prepared])
             outputs = self.session.run(names, {self.input_name: batch})
-            return [[o[i : i + 1] for o in outputs] for i in range(count)]
-        from .graphs.batch import Batcher
+        else:
+            from .graphs.batch import Batcher
 
-        if self._batcher is None:
-            self._batcher = Batcher(self.session)
-        values = [p.value if isinstance(p, DeviceInput) else self._binder.upload(p.pixel_values) for p in prepared]
-        to_host = self._device_post is None
-        outputs = self._binder.run(self.session, {self.input_name: self._batcher.concat(values)}, names,
-                                   to_host=to_host)
-        if to_host:
-            return [[o[i : i + 1] for o in outputs] for i in range(count)]
-        per_output = [self._batcher.split(o, count) for o in outputs]
-        return [[split[i] for split in per_output] for i in range(count)]
+            if self._batcher is None:
+                self._batcher = Batcher(self.session)
+            values = [p.value if isinstance(p, DeviceInput) else self._binder.upload(p.pixel_values)
+                      for p in prepared]
+            outputs = self._binder.run(self.session, {self.input_name: self._batcher.concat(values)}, names,
+                                       to_host=self._device_post is None)
+            if self._device_post is not None:  # outputs stay on the device, split there
+                per_output = [self._batcher.split(o, count) for o in outputs]
+                return [[split[i] for split in per_output] for i in range(count)]
+        return [[o[i : i + 1] for o in outputs] for i in range(count)]
 
     def postprocess(self, outputs: list, prepared: PreparedInput | DeviceInput) -> Result:
         if self._device_post is not None:
