@@ -172,7 +172,7 @@ def _mask_semantic(
     mid = _sigmoid(resize_stack(masks, mid_hw))  # (Q, 384, 384)
     seg = (weights[candidates] @ mid.reshape(q, -1)).reshape(len(candidates), *mid_hw)
     # The bound holds at frame pixels too, so no second pruning.
-    return candidates.astype(np.int32).take(upsampled_argmax(seg, out_hw, region, prune=False))
+    return candidates.astype(np.int32).take(upsampled_argmax(seg, out_hw, region))
 
 
 def _mask_instance(

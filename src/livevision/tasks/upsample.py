@@ -2,10 +2,8 @@
 
 What we do differently from HF, on purpose (results agree, cost does not):
 - Semantic argmax at frame size without the (C, H, W) float tensor HF builds (553 MB for
-  150 classes at 1280x720): a class can only win at an upsampled pixel if its maximum over the
-  source pixels that pixel interpolates from reaches the best minimum there, so only those
-  candidate classes are upsampled, one at a time, with a running argmax (first index wins ties,
-  like torch.argmax).
+  150 classes at 1280x720): decided at model resolution where one class wins a whole cell, and
+  interpolated only in the other cells (cell_argmax).
 
 Padding: if `prepared.padding_tblr` (model-input pixels) is non-zero, we map the frame onto the
 image part of the output (crop_padding=True, default), which is what the padding means; negative
@@ -22,58 +20,19 @@ import cv2
 import numpy as np
 
 from ..types import PreparedInput
+from .cell_argmax import Region, cell_argmax
 from .host_split import host_parts, run_parts
 from .region_resize import warp_region
 
-Region = tuple[float, float, float, float]  # (y0, y1, x0, x1) as fractions of the source grid
-
 
 # --------------------------------------------------------------------------------------------
-# upsampled argmax with candidate pruning
+# upsampled argmax
 
 
-def upsampled_argmax(
-    scores: np.ndarray, out_hw: tuple[int, int], region: Region | None, *, prune: bool = True
-) -> np.ndarray:
-    """argmax over C of bilinear-upsampled (C, h, w) scores at out_hw, as HF computes it, without (C, H, W).
-
-    Channels are resized one at a time: OpenCV 5 takes at most 128 channels per Mat (OpenCV 4: 512),
-    and a running argmax keeps memory at a few frame-sized buffers. The candidate channels are split
-    into one contiguous run per core (host_split), each run's argmax computed in its own thread, then
-    merged in channel order (ties go to the lower channel, as torch.argmax's first maximum).
-    prune=False when the caller already pruned the channels with a bound valid at out_hw.
-    """
-    candidates = candidate_channels(*window_max_min(scores, (2, 2))) if prune else np.arange(scores.shape[0])
-    n = candidates.size
-    if n == 1:
-        return np.full(out_hw, candidates[0], dtype=np.int32)
-    index_dtype = np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.int32
-    # At least a few channels per part: below that, a thread costs more than it saves.
-    bounds = np.linspace(0, n, min(host_parts(), max(1, n // 4)) + 1).astype(int)
-    parts = run_parts([functools.partial(_running_argmax, scores, candidates, lo, hi, out_hw, region, index_dtype)
-                       for lo, hi in zip(bounds[:-1], bounds[1:])])
-    best, winner = parts[0]
-    above = np.empty(out_hw, dtype=np.uint8)
-    for part_best, part_winner in parts[1:]:  # later parts hold higher channels: they win only strictly
-        cv2.compare(part_best, best, cv2.CMP_GT, dst=above)
-        cv2.copyTo(part_winner, above, dst=winner)
-        cv2.max(part_best, best, dst=best)
-    if index_dtype is np.uint8:  # position -> channel id in one table lookup
-        table = np.zeros(256, dtype=np.int32)
-        table[:n] = candidates
-        return cv2.LUT(winner, table)
-    return candidates.astype(np.int32).take(winner)
-
-
-def _running_argmax(scores, candidates, lo: int, hi: int, out_hw, region, index_dtype):
-    """(best value, position in `candidates` of the first channel reaching it) over candidates[lo:hi]."""
-    best = resize_linear(scores[candidates[lo]], out_hw, region)  # always a new array
-    winner = np.full(out_hw, lo, dtype=index_dtype)
-    scratch = ArgmaxScratch(out_hw, winner.dtype)
-    for k in range(lo + 1, hi):
-        resize_linear(scores[candidates[k]], out_hw, region, dst=scratch.value)
-        update_argmax(best, winner, scratch, k)
-    return best, winner
+def upsampled_argmax(scores: np.ndarray, out_hw: tuple[int, int], region: Region | None) -> np.ndarray:
+    """argmax over C of bilinear-upsampled (C, h, w) scores at out_hw, as HF computes it, without
+    (C, H, W): see cell_argmax. int32 labels."""
+    return cell_argmax(np.ascontiguousarray(scores, dtype=np.float32), out_hw, region).astype(np.int32, copy=False)
 
 
 class ArgmaxScratch:

@@ -1,0 +1,90 @@
+"""cell_argmax: the argmax of a bilinear upsample, decided per cell, against torch's full computation."""
+
+import numpy as np
+import pytest
+
+from livevision.tasks import cell_argmax as cells
+from livevision.tasks.upsample import resize_linear
+
+torch = pytest.importorskip("torch")
+
+
+def _torch_argmax(scores: np.ndarray, out_hw) -> np.ndarray:
+    up = torch.nn.functional.interpolate(torch.from_numpy(scores)[None], size=out_hw, mode="bilinear",
+                                         align_corners=False)
+    return up[0].argmax(0).numpy()
+
+
+def _smooth_scores(classes: int, hw, seed: int, *, coarse=(5, 6), gain=3.0) -> np.ndarray:
+    """Class maps with regions and boundaries, like a segmentation model's logits."""
+    rng = np.random.default_rng(seed)
+    low = torch.from_numpy(rng.standard_normal((1, classes, *coarse)).astype(np.float32))
+    return torch.nn.functional.interpolate(low, size=hw, mode="bicubic").numpy()[0] * gain
+
+
+@pytest.mark.parametrize("out_hw", [(720, 1280), (90, 160), (37, 53), (32, 32), (13, 9), (64, 21)])
+@pytest.mark.parametrize("classes", [1, 2, 12, 150])
+def test_matches_torch_exactly(out_hw, classes):
+    scores = _smooth_scores(classes, (32, 32), seed=classes)
+    got = cells.cell_argmax(scores, out_hw)
+    assert got.shape == out_hw and got.dtype == np.uint8
+    expected = _torch_argmax(scores, out_hw)
+    np.testing.assert_array_equal(got, expected)
+    if classes >= 12 and min(out_hw) >= 64:
+        assert len(np.unique(expected)) >= 4  # boundaries to get right, not one region
+
+
+def test_noise_every_cell_unsettled():
+    scores = np.random.default_rng(1).standard_normal((40, 16, 24)).astype(np.float32)
+    np.testing.assert_array_equal(cells.cell_argmax(scores, (100, 130)), _torch_argmax(scores, (100, 130)))
+
+
+def test_ties_go_to_the_lower_class():
+    scores = _smooth_scores(20, (24, 28), seed=5)
+    scores[7] = scores[3]
+    scores[15] = scores[3]
+    got = cells.cell_argmax(scores, (90, 160))
+    assert not np.isin(got, [7, 15]).any() and (got == 3).any()
+    np.testing.assert_array_equal(got, _torch_argmax(scores, (90, 160)))
+
+
+def test_a_class_third_at_every_corner_can_still_win():
+    """Between two corners where A and B each lead, C (second or third at every corner, never
+    first) is the best blend: the cell must be interpolated, not given a corner's winner."""
+    scores = np.full((3, 2, 2), -5.0, dtype=np.float32)
+    scores[0, :, 0], scores[1, :, 0] = 10.0, 0.0  # A leads on the left column
+    scores[0, :, 1], scores[1, :, 1] = 0.0, 10.0  # B on the right
+    scores[2] = 6.0  # C: between them everywhere
+    got = cells.cell_argmax(scores, (4, 16))
+    np.testing.assert_array_equal(got, _torch_argmax(scores, (4, 16)))
+    assert (got == 2).any()
+
+
+def test_more_than_256_classes():
+    scores = _smooth_scores(300, (16, 16), seed=2, coarse=(4, 4))
+    got = cells.cell_argmax(scores, (50, 70))
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, _torch_argmax(scores, (50, 70)))
+
+
+@pytest.mark.parametrize("region", [(0.125, 0.875, 0.0, 1.0), (0.0, 1.0, -0.1, 1.1), (0.2, 0.7, 0.3, 0.95)])
+def test_region_matches_resizing_every_class(region):
+    """With padding (or a center crop) the frame maps onto part of the output: compare with each
+    class resized by upsample.resize_linear over the same region, then argmax."""
+    scores = _smooth_scores(12, (32, 40), seed=9)
+    out_hw = (120, 200)
+    planes = np.stack([resize_linear(plane, out_hw, region) for plane in scores])
+    expected = planes.argmax(0)
+    got = cells.cell_argmax(scores, out_hw, region)
+    assert (got == expected).mean() >= 0.999
+    assert len(np.unique(expected)) >= 4
+
+
+def test_axis_taps_chunks_cover_every_output_position_once():
+    for n_in, n_out, span in [(128, 720, None), (128, 1280, None), (40, 13, None), (32, 120, (0.2, 0.7))]:
+        taps = cells.axis_taps(n_in, n_out, span)
+        source, positions, w0, w1 = taps.chunks()
+        used = positions[positions >= 0]
+        np.testing.assert_array_equal(used, np.arange(n_out))
+        np.testing.assert_array_equal(np.repeat(source, (positions >= 0).sum(1)), taps.first)
+        np.testing.assert_allclose((w0 + w1)[positions >= 0], 1.0, atol=1e-6)
