@@ -83,8 +83,9 @@ def test_region_matches_resizing_every_class(region):
 def test_axis_taps_chunks_cover_every_output_position_once():
     for n_in, n_out, span in [(128, 720, None), (128, 1280, None), (40, 13, None), (32, 120, (0.2, 0.7))]:
         taps = cells.axis_taps(n_in, n_out, span)
-        source, positions, w0, w1 = taps.chunks()
-        used = positions[positions >= 0]
-        np.testing.assert_array_equal(used, np.arange(n_out))
-        np.testing.assert_array_equal(np.repeat(source, (positions >= 0).sum(1)), taps.first)
-        np.testing.assert_allclose((w0 + w1)[positions >= 0], 1.0, atol=1e-6)
+        positions = np.full(taps.chunk_source.size * taps.chunk, -1)
+        positions[taps.kept] = np.arange(n_out)
+        positions = positions.reshape(-1, taps.chunk)
+        np.testing.assert_array_equal(taps.chunk_source.repeat((positions >= 0).sum(1)), taps.first)
+        np.testing.assert_allclose((taps.chunk_w0 + taps.chunk_w1)[positions >= 0], 1.0, atol=1e-6)
+        np.testing.assert_array_equal(taps.chunk_w1[positions >= 0], taps.w1)

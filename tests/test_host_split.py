@@ -7,9 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
-from livevision.tasks import host_split, resample, upsample
+from livevision.tasks import host_split, upsample
 from livevision.tasks.host_split import run_parts
 
 
@@ -28,40 +26,19 @@ def test_run_parts_keeps_order_raises_and_leaves_no_thread():
 
 @pytest.fixture(params=[1, 2, 3, 5])
 def parts(request, monkeypatch):
-    for module in (upsample, resample):
-        monkeypatch.setattr(module, "host_parts", lambda n=request.param: n)
+    monkeypatch.setattr(upsample, "host_parts", lambda n=request.param: n)
     return request.param
 
 
-def test_upsampled_argmax_is_torch_s_in_any_number_of_parts(parts):
-    rng = np.random.default_rng(3)
-    coarse = rng.standard_normal((1, 40, 6, 7)).astype(np.float32)
-    scores = torch.nn.functional.interpolate(torch.from_numpy(coarse), size=(24, 28), mode="bicubic").numpy()[0] * 3
-    scores[7] = scores[3]  # exact ties: the lower class wins, as torch.argmax's first maximum
-    scores[30] = scores[3]
-    for out_hw in [(90, 160), (24, 28), (13, 9)]:
-        expected = torch.nn.functional.interpolate(torch.from_numpy(scores)[None], size=out_hw, mode="bilinear",
-                                                   align_corners=False)[0].argmax(0).numpy()
-        got = upsample.upsampled_argmax(scores, out_hw, None)
-        assert got.dtype == np.int32
-        assert (got == expected).mean() >= 0.9999, out_hw
-        assert not np.isin(got, [7, 30]).any()
-        assert len(np.unique(expected)) >= 8
-
-
-def test_exact_resize_is_pillow_s_in_any_number_of_parts(parts):
-    from PIL import Image
-
-    rng = np.random.default_rng(4)
-    image = rng.integers(0, 256, (150, 260, 3), dtype=np.uint8)
-    for out_hw, window in [((64, 100), None), ((300, 90), (10, 290, 5, 80)), ((150, 61), None)]:
-        # work_bytes=1: one row (or column) per chunk, so every part gets several
-        got = resample.ExactResizer((150, 260), out_hw, resample.Filter.BICUBIC, window, work_bytes=1)(image)
-        expected = np.asarray(Image.fromarray(image).resize(out_hw[::-1], Image.BICUBIC))
-        if window is not None:
-            top, bottom, left, right = window
-            expected = expected[top:bottom, left:right]
-        np.testing.assert_array_equal(got, expected)
+def test_window_max_min_is_the_same_in_any_number_of_parts(parts):
+    """Mask2Former's bound: max and min over forward windows, edges replicated, for each plane."""
+    scores = np.random.default_rng(3).standard_normal((7, 9, 11)).astype(np.float32)
+    ly, lx = 3, 2
+    upper, lower = upsample.window_max_min(scores, (ly, lx))
+    padded = np.pad(scores, ((0, 0), (0, ly - 1), (0, lx - 1)), mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (ly, lx), axis=(1, 2))
+    np.testing.assert_array_equal(upper, windows.max(axis=(3, 4)))
+    np.testing.assert_array_equal(lower, windows.min(axis=(3, 4)))
 
 
 def test_host_parts_is_the_physical_core_count():

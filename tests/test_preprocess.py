@@ -4,8 +4,8 @@ Each case instantiates the HF class with the settings of a real checkpoint (writ
 its preprocessor_config.json; nothing is downloaded), runs it on synthetic frames given as RGB PIL
 images, and compares with our Preprocessor on the same frames given as BGR numpy arrays.
 
-Bounds: resize="exact" gives pixel_values bit-identical to HF's (Pillow 13 pass order, see
-resample.ExactResizer); ZoeDepth, which resizes with torch in float32, within 1e-5.
+Bounds: resize="exact" gives pixel_values bit-identical to HF's (both resize with Pillow); ZoeDepth,
+which resizes with torch in float32, within 1e-5.
 resize="fast" (cv2) has the same shapes and a mean absolute difference below 0.05 (about 3 uint8
 levels after ImageNet normalization; measured values are printed with -s).
 """
@@ -23,7 +23,7 @@ import pytest
 from livevision.errors import UnsupportedModelError
 from livevision.tasks.align_corners import AlignCornersResizer
 from livevision.tasks.preprocess import SUPPORTED_PROCESSORS, build_preprocessor, zoedepth_padding
-from livevision.tasks.resample import ExactResizer, Filter, resize_exact, resize_fast
+from livevision.tasks.resample import Filter, pil_vertical_first, pil_weight_matrix, resize_fast, resize_pillow
 
 PIL = pytest.importorskip("PIL")
 transformers = pytest.importorskip("transformers")
@@ -248,7 +248,7 @@ def test_mobilevit_output_is_bgr() -> None:
     p = _prepare("mobilevit-small", (480, 640))
     frame = frame_for((480, 640))
     # 640x480 -> 384x288 shortest edge, 256x256 center crop; no normalization: channel 0 is blue.
-    blue = resize_exact(frame, (288, 384), Filter.BILINEAR)[16:272, 64:320, 0]
+    blue = resize_pillow(frame, (288, 384), Filter.BILINEAR)[16:272, 64:320, 0]
     np.testing.assert_array_equal(p.pixel_values[0, 0], (blue.astype(np.float64) / 255).astype(np.float32))
 
 
@@ -373,14 +373,14 @@ def test_one_preprocessor_serves_several_threads() -> None:
     assert not errors, errors[0]
 
 
-def test_runtime_import_does_not_load_torch_transformers_or_pil() -> None:
+def test_runtime_import_does_not_load_torch_or_transformers() -> None:
     code = (
         "import sys, numpy as np\n"
         "from livevision.tasks.preprocess import build_preprocessor\n"
         "for name in ('DPTImageProcessor', 'ZoeDepthImageProcessor', 'ViTImageProcessor'):\n"
         "    for resize in ('exact', 'fast'):\n"
         "        build_preprocessor({'image_processor_type': name}, resize=resize)(np.zeros((48, 64, 3), np.uint8))\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'PIL') if m in sys.modules))\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -390,7 +390,27 @@ def test_runtime_import_does_not_load_torch_transformers_or_pil() -> None:
 # --- the resamplers on their own -------------------------------------------------------------------
 
 
-def test_exact_resizer_matches_pillow_for_every_filter_and_window() -> None:
+def _pass(x: np.ndarray, size: int, flt: Filter) -> np.ndarray:
+    """Axis 0 resampled to `size` with pil_weight_matrix in float64, rounded half up, clipped."""
+    return np.clip(np.floor(np.tensordot(pil_weight_matrix(x.shape[0], size, flt), x, axes=1) + 0.5), 0, 255)
+
+
+def _two_passes(image: np.ndarray, out_hw: tuple[int, int], flt: Filter) -> np.ndarray:
+    """Pillow's resize from pil_weight_matrix and pil_vertical_first, as the device graphs compute it."""
+    def vertical(x):
+        return _pass(x, out_hw[0], flt)
+
+    def horizontal(x):
+        return np.swapaxes(_pass(np.swapaxes(x, 0, 1), out_hw[1], flt), 0, 1)
+
+    x = image.astype(np.float64)
+    if pil_vertical_first(image.shape[:2], out_hw):
+        return horizontal(vertical(x)).astype(np.uint8)
+    return vertical(horizontal(x)).astype(np.uint8)
+
+
+def test_pillow_weights_and_pass_order_reproduce_pillow_for_every_filter() -> None:
+    """The device pre-processing graphs resize with these weights: they must be Pillow's."""
     rng = np.random.default_rng(3)
     for trial in range(60):
         in_h, in_w, out_h, out_w = (int(v) for v in rng.integers(1, 160, 4))
@@ -399,18 +419,11 @@ def test_exact_resizer_matches_pillow_for_every_filter_and_window() -> None:
         flt = Filter(trial % 6)
         image = rng.integers(0, 256, (in_h, in_w, 3), dtype=np.uint8)
         expected = np.asarray(Image.fromarray(image).resize((out_w, out_h), int(flt)))
-        top = int(rng.integers(0, out_h))
-        bottom = int(rng.integers(top + 1, out_h + 1))
-        left = int(rng.integers(0, out_w))
-        right = int(rng.integers(left + 1, out_w + 1))
-        window = (top, bottom, left, right)
         message = f"{image.shape} -> {(out_h, out_w)} {flt!r}"
-        got = resize_exact(image, (out_h, out_w), flt, window)
-        np.testing.assert_array_equal(got, expected[top:bottom, left:right], err_msg=message)
-        # A tiny work budget splits both passes into many chunks; results must not change.
-        chunked = ExactResizer((in_h, in_w), (out_h, out_w), flt, window, work_bytes=int(rng.integers(1, 5000)))
-        for _ in range(2):  # the second call reuses the scratch buffers
-            np.testing.assert_array_equal(chunked(image), expected[top:bottom, left:right], err_msg=message)
+        np.testing.assert_array_equal(_two_passes(image, (out_h, out_w), flt), expected, err_msg=message)
+        window = (int(rng.integers(0, out_h)), out_h, 0, int(rng.integers(1, out_w + 1)))
+        np.testing.assert_array_equal(resize_pillow(image, (out_h, out_w), flt, window),
+                                      expected[window[0]:, : window[3]], err_msg=message)
 
 
 def test_fast_resizer_is_close_to_pillow() -> None:

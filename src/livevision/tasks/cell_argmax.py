@@ -14,6 +14,7 @@ class that wins somewhere took about 16 ms on two cores.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -26,37 +27,44 @@ Region = tuple[float, float, float, float]  # (y0, y1, x0, x1) as fractions of t
 @dataclass(frozen=True)
 class AxisTaps:
     """Where each output position samples along one axis: source index `first` with weight `w0`
-    and index min(first + 1, last) with weight `w1` (torch's h0lambda / h1lambda)."""
+    and index min(first + 1, last) with weight `w1` (torch's h0lambda / h1lambda), and the same
+    positions grouped by `first` in chunks of at most `chunk` (a run longer than that, at a
+    clamped edge, takes several chunks)."""
 
     first: np.ndarray  # (n_out,) intp, non-decreasing
     w0: np.ndarray  # (n_out,) float32
     w1: np.ndarray  # (n_out,) float32
     last: int  # the highest source index read: the edge is replicated beyond it
+    chunk: int
+    chunk_source: np.ndarray  # (k,) each chunk's source index
+    chunk_w0: np.ndarray  # (k, chunk), 0 in padding
+    chunk_w1: np.ndarray  # (k, chunk)
+    kept: np.ndarray  # indices into the flattened (k, chunk) grid of the real positions, in order
+    kept_runs: tuple[tuple[int, int], ...]  # the same as (start, stop) runs: a few slices copy faster
 
-    def chunks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The output positions grouped by source index `first`, in chunks of at most
-        ceil(n_out / n_in) (a run longer than that, at a clamped edge, takes several chunks):
-        (each chunk's source index (k,), its positions (k, m) with -1 as padding, w0 and w1 (k, m))."""
-        n_out = self.first.size
-        starts = np.flatnonzero(np.r_[True, self.first[1:] != self.first[:-1]])
-        lengths = np.diff(np.r_[starts, n_out])
-        m = -(-n_out // (self.last + 1))
-        pieces = -(-lengths // m)
-        source = np.repeat(self.first[starts], pieces)
-        offset = (np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)) * m
-        begin = np.repeat(starts, pieces) + offset
-        end = np.repeat(starts + lengths, pieces)
-        positions = begin[:, None] + np.arange(m)
-        valid = positions < end[:, None]
-        safe = np.where(valid, positions, 0)
-        return (source, np.where(valid, positions, -1), np.where(valid, self.w0[safe], 0),
-                np.where(valid, self.w1[safe], 0))
+    def unpad(self, picture: np.ndarray, axis: int) -> np.ndarray:
+        """`picture` laid out on the chunk grid along `axis`, with the padding removed."""
+        if len(self.kept_runs) == 1:
+            start, stop = self.kept_runs[0]
+            return picture[start:stop] if axis == 0 else picture[:, start:stop]
+        shape = list(picture.shape)
+        shape[axis] = self.kept.size
+        out = np.empty(shape, dtype=picture.dtype)
+        at = 0
+        for start, stop in self.kept_runs:
+            if axis == 0:
+                out[at : at + stop - start] = picture[start:stop]
+            else:
+                out[:, at : at + stop - start] = picture[:, start:stop]
+            at += stop - start
+        return out
 
 
+@functools.lru_cache(maxsize=16)
 def axis_taps(n_in: int, n_out: int, span: tuple[float, float] | None) -> AxisTaps:
     """Bilinear, align_corners=False sampling of n_in source pixels at n_out positions, as torch does
     it in float32; `span` (fractions of the source) maps the output onto part of it, replicating
-    that part's edge pixels (region_resize.warp_region's rule)."""
+    that part's edge pixels (region_resize.warp_region's rule). Cached: frames keep their size."""
     positions = np.arange(n_out, dtype=np.float32)
     if span is None:
         lo, hi = 0, n_in - 1
@@ -69,34 +77,51 @@ def axis_taps(n_in: int, n_out: int, span: tuple[float, float] | None) -> AxisTa
     coord = np.clip(coord, lo, hi)
     first = np.floor(coord).astype(np.intp)
     w1 = (coord - first).astype(np.float32)
-    return AxisTaps(first=first, w0=np.float32(1.0) - w1, w1=w1, last=hi)
+    w0 = np.float32(1.0) - w1
+
+    starts = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
+    lengths = np.diff(np.r_[starts, n_out])
+    chunk = -(-n_out // (hi + 1))
+    pieces = -(-lengths // chunk)
+    offset = (np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)) * chunk
+    begin = np.repeat(starts, pieces) + offset
+    grid = begin[:, None] + np.arange(chunk)
+    valid = grid < np.repeat(starts + lengths, pieces)[:, None]
+    safe = np.where(valid, grid, 0)
+    kept = np.flatnonzero(valid)
+    breaks = np.flatnonzero(np.diff(kept) != 1) + 1
+    runs = tuple((int(run[0]), int(run[-1]) + 1) for run in np.split(kept, breaks))
+    taps = AxisTaps(first=first, w0=w0, w1=w1, last=hi, chunk=chunk, chunk_source=np.repeat(first[starts], pieces),
+                    chunk_w0=np.where(valid, w0[safe], 0), chunk_w1=np.where(valid, w1[safe], 0),
+                    kept=kept, kept_runs=runs)
+    for array in (taps.first, taps.w0, taps.w1, taps.chunk_source, taps.chunk_w0, taps.chunk_w1, taps.kept):
+        array.flags.writeable = False  # shared by every frame of this size
+    return taps
 
 
 def cell_argmax(scores: np.ndarray, out_hw: tuple[int, int], region: Region | None = None) -> np.ndarray:
     """argmax over C of (C, h, w) float32 scores bilinearly upsampled to out_hw (uint8 when C <= 256,
     else int32). `region` maps out_hw onto that part of the source (see upsample.content_region)."""
     c, h, w = scores.shape
-    rows = axis_taps(h, out_hw[0], None if region is None else (region[0], region[1]))
-    cols = axis_taps(w, out_hw[1], None if region is None else (region[2], region[3]))
+    rows = axis_taps(h, int(out_hw[0]), None if region is None else (float(region[0]), float(region[1])))
+    cols = axis_taps(w, int(out_hw[1]), None if region is None else (float(region[2]), float(region[3])))
     best, best_value, runner_up = best_two(scores, np.uint8 if c <= 256 else np.int32)
-    row_source, row_pos, row_w0, row_w1 = rows.chunks()
-    col_source, col_pos, col_w0, col_w1 = cols.chunks()
     # blocks[r, :, q, :]: the output pixels of row chunk r and column chunk q, which all sample the
-    # cell (row_source[r], col_source[q])
-    blocks = np.empty((row_source.size, row_pos.shape[1], col_source.size, col_pos.shape[1]), dtype=best.dtype)
-    blocks[:] = best[row_source][:, col_source][:, None, :, None]
+    # cell (rows.chunk_source[r], cols.chunk_source[q]); first each gets that cell's best class
+    grid = best[rows.chunk_source][:, cols.chunk_source]
+    picture = np.repeat(np.repeat(grid, rows.chunk, axis=0), cols.chunk, axis=1)
     if c > 1:
         unsettled = _unsettled_cells(best, best_value, runner_up)
-        r, q = np.nonzero(unsettled[row_source][:, col_source])
+        r, q = np.nonzero(unsettled[rows.chunk_source][:, cols.chunk_source])
         if r.size:
             classes = _contenders(scores, best, unsettled, rows.last, cols.last)
-            weights = (row_w0[r][:, :, None], row_w1[r][:, :, None], col_w0[q][:, None, :], col_w1[q][:, None, :])
-            labels = _cell_labels(scores[classes], row_source[r], col_source[q], rows.last, cols.last, weights)
+            weights = (rows.chunk_w0[r][:, :, None], rows.chunk_w1[r][:, :, None],
+                       cols.chunk_w0[q][:, None, :], cols.chunk_w1[q][:, None, :])
+            labels = _cell_labels(scores[classes], rows.chunk_source[r], cols.chunk_source[q], rows.last, cols.last,
+                                  weights)
+            blocks = picture.reshape(grid.shape[0], rows.chunk, grid.shape[1], cols.chunk)
             blocks[r, :, q, :] = classes.astype(best.dtype)[labels]
-    picture = blocks.reshape(row_pos.size, col_pos.size)
-    picture = picture[row_pos.reshape(-1) >= 0]
-    used_cols = col_pos.reshape(-1) >= 0
-    return picture if used_cols.all() else np.ascontiguousarray(picture[:, used_cols])
+    return cols.unpad(rows.unpad(picture, 0), 1)
 
 
 def best_two(scores: np.ndarray, index_dtype=np.int32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

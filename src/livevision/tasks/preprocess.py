@@ -13,31 +13,30 @@ MobileViT's ``do_flip_channel_order``), channels first, float32, C-contiguous. R
 act on uint8 values, so they are one lookup table per channel built with HF's own float64 -> float32
 arithmetic: bit-identical to HF whenever the resized uint8 image is.
 
-``resize="exact"`` reproduces Pillow's resampling bit for bit (see ``resample.ExactResizer``), so
-``pixel_values`` equal HF's exactly (ZoeDepth: within ~2e-6, see below), with the Pillow release our
-tests run against (13.0; see ExactResizer about older releases).
+``resize="exact"`` resizes with Pillow, as HF does (``resample.resize_pillow``), so ``pixel_values``
+equal HF's exactly (ZoeDepth: within ~2e-6, see below).
 ``resize="fast"`` uses ``cv2.resize`` (INTER_AREA when shrinking): antialiased differently from
 Pillow, so values differ by a few uint8 levels at edges and in fine texture.
 
-Measured per frame, 1280x720 BGR frame -> pixel_values, best of 60, one BLAS thread, on the 2-core
-CPU VM used for development (noisy; two BLAS threads were no faster). HF = the slow processor on
-the same frame as a PIL image:
+Measured per frame, 1280x720 BGR frame -> pixel_values, best of 40, on the 2-core CPU VM used for
+development (noisy). HF = the slow processor on the same frame as a PIL image:
 
     ==========================================  ========  =======  =====
     model input (checkpoint settings)           exact ms  fast ms  HF ms
     ==========================================  ========  =======  =====
-    224x224  ViT (bilinear)                        3.5      3.2     5.5
-    518x924  Depth Anything (DPT, bicubic)        10.1      4.2    19.5
-    512x512  SegFormer (bilinear)                  6.6      2.6     9.7
-    224x224  ResNet-50 (shortest edge 256, crop)   2.2      2.0    10.1
-    384x672  ZoeDepth (reflect pad, align)         6.6      2.0    12.4
-    512x928  MaskFormer (bilinear)                 8.9      4.0    16.1
+    224x224  ViT (bilinear)                        2.9      2.1     4.6
+    518x924  Depth Anything (DPT, bicubic)         9.0      3.2    17.2
+    512x512  SegFormer (bilinear)                  4.9      1.8     9.4
+    224x224  ResNet-50 (shortest edge 292, crop)   5.8      1.4     7.6
+    384x672  ZoeDepth (reflect pad, align)         5.4      1.2    10.4
+    512x928  MaskFormer (bilinear)                 6.3      3.0    14.9
     ==========================================  ========  =======  =====
 
-The resize alone (exact / cv2 / Pillow): ->224x224 bicubic 3.0 / 3.2 / 5.6 ms, ->518x924 bicubic
-8.1 / 6.2 / 11.4 ms, ->512x512 bilinear 6.6 / 2.1 / 5.0 ms. So "exact" costs about what Pillow
-costs; "fast" saves 0-6 ms per frame at the price of a mean difference of ~0.002-0.025 (up to ~1.0
-at single pixels on hard edges) in normalized units. Timings are not asserted anywhere.
+"exact" is Pillow's resize (one thread) plus the lookup tables; ResNet-50's crop is resized whole
+and then cut, where the float64 reproduction this replaced computed only the crop (2.2 ms on two
+threads alone, but twice its alone time in a live stream). "fast" saves 1-5 ms per frame at the
+price of a mean difference of ~0.002-0.025 (up to ~1.0 at single pixels on hard edges) in
+normalized units. Timings are not asserted anywhere.
 
 Geometry reported in ``PreparedInput`` (the invariant: ``pixel_values`` row ``i`` shows row
 ``i - top`` of the resized image, so ``H_in = top + resized_h + bottom`` and likewise for width):
@@ -77,7 +76,7 @@ import numpy as np
 from ..types import PreparedInput, ResizeMode
 from .align_corners import AlignCornersResizer, resize_align_corners_fast
 from .processor_recipes import SUPPORTED_PROCESSORS, Recipe, recipe_for
-from .resample import ExactResizer, resize_fast
+from .resample import resize_fast, resize_pillow
 
 __all__ = [
     "Preprocessor",
@@ -139,7 +138,7 @@ class Preprocessor:
     ``padding_tblr`` (center crops give negative padding; ZoeDepth's padding is in model-input
     pixels, rounded). Work that depends only on the frame size is cached (for the last 8 sizes), so
     the first frame of a new size is slower. Thread-safe: one Preprocessor may serve several
-    threads; "exact" keeps ~30 MiB of scratch per part running at once and frame size.
+    threads.
 
     processor_type: the HF class reproduced. resize: "exact" (Pillow-exact) or "fast" (cv2).
     """
@@ -231,7 +230,8 @@ class Preprocessor:
         if self.resize == "exact":
             if hw == resized:
                 return lambda frame: frame[r0:r1, c0:c1]
-            return ExactResizer(hw, resized, self._recipe.filter, window)
+            flt = self._recipe.filter
+            return lambda frame: resize_pillow(frame, resized, flt, window)
         flt = self._recipe.filter
         return lambda frame: resize_fast(frame, resized, flt)[r0:r1, c0:c1]
 
