@@ -89,3 +89,18 @@ def test_axis_taps_chunks_cover_every_output_position_once():
         np.testing.assert_array_equal(taps.chunk_source.repeat((positions >= 0).sum(1)), taps.first)
         np.testing.assert_allclose((taps.chunk_w0 + taps.chunk_w1)[positions >= 0], 1.0, atol=1e-6)
         np.testing.assert_array_equal(taps.chunk_w1[positions >= 0], taps.w1)
+
+
+def test_one_ulp_leads_are_interpolated_not_trusted(monkeypatch):
+    """Class 1 leads class 0 by one float32 step at every source pixel: interpolated and rounded,
+    class 0 comes out ahead at some frame pixels. A cell is settled only with a margin, so the
+    result is what interpolating every cell gives. (torch itself rounds differently there: its
+    vector loops fuse multiply-adds; no implementation reproduces every 1-ulp tie of another.)"""
+    rng = np.random.default_rng(7)
+    lower = rng.uniform(1.0, 2.0, (12, 14)).astype(np.float32)
+    scores = np.stack([lower, np.nextafter(lower, np.float32(np.inf))])
+    got = cells.cell_argmax(scores, (97, 131))
+    monkeypatch.setattr(cells, "_unsettled_cells", lambda best, *_: np.ones(best.shape, dtype=bool))
+    every_cell = cells.cell_argmax(scores, (97, 131))
+    assert (every_cell == 0).any() and (every_cell == 1).any()
+    np.testing.assert_array_equal(got, every_cell)
