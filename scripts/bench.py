@@ -221,7 +221,7 @@ def open_stream(source: Path, task: str, predictor, pacing: str):
     """A livevision.Stream over `source` with `pacing` (its .stats hold the telemetry)."""
     from livevision import Stream
 
-    return Stream(str(source), task, models={task: predictor}, pacing=pacing)
+    return Stream(str(source), {task: predictor}, pacing)
 
 
 def close_stream(stream, iterator) -> None:
@@ -514,7 +514,7 @@ def simulate_live(model: LoadedModel, spec: bm.BenchModel, args, video: Path) ->
     from livevision.predictor import Predictor
     from livevision.types import Task
 
-    # Stream() loads its models with `live=True` (no ORT thread spinning); do the same.
+    # Stream.open() loads its models with `live=True` (no ORT thread spinning); do the same.
     runtime = dataclasses.replace(model.runtime, live=True)
     live_predictor = Predictor(model.entry, Task.parse(spec.task), runtime=runtime)
     s = open_stream(video, spec.task, live_predictor, "simulate-live")

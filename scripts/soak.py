@@ -120,7 +120,7 @@ def soak(args) -> dict:
 
     load_before = os.getloadavg()[0]
     source = make_source(args.fps, args.size)
-    stream = Stream(source, "depth", model=str(folder), cache_dir=cache, pacing="live")
+    stream = Stream.open(source, "depth", model=str(folder), cache_dir=cache, pacing="live")
     renderer = Renderer((Task.DEPTH,), ViewMode.OVERLAY, hud=True)
     sink = NullSink()
     threads_before = (threading.active_count(), os_threads())

@@ -71,7 +71,7 @@ class BatchingModel:
 
 def test_every_forms_batches_and_keeps_order_with_several_workers():
     model = BatchingModel(max_batch=4)
-    packets = list(Stream(FileSource(60), Task.DEPTH, models={Task.DEPTH: model}, pacing="every"))
+    packets = list(Stream(FileSource(60), {Task.DEPTH: model}, pacing="every"))
     assert [p.index for p in packets] == list(range(60))
     # Each frame got the result of its own frame, whatever the batch it went in.
     assert [p.result for p in packets] == [(i, 10 * i) for i in range(60)]
@@ -91,7 +91,7 @@ def test_a_model_error_in_a_batch_reaches_the_caller_and_stops_the_threads():
 
     seen = []
     with pytest.raises(RuntimeError, match="inference failed"):
-        for packet in Stream(FileSource(60), Task.DEPTH, models={Task.DEPTH: Failing()}, pacing="every"):
+        for packet in Stream(FileSource(60), {Task.DEPTH: Failing()}, pacing="every"):
             seen.append(packet.index)
     assert seen == list(range(len(seen))) and len(seen) <= 20
     deadline = time.monotonic() + 5
@@ -119,7 +119,7 @@ def test_models_without_infer_batch_run_one_frame_at_a_time():
             return outputs
 
     model = OneAtATime()
-    packets = list(Stream(FileSource(20), Task.DEPTH, models={Task.DEPTH: model}, pacing="every"))
+    packets = list(Stream(FileSource(20), {Task.DEPTH: model}, pacing="every"))
     assert [p.result for p in packets] == [i + 1 for i in range(20)] and model.calls == 20
 
 
@@ -174,7 +174,7 @@ def test_every_with_a_batch_gives_the_results_of_one_frame_at_a_time(exported):
     for batch in (1, 3):
         predictor = Predictor(exported("segformer"), Task.SEGMENTATION,
                               runtime=RuntimeOptions(device="cpu", batch=batch))
-        packets = list(Stream(FileSource(9), Task.SEGMENTATION, models={Task.SEGMENTATION: predictor},
+        packets = list(Stream(FileSource(9), {Task.SEGMENTATION: predictor},
                               pacing="every"))
         results[batch] = [p.result.label_map for p in packets]
     assert len(results[3]) == 9

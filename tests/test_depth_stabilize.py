@@ -155,7 +155,7 @@ class JitteringDepth:
 @pytest.mark.parametrize("choice, expected", [("off", None), ("align", "align"), ("auto", "align")])
 def test_streams_stabilize_any_depth_model_and_measure_flicker(choice, expected):
     source = FakeSource(20, image=np.full((48, 64, 3), 90, np.uint8))  # a still picture
-    stream = Stream(source, Task.DEPTH, models={Task.DEPTH: JitteringDepth()}, pacing="every",
+    stream = Stream(source, {Task.DEPTH: JitteringDepth()}, pacing="every",
                     depth_stabilize=choice)
     packets = list(stream)
     modes = {None if p.result.stabilization is None else p.result.stabilization.mode for p in packets}
@@ -186,7 +186,7 @@ def test_single_image_is_not_stabilized(tmp_path):
 
     path = tmp_path / "one.png"
     cv2.imwrite(str(path), np.full((48, 64, 3), 90, np.uint8))
-    stream = Stream(str(path), Task.DEPTH, models={Task.DEPTH: JitteringDepth()})
+    stream = Stream(str(path), {Task.DEPTH: JitteringDepth()})
     (packet,) = list(stream)
     assert stream.depth_stabilize is StabilizeMode.OFF and packet.result.stabilization is None
 

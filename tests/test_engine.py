@@ -114,7 +114,7 @@ def test_simulate_live_infers_the_newest_frame_each_time_the_model_is_free(fps, 
     clock = ManualClock()
     model = ClockModel(clock, latency_s)
     n = 60
-    stream = Stream(FakeSource(n, fps=fps), Task.DEPTH, models={Task.DEPTH: model},
+    stream = Stream(FakeSource(n, fps=fps), {Task.DEPTH: model},
                     pacing="simulate-live", clock=clock, threaded=False)
     inferred = [p.index for p in stream if p.is_fresh(Task.DEPTH)]
     # The model starts at frame 0 and, each time it is free (every latency_s), takes the
@@ -128,7 +128,7 @@ def test_simulate_live_infers_the_newest_frame_each_time_the_model_is_free(fps, 
 
 def test_simulate_live_with_a_fast_model_drops_nothing():
     clock = ManualClock()
-    stream = Stream(FakeSource(40, fps=25), Task.DEPTH, models={Task.DEPTH: ClockModel(clock, 0.01)},
+    stream = Stream(FakeSource(40, fps=25), {Task.DEPTH: ClockModel(clock, 0.01)},
                     pacing="simulate-live", clock=clock, threaded=False)
     packets = list(stream)
     assert [p.index for p in packets] == list(range(40)) and all(p.is_fresh(Task.DEPTH) for p in packets)
@@ -141,7 +141,7 @@ def test_simulate_live_with_a_fast_model_drops_nothing():
 def test_per_task_rates_in_simulate_live():
     clock = ManualClock()
     models = {Task.DEPTH: ClockModel(clock, 0.0), Task.CLASSIFICATION: ClockModel(clock, 0.0)}
-    stream = Stream(FakeSource(90, fps=30), "depth,classification", models=models, pacing="simulate-live",
+    stream = Stream(FakeSource(90, fps=30), models, pacing="simulate-live",
                     clock=clock, threaded=False, rates={"depth": 10, "classification": 2})
     fresh = {Task.DEPTH: [], Task.CLASSIFICATION: []}
     for packet in stream:
@@ -154,7 +154,7 @@ def test_per_task_rates_in_simulate_live():
 
 def test_per_task_rates_and_max_fps_in_every_mode():
     models = {Task.DEPTH: SlowModel(0.0), Task.SEGMENTATION: SlowModel(0.0)}
-    stream = Stream(FakeSource(60, fps=30), "depth,segmentation", models=models, pacing="every",
+    stream = Stream(FakeSource(60, fps=30), models, pacing="every",
                     max_fps=15, rates={"segmentation": 5})
     packets = list(stream)
     assert [p.index for p in packets] == list(range(60))
@@ -167,7 +167,7 @@ def test_per_task_rates_and_max_fps_in_every_mode():
 def test_max_fps_caps_a_task_rate_above_it():
     """--max-fps caps every task: a per-task rate above it does not lift the cap."""
     models = {Task.DEPTH: SlowModel(0.0), Task.SEGMENTATION: SlowModel(0.0)}
-    stream = Stream(FakeSource(30, fps=30), "depth,segmentation", models=models, pacing="every",
+    stream = Stream(FakeSource(30, fps=30), models, pacing="every",
                     max_fps=10, rates={"segmentation": 30})
     packets = list(stream)
     assert [p.index for p in packets if p.is_fresh(Task.SEGMENTATION)] == list(range(0, 30, 3))
@@ -179,7 +179,7 @@ def test_rate_limiter_rejects_bad_rates():
         with pytest.raises(UsageError):
             RateLimiter(bad)
     with pytest.raises(UsageError, match="not among the tasks"):
-        Stream(FakeSource(3), "depth", models={Task.DEPTH: SlowModel()}, rates={"classification": 2})
+        Stream(FakeSource(3), {Task.DEPTH: SlowModel()}, rates={"classification": 2})
 
 
 # ---- live: at most one frame in flight per model ----------------------------------------
@@ -187,7 +187,7 @@ def test_rate_limiter_rejects_bad_rates():
 
 def test_live_never_has_more_than_one_frame_in_flight_per_model():
     models = {Task.DEPTH: SlowModel(0.03), Task.SEGMENTATION: SlowModel(0.05)}
-    stream = Stream(FakeSource(60, fps=200, live=True, paced=True), "depth,segmentation", models=models)
+    stream = Stream(FakeSource(60, fps=200, live=True, paced=True), models)
     assert stream.pacing is Pacing.LIVE
     packets = list(stream)
     assert models[Task.DEPTH].max_active == 1 and models[Task.SEGMENTATION].max_active == 1
@@ -222,7 +222,7 @@ def test_live_worker_refuses_a_second_frame():
 
 @pytest.mark.parametrize("model_factory", [lambda: SlowModel(0.002), StagedModel])
 def test_every_drops_nothing_and_keeps_order(model_factory):
-    stream = Stream(FakeSource(80), Task.DEPTH, models={Task.DEPTH: model_factory()})
+    stream = Stream(FakeSource(80), {Task.DEPTH: model_factory()})
     assert stream.pacing is Pacing.EVERY
     packets = list(stream)
     assert [p.index for p in packets] == list(range(80))
@@ -233,9 +233,9 @@ def test_every_drops_nothing_and_keeps_order(model_factory):
 
 def test_simulate_live_needs_a_file():
     with pytest.raises(UsageError, match="already live"):
-        Stream(FakeSource(3, live=True), "depth", models={Task.DEPTH: SlowModel()}, pacing="simulate-live")
+        Stream(FakeSource(3, live=True), {Task.DEPTH: SlowModel()}, pacing="simulate-live")
     with pytest.raises(UsageError, match="unknown pacing"):
-        Stream(FakeSource(3), "depth", models={Task.DEPTH: SlowModel()}, pacing="sometimes")
+        Stream(FakeSource(3), {Task.DEPTH: SlowModel()}, pacing="sometimes")
 
 
 # ---- shutdown: break, end of stream, errors in any stage -----------------------------------
@@ -245,7 +245,7 @@ def test_simulate_live_needs_a_file():
 def test_break_stops_every_thread(pacing):
     live = pacing == "live"
     source = FakeSource(10_000, fps=500, live=live, paced=live)
-    for packet in Stream(source, Task.DEPTH, models={Task.DEPTH: SlowModel(0.001)}, pacing=pacing):
+    for packet in Stream(source, {Task.DEPTH: SlowModel(0.001)}, pacing=pacing):
         if packet.index >= 5:
             break
     assert source.closed.is_set()
@@ -257,7 +257,7 @@ def test_source_error_reaches_the_caller(pacing):
     live = pacing == "live"
     source = FakeSource(50, fps=500, live=live, paced=live, fail_at=7)
     with pytest.raises(RuntimeError, match="source failed at frame 7"):
-        for _ in Stream(source, Task.DEPTH, models={Task.DEPTH: SlowModel(0.001)}, pacing=pacing):
+        for _ in Stream(source, {Task.DEPTH: SlowModel(0.001)}, pacing=pacing):
             pass
     _assert_threads_stop()
 
@@ -267,7 +267,7 @@ def test_model_error_reaches_the_caller(pacing):
     live = pacing == "live"
     source = FakeSource(500, fps=200, live=live, paced=live)
     with pytest.raises(ValueError, match="model failed on call 3"):
-        for _ in Stream(source, Task.DEPTH, models={Task.DEPTH: SlowModel(0.001, fail_at_call=3)}, pacing=pacing):
+        for _ in Stream(source, {Task.DEPTH: SlowModel(0.001, fail_at_call=3)}, pacing=pacing):
             pass
     _assert_threads_stop()
 
@@ -275,14 +275,14 @@ def test_model_error_reaches_the_caller(pacing):
 @pytest.mark.parametrize("stage", ["preprocess", "infer", "postprocess"])
 def test_stage_error_in_every_mode_reaches_the_caller(stage):
     with pytest.raises(ValueError, match=f"{stage} failed"):
-        for _ in Stream(FakeSource(100), Task.DEPTH, models={Task.DEPTH: StagedModel(stage, fail_at=4)}):
+        for _ in Stream(FakeSource(100), {Task.DEPTH: StagedModel(stage, fail_at=4)}):
             pass
     _assert_threads_stop()
 
 
 def test_caller_error_stops_every_thread():
     with pytest.raises(KeyError):
-        for packet in Stream(FakeSource(1000), Task.DEPTH, models={Task.DEPTH: StagedModel()}):
+        for packet in Stream(FakeSource(1000), {Task.DEPTH: StagedModel()}):
             if packet.index == 3:
                 raise KeyError("caller failed")
     _assert_threads_stop()
@@ -290,7 +290,7 @@ def test_caller_error_stops_every_thread():
 
 def test_telemetry_summary_shape():
     clock = ManualClock()
-    stream = Stream(FakeSource(30, fps=30), Task.DEPTH, models={Task.DEPTH: ClockModel(clock, 0.05)},
+    stream = Stream(FakeSource(30, fps=30), {Task.DEPTH: ClockModel(clock, 0.05)},
                     pacing="simulate-live", clock=clock, threaded=False)
     list(stream)
     summary = stream.stats.summary()
@@ -313,7 +313,7 @@ def test_streams_load_models_without_thread_spinning(pacing, monkeypatch):
     monkeypatch.setattr(livevision.predictor, "load_models",
                         lambda tasks, models, **kwargs: asked.append(kwargs.get("live")) or {t: (lambda image: None)
                                                                                             for t in tasks})
-    Stream(FakeSource(3), "depth", pacing=pacing)
+    Stream.open(FakeSource(3), "depth", pacing=pacing)
     assert asked == [True]
 
 
@@ -321,7 +321,7 @@ def test_streams_load_models_without_thread_spinning(pacing, monkeypatch):
 
 
 def test_a_stream_runs_once_and_a_second_iteration_is_an_error():
-    s = Stream(FakeSource(5), Task.DEPTH, models={Task.DEPTH: lambda image: 0.0}, pacing="every")
+    s = Stream(FakeSource(5), {Task.DEPTH: lambda image: 0.0}, pacing="every")
     assert len(list(s)) == 5
     with pytest.raises(UsageError, match="runs once"):
         iter(s)
@@ -330,7 +330,7 @@ def test_a_stream_runs_once_and_a_second_iteration_is_an_error():
 @pytest.mark.parametrize("pacing", ["every", "live"])
 def test_leaving_a_with_block_ends_the_run_and_closes_the_source(pacing):
     source = FakeSource(1000, live=pacing == "live", paced=pacing == "live")
-    with Stream(source, Task.DEPTH, models={Task.DEPTH: lambda image: 0.0}, pacing=pacing) as s:
+    with Stream(source, {Task.DEPTH: lambda image: 0.0}, pacing=pacing) as s:
         for packet in s:
             if packet.index >= 2:
                 break
@@ -340,7 +340,7 @@ def test_leaving_a_with_block_ends_the_run_and_closes_the_source(pacing):
 
 def test_closing_a_stream_that_never_ran_closes_its_source():
     source = FakeSource(3)
-    Stream(source, Task.DEPTH, models={Task.DEPTH: lambda image: 0.0}).close()
+    Stream(source, {Task.DEPTH: lambda image: 0.0}).close()
     assert source.closed.is_set()
 
 
@@ -349,8 +349,8 @@ def test_overlapping_streams_restore_opencv_threads_whatever_order_they_end_in()
 
     before = cv2.getNumThreads()
     assert before != 1, "this test needs OpenCV's default pool (more than one thread)"
-    first = iter(Stream(FakeSource(10), Task.DEPTH, models={Task.DEPTH: lambda image: 0.0}, pacing="every"))
-    second = iter(Stream(FakeSource(10), Task.DEPTH, models={Task.DEPTH: lambda image: 0.0}, pacing="every"))
+    first = iter(Stream(FakeSource(10), {Task.DEPTH: lambda image: 0.0}, pacing="every"))
+    second = iter(Stream(FakeSource(10), {Task.DEPTH: lambda image: 0.0}, pacing="every"))
     next(first)
     next(second)
     assert cv2.getNumThreads() == 1
@@ -358,3 +358,38 @@ def test_overlapping_streams_restore_opencv_threads_whatever_order_they_end_in()
     assert cv2.getNumThreads() == 1, "a stream still running lost its single OpenCV thread"
     second.close()
     assert cv2.getNumThreads() == before
+
+
+def test_stream_wires_ready_models_and_names_open_for_specs():
+    source = FakeSource(3)
+    with pytest.raises(UsageError, match=r"Stream\.open"):
+        Stream(source, "depth")  # a task name where the models go: the message says what to call
+    s = Stream(FakeSource(4), {"segmentation": lambda image: 1, "depth": lambda image: 2}, "every")
+    assert s.tasks == [Task.SEGMENTATION, Task.DEPTH] and s.pacing is Pacing.EVERY
+    assert [p.results for p in s][-1] == {Task.SEGMENTATION: 1, Task.DEPTH: 2}
+
+
+def test_stream_open_loads_only_the_models_not_given(monkeypatch):
+    import livevision.predictor
+
+    asked = []
+    monkeypatch.setattr(livevision.predictor, "load_models",
+                        lambda tasks, models, **kwargs: asked.append((list(tasks), models)) or
+                        {t: (lambda image: t.value) for t in tasks})
+    s = Stream.open(FakeSource(2), "depth,classification", model={"classification": "my/classifier"},
+                    models={"depth": lambda image: "ready"}, pacing="every")
+    assert asked == [([Task.CLASSIFICATION], {Task.CLASSIFICATION: "my/classifier"})]
+    assert list(s)[-1].results == {Task.DEPTH: "ready", Task.CLASSIFICATION: "classification"}
+
+
+def test_stream_open_closes_its_source_when_a_model_fails_to_load(monkeypatch):
+    import livevision.predictor
+
+    def fail(*_args, **_kwargs):
+        raise UsageError("no such model")
+
+    monkeypatch.setattr(livevision.predictor, "load_models", fail)
+    source = FakeSource(3)
+    with pytest.raises(UsageError, match="no such model"):
+        Stream.open(source, "depth")
+    assert source.closed.is_set()

@@ -335,3 +335,17 @@ def test_swin_with_shifted_windows_matches_pytorch_below_its_window(tmp_path, mo
     assert actual.shape == expected.shape
     assert float(np.corrcoef(actual.ravel(), expected.ravel())[0, 1]) >= 0.999
     assert np.abs(actual - expected).max() <= 1e-3 * max(1.0, float(np.abs(expected).max()))
+
+
+def test_every_architecture_row_names_a_known_rule_or_is_a_classifier():
+    from livevision.models.registry import ARCHITECTURES
+    from livevision.tasks import input_size
+    from livevision.types import Task
+
+    for model_type, spec in ARCHITECTURES.items():
+        if spec.input_size is None:
+            assert spec.task is Task.CLASSIFICATION, model_type
+            with pytest.raises(UsageError, match="fixed|classifier|sized"):
+                input_size.input_size_rule({}, {"model_type": model_type, "image_size": 224})
+        else:
+            assert spec.input_size in input_size._RULES, model_type

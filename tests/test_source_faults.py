@@ -244,7 +244,7 @@ def test_give_up_reaches_the_stream_caller_and_threads_stop():
     source, _, _ = camera([6], ReconnectPolicy(max_attempts=2), target="rtsp://x/cam")
     packets = []
     with pytest.raises(SourceError, match="after 6 frames and did not come back: 2 reconnection attempts"):
-        for packet in Stream(source, Task.DEPTH, models={Task.DEPTH: lambda image: 0.0}):
+        for packet in Stream(source, {Task.DEPTH: lambda image: 0.0}):
             packets.append(packet.index)
     assert packets == sorted(packets) and packets[-1] == 5  # live: the newest frame is always shown
     _assert_no_engine_threads()
@@ -411,7 +411,7 @@ def test_truncated_h264_mp4_through_the_stream(tmp_path, caplog):
     path = tmp_path / "truncated.mp4"
     path.write_bytes(data[: int(len(data) * 0.6)])
     with caplog.at_level(logging.WARNING, logger="livevision"):
-        packets = list(Stream(str(path), Task.DEPTH, models={Task.DEPTH: lambda image: float(image.mean())}))
+        packets = list(Stream(str(path), {Task.DEPTH: lambda image: float(image.mean())}))
     n = len(packets)
     assert 0 < n < 30
     assert [p.index for p in packets] == list(range(n)) == [read_index(p.image) for p in packets]
@@ -509,7 +509,7 @@ def test_size_changes_through_the_stream_renderers_and_video(pacing, tmp_path):
     out = tmp_path / "out.mp4"
     shown = []
     with VideoSink(out, 25) as video:
-        for packet in Stream(source, Task.DEPTH, models={Task.DEPTH: fake_depth}, pacing=pacing):
+        for packet in Stream(source, {Task.DEPTH: fake_depth}, pacing=pacing):
             for view in ViewMode:
                 renderer.view = view
                 image = renderer.render(packet, ["capture 25 fps"])
@@ -531,7 +531,7 @@ def test_size_changes_through_a_real_predictor(exported):
 
     depth = Predictor(exported("depth_anything"), Task.DEPTH)
     source = ResizingSource(8, SIZES, every=1)
-    for packet in Stream(source, Task.DEPTH, models={Task.DEPTH: depth}):
+    for packet in Stream(source, {Task.DEPTH: depth}):
         w, h = source.size_of(packet.index)
         assert packet.result.depth.shape == packet.image.shape[:2] == (h, w)
         assert np.isfinite(packet.result.depth).all()
@@ -601,7 +601,7 @@ def test_very_large_frames_through_a_predictor_and_the_renderers(size_wh, export
     assert result.depth.shape == (h, w) and result.depth.dtype == np.float32 and np.isfinite(result.depth).all()
     overlay = HudAnnotator().annotate(ResultAnnotator().annotate(frame, result), ["capture 30 fps", "depth 2 fps"])
     assert overlay.shape == frame.shape and overlay.dtype == np.uint8
-    packets = list(Stream(ResizingSource(1, [size_wh]), Task.DEPTH, models={Task.DEPTH: depth}))
+    packets = list(Stream(ResizingSource(1, [size_wh]), {Task.DEPTH: depth}))
     assert len(packets) == 1 and packets[0].result.depth.shape == (h, w)
     packet = packets[0]
     for view, expected in [(ViewMode.OVERLAY, (h, w, 3)), (ViewMode.SIDE_BY_SIDE, (h, 2 * w, 3)),

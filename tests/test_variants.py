@@ -25,7 +25,7 @@ from livevision.models.accuracy import (
 )
 from livevision.models.cache import PROCESSOR_FILE
 from livevision.models.graph_rewrites import count_ops, prepare_for_fusion
-from livevision.models.registry import SUPPORTED_MODEL_TYPES
+from livevision.models.registry import ARCHITECTURES, profile_for
 from livevision.models.variant_build import build_variant, build_variant_with_info, output_heads
 from livevision.models.variant_kinds import (
     FP16,
@@ -33,7 +33,6 @@ from livevision.models.variant_kinds import (
     FP32_OPTIMIZED,
     INT8_DYNAMIC,
     INT8_STATIC,
-    PROFILES,
     candidate_kinds,
     kind_for_precision,
 )
@@ -166,29 +165,24 @@ def test_static_int8_needs_calibration(exported, tmp_path):
 # which variants for which model
 
 
-def test_every_supported_model_type_has_a_profile():
-    for model_types in SUPPORTED_MODEL_TYPES.values():
-        for model_type in model_types:
-            assert model_type in PROFILES, model_type
-
-
 def test_int8_kind_follows_the_architecture():
-    assert kind_for_precision("int8", "vit") == INT8_DYNAMIC
-    assert kind_for_precision("int8", "depth_anything") == INT8_DYNAMIC
-    assert kind_for_precision("int8", "resnet") == INT8_STATIC
-    assert kind_for_precision("int8", "efficientnet") == INT8_STATIC
-    assert kind_for_precision("fp32", "resnet") == FP32
+    assert kind_for_precision("int8", profile_for("vit")) == INT8_DYNAMIC
+    assert kind_for_precision("int8", profile_for("depth_anything")) == INT8_DYNAMIC
+    assert kind_for_precision("int8", profile_for("resnet")) == INT8_STATIC
+    assert kind_for_precision("int8", profile_for("efficientnet")) == INT8_STATIC
+    assert kind_for_precision("fp32", profile_for("resnet")) == FP32
     with pytest.raises(UsageError):
-        kind_for_precision("int4", "vit")
+        kind_for_precision("int4", profile_for("vit"))
 
 
 def test_auto_never_tries_fp16_on_the_cpu():
-    for model_type in PROFILES:
-        kinds = candidate_kinds(model_type, ["CPUExecutionProvider"])
+    for spec in ARCHITECTURES.values():
+        kinds = candidate_kinds(spec.profile, ["CPUExecutionProvider"])
         assert kinds[0] == FP32 and FP16 not in kinds
-        assert FP16 in candidate_kinds(model_type, ["CUDAExecutionProvider"])
-    assert INT8_DYNAMIC in candidate_kinds("vit") and INT8_STATIC not in candidate_kinds("vit")
-    assert candidate_kinds("resnet") == [FP32, INT8_STATIC]
+        assert FP16 in candidate_kinds(spec.profile, ["CUDAExecutionProvider"])
+    vit = candidate_kinds(profile_for("vit"))
+    assert INT8_DYNAMIC in vit and INT8_STATIC not in vit
+    assert candidate_kinds(profile_for("resnet")) == [FP32, INT8_STATIC]
 
 
 def test_explicit_fp16_on_the_cpu_is_refused(exported, tmp_path):
@@ -328,7 +322,7 @@ def test_auto_falls_back_to_fp32_when_no_candidate_passes(exported, tmp_path):
                                   calibration_inputs=_calibration(entry), gate=_always(False), **FAST)
     assert path == entry.onnx_path and report["chosen"] == FP32
     assert "no candidate passed" in report["reason"]
-    assert [c["kind"] for c in report["candidates"]] == candidate_kinds("vit")
+    assert [c["kind"] for c in report["candidates"]] == candidate_kinds(profile_for("vit"))
     assert all(not c["passed"] for c in report["candidates"][1:])
     json.dumps(report)  # stored as cache metadata
 

@@ -300,7 +300,7 @@ def run(options: RunOptions, *, source=None) -> int:
         opened = open_source(source if source is not None else src.source, reconnect=src.reconnect)
         stack.callback(opened.close)
         outputs = _Outputs.open(stack, out, opened.info, src.max_frames)
-        stream = Stream(opened, list(options.tasks), pacing=src.pacing, max_fps=src.max_fps,
+        stream = Stream.open(opened, list(options.tasks), pacing=src.pacing, max_fps=src.max_fps,
                         rates=src.rates or None, **options.model.stream_kwargs())
         if stats_path is not None:
             stack.callback(_write_stats, stats_path, stream, opened)

@@ -5,11 +5,14 @@
         print(packet.index, packet.timestamp_s, packet.result.depth.shape)
 
 Leaving the loop (end of source, `break`, or an exception) stops every thread and
-releases the source. `Stream` is the same with its telemetry at hand:
+releases the source. `Stream` is the same with its telemetry at hand; `Stream.open` loads models
+from names, `Stream(source, models, pacing)` wires ready ones:
 
-    s = livevision.Stream(0, "depth,segmentation", pacing="live")
+    s = livevision.Stream.open(0, "depth,segmentation", pacing="live")
     for packet in s: ...
     print(s.stats.summary())
+
+    s = livevision.Stream("clip.mp4", {"depth": my_model}, "every")
 """
 
 from __future__ import annotations
@@ -135,32 +138,36 @@ _opencv_threads = _OpenCVThreads()
 
 
 class Stream:
-    """Frames of `source` with the results of one or more tasks.
+    """Frames of `source` with the results of one or more tasks: the wiring of a source, ready models
+    and a pacing. `Stream.open(source, task, model=...)` loads the models from specs first.
 
-    source: a camera index, a path, a URL, a glob, or any FrameSource.
-    task: one task or several ("depth,segmentation").
-    model: a Hub id or folder (one task), or {task: id}; default: each task's default model.
-    models: ready models by task (Predictors, or any callable image -> result); they take
-        precedence over `model`.
+    source: a FrameSource, or what `Stream.open` takes (a camera index, a path, a URL, a glob).
+    models: ready models by task ({Task.DEPTH: predictor} or {"depth": ...}), in the order the tasks
+        run and show: Predictors, or any callable image -> result.
     pacing: "live" (default for cameras and streams), "every" (default for files) or
         "simulate-live" (a file played at its own frame rate); see livevision.engine.pacing.
     max_fps: caps every task's inference rate; rates: per-task caps, {task: fps} (max_fps still caps them).
     clock: a Clock (tests use ManualClock with threaded=False for deterministic pacing).
-    reconnect: for cameras and streams that stop delivering: a ReconnectPolicy, True (the
-        default policy), False (stop at once); None: streams reconnect, cameras stop.
+    reconnect: for a source given by spec, cameras and streams that stop delivering: a
+        ReconnectPolicy, True (the default policy), False (stop at once); None: streams reconnect,
+        cameras stop.
     depth_stabilize: "off", "align", "smooth" or "auto" (smooth in the live modes, align for files, off
         for a single image): the depth values over time, see livevision.depth_stabilize; `flicker`
         measures the result.
-    load_kwargs go to `load_model` (cache_dir, providers, resize, ...).
 
     A Stream runs once: iterate it, then make a new one (a second iteration is an error). Use it as a
-    context manager, or call close(), to end the run and release the source early.
+    context manager, or call close(), to end the run and release the source early. A Stream owns its
+    source: closing it closes the source.
     """
 
-    def __init__(self, source, task="depth", *, model=None, models=None, pacing=None, max_fps=None,
-                 rates=None, clock: Clock | None = None, threaded: bool = True,
-                 reconnect: "ReconnectPolicy | bool | None" = None, depth_stabilize: str = "auto", **load_kwargs):
-        self.tasks = parse_tasks(task)
+    def __init__(self, source, models: Mapping, pacing=None, *, max_fps=None, rates=None,
+                 clock: Clock | None = None, threaded: bool = True,
+                 reconnect: "ReconnectPolicy | bool | None" = None, depth_stabilize: str = "auto"):
+        if not isinstance(models, Mapping) or not models:
+            raise UsageError("Stream(source, models, pacing) takes ready models by task, such as {'depth': "
+                             "predictor}; to load them from names use Stream.open(source, task, model=...)")
+        self.models = {Task.parse(t): m for t, m in models.items()}
+        self.tasks = list(self.models)
         self.source: FrameSource = open_source(source, reconnect=reconnect)
         try:
             self.pacing = Pacing.parse(pacing, self.source.info)
@@ -169,20 +176,6 @@ class Stream:
             for t, rate in _as_task_map(self.tasks, rates, "a rate").items():
                 rate_by_task[t] = rate if max_fps is None or rate is None else min(rate, max_fps)
             self.limiters = {t: RateLimiter(rate_by_task[t]) for t in self.tasks}
-            if models is None:
-                from .predictor import load_models
-
-                wanted = _as_task_map(self.tasks, model, "a model")
-                # No ORT thread spinning in any mode: in `every` the decode, pre/post-processing, render and
-                # encode threads run beside inference, and spinning threads took their cores (SegFormer-B0,
-                # 640x272 file with --output, 3 interleaved rounds: 0.84x raw session.run with spinning,
-                # 0.93x without).
-                load_kwargs.setdefault("live", True)
-                models = load_models(self.tasks, wanted, **load_kwargs)
-            missing = [t.value for t in self.tasks if t not in models]
-            if missing:
-                raise UsageError(f"no model for task {', '.join(missing)}")
-            self.models = {t: models[t] for t in self.tasks}
         except BaseException:
             self.source.close()
             raise
@@ -197,6 +190,42 @@ class Stream:
         # The one iteration, once started: a weak reference, so that a caller who breaks out of a for
         # loop still gets the generator (and with it the source and threads) closed at once.
         self._packets: weakref.ref | None = None
+
+    @classmethod
+    def open(cls, source, task="depth", *, model=None, models=None, pacing=None, max_fps=None, rates=None,
+             clock: Clock | None = None, threaded: bool = True, reconnect: "ReconnectPolicy | bool | None" = None,
+             depth_stabilize: str = "auto", **load_kwargs) -> "Stream":
+        """A Stream from specs: the source is opened first (a bad one fails before any model loads),
+        then each task's model is loaded.
+
+        task: one task or several ("depth,segmentation"). model: a Hub id or folder (one task), or
+        {task: id}; default: each task's default model. models: ready models by task for some or all
+        of the tasks; the others are loaded. load_kwargs go to `load_model` (cache_dir, providers,
+        resize, ...). The rest: see Stream.
+        """
+        tasks = parse_tasks(task)
+        opened = open_source(source, reconnect=reconnect)
+        try:
+            ready = {Task.parse(t): m for t, m in (models or {}).items()}
+            unknown = [t.value for t in ready if t not in tasks]
+            if unknown:
+                raise UsageError(f"a model given for {', '.join(unknown)}, which is not among the tasks")
+            to_load = [t for t in tasks if t not in ready]
+            if to_load:
+                from .predictor import load_models
+
+                wanted = _as_task_map(tasks, model, "a model")
+                # No ORT thread spinning in any mode: in `every` the decode, pre/post-processing, render and
+                # encode threads run beside inference, and spinning threads took their cores (SegFormer-B0,
+                # 640x272 file with --output, 3 interleaved rounds: 0.84x raw session.run with spinning,
+                # 0.93x without).
+                load_kwargs.setdefault("live", True)
+                ready.update(load_models(to_load, {t: v for t, v in wanted.items() if t in to_load}, **load_kwargs))
+            return cls(opened, {t: ready[t] for t in tasks}, pacing, max_fps=max_fps, rates=rates, clock=clock,
+                       threaded=threaded, depth_stabilize=depth_stabilize)
+        except BaseException:
+            opened.close()
+            raise
 
     def stop(self) -> None:
         """End the iteration at its next frame boundary (safe from a signal handler or another thread)."""
@@ -285,6 +314,6 @@ class Stream:
 
 
 def stream(source, task="depth", **kwargs) -> Iterator[Packet]:
-    """`iter(Stream(source, task, **kwargs))`: see Stream."""
-    return iter(Stream(source, task, **kwargs))
+    """`iter(Stream.open(source, task, **kwargs))`: see Stream.open."""
+    return iter(Stream.open(source, task, **kwargs))
 

@@ -1,4 +1,9 @@
-"""Which architectures livevision runs, for which task, and each task's default model.
+"""Which architectures livevision runs, and everything livevision knows about each, in one table.
+
+ARCHITECTURES has one row per config.json model_type: its task, the ONNX outputs livevision reads,
+how it is accelerated (its precision profile: which variant kinds `--precision` builds and tries)
+and which `--input-size` rule applies (tasks/input_size.py), or why its input size is fixed. The
+supported types, the mask-classification types and the precision profiles are all read from it.
 
 Everything here reads config.json as a plain dict, so looking a model up never imports
 transformers.
@@ -10,6 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import UnsupportedModelError
 from ..types import Task
+from .variant_kinds import INT8_DYNAMIC, INT8_STATIC
 
 # Default models: small, well-known checkpoints that run in real time on a laptop CPU.
 DEFAULT_MODELS: dict[Task, str] = {
@@ -18,16 +24,115 @@ DEFAULT_MODELS: dict[Task, str] = {
     Task.SEGMENTATION: "nvidia/segformer-b0-finetuned-ade-512-512",
 }
 
-# model_type (config.json) -> tasks it is supported for. DPT covers dpt-large and the
-# MiDaS dpt-hybrid. Classifiers: those optimum-onnx exports, each covered by a test.
-SUPPORTED_MODEL_TYPES: dict[Task, frozenset[str]] = {
-    Task.DEPTH: frozenset({"dpt", "glpn", "depth_anything", "zoedepth"}),
-    Task.CLASSIFICATION: frozenset(
-        {"vit", "deit", "beit", "dinov2", "swin", "resnet", "regnet", "convnext",
-         "efficientnet", "mobilenet_v2", "mobilevit", "levit", "poolformer"}
-    ),
-    Task.SEGMENTATION: frozenset({"segformer", "maskformer", "mask2former"}),
+@dataclass(frozen=True)
+class ModelProfile:
+    """How a model_type is accelerated.
+
+    family: "transformer" (compute in MatMul), "conv" (compute in Conv), "mixed" (both matter).
+    fusion: model_type for onnxruntime.transformers.optimizer ("vit": BERT-style attention, LayerNorm and
+        Gelu fusions), or None: ORT's generic optimizer only.
+    int8: the INT8 kind `--precision int8` builds.
+    auto: the kinds besides FP32 that `--precision auto` measures on the CPU (GPUs: see candidate_kinds).
+    static_ops: op types static QDQ quantizes; None: every type ORT can (Relu, Add, pooling... too, so
+        whole conv chains stay INT8). Transformer parts keep LayerNorm, Softmax, Gelu in FP32.
+    """
+
+    family: str
+    fusion: str | None
+    int8: str
+    auto: tuple[str, ...]
+    static_ops: tuple[str, ...] | None = ("Conv", "MatMul", "Gemm")
+
+
+# Measured on this project's 2-core AVX-512 VNNI CPU, full-size random-weight models, speed-up over FP32
+# (choose_variant: median of 20 interleaved runs, thread spinning off; other jobs share the machine):
+# - dynamic MatMul INT8: ViT-B/16 2.9x (2.3-2.4x while the host is busy), Depth Anything V2 S (252x448)
+#   1.5x, SegFormer-B0 1.1-1.15x, ConvNeXt-T 1.7-1.8x. Dynamic INT8 of every op (ConvInteger) is slower.
+#   Quantizing the fused graph instead (QAttention, or MultiHeadAttention with INT8 projections) measured
+#   2.55-2.65x on ViT-B against 2.9x: ORT's CPU attention kernels are slower than its MatMul/Softmax.
+# - static QDQ INT8: ResNet-50 2.8-4.1x (all op types; Conv/MatMul/Gemm only: 2.9x), ConvNeXt-T 1.4-1.7x,
+#   DA-V2-S 1.45x, SegFormer-B0 1.2-1.25x (Conv/MatMul/Gemm, head in FP32).
+# - fp32-optimized (fused Attention, SkipLayerNorm, BiasGelu): 0.97-1.02x on ViT-B/16, DA-V2-S (12/12
+#   attention blocks fused) and SegFormer-B0: ORT's CPU Attention kernel is no faster than the MatMul /
+#   Softmax it replaces, and ORT_ENABLE_ALL at load already fuses LayerNorm and Gelu. So `auto` does not
+#   build it on the CPU; on GPUs, where fused attention kernels matter, it does.
+_TRANSFORMER = ModelProfile("transformer", "vit", INT8_DYNAMIC, (INT8_DYNAMIC,))  # all compute in MatMul
+_VIT_MIXED = ModelProfile("mixed", "vit", INT8_DYNAMIC, (INT8_DYNAMIC, INT8_STATIC))
+_MIXED = ModelProfile("mixed", None, INT8_DYNAMIC, (INT8_DYNAMIC, INT8_STATIC))
+_CONV = ModelProfile("conv", None, INT8_STATIC, (INT8_STATIC,), static_ops=None)
+
+DEFAULT_PROFILE = _MIXED  # an unknown model_type: measure both INT8 kinds
+
+DEPTH_OUTPUTS = ("predicted_depth",)
+LOGITS = ("logits",)  # classification, and per-pixel class logits (semantic segmentation)
+QUERY_OUTPUTS = ("class_queries_logits", "masks_queries_logits")  # MaskFormer / Mask2Former
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One architecture (a config.json model_type).
+
+    task: what livevision runs it for. outputs: the ONNX outputs it reads, in order. profile: how it
+    is accelerated. input_size: the `--input-size` rule (a key of tasks/input_size's rules), or None
+    when the input size is fixed; fixed_size: why, where there is more to say than "a classifier"
+    ({size} is its training size).
+    """
+
+    task: Task
+    outputs: tuple[str, ...]
+    profile: ModelProfile
+    input_size: str | None = None
+    fixed_size: str | None = None
+
+
+def _depth(profile: ModelProfile, input_size: str) -> ModelSpec:
+    return ModelSpec(Task.DEPTH, DEPTH_OUTPUTS, profile, input_size)
+
+
+def _classifier(profile: ModelProfile, fixed_size: str | None = None) -> ModelSpec:
+    return ModelSpec(Task.CLASSIFICATION, LOGITS, profile, None, fixed_size)
+
+
+_POSITIONS = "has fixed {size}x{size} position embeddings"
+
+# DPT covers dpt-large and the MiDaS dpt-hybrid. Classifiers: those optimum-onnx exports, each
+# covered by a test.
+ARCHITECTURES: dict[str, ModelSpec] = {
+    # depth: transformer backbones with convolutional DPT heads
+    "depth_anything": _depth(_VIT_MIXED, "depth_anything"),  # DINOv2 + DPT head
+    "dpt": _depth(_VIT_MIXED, "dpt"),  # ViT (or BiT hybrid) + DPT head
+    "zoedepth": _depth(_VIT_MIXED, "zoedepth"),  # BEiT + DPT head + metric bins
+    "glpn": _depth(_VIT_MIXED, "glpn"),  # MiT encoder + conv decoder
+    # classification: plain vision transformers (all compute in MatMul)
+    "vit": _classifier(_TRANSFORMER, _POSITIONS),
+    "deit": _classifier(_TRANSFORMER, _POSITIONS),
+    # relative position bias: ORT's fusion does not match it; MatMul INT8 still applies
+    "beit": _classifier(_TRANSFORMER, "has relative position biases sized for {size}x{size}"),
+    "dinov2": _classifier(_TRANSFORMER),
+    "swin": _classifier(_TRANSFORMER, "has attention windows sized for {size}x{size}"),  # windowed attention: not fused
+    "levit": _classifier(ModelProfile("transformer", None, INT8_DYNAMIC, (INT8_DYNAMIC,)),  # attention bias, conv stem
+                         "has attention biases sized for {size}x{size}"),
+    "mobilevit": _classifier(ModelProfile("mixed", None, INT8_STATIC, (INT8_STATIC, INT8_DYNAMIC))),
+    # ConvNeXt's compute is in its pointwise Linear layers (MatMul), not its depthwise convs
+    "convnext": _classifier(ModelProfile("mixed", None, INT8_DYNAMIC, (INT8_DYNAMIC, INT8_STATIC))),
+    # classification: convolutional networks
+    "resnet": _classifier(_CONV),
+    "regnet": _classifier(_CONV),
+    "efficientnet": _classifier(_CONV),
+    "mobilenet_v2": _classifier(_CONV),
+    "poolformer": _classifier(_CONV),
+    # segmentation
+    # MiT encoder (efficient attention: only sr_ratio=1 blocks fuse) + MLP decoder
+    "segformer": ModelSpec(Task.SEGMENTATION, LOGITS, _VIT_MIXED, "segformer"),
+    "maskformer": ModelSpec(Task.SEGMENTATION, QUERY_OUTPUTS, _MIXED, "mask_classification"),  # Swin + decoders
+    "mask2former": ModelSpec(Task.SEGMENTATION, QUERY_OUTPUTS, _MIXED, "mask_classification"),  # + deformable attn
 }
+
+# model_type -> the task it is supported for, and the query-based segmentation types, from the table
+SUPPORTED_MODEL_TYPES: dict[Task, frozenset[str]] = {
+    task: frozenset(name for name, spec in ARCHITECTURES.items() if spec.task is task) for task in Task
+}
+MASK_CLASSIFICATION_TYPES = frozenset(name for name, spec in ARCHITECTURES.items() if spec.outputs == QUERY_OUTPUTS)
 
 # The head class transformers names in config.json's `architectures` tells the task.
 _HEAD_SUFFIXES: dict[Task, tuple[str, ...]] = {
@@ -36,7 +141,14 @@ _HEAD_SUFFIXES: dict[Task, tuple[str, ...]] = {
     Task.SEGMENTATION: ("ForSemanticSegmentation", "ForInstanceSegmentation", "ForUniversalSegmentation"),
 }
 
-MASK_CLASSIFICATION_TYPES = frozenset({"maskformer", "mask2former"})
+_OPTIMUM_TASKS = {Task.DEPTH: "depth-estimation", Task.CLASSIFICATION: "image-classification",
+                  Task.SEGMENTATION: "semantic-segmentation"}
+
+
+def profile_for(model_type: str) -> ModelProfile:
+    """The precision profile of a model_type (DEFAULT_PROFILE for one not in the table)."""
+    spec = ARCHITECTURES.get(model_type)
+    return spec.profile if spec else DEFAULT_PROFILE
 
 
 @dataclass(frozen=True)
@@ -93,12 +205,6 @@ def architecture_for(config: dict, task: Task | None = None) -> Architecture:
             f"{names[0]} is a {head_task.value} model, not {task.value}; "
             f"{task.value} model types: " + ", ".join(supported_model_types(task))
         )
-    if task is Task.DEPTH:
-        return Architecture(model_type, task, "depth-estimation", ("predicted_depth",))
-    if task is Task.CLASSIFICATION:
-        return Architecture(model_type, task, "image-classification", ("logits",))
-    if model_type in MASK_CLASSIFICATION_TYPES:
-        return Architecture(
-            model_type, task, "image-segmentation", ("class_queries_logits", "masks_queries_logits")
-        )
-    return Architecture(model_type, task, "semantic-segmentation", ("logits",))
+    spec = ARCHITECTURES[model_type]
+    optimum_task = "image-segmentation" if spec.outputs == QUERY_OUTPUTS else _OPTIMUM_TASKS[task]
+    return Architecture(model_type, task, optimum_task, spec.outputs)

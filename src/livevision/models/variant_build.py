@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExportError, UsageError
-from .variant_kinds import FP16, FP32, FP32_OPTIMIZED, INT8_DYNAMIC, INT8_STATIC, KINDS, is_gpu, profile_for
+from .registry import profile_for
+from .variant_kinds import FP16, FP32, FP32_OPTIMIZED, INT8_DYNAMIC, INT8_STATIC, KINDS, is_gpu
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def build_variant(fp32_onnx: Path, kind: str, out: Path, *, calibration: Sequenc
     """Write variant `kind` of `fp32_onnx` to `out` and return `out` (`fp32_onnx` itself for "fp32").
 
     calibration: pre-processed `pixel_values` arrays, (1, 3, H, W) float32; needed by "int8-static".
-    model_type: config.json's model_type (picks the fusion, see PROFILES). config: config.json as a dict,
+    model_type: config.json's model_type (picks the fusion: its registry profile). config: config.json as a dict,
     to read head counts for fusion (optional: they are read from the graph when missing).
     providers: the execution providers it will run on (picks the graph optimization level). An fp16
     file is built whatever the providers (choose_variant refuses to use it on the CPU).

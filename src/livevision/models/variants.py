@@ -23,6 +23,7 @@ from ..errors import ExportError, UsageError
 from ..types import Task
 from .accuracy import AgreementReport, check_agreement, thresholds_for
 from .variant_build import build_variant_with_info, cpu_has_vnni
+from .registry import profile_for
 from .variant_kinds import FP32, VARIANTS_FORMAT, candidate_kinds, check_precision, kind_for_precision
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ def choose_variant(
     mode, at most `time_budget_s` of timed runs), check each with `gate` (accuracy.check_agreement)
     against FP32's outputs, and choose the fastest that passes and beats FP32 by `min_speedup`; FP32
     otherwise. A candidate that fails to build, load or run is reported and skipped.
-    precision "fp32" / "fp16" / "int8": build that variant only (int8: PROFILES' kind for the model),
+    precision "fp32" / "fp16" / "int8": build that variant only (int8: the kind its profile names),
     still time and check it, and return it even when the gate fails -- with a warning in the log and in
     report["warnings"]; never another variant in its place. A build failure raises ExportError.
 
@@ -246,8 +247,8 @@ def _wanted_kinds(precision: str, model_type: str, kinds: Sequence[str] | None, 
     """The kinds to try, FP32 (the reference) first: the one asked for, or in "auto" `kinds` or the kinds
     worth trying for `model_type` on `providers`."""
     if precision != "auto":
-        return [FP32] + ([] if precision == "fp32" else [kind_for_precision(precision, model_type)])
-    return [FP32] + [k for k in (kinds or candidate_kinds(model_type, providers)) if k != FP32]
+        return [FP32] + ([] if precision == "fp32" else [kind_for_precision(precision, profile_for(model_type))])
+    return [FP32] + [k for k in (kinds or candidate_kinds(profile_for(model_type), providers)) if k != FP32]
 
 
 def _build_candidates(fp32_onnx: Path, candidates_dir: Path, wanted: list[str], calibrate_on: list[np.ndarray], *,

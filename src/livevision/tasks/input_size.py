@@ -58,6 +58,8 @@ import math
 from dataclasses import dataclass
 
 from ..errors import UsageError
+from ..models.registry import ARCHITECTURES
+from ..types import Task
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +69,6 @@ __all__ = ["InputSizeRule", "input_size_note", "input_size_rule", "require_dynam
 _MIN_PIXELS = 32
 MAX_SCALE = 2  # the largest --input-size is this times the model's default short side
 MAX_SIZE = 2048  # ... or this, where the default is not known
-_CLASSIFIER_REASONS = {
-    "vit": "has fixed {size}x{size} position embeddings",
-    "deit": "has fixed {size}x{size} position embeddings",
-    "beit": "has relative position biases sized for {size}x{size}",
-    "swin": "has attention windows sized for {size}x{size}",
-    "levit": "has attention biases sized for {size}x{size}",
-}
 
 
 @dataclass(frozen=True)
@@ -155,75 +150,103 @@ def _unsupported(config: dict, name: str | None, reason: str) -> UsageError:
 
 
 def input_size_rule(processor_config: dict, config: dict, *, name: str | None = None) -> InputSizeRule:
-    """The InputSizeRule of a model, from its processor config and config.json dicts.
+    """The InputSizeRule of a model, from its processor config and config.json dicts: the rule its
+    row in registry.ARCHITECTURES names.
 
     Raises UsageError (one line, naming the reason) for a model that cannot change its input size.
     """
     model_type = str(config.get("model_type") or "")
     processor = _processor_type(processor_config)
-    cfg = processor_config
-    if model_type in _CLASSIFIER_REASONS:
+    spec = ARCHITECTURES.get(model_type)
+    if spec is not None and spec.fixed_size:
         size = config.get("image_size", "its")
         size = size[0] if isinstance(size, (list, tuple)) else size
-        raise _unsupported(config, name, _CLASSIFIER_REASONS[model_type].format(size=size))
+        raise _unsupported(config, name, spec.fixed_size.format(size=size))
     architectures = config.get("architectures") or []
-    if any("ImageClassification" in a for a in architectures) or model_type in (
-        "resnet", "regnet", "convnext", "efficientnet", "mobilenet_v2", "mobilevit", "poolformer", "dinov2"
-    ):
+    if any("ImageClassification" in a for a in architectures) or (spec and spec.task is Task.CLASSIFICATION):
         raise UsageError(f"{_model_name(config, name)} is a classifier, validated only at its training crop: "
                          "--input-size is for depth and segmentation models")
+    rule = _RULES.get(spec.input_size) if spec and spec.input_size else None
+    found = rule(model_type, processor, processor_config, config, name) if rule else None
+    if found is None:
+        raise _unsupported(config, name, f"({processor or 'no image processor'}) has no known input-size rule")
+    return found
 
-    if model_type == "dpt":
-        if config.get("is_hybrid"):
-            raise _unsupported(config, name, f"(DPT-hybrid, MiDaS) accepts only its {config.get('image_size', 384)}x"
-                                             f"{config.get('image_size', 384)} input size")
-        if _backbone(config) or config.get("backbone"):
-            raise _unsupported(config, name, "is a DPT with a separate backbone, not verified at other sizes")
-        if processor != "DPTImageProcessor":
-            raise _unsupported(config, name, f"uses {processor or 'an unknown processor'}, not DPTImageProcessor")
-        if cfg.get("keep_aspect_ratio"):
-            raise _unsupported(config, name, "reshapes its ViT patch grid as a square, so it cannot keep the "
-                                             "aspect ratio its processor asks for")
-        multiple = 2 * int(config.get("patch_size") or 16)
-        target = _fixed_target(cfg, (384, 384), config, name)
-        rounds = int(cfg.get("ensure_multiple_of") or 1) % multiple == 0
-        return InputSizeRule(model_type, "fixed", min(target), multiple, _smallest(multiple), rounds)
 
-    if model_type == "depth_anything" and processor == "DPTImageProcessor":
-        patch = int(config.get("patch_size") or _backbone(config).get("patch_size") or 14)
-        multiple = int(cfg.get("ensure_multiple_of") or 1)
-        if not cfg.get("keep_aspect_ratio") or multiple % patch:
-            raise _unsupported(config, name, "has a processor that does not keep the aspect ratio in multiples of "
-                                             f"its patch size {patch}")
-        target = _fixed_target(cfg, (384, 384), config, name)
-        return InputSizeRule(model_type, "aspect", min(target), multiple, _smallest(multiple), True)
+def _dpt_rule(model_type, processor, cfg, config, name) -> InputSizeRule:
+    if config.get("is_hybrid"):
+        raise _unsupported(config, name, f"(DPT-hybrid, MiDaS) accepts only its {config.get('image_size', 384)}x"
+                                         f"{config.get('image_size', 384)} input size")
+    if _backbone(config) or config.get("backbone"):
+        raise _unsupported(config, name, "is a DPT with a separate backbone, not verified at other sizes")
+    if processor != "DPTImageProcessor":
+        raise _unsupported(config, name, f"uses {processor or 'an unknown processor'}, not DPTImageProcessor")
+    if cfg.get("keep_aspect_ratio"):
+        raise _unsupported(config, name, "reshapes its ViT patch grid as a square, so it cannot keep the "
+                                         "aspect ratio its processor asks for")
+    multiple = 2 * int(config.get("patch_size") or 16)
+    target = _fixed_target(cfg, (384, 384), config, name)
+    rounds = int(cfg.get("ensure_multiple_of") or 1) % multiple == 0
+    return InputSizeRule(model_type, "fixed", min(target), multiple, _smallest(multiple), rounds)
 
-    if model_type == "zoedepth" and processor == "ZoeDepthImageProcessor":
-        multiple = int(cfg.get("ensure_multiple_of") or 32)
-        target = _fixed_target(cfg, (384, 512), config, name)
-        kind = "aspect" if cfg.get("keep_aspect_ratio", True) is not False else "fixed"
-        return InputSizeRule(model_type, kind, min(target), multiple, _smallest(multiple), True)
 
-    if model_type == "glpn" and processor == "GLPNImageProcessor":
-        multiple = int(cfg.get("size_divisor") or 32)
-        return InputSizeRule(model_type, "glpn", None, multiple, _smallest(multiple), True)
+def _depth_anything_rule(model_type, processor, cfg, config, name) -> InputSizeRule | None:
+    if processor != "DPTImageProcessor":
+        return None
+    patch = int(config.get("patch_size") or _backbone(config).get("patch_size") or 14)
+    multiple = int(cfg.get("ensure_multiple_of") or 1)
+    if not cfg.get("keep_aspect_ratio") or multiple % patch:
+        raise _unsupported(config, name, "has a processor that does not keep the aspect ratio in multiples of "
+                                         f"its patch size {patch}")
+    target = _fixed_target(cfg, (384, 384), config, name)
+    return InputSizeRule(model_type, "aspect", min(target), multiple, _smallest(multiple), True)
 
-    if model_type == "segformer" and processor == "SegformerImageProcessor":
-        target = _fixed_target(cfg, (512, 512), config, name)
-        return InputSizeRule(model_type, "fixed", min(target), 1, _MIN_PIXELS, False)
 
-    if model_type in ("maskformer", "mask2former") and processor in ("MaskFormerImageProcessor",
-                                                                     "Mask2FormerImageProcessor"):
-        multiple = int(cfg.get("size_divisor") or 32)
-        size = cfg.get("size")
-        if isinstance(size, dict) and "height" in size and "width" in size:
-            kind, default = "fixed", min(int(size["height"]), int(size["width"]))
-        else:
-            kind = "shortest_edge"
-            default = int(size.get("shortest_edge", 800) if isinstance(size, dict) else size or 800)
-        return InputSizeRule(model_type, kind, default, multiple, _smallest(multiple), True)
+def _zoedepth_rule(model_type, processor, cfg, config, name) -> InputSizeRule | None:
+    if processor != "ZoeDepthImageProcessor":
+        return None
+    multiple = int(cfg.get("ensure_multiple_of") or 32)
+    target = _fixed_target(cfg, (384, 512), config, name)
+    kind = "aspect" if cfg.get("keep_aspect_ratio", True) is not False else "fixed"
+    return InputSizeRule(model_type, kind, min(target), multiple, _smallest(multiple), True)
 
-    raise _unsupported(config, name, f"({processor or 'no image processor'}) has no known input-size rule")
+
+def _glpn_rule(model_type, processor, cfg, config, name) -> InputSizeRule | None:
+    if processor != "GLPNImageProcessor":
+        return None
+    multiple = int(cfg.get("size_divisor") or 32)
+    return InputSizeRule(model_type, "glpn", None, multiple, _smallest(multiple), True)
+
+
+def _segformer_rule(model_type, processor, cfg, config, name) -> InputSizeRule | None:
+    if processor != "SegformerImageProcessor":
+        return None
+    target = _fixed_target(cfg, (512, 512), config, name)
+    return InputSizeRule(model_type, "fixed", min(target), 1, _MIN_PIXELS, False)
+
+
+def _mask_classification_rule(model_type, processor, cfg, config, name) -> InputSizeRule | None:
+    if processor not in ("MaskFormerImageProcessor", "Mask2FormerImageProcessor"):
+        return None
+    multiple = int(cfg.get("size_divisor") or 32)
+    size = cfg.get("size")
+    if isinstance(size, dict) and "height" in size and "width" in size:
+        kind, default = "fixed", min(int(size["height"]), int(size["width"]))
+    else:
+        kind = "shortest_edge"
+        default = int(size.get("shortest_edge", 800) if isinstance(size, dict) else size or 800)
+    return InputSizeRule(model_type, kind, default, multiple, _smallest(multiple), True)
+
+
+# The rules registry.ARCHITECTURES names; each returns None when the processor is not the one it knows.
+_RULES = {
+    "dpt": _dpt_rule,
+    "depth_anything": _depth_anything_rule,
+    "zoedepth": _zoedepth_rule,
+    "glpn": _glpn_rule,
+    "segformer": _segformer_rule,
+    "mask_classification": _mask_classification_rule,
+}
 
 
 def supports_input_size(processor_config: dict, config: dict) -> bool:
