@@ -245,3 +245,34 @@ def test_the_precision_table_and_its_warning_are_printed_once(tiny_model, tmp_pa
     assert not [line for line in err.splitlines() if line.startswith("livevision: precision int8 for")
                 and line.endswith(":")], err
     assert len([line for line in err.splitlines() if line.startswith("  int8-static")]) == 1
+
+
+def test_an_export_folder_copied_elsewhere_runs_as_the_model(tiny_model, tmp_path):
+    """The round trip to a machine without torch: `export` names the folder to copy; the copy,
+    anywhere, is a model for `run` and load_model (no export, no Hub, no original folder)."""
+    import re
+    import shutil
+
+    from livevision.predictor import load_model
+
+    folder, cache = tiny_model("vit"), tmp_path / "cache"
+    exported = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache),
+                       "--precision", "fp32")
+    assert exported.returncode == 0, exported.stderr
+    named = re.search(r"copy the folder (\S+) there", exported.stderr)
+    assert named and os.path.dirname(exported.stdout.strip()) == named.group(1)
+    copy = tmp_path / "elsewhere" / "vit"
+    shutil.copytree(named.group(1), copy)
+    frame = np.full((48, 64, 3), 127, np.uint8)
+    result = load_model(str(copy), "classification", cache_dir=tmp_path / "runtime-cache", precision="fp32")(frame)
+    assert len(result.labels) == 5
+    assert not (tmp_path / "runtime-cache").exists() or not any((tmp_path / "runtime-cache").iterdir())
+
+    with pytest.raises(Exception, match="export for classification, not depth"):
+        load_model(str(copy), "depth", cache_dir=tmp_path / "runtime-cache")
+    (copy / "model.onnx").write_bytes(b"cut short")
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), frame)
+    cut = run_cli("run", "--task", "classification", "--model", str(copy), "--source", str(image), "--no-display",
+                  "--cache-dir", str(tmp_path / "runtime-cache"))
+    assert cut.returncode != 0 and "incomplete export" in cut.stderr and "Traceback" not in cut.stderr

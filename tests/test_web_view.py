@@ -152,3 +152,83 @@ def test_run_serves_the_view(tiny_model, model_cache, tmp_path):
             run.kill()
             run.wait()
         run.stderr.close()
+
+
+# ---- access: the token ----------------------------------------------------------------------------
+
+
+def _at(url: str, path: str, token: str | None = None) -> str:
+    """url's page `path`, with ?token= when given (url may carry a token already: it is replaced)."""
+    base = url.split("?", 1)[0]
+    return base + path + (f"?token={token}" if token is not None else "")
+
+
+def test_every_page_asks_for_the_token():
+    with WebViewSink(port=0, token="s3cret") as web:
+        assert web.url == f"http://localhost:{web.port}/?token=s3cret"
+        web.write(_frame(120))
+        for path in ("", "frame.jpg", "stream.mjpg"):
+            try:
+                urllib.request.urlopen(_at(web.url, path), timeout=10)
+                raise AssertionError(f"/{path} answered without the token")
+            except urllib.error.HTTPError as e:
+                assert e.code == 401 and e.headers["WWW-Authenticate"].startswith("Bearer")
+            assert _get(_at(web.url, path, "s3cre"))[0] == 403, path
+            assert _get(_at(web.url, path, "S3CRET"))[0] == 403, path
+        status, _, page = _get(web.url)
+        assert status == 200 and b'src="/stream.mjpg?token=s3cret"' in page
+        status, kind, _ = _get(_at(web.url, "frame.jpg", "s3cret"))
+        assert status == 200 and kind == "image/jpeg"
+        bearer = urllib.request.Request(_at(web.url, "frame.jpg"), headers={"Authorization": "Bearer s3cret"})
+        with urllib.request.urlopen(bearer, timeout=10) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(_at(web.url, "stream.mjpg", "s3cret"), timeout=10) as r:
+            assert next(_parts(r)).shape == (48, 64, 3)
+
+
+def test_an_empty_token_is_refused():
+    with pytest.raises(UsageError, match="empty token"):
+        WebViewSink(port=0, token=" ")
+
+
+def test_a_client_that_stops_reading_stalls_neither_the_run_nor_the_others():
+    rng = np.random.default_rng(0)
+    noisy = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(4)]  # ~300 KB JPEGs
+    with WebViewSink(port=0, token="t") as web:
+        web.write(noisy[0])
+        stalled = socket.create_connection(("127.0.0.1", web.port), timeout=10)
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.sendall(b"GET /stream.mjpg?token=t HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
+        seen: list[float] = []
+        with urllib.request.urlopen(_at(web.url, "stream.mjpg", "t"), timeout=10) as watching:
+            parts = _parts(watching)
+            for i in range(1, 40):  # far more than the stalled socket's buffers hold
+                web.write(noisy[i % 4] // (1 + i % 3))
+                seen.append(float(next(parts).mean()))
+        assert web.frames_written == 40 and len(seen) == 39
+        stalled.close()
+
+
+def test_is_loopback():
+    from livevision.sinks.web import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.0.0.2")
+    assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("192.168.1.5")
+    assert not is_loopback("myhost.local")
+
+
+def test_a_token_is_made_up_off_loopback_and_none_warns(caplog):
+    from livevision.app import _web_view
+
+    with _web_view("127.0.0.1:0", None) as local:
+        assert local.token is None
+    with _web_view("0.0.0.0:0", None) as shared:
+        assert shared.token and len(shared.token) >= 20 and f"?token={shared.token}" in shared.url
+        assert _get(_at(shared.url, "frame.jpg"))[0] == 401
+    with _web_view("0.0.0.0:0", "mine") as given:
+        assert given.token == "mine"
+    with caplog.at_level("WARNING", logger="livevision"):
+        with _web_view("0.0.0.0:0", "none") as open_view:
+            assert open_view.token is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "without a token" in warnings[0]

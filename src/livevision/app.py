@@ -40,7 +40,7 @@ from .sinks import (
     WindowSink,
 )
 from .sinks.errors import OutputPathError
-from .sinks.web import WebViewSink, parse_address
+from .sinks.web import WebViewSink, is_loopback, new_token, parse_address
 from .sources import open_source
 from .engine.running import TaskOutput
 from .stream import Packet, Stream
@@ -118,6 +118,8 @@ class OutputOptions:
     hud: bool = True
     snapshot_dir: Path = Path(".")
     serve: str | None = None  # "[HOST:]PORT": the view as an MJPEG stream in a browser (WebViewSink)
+    # the web view's token; None: a new one unless it listens on loopback only; "none": no token
+    serve_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,18 @@ class _RawArrays:
                         image=output.image)
 
 
+def _web_view(address: str, token: str | None) -> WebViewSink:
+    """--serve [HOST:]PORT with --serve-token: a token made up for any address but loopback."""
+    host, port = parse_address(address)
+    if token is None:
+        token = None if is_loopback(host) else new_token()
+    elif token.strip().lower() == "none":
+        token = None
+        if not is_loopback(host):
+            log.warning("--serve %s without a token: anyone who can reach port %d sees the camera", host, port)
+    return WebViewSink(host, port, token=token)
+
+
 @dataclass
 class _Outputs:
     """The sinks a run opened (None where not asked for)."""
@@ -262,7 +276,7 @@ class _Outputs:
             arrays=enter(RawArraySink(out.arrays, depth_format=out.depth_format, intrinsics=out.camera,
                                       fov_deg=out.fov, point_stride=out.point_stride)) if out.arrays else None,
             window=enter(WindowSink("livevision")) if out.display else None,
-            web=enter(WebViewSink(*parse_address(out.serve))) if out.serve else None,
+            web=enter(_web_view(out.serve, out.serve_token)) if out.serve else None,
         )
         if outputs.web is not None:
             log.info("web view at %s", outputs.web.url)

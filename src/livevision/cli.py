@@ -174,6 +174,9 @@ def _add_run_parser(commands) -> None:
     out.add_argument("--no-display", action="store_true", help="do not open a window")
     out.add_argument("--serve", metavar="[HOST:]PORT", help="show the view in a browser at http://HOST:PORT/ "
                      "(MJPEG; HOST 127.0.0.1 unless given, 0.0.0.0 for every interface)")
+    out.add_argument("--serve-token", metavar="TOKEN", help="the token the web view asks for (?token= in the URL "
+                     "printed at start); default: a new one for any address but loopback, none there; "
+                     "'none': serve without (a warning off loopback)")
     out.add_argument("--view", choices=[v.value for v in ViewMode],
                      help="overlay, side_by_side (original | result) or grid (the source and one titled tile per "
                      "task); default grid when depth and segmentation both run, else overlay")
@@ -341,7 +344,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
             display=not args.no_display, view=ViewMode(args.view) if args.view else None,
             alpha=_alpha_values(args.alpha, tasks), hud=not args.no_hud, snapshot_dir=args.snapshot_dir,
-            serve=args.serve),
+            serve=args.serve, serve_token=args.serve_token),
     )
     return run(options)
 
@@ -353,6 +356,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     model = args.model or DEFAULT_MODELS[task]
     entry = export_model(model, task, revision=args.revision, cache_dir=args.cache_dir, opset=args.opset,
                          force=args.force)
+    exported = entry.path
     if args.precision != "fp32" or args.input_size is not None:
         from .predictor import RuntimeOptions, find_model_entry
 
@@ -362,6 +366,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     print(entry.onnx_path)
     for warning in entry.metadata.get("notes", {}).get("validation_warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
+    # The round trip to a machine that only runs models (no torch): the export folder is all it needs.
+    print(f"livevision: to run it where torch is not installed, copy the folder {exported} there "
+          f"(e.g. scp -r) and pass that folder as the model: livevision run --task {task.value} --model FOLDER",
+          file=sys.stderr)
     return 0
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from .errors import CacheError, MissingDependencyError, UsageError
 from .graphs.chain import DeviceInput
 from .heads import ClassificationOptions, Head, Result, SegmentationOptions, head_for
-from .models.cache import CONFIG_FILE, PROCESSOR_FILE, CacheEntry, ModelCache
+from .models.cache import CONFIG_FILE, METADATA_FILE, PROCESSOR_FILE, CacheEntry, ModelCache, read_entry
 from .models.registry import DEFAULT_MODELS, Architecture, architecture_for
 from .models.resolve import parse_model_ref
 from .models.session import create_session
@@ -333,6 +333,9 @@ def find_or_export(model: str | Path, task: Task, *, revision: str | None = None
                    cache_dir: str | Path | None = None) -> CacheEntry:
     from .models.export import cache_key  # light: export.py imports torch only inside its build step
 
+    copied = _export_folder(model, task)
+    if copied is not None:
+        return copied
     ref = parse_model_ref(model, revision)
     cache = ModelCache(cache_dir)
     key = cache_key(ref, task)
@@ -351,6 +354,25 @@ def find_or_export(model: str | Path, task: Task, *, revision: str | None = None
     from .models.export import export_model
 
     return export_model(model, task, revision=revision, cache_dir=cache_dir)
+
+
+def _export_folder(model: str | Path, task: Task) -> CacheEntry | None:
+    """`model` when it is an export itself (a cache entry folder, copied from the machine that
+    exported it: `livevision export` says which): it runs as it is, no torch needed."""
+    path = Path(str(model)).expanduser()
+    if not (path / METADATA_FILE).is_file():
+        return None
+    entry = read_entry(path)
+    if entry is None:
+        raise CacheError(f"{path} is an incomplete export (a file is missing or cut short): copy the folder again")
+    options = entry.metadata.get("key", {}).get("options", {})
+    if "precision" in options:  # a variant is chosen per machine from the export: copy that instead
+        raise UsageError(f"{path} is a {options['precision']} precision variant chosen on another machine: copy "
+                         "the export it was built from (the folder `livevision export` names) and pass that")
+    exported_for = options.get("task")
+    if exported_for != task.value:
+        raise UsageError(f"{path} is an export for {exported_for}, not {task.value}")
+    return entry
 
 
 def _can_export() -> bool:

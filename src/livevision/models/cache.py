@@ -131,14 +131,14 @@ class ModelCache:
 
     def lookup(self, key: CacheKey) -> CacheEntry | None:
         """The complete entry for key, or None."""
-        return self._complete_entry(self.root / key.folder_name)
+        return read_entry(self.root / key.folder_name)
 
     def lookup_any_version(self, key: CacheKey) -> CacheEntry | None:
         """The newest complete entry for the same model, revision and options, whatever
         library versions built it. For machines that run exports but cannot make them."""
         candidates = []
         for meta_path in self.root.glob(f"*/{METADATA_FILE}"):
-            entry = self._complete_entry(meta_path.parent)
+            entry = read_entry(meta_path.parent)
             if entry is None:
                 continue
             stored = entry.metadata.get("key", {})
@@ -162,7 +162,7 @@ class ModelCache:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / key.folder_name
         with self._lock(key):
-            entry = self._complete_entry(final)
+            entry = read_entry(final)
             if entry is not None:
                 return entry  # another process built it while we waited
             if final.exists():
@@ -186,23 +186,10 @@ class ModelCache:
                 _fsync_dir(self.root)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-        entry = self._complete_entry(final)
+        entry = read_entry(final)
         if entry is None:
             raise CacheError(f"cache entry {final} is incomplete right after writing it")
         return entry
-
-    def _complete_entry(self, folder: Path) -> CacheEntry | None:
-        try:
-            with open(folder / METADATA_FILE, encoding="utf-8") as f:
-                metadata = json.load(f)
-            files = metadata["files"]
-            for name, size in files.items():
-                if (folder / name).stat().st_size != size:
-                    log.warning("cache entry %s: %s has the wrong size", folder, name)
-                    return None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return CacheEntry(folder, metadata)
 
     @contextlib.contextmanager
     def _lock(self, key: CacheKey) -> Iterator[None]:
@@ -219,6 +206,22 @@ class ModelCache:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_entry(folder: Path) -> CacheEntry | None:
+    """The complete cache entry in `folder` (its metadata read and every file the right size), or None.
+    A folder copied out of a cache is still one: runtime-only machines run such copies."""
+    try:
+        with open(folder / METADATA_FILE, encoding="utf-8") as f:
+            metadata = json.load(f)
+        files = metadata["files"]
+        for name, size in files.items():
+            if (folder / name).stat().st_size != size:
+                log.warning("cache entry %s: %s has the wrong size", folder, name)
+                return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return CacheEntry(folder, metadata)
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:

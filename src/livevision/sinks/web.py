@@ -10,17 +10,26 @@ screen. Pages:
 The server runs on its own threads; `write(frame)` only swaps in the newest frame. A frame is
 JPEG-encoded on a client's thread when first asked for, and the encoding is shared with the other
 clients, so nobody watching costs nothing and a slow client skips frames instead of slowing the run.
-It listens on 127.0.0.1 unless given another host (``0.0.0.0`` for every interface: anyone who can
-reach the port sees the camera).
+It listens on 127.0.0.1 unless given another host (``0.0.0.0`` for every interface).
+
+Access: with a `token`, every page asks for it, as ``?token=...`` in the URL (the page passes it on
+to its stream) or an ``Authorization: Bearer ...`` header: none gives 401, a wrong one 403. It is
+compared in constant time. `livevision run` makes one up for any address other than loopback
+(`--serve-token` gives your own; `--serve-token none` serves without, with a warning): anyone who
+can reach the port would otherwise see the camera.
 """
 
 from __future__ import annotations
 
+import hmac
 import http.server
+import ipaddress
 import logging
+import secrets
 import socket
 import socketserver
 import threading
+import urllib.parse
 
 import cv2
 import numpy as np
@@ -32,12 +41,27 @@ from .errors import OutputPathError, SinkError
 logger = logging.getLogger(__name__)
 
 BOUNDARY = "livevision-frame"
-PAGE = b"""<!doctype html>
+PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>livevision</title>
-<style>html,body{margin:0;height:100%;background:#111}img{width:100%;height:100%;object-fit:contain}</style>
-</head><body><img src="/stream.mjpg" alt="livevision live view"></body></html>
+<style>html,body{{margin:0;height:100%;background:#111}}img{{width:100%;height:100%;object-fit:contain}}</style>
+</head><body><img src="/stream.mjpg{query}" alt="livevision live view"></body></html>
 """
 WAIT_S = 0.5  # how often a waiting client checks whether the sink closed
+
+
+def new_token() -> str:
+    """A token for the web view: 128 random bits, URL-safe."""
+    return secrets.token_urlsafe(16)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -65,8 +89,12 @@ class _Server6(_Server):
 class WebViewSink(Sink):
     """Serve written frames at http://host:port/ (port 0: a free port, see `url`)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8080, *, quality: int = 80) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080, *, quality: int = 80,
+                 token: str | None = None) -> None:
+        if token is not None and not token.strip():
+            raise UsageError("--serve-token: an empty token would let anyone in")
         self.quality = int(quality)
+        self.token = token
         self.frames_written = 0
         self._changed = threading.Condition()
         self._frame: np.ndarray | None = None
@@ -76,18 +104,47 @@ class WebViewSink(Sink):
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 -- the http.server API
-                if self.path in ("/", "/index.html"):
-                    self._send(200, "text/html; charset=utf-8", PAGE)
-                elif self.path == "/frame.jpg":
+                url = urllib.parse.urlsplit(self.path)
+                path = url.path
+                if not self._allowed(urllib.parse.parse_qs(url.query).get("token", [None])[0]):
+                    return
+                if path in ("/", "/index.html"):
+                    query = f"?token={urllib.parse.quote(sink.token)}" if sink.token else ""
+                    self._send(200, "text/html; charset=utf-8", PAGE.format(query=query).encode())
+                elif path == "/frame.jpg":
                     latest = sink._latest_jpeg(after=0, wait=False)
                     if latest is None:
                         self._send(503, "text/plain", b"no frame yet\n")
                     else:
                         self._send(200, "image/jpeg", latest[1])
-                elif self.path == "/stream.mjpg":
+                elif path == "/stream.mjpg":
                     self._stream()
                 else:
                     self._send(404, "text/plain", b"not found\n")
+
+            def _allowed(self, given: str | None) -> bool:
+                """True when no token is needed or the right one came; else answers 401 / 403."""
+                if sink.token is None:
+                    return True
+                header = self.headers.get("Authorization", "")
+                if given is None and header.startswith("Bearer "):
+                    given = header[len("Bearer "):].strip()
+                if given is None:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Bearer realm="livevision"')
+                    self._end(b"this view needs its token: open the URL livevision printed\n")
+                    return False
+                if not hmac.compare_digest(given.encode(), sink.token.encode()):
+                    self.send_response(403)
+                    self._end(b"wrong token\n")
+                    return False
+                return True
+
+            def _end(self, body: bytes) -> None:
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def _send(self, status: int, kind: str, body: bytes) -> None:
                 self.send_response(status)
@@ -128,11 +185,13 @@ class WebViewSink(Sink):
 
     @property
     def url(self) -> str:
-        """Where to point a browser on this machine (for 0.0.0.0 / :: use the machine's address elsewhere)."""
+        """Where to point a browser on this machine (for 0.0.0.0 / :: use the machine's address elsewhere),
+        with the token when there is one."""
         shown = {"127.0.0.1": "localhost", "0.0.0.0": "localhost", "::1": "[::1]", "::": "[::1]"}.get(self.host)
         if shown is None:
             shown = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{shown}:{self.port}/"
+        query = f"?token={urllib.parse.quote(self.token)}" if self.token else ""
+        return f"http://{shown}:{self.port}/{query}"
 
     def write(self, frame: np.ndarray) -> None:
         """Make `frame` (BGR uint8) the one clients get next; returns at once."""
@@ -174,4 +233,4 @@ class WebViewSink(Sink):
         self._thread.join(timeout=5)
 
 
-__all__ = ["WebViewSink", "parse_address"]
+__all__ = ["WebViewSink", "is_loopback", "new_token", "parse_address"]
