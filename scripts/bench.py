@@ -600,39 +600,37 @@ def result_from_json(data: dict) -> ModelResult:
 # --- report ------------------------------------------------------------------------------------
 
 
+def system_file_lines(path: str) -> list[str]:
+    """The lines of a system file; none where it cannot be read (another OS, a sandbox)."""
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
+
+
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        info = {}
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if ":" in line:
-                k, v = (x.strip() for x in line.split(":", 1))
-                info.setdefault(k, v)
-        cpu = info.get("model name", "unknown")
-        extra = ([f"family {info['cpu family']}, model {info['model']}"]
-                 if "cpu family" in info and "model" in info else [])
-        flags = set(info.get("flags", "").split())
-        isa = [x for x, f in (("AVX-512", "avx512f"), ("AVX-512 VNNI", "avx512_vnni"), ("AVX2", "avx2")) if f in flags]
-        if isa:
-            extra.append(isa[0] if isa[0] != "AVX-512" or "avx512_vnni" not in flags else "AVX-512 with VNNI")
-        if extra:
-            cpu += f" ({'; '.join(extra)})"
-    except OSError:
-        pass
+    info = {}
+    for line in system_file_lines("/proc/cpuinfo"):
+        if ":" in line:
+            k, v = (x.strip() for x in line.split(":", 1))
+            info.setdefault(k, v)
+    cpu = info.get("model name", "unknown")
+    extra = ([f"family {info['cpu family']}, model {info['model']}"]
+             if "cpu family" in info and "model" in info else [])
+    flags = set(info.get("flags", "").split())
+    isa = [x for x, f in (("AVX-512", "avx512f"), ("AVX-512 VNNI", "avx512_vnni"), ("AVX2", "avx2")) if f in flags]
+    if isa:
+        extra.append(isa[0] if isa[0] != "AVX-512" or "avx512_vnni" not in flags else "AVX-512 with VNNI")
+    if extra:
+        cpu += f" ({'; '.join(extra)})"
     ram = "unknown"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024 ** 2:.1f} GiB"
-    except OSError:
-        pass
+    for line in system_file_lines("/proc/meminfo"):
+        if line.startswith("MemTotal"):
+            ram = f"{int(line.split()[1]) / 1024 ** 2:.1f} GiB"
     os_name = platform.platform()
-    try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                os_name = f"{line.split('=', 1)[1].strip(chr(34))} ({platform.release()})"
-    except OSError:
-        pass
+    for line in system_file_lines("/etc/os-release"):
+        if line.startswith("PRETTY_NAME="):
+            os_name = f"{line.split('=', 1)[1].strip(chr(34))} ({platform.release()})"
     from importlib import metadata
 
     versions = {}

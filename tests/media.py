@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -74,16 +75,20 @@ def probe(path: Path) -> dict:
     }
 
 
+def read_frames(cap: cv2.VideoCapture) -> Iterator[np.ndarray]:
+    """Every frame left in an open capture, in order."""
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return
+        yield frame
+
+
 def decode(path: Path) -> tuple[float, list[np.ndarray]]:
     cap = cv2.VideoCapture(str(path))
     assert cap.isOpened(), path
     fps = cap.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
+    frames = list(read_frames(cap))
     cap.release()
     return fps, frames
 

@@ -100,6 +100,12 @@ def input_hw(processor_config, frame=LANDSCAPE):
     return build_preprocessor(processor_config)(frame).pixel_values.shape[2:]
 
 
+def assert_below_smallest(processor_config, config, size, smallest):
+    """--input-size `size` is refused: the model's smallest is `smallest`."""
+    with pytest.raises(UsageError, match=f"the smallest is {smallest}"):
+        with_input_size(processor_config, config, size)
+
+
 # --- real-checkpoint configs -------------------------------------------------------------------------
 
 
@@ -182,8 +188,7 @@ def test_dpt_large_is_square_in_multiples_of_32():
     assert input_hw(with_input_size(processor_config, config, 256)) == (256, 256)
     with pytest.raises(UsageError, match="not possible for Intel/dpt-large: sizes are multiples of 32; use 288 or 320"):
         with_input_size(processor_config, config, 300)
-    with pytest.raises(UsageError, match="the smallest is 64"):
-        with_input_size(processor_config, config, 32)
+    assert_below_smallest(processor_config, config, 32, smallest=64)
 
 
 def test_zoedepth_scales_its_384x512_target():
@@ -208,8 +213,7 @@ def test_glpn_becomes_an_aspect_keeping_resize():
 def test_segformer_takes_any_size_from_32():
     processor_config, config = real("nvidia/segformer-b0-finetuned-ade-512-512")
     assert input_hw(with_input_size(processor_config, config, 250)) == (250, 250)
-    with pytest.raises(UsageError, match="the smallest is 32"):
-        with_input_size(processor_config, config, 16)
+    assert_below_smallest(processor_config, config, 16, smallest=32)
 
 
 def test_maskformer_shortest_edge():
@@ -217,8 +221,7 @@ def test_maskformer_shortest_edge():
     new = with_input_size(processor_config, config, 256)
     assert new["size"] == {"shortest_edge": 256, "longest_edge": 1024}
     assert input_hw(new) == (256, 480)  # long side rounded up to 32, as MaskFormer's size_divisor does
-    with pytest.raises(UsageError, match="the smallest is 64"):
-        with_input_size(processor_config, config, 48)
+    assert_below_smallest(processor_config, config, 48, smallest=64)
 
 
 def test_mask2former_fixed_size():

@@ -44,7 +44,7 @@ from livevision.sinks.ffmpeg import as_fraction
 from livevision.sinks.raw import decode_depth_png
 from livevision.sinks.window import NO_DISPLAY_WARNING, display_problem
 from livevision.types import ClassificationResult, DepthKind, DepthResult, Segment, SegmentationResult
-from media import H, W, decode, index_frame, make_source, probe, read_index
+from media import H, W, decode, index_frame, make_source, probe, read_frames, read_index
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,10 +76,7 @@ def test_video_sink_h264_fps_audio_and_order(tmp_path, fps, audio_s):
     out = tmp_path / "out.mp4"
     with VideoSink(out, src_fps, audio_from=src) as sink:
         assert sink.fps == fps  # snapped back to the exact rational
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
+        for frame in read_frames(cap):
             sink.write(frame)
     cap.release()
     assert sink.frames_written == n

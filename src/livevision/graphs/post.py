@@ -53,18 +53,23 @@ def _resize_to(g: GraphBuilder, planes: str, out_hw: str, out: str | None = None
     return g.op("Resize", planes, "", "", sizes, out=out, **attrs)
 
 
-def semantic_graph(num_labels: int):
-    """logits (1, C, h, w) float32, out_hw int64[2] -> label_map (1, H, W) of label_dtype(C)."""
+def _label_map_output(g: GraphBuilder, planes: str, out_hw: str, num_labels: int) -> None:
+    """Class planes (1, C, h, w): bilinear resize to out_hw, ArgMax over C -> output label_map (1, H, W)."""
     from onnx import helper
 
+    resized = _resize_to(g, planes, out_hw, mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
+    winner = g.op("ArgMax", resized, axis=1, keepdims=0)
+    elem_type = helper.np_dtype_to_tensor_dtype(label_dtype(num_labels))
+    g.op("Cast", winner, out="label_map", to=elem_type)
+    g.output("label_map", elem_type, [1, "H", "W"])
+
+
+def semantic_graph(num_labels: int):
+    """logits (1, C, h, w) float32, out_hw int64[2] -> label_map (1, H, W) of label_dtype(C)."""
     g = GraphBuilder("livevision_semantic_post")
     logits = g.input("logits", element_type("FLOAT"), [1, num_labels, "h", "w"])
     out_hw = g.input("out_hw", element_type("INT64"), [2])
-    resized = _resize_to(g, logits, out_hw, mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
-    winner = g.op("ArgMax", resized, axis=1, keepdims=0)
-    dtype = label_dtype(num_labels)
-    g.op("Cast", winner, out="label_map", to=helper.np_dtype_to_tensor_dtype(dtype))
-    g.output("label_map", helper.np_dtype_to_tensor_dtype(dtype), [1, "H", "W"])
+    _label_map_output(g, logits, out_hw, num_labels)
     return g.model()
 
 
@@ -116,8 +121,6 @@ def _mid_resize(g: GraphBuilder, masks: str, mid_hw) -> str:
 
 def mask_semantic_graph(num_labels: int, mid_hw=None):
     """class_logits (1, Q, C + 1), mask_logits (1, Q, h, w), out_hw -> label_map (1, H, W) of label_dtype(C)."""
-    from onnx import helper
-
     g = GraphBuilder("livevision_mask_semantic_post")
     class_logits = g.input("class_logits", element_type("FLOAT"), [1, "q", num_labels + 1])
     masks = g.input("mask_logits", element_type("FLOAT"), [1, "q", "h", "w"])
@@ -129,11 +132,7 @@ def mask_semantic_graph(num_labels: int, mid_hw=None):
     planes = g.op("Reshape", class_maps, g.op("Concat", g.const([1, num_labels]),
                                               g.op("Slice", g.op("Shape", mask_probs), g.const([2]), g.const([4])),
                                               axis=0))
-    resized = _resize_to(g, planes, out_hw, mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
-    winner = g.op("ArgMax", resized, axis=1, keepdims=0)
-    dtype = label_dtype(num_labels)
-    g.op("Cast", winner, out="label_map", to=helper.np_dtype_to_tensor_dtype(dtype))
-    g.output("label_map", helper.np_dtype_to_tensor_dtype(dtype), [1, "H", "W"])
+    _label_map_output(g, planes, out_hw, num_labels)
     return g.model()
 
 

@@ -230,20 +230,30 @@ class VideoCaptureSource(FrameSource):
             return False, None, now
         return ok, image, now
 
+    def _read_next_locked(self, decode: bool, bad_before: int = 0) -> tuple[np.ndarray | None, int, float] | None:
+        """With the lock held: read the next frame, count it and give it the next index -> (image, index,
+        read time); None if closed or the read failed. bad_before: a file's failed reads just before this
+        one, which a good read shows were bad frames."""
+        if self._closed.is_set():
+            return None
+        ok, image, now = self._read_once(decode)
+        if not ok:
+            return None
+        if bad_before:
+            self._skipped(bad_before)
+        index = self._index
+        self._index += 1
+        self.frames_read += 1
+        return image, index, now
+
     def _read_file(self, decode: bool) -> _Item | None:
         """The next decodable frame, skipping bad ones; None at the end of the file."""
         failures = 0
         while True:
             with self._lock:
-                if self._closed.is_set():
-                    return None
-                ok, image, now = self._read_once(decode)
-                if ok:
-                    if failures:
-                        self._skipped(failures)
-                    index = self._index
-                    self._index += 1
-                    self.frames_read += 1
+                read = self._read_next_locked(decode, bad_before=failures)
+                if read is not None:
+                    image, index, now = read
                     return image, index, self._file_timestamp(index), now
             if self._closed.is_set():
                 return None
@@ -289,13 +299,9 @@ class VideoCaptureSource(FrameSource):
     def _read_live(self, decode: bool) -> _Item | None:
         while True:
             with self._lock:
-                if self._closed.is_set():
-                    return None
-                ok, image, now = self._read_once(decode)
-                if ok:
-                    index = self._index
-                    self._index += 1
-                    self.frames_read += 1
+                read = self._read_next_locked(decode)
+                if read is not None:
+                    image, index, now = read
                     self._connection_frames += 1
                     if self._t0 is None:
                         self._t0 = now
