@@ -109,9 +109,14 @@ class OutputOptions:
     arrays: Path | None = None  # a folder of raw arrays
     stats: Path | None = None
     depth_format: str = "npy"
-    camera: CameraIntrinsics | None = None  # point clouds (depth_format "ply"): the camera, or else...
-    fov: float | None = None  # ... its horizontal field of view in degrees (RawArraySink's default when None)
+    # point clouds (depth_format "ply", and --rerun, --mcap, --foxglove): the camera, or else...
+    camera: CameraIntrinsics | None = None
+    fov: float | None = None  # ... its horizontal field of view in degrees (DEFAULT_FOV_DEG when None)
     point_stride: int = 1
+    rerun: str | None = None  # FILE.rrd, "spawn" or "connect[=URL]" (RerunSink)
+    mcap: Path | None = None  # ROS 2 messages in an MCAP file (McapSink)
+    mcap_compression: str = "none"
+    foxglove: str | None = None  # "[HOST:]PORT": the same channels live (FoxgloveSink)
     display: bool = True
     view: ViewMode | None = None  # None: default_view(tasks)
     alpha: dict = field(default_factory=dict)  # {Task: opacity of its colours over the frame}, see Renderer
@@ -243,6 +248,28 @@ class _RawArrays:
                         image=output.image)
 
 
+def _robotics_sinks(out: OutputOptions, enter) -> list:
+    """--rerun, --mcap and --foxglove, each imported only when asked for (their wheels are extras) and
+    entered in the run's exit stack at once, so that one failing to open still closes the others."""
+    camera = dict(camera=out.camera, fov_deg=out.fov, point_stride=out.point_stride)
+    sinks = []
+    if out.mcap is not None:
+        from .sinks.mcap_sink import McapSink
+
+        sinks.append(enter(McapSink(out.mcap, compression=out.mcap_compression, **camera)))
+    if out.rerun is not None:
+        from .sinks.rerun_sink import RerunSink
+
+        sinks.append(enter(RerunSink(out.rerun, **camera)))
+    if out.foxglove is not None:
+        from .sinks.foxglove_sink import FoxgloveSink
+
+        sink = enter(FoxgloveSink(*parse_address(out.foxglove, "--foxglove"), **camera))
+        log.info("Foxglove: connect to %s", sink.url)
+        sinks.append(sink)
+    return sinks
+
+
 def _web_view(address: str, token: str | None) -> WebViewSink:
     """--serve [HOST:]PORT with --serve-token: a token made up for any address but loopback."""
     host, port = parse_address(address)
@@ -264,6 +291,7 @@ class _Outputs:
     arrays: RawArraySink | None
     window: WindowSink | None
     web: WebViewSink | None
+    robotics: list  # RerunSink, McapSink, FoxgloveSink: each result once, with its frame
 
     @classmethod
     def open(cls, stack: contextlib.ExitStack, out: OutputOptions, info, max_frames: int | None) -> "_Outputs":
@@ -277,6 +305,7 @@ class _Outputs:
                                       fov_deg=out.fov, point_stride=out.point_stride)) if out.arrays else None,
             window=enter(WindowSink("livevision")) if out.display else None,
             web=enter(_web_view(out.serve, out.serve_token)) if out.serve else None,
+            robotics=_robotics_sinks(out, enter),
         )
         if outputs.web is not None:
             log.info("web view at %s", outputs.web.url)
@@ -296,7 +325,7 @@ class _Outputs:
             sinks.append(_ResultLines(self.results, names))
         if self.arrays is not None:
             sinks.append(_RawArrays(self.arrays, several_tasks))
-        return sinks
+        return sinks + self.robotics
 
 
 def run(options: RunOptions, *, source=None) -> int:
@@ -320,7 +349,7 @@ def run(options: RunOptions, *, source=None) -> int:
             stack.callback(_write_stats, stats_path, stream, opened)
         if outputs.arrays is not None and out.depth_format == "ply":
             _check_metric_depth(stream)
-        if not out.display and stats_path is None and all(v is None for v in vars(outputs).values()):
+        if not out.display and stats_path is None and not any(vars(outputs).values()):
             log.warning("nothing will be shown or saved: add --output, --results, --arrays or --stats "
                         "(or --serve, or drop --no-display)")
         names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}

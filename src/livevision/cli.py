@@ -163,10 +163,21 @@ def _add_run_parser(commands) -> None:
     out.add_argument("--depth-format", choices=["npy", "npz", "png", "ply"], default="npy",
                      help="format of depth arrays in --arrays (png: 16-bit, millimetres for metric models; "
                      "ply: coloured point clouds in metres, metric models only)")
-    out.add_argument("--fov", type=float, metavar="DEG", help="for ply: the camera's horizontal field of view "
-                     "in degrees (default 60)")
-    out.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="for ply: the camera's intrinsics in pixels, "
-                     "at the source's resolution (instead of --fov)")
+    out.add_argument("--rerun", metavar="FILE.rrd|spawn|connect[=URL]",
+                     help="log frames, depth (a 3-D point cloud for metric models), label maps, top-k and telemetry "
+                     "to rerun: a recording file, a viewer spawned now, or a running viewer (livevision[rerun])")
+    out.add_argument("--mcap", type=Path, metavar="FILE.mcap",
+                     help="write ROS 2 messages (Image, CameraInfo, PointCloud2, String) to an MCAP file that "
+                     "Foxglove and ros2 bag open (livevision[mcap])")
+    out.add_argument("--mcap-compression", choices=["none", "lz4", "zstd"], default="none",
+                     help="compress --mcap's chunks (lz4: ~4 ms more per 720p image; default none)")
+    out.add_argument("--foxglove", metavar="[HOST:]PORT",
+                     help="serve --mcap's channels live to Foxglove at ws://HOST:PORT (HOST 127.0.0.1 unless given; "
+                     "livevision[foxglove])")
+    out.add_argument("--fov", type=float, metavar="DEG", help="for point clouds and camera info: the camera's "
+                     "horizontal field of view in degrees (default 60)")
+    out.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="for point clouds and camera info: the camera's "
+                     "intrinsics in pixels, at the source's resolution (instead of --fov)")
     out.add_argument("--point-stride", type=int, default=1, metavar="N",
                      help="for ply: keep every N-th pixel in each direction (default 1: all)")
     out.add_argument("--stats", type=Path, metavar="JSON",
@@ -325,8 +336,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--rate values must be positive frames per second")
     input_size = _task_values(args.input_size, tasks, "--input-size", int)
     reconnect = _reconnect_policy(args)
-    if args.depth_format != "ply" and (args.fov is not None or args.intrinsics or args.point_stride != 1):
-        raise UsageError("--fov, --intrinsics and --point-stride apply to point clouds: add --depth-format ply")
+    camera_outputs = args.depth_format == "ply" or args.rerun or args.mcap or args.foxglove
+    if not camera_outputs and (args.fov is not None or args.intrinsics or args.point_stride != 1):
+        raise UsageError("--fov, --intrinsics and --point-stride apply to point clouds and camera info: add "
+                         "--depth-format ply, --rerun, --mcap or --foxglove")
     camera = CameraIntrinsics.parse(args.intrinsics) if args.intrinsics else None
     options = RunOptions(
         tasks=tuple(tasks),
@@ -344,7 +357,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
             display=not args.no_display, view=ViewMode(args.view) if args.view else None,
             alpha=_alpha_values(args.alpha, tasks), hud=not args.no_hud, snapshot_dir=args.snapshot_dir,
-            serve=args.serve, serve_token=args.serve_token),
+            serve=args.serve, serve_token=args.serve_token, rerun=args.rerun, mcap=args.mcap,
+            mcap_compression=args.mcap_compression, foxglove=args.foxglove),
     )
     return run(options)
 

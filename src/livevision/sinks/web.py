@@ -64,16 +64,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def parse_address(text: str) -> tuple[str, int]:
+def parse_address(text: str, option: str = "--serve") -> tuple[str, int]:
     """"8080", ":8080", "0.0.0.0:8080" or "[::1]:8080" -> (host, port); host 127.0.0.1 when not given."""
     host, sep, port_text = text.rpartition(":")
     host = host.strip("[]") if sep else ""
     try:
         port = int(port_text)
     except ValueError:
-        raise UsageError(f"--serve takes [HOST:]PORT, got {text!r}") from None
+        raise UsageError(f"{option} takes [HOST:]PORT, got {text!r}") from None
     if not 0 <= port <= 65535:
-        raise UsageError(f"--serve: port {port} is out of range (0-65535)")
+        raise UsageError(f"{option}: port {port} is out of range (0-65535)")
     return host or "127.0.0.1", port
 
 

@@ -1,0 +1,104 @@
+"""RerunSink: frames and results logged to rerun (`--rerun out.rrd`, `--rerun spawn`, `--rerun connect[=URL]`).
+
+livevision[rerun] (rerun-sdk). Entities, on the timelines `frame` (the source frame index) and
+`source_time` (its time in the source):
+
+- ``camera``: a Pinhole from --intrinsics or --fov; ``camera/image``: the frame (BGR);
+- ``camera/depth``: metric depth as a DepthImage in metres, under the camera, so rerun shows it as a
+  3-D point cloud; a relative model's inverse depth goes to ``relative_depth`` instead, a 2-D
+  DepthImage (back-projecting it would turn the scene inside out);
+- ``camera/segmentation``: a SegmentationImage with an AnnotationContext of the model's labels (an
+  instance or panoptic map, which has -1 where no segment is, is shifted up by one: 0 is none);
+- ``classification``: the top-k as a markdown TextDocument, and ``classification/top1_score``;
+- ``telemetry/<task>/latency_ms``: each result's latency, as a scalar.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.running import TaskOutput
+from ..errors import UsageError
+from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task
+from ._paths import check_output_file, partial_path
+from .robotics import RoboticsSink, require
+from .ros2_messages import label_image
+
+logger = logging.getLogger(__name__)
+
+
+class RerunSink(RoboticsSink):
+    """target: a path ending in .rrd, "spawn" (start a viewer), or "connect" / "connect=URL" (a running
+    viewer, rerun's default gRPC URL unless given)."""
+
+    def __init__(self, target: str, **camera) -> None:
+        self._rr = require("rerun", "rerun", "--rerun")
+        super().__init__(**camera)
+        self._rec = self._rr.RecordingStream("livevision")
+        self.path: Path | None = None
+        self._partial: Path | None = None
+        kind, _, address = str(target).partition("=")
+        if kind == "spawn" and not address:
+            self._rec.spawn()
+        elif kind == "connect":
+            self._rec.connect_grpc(address or None)
+        elif str(target).lower().endswith(".rrd"):
+            self.path = check_output_file(target, (".rrd",), "rerun recording")
+            self._partial = partial_path(self.path)
+            self._rec.save(self._partial)
+        else:
+            raise UsageError(f"--rerun takes FILE.rrd, spawn or connect[=URL], got {target!r}")
+        self._contexts: dict[Task, tuple] = {}  # the AnnotationContext last logged per task
+
+    def _write(self, task: Task, output: TaskOutput, new_frame: bool) -> None:
+        rr, rec = self._rr, self._rec
+        rec.set_time("frame", sequence=output.frame_index)
+        rec.set_time("source_time", duration=max(0.0, output.timestamp_s))
+        if new_frame:
+            h, w = output.image.shape[:2]
+            camera = self.camera_for((h, w))
+            rec.log("camera", rr.Pinhole(focal_length=[camera.fx, camera.fy], principal_point=[camera.cx, camera.cy],
+                                         width=w, height=h))
+            rec.log("camera/image", rr.Image(output.image, color_model="BGR"))
+        result = output.result
+        if isinstance(result, DepthResult):
+            depth = np.asarray(result.depth, dtype=np.float32)
+            if result.kind is DepthKind.METRIC:
+                rec.log("camera/depth", rr.DepthImage(depth, meter=1.0))
+            else:
+                rec.log("relative_depth", rr.DepthImage(depth))
+        elif isinstance(result, SegmentationResult):
+            labels = label_image(result)
+            shift = 1 if np.asarray(result.label_map).min(initial=0) < 0 else 0
+            self._annotations(task, result.id2label, shift)
+            rec.log("camera/segmentation", rr.SegmentationImage(labels))
+        elif isinstance(result, ClassificationResult):
+            rows = "\n".join(f"| {label} | {float(score):.4f} |" for label, score in zip(result.labels, result.scores))
+            rec.log("classification", rr.TextDocument(f"| label | score |\n|---|---|\n{rows}\n",
+                                                      media_type=rr.MediaType.MARKDOWN))
+            if len(result.scores):
+                rec.log("classification/top1_score", rr.Scalars([float(result.scores[0])]))
+        rec.log(f"telemetry/{task.value}/latency_ms", rr.Scalars([output.latency_s * 1000.0]))
+
+    def _annotations(self, task: Task, id2label, shift: int) -> None:
+        """The label names (and 'no segment' at 0 when shifted), logged again only when they change."""
+        key = (id(id2label), shift)
+        if self._contexts.get(task) == key:
+            return
+        self._contexts[task] = key
+        labels = [(int(i) + shift, str(name)) for i, name in dict(id2label or {}).items()]
+        if shift:
+            labels.append((0, "no segment"))
+        self._rec.log("camera/segmentation", self._rr.AnnotationContext(labels), static=True)
+
+    def _close(self) -> None:
+        self._rec.flush()
+        self._rec.disconnect()
+        if self._partial is not None:
+            self._partial.replace(self.path)
+
+
+__all__ = ["RerunSink"]

@@ -1,0 +1,252 @@
+"""ROS 2 messages for a frame and its results, CDR-encoded, without a ROS install: what `--mcap` writes
+and `--foxglove` serves.
+
+Topics, all under /livevision/ (header stamps are the frame's source time, frame_id "camera"):
+
+- ``image`` sensor_msgs/msg/Image, the frame as bgr8;
+- ``camera_info`` sensor_msgs/msg/CameraInfo: K, P from --intrinsics or --fov, no distortion;
+- ``depth`` sensor_msgs/msg/Image 32FC1: metres for metric models, the model's relative values otherwise;
+- ``points`` sensor_msgs/msg/PointCloud2 (metric depth only): organized (rows x columns of every
+  --point-stride-th pixel), x, y, z float32 (NaN where the depth is invalid) and rgb packed as in
+  PCL (a float32 holding 0x00RRGGBB);
+- ``segmentation`` sensor_msgs/msg/Image mono8 (class ids up to 255) or mono16: the label map, as is
+  for semantic maps; an instance or panoptic map, which has -1 where no segment is, goes up by one
+  (0: no segment, k + 1: class k);
+- ``classification`` std_msgs/msg/String: the top-k as JSON ({"labels", "class_ids", "scores"}).
+
+The encoding is plain CDR (little endian, XCDR1) written field by field here, with numpy doing the
+bulk copies: mcap_ros2's generic serializer walks Python lists, far slower for 2.7 MB images. The
+tests decode every message with mcap_ros2's decoder from the definitions below.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..pointcloud import CameraIntrinsics
+from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult
+
+PREFIX = "/livevision/"
+FRAME_ID = "camera"
+
+_TIME = "int32 sec\nuint32 nanosec\n"
+_HEADER = "builtin_interfaces/Time stamp\nstring frame_id\n"
+_SEPARATOR = "=" * 80 + "\n"
+
+
+def _definition(main: str, *dependencies: tuple[str, str]) -> str:
+    """A ros2msg schema: the message's fields, then each type it uses (the format rosbag2 writes)."""
+    return main + "".join(f"{_SEPARATOR}MSG: {name}\n{text}" for name, text in dependencies)
+
+
+_STAMPED = (("std_msgs/Header", _HEADER), ("builtin_interfaces/Time", _TIME))
+DEFINITIONS = {
+    "sensor_msgs/msg/Image": _definition(
+        "std_msgs/Header header\nuint32 height\nuint32 width\nstring encoding\nuint8 is_bigendian\nuint32 step\n"
+        "uint8[] data\n", *_STAMPED),
+    "sensor_msgs/msg/CameraInfo": _definition(
+        "std_msgs/Header header\nuint32 height\nuint32 width\nstring distortion_model\nfloat64[] d\nfloat64[9] k\n"
+        "float64[9] r\nfloat64[12] p\nuint32 binning_x\nuint32 binning_y\nsensor_msgs/RegionOfInterest roi\n",
+        *_STAMPED,
+        ("sensor_msgs/RegionOfInterest", "uint32 x_offset\nuint32 y_offset\nuint32 height\nuint32 width\n"
+                                         "bool do_rectify\n")),
+    "sensor_msgs/msg/PointCloud2": _definition(
+        "std_msgs/Header header\nuint32 height\nuint32 width\nsensor_msgs/PointField[] fields\nbool is_bigendian\n"
+        "uint32 point_step\nuint32 row_step\nuint8[] data\nbool is_dense\n",
+        *_STAMPED,
+        ("sensor_msgs/PointField", "uint8 INT8=1\nuint8 UINT8=2\nuint8 INT16=3\nuint8 UINT16=4\nuint8 INT32=5\n"
+                                   "uint8 UINT32=6\nuint8 FLOAT32=7\nuint8 FLOAT64=8\nstring name\nuint32 offset\n"
+                                   "uint8 datatype\nuint32 count\n")),
+    "std_msgs/msg/String": "string data\n",
+}
+_FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str  # e.g. "/livevision/image"
+    schema: str  # a key of DEFINITIONS
+    data: bytes  # CDR, with its 4-byte encapsulation header
+    stamp_ns: int
+
+
+class _Cdr:
+    """A little-endian CDR buffer; alignment counts from the end of the encapsulation header."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = [b"\x00\x01\x00\x00"]  # CDR_LE
+        self.size = 0
+
+    def _put(self, data: bytes, align: int = 1) -> None:
+        pad = -self.size % align
+        if pad:
+            self.parts.append(b"\x00" * pad)
+        self.parts.append(data)
+        self.size += pad + len(data)
+
+    def u8(self, value: int) -> None:
+        self._put(struct.pack("<B", value))
+
+    def u32(self, value: int) -> None:
+        self._put(struct.pack("<I", value), 4)
+
+    def i32(self, value: int) -> None:
+        self._put(struct.pack("<i", value), 4)
+
+    def string(self, text: str) -> None:
+        raw = text.encode() + b"\x00"
+        self.u32(len(raw))
+        self._put(raw)
+
+    def f64s(self, values, *, sized: bool) -> None:
+        """float64[] (sized: with its length) or float64[N]."""
+        array = np.asarray(values, dtype="<f8")
+        if sized:
+            self.u32(array.size)
+        self._put(array.tobytes(), 8)
+
+    def u8s(self, data) -> None:
+        """uint8[] from any buffer (a contiguous array's bytes are not copied until join)."""
+        view = memoryview(data).cast("B")
+        self.u32(view.nbytes)
+        self._put(view)
+
+    def header(self, stamp_ns: int) -> None:
+        self.i32(stamp_ns // 1_000_000_000)
+        self.u32(stamp_ns % 1_000_000_000)
+        self.string(FRAME_ID)
+
+    def bytes(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def _image(stamp_ns: int, pixels: np.ndarray, encoding: str) -> bytes:
+    pixels = np.ascontiguousarray(pixels)
+    cdr = _Cdr()
+    cdr.header(stamp_ns)
+    cdr.u32(pixels.shape[0])
+    cdr.u32(pixels.shape[1])
+    cdr.string(encoding)
+    cdr.u8(0)  # little endian
+    cdr.u32(pixels.strides[0])
+    cdr.u8s(pixels)
+    return cdr.bytes()
+
+
+def camera_info(stamp_ns: int, hw: tuple[int, int], camera: CameraIntrinsics) -> bytes:
+    cdr = _Cdr()
+    cdr.header(stamp_ns)
+    cdr.u32(hw[0])
+    cdr.u32(hw[1])
+    cdr.string("plumb_bob")
+    cdr.f64s([0.0] * 5, sized=True)
+    cdr.f64s([camera.fx, 0, camera.cx, 0, camera.fy, camera.cy, 0, 0, 1], sized=False)
+    cdr.f64s([1, 0, 0, 0, 1, 0, 0, 0, 1], sized=False)
+    cdr.f64s([camera.fx, 0, camera.cx, 0, 0, camera.fy, camera.cy, 0, 0, 0, 1, 0], sized=False)
+    for _ in range(2 + 4):  # binning x, y; roi x_offset, y_offset, height, width
+        cdr.u32(0)
+    cdr.u8(0)  # roi.do_rectify
+    return cdr.bytes()
+
+
+def point_cloud(stamp_ns: int, depth: np.ndarray, camera: CameraIntrinsics, image: np.ndarray | None,
+                stride: int = 1) -> bytes:
+    """An organized cloud of every `stride`-th pixel (rows x columns, as depth cameras publish them):
+    x, y, z float32 metres (NaN where the depth is not a finite positive number) and, with the BGR
+    `image`, rgb: the float32 slot whose bytes are B, G, R, 0, i.e. the uint32 0x00RRGGBB of PCL."""
+    z = depth[::stride, ::stride]
+    rows, cols = z.shape
+    rays_x, rays_y = _rays(depth.shape, camera, stride)
+    fields = ["x", "y", "z"] + (["rgb"] if image is not None else [])
+    cloud = np.empty((rows, cols, len(fields)), dtype="<f4")
+    np.multiply(z, rays_x, out=cloud[..., 0])
+    np.multiply(z, rays_y, out=cloud[..., 1])
+    cloud[..., 2] = z
+    dense = bool(np.all(z > 0)) and bool(np.isfinite(z).all())  # NaN fails `> 0` too; inf does not
+    if not dense:
+        cloud[~(np.isfinite(z) & (z > 0)), :3] = np.nan
+    if image is not None:
+        colour = cloud.view(np.uint8).reshape(rows, cols, 4 * len(fields))[..., 12:16]
+        colour[..., :3] = image[::stride, ::stride]
+        colour[..., 3] = 0
+    cdr = _Cdr()
+    cdr.header(stamp_ns)
+    cdr.u32(rows)
+    cdr.u32(cols)
+    cdr.u32(len(fields))
+    for i, name in enumerate(fields):
+        cdr.string(name)
+        cdr.u32(4 * i)
+        cdr.u8(_FLOAT32)
+        cdr.u32(1)
+    cdr.u8(0)  # is_bigendian
+    cdr.u32(4 * len(fields))
+    cdr.u32(4 * len(fields) * cols)
+    cdr.u8s(cloud)
+    cdr.u8(1 if dense else 0)
+    return cdr.bytes()
+
+
+@functools.lru_cache(maxsize=8)
+def _rays(hw: tuple[int, int], camera: CameraIntrinsics, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """x / z of each sampled column (1, cols) and y / z of each sampled row (rows, 1)."""
+    u = np.arange(0, hw[1], stride, dtype=np.float32)
+    v = np.arange(0, hw[0], stride, dtype=np.float32)
+    return ((u - np.float32(camera.cx)) / np.float32(camera.fx))[None, :], \
+        ((v - np.float32(camera.cy)) / np.float32(camera.fy))[:, None]
+
+
+def text(data: str) -> bytes:
+    cdr = _Cdr()
+    cdr.string(data)
+    return cdr.bytes()
+
+
+def frame_messages(stamp_ns: int, image: np.ndarray, camera: CameraIntrinsics) -> list[Message]:
+    """The frame itself and its camera."""
+    return [Message(PREFIX + "image", "sensor_msgs/msg/Image", _image(stamp_ns, image, "bgr8"), stamp_ns),
+            Message(PREFIX + "camera_info", "sensor_msgs/msg/CameraInfo",
+                    camera_info(stamp_ns, image.shape[:2], camera), stamp_ns)]
+
+
+def result_messages(stamp_ns: int, result, camera: CameraIntrinsics, *, image: np.ndarray | None = None,
+                    point_stride: int = 1) -> list[Message]:
+    """One task's result: depth (and points for metric depth), the label map, or the top-k."""
+    if isinstance(result, DepthResult):
+        depth = np.asarray(result.depth, dtype=np.float32)
+        messages = [Message(PREFIX + "depth", "sensor_msgs/msg/Image", _image(stamp_ns, depth, "32FC1"), stamp_ns)]
+        if result.kind is DepthKind.METRIC:
+            colours = image if image is not None and image.shape[:2] == depth.shape else None
+            messages.append(Message(PREFIX + "points", "sensor_msgs/msg/PointCloud2",
+                                    point_cloud(stamp_ns, depth, camera, colours, point_stride), stamp_ns))
+        return messages
+    if isinstance(result, SegmentationResult):
+        labels = label_image(result)
+        encoding = "mono8" if labels.dtype == np.uint8 else "mono16"
+        return [Message(PREFIX + "segmentation", "sensor_msgs/msg/Image", _image(stamp_ns, labels, encoding),
+                        stamp_ns)]
+    if isinstance(result, ClassificationResult):
+        top_k = {"labels": list(result.labels), "class_ids": [int(c) for c in result.class_ids],
+                 "scores": [round(float(s), 6) for s in result.scores]}
+        return [Message(PREFIX + "classification", "std_msgs/msg/String", text(json.dumps(top_k)), stamp_ns)]
+    return []
+
+
+def label_image(result: SegmentationResult) -> np.ndarray:
+    """The label map as mono8 / mono16 pixels: class ids, or class ids + 1 with 0 for "no segment" when
+    the map holds -1 (instance, panoptic)."""
+    labels = np.asarray(result.label_map)
+    if labels.size and labels.min() < 0:
+        labels = labels + 1
+    top = int(labels.max()) if labels.size else 0
+    if top > 65535:
+        raise ValueError(f"label id {top} does not fit a mono16 image")
+    return labels.astype(np.uint8 if top <= 255 else np.uint16)
+
+
+__all__ = ["DEFINITIONS", "Message", "PREFIX", "frame_messages", "label_image", "result_messages"]

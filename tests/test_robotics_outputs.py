@@ -1,0 +1,298 @@
+"""--rerun, --mcap and --foxglove: every output read back with its own tools (rerun's RrdReader,
+mcap + mcap_ros2's decoder, a Foxglove WebSocket client) and checked against the run's raw arrays."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import struct
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+from cli_runner import run_cli
+from media import make_source
+
+from livevision.engine.running import TaskOutput
+from livevision.errors import MissingDependencyError
+from livevision.types import DepthKind, DepthResult, Task
+
+FRAMES = 5
+INTRINSICS = (50.0, 52.0, 31.5, 23.5)  # fx, fy, cx, cy for the 64x48 clip
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory, tiny_model, model_cache):
+    """One run with every output: metric depth, segmentation and classification on a 5-frame clip."""
+    folder = tmp_path_factory.mktemp("robotics")
+    clip = make_source(folder / "clip.mp4", FRAMES, Fraction(10), None, size_wh=(64, 48))
+    result = run_cli(
+        "run", "--task", "depth,segmentation,classification",
+        "--model", f"depth={tiny_model('depth_anything_metric')}", "--model", f"segmentation={tiny_model('segformer')}",
+        "--model", f"classification={tiny_model('vit')}", "--source", str(clip), "--pacing", "every",
+        "--no-display", "--cache-dir", str(model_cache), "--precision", "fp32",
+        "--mcap", str(folder / "out.mcap"), "--rerun", str(folder / "out.rrd"), "--arrays", str(folder / "arrays"),
+        "--intrinsics", ",".join(map(str, INTRINSICS)), "--point-stride", "2")
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def _decoded(path):
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    messages: dict[str, list] = {}
+    with open(path, "rb") as f:
+        for _schema, channel, message, decoded in make_reader(f, decoder_factories=[DecoderFactory()]) \
+                .iter_decoded_messages():
+            messages.setdefault(channel.topic, []).append((message.log_time, decoded))
+    return messages
+
+
+def test_mcap_holds_every_topic_once_per_frame(recorded):
+    pytest.importorskip("mcap_ros2")
+    messages = _decoded(recorded / "out.mcap")
+    topics = {"image", "camera_info", "depth", "points", "segmentation", "classification"}
+    assert set(messages) == {f"/livevision/{t}" for t in topics}
+    for topic, items in messages.items():
+        assert len(items) == FRAMES, topic
+        stamps = [stamp for stamp, _ in items]
+        assert stamps == [round(i * 0.1 * 1e9) for i in range(FRAMES)], topic  # source time, 10 fps
+        header = getattr(items[0][1], "header", None)
+        if header is not None:
+            assert header.frame_id == "camera" and header.stamp.sec == 0 and header.stamp.nanosec == 0
+
+
+def test_mcap_messages_carry_the_frame_and_the_results(recorded):
+    pytest.importorskip("mcap_ros2")
+    messages = _decoded(recorded / "out.mcap")
+    frames = []
+    cap = cv2.VideoCapture(str(recorded / "clip.mp4"))
+    while (read := cap.read())[0]:
+        frames.append(read[1])
+    fx, fy, cx, cy = INTRINSICS
+    for i in range(FRAMES):
+        image = messages["/livevision/image"][i][1]
+        assert (image.height, image.width, image.encoding, image.step) == (48, 64, "bgr8", 64 * 3)
+        np.testing.assert_array_equal(np.frombuffer(bytes(image.data), np.uint8).reshape(48, 64, 3), frames[i])
+
+        info = messages["/livevision/camera_info"][i][1]
+        assert (info.height, info.width) == (48, 64)
+        np.testing.assert_allclose(info.k, [fx, 0, cx, 0, fy, cy, 0, 0, 1])
+        np.testing.assert_allclose(info.p, [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0])
+
+        depth_msg = messages["/livevision/depth"][i][1]
+        assert depth_msg.encoding == "32FC1"
+        depth = np.frombuffer(bytes(depth_msg.data), "<f4").reshape(48, 64)
+        np.testing.assert_array_equal(depth, np.load(recorded / "arrays" / f"frame_{i:06d}_depth.npy"))
+
+        cloud = messages["/livevision/points"][i][1]
+        assert (cloud.height, cloud.width) == (24, 32)  # every 2nd pixel, organized
+        assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
+            ("x", 0, 7, 1), ("y", 4, 7, 1), ("z", 8, 7, 1), ("rgb", 12, 7, 1)]
+        assert cloud.point_step == 16 and cloud.row_step == 16 * 32 and cloud.is_dense
+        points = np.frombuffer(bytes(cloud.data), "<f4").reshape(24, 32, 4)
+        z = depth[::2, ::2]
+        np.testing.assert_array_equal(points[..., 2], z)
+        u, v = np.meshgrid(np.arange(0, 64, 2), np.arange(0, 48, 2))
+        np.testing.assert_allclose(points[..., 0], (u - cx) / fx * z, rtol=1e-5)
+        np.testing.assert_allclose(points[..., 1], (v - cy) / fy * z, rtol=1e-5)
+        bgr0 = points.view(np.uint8).reshape(24, 32, 16)[..., 12:16]
+        np.testing.assert_array_equal(bgr0[..., :3], frames[i][::2, ::2])  # 0x00RRGGBB, little endian
+        assert not bgr0[..., 3].any()
+
+        labels_msg = messages["/livevision/segmentation"][i][1]
+        assert labels_msg.encoding == "mono8"
+        labels = np.frombuffer(bytes(labels_msg.data), np.uint8).reshape(48, 64)
+        saved = cv2.imread(str(recorded / "arrays" / f"frame_{i:06d}_segmentation.png"), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(labels, saved)
+        assert len(np.unique(labels)) >= 2
+
+        top_k = json.loads(messages["/livevision/classification"][i][1].data)
+        assert len(top_k["labels"]) == len(top_k["scores"]) == len(top_k["class_ids"]) == 5
+        assert top_k["scores"] == sorted(top_k["scores"], reverse=True)
+
+
+def test_rerun_recording_loads_with_every_entity_per_frame(recorded):
+    rerun_chunk = pytest.importorskip("rerun.chunk")
+    reader = rerun_chunk.RrdReader(str(recorded / "out.rrd"))
+    assert [r.application_id for r in reader.recordings()] == ["livevision"]
+    rows: dict[str, int] = {}
+    timelines: dict[str, set] = {}
+    for chunk in reader.stream().to_chunks():
+        if chunk.is_static:
+            continue
+        rows[chunk.entity_path] = rows.get(chunk.entity_path, 0) + chunk.num_rows
+        timelines.setdefault(chunk.entity_path, set()).update(chunk.timeline_names)
+    for entity in ("/camera", "/camera/image", "/camera/depth", "/camera/segmentation", "/classification",
+                   "/classification/top1_score", "/telemetry/depth/latency_ms"):
+        assert rows.get(entity) == FRAMES, (entity, rows)
+        assert {"frame", "source_time"} <= timelines[entity]
+    assert "/relative_depth" not in rows  # the metric model's depth goes under the camera, in metres
+    assert not list(recorded.glob("*.partial*"))
+
+
+def test_rerun_depth_and_pinhole_values(recorded):
+    rerun_chunk = pytest.importorskip("rerun.chunk")
+    chunks = {c.entity_path: c for c in rerun_chunk.RrdReader(str(recorded / "out.rrd")).stream().to_chunks()
+              if not c.is_static}
+    matrix = _column(chunks["/camera"], "image_from_camera")[0]
+    fx, fy, cx, cy = INTRINSICS
+    np.testing.assert_allclose(np.asarray(matrix).reshape(-1), [fx, 0, 0, 0, fy, 0, cx, cy, 1])  # column-major
+    meters = _column(chunks["/camera/depth"], "meter")
+    assert len(meters) == FRAMES and np.asarray(meters[0]).reshape(-1)[0] == 1.0
+
+
+def _column(chunk, component: str) -> list:
+    """The values of the chunk's column whose name mentions `component` (not its time columns)."""
+    batch = chunk.to_record_batch()
+    name = next(n for n in batch.schema.names if component in n.lower())
+    return batch.column(name).to_pylist()
+
+
+def _write(sink, index, result, image):
+    sink.write(Task.DEPTH, TaskOutput(result, index, index / 25, 0.0, 0.01, image, "test"))
+
+
+def test_mcap_is_finalized_when_the_run_is_interrupted(tmp_path):
+    pytest.importorskip("mcap_ros2")
+    from livevision.sinks.mcap_sink import McapSink
+
+    image = np.zeros((8, 10, 3), np.uint8)
+    depth = DepthResult(depth=np.full((8, 10), 2.0, np.float32), kind=DepthKind.METRIC)
+    with pytest.raises(KeyboardInterrupt):
+        with McapSink(tmp_path / "cut.mcap") as sink:
+            for i in range(3):
+                _write(sink, i, depth, image)
+            assert not (tmp_path / "cut.mcap").exists()  # only complete files carry the name
+            raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == ["cut.mcap"]
+    messages = _decoded(tmp_path / "cut.mcap")
+    assert {topic: len(items) for topic, items in messages.items()} == {
+        f"/livevision/{t}": 3 for t in ("image", "camera_info", "depth", "points")}
+
+
+def test_missing_extras_and_bad_targets_are_one_line(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_rerun(name, *args, **kwargs):
+        if name == "rerun" or name.startswith("rerun."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_rerun)
+    import importlib
+
+    monkeypatch.setattr(importlib, "import_module", lambda name, *a: no_rerun(name))
+    from livevision.sinks.rerun_sink import RerunSink
+
+    with pytest.raises(MissingDependencyError, match=r"pip install 'livevision\[rerun\]'"):
+        RerunSink(str(tmp_path / "x.rrd"))
+    monkeypatch.undo()
+    bad = run_cli("run", "--task", "depth", "--source", str(tmp_path / "none.mp4"), "--rerun", "somewhere.txt",
+                  "--no-display")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    wrong = run_cli("run", "--task", "depth", "--fov", "70", "--no-display")
+    assert wrong.returncode == 2 and "--rerun, --mcap or --foxglove" in wrong.stderr
+
+
+# ---- Foxglove: a minimal WebSocket client --------------------------------------------------------
+
+
+def _ws_connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                  "Sec-WebSocket-Protocol: foxglove.sdk.v1\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert b" 101 " in response.split(b"\r\n", 1)[0], response
+    return sock
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        part = sock.recv(n - len(data))
+        assert part, "connection closed"
+        data += part
+    return data
+
+
+def _ws_read(sock: socket.socket) -> tuple[int, bytes]:
+    first, second = _recv_exact(sock, 2)
+    length = second & 0x7F
+    if length == 126:
+        length = struct.unpack(">H", _recv_exact(sock, 2))[0]
+    elif length == 127:
+        length = struct.unpack(">Q", _recv_exact(sock, 8))[0]
+    return first & 0x0F, _recv_exact(sock, length)
+
+
+def _ws_send_text(sock: socket.socket, text: str) -> None:
+    payload, mask = text.encode(), os.urandom(4)
+    header = bytes([0x81]) + (bytes([0x80 | len(payload)]) if len(payload) < 126
+                              else bytes([0x80 | 126]) + struct.pack(">H", len(payload)))
+    sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+def test_foxglove_serves_the_same_channels_live():
+    pytest.importorskip("foxglove")
+    from mcap_ros2.decoder import DecoderFactory
+
+    from livevision.sinks.foxglove_sink import FoxgloveSink
+
+    image = np.arange(8 * 10 * 3, dtype=np.uint8).reshape(8, 10, 3)
+    depth = DepthResult(depth=np.linspace(1, 3, 80, dtype=np.float32).reshape(8, 10), kind=DepthKind.METRIC)
+    with FoxgloveSink(port=0) as sink:
+        assert sink.url.startswith("ws://localhost:")
+        _write(sink, 0, depth, image)  # the channels exist once something was logged
+        client = _ws_connect(sink.port)
+        channels = {}
+        while "/livevision/depth" not in channels:
+            opcode, payload = _ws_read(client)
+            if opcode == 1:
+                message = json.loads(payload)
+                if message.get("op") == "advertise":
+                    channels.update({c["topic"]: c for c in message["channels"]})
+        assert {"/livevision/image", "/livevision/camera_info", "/livevision/depth", "/livevision/points"} <= \
+            set(channels)
+        depth_channel = channels["/livevision/depth"]
+        assert depth_channel["encoding"] == "cdr" and depth_channel["schemaEncoding"] == "ros2msg"
+        _ws_send_text(client, json.dumps({"op": "subscribe",
+                                          "subscriptions": [{"id": 7, "channelId": depth_channel["id"]}]}))
+        decode = DecoderFactory().decoder_for("cdr", _Schema(depth_channel))
+        for attempt in range(200):  # publish until the subscription is in place and a message arrives
+            _write(sink, attempt + 1, depth, image)
+            client.settimeout(0.05)
+            try:
+                opcode, payload = _ws_read(client)
+            except (TimeoutError, socket.timeout):
+                continue
+            if opcode == 2 and payload[0] == 1:  # MessageData
+                subscription, _log_time = struct.unpack("<IQ", payload[1:13])
+                assert subscription == 7
+                decoded = decode(payload[13:])
+                assert (decoded.height, decoded.width, decoded.encoding) == (8, 10, "32FC1")
+                np.testing.assert_array_equal(np.frombuffer(bytes(decoded.data), "<f4").reshape(8, 10), depth.depth)
+                break
+        else:
+            raise AssertionError("no depth message reached the subscriber")
+        client.close()
+
+
+class _Schema:
+    """What mcap_ros2's DecoderFactory reads of a schema."""
+
+    def __init__(self, channel: dict):
+        self.name = channel["schemaName"]
+        self.encoding = channel["schemaEncoding"]
+        self.data = channel["schema"].encode()
+        self.id = channel["id"]
