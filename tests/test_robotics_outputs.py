@@ -296,3 +296,25 @@ class _Schema:
         self.encoding = channel["schemaEncoding"]
         self.data = channel["schema"].encode()
         self.id = channel["id"]
+
+
+def test_a_failing_mcap_writer_is_reported_and_leaves_no_complete_looking_file(tmp_path):
+    pytest.importorskip("mcap")
+    from livevision.sinks.errors import SinkError
+    from livevision.sinks.mcap_sink import McapSink
+
+    image = np.zeros((8, 10, 3), np.uint8)
+    depth = DepthResult(depth=np.full((8, 10), 2.0, np.float32), kind=DepthKind.RELATIVE)
+    sink = McapSink(tmp_path / "full.mcap")
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    sink._writer.add_message = disk_full
+    _write(sink, 0, depth, image)
+    with pytest.raises(SinkError, match="No space left"):
+        for i in range(1, 50):  # the writer thread fails on the first frame; a later write says so
+            _write(sink, i, depth, image)
+    with pytest.raises(SinkError, match="No space left"):
+        sink.close()
+    assert not (tmp_path / "full.mcap").exists()
