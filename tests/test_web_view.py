@@ -127,7 +127,7 @@ def test_bad_addresses_are_usage_errors(text):
 
 
 def test_run_serves_the_view(tiny_model, model_cache, tmp_path):
-    clip = make_source(tmp_path / "clip.mp4", 100, Fraction(25), None, size_wh=(64, 48))
+    clip = make_source(tmp_path / "clip.mp4", 40, Fraction(25), None, size_wh=(64, 48))
     run = subprocess.Popen(
         [sys.executable, "-m", "livevision", "run", "--task", "depth", "--model", str(tiny_model("depth_anything")),
          "--source", str(clip), "--no-display", "--pacing", "simulate-live", "--serve", "127.0.0.1:0",
