@@ -91,6 +91,15 @@ class ModelOptions:
     postprocess: PostprocessOptions = PostprocessOptions()
     depth_stabilize: str = "auto"  # off, align, smooth; auto: see livevision.depth_stabilize
 
+    def load(self, tasks) -> dict:
+        """The models, loaded as a run loads them (Stream.open): for runs handed them ready."""
+        from .predictor import load_models
+
+        kwargs = self.stream_kwargs()
+        kwargs.pop("depth_stabilize")
+        models = kwargs.pop("model") or {}
+        return load_models(list(tasks), models, live=True, **kwargs)
+
     def stream_kwargs(self) -> dict:
         """These options as Stream's (and so load_models') keyword arguments."""
         return dict(model=self.models or None, revision=self.revision, cache_dir=self.cache_dir,
@@ -123,6 +132,7 @@ class OutputOptions:
     hud: bool = True
     snapshot_dir: Path = Path(".")
     serve: str | None = None  # "[HOST:]PORT": the view as an MJPEG stream in a browser (WebViewSink)
+    progress: bool = True  # a progress bar for files (`livevision batch` shows one over all files instead)
     # the web view's token; None: a new one unless it listens on loopback only; "none": no token
     serve_token: str | None = None
 
@@ -328,9 +338,10 @@ class _Outputs:
         return sinks + self.robotics
 
 
-def run(options: RunOptions, *, source=None) -> int:
+def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
     """Process the source until it ends, the user quits, or `max_frames`. Returns an exit code.
-    `source` may be a FrameSource to use instead of `options.source.source` (tests, custom capture).
+    `source` may be a FrameSource to use instead of `options.source.source` (tests, custom capture);
+    `models`, ready models by task (ModelOptions.load), spares loading them (`livevision batch`).
 
     Ctrl-C / SIGTERM during processing end the loop at a frame boundary; the outputs are
     closed properly, then KeyboardInterrupt / Terminated is raised (see interrupts)."""
@@ -344,7 +355,7 @@ def run(options: RunOptions, *, source=None) -> int:
         stack.callback(opened.close)
         outputs = _Outputs.open(stack, out, opened.info, src.max_frames)
         stream = Stream.open(opened, list(options.tasks), pacing=src.pacing, max_fps=src.max_fps,
-                        rates=src.rates or None, **options.model.stream_kwargs())
+                        rates=src.rates or None, models=models, **options.model.stream_kwargs())
         if stats_path is not None:
             stack.callback(_write_stats, stats_path, stream, opened)
         if outputs.arrays is not None and out.depth_format == "ply":
@@ -354,8 +365,8 @@ def run(options: RunOptions, *, source=None) -> int:
                         "(or --serve, or drop --no-display)")
         names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
         info = opened.info
-        progress = None if info.is_live else stack.enter_context(ProgressBar(_total_frames(info, src.max_frames),
-                                                                             desc=info.name))
+        progress = None if info.is_live or not out.progress else stack.enter_context(
+            ProgressBar(_total_frames(info, src.max_frames), desc=info.name))
         deferral.enter_context(interrupts.deferred(
             lambda: _on_first_interrupt(stream, outputs.video, outputs.results)))
         frames = iter(stream)

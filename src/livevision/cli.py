@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--clear", action="store_true", help="remove every cached export and variant")
     models.set_defaults(handler=_cmd_models)
     _add_run_parser(commands)
+    _add_batch_parser(commands)
     return parser
 
 
@@ -197,7 +198,14 @@ def _add_run_parser(commands) -> None:
     out.add_argument("--no-hud", action="store_true", help="hide the telemetry overlay")
     out.add_argument("--snapshot-dir", type=Path, default=Path("."),
                      help="where the s key saves snapshots (default: here)")
-    tuning = run.add_argument_group("model options")
+    _add_model_arguments(run)
+    run.set_defaults(handler=_cmd_run)
+
+
+
+def _add_model_arguments(parser) -> None:
+    """The model, precision and device options `run` and `batch` share."""
+    tuning = parser.add_argument_group("model options")
     defaults = PostprocessOptions()
     tuning.add_argument("--segmentation-mode", choices=[k.value for k in SegmentationKind],
                         default=defaults.segmentation_mode,
@@ -226,7 +234,7 @@ def _add_run_parser(commands) -> None:
                         "(e.g. Depth Anything 252 or 364 instead of 518: faster, coarser); aspect ratio "
                         "and the model's multiple are kept")
     tuning.add_argument("--cache-dir", type=Path, help="export cache folder")
-    device = run.add_argument_group("execution")
+    device = parser.add_argument_group("execution")
     device.add_argument("--device", default="auto",
                         help="auto (default: the best available), cpu, cuda, tensorrt, openvino, coreml or directml "
                         "(an index may follow: cuda:1)")
@@ -238,7 +246,6 @@ def _add_run_parser(commands) -> None:
                         "(default: synthetic frames; a clip from your camera is better)")
     device.add_argument("--allow-cpu-fallback", action="store_true",
                         help="run on the CPU, with a warning, when --device is not available, instead of stopping")
-    run.set_defaults(handler=_cmd_run)
 
 
 def _task_values(pairs: list[str], tasks: list[Task], what: str, convert) -> dict:
@@ -318,23 +325,17 @@ def _reconnect_policy(args: argparse.Namespace):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .app import ModelOptions, OutputOptions, RunOptions, SourceOptions, run
-    from .predictor import PostprocessOptions
+    from .app import OutputOptions, RunOptions, SourceOptions, run
     from .stream import parse_tasks
 
     tasks = parse_tasks(args.task)
-    if args.top_k < 1:
-        raise UsageError("--top-k must be at least 1")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
     if args.max_fps is not None and not args.max_fps > 0:
         raise UsageError("--max-fps must be a positive number")
-    if args.revision and len(tasks) > 1:
-        raise UsageError("--revision applies to one model: run one task, or pin each model by folder")
     rates = _task_values(args.rate, tasks, "--rate", float)
     if any(not r > 0 for r in rates.values()):
         raise UsageError("--rate values must be positive frames per second")
-    input_size = _task_values(args.input_size, tasks, "--input-size", int)
     reconnect = _reconnect_policy(args)
     camera_outputs = args.depth_format == "ply" or args.rerun or args.mcap or args.foxglove
     if not camera_outputs and (args.fov is not None or args.intrinsics or args.point_stride != 1):
@@ -345,13 +346,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         tasks=tuple(tasks),
         source=SourceOptions(source=args.source, pacing=args.pacing, max_fps=args.max_fps, rates=rates,
                              reconnect=reconnect, max_frames=args.max_frames),
-        model=ModelOptions(
-            models=_task_values(args.model, tasks, "--model", str), revision=args.revision,
-            cache_dir=args.cache_dir, device=args.device, allow_fallback=args.allow_cpu_fallback,
-            precision=args.precision, calibrate=args.calibrate, resize=args.resize, pre_post=args.pre_post,
-            batch=_batch_value(args.batch), input_size=input_size, depth_stabilize=args.depth_stabilize,
-            postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
-                                           threshold=args.threshold)),
+        model=_model_options(args, tasks),
         output=OutputOptions(
             video=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
             depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
@@ -361,6 +356,69 @@ def _cmd_run(args: argparse.Namespace) -> int:
             mcap_compression=args.mcap_compression, foxglove=args.foxglove),
     )
     return run(options)
+
+
+def _model_options(args: argparse.Namespace, tasks):
+    """The model, precision and device options as ModelOptions (run and batch)."""
+    from .app import ModelOptions
+    from .predictor import PostprocessOptions
+
+    if args.top_k < 1:
+        raise UsageError("--top-k must be at least 1")
+    if args.revision and len(tasks) > 1:
+        raise UsageError("--revision applies to one model: run one task, or pin each model by folder")
+    return ModelOptions(
+        models=_task_values(args.model, tasks, "--model", str), revision=args.revision,
+        cache_dir=args.cache_dir, device=args.device, allow_fallback=args.allow_cpu_fallback,
+        precision=args.precision, calibrate=args.calibrate, resize=args.resize, pre_post=args.pre_post,
+        batch=_batch_value(args.batch), input_size=_task_values(args.input_size, tasks, "--input-size", int),
+        depth_stabilize=args.depth_stabilize,
+        postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
+                                       threshold=args.threshold))
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .app import OutputOptions, RunOptions, SourceOptions
+    from .batch import Job, expand_sources
+    from .batch_runner import run_batch
+    from .stream import parse_tasks
+
+    tasks = parse_tasks(args.task)
+    options = RunOptions(tasks=tuple(tasks), source=SourceOptions(pacing="every"),
+                         model=_model_options(args, tasks),
+                         output=OutputOptions(display=False, depth_format=args.depth_format))
+    job = Job(options=options, output_dir=str(args.output_dir), video=args.video, arrays=args.arrays)
+    return run_batch(expand_sources(args.sources), job, ray=args.ray, force=args.force)
+
+
+def _add_batch_parser(commands) -> None:
+    batch = commands.add_parser(
+        "batch", help="run models over many video files (or images), here or on a Ray cluster",
+        description="Every frame of every file through the same models, each file's results written under "
+        "--output-dir, named after it. Models load once per worker; the largest files go first; a bad file is "
+        "marked failed and the batch goes on; a rerun skips files already done with the same options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  livevision batch clips/ --task segmentation --output-dir out/ --video\n"
+        "  livevision batch 's3://bucket/logs/*.mp4' --task depth --output-dir s3://bucket/depth/ --ray ray://head:10001\n"
+        "  livevision batch @list.txt --task classification --output-dir labels/ --ray off")
+    batch.add_argument("sources", nargs="+", metavar="SOURCE",
+                       help="files, folders, globs, @list.txt (one path or URL per line); fsspec URLs too")
+    batch.add_argument("--task", default="depth", help="depth (default), classification, segmentation, or several")
+    batch.add_argument("--model", action="append", default=[], metavar="[TASK=]ID",
+                       help="Hub id or local model folder; with several tasks: task=ID (repeatable)")
+    batch.add_argument("--revision", help="Hub revision of --model (one task)")
+    batch.add_argument("--output-dir", required=True, help="where the outputs and manifest.jsonl go (fsspec URL ok)")
+    batch.add_argument("--video", action="store_true", help="also write each file's annotated video (.mp4)")
+    batch.add_argument("--arrays", action="store_true", help="also write each file's raw arrays (a folder)")
+    batch.add_argument("--depth-format", choices=["npy", "npz", "png"], default="npy",
+                       help="format of depth arrays with --arrays")
+    batch.add_argument("--ray", default="auto", metavar="auto|ADDRESS|off",
+                       help="auto (default): a local Ray on this machine's cores and GPUs; ADDRESS: join a cluster "
+                       "(ray://host:10001 or host:6379); off: this process, one file after another")
+    batch.add_argument("--force", action="store_true", help="redo files already done with the same options")
+    _add_model_arguments(batch)
+    batch.set_defaults(handler=_cmd_batch)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

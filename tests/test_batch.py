@@ -1,0 +1,143 @@
+"""`livevision batch`: many files, models loaded once, a manifest, resume, failures that do not stop the
+batch, Ctrl-C, fsspec paths, and a local Ray whose worker dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from cli_runner import run_cli
+from media import make_source
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+def clips(tmp_path):
+    """Three good clips (one in a subfolder) and a file that is no video."""
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    for name, frames in (("a.mp4", 6), ("sub/b.mp4", 9), ("c.mp4", 4)):
+        make_source(root / name, frames, Fraction(10), None, size_wh=(64, 48))
+    (root / "broken.mp4").write_bytes(b"not a video" * 300)
+    return root
+
+
+def _batch(*args, model, cache, **kwargs):
+    return run_cli("batch", *args, "--task", "segmentation", "--model", str(model), "--cache-dir", str(cache),
+                   "--precision", "fp32", **kwargs)
+
+
+def _manifest(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_batch_here_mirrors_names_survives_a_bad_file_resumes_and_forces(clips, tmp_path, tiny_model, model_cache):
+    out = tmp_path / "out"
+    model = tiny_model("segformer")
+    first = _batch(str(clips), "--output-dir", str(out), "--ray", "off", model=model, cache=model_cache)
+    assert first.returncode == 1, first.stderr  # one file failed
+    assert "3 done, 1 failed, 0 skipped" in first.stderr and "Traceback" not in first.stderr
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "a.jsonl", "c.jsonl", "manifest.jsonl", "sub/b.jsonl"]
+    for name, frames in (("a", 6), ("sub/b", 9), ("c", 4)):
+        assert len((out / f"{name}.jsonl").read_text().splitlines()) == frames
+    lines = {Path(line["source"]).name: line for line in _manifest(out)}
+    assert lines["broken.mp4"]["status"] == "failed" and "could not be opened" in lines["broken.mp4"]["error"]
+    assert "\n" not in lines["broken.mp4"]["error"]
+    assert {lines[n]["frames"] for n in ("a.mp4", "b.mp4", "c.mp4")} == {6, 9, 4}
+    assert all(lines[n]["status"] == "ok" and lines[n]["fps"] > 0 for n in ("a.mp4", "b.mp4", "c.mp4"))
+    sizes = {Path(line["source"]).name: Path(line["source"]).stat().st_size for line in _manifest(out)}
+    assert [Path(line["source"]).name for line in _manifest(out)] == sorted(sizes, key=lambda n: -sizes[n])
+    written = (out / "a.jsonl").stat().st_mtime_ns
+
+    again = _batch(str(clips), "--output-dir", str(out), "--ray", "off", model=model, cache=model_cache)
+    assert "0 done, 1 failed, 3 skipped" in again.stderr and again.returncode == 1
+    assert (out / "a.jsonl").stat().st_mtime_ns == written
+
+    other_options = _batch(str(clips / "a.mp4"), "--output-dir", str(out), "--ray", "off", "--top-k", "3",
+                           model=model, cache=model_cache)
+    assert "1 done, 0 failed, 0 skipped" in other_options.stderr and other_options.returncode == 0
+
+    forced = _batch(str(clips / "c.mp4"), "--output-dir", str(out), "--ray", "off", "--force", model=model,
+                    cache=model_cache)
+    assert forced.returncode == 0 and "1 done, 0 failed, 0 skipped" in forced.stderr
+
+
+def test_sources_lists_globs_and_remote_paths(clips, tmp_path, tiny_model, model_cache):
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    for name in ("a.mp4", "sub/b.mp4"):
+        memory.pipe_file(f"/clips/{name}", (clips / name).read_bytes())
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# one per line\nmemory://clips/a.mp4\n\n{clips / 'c.mp4'}\n")
+    result = _batch(f"@{listing}", "memory://clips/sub/*.mp4", "--output-dir", "memory://results", "--ray", "off",
+                    "--video", model=tiny_model("segformer"), cache=model_cache)
+    assert result.returncode == 0, result.stderr
+    names = {p.split("/results/", 1)[1] for p in memory.find("/results")}
+    # mirrored below the inputs' common folder (here the root: memory://clips and a local folder)
+    assert {"clips/a.jsonl", "clips/a.mp4", "clips/sub/b.jsonl", "clips/sub/b.mp4", "manifest.jsonl"} <= names
+    assert {n for n in names if n.endswith("in/c.jsonl") or n.endswith("in/c.mp4")} and len(names) == 7
+    assert len(memory.cat_file("/results/clips/sub/b.jsonl").decode().splitlines()) == 9
+
+
+def test_no_sources_is_one_line(tmp_path):
+    result = run_cli("batch", str(tmp_path / "nothing-*.mp4"), "--output-dir", str(tmp_path / "out"), "--ray", "off")
+    assert result.returncode == 2 and "no such file, folder or glob" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_the_batch_and_only_finished_files_look_done(tmp_path, tiny_model, model_cache):
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(12):
+        make_source(root / f"clip{i:02d}.mp4", 40, Fraction(10), None, size_wh=(64, 48))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "livevision", "batch", str(root), "--task", "segmentation",
+           "--model", str(tiny_model("segformer")), "--cache-dir", str(model_cache), "--precision", "fp32",
+           "--output-dir", str(out), "--ray", "off", "--video"]
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not ((out / "manifest.jsonl").exists() and
+                                               (out / "manifest.jsonl").read_text().count("\n") >= 2):
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert "not run (interrupted)" in err and "Traceback" not in err
+    done = {Path(line["source"]).stem for line in _manifest(out) if line["status"] == "ok"}
+    assert 2 <= len(done) < 12
+    present = {p.stem for p in out.glob("*.mp4")} | {p.stem for p in out.glob("*.jsonl") if p.stem != "manifest"}
+    assert present == done  # no output of an unfinished file under its name
+    assert not list(out.glob(".*partial*"))
+
+
+@pytest.fixture
+def local_ray(monkeypatch, tmp_path):
+    ray = pytest.importorskip("ray")
+    marker = tmp_path / "crashed-once"
+    monkeypatch.setenv("LIVEVISION_BATCH_CRASH_ONCE", f"{marker}:sub/b")  # the workers inherit it
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield marker
+    ray.shutdown()
+
+
+def test_on_a_local_ray_a_file_whose_worker_dies_is_tried_again(clips, tmp_path, tiny_model, model_cache, local_ray):
+    out = tmp_path / "out"
+    result = _batch(str(clips), "--output-dir", str(out), "--ray", "auto", model=tiny_model("segformer"),
+                    cache=model_cache)
+    assert local_ray.exists(), "the worker did not crash: the retry went untested"
+    assert "trying once more" in result.stderr
+    assert result.returncode == 1 and "3 done, 1 failed" in result.stderr, result.stderr  # broken.mp4 fails
+    lines = {Path(line["source"]).name: line for line in _manifest(out)}
+    assert lines["b.mp4"]["status"] == "ok" and lines["b.mp4"]["frames"] == 9
+    assert len((out / "sub" / "b.jsonl").read_text().splitlines()) == 9
