@@ -90,6 +90,7 @@ class ModelOptions:
     input_size: dict = field(default_factory=dict)  # {Task: short side in pixels}
     postprocess: PostprocessOptions = PostprocessOptions()
     depth_stabilize: str = "auto"  # off, align, smooth; auto: see livevision.depth_stabilize
+    intra_op_threads: int | None = None  # ONNX Runtime threads per model (None: shared out over the cores)
 
     def load(self, tasks) -> dict:
         """The models, loaded as a run loads them (Stream.open): for runs handed them ready."""
@@ -98,6 +99,8 @@ class ModelOptions:
         kwargs = self.stream_kwargs()
         kwargs.pop("depth_stabilize")
         models = kwargs.pop("model") or {}
+        if self.intra_op_threads is not None:
+            kwargs["intra_op_threads"] = self.intra_op_threads
         return load_models(list(tasks), models, live=True, **kwargs)
 
     def stream_kwargs(self) -> dict:

@@ -3,6 +3,7 @@ retries, the progress bar, the summary and the exit code. The work on one file i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -94,13 +95,18 @@ def _run_on_ray(todo: list[Item], job: Job, address: str, finished) -> None:
         return
     if not ray.is_initialized():
         ray.init(address=None if address == "auto" else address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+                 logging_level=logging.ERROR)
     resources = ray.available_resources()
     gpus = int(resources.get("GPU", 0))
     cpus = max(1, int(resources.get("CPU", 1)))
-    # On a GPU each actor takes one; on CPUs an actor takes two cores (ONNX Runtime's threads).
-    actors_wanted = gpus if gpus else max(1, cpus // 2)
-    options = dict(num_gpus=1, num_cpus=1) if gpus else dict(num_cpus=min(2, cpus))
+    # On GPUs, an actor per GPU. On CPUs, an actor per core, each with one ONNX Runtime thread: two files
+    # side by side kept both cores busier than one file on two threads (decode, pre/post and the model's
+    # own serial parts overlap), see BENCHMARKS.md "livevision batch".
+    actors_wanted = gpus if gpus else cpus
+    options = dict(num_gpus=1, num_cpus=1) if gpus else dict(num_cpus=1)
+    if not gpus:
+        job = dataclasses.replace(job, options=dataclasses.replace(
+            job.options, model=dataclasses.replace(job.options.model, intra_op_threads=1)))
     remote_worker = ray.remote(max_restarts=0)(Worker).options(**options)
     actors = [remote_worker.remote(job) for _ in range(min(actors_wanted, len(todo)))]
     queue = list(todo)
