@@ -8,8 +8,9 @@ pixels are copied from the model-resolution argmax. Only the other cells (bounda
 classes) are interpolated, pixel by pixel, and only for the classes that can win there. Ties go to
 the lower class, as torch.argmax's first maximum.
 
-At 1280x720 from SegFormer's 150 x 128 x 128 this takes a few milliseconds where upsampling every
-class that wins somewhere took about 16 ms on two cores.
+SegFormer's 150 x 128 x 128 logits to 1280x720, the benchmark's random-weight model (18 % of its
+cells unsettled): about 7 ms on one core, 9 ms in a live stream, where upsampling every class that
+wins somewhere took 13-16 ms on two cores. A trained model's smoother maps leave fewer cells open.
 """
 
 from __future__ import annotations
