@@ -234,7 +234,7 @@ def test_real_window_is_sized_to_the_frame_within_the_screen(frame_wh, expected_
     if not _opencv_has_gui():
         pytest.skip("this OpenCV build has no GUI")
     assert window_size(frame_wh, (1024, 768)) == expected_wh
-    clip = make_source(tmp_path / "clip.mp4", 250, Fraction(25), None, size_wh=frame_wh)
+    clip = make_source(tmp_path / "clip.mp4", 100, Fraction(25), None, size_wh=frame_wh)  # 4 s: the window's life
     xvfb, display = _start_xvfb()
     env = {**os.environ, "DISPLAY": display, "HF_HUB_OFFLINE": "1"}
     env.pop("WAYLAND_DISPLAY", None)
