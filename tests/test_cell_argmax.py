@@ -104,3 +104,18 @@ def test_one_ulp_leads_are_interpolated_not_trusted(monkeypatch):
     every_cell = cells.cell_argmax(scores, (97, 131))
     assert (every_cell == 0).any() and (every_cell == 1).any()
     np.testing.assert_array_equal(got, every_cell)
+
+
+def test_a_class_with_a_low_peak_still_wins_where_every_other_is_lower():
+    """best_two scans the classes with the highest peaks first: a class whose peak is low but that
+    leads (or is runner-up) where everything is low must still be scanned."""
+    rng = np.random.default_rng(11)
+    scores = rng.uniform(5, 10, (40, 16, 16)).astype(np.float32)  # 40 classes with high peaks...
+    scores[:, 8:, 8:] = rng.uniform(-10, -9, (40, 8, 8))  # ...all low in one quadrant,
+    scores[33, 8:, 8:] = -1.0  # where a class whose peak is the lowest of all leads
+    scores[33, :8, :] = -20.0
+    scores[33, 8:, :8] = -20.0
+    assert np.argsort(-scores.reshape(40, -1).max(1))[-1] == 33
+    got = cells.cell_argmax(scores, (64, 64))
+    np.testing.assert_array_equal(got, _torch_argmax(scores, (64, 64)))
+    assert (got == 33).sum() > 500

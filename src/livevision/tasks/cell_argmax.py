@@ -106,7 +106,8 @@ def cell_argmax(scores: np.ndarray, out_hw: tuple[int, int], region: Region | No
     c, h, w = scores.shape
     rows = axis_taps(h, int(out_hw[0]), None if region is None else (float(region[0]), float(region[1])))
     cols = axis_taps(w, int(out_hw[1]), None if region is None else (float(region[2]), float(region[3])))
-    best, best_value, runner_up = best_two(scores, np.uint8 if c <= 256 else np.int32)
+    peaks = scores.reshape(c, -1).max(axis=1)
+    best, best_value, runner_up = best_two(scores, np.uint8 if c <= 256 else np.int32, peaks)
     # blocks[r, :, q, :]: the output pixels of row chunk r and column chunk q, which all sample the
     # cell (rows.chunk_source[r], cols.chunk_source[q]); first each gets that cell's best class
     grid = best[rows.chunk_source][:, cols.chunk_source]
@@ -115,7 +116,7 @@ def cell_argmax(scores: np.ndarray, out_hw: tuple[int, int], region: Region | No
         unsettled = _unsettled_cells(best, best_value, runner_up)
         r, q = np.nonzero(unsettled[rows.chunk_source][:, cols.chunk_source])
         if r.size:
-            classes = _contenders(scores, best, unsettled, rows.last, cols.last)
+            classes = _contenders(scores, best, unsettled, rows.last, cols.last, peaks)
             weights = (rows.chunk_w0[r][:, :, None], rows.chunk_w1[r][:, :, None],
                        cols.chunk_w0[q][:, None, :], cols.chunk_w1[q][:, None, :])
             order, labels = _cell_labels(scores[classes], rows.chunk_source[r], cols.chunk_source[q], rows.last,
@@ -125,18 +126,44 @@ def cell_argmax(scores: np.ndarray, out_hw: tuple[int, int], region: Region | No
     return cols.unpad(rows.unpad(picture, 0), 1)
 
 
-def best_two(scores: np.ndarray, index_dtype=np.int32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per source pixel: the best class (first on ties), its score, and the best other class's score."""
-    c, h, w = scores.shape
-    best = np.zeros((h, w), dtype=index_dtype)
-    best_value = scores[0].copy()
-    runner_up = np.full((h, w), -np.inf, dtype=np.float32)
+FIRST_CLASSES = 16  # best_two scans the classes with the highest peaks first, then only those that matter
 
+
+def best_two(scores: np.ndarray, index_dtype=np.int32,
+             peaks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per source pixel: the best class (first on ties), its score, and the best other class's score.
+
+    With many classes, the FIRST_CLASSES with the highest peaks (`peaks`: each class's maximum) are
+    scanned first. A class below their runner-up at every pixel changes neither the best nor the
+    runner-up, so only the others are added (a second scan); usually none is: a model's map has a
+    handful of classes in play (SegFormer on ADE20k: 150 classes, ~5-20 in a frame)."""
+    c = scores.shape[0]
+    if c <= FIRST_CLASSES:
+        return _scan(scores, range(c), index_dtype)
+    peaks = scores.reshape(c, -1).max(axis=1) if peaks is None else peaks
+    first = np.sort(np.argsort(-peaks, kind="stable")[:FIRST_CLASSES])
+    best, best_value, runner_up = _scan(scores, first, index_dtype)
+    rest = np.setdiff1d(np.arange(c), first, assume_unique=True)
+    rest = rest[peaks[rest] >= runner_up.min()]
+    if rest.size:
+        rest = rest[(scores[rest] >= runner_up).reshape(rest.size, -1).any(axis=1)]
+    if rest.size:
+        return _scan(scores, np.union1d(first, rest), index_dtype)
+    return best, best_value, runner_up
+
+
+def _scan(scores: np.ndarray, classes, index_dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """best_two over `classes` (ascending), as class ids."""
+    classes = [int(k) for k in classes]
+    h, w = scores.shape[1:]
+    best = np.full((h, w), classes[0], dtype=index_dtype)
+    best_value = scores[classes[0]].copy()
+    runner_up = np.full((h, w), -np.inf, dtype=np.float32)
     # One thread: at model resolution each call is a few microseconds, and threads would only
     # take turns on the GIL.
     lower = np.empty_like(best_value)
     above = np.empty((h, w), dtype=np.uint8)
-    for k in range(1, c):
+    for k in classes[1:]:
         plane = scores[k]
         cv2.min(plane, best_value, dst=lower)
         cv2.max(runner_up, lower, dst=runner_up)
@@ -163,10 +190,10 @@ def _unsettled_cells(best, best_value, runner_up) -> np.ndarray:
     return ~(one_class & _forward(clear, cv2.erode).view(bool))
 
 
-def _contenders(scores, best, unsettled, last_i: int, last_j: int) -> np.ndarray:
+def _contenders(scores, best, unsettled, last_i: int, last_j: int, peaks: np.ndarray) -> np.ndarray:
     """The classes that can win somewhere in an unsettled cell, ascending: a class can win in a cell
     only if at one of its corners it reaches the cell's lower bound on the winning score (the
-    minimum over the corners of its first corner's best class)."""
+    minimum over the corners of its first corner's best class). `peaks`: each class's maximum."""
     i, j = np.nonzero(unsettled)
     next_i, next_j = np.minimum(i + 1, last_i), np.minimum(j + 1, last_j)
     k = best[i, j]
@@ -181,8 +208,9 @@ def _contenders(scores, best, unsettled, last_i: int, last_j: int) -> np.ndarray
     bound = bound.reshape(-1)[pixels]
     bound -= np.float32(1e-5) * (np.abs(bound) + np.float32(1.0))
     c = scores.shape[0]
-    reach = np.take(scores.reshape(c, -1), pixels, axis=1) >= bound
-    return np.flatnonzero(reach.any(axis=1))
+    maybe = np.flatnonzero(peaks >= bound.min())  # a class below every bound cannot win anywhere
+    reach = np.take(scores.reshape(c, -1)[maybe], pixels, axis=1) >= bound
+    return maybe[reach.any(axis=1)]
 
 
 def _cell_labels(scores, open_i, open_j, last_i: int, last_j: int, weights) -> tuple[np.ndarray, np.ndarray]:
