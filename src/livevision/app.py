@@ -135,9 +135,9 @@ class OutputOptions:
     hud: bool = True
     snapshot_dir: Path = Path(".")
     serve: str | None = None  # "[HOST:]PORT": the view as an MJPEG stream in a browser (WebViewSink)
-    progress: bool = True  # a progress bar for files (`livevision batch` shows one over all files instead)
     # the web view's token; None: a new one unless it listens on loopback only; "none": no token
     serve_token: str | None = None
+    progress: bool = True  # a progress bar for files (`livevision batch` shows one over all files instead)
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,8 @@ def _add_run_parser(commands) -> None:
     out.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="for point clouds and camera info: the camera's "
                      "intrinsics in pixels, at the source's resolution (instead of --fov)")
     out.add_argument("--point-stride", type=int, default=1, metavar="N",
-                     help="for ply: keep every N-th pixel in each direction (default 1: all)")
+                     help="for point clouds (ply, --rerun, --mcap, --foxglove): keep every N-th pixel in each "
+                     "direction (default 1: all)")
     out.add_argument("--stats", type=Path, metavar="JSON",
                      help="write a telemetry summary at the end (FPS, latencies, result age, drops)")
     out.add_argument("--no-display", action="store_true", help="do not open a window")
@@ -200,7 +201,6 @@ def _add_run_parser(commands) -> None:
                      help="where the s key saves snapshots (default: here)")
     _add_model_arguments(run)
     run.set_defaults(handler=_cmd_run)
-
 
 
 def _add_model_arguments(parser) -> None:
