@@ -93,15 +93,28 @@ def _run_on_ray(todo: list[Item], job: Job, address: str, finished) -> None:
                                      "(or --ray off to run here, one file after another)") from None
     if not todo:
         return
-    if not ray.is_initialized():
+    started_here = not ray.is_initialized()
+    if started_here:
         ray.init(address=None if address == "auto" else address, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
+    try:
+        _schedule(ray, todo, job, finished)
+    finally:
+        if started_here:  # now, not in Ray's exit hook, where a second Ctrl-C would print a traceback
+            try:
+                ray.shutdown()
+            except KeyboardInterrupt:
+                pass
+
+
+def _schedule(ray, todo: list[Item], job: Job, finished) -> None:
+    """Actors per GPU or core, the largest files first, a dead worker's file once more."""
     resources = ray.available_resources()
     gpus = int(resources.get("GPU", 0))
     cpus = max(1, int(resources.get("CPU", 1)))
-    # On GPUs, an actor per GPU. On CPUs, an actor per core, each with one ONNX Runtime thread: two files
-    # side by side kept both cores busier than one file on two threads (decode, pre/post and the model's
-    # own serial parts overlap), see BENCHMARKS.md "livevision batch".
+    # On GPUs, an actor per GPU. On CPUs, an actor per core, each with one ONNX Runtime thread: whole
+    # files side by side, which scales with the cores (on this project's 2-core machine it measured the
+    # same as one file on two threads: BENCHMARKS.md, "livevision batch").
     actors_wanted = gpus if gpus else cpus
     options = dict(num_gpus=1, num_cpus=1) if gpus else dict(num_cpus=1)
     if not gpus:
@@ -137,9 +150,7 @@ def _run_on_ray(todo: list[Item], job: Job, address: str, finished) -> None:
             else:
                 finished(outcome)
             submit(actor)
-    finally:
-        for ref in running:
-            ray.cancel(ref, force=True)
+    finally:  # Ctrl-C (or an error): end the workers still busy; their files were not finished
         for _item, actor in list(running.values()):
             ray.kill(actor)
 
