@@ -364,8 +364,8 @@ def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
         if outputs.arrays is not None and out.depth_format == "ply":
             _check_metric_depth(stream)
         if not out.display and stats_path is None and not any(vars(outputs).values()):
-            log.warning("nothing will be shown or saved: add --output, --results, --arrays or --stats "
-                        "(or --serve, or drop --no-display)")
+            log.warning("nothing will be shown or saved: add --output, --results, --arrays, --stats, --rerun or "
+                        "--mcap (or --serve or --foxglove, or drop --no-display)")
         names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
         info = opened.info
         progress = None if info.is_live or not out.progress else stack.enter_context(
