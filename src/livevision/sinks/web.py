@@ -130,24 +130,18 @@ class WebViewSink(Sink):
                 if given is None and header.startswith("Bearer "):
                     given = header[len("Bearer "):].strip()
                 if given is None:
-                    self.send_response(401)
-                    self.send_header("WWW-Authenticate", 'Bearer realm="livevision"')
-                    self._end(b"this view needs its token: open the URL livevision printed\n")
+                    self._send(401, "text/plain", b"this view needs its token: open the URL livevision printed\n",
+                               {"WWW-Authenticate": 'Bearer realm="livevision"'})
                     return False
                 if not hmac.compare_digest(given.encode(), sink.token.encode()):
-                    self.send_response(403)
-                    self._end(b"wrong token\n")
+                    self._send(403, "text/plain", b"wrong token\n")
                     return False
                 return True
 
-            def _end(self, body: bytes) -> None:
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _send(self, status: int, kind: str, body: bytes) -> None:
+            def _send(self, status: int, kind: str, body: bytes, headers: dict | None = None) -> None:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
