@@ -31,6 +31,17 @@ def check_fov(horizontal_fov_deg: float) -> None:
         raise UsageError(f"a horizontal field of view must be between 0 and 180 degrees, got {horizontal_fov_deg}")
 
 
+def check_camera(intrinsics, fov_deg: float | None, point_stride: int) -> None:
+    """UsageError (now, not at the first frame) for camera options an output cannot use: both the
+    intrinsics and a field of view, a bad field of view, or a point stride below 1."""
+    if point_stride < 1:
+        raise UsageError(f"the point stride must be at least 1, got {point_stride}")
+    if intrinsics is not None and fov_deg is not None:
+        raise UsageError("give the camera's intrinsics or its field of view, not both")
+    if fov_deg is not None:
+        check_fov(fov_deg)
+
+
 @dataclass(frozen=True)
 class CameraIntrinsics:
     """Pinhole intrinsics in pixels, for frames of the size they were given for."""

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from ..errors import UsageError
-from ..pointcloud import CameraIntrinsics, check_fov, depth_to_points, ply_bytes
+from ..pointcloud import CameraIntrinsics, check_camera, depth_to_points, ply_bytes
 from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult
 from ._paths import atomic_write_bytes, check_writable_folder
 from .base import Sink
@@ -117,12 +117,7 @@ class RawArraySink(Sink):
             raise UsageError(f"invalid depth_format {depth_format!r}: choose one of {', '.join(DEPTH_FORMATS)}")
         if label_format not in LABEL_FORMATS:
             raise UsageError(f"invalid label_format {label_format!r}: choose one of {', '.join(LABEL_FORMATS)}")
-        if point_stride < 1:
-            raise UsageError(f"the point stride must be at least 1, got {point_stride}")
-        if intrinsics is not None and fov_deg is not None:
-            raise UsageError("give the camera's intrinsics or its field of view, not both")
-        if fov_deg is not None:
-            check_fov(fov_deg)  # now, not at the first frame
+        check_camera(intrinsics, fov_deg, point_stride)
         self.folder = Path(folder).expanduser()
         if self.folder.exists() and not self.folder.is_dir():
             raise OutputPathError(f"cannot write arrays to {str(self.folder)!r}: it exists and is not a folder")

@@ -11,8 +11,8 @@ import importlib
 import logging
 
 from ..engine.running import TaskOutput
-from ..errors import MissingDependencyError, UsageError
-from ..pointcloud import CameraIntrinsics, check_fov
+from ..errors import MissingDependencyError
+from ..pointcloud import CameraIntrinsics, check_camera
 from ..types import Task
 from .base import Sink
 from .errors import SinkError
@@ -40,12 +40,7 @@ class RoboticsSink(Sink):
 
     def __init__(self, *, camera: CameraIntrinsics | None = None, fov_deg: float | None = None,
                  point_stride: int = 1) -> None:
-        if camera is not None and fov_deg is not None:
-            raise UsageError("give the camera's intrinsics or its field of view, not both")
-        if fov_deg is not None:
-            check_fov(fov_deg)
-        if point_stride < 1:
-            raise UsageError(f"the point stride must be at least 1, got {point_stride}")
+        check_camera(camera, fov_deg, point_stride)
         self.camera, self.fov_deg, self.point_stride = camera, fov_deg or DEFAULT_FOV_DEG, point_stride
         self.results_written = 0
         self._last_frame: int | None = None
