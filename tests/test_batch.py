@@ -141,3 +141,11 @@ def test_on_a_local_ray_a_file_whose_worker_dies_is_tried_again(clips, tmp_path,
     lines = {Path(line["source"]).name: line for line in _manifest(out)}
     assert lines["b.mp4"]["status"] == "ok" and lines["b.mp4"]["frames"] == 9
     assert len((out / "sub" / "b.jsonl").read_text().splitlines()) == 9
+
+
+def test_a_manifest_cut_short_by_a_crash_keeps_its_good_lines_and_the_next_ones(tmp_path):
+    from livevision.batch import Manifest, Outcome
+
+    (tmp_path / "manifest.jsonl").write_text('{"source": "a", "status": "ok", "key": "k"}\n{"source": "b", "sta')
+    Manifest(str(tmp_path)).add(Outcome("c", "ok", frames=3, seconds=1.0), "k")
+    assert Manifest(str(tmp_path)).done_with("k") == {"a", "c"}

@@ -249,14 +249,19 @@ def _local_copy(source: str, scratch: Path) -> Path:
     return local
 
 
+def _remote(output_dir: str, name: str):
+    """(filesystem, path) of output_dir/name for an fsspec URL output folder."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(output_dir)
+    return fs, f"{root.rstrip('/')}/{name}"
+
+
 def _publish(made: Path, output_dir: str, name: str) -> None:
     """Move a finished output (a file or a folder) to output_dir/name: renamed locally (atomic for a
     file), uploaded for an fsspec URL."""
     if _is_url(output_dir):
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(output_dir)
-        target = f"{root.rstrip('/')}/{name}"
+        fs, target = _remote(output_dir, name)
         fs.put(str(made), target, recursive=made.is_dir())
         return
     target = Path(output_dir) / name
@@ -275,21 +280,25 @@ def _publish(made: Path, output_dir: str, name: str) -> None:
 
 
 class Manifest:
-    """DIR/manifest.jsonl: one line per file and attempt, appended as files finish."""
+    """DIR/manifest.jsonl: one line per file and attempt, appended as files finish (an fsspec URL
+    folder, where objects cannot be appended to, gets the whole manifest written again)."""
 
     def __init__(self, output_dir: str):
         self.output_dir = output_dir
-        self.lines: list[dict] = self._read()
-
-    def _read(self) -> list[dict]:
-        text = _read_output_text(self.output_dir, MANIFEST)
-        lines = []
-        for line in (text or "").splitlines():
+        self._text = self._read_text()
+        self.lines: list[dict] = []
+        for line in self._text.splitlines():
             try:
-                lines.append(json.loads(line))
+                self.lines.append(json.loads(line))
             except ValueError:  # a line cut short by a crash: ignored
                 continue
-        return lines
+
+    def _read_text(self) -> str:
+        if _is_url(self.output_dir):
+            fs, path = _remote(self.output_dir, MANIFEST)
+            return fs.cat_file(path).decode() if fs.exists(path) else ""
+        path = Path(self.output_dir) / MANIFEST
+        return path.read_text(encoding="utf-8") if path.exists() else ""
 
     def done_with(self, key: str) -> set[str]:
         """Sources whose latest line says ok (or skipped) with this key."""
@@ -302,44 +311,26 @@ class Manifest:
         line = {"source": outcome.source, "status": outcome.status, "frames": outcome.frames, "fps": outcome.fps,
                 "seconds": outcome.seconds, "error": outcome.error, "key": key}
         self.lines.append(line)
-        _append_output_text(self.output_dir, MANIFEST, json.dumps(line) + "\n")
-
-
-def _read_output_text(output_dir: str, name: str) -> str | None:
-    if _is_url(output_dir):
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(output_dir)
-        path = f"{root.rstrip('/')}/{name}"
-        return fs.cat_file(path).decode() if fs.exists(path) else None
-    path = Path(output_dir) / name
-    return path.read_text(encoding="utf-8") if path.exists() else None
-
-
-def _append_output_text(output_dir: str, name: str, text: str) -> None:
-    if _is_url(output_dir):  # object stores cannot append: write the whole manifest again
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(output_dir)
-        path = f"{root.rstrip('/')}/{name}"
-        old = fs.cat_file(path).decode() if fs.exists(path) else ""
-        fs.pipe_file(path, (old + text).encode())
-        return
-    path = Path(output_dir) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+        # after a line cut short by a crash, start on a line of its own
+        text = ("\n" if self._text and not self._text.endswith("\n") else "") + json.dumps(line) + "\n"
+        self._text += text
+        if _is_url(self.output_dir):
+            fs, path = _remote(self.output_dir, MANIFEST)
+            fs.pipe_file(path, self._text.encode())
+            return
+        path = Path(self.output_dir) / MANIFEST
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def outputs_exist(item: Item, job: Job) -> bool:
     for name in output_names(item, job):
         if _is_url(job.output_dir):
-            import fsspec
-
-            fs, root = fsspec.core.url_to_fs(job.output_dir)
-            if not fs.exists(f"{root.rstrip('/')}/{name}"):
+            fs, path = _remote(job.output_dir, name)
+            if not fs.exists(path):
                 return False
         elif not (Path(job.output_dir) / name).exists():
             return False
