@@ -117,12 +117,9 @@ def cell_argmax(scores: np.ndarray, out_hw: tuple[int, int], region: Region | No
         r, q = np.nonzero(unsettled[rows.chunk_source][:, cols.chunk_source])
         if r.size:
             classes = _contenders(scores, best, unsettled, rows.last, cols.last, peaks)
-            weights = (rows.chunk_w0[r][:, :, None], rows.chunk_w1[r][:, :, None],
-                       cols.chunk_w0[q][:, None, :], cols.chunk_w1[q][:, None, :])
-            order, labels = _cell_labels(scores[classes], rows.chunk_source[r], cols.chunk_source[q], rows.last,
-                                         cols.last, weights)
+            r, q, labels = _cell_labels(scores[classes], classes.astype(best.dtype), rows, cols, r, q)
             blocks = picture.reshape(grid.shape[0], rows.chunk, grid.shape[1], cols.chunk)
-            blocks[r[order], :, q[order], :] = classes.astype(best.dtype)[labels]
+            blocks[r, :, q, :] = np.moveaxis(labels, 2, 0)
     return cols.unpad(rows.unpad(picture, 0), 1)
 
 
@@ -213,40 +210,56 @@ def _contenders(scores, best, unsettled, last_i: int, last_j: int, peaks: np.nda
     return maybe[reach.any(axis=1)]
 
 
-def _cell_labels(scores, open_i, open_j, last_i: int, last_j: int, weights) -> tuple[np.ndarray, np.ndarray]:
-    """The exact argmax at every output pixel of the open cells (open_i[n], open_j[n]): (order,
-    labels), labels[m] the (rows, cols) block of cell order[m], as indices into `scores`; `weights`
-    are each block's (w0, w1) by row and by column."""
+def _cell_labels(scores, ids, rows: AxisTaps, cols: AxisTaps, r: np.ndarray, q: np.ndarray):
+    """The exact argmax at every output pixel of the open blocks (row chunk r[n], column chunk q[n]),
+    as ids[class index into `scores`]: (r, q, labels) with the blocks reordered, labels[:, :, m]
+    the (rows.chunk, cols.chunk) pixels of block m."""
     c, h, w = scores.shape
-    next_i = np.minimum(open_i + 1, last_i)
-    next_j = np.minimum(open_j + 1, last_j)
+    open_i, open_j = rows.chunk_source[r], cols.chunk_source[q]
+    next_i = np.minimum(open_i + 1, rows.last)
+    next_j = np.minimum(open_j + 1, cols.last)
     corners = np.stack([open_i * w + open_j, open_i * w + next_j, next_i * w + open_j, next_i * w + next_j])
     values = np.take(scores.reshape(c, h * w), corners.ravel(), axis=1).reshape(c, 4, -1)  # (C, corner, cell)
-    # A class can win in a cell only if its maximum there reaches the best minimum of any class.
-    floor = values.min(axis=1).max(axis=0)
-    alive = values.max(axis=1) >= floor - np.float32(1e-5) * (np.abs(floor) + np.float32(1.0))
+    # A class can win in a cell only if it is not below one reference class at all four corners (by
+    # the margin that covers float32 rounding): the class with the best minimum over the corners.
+    cell = np.arange(values.shape[2])
+    reference = values[values.min(axis=1).argmax(axis=0), :, cell].T  # (corner, cell)
+    alive = (values >= reference - np.float32(1e-5) * (np.abs(reference) + np.float32(1.0))).any(axis=1)
     per_cell = alive.sum(axis=0)
     # Cells with more candidates first, so that the cells with a k-th candidate are a prefix.
     order = np.argsort(-per_cell, kind="stable")
-    cell, cls = np.nonzero(alive[:, order].T)  # by cell, then class ascending: a tie keeps the lower
-    first_slot = np.cumsum(per_cell[order]) - per_cell[order]
-    wy0, wy1, wx0, wx1 = (weight[order] for weight in weights)
-
-    depth = int(per_cell.max())
-    label_type = np.uint8 if c <= 256 else np.int32
-    best_value = labels = None
+    per_cell = per_cell[order]
+    candidates = np.nonzero(alive[:, order].T)[1]  # by cell, then class ascending: a tie keeps the lower
+    first_slot = np.cumsum(per_cell) - per_cell
+    with_at_least = np.bincount(per_cell)[::-1].cumsum()[::-1]  # [k]: the cells with k candidates or more
+    # The cells along the last axis, so that numpy's inner loops run over them (not over 6 or 10).
+    r, q = r[order], q[order]
+    wy0, wy1 = (np.ascontiguousarray(weight[r].T)[:, None, :] for weight in (rows.chunk_w0, rows.chunk_w1))
+    wx0, wx1 = (np.ascontiguousarray(weight[q].T)[None, :, :] for weight in (cols.chunk_w0, cols.chunk_w1))
+    shape = (wy0.shape[0], wx0.shape[1], order.size)
+    best_value, value, lower = (np.empty(shape, np.float32) for _ in range(3))
+    labels, change = np.empty(shape, ids.dtype), np.empty(shape, ids.dtype)
+    above = np.empty(shape, np.bool_)
+    depth = int(per_cell[0])
     for k in range(depth):
-        n = int(np.count_nonzero(per_cell > k))
-        classes = cls[first_slot[:n] + k]
-        c00, c01, c10, c11 = (values[classes, corner, order[:n]][:, None, None] for corner in range(4))
+        n = int(with_at_least[k + 1])
+        slot = candidates[first_slot[:n] + k]
+        c00, c01, c10, c11 = (values[slot, corner, order[:n]] for corner in range(4))
         # the order of torch's scalar loop (its vector loops fuse multiply-adds: 1-ulp ties may differ)
-        value = wy0[:n] * (wx0[:n] * c00 + wx1[:n] * c01) + wy1[:n] * (wx0[:n] * c10 + wx1[:n] * c11)
-        classes = classes.astype(label_type)[:, None, None]
+        top = wx0[..., :n] * c00 + wx1[..., :n] * c01
+        bottom = wx0[..., :n] * c10 + wx1[..., :n] * c11
+        target = best_value[..., :n] if k == 0 else value[..., :n]
+        np.multiply(wy0[..., :n], top, out=target)
+        np.multiply(wy1[..., :n], bottom, out=lower[..., :n])
+        np.add(target, lower[..., :n], out=target)
         if k == 0:
-            best_value, labels = value, np.broadcast_to(classes, value.shape).copy()
+            labels[...] = ids[slot]
             continue
-        above = value > best_value[:n]  # strictly: the lower class keeps a tie
-        np.copyto(labels[:n], classes, where=above)
+        # labels += above * (id - labels): integer arithmetic, far faster than a masked copy
+        np.greater(target, best_value[..., :n], out=above[..., :n])  # strictly: the lower class keeps a tie
+        np.subtract(ids[slot], labels[..., :n], out=change[..., :n])
+        np.multiply(change[..., :n], above[..., :n].view(np.uint8), out=change[..., :n])
+        np.add(labels[..., :n], change[..., :n], out=labels[..., :n])
         if k + 1 < depth:
-            np.maximum(value, best_value[:n], out=best_value[:n])
-    return order, labels
+            np.maximum(target, best_value[..., :n], out=best_value[..., :n])
+    return r, q, labels
