@@ -3,6 +3,8 @@ BENCHMARKS.md between its `<!-- batch:begin -->` / `<!-- batch:end -->` markers.
 
 Both write each file's results (JSON Lines) with the same model, precision and device; the loop starts
 one process per file (imports, model load, session), the batch loads the model once per worker. The
+batch runs three ways: one worker in this process (what loading the model once gives alone), a worker
+per core in this process (the default of --ray off), and a local Ray (the default, --ray auto). The
 model is the benchmark's full-size SegFormer-B0 (bench-cache/, made by scripts/bench.py), its clips the
 first --frames frames of the 640x272 benchmark video.
 
@@ -73,18 +75,20 @@ def main() -> None:
         for clip in clips:
             livevision("run", "--source", str(clip), "--no-display", "--results", str(tmp / f"loop-{clip.stem}.jsonl"))
         rows["shell loop of `livevision run`"] = time.monotonic() - started
-        for ray in ("off", "auto"):
+        for how in ("--ray off --workers 1", "--ray off", "--ray auto"):
             started = time.monotonic()
-            livevision("batch", str(tmp / "clip*.mp4"), "--output-dir", str(tmp / f"batch-{ray}"), "--ray", ray)
-            rows[f"`livevision batch --ray {ray}`"] = time.monotonic() - started
+            livevision("batch", str(tmp / "clip*.mp4"), "--output-dir", str(tmp / f"batch-{len(rows)}"), *how.split())
+            rows[f"`livevision batch {how}`"] = time.monotonic() - started
     loop = rows["shell loop of `livevision run`"]
     lines = [BEGIN, "## `livevision batch` against a loop of `livevision run`", "",
              f"`python scripts/bench_batch.py --files {args.files} --frames {args.frames}` on {datetime.date.today()}, "
              f"{platform.machine()}, {os.cpu_count()} cores: {args.files} copies of a {args.frames}-frame 640x272 "
              "clip, "
              "full-size SegFormer-B0 (random weights), FP32 on the CPU, results as JSON Lines. Wall time from the "
-             "command's start to its end (the batch's includes starting Ray). Target: the batch at least 1.3x the "
-             "loop's files per minute on this 2-core machine.", "",
+             "command's start to its end (the batch's includes starting and stopping Ray). `--workers 1`: one file "
+             "at a time on every core, the model loaded once; `--ray off` (its default `--workers auto`): a worker "
+             "per core in one process, each model on one ONNX Runtime thread; `--ray auto`: the same as Ray actors. "
+             "Target: the batch at least 1.3x the loop's files per minute on this 2-core machine.", "",
              "| how | seconds | files per minute | vs the loop |", "|---|---|---|---|"]
     for how, seconds in rows.items():
         ratio = loop / seconds

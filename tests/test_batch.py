@@ -42,7 +42,8 @@ def _manifest(out: Path) -> list[dict]:
 def test_batch_here_mirrors_names_survives_a_bad_file_resumes_and_forces(clips, tmp_path, tiny_model, model_cache):
     out = tmp_path / "out"
     model = tiny_model("segformer")
-    first = _batch(str(clips), "--output-dir", str(out), "--ray", "off", model=model, cache=model_cache)
+    first = _batch(str(clips), "--output-dir", str(out), "--ray", "off", "--workers", "1", model=model,
+                   cache=model_cache)
     assert first.returncode == 1, first.stderr  # one file failed
     assert "3 done, 1 failed, 0 skipped" in first.stderr and "Traceback" not in first.stderr
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
@@ -69,6 +70,29 @@ def test_batch_here_mirrors_names_survives_a_bad_file_resumes_and_forces(clips, 
     forced = _batch(str(clips / "c.mp4"), "--output-dir", str(out), "--ray", "off", "--force", model=model,
                     cache=model_cache)
     assert forced.returncode == 0 and "1 done, 0 failed, 0 skipped" in forced.stderr
+
+
+def test_workers_side_by_side_write_what_one_worker_writes(clips, tmp_path, tiny_model, model_cache):
+    model = tiny_model("segformer")
+    (clips / "broken.mp4").unlink()
+    for i in range(3):
+        make_source(clips / f"more{i}.mp4", 5, Fraction(10), None, size_wh=(64, 48))
+    runs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"out-{workers}"
+        done = _batch(str(clips), "--output-dir", str(out), "--ray", "off", "--workers", workers, model=model,
+                      cache=model_cache)
+        assert done.returncode == 0 and "6 done, 0 failed" in done.stderr, done.stderr
+        runs[workers] = out
+    assert len({line["worker"] for line in _manifest(runs["1"])}) == 1
+    assert len({line["worker"] for line in _manifest(runs["2"])}) == 2  # both workers took files
+
+    def results(out: Path) -> dict:
+        return {p.relative_to(out).as_posix(): [{k: v for k, v in json.loads(line).items() if k != "latency_ms"}
+                                                for line in p.read_text().splitlines()]
+                for p in out.rglob("*.jsonl") if p.name != "manifest.jsonl"}
+
+    assert results(runs["2"]) == results(runs["1"]) and len(results(runs["1"])) == 6
 
 
 def test_sources_lists_globs_and_remote_paths(clips, tmp_path, tiny_model, model_cache):

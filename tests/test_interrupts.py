@@ -153,3 +153,31 @@ def test_second_ctrl_c_keeps_a_playable_video(long_clip, tiny_model, exported, m
         assert "already hold what was written so far" in err, err
     records = _complete_lines(results)
     assert len(records) >= 10 and [r["index"] for r in records] == list(range(len(records)))
+
+
+def test_a_signal_reaches_every_deferred_block_open_in_any_thread():
+    """`livevision batch` runs files side by side: one Ctrl-C must stop every run, not the last one opened."""
+    import os
+    import threading
+
+    from livevision import interrupts
+
+    stopped, opened, release = [], threading.Barrier(3), threading.Event()
+
+    def run(name: str) -> None:
+        with interrupts.deferred(lambda: stopped.append(name)):
+            opened.wait()
+            release.wait(10)
+
+    with interrupts.graceful_interrupts():
+        threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        opened.wait()
+        os.kill(os.getpid(), signal.SIGINT)  # handled in this (the main) thread: no exception, both called
+        time.sleep(0.1)
+        release.set()
+        for thread in threads:
+            thread.join()
+        assert interrupts.requested()
+    assert sorted(stopped) == ["a", "b"]

@@ -30,7 +30,9 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,7 @@ class Outcome:
     frames: int = 0
     seconds: float = 0.0
     error: str | None = None
+    worker: str | None = None  # host:pid:thread of the worker that ran it (which Ray node, which thread)
 
     @property
     def fps(self) -> float:
@@ -188,13 +191,14 @@ class Worker:
     def process(self, item: Item) -> Outcome:
         started = time.monotonic()
         _maybe_crash(item)
+        worker = f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
         try:
             frames = self._run(item)
         except LiveVisionError as exc:
-            return Outcome(item.source, "failed", error=_one_line(exc))
+            return Outcome(item.source, "failed", error=_one_line(exc), worker=worker)
         except Exception as exc:  # a bug or an unreadable file: the batch goes on
-            return Outcome(item.source, "failed", error=f"{type(exc).__name__}: {_one_line(exc)}")
-        return Outcome(item.source, "ok", frames=frames, seconds=round(time.monotonic() - started, 3))
+            return Outcome(item.source, "failed", error=f"{type(exc).__name__}: {_one_line(exc)}", worker=worker)
+        return Outcome(item.source, "ok", frames=frames, seconds=round(time.monotonic() - started, 3), worker=worker)
 
     def _run(self, item: Item) -> int:
         from .app import run
@@ -309,7 +313,7 @@ class Manifest:
 
     def add(self, outcome: Outcome, key: str) -> None:
         line = {"source": outcome.source, "status": outcome.status, "frames": outcome.frames, "fps": outcome.fps,
-                "seconds": outcome.seconds, "error": outcome.error, "key": key}
+                "seconds": outcome.seconds, "error": outcome.error, "worker": outcome.worker, "key": key}
         self.lines.append(line)
         # after a line cut short by a crash, start on a line of its own
         text = ("\n" if self._text and not self._text.endswith("\n") else "") + json.dumps(line) + "\n"

@@ -268,16 +268,16 @@ def _task_values(pairs: list[str], tasks: list[Task], what: str, convert) -> dic
     return values
 
 
-def _batch_value(value: str) -> int | str:
+def _count_or_auto(value: str, option: str, what: str) -> int | str:
     if value == "auto":
         return value
     try:
-        batch = int(value)
+        count = int(value)
     except ValueError:
-        batch = 0
-    if batch < 1:
-        raise UsageError(f"--batch {value!r}: give a positive number of frames, or auto")
-    return batch
+        count = 0
+    if count < 1:
+        raise UsageError(f"{option} {value!r}: give a positive number of {what}, or auto")
+    return count
 
 
 def _opacity(text: str) -> float | None:
@@ -371,7 +371,8 @@ def _model_options(args: argparse.Namespace, tasks):
         models=_task_values(args.model, tasks, "--model", str), revision=args.revision,
         cache_dir=args.cache_dir, device=args.device, allow_fallback=args.allow_cpu_fallback,
         precision=args.precision, calibrate=args.calibrate, resize=args.resize, pre_post=args.pre_post,
-        batch=_batch_value(args.batch), input_size=_task_values(args.input_size, tasks, "--input-size", int),
+        batch=_count_or_auto(args.batch, "--batch", "frames"),
+        input_size=_task_values(args.input_size, tasks, "--input-size", int),
         depth_stabilize=args.depth_stabilize,
         postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
                                        threshold=args.threshold))
@@ -388,7 +389,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                          model=_model_options(args, tasks),
                          output=OutputOptions(display=False, depth_format=args.depth_format))
     job = Job(options=options, output_dir=str(args.output_dir), video=args.video, arrays=args.arrays)
-    return run_batch(expand_sources(args.sources), job, ray=args.ray, force=args.force)
+    workers = _count_or_auto(args.workers, "--workers", "workers")
+    return run_batch(expand_sources(args.sources), job, ray=args.ray, workers=workers, force=args.force)
 
 
 def _add_batch_parser(commands) -> None:
@@ -415,7 +417,11 @@ def _add_batch_parser(commands) -> None:
                        help="format of depth arrays with --arrays")
     batch.add_argument("--ray", default="auto", metavar="auto|ADDRESS|off",
                        help="auto (default): a local Ray on this machine's cores and GPUs; ADDRESS: join a cluster "
-                       "(ray://host:10001 or host:6379); off: this process, one file after another")
+                       "(ray://host:10001 or host:6379); off: this process (see --workers)")
+    batch.add_argument("--workers", default="auto", metavar="N|auto",
+                       help="with --ray off, files run side by side in this process; auto (default): one per "
+                       "physical core, each model on one ONNX Runtime thread, when the models run on the CPU; "
+                       "one on an accelerator")
     batch.add_argument("--force", action="store_true", help="redo files already done with the same options")
     _add_model_arguments(batch)
     batch.set_defaults(handler=_cmd_batch)

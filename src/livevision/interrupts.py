@@ -27,7 +27,8 @@ class Terminated(BaseException):
     """SIGTERM arrived. A BaseException, like KeyboardInterrupt, so `except Exception` lets it pass."""
 
 
-_state = {"requested": None, "on_request": None}
+_state = {"requested": None}
+_on_request: list[Callable[[], None]] = []  # one per deferred() block now open (`livevision batch` runs several)
 
 
 def _exception_for(signum: int) -> BaseException:
@@ -38,10 +39,10 @@ def _first_signal(signum, frame) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _state["requested"] = signum
-    on_request = _state["on_request"]
-    if on_request is None:
+    if not _on_request:
         raise _exception_for(signum)
-    on_request()
+    for on_request in list(_on_request):
+        on_request()
 
 
 @contextlib.contextmanager
@@ -64,15 +65,15 @@ def graceful_interrupts() -> Iterator[None]:
 
 @contextlib.contextmanager
 def deferred(on_request: Callable[[], None]) -> Iterator[None]:
-    """Within the block a first signal calls `on_request()` instead of raising."""
-    previous = _state["on_request"]
-    _state["on_request"] = on_request
+    """Within the block a first signal calls `on_request()` instead of raising. Blocks may be open in
+    several threads at once (runs side by side): a signal calls every open block's `on_request`."""
+    _on_request.append(on_request)
     try:
         if _state["requested"] is not None:  # it came before the block started
             on_request()
         yield
     finally:
-        _state["on_request"] = previous
+        _on_request.remove(on_request)
 
 
 def requested() -> bool:
