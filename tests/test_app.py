@@ -255,3 +255,17 @@ def test_progress_counts_source_frames_in_simulate_live(tiny_model, model_cache,
     if shown == 60:
         pytest.skip("this machine showed every frame at 600 fps: no skipped frame to count")
     assert "100%" in final and "60/60 frames" in final, done.stderr
+
+
+def test_the_view_is_drawn_only_when_something_shows_or_saves_it(tiny_model, model_cache, clip_with_audio, tmp_path):
+    """--results alone (or `livevision batch`) never looks at the annotated view: no time goes into drawing it."""
+    stages = {}
+    for name, extra in (("results", []), ("video", ["--output", str(tmp_path / "out.mp4")])):
+        stats = tmp_path / f"{name}.json"
+        done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+                       str(clip_with_audio), "--no-display", "--max-frames", "3", "--cache-dir", str(model_cache),
+                       "--results", str(tmp_path / f"{name}.jsonl"), "--stats", str(stats), *extra)
+        assert done.returncode == 0, done.stderr
+        stages[name] = json.loads(stats.read_text())["latency_ms"]
+    assert "render" not in stages["results"] and "depth.inference" in stages["results"]
+    assert "render" in stages["video"]

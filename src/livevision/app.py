@@ -386,10 +386,13 @@ def _play(frames, stream: Stream, renderer: Renderer, frame_sinks: list[FrameSin
     source ends, the user quits, max_frames, or a signal."""
     last_index = -1
     written: dict[Task, int] = {}  # the frame of each task's last written result
+    shown = bool(frame_sinks) or window is not None  # else nothing looks at the drawn view: skip drawing it
     for packet in frames:
-        started = stream.clock.now()
-        view = renderer.render(packet, stream.stats.hud_lines())
-        stream.stats.stage("render", stream.clock.now() - started)
+        view = None
+        if shown:
+            started = stream.clock.now()
+            view = renderer.render(packet, stream.stats.hud_lines())
+            stream.stats.stage("render", stream.clock.now() - started)
         started = stream.clock.now()
         for sink in frame_sinks:
             sink.write(view, packet.index)

@@ -115,6 +115,8 @@ def _run_here(todo: list[Item], job: Job, finished, workers: int | str) -> None:
     if not todo:
         return
     count, job = local_workers(job, workers)
+    said = _SayOnce()  # every worker loads the same models: say where they run once
+    logging.getLogger("livevision.predictor").addFilter(said)
     pending = collections.deque(todo)
     reports: queue.Queue = queue.Queue()  # Outcome, an exception, or None when a worker ends
 
@@ -151,8 +153,25 @@ def _run_here(todo: list[Item], job: Job, finished, workers: int | str) -> None:
         pending.clear()
         for thread in threads:
             thread.join()
+        logging.getLogger("livevision.predictor").removeFilter(said)
     if error is not None:
         raise error
+
+
+class _SayOnce(logging.Filter):
+    """Lets each distinct message through once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        with self._lock:
+            new = message not in self._seen
+            self._seen.add(message)
+        return new
 
 
 def _run_on_ray(todo: list[Item], job: Job, address: str, finished) -> None:

@@ -26,7 +26,6 @@ from .tasks.preprocess import build_preprocessor
 from .types import PreparedInput, Task
 
 log = logging.getLogger(__name__)
-_REPORTED: set[tuple[str, str, str]] = set()  # (model, provider, where pre/post run) already logged
 
 
 @dataclass(frozen=True)
@@ -138,10 +137,7 @@ class Predictor:
         self.batchable = not isinstance(model_input.shape[0], int)
         self._batcher = None
         self.pre_post = _resolve_pre_post(runtime.pre_post, provider)
-        where = (self.name, provider, self.pre_post)
-        if where not in _REPORTED:  # once: `livevision batch` loads the same model in every worker
-            _REPORTED.add(where)
-            log.info("%s runs on %s, pre/post-processing on the %s", *where)
+        log.info("%s runs on %s, pre/post-processing on the %s", self.name, provider, self.pre_post)
         self._device_pre = self._device_post = self._binder = None
         if self.pre_post == "device":
             self._build_device_stages([outputs[o].shape for o in self.architecture.outputs])
