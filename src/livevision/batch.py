@@ -9,10 +9,10 @@ cluster (livevision[ray]).
   its folders mirrored below the inputs' common folder: `a/b.mp4` -> `DIR/a/b.jsonl` (and `b.mp4`
   with --video, `b/` arrays with --arrays).
 - Workers: a pool of Ray actors (`--ray auto`: a local Ray on this machine's cores and GPUs;
-  `--ray ADDRESS`: an existing cluster; `--ray off`: this process, one file after another). Each
-  actor loads the models once and runs whole files with the `every` pipeline (`app.run`). GPU actors
-  ask for a GPU each. The largest files go first. A file whose actor dies is tried once more, on a
-  new actor.
+  `--ray ADDRESS`: an existing cluster; `--ray off`: worker threads in this process, see
+  batch_runner.local_workers). Each worker loads the models once and runs whole files with the
+  `every` pipeline (`app.run`). GPU actors ask for a GPU each. The largest files go first. A file
+  whose actor dies is tried once more, on a new actor.
 - Each file's outputs are made in a private folder and moved into place only when the file is done,
   so nothing half-written looks complete. DIR/manifest.jsonl gets a line per file: status (ok,
   failed, skipped), frames, fps, seconds, error (one line), and the key of the models and options

@@ -179,7 +179,7 @@ def _run_on_ray(todo: list[Item], job: Job, address: str, finished) -> None:
         import ray
     except ImportError:
         raise MissingDependencyError("livevision batch runs on Ray: pip install 'livevision[ray]' "
-                                     "(or --ray off to run here, one file after another)") from None
+                                     "(or --ray off to run in this process)") from None
     if not todo:
         return
     started_here = not ray.is_initialized()
@@ -202,8 +202,7 @@ def _schedule(ray, todo: list[Item], job: Job, finished) -> None:
     gpus = int(resources.get("GPU", 0))
     cpus = max(1, int(resources.get("CPU", 1)))
     # On GPUs, an actor per GPU. On CPUs, an actor per core, each with one ONNX Runtime thread: whole
-    # files side by side, which scales with the cores (on this project's 2-core machine it measured the
-    # same as one file on two threads: BENCHMARKS.md, "livevision batch").
+    # files side by side, as local_workers does in one process (why: its docstring).
     actors_wanted = gpus if gpus else cpus
     options = dict(num_gpus=1, num_cpus=1) if gpus else dict(num_cpus=1)
     if not gpus:
