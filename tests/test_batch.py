@@ -113,6 +113,16 @@ def test_sources_lists_globs_and_remote_paths(clips, tmp_path, tiny_model, model
     assert len(memory.cat_file("/results/clips/sub/b.jsonl").decode().splitlines()) == 9
 
 
+@pytest.mark.parametrize("options, message", [
+    (["--ray", "off", "--workers", "0"], "--workers '0': give a positive number of workers, or auto"),
+    (["--workers", "2"], "--workers is for --ray off"),
+])
+def test_bad_workers_is_one_line(options, message, clips, tmp_path):
+    result = run_cli("batch", str(clips), "--output-dir", str(tmp_path / "out"), *options)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_no_sources_is_one_line(tmp_path):
     result = run_cli("batch", str(tmp_path / "nothing-*.mp4"), "--output-dir", str(tmp_path / "out"), "--ray", "off")
     assert result.returncode == 2 and "no such file, folder or glob" in result.stderr

@@ -96,7 +96,8 @@ def local_workers(job: Job, workers: int | str = "auto") -> tuple[int, Job]:
     from .models.session import physical_cores
 
     model = job.options.model
-    on_cpu = provider_names(resolve_providers(model.device, allow_fallback=True))[0] == "CPUExecutionProvider"
+    providers = resolve_providers(model.device, allow_fallback=model.allow_fallback)
+    on_cpu = provider_names(providers)[0] == "CPUExecutionProvider"
     cores = physical_cores()
     if workers == "auto":
         workers = max(1, cores // (model.intra_op_threads or 1)) if on_cpu else 1
@@ -154,6 +155,10 @@ def _run_here(todo: list[Item], job: Job, finished, workers: int | str) -> None:
         for thread in threads:
             thread.join()
         logging.getLogger("livevision.predictor").removeFilter(said)
+        while not reports.empty():  # files finished while this thread was interrupted: still recorded
+            report = reports.get()
+            if isinstance(report, Outcome):
+                finished(report)
     if error is not None:
         raise error
 

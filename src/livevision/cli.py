@@ -390,6 +390,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                          output=OutputOptions(display=False, depth_format=args.depth_format))
     job = Job(options=options, output_dir=str(args.output_dir), video=args.video, arrays=args.arrays)
     workers = _count_or_auto(args.workers, "--workers", "workers")
+    if workers != "auto" and args.ray != "off":
+        raise UsageError("--workers is for --ray off (on Ray, a worker per core or GPU of the cluster)")
     return run_batch(expand_sources(args.sources), job, ray=args.ray, workers=workers, force=args.force)
 
 
