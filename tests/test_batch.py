@@ -96,6 +96,21 @@ def test_workers_side_by_side_write_what_one_worker_writes(clips, tmp_path, tiny
     assert results(runs["2"]) == results(runs["1"]) and len(results(runs["1"])) == 6
 
 
+def test_auto_workers_are_as_many_as_memory_allows(clips, tmp_path, tiny_model, model_cache, monkeypatch):
+    """Each worker holds its own models: on a machine short of memory, --workers auto runs fewer of them."""
+    from livevision import batch_runner
+    from livevision.models import session
+
+    monkeypatch.setattr(session, "physical_cores", lambda: 4)
+    monkeypatch.setattr(batch_runner, "_available_bytes", lambda: 1)  # and no memory to spare
+    (clips / "broken.mp4").unlink()
+    out = tmp_path / "out"
+    done = _batch(str(clips), "--output-dir", str(out), "--ray", "off", model=tiny_model("segformer"),
+                  cache=model_cache)
+    assert done.returncode == 0 and "memory for 1 workers side by side" in done.stderr, done.stderr
+    assert len({line["worker"] for line in _manifest(out)}) == 1 and len(_manifest(out)) == 3
+
+
 def test_sources_lists_globs_and_remote_paths(clips, tmp_path, tiny_model, model_cache):
     fsspec = pytest.importorskip("fsspec")
     memory = fsspec.filesystem("memory")

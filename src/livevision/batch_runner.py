@@ -115,15 +115,17 @@ def _run_here(todo: list[Item], job: Job, finished, workers: int | str) -> None:
     worker has ended."""
     if not todo:
         return
-    count, job = local_workers(job, workers)
+    asked = job
+    count, job = local_workers(asked, workers)
+    count = min(count, len(todo))
     said = _SayOnce()  # every worker loads the same models: say where they run once
     logging.getLogger("livevision.predictor").addFilter(said)
     pending = collections.deque(todo)
     reports: queue.Queue = queue.Queue()  # Outcome, an exception, or None when a worker ends
 
-    def serve() -> None:
+    def serve(worker: Worker | None, job: Job) -> None:
         try:
-            worker = Worker(job)
+            worker = worker or Worker(job)
             while not interrupts.requested():
                 try:
                     item = pending.popleft()
@@ -135,12 +137,21 @@ def _run_here(todo: list[Item], job: Job, finished, workers: int | str) -> None:
         finally:
             reports.put(None)
 
-    threads = [threading.Thread(target=serve, name=f"batch-worker-{i}", daemon=True)
-               for i in range(min(count, len(todo)))]
-    for thread in threads:
-        thread.start()
-    error, running = None, len(threads)
+    threads = []
     try:
+        before = _resident_bytes()
+        first = Worker(job)  # here: its errors are the batch's, and its size says how many workers fit
+        if count > 1 and workers == "auto":
+            fit = _workers_that_fit(_resident_bytes() - before if before is not None else None)
+            if fit < count:
+                log.warning("memory for %d workers side by side (each holds its own models), not %d", fit, count)
+                count, job = local_workers(asked, fit)
+                first = None  # loaded for more workers than fit (fewer ONNX Runtime threads): load again
+        threads = [threading.Thread(target=serve, args=(first if i == 0 else None, job), name=f"batch-worker-{i}",
+                                    daemon=True) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        error, running = None, len(threads)
         while running:
             report = reports.get()
             if report is None:
@@ -161,6 +172,36 @@ def _run_here(todo: list[Item], job: Job, finished, workers: int | str) -> None:
                 finished(report)
     if error is not None:
         raise error
+
+
+def _resident_bytes() -> int | None:
+    """This process's resident memory (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _available_bytes() -> int | None:
+    """Memory the system can still give (Linux MemAvailable; None elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _workers_that_fit(one_worker_bytes: int | None) -> int:
+    """How many more workers' models fit in half of the memory still available, counting twice what
+    the first worker's models took to load (its inference buffers come on top); 1 + that, at least 1."""
+    available = _available_bytes()
+    if not one_worker_bytes or one_worker_bytes <= 0 or available is None:
+        return 1 << 30  # unknown: no cap
+    return 1 + max(0, int(available // 2 // (2 * one_worker_bytes)))
 
 
 class _SayOnce(logging.Filter):
