@@ -91,7 +91,8 @@ def local_workers(job: Job, workers: int | str = "auto") -> tuple[int, Job]:
     over: two 1-thread sessions run more frames per second than one 2-thread session (SegFormer-B0 at
     512x512 on this project's 2-core machine: 10.4 against 9.8), and a worker busy with pre- or
     post-processing holds up only its own model, not a parallel operator of one shared by the cores.
-    On an accelerator "auto" is one worker: the device is shared, the host stages already overlap it."""
+    On an accelerator "auto" is one worker: the device is shared, the host stages already overlap it.
+    (_run_here then lowers "auto" to what memory allows.)"""
     from .models.providers import provider_names, resolve_providers
     from .models.session import physical_cores
 

@@ -422,8 +422,8 @@ def _add_batch_parser(commands) -> None:
                        "(ray://host:10001 or host:6379); off: this process (see --workers)")
     batch.add_argument("--workers", default="auto", metavar="N|auto",
                        help="with --ray off, files run side by side in this process; auto (default): one per "
-                       "physical core, each model on one ONNX Runtime thread, when the models run on the CPU; "
-                       "one on an accelerator")
+                       "physical core, each model on one ONNX Runtime thread, when the models run on the CPU "
+                       "(as many as memory allows); one on an accelerator")
     batch.add_argument("--force", action="store_true", help="redo files already done with the same options")
     _add_model_arguments(batch)
     batch.set_defaults(handler=_cmd_batch)
