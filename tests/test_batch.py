@@ -107,7 +107,7 @@ def test_auto_workers_are_as_many_as_memory_allows(clips, tmp_path, tiny_model, 
     out = tmp_path / "out"
     done = _batch(str(clips), "--output-dir", str(out), "--ray", "off", model=tiny_model("segformer"),
                   cache=model_cache)
-    assert done.returncode == 0 and "memory for 1 workers side by side" in done.stderr, done.stderr
+    assert done.returncode == 0 and "memory allows 1 of 3 workers side by side" in done.stderr, done.stderr
     assert len({line["worker"] for line in _manifest(out)}) == 1 and len(_manifest(out)) == 3
 
 

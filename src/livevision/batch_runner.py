@@ -145,7 +145,7 @@ def _run_here(todo: list[Item], job: Job, finished, workers: int | str) -> None:
         if count > 1 and workers == "auto":
             fit = _workers_that_fit(_resident_bytes() - before if before is not None else None)
             if fit < count:
-                log.warning("memory for %d workers side by side (each holds its own models), not %d", fit, count)
+                log.warning("memory allows %d of %d workers side by side (each holds its own models)", fit, count)
                 count, job = local_workers(asked, fit)
                 first = None  # loaded for more workers than fit (fewer ONNX Runtime threads): load again
         threads = [threading.Thread(target=serve, args=(first if i == 0 else None, job), name=f"batch-worker-{i}",
