@@ -11,6 +11,7 @@ import queue
 import sys
 import threading
 import time
+from pathlib import Path
 
 from . import interrupts
 from .batch import Item, Job, Manifest, Outcome, Worker, options_key, outputs_exist
@@ -140,10 +141,9 @@ def _run_here(todo: list[Item], job: Job, finished, workers: int | str) -> None:
 
     threads = []
     try:
-        before = _resident_bytes()
-        first = Worker(job)  # here: its errors are the batch's, and its size says how many workers fit
+        first = Worker(job)  # here: its errors are the batch's, and its models say how many workers fit
         if count > 1 and workers == "auto":
-            fit = _workers_that_fit(_resident_bytes() - before if before is not None else None)
+            fit = _workers_that_fit(_model_bytes(first.models))
             if fit < count:
                 log.warning("memory allows %d of %d workers side by side (each holds its own models)", fit, count)
                 count, job = local_workers(asked, fit)
@@ -175,13 +175,16 @@ def _run_here(todo: list[Item], job: Job, finished, workers: int | str) -> None:
         raise error
 
 
-def _resident_bytes() -> int | None:
-    """This process's resident memory (Linux; None elsewhere)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
+def _model_bytes(models: dict) -> int | None:
+    """The size of the ONNX files (with external weights) behind a worker's models; None if unknown."""
+    total = 0
+    for model in models.values():
+        entry = getattr(model, "entry", None)
+        if entry is None:
+            return None
+        onnx = Path(entry.onnx_path)
+        total += sum(f.stat().st_size for f in onnx.parent.iterdir() if f.name.startswith(onnx.name))
+    return total
 
 
 def _available_bytes() -> int | None:
@@ -196,13 +199,13 @@ def _available_bytes() -> int | None:
     return None
 
 
-def _workers_that_fit(one_worker_bytes: int | None) -> int:
-    """How many more workers' models fit in half of the memory still available, counting twice what
-    the first worker's models took to load (its inference buffers come on top); 1 + that, at least 1."""
+def _workers_that_fit(model_bytes: int | None) -> int:
+    """How many workers fit in half of the memory still available after the first: each holds its
+    models' weights, and about as much again plus 256 MB in inference buffers and frames."""
     available = _available_bytes()
-    if not one_worker_bytes or one_worker_bytes <= 0 or available is None:
+    if model_bytes is None or available is None:
         return 1 << 30  # unknown: no cap
-    return 1 + max(0, int(available // 2 // (2 * one_worker_bytes)))
+    return 1 + max(0, int(available // 2 // (2 * model_bytes + (256 << 20))))
 
 
 class _SayOnce(logging.Filter):
