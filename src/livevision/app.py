@@ -99,8 +99,6 @@ class ModelOptions:
         kwargs = self.stream_kwargs()
         kwargs.pop("depth_stabilize")
         models = kwargs.pop("model") or {}
-        if self.intra_op_threads is not None:
-            kwargs["intra_op_threads"] = self.intra_op_threads
         return load_models(list(tasks), models, live=True, **kwargs)
 
     def stream_kwargs(self) -> dict:
@@ -109,7 +107,7 @@ class ModelOptions:
                     device=self.device, allow_fallback=self.allow_fallback, precision=self.precision,
                     calibrate=self.calibrate, resize=self.resize, pre_post=self.pre_post, batch=self.batch,
                     input_size=self.input_size or None, options=self.postprocess,
-                    depth_stabilize=self.depth_stabilize)
+                    depth_stabilize=self.depth_stabilize, intra_op_threads=self.intra_op_threads)
 
 
 @dataclass(frozen=True)

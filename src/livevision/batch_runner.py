@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import interrupts
-from .batch import Item, Job, Manifest, Outcome, Worker, options_key, outputs_exist
+from .batch import VIDEO_EXTENSIONS, Item, Job, Manifest, Outcome, Worker, options_key, outputs_exist
 from .errors import MissingDependencyError
 from .sinks.progress import ProgressBar
 
@@ -69,8 +69,6 @@ def run_batch(items: list[Item], job: Job, *, ray: str = "auto", workers: int | 
 
 def _frame_count(source: str) -> int:
     """The container's frame count (0 when unknown: remote files, images count 1)."""
-    from .batch import VIDEO_EXTENSIONS
-
     if "://" in source:
         return 0
     if os.path.splitext(source)[1].lower() not in VIDEO_EXTENSIONS:
@@ -105,9 +103,14 @@ def local_workers(job: Job, workers: int | str = "auto") -> tuple[int, Job]:
         workers = max(1, cores // (model.intra_op_threads or 1)) if on_cpu else 1
     workers = int(workers)
     if workers > 1 and on_cpu and model.intra_op_threads is None:  # share the cores out between the workers
-        model = dataclasses.replace(model, intra_op_threads=max(1, cores // workers))
-        job = dataclasses.replace(job, options=dataclasses.replace(job.options, model=model))
+        job = _with_threads(job, max(1, cores // workers))
     return workers, job
+
+
+def _with_threads(job: Job, threads: int) -> Job:
+    """`job` with each model on `threads` ONNX Runtime threads."""
+    model = dataclasses.replace(job.options.model, intra_op_threads=threads)
+    return dataclasses.replace(job, options=dataclasses.replace(job.options, model=model))
 
 
 def _run_here(todo: list[Item], job: Job, finished, workers: int | str) -> None:
@@ -256,8 +259,7 @@ def _schedule(ray, todo: list[Item], job: Job, finished) -> None:
     actors_wanted = gpus if gpus else cpus
     options = dict(num_gpus=1, num_cpus=1) if gpus else dict(num_cpus=1)
     if not gpus:
-        job = dataclasses.replace(job, options=dataclasses.replace(
-            job.options, model=dataclasses.replace(job.options.model, intra_op_threads=1)))
+        job = _with_threads(job, 1)
     remote_worker = ray.remote(max_restarts=0)(Worker).options(**options)
     actors = [remote_worker.remote(job) for _ in range(min(actors_wanted, len(todo)))]
     waiting = list(todo)

@@ -131,14 +131,9 @@ def _add_run_parser(commands) -> None:
         "  livevision run --task classification --source 'photos/*.jpg' --results labels.jsonl\n"
         "\ndefault models:\n" + _defaults_text(),
     )
-    run.add_argument("--task", default="depth",
-                     help="depth (default), classification, segmentation, or several: depth,segmentation")
+    _add_task_and_models(run)
     run.add_argument("--source", default="0",
                      help="camera index (default 0), video file, rtsp/http(s) URL, image, folder or glob of images")
-    run.add_argument("--model", action="append", default=[], metavar="[TASK=]ID",
-                     help="Hub id or local model folder; with several tasks: task=ID (repeatable). "
-                     "Default: each task's default model")
-    run.add_argument("--revision", help="Hub revision of --model (one task)")
     pace = run.add_argument_group("pacing")
     pace.add_argument("--pacing", choices=["live", "every", "simulate-live"],
                       help="live for cameras and streams, every for files (defaults); "
@@ -201,6 +196,16 @@ def _add_run_parser(commands) -> None:
                      help="where the s key saves snapshots (default: here)")
     _add_model_arguments(run)
     run.set_defaults(handler=_cmd_run)
+
+
+def _add_task_and_models(parser) -> None:
+    """--task, --model and --revision: which tasks run with which models (run and batch)."""
+    parser.add_argument("--task", default="depth",
+                        help="depth (default), classification, segmentation, or several: depth,segmentation")
+    parser.add_argument("--model", action="append", default=[], metavar="[TASK=]ID",
+                        help="Hub id or local model folder; with several tasks: task=ID (repeatable). "
+                        "Default: each task's default model")
+    parser.add_argument("--revision", help="Hub revision of --model (one task)")
 
 
 def _add_model_arguments(parser) -> None:
@@ -408,10 +413,7 @@ def _add_batch_parser(commands) -> None:
         "  livevision batch @list.txt --task classification --output-dir labels/ --ray off")
     batch.add_argument("sources", nargs="+", metavar="SOURCE",
                        help="files, folders, globs, @list.txt (one path or URL per line); fsspec URLs too")
-    batch.add_argument("--task", default="depth", help="depth (default), classification, segmentation, or several")
-    batch.add_argument("--model", action="append", default=[], metavar="[TASK=]ID",
-                       help="Hub id or local model folder; with several tasks: task=ID (repeatable)")
-    batch.add_argument("--revision", help="Hub revision of --model (one task)")
+    _add_task_and_models(batch)
     batch.add_argument("--output-dir", required=True, help="where the outputs and manifest.jsonl go (fsspec URL ok)")
     batch.add_argument("--video", action="store_true", help="also write each file's annotated video (.mp4)")
     batch.add_argument("--arrays", action="store_true", help="also write each file's raw arrays (a folder)")
