@@ -71,8 +71,7 @@ class RerunSink(RoboticsSink):
             else:
                 rec.log("relative_depth", rr.DepthImage(depth))
         elif isinstance(result, SegmentationResult):
-            labels = label_image(result)
-            shift = 1 if np.asarray(result.label_map).min(initial=0) < 0 else 0
+            labels, shift = label_image(result)
             self._annotations(task, result.id2label, shift)
             rec.log("camera/segmentation", rr.SegmentationImage(labels))
         elif isinstance(result, ClassificationResult):

@@ -226,7 +226,7 @@ def result_messages(stamp_ns: int, result, camera: CameraIntrinsics, *, image: n
                                     point_cloud(stamp_ns, depth, camera, colours, point_stride), stamp_ns))
         return messages
     if isinstance(result, SegmentationResult):
-        labels = label_image(result)
+        labels, _ = label_image(result)
         encoding = "mono8" if labels.dtype == np.uint8 else "mono16"
         return [Message(PREFIX + "segmentation", "sensor_msgs/msg/Image", _image(stamp_ns, labels, encoding),
                         stamp_ns)]
@@ -237,16 +237,17 @@ def result_messages(stamp_ns: int, result, camera: CameraIntrinsics, *, image: n
     return []
 
 
-def label_image(result: SegmentationResult) -> np.ndarray:
-    """The label map as mono8 / mono16 pixels: class ids, or class ids + 1 with 0 for "no segment" when
-    the map holds -1 (instance, panoptic)."""
+def label_image(result: SegmentationResult) -> tuple[np.ndarray, int]:
+    """The label map as mono8 / mono16 pixels, and the shift applied to the ids: class ids (0), or
+    class ids + 1 with 0 for "no segment" when the map holds -1 (instance, panoptic: 1)."""
     labels = np.asarray(result.label_map)
-    if labels.size and labels.min() < 0:
+    shift = 1 if labels.size and labels.min() < 0 else 0
+    if shift:
         labels = labels + 1
     top = int(labels.max()) if labels.size else 0
     if top > 65535:
         raise ValueError(f"label id {top} does not fit a mono16 image")
-    return labels.astype(np.uint8 if top <= 255 else np.uint16)
+    return labels.astype(np.uint8 if top <= 255 else np.uint16), shift
 
 
 __all__ = ["DEFINITIONS", "Message", "PREFIX", "frame_messages", "label_image", "result_messages"]

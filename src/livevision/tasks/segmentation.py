@@ -30,6 +30,6 @@ def postprocess_semantic(
     scores = as_float32(logits, "logits", "(1, num_labels, h, w)", ndim=4)[0]
     out_hw = prepared.original_hw
     region = content_region(prepared, crop_padding)
-    label_map = upsampled_argmax(scores, out_hw, region).astype(np.int32, copy=False)
+    label_map = upsampled_argmax(scores, out_hw, region)
     return SegmentationResult(kind="semantic", label_map=label_map, id2label=normalize_id2label(id2label))
 
