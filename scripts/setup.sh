@@ -11,3 +11,4 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet "torch==2.13.0"
 python -m pip install --quiet -e ".[test]"
 python -c "import livevision, onnxruntime, cv2, optimum.exporters.onnx; print('livevision', livevision.__version__, 'ready')"
+echo "next: . .venv/bin/activate   (puts livevision on your PATH in this shell; or call .venv/bin/livevision)"

@@ -42,3 +42,15 @@ def test_choices_print_as_their_value(choice):
     assert str(choice) == f"{choice}" == "%s" % choice == choice.value
     assert json.dumps({"kind": choice}) == json.dumps({"kind": choice.value})
     assert choice == choice.value  # still a str
+
+
+def test_readme_puts_the_command_on_the_path_before_using_it():
+    """A new user followed the README's set-up and got `livevision: command not found`: the set-up block must
+    activate the virtual environment (or name .venv/bin/livevision) before the README first runs `livevision`."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    activate = readme.find(". .venv/bin/activate")
+    first_use = readme.find("\nlivevision ")
+    assert 0 <= activate < first_use, "the set-up must activate .venv before the first `livevision` command"
+    assert "command not found" in readme[:first_use] and ".venv/bin/livevision" in readme[:first_use]
+    setup = (REPO / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    assert ". .venv/bin/activate" in setup.splitlines()[-1], "setup.sh must end by saying how to get the command"
