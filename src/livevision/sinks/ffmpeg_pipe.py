@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from ..threads import join_all
 from .ffmpeg import last_line, new_process_group_kwargs
 
 
@@ -84,8 +85,7 @@ class FramePipe:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        self._writer.join(timeout=5)  # ffmpeg is gone: its pipe is broken, the writer ends
-        self._stderr_thread.join(timeout=5)
+        join_all([self._writer, self._stderr_thread], "ffmpeg's pipes")  # ffmpeg is gone: both end
 
     def last_message(self) -> str:
         """ffmpeg's last stderr line (once its stderr has ended, waiting up to 5 s for that)."""
