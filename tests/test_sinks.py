@@ -624,6 +624,57 @@ def test_progress_bar_tty_and_unknown_total():
     assert "10 frames 4.0 fps" in text and "ETA" not in text
 
 
+class _LoopStream:
+    """What the run loop (app._play) uses of a Stream: its clock and telemetry, `read` frames read."""
+
+    def __init__(self, read: int):
+        from livevision.engine import SystemClock, Telemetry
+
+        self.clock = SystemClock()
+        self.stats = Telemetry(self.clock.now)
+        for _ in range(read):
+            self.stats.captured()
+
+
+class _CountingSink:
+    def __init__(self):
+        self.frames = 0
+
+    def write(self, frame):
+        self.frames += 1
+
+
+def _play(indices, read, monkeypatch, interrupted=False):
+    """Run app._play over packets of these frame indices, with a video; returns (frames written, progress)."""
+    from livevision import app, interrupts
+    from livevision.stream import Packet
+    from livevision.types import Frame, Task
+
+    monkeypatch.setitem(interrupts._state, "requested", None)
+
+    def packets():
+        yield from (Packet(Frame(index_frame(i, 64, 48), i, i / 30, 0.0)) for i in indices)
+        if interrupted:  # a Ctrl-C while the next frame was awaited: the stream stops
+            interrupts._state["requested"] = signal.SIGINT
+
+    sink, bar = _CountingSink(), ProgressBar(None, stream=io.StringIO())
+    options = app.RunOptions(tasks=(Task.DEPTH,), output=app.OutputOptions(display=False))
+    app._play(packets(), _LoopStream(read), app.Renderer((Task.DEPTH,), hud=False), [app._VideoFrames(sink)], [],
+              None, bar, options)
+    return sink.frames, bar.n
+
+
+def test_progress_counts_the_frames_written_to_the_video(monkeypatch):
+    """Issue 16: the live modes showed frames 3, 4 and 7 of 8 read: the video holds 5 frames (frames 5 and 6 repeat
+    the view of 4; none stands for 0-2, before the first view), and the progress says 5, not the 8 read."""
+    assert _play([3, 4, 7], read=8, monkeypatch=monkeypatch) == (5, 5)
+
+
+def test_progress_after_a_ctrl_c_counts_the_frames_written_not_those_read_ahead(monkeypatch):
+    """`every` reads ahead of what it shows: after a Ctrl-C the progress stays at the frames written."""
+    assert _play([0, 1, 2], read=6, monkeypatch=monkeypatch, interrupted=True) == (3, 3)
+
+
 # ---- publishing what was written at a first Ctrl-C ----------------------------------------------
 
 
