@@ -720,6 +720,52 @@ def test_published_video_plays_while_written_and_the_finished_one_is_a_plain_mp4
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("published, suffix", [(True, ".mp4"), (False, ".mp4"), (False, ".avi")])
+def test_end_now_leaves_every_frame_playable_and_no_ffmpeg_running(published, suffix, tmp_path):
+    """A second Ctrl-C (VideoSink.end_now): ffmpeg writes what it holds and has exited when end_now returns; the
+    file under the output's name plays every frame written, whether a first Ctrl-C published it or not."""
+    out = tmp_path / f"out{suffix}"
+    sink = VideoSink(out, 25)
+    for i in range(30):
+        sink.write(index_frame(i))
+    if published:
+        assert sink.publish_partial()
+    sink.end_now()
+    assert sink._pipe.proc.poll() is not None, "ffmpeg still runs"
+    _, frames = decode(out)
+    assert [read_index(f) for f in frames] == list(range(30))
+    assert leftovers(tmp_path) == []
+    sink.close()  # nothing left to do
+
+
+def test_end_now_during_the_second_pass_keeps_the_first(tmp_path, monkeypatch):
+    """A second Ctrl-C while the finishing pass runs: that ffmpeg is stopped (not waited for) and the complete
+    first pass kept."""
+    out = tmp_path / "out.mp4"
+    sink = VideoSink(out, 25)
+    for i in range(10):
+        sink.write(index_frame(i))
+    real_popen = subprocess.Popen
+
+    def popen_then_abort(args, **kwargs):  # a finishing pass that never ends; the second signal comes meanwhile
+        proc = real_popen([sys.executable, "-c", "import time; time.sleep(600)"], **kwargs)
+
+        def communicate(timeout=None):
+            sink.end_now()
+            assert proc.poll() is not None, "the finishing ffmpeg still runs"
+            raise SystemExit(130)
+
+        proc.communicate = communicate
+        return proc
+
+    monkeypatch.setattr("livevision.sinks.video.subprocess.Popen", popen_then_abort)
+    with pytest.raises(SystemExit):
+        sink.close()
+    _, frames = decode(out)
+    assert [read_index(f) for f in frames] == list(range(10))
+    assert leftovers(tmp_path) == []
+
+
 def test_published_results_keep_their_lines_and_the_file_goes_on(tmp_path):
     path = tmp_path / "r.jsonl"
     sink = ResultsSink(path)

@@ -381,7 +381,8 @@ def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
         progress = None if info.is_live or not out.progress else stack.enter_context(
             ProgressBar(_total_frames(info, src.max_frames), desc=info.name))
         deferral.enter_context(interrupts.deferred(
-            lambda: _on_first_interrupt(stream, outputs.video, outputs.results)))
+            lambda: _on_first_interrupt(stream, outputs.video, outputs.results),
+            on_abort=lambda: _on_second_interrupt(outputs.video, stats_path, stream, opened)))
         frames = iter(stream)
         stack.callback(frames.close)
         _play(frames, stream, Renderer(options.tasks, out.view, out.hud, out.alpha), outputs.frame_sinks(),
@@ -475,6 +476,17 @@ def _on_first_interrupt(stream: Stream, video, results) -> None:
         log.warning("stopping: %s already hold%s what was written so far; press Ctrl-C again to quit without "
                     "waiting for the outputs to be finished%s", " and ".join(published),
                     "" if len(published) > 1 else "s", no_audio)
+
+
+def _on_second_interrupt(video, stats_path: Path | None, stream: Stream, source) -> None:
+    """A second Ctrl-C / SIGTERM ends the process now (interrupts): the video is left as ffmpeg holds it
+    (without audio) and ffmpeg ended, and the stats so far are written, so that every output is readable
+    and no child process outlives this one. The results file is complete up to its last line already."""
+    log.warning("quitting now, without finishing the outputs")
+    if video is not None and hasattr(video, "end_now"):
+        video.end_now()
+    if stats_path is not None:
+        _write_stats(stats_path, stream, source)
 
 
 def _snapshot(view: np.ndarray, packet: Packet, options: OutputOptions) -> None:
