@@ -518,3 +518,37 @@ def test_the_process_exits_cleanly_after_closing_a_stream_while_onnx_runtime_run
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["left", "closed"], proc.stderr
     assert "terminate called" not in proc.stderr
+
+
+def test_a_ctrl_c_while_waiting_for_a_thread_is_raised_only_once_it_has_ended(monkeypatch):
+    """Ctrl-C (KeyboardInterrupt) during the wait for a thread inside a model does not abandon it: the wait
+    goes on, says so, and the KeyboardInterrupt comes once the thread has ended."""
+    import os
+    import signal
+
+    from livevision.threads import join_all
+
+    monkeypatch.setattr("livevision.threads.NOTICE_AFTER_S", 0.05)
+    release, waiting = threading.Event(), threading.Event()
+    worker = threading.Thread(target=release.wait, args=(30,), name="infer:depth")
+    worker.start()
+    # Ctrl-C from another thread once the wait was announced; the thread is let go once the Ctrl-C was seen.
+    ctrl_c = threading.Thread(target=lambda: waiting.wait(30) and os.kill(os.getpid(), signal.SIGINT))
+    ctrl_c.start()
+    interrupt = _OnMessage("(a model's frame) to finish", waiting.set)
+    let_go = _OnMessage("cannot be cut short", release.set)
+    log = logging.getLogger("livevision")
+    log.addHandler(interrupt)
+    log.addHandler(let_go)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            join_all([worker], "a model's frame")
+        assert not worker.is_alive()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        release.set()
+        waiting.set()
+        ctrl_c.join()
+        log.removeHandler(interrupt)
+        log.removeHandler(let_go)

@@ -29,15 +29,14 @@ def join_all(threads: Iterable[threading.Thread], what: str) -> None:
         while thread.is_alive():
             try:
                 thread.join(None if told else NOTICE_AFTER_S)
+                if thread.is_alive() and not told:
+                    told = True
+                    log.warning("waiting for %s (%s) to finish its current call", thread.name, what)
             except KeyboardInterrupt as exc:
-                interrupted = exc
-                log.warning("stopping: waiting for %s to finish its current call (it cannot be cut short)",
-                            thread.name)
-                told = True
-                continue
-            if thread.is_alive() and not told:
-                log.warning("waiting for %s (%s) to finish its current call", thread.name, what)
-                told = True
+                if interrupted is None:
+                    log.warning("stopping: waiting for %s to finish its current call (it cannot be cut short)",
+                                thread.name)
+                interrupted, told = exc, True
     if interrupted is not None:
         raise interrupted
 

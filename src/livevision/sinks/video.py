@@ -312,11 +312,11 @@ class VideoSink(Sink):
         Safe while write() or close() of this sink was interrupted, in the same thread."""
         if self._finished or self._pipe is None:
             return
+        self._closed = True  # a write() from another thread (`livevision batch`) now fails at once
         if self._finishing is not None:  # the first pass is complete: keep it, stop the second
             self._finishing.kill()
             self._finishing.wait()
         rc = self._pipe.end_now(grace_s)
-        self._closed = True
         first_pass = self._video_tmp or self._partial
         if rc == 0 and first_pass != self.path and first_pass.exists():
             os.replace(first_pass, self.path)
