@@ -426,8 +426,8 @@ def _play(frames, stream: Stream, renderer: Renderer, frame_sinks: list[FrameSin
     if interrupts.requested():  # stopped, not ended: frames read ahead (`every`) were never shown
         return
     # The source ended: the frames the live modes skipped after the last one shown count too.
-    frames_read = stream.stats.summary()["frames"]
-    frames_read = frames_read["captured"] + frames_read["dropped"]
+    counts = stream.stats.summary()["frames"]
+    frames_read = counts["captured"] + counts["dropped"]
     if video is not None:
         video.pad_to(frames_read)
     if progress is not None:
