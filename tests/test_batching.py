@@ -32,25 +32,42 @@ class FileSource(FrameSource):
 
 
 class BatchingModel:
-    """A StagedModel whose pre/post sleep a varying time (so that workers finish out of order) and
-    whose inference is slow per call, so frames queue up and batches form."""
+    """A StagedModel whose stages wait for each other (events, never sleeps), so that what the tests check
+    happens on any machine, however loaded:
+    - with several workers, frame 0's pre- and post-processing end only after frame 1's did: several workers
+      ran, and a later frame finished first;
+    - the first inference (frame 0 alone: the batch size is chosen on it) ends only once frame 4 is being
+      pre-processed: with one pre-processing worker, frames 1-3 wait in the queue by then (the worker queues
+      each frame before it takes the next), so the next batch holds at least 3 frames. (The engine reads at
+      most 4 frames ahead of the caller, so frame 4 is the furthest this can wait for.)"""
 
-    host_workers = 3
+    WAIT_S = 30  # a bound for a broken engine, not a timing
 
-    def __init__(self, max_batch: int = 4):
-        self.max_batch = max_batch
+    def __init__(self, max_batch: int = 4, host_workers: int = 3):
+        self.max_batch, self.host_workers = max_batch, host_workers
         self.batches: list[int] = []
         self.threads = {"pre": set(), "post": set()}
+        self.timed_out: list[str] = []
         self._lock = threading.Lock()
+        self._pre1_done, self._post1_done, self._pre4_started = threading.Event(), threading.Event(), threading.Event()
+
+    def _wait(self, event: threading.Event, what: str) -> None:
+        if not event.wait(self.WAIT_S):
+            self.timed_out.append(what)
 
     def choose_batch_size(self, prepared) -> int:
         return self.max_batch
 
     def preprocess(self, image):
         value = int(image[0, 0, 0])
-        time.sleep(0.004 * (value % 3))  # later frames often finish first
         with self._lock:
             self.threads["pre"].add(threading.current_thread().name)
+        if value == 4:
+            self._pre4_started.set()
+        if value == 0 and self.host_workers > 1:
+            self._wait(self._pre1_done, "frame 1's preprocess")
+        if value == 1:
+            self._pre1_done.set()
         return value
 
     def infer(self, prepared):
@@ -59,27 +76,35 @@ class BatchingModel:
     def infer_batch(self, prepared: list):
         with self._lock:
             self.batches.append(len(prepared))
-        time.sleep(0.03)
+        if prepared == [0]:
+            self._wait(self._pre4_started, "frame 4's preprocess")
         return [value * 10 for value in prepared]
 
     def postprocess(self, outputs, prepared):
-        time.sleep(0.004 * (prepared % 2))
         with self._lock:
             self.threads["post"].add(threading.current_thread().name)
+        if prepared == 0 and self.host_workers > 1:
+            self._wait(self._post1_done, "frame 1's postprocess")
+        if prepared == 1:
+            self._post1_done.set()
         return (prepared, outputs)
 
 
-def test_every_forms_batches_and_keeps_order_with_several_workers():
-    model = BatchingModel(max_batch=4)
+@pytest.mark.parametrize("host_workers", [1, 3])
+def test_every_forms_batches_and_keeps_order(host_workers):
+    model = BatchingModel(max_batch=4, host_workers=host_workers)
     packets = list(Stream(FileSource(60), {Task.DEPTH: model}, pacing="every"))
+    assert model.timed_out == []
     assert [p.index for p in packets] == list(range(60))
     # Each frame got the result of its own frame, whatever the batch it went in.
     assert [p.result for p in packets] == [(i, 10 * i) for i in range(60)]
     assert [p.outputs[Task.DEPTH].frame_index for p in packets] == list(range(60))
     assert sum(model.batches) == 60
     assert max(model.batches) <= 4
-    assert max(model.batches) > 1, f"no batch formed: {model.batches}"
-    assert len(model.threads["pre"]) > 1 and len(model.threads["post"]) > 1, model.threads
+    if host_workers == 1:  # frame 0 alone (choosing the size), then the frames that queued meanwhile
+        assert model.batches[0] == 1 and model.batches[1] >= 3, model.batches
+    else:
+        assert len(model.threads["pre"]) > 1 and len(model.threads["post"]) > 1, model.threads
 
 
 def test_a_model_error_in_a_batch_reaches_the_caller_and_stops_the_threads():
@@ -94,10 +119,8 @@ def test_a_model_error_in_a_batch_reaches_the_caller_and_stops_the_threads():
         for packet in Stream(FileSource(60), {Task.DEPTH: Failing()}, pacing="every"):
             seen.append(packet.index)
     assert seen == list(range(len(seen))) and len(seen) <= 20
-    deadline = time.monotonic() + 5
-    while any(t.name.startswith(("pre:", "infer:", "post:")) and t.is_alive() for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "engine threads still running"
-        time.sleep(0.02)
+    # The error ended the iteration only once its threads had ended.
+    assert [t.name for t in threading.enumerate() if t.name.startswith(("pre:", "infer:", "post:"))] == []
 
 
 def test_models_without_infer_batch_run_one_frame_at_a_time():
@@ -112,7 +135,6 @@ def test_models_without_infer_batch_run_one_frame_at_a_time():
 
         def infer(self, prepared):
             self.calls += 1
-            time.sleep(0.005)
             return prepared + 1
 
         def postprocess(self, outputs, prepared):
@@ -121,6 +143,22 @@ def test_models_without_infer_batch_run_one_frame_at_a_time():
     model = OneAtATime()
     packets = list(Stream(FileSource(20), {Task.DEPTH: model}, pacing="every"))
     assert [p.result for p in packets] == [i + 1 for i in range(20)] and model.calls == 20
+
+
+class FakeTime:
+    """The `time` module as the predictor sees it, with a perf_counter that moves only when told."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def perf_counter(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    def __getattr__(self, name):
+        return getattr(time, name)
 
 
 # ---- Predictor ---------------------------------------------------------------------------------
@@ -159,13 +197,16 @@ def test_batch_size_choice(exported, monkeypatch):
     with pytest.raises(UsageError, match="batch"):
         RuntimeOptions(batch=0)
 
-    # "auto" on an accelerator measures: it keeps a batch only when it pays per frame.
+    # "auto" on an accelerator measures: it keeps a batch only when it pays per frame. The batches "take" time
+    # on a clock of the test's, so the choice is the same on any machine.
+    clock = FakeTime()
+    monkeypatch.setattr("livevision.predictor.time", clock)
     monkeypatch.setattr(cpu, "provider", "CUDAExecutionProvider")
     assert cpu.max_batch == max(BATCH_SIZES)
-    monkeypatch.setattr(cpu, "infer_batch", lambda batch: time.sleep(0.01 + 0.001 * len(batch)))
-    assert cpu.choose_batch_size(None) in (4, 8)
-    monkeypatch.setattr(cpu, "infer_batch", lambda batch: time.sleep(0.01 * len(batch) * (1.0 if len(batch) == 1
-                                                                                           else 1.3)))
+    monkeypatch.setattr(cpu, "infer_batch", lambda batch: clock.advance(0.01 + 0.001 * len(batch)))
+    assert cpu.choose_batch_size(None) == max(BATCH_SIZES)  # the cost per frame falls with the size
+    monkeypatch.setattr(cpu, "infer_batch", lambda batch: clock.advance(0.01 * len(batch) * (1.0 if len(batch) == 1
+                                                                                             else 1.3)))
     assert cpu.choose_batch_size(None) == 1
 
 

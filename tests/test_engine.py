@@ -6,6 +6,7 @@ Deterministic: the live-pacing expectations run on a ManualClock with inline mod
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -393,3 +394,161 @@ def test_stream_open_closes_its_source_when_a_model_fails_to_load(monkeypatch):
     with pytest.raises(UsageError, match="no such model"):
         Stream.open(source, "depth")
     assert source.closed.is_set()
+
+
+# ---- closing while a model is busy: never leave a thread inside it (issue 25) ------------------------
+
+
+class BlockingModel:
+    """A fake model whose first call returns at once and whose second blocks until `release` is set;
+    `inside` is set while that call runs, `left` once it has returned."""
+
+    def __init__(self):
+        self.calls = 0
+        self.inside, self.release, self.left = threading.Event(), threading.Event(), threading.Event()
+
+    def __call__(self, image):
+        self.calls += 1
+        if self.calls == 2:
+            self.inside.set()
+            self.release.wait(30)
+            self.left.set()
+        return 0.0
+
+
+class _OnMessage(logging.Handler):
+    """Calls `action` when a log message contains `text`."""
+
+    def __init__(self, text, action):
+        super().__init__()
+        self.text, self.action = text, action
+
+    def emit(self, record):
+        if self.text in record.getMessage():
+            self.action()
+
+
+@pytest.mark.parametrize("pacing", ["every", "live", "simulate-live"])
+def test_close_returns_only_once_no_thread_is_inside_a_model(pacing, monkeypatch):
+    """close() while a model's call outlasts the wait after which the engine says what it waits for: it
+    still waits (the old engine gave up after 5 s and left the thread inside ONNX Runtime, which crashed
+    the interpreter at exit). The model is let go only once close() said it is waiting for it."""
+    monkeypatch.setattr("livevision.threads.NOTICE_AFTER_S", 0.05)
+    live = pacing == "live"
+    model = BlockingModel()
+    handler = _OnMessage("infer:depth", model.release.set)
+    logging.getLogger("livevision").addHandler(handler)
+    try:
+        s = Stream(FakeSource(10_000, fps=200, live=live, paced=live), {Task.DEPTH: model}, pacing=pacing)
+        for _ in s:
+            if model.inside.is_set():
+                break
+        assert model.inside.wait(10)
+        s.close()
+        assert model.left.is_set(), "close() returned while a thread was still inside the model"
+        assert [t.name for t in _engine_threads()] == []
+    finally:
+        model.release.set()
+        logging.getLogger("livevision").removeHandler(handler)
+
+
+# A script that runs a real ONNX Runtime session which loops until its RunOptions.terminate is set (the model's
+# second call), breaks out of the stream while the session runs, closes it and exits; the session is ended
+# only once the engine says it waits for it. Prints "left" when the session returned, "closed" when close() did.
+_EXIT_WHILE_INSIDE_ORT = """
+import logging, sys, threading
+import numpy as np, onnxruntime as ort
+from onnx import TensorProto as T, helper as h
+import livevision.threads
+from livevision.stream import Stream
+from livevision.types import Task
+sys.path.insert(0, sys.argv[1])
+from fakes import FakeSource
+
+livevision.threads.NOTICE_AFTER_S = 0.2
+body = h.make_graph(
+    [h.make_node("Identity", ["c"], ["c_out"]), h.make_node("Add", ["v", "one"], ["v_out"])], "body",
+    [h.make_tensor_value_info("i", T.INT64, []), h.make_tensor_value_info("c", T.BOOL, []),
+     h.make_tensor_value_info("v", T.FLOAT, [1])],
+    [h.make_tensor_value_info("c_out", T.BOOL, []), h.make_tensor_value_info("v_out", T.FLOAT, [1])],
+    [h.make_tensor("one", T.FLOAT, [1], [1.0])])
+graph = h.make_graph([h.make_node("Loop", ["M", "c0", "v0"], ["v"], body=body)], "forever",
+                     [h.make_tensor_value_info("v0", T.FLOAT, [1])], [h.make_tensor_value_info("v", T.FLOAT, [1])],
+                     [h.make_tensor("M", T.INT64, [], [2**62]), h.make_tensor("c0", T.BOOL, [], [True])])
+session = ort.InferenceSession(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]).SerializeToString(),
+                               providers=["CPUExecutionProvider"])
+options, inside, calls = ort.RunOptions(), threading.Event(), []
+
+def model(image):
+    calls.append(1)
+    if len(calls) != 2:  # the first frame's result comes at once (the `every` mode waits for it)
+        return 0.0
+    inside.set()
+    try:
+        session.run(None, {"v0": np.zeros(1, np.float32)}, options)
+    except Exception:
+        pass
+    print("left", flush=True)
+    return 0.0
+
+class Terminate(logging.Handler):
+    def emit(self, record):
+        if "infer:depth" in record.getMessage():
+            options.terminate = True
+
+logging.getLogger("livevision").addHandler(Terminate())
+s = Stream(FakeSource(1000, image=np.zeros((48, 64, 3), np.uint8)), {Task.DEPTH: model}, pacing=sys.argv[2])
+for packet in s:
+    if inside.wait(0.01):
+        break
+s.close()
+print("closed", flush=True)
+"""
+
+
+@pytest.mark.parametrize("pacing", ["every", "simulate-live"])
+def test_the_process_exits_cleanly_after_closing_a_stream_while_onnx_runtime_runs(pacing):
+    import os
+    import subprocess
+    import sys
+
+    tests = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.run([sys.executable, "-c", _EXIT_WHILE_INSIDE_ORT, tests, pacing], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["left", "closed"], proc.stderr
+    assert "terminate called" not in proc.stderr
+
+
+def test_a_ctrl_c_while_waiting_for_a_thread_is_raised_only_once_it_has_ended(monkeypatch):
+    """Ctrl-C (KeyboardInterrupt) during the wait for a thread inside a model does not abandon it: the wait
+    goes on, says so, and the KeyboardInterrupt comes once the thread has ended."""
+    import os
+    import signal
+
+    from livevision.threads import join_all
+
+    monkeypatch.setattr("livevision.threads.NOTICE_AFTER_S", 0.05)
+    release, waiting = threading.Event(), threading.Event()
+    worker = threading.Thread(target=release.wait, args=(30,), name="infer:depth")
+    worker.start()
+    # Ctrl-C from another thread once the wait was announced; the thread is let go once the Ctrl-C was seen.
+    ctrl_c = threading.Thread(target=lambda: waiting.wait(30) and os.kill(os.getpid(), signal.SIGINT))
+    ctrl_c.start()
+    interrupt = _OnMessage("(a model's frame) to finish", waiting.set)
+    let_go = _OnMessage("cannot be cut short", release.set)
+    log = logging.getLogger("livevision")
+    log.addHandler(interrupt)
+    log.addHandler(let_go)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            join_all([worker], "a model's frame")
+        assert not worker.is_alive()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        release.set()
+        waiting.set()
+        ctrl_c.join()
+        log.removeHandler(interrupt)
+        log.removeHandler(let_go)

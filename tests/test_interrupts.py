@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from fractions import Fraction
 
@@ -111,7 +113,7 @@ def test_second_ctrl_c_exits_during_a_slow_clean_up(long_clip, tiny_model, expor
     assert "already hold what was written so far" in err
     records = _complete_lines(results)
     assert len(records) >= 15 and [r["index"] for r in records] == list(range(len(records)))
-    assert _playable(out)["codec"] == "h264"
+    assert probe(out)["codec"] == "h264"  # playable as soon as livevision has ended
     _, frames = decode(out)
     assert [read_index(f) for f in frames] == list(range(len(frames))) and len(frames) >= 10
 
@@ -119,19 +121,6 @@ def test_second_ctrl_c_exits_during_a_slow_clean_up(long_clip, tiny_model, expor
 def _complete_lines(path) -> list[dict]:
     """The JSON lines of a results file the process was killed while writing: all but a cut last line."""
     return [json.loads(line) for line in path.read_text().split("\n")[:-1]]
-
-
-def _playable(path, deadline_s: float = 60.0):
-    """Probe `path` until it plays: after the run ended, its ffmpeg (in its own session) still finishes
-    the file it was writing."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            return probe(path)
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def test_second_ctrl_c_keeps_a_playable_video(long_clip, tiny_model, exported, model_cache, tmp_path):
@@ -146,11 +135,11 @@ def test_second_ctrl_c_keeps_a_playable_video(long_clip, tiny_model, exported, m
     _, err = proc.communicate(timeout=60)
     assert proc.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err
-    assert _playable(out)["codec"] == "h264"
+    assert probe(out)["codec"] == "h264"  # playable as soon as livevision has ended
     _, frames = decode(out)
     assert len(frames) >= 10 and [read_index(f) for f in frames] == list(range(len(frames)))
-    if proc.returncode == -signal.SIGINT:  # ended by the second signal: the first one said what is kept
-        assert "already hold what was written so far" in err, err
+    # Whether the second signal ended the process or came after the clean-up, the first one said what is kept.
+    assert "already hold what was written so far" in err, err
     records = _complete_lines(results)
     assert len(records) >= 10 and [r["index"] for r in records] == list(range(len(records)))
 
@@ -181,3 +170,102 @@ def test_a_signal_reaches_every_deferred_block_open_in_any_thread():
             thread.join()
         assert interrupts.requested()
     assert sorted(stopped) == ["a", "b"]
+
+
+# Runs livevision's CLI with a depth model that never finishes its 21st frame (as a slow model's session.run):
+# after the first Ctrl-C the run waits for it, so the second Ctrl-C always comes while the process is alive.
+_STUCK_MODEL = """
+import pathlib, sys, threading
+import numpy as np
+from livevision import predictor
+from livevision.cli import main
+from livevision.types import DepthKind, DepthResult, Task
+stuck = pathlib.Path(sys.argv[1])
+
+class StuckModel:
+    name = "stuck-depth"
+    calls = 0
+
+    def __call__(self, image):
+        self.calls += 1
+        if self.calls > 20:
+            stuck.touch()
+            threading.Event().wait()
+        return DepthResult(np.ones(image.shape[:2], np.float32), DepthKind.RELATIVE)
+
+predictor.load_models = lambda tasks, *args, **kwargs: {Task.DEPTH: StuckModel()}
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_double_ctrl_c_leaves_readable_outputs_stats_and_no_child(long_clip, tmp_path):
+    """Issue 12: a second Ctrl-C while the first one's clean-up waits (here for a model that never returns)
+    ends the process at once, and then: the MP4 plays every frame shown, right away (not finished later by
+    a leftover ffmpeg), no ffmpeg runs any more, the stats file is there, and the first Ctrl-C said what is kept."""
+    stuck, out, results, stats = (tmp_path / "stuck", tmp_path / "out.mp4", tmp_path / "out.jsonl",
+                                  tmp_path / "stats.json")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STUCK_MODEL, str(stuck), "run", "--task", "depth", "--source", str(long_clip),
+         "--pacing", "every", "--output", str(out), "--results", str(results), "--stats", str(stats),
+         "--no-display", "--view", "side_by_side"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    lines, told = [], threading.Event()
+
+    def read_stderr():
+        for line in proc.stderr:
+            lines.append(line)
+            if "already hold what was written so far" in line:
+                told.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not stuck.exists():  # 20 frames were shown, the model is inside its 21st
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.02)
+        ffmpegs = [pid for pid in _children(proc.pid) if "ffmpeg" in open(f"/proc/{pid}/cmdline").read()]
+        assert ffmpegs, "no ffmpeg child found"
+        proc.send_signal(signal.SIGINT)
+        assert told.wait(60), "".join(lines)  # the first Ctrl-C was handled; its clean-up now waits
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        left_running = [pid for pid in ffmpegs if _running(pid)]
+    finally:
+        proc.kill()
+        reader.join(10)
+    err = "".join(lines)
+    assert proc.returncode == -signal.SIGINT, err
+    assert "Traceback" not in err
+    assert left_running == [], "ffmpeg outlived livevision"
+    summary = json.loads(stats.read_text())
+    assert summary["frames"]["displayed"] == 20, summary
+    assert probe(out)["codec"] == "h264"  # playable now, no waiting
+    _, frames = decode(out)
+    assert [read_index(f) for f in frames] == list(range(20))
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [r["index"] for r in records] == list(range(20))
+    assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name or p.name.endswith(".part")]

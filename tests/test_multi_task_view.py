@@ -4,12 +4,16 @@ grid tiles are titled, --alpha sets the opacity, and the default view fits the t
 from __future__ import annotations
 
 import itertools
+import json
+import time
 
 import cv2
 import numpy as np
 import pytest
+from fakes import FakeSource
+from media import decode
 
-from livevision.app import Renderer, ViewMode, default_view
+from livevision.app import OutputOptions, Renderer, RunOptions, SourceOptions, ViewMode, default_view, run
 from livevision.cli import main
 from livevision.engine.running import TaskOutput
 from livevision.render import DepthAnnotator, PanelLayout, ResultAnnotator
@@ -183,3 +187,50 @@ def test_cli_bad_alpha_is_one_line_and_exit_2(monkeypatch, capsys, alpha, messag
     err = capsys.readouterr().err.strip()
     assert code == 2 and options is None
     assert message in err and len(err.splitlines()) == 1, err
+
+
+# ---- the video of a live-paced run has every frame of the source (issue 25) ----------------------------
+
+
+class _SlowModel:
+    """A fake model that takes `latency_s` (on its worker thread) and returns `result`."""
+
+    def __init__(self, result, latency_s=0.05):
+        self.result, self.latency_s = result, latency_s
+
+    def __call__(self, image):
+        time.sleep(self.latency_s)
+        return self.result
+
+
+class _StallingSource(FakeSource):
+    """A file whose decoding stalls before frame `stall_at` for longer than the frames after it last: a
+    live-paced reader then finds them all due and skips them, and the source ends (a slow machine's end)."""
+
+    def __init__(self, count, stall_at, stall_s):
+        super().__init__(count, fps=30.0)
+        self.stall_at, self.stall_s = stall_at, stall_s
+
+    def frames(self):
+        for frame in super().frames():
+            if frame.index == self.stall_at:
+                time.sleep(self.stall_s)
+            yield frame
+
+
+@pytest.mark.parametrize("tasks", [(Task.DEPTH,), (Task.DEPTH, Task.SEGMENTATION)])
+def test_simulate_live_video_has_every_source_frame_even_when_the_last_ones_were_skipped(tasks, tmp_path):
+    """The README promises the source's rate and duration: frames skipped at the end keep their slots too."""
+    small = (48, 64)
+    models = {Task.DEPTH: _SlowModel(DepthResult(np.ones(small, np.float32), DepthKind.RELATIVE)),
+              Task.SEGMENTATION: _SlowModel(SegmentationResult("semantic", np.zeros(small, np.int32), {0: "a"}))}
+    source = _StallingSource(40, stall_at=30, stall_s=0.5)  # 15 frame times: frames 31-39 are all due by then
+    out = tmp_path / "sim.mp4"
+    options = RunOptions(tasks=tasks, source=SourceOptions(pacing="simulate-live"),
+                         output=OutputOptions(video=out, display=False, progress=False,
+                                              stats=tmp_path / "stats.json"))
+    assert run(options, source=source, models={t: models[t] for t in tasks}) == 0
+    frames = json.loads((tmp_path / "stats.json").read_text())["frames"]
+    assert frames["dropped"] >= 9, frames  # the frames after the stall were skipped
+    _, written = decode(out)
+    assert len(written) == 40

@@ -624,6 +624,57 @@ def test_progress_bar_tty_and_unknown_total():
     assert "10 frames 4.0 fps" in text and "ETA" not in text
 
 
+class _LoopStream:
+    """What the run loop (app._play) uses of a Stream: its clock and telemetry, `read` frames read."""
+
+    def __init__(self, read: int):
+        from livevision.engine import SystemClock, Telemetry
+
+        self.clock = SystemClock()
+        self.stats = Telemetry(self.clock.now)
+        for _ in range(read):
+            self.stats.captured()
+
+
+class _CountingSink:
+    def __init__(self):
+        self.frames = 0
+
+    def write(self, frame):
+        self.frames += 1
+
+
+def _play(indices, read, monkeypatch, interrupted=False):
+    """Run app._play over packets of these frame indices, with a video; returns (frames written, progress)."""
+    from livevision import app, interrupts
+    from livevision.stream import Packet
+    from livevision.types import Frame, Task
+
+    monkeypatch.setitem(interrupts._state, "requested", None)
+
+    def packets():
+        yield from (Packet(Frame(index_frame(i, 64, 48), i, i / 30, 0.0)) for i in indices)
+        if interrupted:  # a Ctrl-C while the next frame was awaited: the stream stops
+            interrupts._state["requested"] = signal.SIGINT
+
+    sink, bar = _CountingSink(), ProgressBar(None, stream=io.StringIO())
+    options = app.RunOptions(tasks=(Task.DEPTH,), output=app.OutputOptions(display=False))
+    app._play(packets(), _LoopStream(read), app.Renderer((Task.DEPTH,), hud=False), [app._VideoFrames(sink)], [],
+              None, bar, options)
+    return sink.frames, bar.n
+
+
+def test_progress_counts_the_frames_written_to_the_video(monkeypatch):
+    """Issue 16: the live modes showed frames 3, 4 and 7 of 8 read: the video holds 5 frames (frames 5 and 6 repeat
+    the view of 4; none stands for 0-2, before the first view), and the progress says 5, not the 8 read."""
+    assert _play([3, 4, 7], read=8, monkeypatch=monkeypatch) == (5, 5)
+
+
+def test_progress_after_a_ctrl_c_counts_the_frames_written_not_those_read_ahead(monkeypatch):
+    """`every` reads ahead of what it shows: after a Ctrl-C the progress stays at the frames written."""
+    assert _play([0, 1, 2], read=6, monkeypatch=monkeypatch, interrupted=True) == (3, 3)
+
+
 # ---- publishing what was written at a first Ctrl-C ----------------------------------------------
 
 
@@ -666,6 +717,52 @@ def test_published_video_plays_while_written_and_the_finished_one_is_a_plain_mp4
     assert [read_index(f) for f in frames] == list(range(80))
     boxes = _top_level_boxes(out)
     assert "moof" not in boxes and boxes.index("moov") < boxes.index("mdat")  # plain MP4, index first
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("published, suffix", [(True, ".mp4"), (False, ".mp4"), (False, ".avi")])
+def test_end_now_leaves_every_frame_playable_and_no_ffmpeg_running(published, suffix, tmp_path):
+    """A second Ctrl-C (VideoSink.end_now): ffmpeg writes what it holds and has exited when end_now returns; the
+    file under the output's name plays every frame written, whether a first Ctrl-C published it or not."""
+    out = tmp_path / f"out{suffix}"
+    sink = VideoSink(out, 25)
+    for i in range(30):
+        sink.write(index_frame(i))
+    if published:
+        assert sink.publish_partial()
+    sink.end_now()
+    assert sink._pipe.proc.poll() is not None, "ffmpeg still runs"
+    _, frames = decode(out)
+    assert [read_index(f) for f in frames] == list(range(30))
+    assert leftovers(tmp_path) == []
+    sink.close()  # nothing left to do
+
+
+def test_end_now_during_the_second_pass_keeps_the_first(tmp_path, monkeypatch):
+    """A second Ctrl-C while the finishing pass runs: that ffmpeg is stopped (not waited for) and the complete
+    first pass kept."""
+    out = tmp_path / "out.mp4"
+    sink = VideoSink(out, 25)
+    for i in range(10):
+        sink.write(index_frame(i))
+    real_popen = subprocess.Popen
+
+    def popen_then_abort(args, **kwargs):  # a finishing pass that never ends; the second signal comes meanwhile
+        proc = real_popen([sys.executable, "-c", "import time; time.sleep(600)"], **kwargs)
+
+        def communicate(timeout=None):
+            sink.end_now()
+            assert proc.poll() is not None, "the finishing ffmpeg still runs"
+            raise SystemExit(130)
+
+        proc.communicate = communicate
+        return proc
+
+    monkeypatch.setattr("livevision.sinks.video.subprocess.Popen", popen_then_abort)
+    with pytest.raises(SystemExit):
+        sink.close()
+    _, frames = decode(out)
+    assert [read_index(f) for f in frames] == list(range(10))
     assert leftovers(tmp_path) == []
 
 

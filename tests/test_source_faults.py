@@ -283,7 +283,7 @@ def test_closing_interrupts_a_reconnect_wait():
         logger.removeHandler(waiting)
         logger.setLevel(level)
     assert device.captures[0].released
-    capture.stop(timeout=None)  # joins the capture thread: returns only once the wait was cut short
+    capture.stop()  # joins the capture thread: returns only once the wait was cut short
     assert not capture.alive
     assert device.targets == ["rtsp://x/cam"]  # no attempt after the close
 

@@ -222,6 +222,22 @@ def test_real_window_takes_keys_on_a_virtual_display(tiny_model, model_cache, tm
     assert 0 < len(frames) < 250  # q stopped the run before the end of the 10 s clip, and the video is whole
 
 
+@pytest.mark.parametrize("frame_wh, screen_wh, expected_wh", [
+    ((1280, 720), (1024, 768), (944, 531)),  # too wide: 1024 less the 80 px margin, the height follows
+    ((320, 240), (1024, 768), (320, 240)),  # fits: never scaled up
+    ((720, 1280), (1920, 1080), (540, 960)),  # too tall: 1080 less the 120 px margin
+    ((1920, 1080), None, (1067, 600)),  # screen size unknown: fits 1280x720 less the margin
+    ((640, 480), (100, 100), (160, 120)),  # a tiny screen: never below 160x120
+])
+def test_window_size_fits_the_frame_in_the_screen_keeping_its_shape(frame_wh, screen_wh, expected_wh):
+    """window_size alone, everywhere (the real-window test below needs Xvfb and xdotool)."""
+    from livevision.sinks.window import window_size
+
+    assert window_size(frame_wh, screen_wh) == expected_wh
+    (w, h), (ew, eh) = frame_wh, expected_wh
+    assert abs(ew / eh - w / h) < 0.01  # the frame's aspect ratio is kept
+
+
 @pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
                     reason="needs Xvfb and xdotool (Debian packages xvfb, xdotool)")
 @pytest.mark.parametrize("frame_wh, expected_wh", [((1280, 720), (944, 531)), ((320, 240), (320, 240))])

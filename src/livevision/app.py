@@ -214,19 +214,31 @@ class ResultSink(Protocol):
 
 class _VideoFrames:
     """The annotated video. Frames the live modes never showed keep their slot, with the previous
-    view, so the video has the source's frame rate and duration."""
+    view, so the video has the source's frame rate and duration. `count`: frames written."""
 
     def __init__(self, sink: VideoSink | ImageSink):
         self.sink = sink
+        self.count = 0
         self._last: tuple[np.ndarray, int] | None = None
 
     def write(self, view: np.ndarray, index: int) -> None:
         if self._last is not None:
             last_view, last_index = self._last
-            for _ in range(index - last_index - 1):
-                self.sink.write(last_view)
-        self.sink.write(view)
+            self._repeat(last_view, index - last_index - 1)
+        self._repeat(view, 1)
         self._last = (view, index)
+
+    def pad_to(self, frames: int) -> None:
+        """The source ended after `frames` frames: the ones after the last shown (skipped by the live modes
+        at the end) get their slots too, with the last view."""
+        if self._last is not None:
+            last_view, last_index = self._last
+            self._repeat(last_view, frames - last_index - 1)
+
+    def _repeat(self, view: np.ndarray, times: int) -> None:
+        for _ in range(times):
+            self.sink.write(view)
+            self.count += 1
 
 
 class _WebFrames:
@@ -369,7 +381,8 @@ def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
         progress = None if info.is_live or not out.progress else stack.enter_context(
             ProgressBar(_total_frames(info, src.max_frames), desc=info.name))
         deferral.enter_context(interrupts.deferred(
-            lambda: _on_first_interrupt(stream, outputs.video, outputs.results)))
+            lambda: _on_first_interrupt(stream, outputs.video, outputs.results),
+            on_abort=lambda: _on_second_interrupt(outputs.video, stats_path, stream, opened)))
         frames = iter(stream)
         stack.callback(frames.close)
         _play(frames, stream, Renderer(options.tasks, out.view, out.hud, out.alpha), outputs.frame_sinks(),
@@ -383,6 +396,7 @@ def _play(frames, stream: Stream, renderer: Renderer, frame_sinks: list[FrameSin
     """The loop: render each packet, hand the view and each new result to the sinks, show it, until the
     source ends, the user quits, max_frames, or a signal."""
     last_index = -1
+    video = next((sink for sink in frame_sinks if isinstance(sink, _VideoFrames)), None)
     written: dict[Task, int] = {}  # the frame of each task's last written result
     shown = bool(frame_sinks) or window is not None  # else nothing looks at the drawn view: skip drawing it
     for packet in frames:
@@ -400,8 +414,8 @@ def _play(frames, stream: Stream, renderer: Renderer, frame_sinks: list[FrameSin
                 for sink in result_sinks:
                     sink.write(task, output)
         stream.stats.stage("write", stream.clock.now() - started)
-        if progress is not None:  # source frames, not packets: the live modes skip some
-            progress.update(packet.index - last_index)
+        if progress is not None:  # the frames written to the video; without one, the source frames gone by
+            progress.update(video.count - progress.n if video is not None else packet.index - last_index)
         last_index = packet.index
         if window is not None and _handle_keys(window, window.write(view), renderer, view, packet, options.output):
             return
@@ -409,9 +423,15 @@ def _play(frames, stream: Stream, renderer: Renderer, frame_sinks: list[FrameSin
             return
         if interrupts.requested():
             return
-    if progress is not None:  # the source ended: count the frames skipped after the last one shown, too
-        frames_read = stream.stats.summary()["frames"]
-        progress.update(max(0, frames_read["captured"] + frames_read["dropped"] - progress.n))
+    if interrupts.requested():  # stopped, not ended: frames read ahead (`every`) were never shown
+        return
+    # The source ended: the frames the live modes skipped after the last one shown count too.
+    counts = stream.stats.summary()["frames"]
+    frames_read = counts["captured"] + counts["dropped"]
+    if video is not None:
+        video.pad_to(frames_read)
+    if progress is not None:
+        progress.update(max(0, (video.count if video is not None else frames_read) - progress.n))
 
 
 def _total_frames(info, max_frames: int | None) -> int | None:
@@ -456,6 +476,17 @@ def _on_first_interrupt(stream: Stream, video, results) -> None:
         log.warning("stopping: %s already hold%s what was written so far; press Ctrl-C again to quit without "
                     "waiting for the outputs to be finished%s", " and ".join(published),
                     "" if len(published) > 1 else "s", no_audio)
+
+
+def _on_second_interrupt(video, stats_path: Path | None, stream: Stream, source) -> None:
+    """A second Ctrl-C / SIGTERM ends the process now (interrupts): the video is left as ffmpeg holds it
+    (without audio) and ffmpeg ended, and the stats so far are written, so that every output is readable
+    and no child process outlives this one. The results file is complete up to its last line already."""
+    log.warning("quitting now, without finishing the outputs")
+    if video is not None and hasattr(video, "end_now"):
+        video.end_now()
+    if stats_path is not None:
+        _write_stats(stats_path, stream, source)
 
 
 def _snapshot(view: np.ndarray, packet: Packet, options: OutputOptions) -> None:

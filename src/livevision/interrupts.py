@@ -8,13 +8,18 @@ given stop callback; the loop ends at its next frame boundary, every output is f
 (the video up to its last frame, the results file on a complete line, the stats written)
 and `raise_if_requested()` then raises the same exception.
 
-Either way the first signal restores the default action of both signals, so a second one
-ends the process immediately, even while the clean-up is busy in native code.
+A second signal ends the process without waiting for the clean-up: it runs each open block's
+`on_abort` (quick things that leave every output readable and no child process behind: the
+video's ffmpeg told to write what it holds and waited for, the stats written), then restores the
+default action and ends the process by the same signal (exit status 130 / 143 in a shell). A
+third signal while `on_abort` runs ends it at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import signal
 import threading
 from typing import Callable, Iterator
@@ -29,6 +34,9 @@ class Terminated(BaseException):
 
 _state = {"requested": None}
 _on_request: list[Callable[[], None]] = []  # one per deferred() block now open (`livevision batch` runs several)
+_on_abort: list[Callable[[], None]] = []  # the same blocks' on_abort, run at a second signal
+
+log = logging.getLogger(__name__)
 
 
 def _exception_for(signum: int) -> BaseException:
@@ -36,13 +44,25 @@ def _exception_for(signum: int) -> BaseException:
 
 
 def _first_signal(signum, frame) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, _second_signal)
+    signal.signal(signal.SIGTERM, _second_signal)
     _state["requested"] = signum
     if not _on_request:
         raise _exception_for(signum)
     for on_request in list(_on_request):
         on_request()
+
+
+def _second_signal(signum, frame) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for on_abort in list(_on_abort):
+        try:
+            on_abort()
+        except Exception as exc:  # the process ends anyway: the other outputs still get their turn
+            log.error("quitting: %s", exc)
+    os.kill(os.getpid(), signum)  # the default action now: the process ends here, by this signal
+    os._exit(128 + signum)  # not reached
 
 
 @contextlib.contextmanager
@@ -64,16 +84,22 @@ def graceful_interrupts() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def deferred(on_request: Callable[[], None]) -> Iterator[None]:
-    """Within the block a first signal calls `on_request()` instead of raising. Blocks may be open in
-    several threads at once (runs side by side): a signal calls every open block's `on_request`."""
+def deferred(on_request: Callable[[], None], on_abort: Callable[[], None] | None = None) -> Iterator[None]:
+    """Within the block a first signal calls `on_request()` instead of raising, and a second one calls
+    `on_abort()` before it ends the process. Blocks may be open in several threads at once (runs side by
+    side): a signal calls every open block's callback. on_abort runs in the main thread, between two of its
+    Python steps: it must take no lock the interrupted code may hold."""
     _on_request.append(on_request)
+    if on_abort is not None:
+        _on_abort.append(on_abort)
     try:
         if _state["requested"] is not None:  # it came before the block started
             on_request()
         yield
     finally:
         _on_request.remove(on_request)
+        if on_abort is not None:
+            _on_abort.remove(on_abort)
 
 
 def requested() -> bool:

@@ -37,6 +37,7 @@ from .engine.running import TaskOutput
 from .engine.telemetry import Telemetry
 from .errors import UsageError
 from .sources import CapturePolicy, CaptureThread, FrameSource, ReconnectPolicy, open_source
+from .threads import wait_for
 from .types import DepthResult, Frame, Task
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,7 @@ class Stream:
         self.flicker = FlickerMeter()  # of the depth results as they leave the stream
         self._stable_depth: TaskOutput | None = None  # the last depth output, stabilized
         self._stop: threading.Event | None = None
+        self._ended = threading.Event()  # the iteration has ended and its threads with it
         # The one iteration, once started: a weak reference, so that a caller who breaks out of a for
         # loop still gets the generator (and with it the source and threads) closed at once.
         self._packets: weakref.ref | None = None
@@ -233,14 +235,15 @@ class Stream:
             self._stop.set()
 
     def close(self) -> None:
-        """Stop, end the iteration and close the source. Safe to call more than once."""
+        """Stop, end the iteration and close the source. Safe to call more than once. Returns once every
+        thread of the run has ended: none is left inside a model (ONNX Runtime), so the process may exit."""
         self.stop()
         packets = self._packets() if self._packets is not None else None
         if packets is not None:
             try:
                 packets.close()
             except ValueError:  # iterating in another thread right now: stop() ends it at the next frame
-                pass
+                wait_for(self._ended, "the stream's iteration in another thread to end")
         self.source.close()
 
     def __enter__(self) -> "Stream":
@@ -311,6 +314,7 @@ class Stream:
             if capture is not None:
                 capture.stop()
             self.source.close()
+            self._ended.set()
 
 
 def stream(source, task="depth", **kwargs) -> Iterator[Packet]:

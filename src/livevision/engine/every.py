@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
 from ..sources import CaptureThread
+from ..threads import join_all
 from ..types import Frame, Task
 from .clock import Clock
 from .pacing import RateLimiter
@@ -307,5 +308,4 @@ def run_every(
     finally:
         stop.set()
         capture.stop()
-        for thread in threads:
-            thread.join(timeout=5)
+        join_all(threads, "a model's frame")  # never leave one inside ONNX Runtime

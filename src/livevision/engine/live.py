@@ -10,6 +10,7 @@ import logging
 import threading
 from typing import Callable, Iterator, Mapping
 
+from ..threads import join_all
 from ..types import Frame, Task
 from .clock import Clock
 from .pacing import RateLimiter
@@ -83,12 +84,13 @@ class LiveWorker:
                 self._done, self._busy = output, False
                 self._cond.notify_all()
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self) -> None:
+        """Stop, and return once the thread has ended (after the frame in flight, if any)."""
         self.stop_event.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        if self._thread.ident is not None:
+            join_all([self._thread], f"the {self.task.value} model's frame")
 
 
 class InlineWorker:
@@ -113,7 +115,7 @@ class InlineWorker:
     def wait_idle(self, timeout: float) -> bool:
         return True
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self) -> None:
         pass
 
 

@@ -81,7 +81,7 @@ class Telemetry:
 
     def __init__(self, clock: Callable[[], float]):
         self.clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a second Ctrl-C writes the stats between two steps
         self.capture = RateMeter()
         self.display = RateMeter()
         self.inference: dict[str, RateMeter] = {}

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from ..threads import join_all
 from .ffmpeg import last_line, new_process_group_kwargs
 
 
@@ -71,6 +72,17 @@ class FramePipe:
             self._writer.join(timeout=max(0.0, deadline - time.monotonic()))
         return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
 
+    def end_now(self, grace_s: float) -> int:
+        """EOF at once (after the frame being written, if it goes through quickly, else cutting it), then
+        ffmpeg's exit code once it wrote what it holds; killed if it takes longer than grace_s. For the end
+        of the process (a second Ctrl-C): may run while the caller was interrupted inside write() or end()."""
+        if not self._put(None, min(grace_s, 0.5)):
+            try:
+                self.proc.stdin.close()  # the writer is stuck: ffmpeg drops the cut frame
+            except (OSError, ValueError):
+                pass
+        return self.exit_code(grace_s)
+
     def exit_code(self, grace_s: float) -> int:
         """ffmpeg's exit code, killing it if it is still running (alive but not reading) after grace_s."""
         try:
@@ -84,8 +96,7 @@ class FramePipe:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        self._writer.join(timeout=5)  # ffmpeg is gone: its pipe is broken, the writer ends
-        self._stderr_thread.join(timeout=5)
+        join_all([self._writer, self._stderr_thread], "ffmpeg's pipes")  # ffmpeg is gone: both end
 
     def last_message(self) -> str:
         """ffmpeg's last stderr line (once its stderr has ended, waiting up to 5 s for that)."""

@@ -147,6 +147,8 @@ class VideoSink(Sink):
         two_passes = self.audio_from is not None or self._fragmented
         self._video_tmp = partial_path(self.path, ".video.partial") if two_passes else None
         self._pipe: FramePipe | None = None
+        self._finishing: subprocess.Popen | None = None  # the second pass, while it runs
+        self._finished = False  # the file is complete under its name
         self._warned_resize = False
 
     # ---- public -------------------------------------------------------------------------
@@ -303,6 +305,24 @@ class VideoSink(Sink):
             self._partial = self.path
         return True
 
+    def end_now(self, grace_s: float = 10.0) -> None:
+        """The process is ending now (a second Ctrl-C): leave a playable file under the output's name and
+        no ffmpeg running, without the second pass (no audio, no faststart). ffmpeg is told to write what it
+        holds and waited for up to grace_s (then killed: an MP4 / MOV then plays up to its last fragment).
+        Safe while write() or close() of this sink was interrupted, in the same thread."""
+        if self._finished or self._pipe is None:
+            return
+        self._closed = True  # a write() from another thread (`livevision batch`) now fails at once
+        if self._finishing is not None:  # the first pass is complete: keep it, stop the second
+            self._finishing.kill()
+            self._finishing.wait()
+        rc = self._pipe.end_now(grace_s)
+        first_pass = self._video_tmp or self._partial
+        if rc == 0 and first_pass != self.path and first_pass.exists():
+            os.replace(first_pass, self.path)
+        self._remove_temporary(self._partial)
+        self._remove_temporary(self._video_tmp)
+
     def _close(self) -> None:
         pipe = self._pipe
         if pipe is None:
@@ -322,7 +342,7 @@ class VideoSink(Sink):
             if self._video_tmp is not None:
                 self._finish()
             os.replace(self._partial, self.path)
-            done = True
+            self._finished = done = True
         finally:
             if not done:
                 self._cleanup()
@@ -332,22 +352,21 @@ class VideoSink(Sink):
     def _finish(self) -> None:
         args = self._finish_args()
         logger.debug("finishing the video: %s", args)
+        self._finishing = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.PIPE, **new_process_group_kwargs())
+        proc = self._finishing
         try:
-            proc = subprocess.run(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                timeout=self.close_timeout_s,
-                check=False,
-                **new_process_group_kwargs(),
-            )
+            _, stderr = proc.communicate(timeout=self.close_timeout_s)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
             raise EncoderError(
                 f"ffmpeg did not finish {str(self.path)!r} within {self.close_timeout_s:g} s"
             ) from None
+        finally:
+            self._finishing = None
         if proc.returncode != 0:
-            last = last_line(proc.stderr.decode("utf-8", "replace").splitlines()) or "no message from ffmpeg"
+            last = last_line(stderr.decode("utf-8", "replace").splitlines()) or "no message from ffmpeg"
             what = f"adding audio from {str(self.audio_from)!r} to" if self.audio_from is not None else "finishing"
             raise EncoderError(f"ffmpeg failed {what} {str(self.path)!r} (exit code {proc.returncode}): {last}")
 

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Callable
 
+from ..threads import join_all
 from ..types import Frame, ValueEnum
 from .base import FrameSource
 
@@ -129,8 +130,8 @@ class CaptureThread:
             return None
         return item
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop reading, unblock the thread, release the source and join."""
+    def stop(self) -> None:
+        """Stop reading, unblock the thread, release the source, and return once the thread has ended."""
         self.stop_event.set()
         self.source.close()
         while True:  # drain, so a producer blocked on a full queue can see the stop
@@ -138,7 +139,5 @@ class CaptureThread:
                 self._queue.get_nowait()
             except queue.Empty:
                 break
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.warning("capture thread for %s did not stop within %.1f s", self.source.info.name, timeout)
+        if self._thread.ident is not None:
+            join_all([self._thread], f"reading {self.source.info.name}")
