@@ -64,9 +64,36 @@ def test_mcap_holds_every_topic_once_per_frame(recorded):
         assert len(items) == FRAMES, topic
         stamps = [stamp for stamp, _ in items]
         assert stamps == [round(i * 0.1 * 1e9) for i in range(FRAMES)], topic  # source time, 10 fps
-        header = getattr(items[0][1], "header", None)
-        if header is not None:
-            assert header.frame_id == "camera" and header.stamp.sec == 0 and header.stamp.nanosec == 0
+        for stamp, decoded in items:  # each message's header carries its frame's source time
+            header = getattr(decoded, "header", None)
+            if header is not None:
+                assert header.frame_id == "camera", topic
+                assert (header.stamp.sec, header.stamp.nanosec) == divmod(stamp, 10**9), topic
+
+
+def test_header_stamps_are_the_source_time_in_sec_and_nanosec():
+    """Stamps past a second, with nanoseconds that a wrong split (ms, µs, a float) would lose."""
+    pytest.importorskip("mcap_ros2")
+    from mcap_ros2.decoder import DecoderFactory
+
+    from livevision.pointcloud import CameraIntrinsics
+    from livevision.sinks.ros2_messages import frame_messages, result_messages
+    from livevision.types import SegmentationResult
+
+    image = np.zeros((6, 8, 3), np.uint8)
+    camera = CameraIntrinsics(8.0, 8.0, 3.5, 2.5)
+    depth = DepthResult(depth=np.full((6, 8), 2.0, np.float32), kind=DepthKind.METRIC)
+    labels = SegmentationResult(kind="semantic", label_map=np.zeros((6, 8), np.int32), id2label={0: "a"})
+    for stamp in (3_250_000_001, 59_999_999_999, 1_700_000_000_123_456_789):
+        messages = frame_messages(stamp, image, camera) + result_messages(stamp, depth, camera, image=image) + \
+            result_messages(stamp, labels, camera)
+        assert {m.topic.rsplit("/", 1)[1] for m in messages} >= {"image", "camera_info", "depth", "points",
+                                                                "segmentation"}
+        for message in messages:
+            decode = DecoderFactory().decoder_for("cdr", _Schema.of(message.schema))
+            header = decode(message.data).header
+            assert (header.stamp.sec, header.stamp.nanosec) == divmod(stamp, 10**9), message.topic
+            assert message.stamp_ns == stamp
 
 
 def test_mcap_messages_carry_the_frame_and_the_results(recorded):
@@ -317,6 +344,13 @@ class _Schema:
         self.encoding = channel["schemaEncoding"]
         self.data = channel["schema"].encode()
         self.id = channel["id"]
+
+    @classmethod
+    def of(cls, name: str) -> _Schema:
+        """The schema livevision writes for the message type `name`."""
+        from livevision.sinks.ros2_messages import DEFINITIONS
+
+        return cls({"schemaName": name, "schemaEncoding": "ros2msg", "schema": DEFINITIONS[name], "id": name})
 
 
 def test_a_failing_mcap_writer_is_reported_and_leaves_no_complete_looking_file(tmp_path):
