@@ -373,3 +373,104 @@ def test_a_failing_mcap_writer_is_reported_and_leaves_no_complete_looking_file(t
     with pytest.raises(SinkError, match="No space left"):
         sink.close()
     assert not (tmp_path / "full.mcap").exists()
+
+
+# ---- instance and panoptic label maps: -1 is "no segment" -----------------------------------------
+
+
+def _instance_frames():
+    """Two frames of a 255-class instance model: one covered everywhere (no -1), one with -1; the
+    ids every output must show for both: class + 1, and 0 for no segment."""
+    from livevision.types import SegmentationResult
+
+    id2label = {k: f"class {k}" for k in range(255)}
+    covered = np.array([[0, 1], [254, 0]], np.int32)
+    holed = np.array([[-1, 0], [1, 254]], np.int32)
+    return [SegmentationResult(kind="instance", label_map=m, id2label=id2label) for m in (covered, holed)], \
+        [m + 1 for m in (covered, holed)]
+
+
+def test_instance_label_maps_keep_their_ids_in_mcap_and_foxglove(tmp_path):
+    pytest.importorskip("mcap_ros2")
+    from livevision.sinks.mcap_sink import McapSink
+
+    results, expected = _instance_frames()
+    image = np.zeros((2, 2, 3), np.uint8)
+    with McapSink(tmp_path / "labels.mcap", fov_deg=60) as sink:
+        for i, result in enumerate(results):
+            sink.write(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
+        foxglove = [m for i, r in enumerate(results)  # what --foxglove serves: the same messages
+                    for m in sink.ros2_messages(TaskOutput(r, i, i / 25, 0.0, 0.01, image, "test"), False)]
+    decoded = [d for _, d in _decoded(tmp_path / "labels.mcap")["/livevision/segmentation"]]
+    decode = _decoder("sensor_msgs/msg/Image")
+    decoded_live = [decode(m.data) for m in foxglove]
+    for messages in (decoded, decoded_live):
+        assert [m.encoding for m in messages] == ["mono8", "mono8"]
+        for message, want in zip(messages, expected):
+            np.testing.assert_array_equal(np.frombuffer(bytes(message.data), np.uint8).reshape(2, 2), want)
+
+
+def _decoder(name: str):
+    """mcap_ros2's CDR decoder for livevision's message type `name`."""
+    from mcap_ros2.decoder import DecoderFactory
+
+    return DecoderFactory().decoder_for("cdr", _Schema.of(name))
+
+
+def test_instance_label_maps_keep_their_ids_in_rerun(tmp_path):
+    pytest.importorskip("rerun")
+    from livevision.sinks.rerun_sink import RerunSink
+
+    results, expected = _instance_frames()
+    image = np.zeros((2, 2, 3), np.uint8)
+    with RerunSink(str(tmp_path / "labels.rrd"), fov_deg=60) as sink:
+        for i, result in enumerate(results):
+            sink.write(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
+    chunks = _rerun_chunks(tmp_path / "labels.rrd")
+    buffers = _column(chunks["/camera/segmentation"], "buffer")
+    assert len(buffers) == 2
+    for buffer, want in zip(buffers, expected):
+        np.testing.assert_array_equal(np.asarray(buffer, np.uint8).reshape(2, 2), want)
+    context = _static_annotation_ids(tmp_path / "labels.rrd")
+    assert context[0] == "no segment" and context[1] == "class 0" and context[255] == "class 254"
+
+
+def _static_annotation_ids(path) -> dict[int, str]:
+    """The AnnotationContext logged (static) on /camera/segmentation: id -> label."""
+    rerun_chunk = pytest.importorskip("rerun.chunk")
+    for chunk in rerun_chunk.RrdReader(str(path)).stream().to_chunks():
+        if chunk.is_static and chunk.entity_path == "/camera/segmentation":
+            batch = chunk.to_record_batch()
+            name = next(n for n in batch.schema.names if "context" in n.lower())
+            classes = batch.column(name).to_pylist()[-1][0]  # the last row's one context
+            return {c["class_id"]: c["class_description"]["info"]["label"] for c in classes}
+    raise AssertionError("no annotation context")
+
+
+def test_mask2former_panoptic_run_through_every_output(tmp_path, tiny_model, model_cache):
+    """The tiny Mask2Former, panoptic at threshold 0.5, covers some frames of the clip everywhere and
+    leaves others with pixels of no segment: both kinds must give the same ids in MCAP and rerun."""
+    pytest.importorskip("mcap_ros2")
+    pytest.importorskip("rerun")
+    clip = make_source(tmp_path / "clip.mp4", FRAMES, Fraction(10), None, size_wh=(64, 48))
+    result = run_cli(
+        "run", "--task", "segmentation", "--model", f"segmentation={tiny_model('mask2former')}",
+        "--segmentation-mode", "panoptic", "--threshold", "0.5", "--source", str(clip), "--pacing", "every",
+        "--no-display", "--cache-dir", str(model_cache), "--precision", "fp32", "--mcap", str(tmp_path / "p.mcap"),
+        "--rerun", str(tmp_path / "p.rrd"), "--arrays", str(tmp_path / "arrays"))
+    assert result.returncode == 0, result.stderr
+    maps = []
+    for i in range(FRAMES):  # the run's own label maps: 255 is -1 in a PNG of a model with under 255 classes
+        png = cv2.imread(str(tmp_path / "arrays" / f"frame_{i:06d}_labels.png"), cv2.IMREAD_UNCHANGED)
+        maps.append(np.where(png == 255, -1, png.astype(np.int32)))
+    holes = [bool((m == -1).any()) for m in maps]
+    assert any(holes) and not all(holes), f"the clip no longer gives both kinds of frame: {holes}"
+    assert any((m == 0).any() for m in maps)  # class 0, which must not read as "no segment"
+    mcap_maps = [np.frombuffer(bytes(d.data), np.uint8).reshape(48, 64)
+                 for _, d in _decoded(tmp_path / "p.mcap")["/livevision/segmentation"]]
+    rerun_maps = [np.asarray(b, np.uint8).reshape(48, 64)
+                  for b in _column(_rerun_chunks(tmp_path / "p.rrd")["/camera/segmentation"], "buffer")]
+    for outputs in (mcap_maps, rerun_maps):
+        assert len(outputs) == FRAMES
+        for got, want in zip(outputs, maps):
+            np.testing.assert_array_equal(got, want + 1)

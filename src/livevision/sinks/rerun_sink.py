@@ -8,7 +8,8 @@ livevision[rerun] (rerun-sdk). Entities, on the timelines `frame` (the source fr
   3-D point cloud; a relative model's inverse depth goes to ``relative_depth`` instead, a 2-D
   DepthImage (back-projecting it would turn the scene inside out);
 - ``camera/segmentation``: a SegmentationImage with an AnnotationContext of the model's labels (an
-  instance or panoptic map, which has -1 where no segment is, is shifted up by one: 0 is none);
+  instance or panoptic map, which has -1 where no segment is, is shifted up by one in every frame:
+  0 is none);
 - ``classification``: the top-k as a markdown TextDocument, and ``classification/top1_score``;
 - ``telemetry/<task>/latency_ms``: each result's latency, as a scalar.
 """

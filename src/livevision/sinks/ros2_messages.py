@@ -9,9 +9,9 @@ Topics, all under /livevision/ (header stamps are the frame's source time, frame
 - ``points`` sensor_msgs/msg/PointCloud2 (metric depth only): organized (rows x columns of every
   --point-stride-th pixel), x, y, z float32 (NaN where the depth is invalid) and rgb packed as in
   PCL (a float32 holding 0x00RRGGBB);
-- ``segmentation`` sensor_msgs/msg/Image mono8 (class ids up to 255) or mono16: the label map, as is
-  for semantic maps; an instance or panoptic map, which has -1 where no segment is, goes up by one
-  (0: no segment, k + 1: class k);
+- ``segmentation`` sensor_msgs/msg/Image mono8 (the model's class ids up to 255) or mono16: the label
+  map, as is for semantic models; for instance and panoptic segmentation, whose maps have -1 where no
+  segment is, every frame's ids go up by one (0: no segment, k + 1: class k);
 - ``classification`` std_msgs/msg/String: the top-k as JSON ({"labels", "class_ids", "scores"}).
 
 The encoding is plain CDR (little endian, XCDR1) written field by field here, with numpy doing the
@@ -238,16 +238,20 @@ def result_messages(stamp_ns: int, result, camera: CameraIntrinsics, *, image: n
 
 
 def label_image(result: SegmentationResult) -> tuple[np.ndarray, int]:
-    """The label map as mono8 / mono16 pixels, and the shift applied to the ids: class ids (0), or
-    class ids + 1 with 0 for "no segment" when the map holds -1 (instance, panoptic: 1)."""
+    """The label map as mono8 / mono16 pixels, and the shift applied to the ids: class ids as they are
+    for a semantic map (0), class id + 1 for an instance or panoptic map, with 0 for its -1 "no segment" (1).
+    Both follow from the model, never from one frame's pixels, so an id means the same in every frame
+    (a panoptic frame covered everywhere has no -1, and its class 0 must still not read as "no segment")."""
     labels = np.asarray(result.label_map)
-    shift = 1 if labels.size and labels.min() < 0 else 0
-    if shift:
-        labels = labels + 1
-    top = int(labels.max()) if labels.size else 0
+    shift = 0 if result.kind == "semantic" else 1
+    low = int(labels.min()) if labels.size else 0
+    if low + shift < 0:
+        raise ValueError(f"label id {low} in a {result.kind} label map (ids start at {-shift})")
+    top = max([int(k) for k in result.id2label or ()] + [int(labels.max()) if labels.size else 0]) + shift
     if top > 65535:
         raise ValueError(f"label id {top} does not fit a mono16 image")
-    return labels.astype(np.uint8 if top <= 255 else np.uint16), shift
+    dtype = np.uint8 if top <= 255 else np.uint16
+    return (labels + shift).astype(dtype) if shift else labels.astype(dtype), shift
 
 
 __all__ = ["DEFINITIONS", "Message", "PREFIX", "frame_messages", "label_image", "result_messages"]
