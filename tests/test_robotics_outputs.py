@@ -474,3 +474,53 @@ def test_mask2former_panoptic_run_through_every_output(tmp_path, tiny_model, mod
         assert len(outputs) == FRAMES
         for got, want in zip(outputs, maps):
             np.testing.assert_array_equal(got, want + 1)
+
+
+# ---- --mcap-compression, invalid depth in PointCloud2 -----------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["lz4", "zstd", "none"])
+def test_mcap_compression_is_the_codec_asked_for(tmp_path, codec):
+    pytest.importorskip("mcap_ros2")
+    from mcap.reader import make_reader
+
+    from livevision.sinks.mcap_sink import McapSink
+
+    image = np.zeros((48, 64, 3), np.uint8)  # flat pictures: any codec shrinks them a lot
+    depth = DepthResult(depth=np.full((48, 64), 2.0, np.float32), kind=DepthKind.METRIC)
+    with McapSink(tmp_path / "c.mcap", compression=codec, fov_deg=60) as sink:
+        for i in range(FRAMES):
+            _write(sink, i, depth, image)
+    with open(tmp_path / "c.mcap", "rb") as f:
+        chunks = make_reader(f).get_summary().chunk_indexes
+    assert chunks and {c.compression for c in chunks} == {"" if codec == "none" else codec}
+    compressed, raw = sum(c.compressed_size for c in chunks), sum(c.uncompressed_size for c in chunks)
+    assert compressed < raw / 2 if codec != "none" else compressed == raw
+    messages = _decoded(tmp_path / "c.mcap")  # and it reads back
+    assert {topic: len(items) for topic, items in messages.items()} == {
+        f"/livevision/{t}": FRAMES for t in ("image", "camera_info", "depth", "points")}
+
+
+def test_point_cloud_has_nan_points_where_the_depth_is_invalid():
+    pytest.importorskip("mcap_ros2")
+    from livevision.pointcloud import CameraIntrinsics
+    from livevision.sinks.ros2_messages import point_cloud
+
+    depth = np.full((4, 6), 2.0, np.float32)
+    invalid = [(0, 0, np.nan), (1, 2, 0.0), (2, 3, -1.0), (3, 5, np.inf)]
+    for v, u, z in invalid:
+        depth[v, u] = z
+    image = np.full((4, 6, 3), 7, np.uint8)
+    camera = CameraIntrinsics(5.0, 5.0, 2.5, 1.5)
+    cloud = _decoder("sensor_msgs/msg/PointCloud2")(point_cloud(0, depth, camera, image))
+    assert (cloud.height, cloud.width) == (4, 6) and not cloud.is_dense  # organized: the holes keep their place
+    points = np.frombuffer(bytes(cloud.data), "<f4").reshape(4, 6, 4)
+    bad = np.zeros((4, 6), bool)
+    for v, u, _ in invalid:
+        bad[v, u] = True
+    assert np.isnan(points[bad][:, :3]).all()
+    good = points[~bad]
+    assert np.isfinite(good[:, :3]).all() and (good[:, 2] == 2.0).all()
+    assert (points.view(np.uint8).reshape(4, 6, 16)[..., 12:15] == 7).all()  # colours even where no point is
+    valid = _decoder("sensor_msgs/msg/PointCloud2")(point_cloud(0, np.full((4, 6), 2.0, np.float32), camera, image))
+    assert valid.is_dense
