@@ -524,3 +524,42 @@ def test_point_cloud_has_nan_points_where_the_depth_is_invalid():
     assert (points.view(np.uint8).reshape(4, 6, 16)[..., 12:15] == 7).all()  # colours even where no point is
     valid = _decoder("sensor_msgs/msg/PointCloud2")(point_cloud(0, np.full((4, 6), 2.0, np.float32), camera, image))
     assert valid.is_dense
+
+
+# ---- --rerun spawn / connect without a viewer: one line, before any frame --------------------------
+
+
+def _free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_rerun_connect_without_a_viewer_fails_at_once_in_one_line(tmp_path, tiny_model, model_cache):
+    pytest.importorskip("rerun")
+    from cli_runner import run_cli_process
+
+    clip = make_source(tmp_path / "clip.mp4", FRAMES, Fraction(10), None, size_wh=(64, 48))
+    url = f"rerun+http://127.0.0.1:{_free_port()}/proxy"
+    result = run_cli_process("run", "--task", "depth", "--model", tiny_model("depth_anything"),
+                             "--source", clip, "--no-display", "--rerun", f"connect={url}", "--cache-dir", model_cache,
+                             "--results", tmp_path / "out.jsonl")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"livevision: error: --rerun connect: no rerun viewer at {url}: start one "
+                                          "(`rerun`), or record to a file with --rerun out.rrd"], result.stderr
+    results = tmp_path / "out.jsonl"
+    assert not results.exists() or results.read_text() == ""  # no frame was processed
+
+
+def test_rerun_spawn_without_a_display_fails_at_once(monkeypatch):
+    pytest.importorskip("rerun")
+    from livevision.sinks import rerun_sink
+    from livevision.sinks.errors import OutputPathError
+
+    monkeypatch.setattr(rerun_sink, "SPAWN_PORT", _free_port())  # no viewer already there to reuse
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(rerun_sink.sys, "platform", "linux")
+    with pytest.raises(OutputPathError, match=r"^--rerun spawn: no display here"):
+        rerun_sink.RerunSink("spawn")

@@ -17,6 +17,10 @@ livevision[rerun] (rerun-sdk). Entities, on the timelines `frame` (the source fr
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import sys
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +29,14 @@ from ..engine.running import TaskOutput
 from ..errors import UsageError
 from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task
 from ._paths import check_output_file, partial_path
+from .errors import OutputPathError
 from .robotics import RoboticsSink, require
 from .ros2_messages import label_image
 
 logger = logging.getLogger(__name__)
+
+SPAWN_PORT = 9876  # where `rerun spawn` starts its viewer, and rerun's default gRPC URL points
+DEFAULT_URL = f"rerun+http://127.0.0.1:{SPAWN_PORT}/proxy"
 
 
 class RerunSink(RoboticsSink):
@@ -43,9 +51,13 @@ class RerunSink(RoboticsSink):
         self._partial: Path | None = None
         kind, _, address = str(target).partition("=")
         if kind == "spawn" and not address:
-            self._rec.spawn()
+            self._spawn_viewer()
         elif kind == "connect":
-            self._rec.connect_grpc(address or None)
+            url = address or DEFAULT_URL
+            if not _accepts(*_host_port(url)):
+                raise OutputPathError(f"--rerun connect: no rerun viewer at {url}: start one (`rerun`), or record "
+                                      "to a file with --rerun out.rrd")
+            self._rec.connect_grpc(url)
         elif str(target).lower().endswith(".rrd"):
             self.path = check_output_file(target, (".rrd",), "rerun recording")
             self._partial = partial_path(self.path)
@@ -53,6 +65,24 @@ class RerunSink(RoboticsSink):
         else:
             raise UsageError(f"--rerun takes FILE.rrd, spawn or connect[=URL], got {target!r}")
         self._contexts: dict[Task, tuple] = {}  # the AnnotationContext last logged per task
+
+    def _spawn_viewer(self) -> None:
+        """Start a viewer (rerun reuses one already listening), and fail now, in one line, when none can
+        run: rerun itself would only find out when the run ends, and say so in a dozen log lines."""
+        if not _accepts("127.0.0.1", SPAWN_PORT):
+            headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+            if sys.platform.startswith("linux") and headless:
+                raise OutputPathError("--rerun spawn: no display here for the rerun viewer (DISPLAY is unset): "
+                                      "record to a file with --rerun out.rrd, or use --rerun connect=URL")
+            try:
+                self._rec.spawn(port=SPAWN_PORT, connect=False)  # waits until the viewer listens (or gives up)
+            except RuntimeError as e:  # e.g. no viewer executable on PATH
+                reason = str(e).strip().splitlines()[0]
+                raise OutputPathError(f"--rerun spawn: cannot start the rerun viewer: {reason}") from None
+            if not _accepts("127.0.0.1", SPAWN_PORT):
+                raise OutputPathError(f"--rerun spawn: the rerun viewer did not start (nothing listens on port "
+                                      f"{SPAWN_PORT}); record to a file with --rerun out.rrd")
+        self._rec.connect_grpc(f"rerun+http://127.0.0.1:{SPAWN_PORT}/proxy")
 
     def _write(self, task: Task, output: TaskOutput, new_frame: bool) -> None:
         rr, rec = self._rr, self._rec
@@ -99,6 +129,27 @@ class RerunSink(RoboticsSink):
         self._rec.disconnect()
         if self._partial is not None:
             self._partial.replace(self.path)
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    """The host and port of a rerun gRPC URL (rerun+http://HOST:PORT/proxy, rerun+https://..., rerun://...)."""
+    parts = urllib.parse.urlsplit(url.removeprefix("rerun+"))
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None and parts.scheme not in ("http", "https", "rerun"):
+        raise UsageError(f"--rerun connect takes a viewer's URL such as {DEFAULT_URL}, got {url!r}")
+    return parts.hostname, port or (80 if parts.scheme == "http" else 443)
+
+
+def _accepts(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections at host:port (a viewer's gRPC server)."""
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        return True
+    except OSError:
+        return False
 
 
 __all__ = ["RerunSink"]
