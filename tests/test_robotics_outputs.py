@@ -58,7 +58,7 @@ def _decoded(path):
 def test_mcap_holds_every_topic_once_per_frame(recorded):
     pytest.importorskip("mcap_ros2")
     messages = _decoded(recorded / "out.mcap")
-    topics = {"image", "camera_info", "depth", "points", "segmentation", "classification"}
+    topics = {"image/compressed", "camera_info", "depth", "points", "segmentation", "classification"}
     assert set(messages) == {f"/livevision/{t}" for t in topics}
     for topic, items in messages.items():
         assert len(items) == FRAMES, topic
@@ -87,8 +87,8 @@ def test_header_stamps_are_the_source_time_in_sec_and_nanosec():
     for stamp in (3_250_000_001, 59_999_999_999, 1_700_000_000_123_456_789):
         messages = frame_messages(stamp, image, camera) + result_messages(stamp, depth, camera, image=image) + \
             result_messages(stamp, labels, camera)
-        assert {m.topic.rsplit("/", 1)[1] for m in messages} >= {"image", "camera_info", "depth", "points",
-                                                                "segmentation"}
+        assert {m.topic.removeprefix("/livevision/") for m in messages} >= {
+            "image/compressed", "camera_info", "depth", "points", "segmentation"}
         for message in messages:
             decode = DecoderFactory().decoder_for("cdr", _Schema.of(message.schema))
             header = decode(message.data).header
@@ -105,9 +105,10 @@ def test_mcap_messages_carry_the_frame_and_the_results(recorded):
         frames.append(read[1])
     fx, fy, cx, cy = INTRINSICS
     for i in range(FRAMES):
-        image = messages["/livevision/image"][i][1]
-        assert (image.height, image.width, image.encoding, image.step) == (48, 64, "bgr8", 64 * 3)
-        np.testing.assert_array_equal(np.frombuffer(bytes(image.data), np.uint8).reshape(48, 64, 3), frames[i])
+        image = messages["/livevision/image/compressed"][i][1]
+        assert image.format == "jpeg" and len(image.data) < 48 * 64 * 3 / 2
+        decoded = cv2.imdecode(np.frombuffer(bytes(image.data), np.uint8), cv2.IMREAD_COLOR)
+        assert decoded.shape == (48, 64, 3) and np.abs(decoded.astype(int) - frames[i]).mean() < 4
 
         info = messages["/livevision/camera_info"][i][1]
         assert (info.height, info.width) == (48, 64)
@@ -115,9 +116,11 @@ def test_mcap_messages_carry_the_frame_and_the_results(recorded):
         np.testing.assert_allclose(info.p, [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0])
 
         depth_msg = messages["/livevision/depth"][i][1]
-        assert depth_msg.encoding == "32FC1"
-        depth = np.frombuffer(bytes(depth_msg.data), "<f4").reshape(48, 64)
-        np.testing.assert_array_equal(depth, np.load(recorded / "arrays" / f"frame_{i:06d}_depth.npy"))
+        assert (depth_msg.encoding, depth_msg.step) == ("16UC1", 64 * 2)  # millimetres, REP 118
+        depth = np.load(recorded / "arrays" / f"frame_{i:06d}_depth.npy")
+        assert 0.001 < depth.min() and depth.max() < 65
+        np.testing.assert_allclose(np.frombuffer(bytes(depth_msg.data), "<u2").reshape(48, 64), depth * 1000,
+                                   atol=0.5 + 1e-3)  # rounded to the millimetre (in float32)
 
         cloud = messages["/livevision/points"][i][1]
         assert (cloud.height, cloud.width) == (24, 32)  # every 2nd pixel, organized
@@ -175,7 +178,9 @@ def test_rerun_depth_and_pinhole_values(recorded):
     for matrix in matrices:
         np.testing.assert_allclose(np.asarray(matrix).reshape(-1), [fx, 0, 0, 0, fy, 0, cx, cy, 1])  # column-major
     meters = _column(chunks["/camera/depth"], "meter")
-    assert [np.asarray(m).reshape(-1)[0] for m in meters] == [1.0] * FRAMES
+    assert [np.asarray(m).reshape(-1)[0] for m in meters] == [1000.0] * FRAMES  # uint16 millimetres
+    images = _column(chunks["/camera/image"], "media_type")
+    assert [np.asarray(m).reshape(-1)[0] for m in images] == ["image/jpeg"] * FRAMES
 
 
 def _rerun_chunks(path) -> dict[str, list]:
@@ -187,6 +192,38 @@ def _rerun_chunks(path) -> dict[str, list]:
         if not chunk.is_static:
             chunks.setdefault(chunk.entity_path, []).append(chunk)
     return chunks
+
+
+def test_raw_images_keep_exact_values(tmp_path):
+    """--raw-images: the frame as bgr8 and metric depth as float32 metres, exactly, in MCAP and rerun."""
+    pytest.importorskip("mcap_ros2")
+    pytest.importorskip("rerun")
+    from livevision.sinks.mcap_sink import McapSink
+    from livevision.sinks.rerun_sink import RerunSink
+
+    image = np.random.default_rng(0).integers(0, 256, (8, 10, 3), dtype=np.uint8)
+    depth = DepthResult(depth=np.linspace(0.5, 70.123456, 80, dtype=np.float32).reshape(8, 10), kind=DepthKind.METRIC)
+    with McapSink(tmp_path / "raw.mcap", raw_images=True) as mcap, \
+            RerunSink(str(tmp_path / "raw.rrd"), raw_images=True) as rerun:
+        for sink in (mcap, rerun):
+            _write(sink, 0, depth, image)
+    messages = _decoded(tmp_path / "raw.mcap")
+    frame, depth_msg = messages["/livevision/image"][0][1], messages["/livevision/depth"][0][1]
+    assert (frame.encoding, depth_msg.encoding) == ("bgr8", "32FC1")
+    np.testing.assert_array_equal(np.frombuffer(bytes(frame.data), np.uint8).reshape(8, 10, 3), image)
+    np.testing.assert_array_equal(np.frombuffer(bytes(depth_msg.data), "<f4").reshape(8, 10), depth.depth)
+    chunks = _rerun_chunks(tmp_path / "raw.rrd")
+    np.testing.assert_array_equal(np.asarray(_column(chunks["/camera/image"], "buffer")[0], np.uint8).reshape(8, 10, 3),
+                                  image)
+    np.testing.assert_array_equal(np.asarray(_column(chunks["/camera/depth"], "buffer")[0], np.uint8).view("<f4")
+                                  .reshape(8, 10), depth.depth)
+
+
+def test_depth_millimetres_marks_what_it_cannot_hold_as_zero():
+    from livevision.sinks.ros2_messages import depth_millimetres
+
+    depth = np.array([[np.nan, -1.0, 0.0, 0.0004], [0.0006, 1.2344, 65.535, 65.6]], np.float32)
+    np.testing.assert_array_equal(depth_millimetres(depth), [[0, 0, 0, 0], [1, 1234, 65535, 0]])
 
 
 def _column(chunks, component: str) -> list:
@@ -219,7 +256,7 @@ def test_mcap_is_finalized_when_the_run_is_interrupted(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["cut.mcap"]
     messages = _decoded(tmp_path / "cut.mcap")
     assert {topic: len(items) for topic, items in messages.items()} == {
-        f"/livevision/{t}": 3 for t in ("image", "camera_info", "depth", "points")}
+        f"/livevision/{t}": 3 for t in ("image/compressed", "camera_info", "depth", "points")}
 
 
 def test_missing_extras_and_bad_targets_are_one_line(tmp_path, monkeypatch):
@@ -309,8 +346,7 @@ def test_foxglove_serves_the_same_channels_live():
                 message = json.loads(payload)
                 if message.get("op") == "advertise":
                     channels.update({c["topic"]: c for c in message["channels"]})
-        assert {"/livevision/image", "/livevision/camera_info", "/livevision/depth", "/livevision/points"} <= \
-            set(channels)
+        assert {f"/livevision/{t}" for t in ("image/compressed", "camera_info", "depth", "points")} <= set(channels)
         depth_channel = channels["/livevision/depth"]
         assert depth_channel["encoding"] == "cdr" and depth_channel["schemaEncoding"] == "ros2msg"
         _ws_send_text(client, json.dumps({"op": "subscribe",
@@ -328,8 +364,9 @@ def test_foxglove_serves_the_same_channels_live():
                 subscription, _log_time = struct.unpack("<IQ", payload[1:13])
                 assert subscription == 7
                 decoded = decode(payload[13:])
-                assert (decoded.height, decoded.width, decoded.encoding) == (8, 10, "32FC1")
-                np.testing.assert_array_equal(np.frombuffer(bytes(decoded.data), "<f4").reshape(8, 10), depth.depth)
+                assert (decoded.height, decoded.width, decoded.encoding) == (8, 10, "16UC1")
+                np.testing.assert_allclose(np.frombuffer(bytes(decoded.data), "<u2").reshape(8, 10),
+                                           depth.depth * 1000, atol=0.5 + 1e-3)
                 break
         else:
             raise AssertionError("no depth message reached the subscriber")
@@ -498,7 +535,7 @@ def test_mcap_compression_is_the_codec_asked_for(tmp_path, codec):
     assert compressed < raw / 2 if codec != "none" else compressed == raw
     messages = _decoded(tmp_path / "c.mcap")  # and it reads back
     assert {topic: len(items) for topic, items in messages.items()} == {
-        f"/livevision/{t}": FRAMES for t in ("image", "camera_info", "depth", "points")}
+        f"/livevision/{t}": FRAMES for t in ("image/compressed", "camera_info", "depth", "points")}
 
 
 def test_point_cloud_has_nan_points_where_the_depth_is_invalid():
@@ -563,3 +600,77 @@ def test_rerun_spawn_without_a_display_fails_at_once(monkeypatch):
     monkeypatch.setattr(rerun_sink.sys, "platform", "linux")
     with pytest.raises(OutputPathError, match=r"^--rerun spawn: no display here"):
         rerun_sink.RerunSink("spawn")
+
+
+# ---- an MCAP cut at any moment is readable (a second Ctrl-C ends the process at once) ---------------
+
+
+def test_mcap_file_is_readable_after_every_write():
+    """What the disk holds after each of the mcap writer's writes (a process killed there leaves just
+    that) reads with mcap's reader: every complete chunk's messages, none made up."""
+    pytest.importorskip("mcap")
+    import tempfile
+    from pathlib import Path
+
+    from mcap.reader import make_reader
+    from mcap.writer import CompressionType, Writer
+
+    from livevision.sinks.mcap_sink import _ReadableMcap
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cut.mcap"
+        file = _ReadableMcap(path, b"\x89MCAP0\r\n")
+        writer = Writer(file, chunk_size=200, compression=CompressionType.ZSTD, enable_crcs=False)
+        writer.start(profile="", library="test")
+        channel = writer.register_channel("/t", "raw", writer.register_schema("s", "raw", b""))
+        seen = []
+        for i in range(12):
+            writer.add_message(channel, log_time=i, data=bytes([i]) * 100, publish_time=i)
+            with open(path, "rb") as f:
+                seen.append([m.log_time for _, _, m in make_reader(f).iter_messages()])
+        assert seen[-1] and all(s == list(range(len(s))) for s in seen)  # complete chunks, in order
+        assert len(set(map(len, seen))) > 2  # the chunks reached the disk one by one
+        file.finishing()
+        writer.finish()
+        file.close()
+        with open(path, "rb") as f:
+            reader = make_reader(f)
+            assert reader.get_summary().statistics.message_count == 12  # indexed once finished
+            assert [m.log_time for _, _, m in reader.iter_messages()] == list(range(12))
+
+
+def test_two_ctrl_c_leave_a_readable_mcap(tmp_path, tiny_model, exported, model_cache):
+    """Two SIGINTs 50 ms apart: out.mcap is there (put under its name at the first) and mcap's reader
+    reads it, the frames in order."""
+    pytest.importorskip("mcap_ros2")
+    import signal
+    import subprocess
+    import sys
+
+    exported("depth_anything")  # the export happens outside the run
+    clip = make_source(tmp_path / "long.mp4", 1500, Fraction(25), None, size_wh=(160, 96))
+    out = tmp_path / "out.mcap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livevision", "run", "--task", "depth", "--model", str(tiny_model("depth_anything")),
+         "--source", str(clip), "--cache-dir", str(model_cache), "--pacing", "every", "--no-display",
+         "--mcap", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        partial = tmp_path / "out.mcap.partial.mcap"
+        deadline = time.monotonic() + 120
+        while not (partial.exists() and partial.stat().st_size > 300_000):  # a few chunks written
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert "Traceback" not in err
+    assert out.exists() and not partial.exists()
+    messages = _decoded(out)
+    images = [stamp for stamp, _ in messages["/livevision/image/compressed"]]
+    assert len(images) >= 5 and images == [round(i * 0.04 * 1e9) for i in range(len(images))]

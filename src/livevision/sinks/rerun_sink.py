@@ -3,10 +3,12 @@
 livevision[rerun] (rerun-sdk). Entities, on the timelines `frame` (the source frame index) and
 `source_time` (its time in the source):
 
-- ``camera``: a Pinhole from --intrinsics or --fov; ``camera/image``: the frame (BGR);
-- ``camera/depth``: metric depth as a DepthImage in metres, under the camera, so rerun shows it as a
-  3-D point cloud; a relative model's inverse depth goes to ``relative_depth`` instead, a 2-D
-  DepthImage (back-projecting it would turn the scene inside out);
+- ``camera``: a Pinhole from --intrinsics or --fov; ``camera/image``: the frame, a JPEG EncodedImage
+  (raw BGR with --raw-images);
+- ``camera/depth``: metric depth as a DepthImage of uint16 millimetres (float32 metres with
+  --raw-images; 0: no depth), under the camera, so rerun shows it as a 3-D point cloud; a relative
+  model's inverse depth goes to ``relative_depth`` instead, a 2-D float32 DepthImage (back-projecting
+  it would turn the scene inside out);
 - ``camera/segmentation``: a SegmentationImage with an AnnotationContext of the model's labels (an
   instance or panoptic map, which has -1 where no segment is, is shifted up by one in every frame:
   0 is none);
@@ -31,7 +33,7 @@ from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationRe
 from ._paths import check_output_file, partial_path
 from .errors import OutputPathError
 from .robotics import RoboticsSink, require
-from .ros2_messages import label_image
+from .ros2_messages import depth_millimetres, jpeg, label_image
 
 logger = logging.getLogger(__name__)
 
@@ -93,12 +95,16 @@ class RerunSink(RoboticsSink):
             camera = self.camera_for((h, w))
             rec.log("camera", rr.Pinhole(focal_length=[camera.fx, camera.fy], principal_point=[camera.cx, camera.cy],
                                          width=w, height=h))
-            rec.log("camera/image", rr.Image(output.image, color_model="BGR"))
+            if self.raw_images:
+                rec.log("camera/image", rr.Image(output.image, color_model="BGR"))
+            else:
+                rec.log("camera/image", rr.EncodedImage(contents=jpeg(output.image).tobytes(), media_type="image/jpeg"))
         result = output.result
         if isinstance(result, DepthResult):
             depth = np.asarray(result.depth, dtype=np.float32)
             if result.kind is DepthKind.METRIC:
-                rec.log("camera/depth", rr.DepthImage(depth, meter=1.0))
+                rec.log("camera/depth", rr.DepthImage(depth, meter=1.0) if self.raw_images
+                        else rr.DepthImage(depth_millimetres(depth), meter=1000.0))
             else:
                 rec.log("relative_depth", rr.DepthImage(depth))
         elif isinstance(result, SegmentationResult):

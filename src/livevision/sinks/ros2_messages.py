@@ -3,11 +3,13 @@ and `--foxglove` serves.
 
 Topics, all under /livevision/ (header stamps are the frame's source time, frame_id "camera"):
 
-- ``image`` sensor_msgs/msg/Image, the frame as bgr8;
+- ``image/compressed`` sensor_msgs/msg/CompressedImage, the frame as JPEG (quality JPEG_QUALITY); with
+  raw images (--raw-images) ``image`` instead, sensor_msgs/msg/Image bgr8;
 - ``camera_info`` sensor_msgs/msg/CameraInfo: K, P from --intrinsics or --fov, no distortion;
-- ``depth`` sensor_msgs/msg/Image 32FC1: metres for metric models, the model's relative values otherwise;
+- ``depth`` sensor_msgs/msg/Image: metric depth as 16UC1 millimetres (REP 118; 0 where the depth is
+  invalid or beyond 65.535 m), or with raw images 32FC1 metres; a relative model's values as 32FC1;
 - ``points`` sensor_msgs/msg/PointCloud2 (metric depth only): organized (rows x columns of every
-  --point-stride-th pixel), x, y, z float32 (NaN where the depth is invalid) and rgb packed as in
+  point-stride-th pixel), x, y, z float32 (NaN where the depth is invalid) and rgb packed as in
   PCL (a float32 holding 0x00RRGGBB);
 - ``segmentation`` sensor_msgs/msg/Image mono8 (the model's class ids up to 255) or mono16: the label
   map, as is for semantic models; for instance and panoptic segmentation, whose maps have -1 where no
@@ -26,6 +28,7 @@ import json
 import struct
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ..pointcloud import CameraIntrinsics
@@ -62,8 +65,10 @@ DEFINITIONS = {
         ("sensor_msgs/PointField", "uint8 INT8=1\nuint8 UINT8=2\nuint8 INT16=3\nuint8 UINT16=4\nuint8 INT32=5\n"
                                    "uint8 UINT32=6\nuint8 FLOAT32=7\nuint8 FLOAT64=8\nstring name\nuint32 offset\n"
                                    "uint8 datatype\nuint32 count\n")),
+    "sensor_msgs/msg/CompressedImage": _definition("std_msgs/Header header\nstring format\nuint8[] data\n", *_STAMPED),
     "std_msgs/msg/String": "string data\n",
 }
+JPEG_QUALITY = 80  # a 720p frame in ~60 KB instead of 2.7 MB raw
 _FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
 
 
@@ -138,6 +143,32 @@ def _image(stamp_ns: int, pixels: np.ndarray, encoding: str) -> bytes:
     return cdr.bytes()
 
 
+def _compressed_image(stamp_ns: int, encoded, image_format: str) -> bytes:
+    cdr = _Cdr()
+    cdr.header(stamp_ns)
+    cdr.string(image_format)
+    cdr.u8s(encoded)
+    return cdr.bytes()
+
+
+def jpeg(image: np.ndarray) -> np.ndarray:
+    """The BGR frame as JPEG bytes (a uint8 array), at JPEG_QUALITY."""
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 BGR image
+        raise ValueError(f"could not encode a {image.shape} frame as JPEG")
+    return encoded
+
+
+def depth_millimetres(depth: np.ndarray) -> np.ndarray:
+    """Metric depth in metres as uint16 millimetres (REP 118's 16UC1): 0 where the depth is not finite
+    and positive, or does not fit (under 0.5 mm, over 65.535 m)."""
+    mm = np.multiply(depth, 1000.0, dtype=np.float32)
+    np.rint(mm, out=mm)
+    with np.errstate(invalid="ignore"):
+        mm[~((mm >= 1) & (mm <= 65535))] = 0  # NaN fails both, and so becomes 0
+    return mm.astype(np.uint16)
+
+
 def camera_info(stamp_ns: int, hw: tuple[int, int], camera: CameraIntrinsics) -> bytes:
     cdr = _Cdr()
     cdr.header(stamp_ns)
@@ -207,20 +238,27 @@ def text(data: str) -> bytes:
     return cdr.bytes()
 
 
-def frame_messages(stamp_ns: int, image: np.ndarray, camera: CameraIntrinsics) -> list[Message]:
-    """The frame itself and its camera."""
-    return [Message(PREFIX + "image", "sensor_msgs/msg/Image", _image(stamp_ns, image, "bgr8"), stamp_ns),
-            Message(PREFIX + "camera_info", "sensor_msgs/msg/CameraInfo",
-                    camera_info(stamp_ns, image.shape[:2], camera), stamp_ns)]
+def frame_messages(stamp_ns: int, image: np.ndarray, camera: CameraIntrinsics, *, raw: bool = False) -> list[Message]:
+    """The frame itself (JPEG, or bgr8 when `raw`) and its camera."""
+    if raw:
+        frame = Message(PREFIX + "image", "sensor_msgs/msg/Image", _image(stamp_ns, image, "bgr8"), stamp_ns)
+    else:
+        frame = Message(PREFIX + "image/compressed", "sensor_msgs/msg/CompressedImage",
+                        _compressed_image(stamp_ns, jpeg(image), "jpeg"), stamp_ns)
+    return [frame, Message(PREFIX + "camera_info", "sensor_msgs/msg/CameraInfo",
+                           camera_info(stamp_ns, image.shape[:2], camera), stamp_ns)]
 
 
 def result_messages(stamp_ns: int, result, camera: CameraIntrinsics, *, image: np.ndarray | None = None,
-                    point_stride: int = 1) -> list[Message]:
-    """One task's result: depth (and points for metric depth), the label map, or the top-k."""
+                    point_stride: int = 1, raw: bool = False) -> list[Message]:
+    """One task's result: depth (and points for metric depth), the label map, or the top-k. Metric depth
+    goes as 16UC1 millimetres, or 32FC1 metres when `raw`."""
     if isinstance(result, DepthResult):
         depth = np.asarray(result.depth, dtype=np.float32)
-        messages = [Message(PREFIX + "depth", "sensor_msgs/msg/Image", _image(stamp_ns, depth, "32FC1"), stamp_ns)]
-        if result.kind is DepthKind.METRIC:
+        metric = result.kind is DepthKind.METRIC
+        pixels, encoding = (depth_millimetres(depth), "16UC1") if metric and not raw else (depth, "32FC1")
+        messages = [Message(PREFIX + "depth", "sensor_msgs/msg/Image", _image(stamp_ns, pixels, encoding), stamp_ns)]
+        if metric:
             colours = image if image is not None and image.shape[:2] == depth.shape else None
             messages.append(Message(PREFIX + "points", "sensor_msgs/msg/PointCloud2",
                                     point_cloud(stamp_ns, depth, camera, colours, point_stride), stamp_ns))
@@ -254,4 +292,5 @@ def label_image(result: SegmentationResult) -> tuple[np.ndarray, int]:
     return (labels + shift).astype(dtype) if shift else labels.astype(dtype), shift
 
 
-__all__ = ["DEFINITIONS", "Message", "PREFIX", "frame_messages", "label_image", "result_messages"]
+__all__ = ["DEFINITIONS", "JPEG_QUALITY", "Message", "PREFIX", "depth_millimetres", "frame_messages", "jpeg",
+           "label_image", "result_messages"]
