@@ -674,3 +674,19 @@ def test_two_ctrl_c_leave_a_readable_mcap(tmp_path, tiny_model, exported, model_
     messages = _decoded(out)
     images = [stamp for stamp, _ in messages["/livevision/image/compressed"]]
     assert len(images) >= 5 and images == [round(i * 0.04 * 1e9) for i in range(len(images))]
+
+
+def test_relative_depth_goes_as_16_bit_levels_of_the_frames_range(tmp_path):
+    pytest.importorskip("mcap_ros2")
+    from livevision.sinks.mcap_sink import McapSink
+
+    values = np.array([[0.25, 0.5, np.nan], [np.inf, 1.0, 0.75]], np.float32)
+    with McapSink(tmp_path / "rel.mcap", fov_deg=60) as sink:
+        _write(sink, 0, DepthResult(depth=values, kind=DepthKind.RELATIVE), np.zeros((2, 3, 3), np.uint8))
+        _write(sink, 1, DepthResult(depth=np.full((2, 3), 3.0, np.float32), kind=DepthKind.RELATIVE),
+               np.zeros((2, 3, 3), np.uint8))
+    frames = [d for _, d in _decoded(tmp_path / "rel.mcap")["/livevision/depth"]]
+    assert [f.encoding for f in frames] == ["16UC1", "16UC1"]
+    first, flat = (np.frombuffer(bytes(f.data), "<u2").reshape(2, 3) for f in frames)
+    np.testing.assert_array_equal(first, [[1, 21846, 0], [0, 65535, 43690]])  # 1 + (v - min) / range * 65534
+    np.testing.assert_array_equal(flat, np.ones((2, 3)))  # one value everywhere: the bottom level

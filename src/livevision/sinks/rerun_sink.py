@@ -7,8 +7,9 @@ livevision[rerun] (rerun-sdk). Entities, on the timelines `frame` (the source fr
   (raw BGR with --raw-images);
 - ``camera/depth``: metric depth as a DepthImage of uint16 millimetres (float32 metres with
   --raw-images; 0: no depth), under the camera, so rerun shows it as a 3-D point cloud; a relative
-  model's inverse depth goes to ``relative_depth`` instead, a 2-D float32 DepthImage (back-projecting
-  it would turn the scene inside out);
+  model's inverse depth goes to ``relative_depth`` instead, a 2-D DepthImage (back-projecting it would
+  turn the scene inside out) of uint16 levels (the frame's range over 1..65535; float32 as is with
+  --raw-images);
 - ``camera/segmentation``: a SegmentationImage with an AnnotationContext of the model's labels (an
   instance or panoptic map, which has -1 where no segment is, is shifted up by one in every frame:
   0 is none);
@@ -33,7 +34,7 @@ from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationRe
 from ._paths import check_output_file, partial_path
 from .errors import OutputPathError
 from .robotics import RoboticsSink, require
-from .ros2_messages import depth_millimetres, jpeg, label_image
+from .ros2_messages import depth_levels, depth_millimetres, jpeg, label_image
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class RerunSink(RoboticsSink):
                 rec.log("camera/depth", rr.DepthImage(depth, meter=1.0) if self.raw_images
                         else rr.DepthImage(depth_millimetres(depth), meter=1000.0))
             else:
-                rec.log("relative_depth", rr.DepthImage(depth))
+                rec.log("relative_depth", rr.DepthImage(depth if self.raw_images else depth_levels(depth)))
         elif isinstance(result, SegmentationResult):
             labels, shift = label_image(result)
             self._annotations(task, result.id2label, shift)

@@ -6,8 +6,9 @@ Topics, all under /livevision/ (header stamps are the frame's source time, frame
 - ``image/compressed`` sensor_msgs/msg/CompressedImage, the frame as JPEG (quality JPEG_QUALITY); with
   raw images (--raw-images) ``image`` instead, sensor_msgs/msg/Image bgr8;
 - ``camera_info`` sensor_msgs/msg/CameraInfo: K, P from --intrinsics or --fov, no distortion;
-- ``depth`` sensor_msgs/msg/Image: metric depth as 16UC1 millimetres (REP 118; 0 where the depth is
-  invalid or beyond 65.535 m), or with raw images 32FC1 metres; a relative model's values as 32FC1;
+- ``depth`` sensor_msgs/msg/Image 16UC1: metric depth in millimetres (REP 118; 0 where the depth is
+  invalid or beyond 65.535 m); a relative model's values, which have no unit, spread over 1..65535 in
+  each frame (its smallest value 1, its largest 65535). With raw images: 32FC1, metres or the values;
 - ``points`` sensor_msgs/msg/PointCloud2 (metric depth only): organized (rows x columns of every
   point-stride-th pixel), x, y, z float32 (NaN where the depth is invalid) and rgb packed as in
   PCL (a float32 holding 0x00RRGGBB);
@@ -169,6 +170,19 @@ def depth_millimetres(depth: np.ndarray) -> np.ndarray:
     return mm.astype(np.uint16)
 
 
+def depth_levels(depth: np.ndarray) -> np.ndarray:
+    """A relative model's depth (no unit) as uint16: its range in the frame spread over 1..65535, 0 where
+    the value is not finite."""
+    finite = np.isfinite(depth)
+    low, high = (float(depth[finite].min()), float(depth[finite].max())) if finite.any() else (0.0, 0.0)
+    levels = np.subtract(depth, low, dtype=np.float32)
+    levels *= np.float32(65534.0 / (high - low) if high > low else 0.0)
+    levels += 1.0
+    np.rint(levels, out=levels)
+    levels[~finite] = 0
+    return levels.astype(np.uint16)
+
+
 def camera_info(stamp_ns: int, hw: tuple[int, int], camera: CameraIntrinsics) -> bytes:
     cdr = _Cdr()
     cdr.header(stamp_ns)
@@ -251,12 +265,15 @@ def frame_messages(stamp_ns: int, image: np.ndarray, camera: CameraIntrinsics, *
 
 def result_messages(stamp_ns: int, result, camera: CameraIntrinsics, *, image: np.ndarray | None = None,
                     point_stride: int = 1, raw: bool = False) -> list[Message]:
-    """One task's result: depth (and points for metric depth), the label map, or the top-k. Metric depth
-    goes as 16UC1 millimetres, or 32FC1 metres when `raw`."""
+    """One task's result: depth (and points for metric depth), the label map, or the top-k. Depth goes
+    as 16UC1 (metric: millimetres; relative: the frame's range over 1..65535), or as is in 32FC1 when `raw`."""
     if isinstance(result, DepthResult):
         depth = np.asarray(result.depth, dtype=np.float32)
         metric = result.kind is DepthKind.METRIC
-        pixels, encoding = (depth_millimetres(depth), "16UC1") if metric and not raw else (depth, "32FC1")
+        if raw:
+            pixels, encoding = depth, "32FC1"
+        else:
+            pixels, encoding = (depth_millimetres(depth) if metric else depth_levels(depth)), "16UC1"
         messages = [Message(PREFIX + "depth", "sensor_msgs/msg/Image", _image(stamp_ns, pixels, encoding), stamp_ns)]
         if metric:
             colours = image if image is not None and image.shape[:2] == depth.shape else None
@@ -292,5 +309,5 @@ def label_image(result: SegmentationResult) -> tuple[np.ndarray, int]:
     return (labels + shift).astype(dtype) if shift else labels.astype(dtype), shift
 
 
-__all__ = ["DEFINITIONS", "JPEG_QUALITY", "Message", "PREFIX", "depth_millimetres", "frame_messages", "jpeg",
-           "label_image", "result_messages"]
+__all__ = ["DEFINITIONS", "JPEG_QUALITY", "Message", "PREFIX", "depth_levels", "depth_millimetres", "frame_messages",
+           "jpeg", "label_image", "result_messages"]
