@@ -283,6 +283,8 @@ def test_missing_extras_and_bad_targets_are_one_line(tmp_path, monkeypatch):
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     wrong = run_cli("run", "--task", "depth", "--fov", "70", "--no-display")
     assert wrong.returncode == 2 and "--rerun, --mcap or --foxglove" in wrong.stderr
+    raw = run_cli("run", "--task", "depth", "--raw-images", "--no-display")
+    assert raw.returncode == 2 and "--raw-images applies to --rerun, --mcap and --foxglove" in raw.stderr
 
 
 # ---- Foxglove: a minimal WebSocket client --------------------------------------------------------
