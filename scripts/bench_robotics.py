@@ -115,7 +115,9 @@ def measure(output: str, scenario: str, pictures: list[np.ndarray]) -> dict:
 def section(rows: list[dict], count: int) -> str:
     lines = [BEGIN, "## Robotics outputs: cost and size per 1280x720 frame", "",
              f"`python scripts/bench_robotics.py --frames {count}` on {datetime.date.today()}, {platform.machine()}, "
-             f"{os.cpu_count()} cores: frames arriving at 25 fps as `livevision run --rerun/--mcap/--foxglove` hands "
+             f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end (other work on the machine "
+             "inflates write ms, mostly through the MCAP queue: CPU ms is the steadier figure): frames arriving at "
+             "25 fps as `livevision run --rerun/--mcap/--foxglove` hands "
              "them over. write ms: `sink.write` in the run's thread, p50 / p95; CPU ms: the process's CPU time per "
              "frame, all threads (the MCAP writer compresses on its own); MB/min: per minute of 25 fps video (the "
              "file, or for Foxglove the messages sent). Defaults: JPEG frames, metric depth in 16-bit millimetres, "
