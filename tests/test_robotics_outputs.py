@@ -632,13 +632,44 @@ def test_mcap_file_is_readable_after_every_write():
                 seen.append([m.log_time for _, _, m in make_reader(f).iter_messages()])
         assert seen[-1] and all(s == list(range(len(s))) for s in seen)  # complete chunks, in order
         assert len(set(map(len, seen))) > 2  # the chunks reached the disk one by one
-        file.finishing()
         writer.finish()
+        file.land_ending()
         file.close()
         with open(path, "rb") as f:
             reader = make_reader(f)
             assert reader.get_summary().statistics.message_count == 12  # indexed once finished
             assert [m.log_time for _, _, m in reader.iter_messages()] == list(range(12))
+
+
+def test_an_mcap_whose_finish_fails_stays_readable(tmp_path):
+    """A summary that cannot be written (a full disk at close) leaves the file as it was: readable."""
+    pytest.importorskip("mcap_ros2")
+    from livevision.sinks.errors import SinkError
+    from livevision.sinks.mcap_sink import McapSink
+
+    image = np.zeros((8, 10, 3), np.uint8)
+    depth = DepthResult(depth=np.full((8, 10), 2.0, np.float32), kind=DepthKind.METRIC)
+    sink = McapSink(tmp_path / "full.mcap", fov_deg=60)
+    for i in range(3):
+        _write(sink, i, depth, image)
+    assert sink.publish_partial()  # as at a first Ctrl-C
+
+    def disk_full():
+        raise OSError(28, "No space left on device")
+
+    real_write = sink._file.write
+
+    def write_until_the_summary(data):  # the last chunk lands, then the disk is full
+        if real_write(data) and sink._file._ending is not None and len(sink._file._ending) > 1:
+            disk_full()
+        return len(data)
+
+    sink._file.write = write_until_the_summary
+    with pytest.raises(SinkError, match="No space left"):
+        sink.close()
+    messages = _decoded(tmp_path / "full.mcap")
+    assert {topic: len(items) for topic, items in messages.items()} == {
+        f"/livevision/{t}": 3 for t in ("image/compressed", "camera_info", "depth", "points")}
 
 
 def test_two_ctrl_c_leave_a_readable_mcap(tmp_path, tiny_model, exported, model_cache):

@@ -99,8 +99,10 @@ class McapSink(RoboticsSink):
         self._thread.join()
         try:
             if self._failure is None:
-                self._file.finishing()
                 self._writer.finish()
+                self._file.land_ending()
+        except OSError as e:  # a full disk: the file keeps its provisional end, readable
+            self._failure = e
         finally:
             self._file.close()
         if self._failure is not None:
@@ -113,44 +115,47 @@ class McapSink(RoboticsSink):
 
 class _ReadableMcap:
     """The file object the mcap writer writes to, keeping the file a readable MCAP after every write
-    (see the module's docstring): each write lands with the end after it, in one os.pwrite, where the
-    previous write's end was; from `finishing()` on, the writes (DataEnd, summary, footer) are kept
-    and land in one os.pwrite at close()."""
+    (see the module's docstring): each write (whole records) lands with the end after it, in one
+    os.pwrite, where the previous write's end was. The writer's own end, from its DataEnd record on
+    (its summary and footer, written by finish()), is kept and lands at `land_ending()`, so that a
+    finish that fails half-way leaves the provisional end, and the last chunk, in place."""
 
     def __init__(self, path: Path, magic: bytes) -> None:
         from mcap.data_stream import RecordBuilder
+        from mcap.opcode import Opcode
         from mcap.records import DataEnd, Footer
 
         builder = RecordBuilder()
         DataEnd(data_section_crc=0).write(builder)
         Footer(summary_start=0, summary_offset_start=0, summary_crc=0).write(builder)
         self._end = builder.end() + magic
+        self._data_end = bytes([Opcode.DATA_END])
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        self._size = 0  # bytes of the writer's own records so far
-        self._closing: list[bytes] | None = None
+        self._size = 0  # bytes of the writer's own records landed so far
+        self._ending: list[bytes] | None = None  # the writer's end, from its DataEnd on
 
     def write(self, data) -> int:
-        if self._closing is not None:
-            self._closing.append(bytes(data))
+        data = bytes(data)
+        if self._ending is None and data[:1] == self._data_end:
+            self._ending = []
+        if self._ending is not None:
+            self._ending.append(data)
         else:
-            _pwrite_all(self._fd, bytes(data) + self._end, self._size)
+            _pwrite_all(self._fd, data + self._end, self._size)
             self._size += len(data)
         return len(data)
 
     def tell(self) -> int:
-        return self._size + sum(map(len, self._closing or ()))
+        return self._size + sum(map(len, self._ending or ()))
 
-    def finishing(self) -> None:
-        self._closing = []
+    def land_ending(self) -> None:
+        """Write the writer's end in place of the provisional one, which it outgrows."""
+        tail = b"".join(self._ending or ())
+        _pwrite_all(self._fd, tail, self._size)
+        os.ftruncate(self._fd, self._size + len(tail))
 
     def close(self) -> None:
-        try:
-            if self._closing:  # the writer's own end replaces the provisional one, which it outgrows
-                tail = b"".join(self._closing)
-                _pwrite_all(self._fd, tail, self._size)
-                os.ftruncate(self._fd, self._size + len(tail))
-        finally:
-            os.close(self._fd)
+        os.close(self._fd)
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
