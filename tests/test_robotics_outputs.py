@@ -283,6 +283,11 @@ def test_missing_extras_and_bad_targets_are_one_line(tmp_path, monkeypatch):
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     wrong = run_cli("run", "--task", "depth", "--fov", "70", "--no-display")
     assert wrong.returncode == 2 and "--rerun, --mcap or --foxglove" in wrong.stderr
+    clip = make_source(tmp_path / "clip.mp4", 2, Fraction(10), None, size_wh=(64, 48))
+    for stride in ("0", "-2"):  # a stride is checked when given, whatever the default
+        zero = run_cli("run", "--task", "depth", "--source", str(clip), "--no-display",
+                       "--mcap", str(tmp_path / "x.mcap"), "--point-stride", stride)
+        assert zero.returncode == 2 and "the point stride must be at least 1" in zero.stderr, zero.stderr
     raw = run_cli("run", "--task", "depth", "--raw-images", "--no-display")
     assert raw.returncode == 2 and "--raw-images applies to --rerun, --mcap and --foxglove" in raw.stderr
 

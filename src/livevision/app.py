@@ -260,6 +260,11 @@ class _RawArrays:
                         image=output.image)
 
 
+def _ply_stride(out: OutputOptions) -> int:
+    """--point-stride for ply point clouds: every pixel unless given."""
+    return 1 if out.point_stride is None else out.point_stride
+
+
 def _robotics_sinks(out: OutputOptions, enter) -> list:
     """--rerun, --mcap and --foxglove, each imported only when asked for (their wheels are extras) and
     entered in the run's exit stack at once, so that one failing to open still closes the others."""
@@ -314,7 +319,7 @@ class _Outputs:
             video=enter(_open_output(out.video, info, max_frames)) if out.video else None,
             results=enter(ResultsSink(out.results)) if out.results else None,
             arrays=enter(RawArraySink(out.arrays, depth_format=out.depth_format, intrinsics=out.camera,
-                                      fov_deg=out.fov, point_stride=out.point_stride or 1)) if out.arrays else None,
+                                      fov_deg=out.fov, point_stride=_ply_stride(out))) if out.arrays else None,
             window=enter(WindowSink("livevision")) if out.display else None,
             web=enter(_web_view(out.serve, out.serve_token)) if out.serve else None,
             robotics=_robotics_sinks(out, enter),

@@ -45,7 +45,7 @@ class RoboticsSink(Sink):
 
     def __init__(self, *, camera: CameraIntrinsics | None = None, fov_deg: float | None = None,
                  point_stride: int | None = None, raw_images: bool = False) -> None:
-        check_camera(camera, fov_deg, point_stride or 1)
+        check_camera(camera, fov_deg, 1 if point_stride is None else point_stride)
         self.camera, self.fov_deg, self.point_stride = camera, fov_deg or DEFAULT_FOV_DEG, point_stride
         self.raw_images = raw_images
         self.results_written = 0
