@@ -131,10 +131,22 @@ class RerunSink(RoboticsSink):
             labels.append((0, "no segment"))
         self._rec.log("camera/segmentation", self._rr.AnnotationContext(labels), static=True)
 
+    def publish_partial(self) -> bool:
+        """Put the recording under its own name now (a first Ctrl-C): rerun goes on writing the open
+        file, and a recording cut short reads up to its last complete message."""
+        if self._partial is None or self._partial == self.path:
+            return False
+        try:
+            self._partial.replace(self.path)
+        except OSError:
+            return False
+        self._partial = self.path
+        return True
+
     def _close(self) -> None:
         self._rec.flush()
         self._rec.disconnect()
-        if self._partial is not None:
+        if self._partial is not None and self._partial != self.path:
             self._partial.replace(self.path)
 
 
