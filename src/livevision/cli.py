@@ -169,7 +169,7 @@ def _add_run_parser(commands) -> None:
                      help="compress --mcap's chunks (default zstd; lz4 is faster and larger)")
     out.add_argument("--raw-images", action="store_true",
                      help="--rerun, --mcap, --foxglove: the frame as raw BGR and metric depth as float32 metres "
-                     "(exact values, about 10x larger) instead of JPEG and 16-bit millimetres")
+                     "(exact values, several times larger) instead of JPEG and 16-bit millimetres")
     out.add_argument("--foxglove", metavar="[HOST:]PORT",
                      help="serve --mcap's channels live to Foxglove at ws://HOST:PORT (HOST 127.0.0.1 unless given; "
                      "livevision[foxglove])")

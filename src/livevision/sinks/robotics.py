@@ -40,7 +40,7 @@ class RoboticsSink(Sink):
     point_stride: metric depth point clouds keep every N-th pixel in each direction; None: the stride
     that keeps at most POINT_COLUMNS columns (8 for 1280x720 frames: 160x90 points).
     raw_images: the frame as raw BGR and metric depth as float32 metres, instead of JPEG and 16-bit
-    millimetres (about 10x larger files).
+    millimetres (files several times larger).
     """
 
     def __init__(self, *, camera: CameraIntrinsics | None = None, fov_deg: float | None = None,
