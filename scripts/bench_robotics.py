@@ -1,23 +1,31 @@
-"""What --rerun, --mcap and --foxglove cost per 1280x720 frame, written to BENCHMARKS.md between its
-`<!-- robotics:begin -->` / `<!-- robotics:end -->` markers.
+"""What --rerun, --mcap and --foxglove cost per 1280x720 frame, and how much they write, into
+BENCHMARKS.md between its `<!-- robotics:begin -->` / `<!-- robotics:end -->` markers.
 
 Each output gets the same frames and results, as `livevision run` hands them over (the frame once,
-then each task's result), 25 a second, timed in this process's thread, which is where a run pays for
-them (the MCAP writer's own thread works between frames):
-- "depth": a relative depth map (the default model's kind);
-- "metric": metric depth, with the point cloud at --point-stride 1 and 4;
-- "all": metric depth (stride 4), a semantic label map (150 classes) and a top-5 classification.
-The frames come from the benchmark video (bench-cache/media, made by scripts/bench.py) or, without
-it, a synthetic picture. The Foxglove server has no viewer connected (a viewer adds the sending,
-on the server's own threads).
+then each task's result), 25 a second. Measured:
+- write ms: the time `sink.write` takes in this process's thread, which is where a run pays for it
+  (p50 / p95); the MCAP writer's own thread compresses and writes between frames;
+- CPU ms: the process's CPU time (every thread, the closing included) per frame;
+- MB/min: what a minute of 25 fps video makes: the file's size for MCAP and rerun, the messages'
+  bytes for Foxglove (no viewer connected; a viewer adds the sending, on the server's threads).
+Scenarios: "depth", a relative depth map (the default model's kind); "all", metric depth with its
+point cloud, a semantic label map (150 classes) and a top-5 classification.
+Outputs: the defaults (JPEG frames, depth in 16-bit millimetres, zstd chunks for MCAP, points at
+most 160 columns), and "raw" (--raw-images --mcap-compression none --point-stride 1: what every run
+wrote before the defaults were made small).
 
-    python scripts/bench_robotics.py [--frames 60] [--out BENCHMARKS.md]
+The frames come from the benchmark video (bench-cache/media, made by scripts/bench.py) or, without
+it, bench_models' photo-like synthetic frames. The depth and label maps are smooth, as models make
+them (computed at 1/14 and 1/4 of the frame's size and upsampled, as the models' heads are).
+
+    python scripts/bench_robotics.py [--frames 40] [--out BENCHMARKS.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import statistics
 import tempfile
@@ -27,6 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench_models import synthetic_frame
 from bench_sections import markers, write_section
 
 from livevision.engine.running import TaskOutput
@@ -36,6 +45,8 @@ BEGIN, END = markers("robotics")
 H, W = 720, 1280
 FPS = 25  # the rate frames arrive at, as from a camera or the benchmark video played live
 VIDEO = Path(__file__).resolve().parent.parent / "bench-cache" / "media" / "synthetic-1280x720-25fps-750.mp4"
+OUTPUTS = ("mcap", "mcap raw", "rerun", "rerun raw", "foxglove", "foxglove raw")
+SCENARIOS = {"depth": "relative depth", "all": "metric depth + points + segmentation + top-5"}
 
 
 def frames(count: int) -> list[np.ndarray]:
@@ -43,51 +54,47 @@ def frames(count: int) -> list[np.ndarray]:
     out = []
     while len(out) < count and (read := cap.read())[0]:
         out.append(read[1])
-    if not out:  # no benchmark video here: a smooth synthetic picture
-        yy, xx = np.mgrid[:H, :W]
-        base = np.stack([xx * 255 // W, yy * 255 // H, (xx + yy) * 255 // (W + H)], axis=2).astype(np.uint8)
-        out = [np.roll(base, 8 * i, axis=1) for i in range(count)]
-    return (out * (count // len(out) + 1))[:count]
+    return out or [synthetic_frame(i) for i in range(count)]
 
 
-def results(scenario: str, image: np.ndarray, i: int) -> list[tuple[Task, object]]:
-    h, w = image.shape[:2]
-    depth = (1.0 + image[..., 1].astype(np.float32) / 64.0 + 0.01 * i)
+def results(scenario: str, image: np.ndarray) -> list[tuple[Task, object]]:
+    green = cv2.resize(image[..., 1].astype(np.float32), (W // 14, H // 14), interpolation=cv2.INTER_AREA)
+    depth = cv2.resize(1.0 + green / 32.0, (W, H), interpolation=cv2.INTER_LINEAR)
     if scenario == "depth":
         return [(Task.DEPTH, DepthResult(depth=depth, kind=DepthKind.RELATIVE))]
-    metric = [(Task.DEPTH, DepthResult(depth=depth, kind=DepthKind.METRIC))]
-    if scenario.startswith("metric"):
-        return metric
-    labels = (image[..., 0].astype(np.int32) * 150 // 256).astype(np.int32)
-    return metric + [
-        (Task.SEGMENTATION, SegmentationResult(kind="semantic", label_map=labels,
+    blue = cv2.resize(image[..., 0], (W // 4, H // 4), interpolation=cv2.INTER_AREA)
+    labels = cv2.resize(blue.astype(np.int32) * 150 // 256, (W, H), interpolation=cv2.INTER_NEAREST)
+    return [
+        (Task.DEPTH, DepthResult(depth=depth, kind=DepthKind.METRIC)),
+        (Task.SEGMENTATION, SegmentationResult(kind="semantic", label_map=labels.astype(np.int32),
                                                id2label={k: f"class {k}" for k in range(150)})),
         (Task.CLASSIFICATION, ClassificationResult(class_ids=np.arange(5), labels=tuple(f"c{k}" for k in range(5)),
                                                    scores=np.linspace(0.5, 0.1, 5))),
     ]
 
 
-def make_sink(output: str, folder: Path, stride: int):
-    camera = dict(point_stride=stride)
+def make_sink(output: str, folder: Path):
+    raw = output.endswith(" raw")
+    options = dict(raw_images=True, point_stride=1) if raw else {}
     if output.startswith("mcap"):
         from livevision.sinks.mcap_sink import McapSink
 
-        return McapSink(folder / f"{output}.mcap", compression=output.split("-")[1], **camera)
-    if output == "rerun":
+        return McapSink(folder / "out.mcap", compression="none" if raw else "zstd", **options)
+    if output.startswith("rerun"):
         from livevision.sinks.rerun_sink import RerunSink
 
-        return RerunSink(str(folder / "out.rrd"), **camera)
+        return RerunSink(str(folder / "out.rrd"), **options)
     from livevision.sinks.foxglove_sink import FoxgloveSink
 
-    return FoxgloveSink(port=0, **camera)
+    return FoxgloveSink(port=0, **options)
 
 
 def measure(output: str, scenario: str, pictures: list[np.ndarray]) -> dict:
-    stride = 1 if scenario == "metric-1" else 4
-    payloads = [results(scenario, image, i) for i, image in enumerate(pictures)]
+    payloads = [results(scenario, image) for image in pictures]
     times = []
     with tempfile.TemporaryDirectory() as tmp:
-        with make_sink(output, Path(tmp), stride) as sink:
+        cpu = time.process_time()
+        with make_sink(output, Path(tmp)) as sink:
             begin = time.perf_counter()
             for i, (image, items) in enumerate(zip(pictures, payloads)):
                 time.sleep(max(0.0, begin + i / FPS - time.perf_counter()))  # frames come at the camera's rate
@@ -95,45 +102,49 @@ def measure(output: str, scenario: str, pictures: list[np.ndarray]) -> dict:
                 for task, result in items:
                     sink.write(task, TaskOutput(result, i, i / FPS, 0.0, 0.05, image, "bench"))
                 times.append((time.perf_counter() - started) * 1000)
-            closing = time.perf_counter()
-        close_ms = (time.perf_counter() - closing) * 1000
+        cpu_ms = (time.process_time() - cpu) * 1000 / len(pictures)
+        written = getattr(sink, "bytes_written", None)
+        if written is None:
+            written = sum(os.path.getsize(Path(tmp) / name) for name in os.listdir(tmp))
     warm = times[3:]  # the first frames register channels and warm caches
     return {"output": output, "scenario": scenario, "p50": statistics.median(warm),
-            "p95": statistics.quantiles(warm, n=20)[-1], "close_ms": close_ms}
+            "p95": statistics.quantiles(warm, n=20)[-1], "cpu_ms": cpu_ms,
+            "mb_per_min": written / len(pictures) * FPS * 60 / 1e6}
 
 
 def section(rows: list[dict], count: int) -> str:
-    scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
-    names = {"depth": "relative depth", "metric-1": "metric depth, points stride 1",
-             "metric-4": "metric depth, points stride 4", "all": "metric (stride 4) + segmentation + top-5"}
-    lines = [BEGIN, "## Robotics outputs: logging cost per 1280x720 frame", "",
-             f"`python scripts/bench_robotics.py --frames {count}` on {datetime.date.today()}, {platform.machine()}: "
-             "the time `sink.write` takes in the run's thread for the frame and its results (ms, p50 / p95), "
-             "the way `livevision run --rerun/--mcap/--foxglove` hands them over, frames arriving at 25 fps "
-             "(the MCAP writer runs on its own thread between them). Target: at most 5 ms per frame for each "
-             "output. Foxglove with no viewer connected.", "",
-             "| output | " + " | ".join(names[s] for s in scenarios) + " |", "|---" * (len(scenarios) + 1) + "|"]
-    for output in dict.fromkeys(r["output"] for r in rows):
-        cells = []
-        for scenario in scenarios:
-            r = next(x for x in rows if x["output"] == output and x["scenario"] == scenario)
-            cells.append(f"{r['p50']:.1f} / {r['p95']:.1f}{' ✓' if r['p50'] <= 5.0 else ' ✗'}")
-        lines.append(f"| {output} | " + " | ".join(cells) + " |")
+    lines = [BEGIN, "## Robotics outputs: cost and size per 1280x720 frame", "",
+             f"`python scripts/bench_robotics.py --frames {count}` on {datetime.date.today()}, {platform.machine()}, "
+             f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end (other work on the machine "
+             "inflates write ms, mostly through the MCAP queue: CPU ms is the steadier figure): frames arriving at "
+             "25 fps as `livevision run --rerun/--mcap/--foxglove` hands "
+             "them over. write ms: `sink.write` in the run's thread, p50 / p95; CPU ms: the process's CPU time per "
+             "frame, all threads (the MCAP writer compresses on its own); MB/min: per minute of 25 fps video (the "
+             "file, or for Foxglove the messages sent). Defaults: JPEG frames, metric depth in 16-bit millimetres, "
+             "zstd MCAP chunks, points at most 160 columns (stride 8); raw: `--raw-images --mcap-compression none "
+             "--point-stride 1`, what every run wrote before. Targets: write stage under 10 ms per frame; under "
+             "200 MB per minute with depth + segmentation + points.", "",
+             "| output | scenario | write ms p50 / p95 | CPU ms | MB/min |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['output']} | {SCENARIOS[r['scenario']]} | {r['p50']:.1f} / {r['p95']:.1f}"
+                     f"{' ✓' if r['p50'] <= 10.0 else ' ✗'} | {r['cpu_ms']:.1f} | {r['mb_per_min']:,.0f}"
+                     f"{(' ✓' if r['mb_per_min'] < 200 else ' ✗') if r['scenario'] == 'all' else ''} |")
     return "\n".join(lines + ["", END])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=60)
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "BENCHMARKS.md"))
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--outputs", default=",".join(OUTPUTS), help=f"comma-separated, of: {', '.join(OUTPUTS)}")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "BENCHMARKS.md"),
+                        help="the page to write the section into ('-': print it only)")
     args = parser.parse_args()
     pictures = frames(args.frames)
-    rows = [measure(output, scenario, pictures)
-            for output in ("mcap-none", "mcap-lz4", "rerun", "foxglove")
-            for scenario in ("depth", "metric-1", "metric-4", "all")]
+    rows = [measure(output, scenario, pictures) for output in args.outputs.split(",") for scenario in SCENARIOS]
     text = section(rows, args.frames)
     print(text)
-    write_section(Path(args.out), "robotics", text)
+    if args.out != "-":
+        write_section(Path(args.out), "robotics", text)
 
 
 if __name__ == "__main__":

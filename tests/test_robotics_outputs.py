@@ -6,8 +6,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import select
 import socket
 import struct
+import time
+import warnings
 from fractions import Fraction
 
 import cv2
@@ -35,7 +38,8 @@ def recorded(tmp_path_factory, tiny_model, model_cache):
         "--model", f"classification={tiny_model('vit')}", "--source", str(clip), "--pacing", "every",
         "--no-display", "--cache-dir", str(model_cache), "--precision", "fp32",
         "--mcap", str(folder / "out.mcap"), "--rerun", str(folder / "out.rrd"), "--arrays", str(folder / "arrays"),
-        "--intrinsics", ",".join(map(str, INTRINSICS)), "--point-stride", "2")
+        "--intrinsics", ",".join(map(str, INTRINSICS)), "--point-stride", "2",
+        env={"RERUN_FLUSH_NUM_ROWS": "2"})  # rerun splits each entity over chunks, as it does on a busy machine
     assert result.returncode == 0, result.stderr
     return folder
 
@@ -55,15 +59,42 @@ def _decoded(path):
 def test_mcap_holds_every_topic_once_per_frame(recorded):
     pytest.importorskip("mcap_ros2")
     messages = _decoded(recorded / "out.mcap")
-    topics = {"image", "camera_info", "depth", "points", "segmentation", "classification"}
+    topics = {"image/compressed", "camera_info", "depth", "points", "segmentation", "classification"}
     assert set(messages) == {f"/livevision/{t}" for t in topics}
     for topic, items in messages.items():
         assert len(items) == FRAMES, topic
         stamps = [stamp for stamp, _ in items]
         assert stamps == [round(i * 0.1 * 1e9) for i in range(FRAMES)], topic  # source time, 10 fps
-        header = getattr(items[0][1], "header", None)
-        if header is not None:
-            assert header.frame_id == "camera" and header.stamp.sec == 0 and header.stamp.nanosec == 0
+        for stamp, decoded in items:  # each message's header carries its frame's source time
+            header = getattr(decoded, "header", None)
+            if header is not None:
+                assert header.frame_id == "camera", topic
+                assert (header.stamp.sec, header.stamp.nanosec) == divmod(stamp, 10**9), topic
+
+
+def test_header_stamps_are_the_source_time_in_sec_and_nanosec():
+    """Stamps past a second, with nanoseconds that a wrong split (ms, µs, a float) would lose."""
+    pytest.importorskip("mcap_ros2")
+    from mcap_ros2.decoder import DecoderFactory
+
+    from livevision.pointcloud import CameraIntrinsics
+    from livevision.sinks.ros2_messages import frame_messages, result_messages
+    from livevision.types import SegmentationResult
+
+    image = np.zeros((6, 8, 3), np.uint8)
+    camera = CameraIntrinsics(8.0, 8.0, 3.5, 2.5)
+    depth = DepthResult(depth=np.full((6, 8), 2.0, np.float32), kind=DepthKind.METRIC)
+    labels = SegmentationResult(kind="semantic", label_map=np.zeros((6, 8), np.int32), id2label={0: "a"})
+    for stamp in (3_250_000_001, 59_999_999_999, 1_700_000_000_123_456_789):
+        messages = frame_messages(stamp, image, camera) + result_messages(stamp, depth, camera, image=image) + \
+            result_messages(stamp, labels, camera)
+        assert {m.topic.removeprefix("/livevision/") for m in messages} >= {
+            "image/compressed", "camera_info", "depth", "points", "segmentation"}
+        for message in messages:
+            decode = DecoderFactory().decoder_for("cdr", _Schema.of(message.schema))
+            header = decode(message.data).header
+            assert (header.stamp.sec, header.stamp.nanosec) == divmod(stamp, 10**9), message.topic
+            assert message.stamp_ns == stamp
 
 
 def test_mcap_messages_carry_the_frame_and_the_results(recorded):
@@ -75,9 +106,10 @@ def test_mcap_messages_carry_the_frame_and_the_results(recorded):
         frames.append(read[1])
     fx, fy, cx, cy = INTRINSICS
     for i in range(FRAMES):
-        image = messages["/livevision/image"][i][1]
-        assert (image.height, image.width, image.encoding, image.step) == (48, 64, "bgr8", 64 * 3)
-        np.testing.assert_array_equal(np.frombuffer(bytes(image.data), np.uint8).reshape(48, 64, 3), frames[i])
+        image = messages["/livevision/image/compressed"][i][1]
+        assert image.format == "jpeg" and len(image.data) < 48 * 64 * 3 / 2
+        decoded = cv2.imdecode(np.frombuffer(bytes(image.data), np.uint8), cv2.IMREAD_COLOR)
+        assert decoded.shape == (48, 64, 3) and np.abs(decoded.astype(int) - frames[i]).mean() < 4
 
         info = messages["/livevision/camera_info"][i][1]
         assert (info.height, info.width) == (48, 64)
@@ -85,9 +117,11 @@ def test_mcap_messages_carry_the_frame_and_the_results(recorded):
         np.testing.assert_allclose(info.p, [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0])
 
         depth_msg = messages["/livevision/depth"][i][1]
-        assert depth_msg.encoding == "32FC1"
-        depth = np.frombuffer(bytes(depth_msg.data), "<f4").reshape(48, 64)
-        np.testing.assert_array_equal(depth, np.load(recorded / "arrays" / f"frame_{i:06d}_depth.npy"))
+        assert (depth_msg.encoding, depth_msg.step) == ("16UC1", 64 * 2)  # millimetres, REP 118
+        depth = np.load(recorded / "arrays" / f"frame_{i:06d}_depth.npy")
+        assert 0.001 < depth.min() and depth.max() < 65
+        np.testing.assert_allclose(np.frombuffer(bytes(depth_msg.data), "<u2").reshape(48, 64), depth * 1000,
+                                   atol=0.5 + 1e-3)  # rounded to the millimetre (in float32)
 
         cloud = messages["/livevision/points"][i][1]
         assert (cloud.height, cloud.width) == (24, 32)  # every 2nd pixel, organized
@@ -136,21 +170,72 @@ def test_rerun_recording_loads_with_every_entity_per_frame(recorded):
 
 
 def test_rerun_depth_and_pinhole_values(recorded):
-    rerun_chunk = pytest.importorskip("rerun.chunk")
-    chunks = {c.entity_path: c for c in rerun_chunk.RrdReader(str(recorded / "out.rrd")).stream().to_chunks()
-              if not c.is_static}
-    matrix = _column(chunks["/camera"], "image_from_camera")[0]
+    pytest.importorskip("rerun")
+    chunks = _rerun_chunks(recorded / "out.rrd")
+    assert len(chunks["/camera/depth"]) > 1  # the fixture has rerun split the rows: every chunk must be read
+    matrices = _column(chunks["/camera"], "image_from_camera")
+    assert len(matrices) == FRAMES
     fx, fy, cx, cy = INTRINSICS
-    np.testing.assert_allclose(np.asarray(matrix).reshape(-1), [fx, 0, 0, 0, fy, 0, cx, cy, 1])  # column-major
+    for matrix in matrices:
+        np.testing.assert_allclose(np.asarray(matrix).reshape(-1), [fx, 0, 0, 0, fy, 0, cx, cy, 1])  # column-major
     meters = _column(chunks["/camera/depth"], "meter")
-    assert len(meters) == FRAMES and np.asarray(meters[0]).reshape(-1)[0] == 1.0
+    assert [np.asarray(m).reshape(-1)[0] for m in meters] == [1000.0] * FRAMES  # uint16 millimetres
+    images = _column(chunks["/camera/image"], "media_type")
+    assert [np.asarray(m).reshape(-1)[0] for m in images] == ["image/jpeg"] * FRAMES
 
 
-def _column(chunk, component: str) -> list:
-    """The values of the chunk's column whose name mentions `component` (not its time columns)."""
-    batch = chunk.to_record_batch()
-    name = next(n for n in batch.schema.names if component in n.lower())
-    return batch.column(name).to_pylist()
+def _rerun_chunks(path) -> dict[str, list]:
+    """The temporal chunks of a recording by entity, in the order they were written. Rerun batches an
+    entity's rows into chunks as time and load decide, so a test must read all of them."""
+    rerun_chunk = pytest.importorskip("rerun.chunk")
+    chunks: dict[str, list] = {}
+    for chunk in rerun_chunk.RrdReader(str(path)).stream().to_chunks():
+        if not chunk.is_static:
+            chunks.setdefault(chunk.entity_path, []).append(chunk)
+    return chunks
+
+
+def test_raw_images_keep_exact_values(tmp_path):
+    """--raw-images: the frame as bgr8 and metric depth as float32 metres, exactly, in MCAP and rerun."""
+    pytest.importorskip("mcap_ros2")
+    pytest.importorskip("rerun")
+    from livevision.sinks.mcap_sink import McapSink
+    from livevision.sinks.rerun_sink import RerunSink
+
+    image = np.random.default_rng(0).integers(0, 256, (8, 10, 3), dtype=np.uint8)
+    depth = DepthResult(depth=np.linspace(0.5, 70.123456, 80, dtype=np.float32).reshape(8, 10), kind=DepthKind.METRIC)
+    with McapSink(tmp_path / "raw.mcap", raw_images=True) as mcap, \
+            RerunSink(str(tmp_path / "raw.rrd"), raw_images=True) as rerun:
+        for sink in (mcap, rerun):
+            _write(sink, 0, depth, image)
+    messages = _decoded(tmp_path / "raw.mcap")
+    frame, depth_msg = messages["/livevision/image"][0][1], messages["/livevision/depth"][0][1]
+    assert (frame.encoding, depth_msg.encoding) == ("bgr8", "32FC1")
+    np.testing.assert_array_equal(np.frombuffer(bytes(frame.data), np.uint8).reshape(8, 10, 3), image)
+    np.testing.assert_array_equal(np.frombuffer(bytes(depth_msg.data), "<f4").reshape(8, 10), depth.depth)
+    chunks = _rerun_chunks(tmp_path / "raw.rrd")
+    np.testing.assert_array_equal(np.asarray(_column(chunks["/camera/image"], "buffer")[0], np.uint8).reshape(8, 10, 3),
+                                  image)
+    np.testing.assert_array_equal(np.asarray(_column(chunks["/camera/depth"], "buffer")[0], np.uint8).view("<f4")
+                                  .reshape(8, 10), depth.depth)
+
+
+def test_depth_millimetres_marks_what_it_cannot_hold_as_zero():
+    from livevision.sinks.ros2_messages import depth_millimetres
+
+    depth = np.array([[np.nan, -1.0, 0.0, 0.0004], [0.0006, 1.2344, 65.535, 65.6]], np.float32)
+    np.testing.assert_array_equal(depth_millimetres(depth), [[0, 0, 0, 0], [1, 1234, 65535, 0]])
+
+
+def _column(chunks, component: str) -> list:
+    """The values, over all the entity's chunks in `frame` order, of the column whose name mentions
+    `component` (not its time columns)."""
+    rows = []
+    for chunk in chunks:
+        batch = chunk.to_record_batch()
+        name = next(n for n in batch.schema.names if component in n.lower())
+        rows += zip(batch.column("frame").to_pylist(), batch.column(name).to_pylist())
+    return [value for _, value in sorted(rows, key=lambda row: row[0])]
 
 
 def _write(sink, index, result, image):
@@ -172,7 +257,7 @@ def test_mcap_is_finalized_when_the_run_is_interrupted(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["cut.mcap"]
     messages = _decoded(tmp_path / "cut.mcap")
     assert {topic: len(items) for topic, items in messages.items()} == {
-        f"/livevision/{t}": 3 for t in ("image", "camera_info", "depth", "points")}
+        f"/livevision/{t}": 3 for t in ("image/compressed", "camera_info", "depth", "points")}
 
 
 def test_missing_extras_and_bad_targets_are_one_line(tmp_path, monkeypatch):
@@ -199,6 +284,13 @@ def test_missing_extras_and_bad_targets_are_one_line(tmp_path, monkeypatch):
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     wrong = run_cli("run", "--task", "depth", "--fov", "70", "--no-display")
     assert wrong.returncode == 2 and "--rerun, --mcap or --foxglove" in wrong.stderr
+    clip = make_source(tmp_path / "clip.mp4", 2, Fraction(10), None, size_wh=(64, 48))
+    for stride in ("0", "-2"):  # a stride is checked when given, whatever the default
+        zero = run_cli("run", "--task", "depth", "--source", str(clip), "--no-display",
+                       "--mcap", str(tmp_path / "x.mcap"), "--point-stride", stride)
+        assert zero.returncode == 2 and "the point stride must be at least 1" in zero.stderr, zero.stderr
+    raw = run_cli("run", "--task", "depth", "--raw-images", "--no-display")
+    assert raw.returncode == 2 and "--raw-images applies to --rerun, --mcap and --foxglove" in raw.stderr
 
 
 # ---- Foxglove: a minimal WebSocket client --------------------------------------------------------
@@ -262,26 +354,27 @@ def test_foxglove_serves_the_same_channels_live():
                 message = json.loads(payload)
                 if message.get("op") == "advertise":
                     channels.update({c["topic"]: c for c in message["channels"]})
-        assert {"/livevision/image", "/livevision/camera_info", "/livevision/depth", "/livevision/points"} <= \
-            set(channels)
+        assert {f"/livevision/{t}" for t in ("image/compressed", "camera_info", "depth", "points")} <= set(channels)
         depth_channel = channels["/livevision/depth"]
         assert depth_channel["encoding"] == "cdr" and depth_channel["schemaEncoding"] == "ros2msg"
         _ws_send_text(client, json.dumps({"op": "subscribe",
                                           "subscriptions": [{"id": 7, "channelId": depth_channel["id"]}]}))
         decode = DecoderFactory().decoder_for("cdr", _Schema(depth_channel))
-        for attempt in range(200):  # publish until the subscription is in place and a message arrives
-            _write(sink, attempt + 1, depth, image)
-            client.settimeout(0.05)
-            try:
-                opcode, payload = _ws_read(client)
-            except (TimeoutError, socket.timeout):
+        deadline = time.monotonic() + 60
+        index = 1
+        while time.monotonic() < deadline:  # publish until the subscription is in place and a message arrives
+            _write(sink, index, depth, image)
+            index += 1
+            if not select.select([client], [], [], 0.05)[0]:
                 continue
+            opcode, payload = _ws_read(client)  # a whole frame, however slowly it comes (the socket's timeout)
             if opcode == 2 and payload[0] == 1:  # MessageData
                 subscription, _log_time = struct.unpack("<IQ", payload[1:13])
                 assert subscription == 7
                 decoded = decode(payload[13:])
-                assert (decoded.height, decoded.width, decoded.encoding) == (8, 10, "32FC1")
-                np.testing.assert_array_equal(np.frombuffer(bytes(decoded.data), "<f4").reshape(8, 10), depth.depth)
+                assert (decoded.height, decoded.width, decoded.encoding) == (8, 10, "16UC1")
+                np.testing.assert_allclose(np.frombuffer(bytes(decoded.data), "<u2").reshape(8, 10),
+                                           depth.depth * 1000, atol=0.5 + 1e-3)
                 break
         else:
             raise AssertionError("no depth message reached the subscriber")
@@ -296,6 +389,13 @@ class _Schema:
         self.encoding = channel["schemaEncoding"]
         self.data = channel["schema"].encode()
         self.id = channel["id"]
+
+    @classmethod
+    def of(cls, name: str) -> _Schema:
+        """The schema livevision writes for the message type `name`."""
+        from livevision.sinks.ros2_messages import DEFINITIONS
+
+        return cls({"schemaName": name, "schemaEncoding": "ros2msg", "schema": DEFINITIONS[name], "id": name})
 
 
 def test_a_failing_mcap_writer_is_reported_and_leaves_no_complete_looking_file(tmp_path):
@@ -318,3 +418,321 @@ def test_a_failing_mcap_writer_is_reported_and_leaves_no_complete_looking_file(t
     with pytest.raises(SinkError, match="No space left"):
         sink.close()
     assert not (tmp_path / "full.mcap").exists()
+
+
+# ---- instance and panoptic label maps: -1 is "no segment" -----------------------------------------
+
+
+def _instance_frames():
+    """Two frames of a 255-class instance model: one covered everywhere (no -1), one with -1; the
+    ids every output must show for both: class + 1, and 0 for no segment."""
+    from livevision.types import SegmentationResult
+
+    id2label = {k: f"class {k}" for k in range(255)}
+    covered = np.array([[0, 1], [254, 0]], np.int32)
+    holed = np.array([[-1, 0], [1, 254]], np.int32)
+    return [SegmentationResult(kind="instance", label_map=m, id2label=id2label) for m in (covered, holed)], \
+        [m + 1 for m in (covered, holed)]
+
+
+def test_instance_label_maps_keep_their_ids_in_mcap_and_foxglove(tmp_path):
+    pytest.importorskip("mcap_ros2")
+    from livevision.sinks.mcap_sink import McapSink
+
+    results, expected = _instance_frames()
+    image = np.zeros((2, 2, 3), np.uint8)
+    with McapSink(tmp_path / "labels.mcap", fov_deg=60) as sink:
+        for i, result in enumerate(results):
+            sink.write(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
+        foxglove = [m for i, r in enumerate(results)  # what --foxglove serves: the same messages
+                    for m in sink.ros2_messages(TaskOutput(r, i, i / 25, 0.0, 0.01, image, "test"), False)]
+    decoded = [d for _, d in _decoded(tmp_path / "labels.mcap")["/livevision/segmentation"]]
+    decode = _decoder("sensor_msgs/msg/Image")
+    decoded_live = [decode(m.data) for m in foxglove]
+    for messages in (decoded, decoded_live):
+        assert [m.encoding for m in messages] == ["mono8", "mono8"]
+        for message, want in zip(messages, expected):
+            np.testing.assert_array_equal(np.frombuffer(bytes(message.data), np.uint8).reshape(2, 2), want)
+
+
+def _decoder(name: str):
+    """mcap_ros2's CDR decoder for livevision's message type `name`."""
+    from mcap_ros2.decoder import DecoderFactory
+
+    return DecoderFactory().decoder_for("cdr", _Schema.of(name))
+
+
+def test_instance_label_maps_keep_their_ids_in_rerun(tmp_path):
+    pytest.importorskip("rerun")
+    from livevision.sinks.rerun_sink import RerunSink
+
+    results, expected = _instance_frames()
+    image = np.zeros((2, 2, 3), np.uint8)
+    with RerunSink(str(tmp_path / "labels.rrd"), fov_deg=60) as sink:
+        for i, result in enumerate(results):
+            sink.write(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
+    chunks = _rerun_chunks(tmp_path / "labels.rrd")
+    buffers = _column(chunks["/camera/segmentation"], "buffer")
+    assert len(buffers) == 2
+    for buffer, want in zip(buffers, expected):
+        np.testing.assert_array_equal(np.asarray(buffer, np.uint8).reshape(2, 2), want)
+    context = _static_annotation_ids(tmp_path / "labels.rrd")
+    assert context[0] == "no segment" and context[1] == "class 0" and context[255] == "class 254"
+
+
+def _static_annotation_ids(path) -> dict[int, str]:
+    """The AnnotationContext logged (static) on /camera/segmentation: id -> label."""
+    rerun_chunk = pytest.importorskip("rerun.chunk")
+    for chunk in rerun_chunk.RrdReader(str(path)).stream().to_chunks():
+        if chunk.is_static and chunk.entity_path == "/camera/segmentation":
+            batch = chunk.to_record_batch()
+            name = next(n for n in batch.schema.names if "context" in n.lower())
+            classes = batch.column(name).to_pylist()[-1][0]  # the last row's one context
+            return {c["class_id"]: c["class_description"]["info"]["label"] for c in classes}
+    raise AssertionError("no annotation context")
+
+
+def test_mask2former_panoptic_run_through_every_output(tmp_path, tiny_model, model_cache):
+    """The tiny Mask2Former, panoptic at threshold 0.5, covers some frames of the clip everywhere and
+    leaves others with pixels of no segment: both kinds must give the same ids in MCAP and rerun."""
+    pytest.importorskip("mcap_ros2")
+    pytest.importorskip("rerun")
+    clip = make_source(tmp_path / "clip.mp4", FRAMES, Fraction(10), None, size_wh=(64, 48))
+    result = run_cli(
+        "run", "--task", "segmentation", "--model", f"segmentation={tiny_model('mask2former')}",
+        "--segmentation-mode", "panoptic", "--threshold", "0.5", "--source", str(clip), "--pacing", "every",
+        "--no-display", "--cache-dir", str(model_cache), "--precision", "fp32", "--mcap", str(tmp_path / "p.mcap"),
+        "--rerun", str(tmp_path / "p.rrd"), "--arrays", str(tmp_path / "arrays"))
+    assert result.returncode == 0, result.stderr
+    maps = []
+    for i in range(FRAMES):  # the run's own label maps: 255 is -1 in a PNG of a model with under 255 classes
+        png = cv2.imread(str(tmp_path / "arrays" / f"frame_{i:06d}_labels.png"), cv2.IMREAD_UNCHANGED)
+        maps.append(np.where(png == 255, -1, png.astype(np.int32)))
+    holes = [bool((m == -1).any()) for m in maps]
+    assert any(holes) and not all(holes), f"the clip no longer gives both kinds of frame: {holes}"
+    assert any((m == 0).any() for m in maps)  # class 0, which must not read as "no segment"
+    mcap_maps = [np.frombuffer(bytes(d.data), np.uint8).reshape(48, 64)
+                 for _, d in _decoded(tmp_path / "p.mcap")["/livevision/segmentation"]]
+    rerun_maps = [np.asarray(b, np.uint8).reshape(48, 64)
+                  for b in _column(_rerun_chunks(tmp_path / "p.rrd")["/camera/segmentation"], "buffer")]
+    for outputs in (mcap_maps, rerun_maps):
+        assert len(outputs) == FRAMES
+        for got, want in zip(outputs, maps):
+            np.testing.assert_array_equal(got, want + 1)
+
+
+# ---- --mcap-compression, invalid depth in PointCloud2 -----------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["lz4", "zstd", "none"])
+def test_mcap_compression_is_the_codec_asked_for(tmp_path, codec):
+    pytest.importorskip("mcap_ros2")
+    from mcap.reader import make_reader
+
+    from livevision.sinks.mcap_sink import McapSink
+
+    image = np.zeros((48, 64, 3), np.uint8)  # flat pictures: any codec shrinks them a lot
+    depth = DepthResult(depth=np.full((48, 64), 2.0, np.float32), kind=DepthKind.METRIC)
+    with McapSink(tmp_path / "c.mcap", compression=codec, fov_deg=60) as sink:
+        for i in range(FRAMES):
+            _write(sink, i, depth, image)
+    with open(tmp_path / "c.mcap", "rb") as f:
+        chunks = make_reader(f).get_summary().chunk_indexes
+    assert chunks and {c.compression for c in chunks} == {"" if codec == "none" else codec}
+    compressed, raw = sum(c.compressed_size for c in chunks), sum(c.uncompressed_size for c in chunks)
+    assert compressed < raw / 2 if codec != "none" else compressed == raw
+    messages = _decoded(tmp_path / "c.mcap")  # and it reads back
+    assert {topic: len(items) for topic, items in messages.items()} == {
+        f"/livevision/{t}": FRAMES for t in ("image/compressed", "camera_info", "depth", "points")}
+
+
+def test_point_cloud_has_nan_points_where_the_depth_is_invalid():
+    pytest.importorskip("mcap_ros2")
+    from livevision.pointcloud import CameraIntrinsics
+    from livevision.sinks.ros2_messages import point_cloud
+
+    depth = np.full((4, 6), 2.0, np.float32)
+    invalid = [(0, 0, np.nan), (1, 2, 0.0), (2, 3, -1.0), (3, 5, np.inf)]
+    for v, u, z in invalid:
+        depth[v, u] = z
+    image = np.full((4, 6, 3), 7, np.uint8)
+    camera = CameraIntrinsics(5.0, 5.0, 2.5, 1.5)
+    cloud = _decoder("sensor_msgs/msg/PointCloud2")(point_cloud(0, depth, camera, image))
+    assert (cloud.height, cloud.width) == (4, 6) and not cloud.is_dense  # organized: the holes keep their place
+    points = np.frombuffer(bytes(cloud.data), "<f4").reshape(4, 6, 4)
+    bad = np.zeros((4, 6), bool)
+    for v, u, _ in invalid:
+        bad[v, u] = True
+    assert np.isnan(points[bad][:, :3]).all()
+    good = points[~bad]
+    assert np.isfinite(good[:, :3]).all() and (good[:, 2] == 2.0).all()
+    assert (points.view(np.uint8).reshape(4, 6, 16)[..., 12:15] == 7).all()  # colours even where no point is
+    valid = _decoder("sensor_msgs/msg/PointCloud2")(point_cloud(0, np.full((4, 6), 2.0, np.float32), camera, image))
+    assert valid.is_dense
+
+
+# ---- --rerun spawn / connect without a viewer: one line, before any frame --------------------------
+
+
+def _free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_rerun_connect_without_a_viewer_fails_at_once_in_one_line(tmp_path, tiny_model, model_cache):
+    pytest.importorskip("rerun")
+    from cli_runner import run_cli_process
+
+    clip = make_source(tmp_path / "clip.mp4", FRAMES, Fraction(10), None, size_wh=(64, 48))
+    url = f"rerun+http://127.0.0.1:{_free_port()}/proxy"
+    result = run_cli_process("run", "--task", "depth", "--model", tiny_model("depth_anything"),
+                             "--source", clip, "--no-display", "--rerun", f"connect={url}", "--cache-dir", model_cache,
+                             "--results", tmp_path / "out.jsonl")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"livevision: error: --rerun connect: no rerun viewer at {url}: start one "
+                                          "(`rerun`), or record to a file with --rerun out.rrd"], result.stderr
+    results = tmp_path / "out.jsonl"
+    assert not results.exists() or results.read_text() == ""  # no frame was processed
+
+
+def test_rerun_spawn_without_a_display_fails_at_once(monkeypatch):
+    pytest.importorskip("rerun")
+    from livevision.sinks import rerun_sink
+    from livevision.sinks.errors import OutputPathError
+
+    monkeypatch.setattr(rerun_sink, "SPAWN_PORT", _free_port())  # no viewer already there to reuse
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(rerun_sink.sys, "platform", "linux")
+    with pytest.raises(OutputPathError, match=r"^--rerun spawn: no display here"):
+        rerun_sink.RerunSink("spawn")
+
+
+# ---- an MCAP cut at any moment is readable (a second Ctrl-C ends the process at once) ---------------
+
+
+def test_mcap_file_is_readable_after_every_write():
+    """What the disk holds after each of the mcap writer's writes (a process killed there leaves just
+    that) reads with mcap's reader: every complete chunk's messages, none made up."""
+    pytest.importorskip("mcap")
+    import tempfile
+    from pathlib import Path
+
+    from mcap.reader import make_reader
+    from mcap.writer import CompressionType, Writer
+
+    from livevision.sinks.mcap_sink import _ReadableMcap
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cut.mcap"
+        file = _ReadableMcap(path, b"\x89MCAP0\r\n")
+        writer = Writer(file, chunk_size=200, compression=CompressionType.ZSTD, enable_crcs=False)
+        writer.start(profile="", library="test")
+        channel = writer.register_channel("/t", "raw", writer.register_schema("s", "raw", b""))
+        seen = []
+        for i in range(12):
+            writer.add_message(channel, log_time=i, data=bytes([i]) * 100, publish_time=i)
+            with open(path, "rb") as f:
+                seen.append([m.log_time for _, _, m in make_reader(f).iter_messages()])
+        assert seen[-1] and all(s == list(range(len(s))) for s in seen)  # complete chunks, in order
+        assert len(set(map(len, seen))) > 2  # the chunks reached the disk one by one
+        writer.finish()
+        file.land_ending()
+        file.close()
+        with open(path, "rb") as f:
+            reader = make_reader(f)
+            assert reader.get_summary().statistics.message_count == 12  # indexed once finished
+            assert [m.log_time for _, _, m in reader.iter_messages()] == list(range(12))
+
+
+def test_an_mcap_whose_finish_fails_stays_readable(tmp_path):
+    """A summary that cannot be written (a full disk at close) leaves the file as it was: readable."""
+    pytest.importorskip("mcap_ros2")
+    from livevision.sinks.errors import SinkError
+    from livevision.sinks.mcap_sink import McapSink
+
+    image = np.zeros((8, 10, 3), np.uint8)
+    depth = DepthResult(depth=np.full((8, 10), 2.0, np.float32), kind=DepthKind.METRIC)
+    sink = McapSink(tmp_path / "full.mcap", fov_deg=60)
+    for i in range(3):
+        _write(sink, i, depth, image)
+    assert sink.publish_partial()  # as at a first Ctrl-C
+
+    def disk_full():
+        raise OSError(28, "No space left on device")
+
+    real_write = sink._file.write
+
+    def write_until_the_summary(data):  # the last chunk lands, then the disk is full
+        if real_write(data) and sink._file._ending is not None and len(sink._file._ending) > 1:
+            disk_full()
+        return len(data)
+
+    sink._file.write = write_until_the_summary
+    with pytest.raises(SinkError, match="No space left"):
+        sink.close()
+    messages = _decoded(tmp_path / "full.mcap")
+    assert {topic: len(items) for topic, items in messages.items()} == {
+        f"/livevision/{t}": 3 for t in ("image/compressed", "camera_info", "depth", "points")}
+
+
+def test_two_ctrl_c_leave_a_readable_mcap_and_rrd(tmp_path, tiny_model, exported, model_cache):
+    """Two SIGINTs 50 ms apart: out.mcap and out.rrd are there (put under their names at the first),
+    mcap's reader reads the frames in order, rerun's reads the recording."""
+    pytest.importorskip("mcap_ros2")
+    pytest.importorskip("rerun")
+    import signal
+    import subprocess
+    import sys
+
+    exported("depth_anything")  # the export happens outside the run
+    clip = make_source(tmp_path / "long.mp4", 1500, Fraction(25), None, size_wh=(160, 96))
+    out = tmp_path / "out.mcap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livevision", "run", "--task", "depth", "--model", str(tiny_model("depth_anything")),
+         "--source", str(clip), "--cache-dir", str(model_cache), "--pacing", "every", "--no-display",
+         "--mcap", str(out), "--rerun", str(tmp_path / "out.rrd")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        partial = tmp_path / "out.mcap.partial.mcap"
+        deadline = time.monotonic() + 120
+        while not (partial.exists() and partial.stat().st_size > 300_000):  # a few chunks written
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert "Traceback" not in err
+    assert out.exists() and not partial.exists()
+    messages = _decoded(out)
+    images = [stamp for stamp, _ in messages["/livevision/image/compressed"]]
+    assert len(images) >= 5 and images == [round(i * 0.04 * 1e9) for i in range(len(images))]
+    assert not list(tmp_path.glob("*.partial*"))
+    with warnings.catch_warnings():  # a recording cut short has no footer: rerun reads it whole, and says so
+        warnings.simplefilter("ignore")
+        frames = _column(_rerun_chunks(tmp_path / "out.rrd")["/camera/image"], "blob")
+    assert len(frames) >= 5
+
+
+def test_relative_depth_goes_as_16_bit_levels_of_the_frames_range(tmp_path):
+    pytest.importorskip("mcap_ros2")
+    from livevision.sinks.mcap_sink import McapSink
+
+    values = np.array([[0.25, 0.5, np.nan], [np.inf, 1.0, 0.75]], np.float32)
+    with McapSink(tmp_path / "rel.mcap", fov_deg=60) as sink:
+        _write(sink, 0, DepthResult(depth=values, kind=DepthKind.RELATIVE), np.zeros((2, 3, 3), np.uint8))
+        _write(sink, 1, DepthResult(depth=np.full((2, 3), 3.0, np.float32), kind=DepthKind.RELATIVE),
+               np.zeros((2, 3, 3), np.uint8))
+    frames = [d for _, d in _decoded(tmp_path / "rel.mcap")["/livevision/depth"]]
+    assert [f.encoding for f in frames] == ["16UC1", "16UC1"]
+    first, flat = (np.frombuffer(bytes(f.data), "<u2").reshape(2, 3) for f in frames)
+    np.testing.assert_array_equal(first, [[1, 21846, 0], [0, 65535, 43690]])  # 1 + (v - min) / range * 65534
+    np.testing.assert_array_equal(flat, np.ones((2, 3)))  # one value everywhere: the bottom level

@@ -122,11 +122,12 @@ class OutputOptions:
     # point clouds (depth_format "ply", and --rerun, --mcap, --foxglove): the camera, or else...
     camera: CameraIntrinsics | None = None
     fov: float | None = None  # ... its horizontal field of view in degrees (DEFAULT_FOV_DEG when None)
-    point_stride: int = 1
+    point_stride: int | None = None  # None: all pixels for ply, the robotics sinks' own default for theirs
     rerun: str | None = None  # FILE.rrd, "spawn" or "connect[=URL]" (RerunSink)
     mcap: Path | None = None  # ROS 2 messages in an MCAP file (McapSink)
-    mcap_compression: str = "none"
+    mcap_compression: str = "zstd"
     foxglove: str | None = None  # "[HOST:]PORT": the same channels live (FoxgloveSink)
+    raw_images: bool = False  # robotics sinks: raw BGR frames and float32 depth instead of JPEG, uint16 mm
     display: bool = True
     view: ViewMode | None = None  # None: default_view(tasks)
     alpha: dict = field(default_factory=dict)  # {Task: opacity of its colours over the frame}, see Renderer
@@ -271,10 +272,15 @@ class _RawArrays:
                         image=output.image)
 
 
+def _ply_stride(out: OutputOptions) -> int:
+    """--point-stride for ply point clouds: every pixel unless given."""
+    return 1 if out.point_stride is None else out.point_stride
+
+
 def _robotics_sinks(out: OutputOptions, enter) -> list:
     """--rerun, --mcap and --foxglove, each imported only when asked for (their wheels are extras) and
     entered in the run's exit stack at once, so that one failing to open still closes the others."""
-    camera = dict(camera=out.camera, fov_deg=out.fov, point_stride=out.point_stride)
+    camera = dict(camera=out.camera, fov_deg=out.fov, point_stride=out.point_stride, raw_images=out.raw_images)
     sinks = []
     if out.mcap is not None:
         from .sinks.mcap_sink import McapSink
@@ -325,7 +331,7 @@ class _Outputs:
             video=enter(_open_output(out.video, info, max_frames)) if out.video else None,
             results=enter(ResultsSink(out.results)) if out.results else None,
             arrays=enter(RawArraySink(out.arrays, depth_format=out.depth_format, intrinsics=out.camera,
-                                      fov_deg=out.fov, point_stride=out.point_stride)) if out.arrays else None,
+                                      fov_deg=out.fov, point_stride=_ply_stride(out))) if out.arrays else None,
             window=enter(WindowSink("livevision")) if out.display else None,
             web=enter(_web_view(out.serve, out.serve_token)) if out.serve else None,
             robotics=_robotics_sinks(out, enter),
@@ -381,7 +387,7 @@ def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
         progress = None if info.is_live or not out.progress else stack.enter_context(
             ProgressBar(_total_frames(info, src.max_frames), desc=info.name))
         deferral.enter_context(interrupts.deferred(
-            lambda: _on_first_interrupt(stream, outputs.video, outputs.results),
+            lambda: _on_first_interrupt(stream, outputs.video, outputs.results, *outputs.robotics),
             on_abort=lambda: _on_second_interrupt(outputs.video, stats_path, stream, opened)))
         frames = iter(stream)
         stack.callback(frames.close)
@@ -465,11 +471,11 @@ def _pause(window: WindowSink, view: np.ndarray, packet: Packet, options: Output
     return KEY_QUIT
 
 
-def _on_first_interrupt(stream: Stream, video, results) -> None:
+def _on_first_interrupt(stream: Stream, video, results, *robotics) -> None:
     """The first Ctrl-C / SIGTERM: stop at the next frame, and put what was written so far under the
     outputs' names now, so a second signal (which ends the process at once) still leaves them."""
     stream.stop()
-    published = [str(sink.path) for sink in (video, results)
+    published = [str(sink.path) for sink in (video, results, *robotics)
                  if sink is not None and getattr(sink, "publish_partial", None) and sink.publish_partial()]
     if published:
         no_audio = " (the video then has no audio)" if getattr(video, "audio_from", None) is not None else ""

@@ -165,8 +165,11 @@ def _add_run_parser(commands) -> None:
     out.add_argument("--mcap", type=Path, metavar="FILE.mcap",
                      help="write ROS 2 messages (Image, CameraInfo, PointCloud2, String) to an MCAP file that "
                      "Foxglove and ros2 bag open (livevision[mcap])")
-    out.add_argument("--mcap-compression", choices=["none", "lz4", "zstd"], default="none",
-                     help="compress --mcap's chunks (lz4: ~4 ms more per 720p image; default none)")
+    out.add_argument("--mcap-compression", choices=["none", "lz4", "zstd"], default="zstd",
+                     help="compress --mcap's chunks (default zstd; lz4 is faster and larger)")
+    out.add_argument("--raw-images", action="store_true",
+                     help="--rerun, --mcap, --foxglove: the frame as raw BGR and metric depth as float32 metres "
+                     "(exact values, several times larger) instead of JPEG and 16-bit millimetres")
     out.add_argument("--foxglove", metavar="[HOST:]PORT",
                      help="serve --mcap's channels live to Foxglove at ws://HOST:PORT (HOST 127.0.0.1 unless given; "
                      "livevision[foxglove])")
@@ -174,9 +177,9 @@ def _add_run_parser(commands) -> None:
                      "horizontal field of view in degrees (default 60)")
     out.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="for point clouds and camera info: the camera's "
                      "intrinsics in pixels, at the source's resolution (instead of --fov)")
-    out.add_argument("--point-stride", type=int, default=1, metavar="N",
-                     help="for point clouds (ply, --rerun, --mcap, --foxglove): keep every N-th pixel in each "
-                     "direction (default 1: all)")
+    out.add_argument("--point-stride", type=int, metavar="N",
+                     help="for point clouds (ply, --mcap, --foxglove): keep every N-th pixel in each direction "
+                     "(default: all for ply, at most 160 columns for --mcap and --foxglove, 8 at 1280x720)")
     out.add_argument("--stats", type=Path, metavar="JSON",
                      help="write a telemetry summary at the end (FPS, latencies, result age, drops)")
     out.add_argument("--no-display", action="store_true", help="do not open a window")
@@ -343,9 +346,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--rate values must be positive frames per second")
     reconnect = _reconnect_policy(args)
     camera_outputs = args.depth_format == "ply" or args.rerun or args.mcap or args.foxglove
-    if not camera_outputs and (args.fov is not None or args.intrinsics or args.point_stride != 1):
+    if not camera_outputs and (args.fov is not None or args.intrinsics or args.point_stride is not None):
         raise UsageError("--fov, --intrinsics and --point-stride apply to point clouds and camera info: add "
                          "--depth-format ply, --rerun, --mcap or --foxglove")
+    if args.raw_images and not (args.rerun or args.mcap or args.foxglove):
+        raise UsageError("--raw-images applies to --rerun, --mcap and --foxglove")
     camera = CameraIntrinsics.parse(args.intrinsics) if args.intrinsics else None
     options = RunOptions(
         tasks=tuple(tasks),
@@ -358,7 +363,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             display=not args.no_display, view=ViewMode(args.view) if args.view else None,
             alpha=_alpha_values(args.alpha, tasks), hud=not args.no_hud, snapshot_dir=args.snapshot_dir,
             serve=args.serve, serve_token=args.serve_token, rerun=args.rerun, mcap=args.mcap,
-            mcap_compression=args.mcap_compression, foxglove=args.foxglove),
+            mcap_compression=args.mcap_compression, foxglove=args.foxglove, raw_images=args.raw_images),
     )
     return run(options)
 

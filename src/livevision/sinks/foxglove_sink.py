@@ -29,6 +29,7 @@ class FoxgloveSink(RoboticsSink):
         self.host, self.port = host, self._server.port
         self._channels: dict = {}
         self.messages_written = 0
+        self.bytes_written = 0  # of the messages' CDR data, as logged to the server
 
     @property
     def url(self) -> str:
@@ -44,6 +45,7 @@ class FoxgloveSink(RoboticsSink):
                     message.topic, schema=schema, message_encoding="cdr", context=self._context)
             channel.log(message.data, log_time=message.stamp_ns)
             self.messages_written += 1
+            self.bytes_written += len(message.data)
 
     def _close(self) -> None:
         for channel in self._channels.values():

@@ -3,12 +3,16 @@
 livevision[rerun] (rerun-sdk). Entities, on the timelines `frame` (the source frame index) and
 `source_time` (its time in the source):
 
-- ``camera``: a Pinhole from --intrinsics or --fov; ``camera/image``: the frame (BGR);
-- ``camera/depth``: metric depth as a DepthImage in metres, under the camera, so rerun shows it as a
-  3-D point cloud; a relative model's inverse depth goes to ``relative_depth`` instead, a 2-D
-  DepthImage (back-projecting it would turn the scene inside out);
+- ``camera``: a Pinhole from --intrinsics or --fov; ``camera/image``: the frame, a JPEG EncodedImage
+  (raw BGR with --raw-images);
+- ``camera/depth``: metric depth as a DepthImage of uint16 millimetres (float32 metres with
+  --raw-images; 0: no depth), under the camera, so rerun shows it as a 3-D point cloud; a relative
+  model's inverse depth goes to ``relative_depth`` instead, a 2-D DepthImage (back-projecting it would
+  turn the scene inside out) of uint16 levels (the frame's range over 1..65535; float32 as is with
+  --raw-images);
 - ``camera/segmentation``: a SegmentationImage with an AnnotationContext of the model's labels (an
-  instance or panoptic map, which has -1 where no segment is, is shifted up by one: 0 is none);
+  instance or panoptic map, which has -1 where no segment is, is shifted up by one in every frame:
+  0 is none);
 - ``classification``: the top-k as a markdown TextDocument, and ``classification/top1_score``;
 - ``telemetry/<task>/latency_ms``: each result's latency, as a scalar.
 """
@@ -16,6 +20,10 @@ livevision[rerun] (rerun-sdk). Entities, on the timelines `frame` (the source fr
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import sys
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +32,14 @@ from ..engine.running import TaskOutput
 from ..errors import UsageError
 from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task
 from ._paths import check_output_file, partial_path
+from .errors import OutputPathError
 from .robotics import RoboticsSink, require
-from .ros2_messages import label_image
+from .ros2_messages import depth_levels, depth_millimetres, jpeg, label_image
 
 logger = logging.getLogger(__name__)
+
+SPAWN_PORT = 9876  # where `rerun spawn` starts its viewer, and rerun's default gRPC URL points
+DEFAULT_URL = f"rerun+http://127.0.0.1:{SPAWN_PORT}/proxy"
 
 
 class RerunSink(RoboticsSink):
@@ -42,9 +54,13 @@ class RerunSink(RoboticsSink):
         self._partial: Path | None = None
         kind, _, address = str(target).partition("=")
         if kind == "spawn" and not address:
-            self._rec.spawn()
+            self._spawn_viewer()
         elif kind == "connect":
-            self._rec.connect_grpc(address or None)
+            url = address or DEFAULT_URL
+            if not _accepts(*_host_port(url)):
+                raise OutputPathError(f"--rerun connect: no rerun viewer at {url}: start one (`rerun`), or record "
+                                      "to a file with --rerun out.rrd")
+            self._rec.connect_grpc(url)
         elif str(target).lower().endswith(".rrd"):
             self.path = check_output_file(target, (".rrd",), "rerun recording")
             self._partial = partial_path(self.path)
@@ -52,6 +68,24 @@ class RerunSink(RoboticsSink):
         else:
             raise UsageError(f"--rerun takes FILE.rrd, spawn or connect[=URL], got {target!r}")
         self._contexts: dict[Task, tuple] = {}  # the AnnotationContext last logged per task
+
+    def _spawn_viewer(self) -> None:
+        """Start a viewer (rerun reuses one already listening), and fail now, in one line, when none can
+        run: rerun itself would only find out when the run ends, and say so in a dozen log lines."""
+        if not _accepts("127.0.0.1", SPAWN_PORT):
+            headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+            if sys.platform.startswith("linux") and headless:
+                raise OutputPathError("--rerun spawn: no display here for the rerun viewer (DISPLAY is unset): "
+                                      "record to a file with --rerun out.rrd, or use --rerun connect=URL")
+            try:
+                self._rec.spawn(port=SPAWN_PORT, connect=False)  # waits until the viewer listens (or gives up)
+            except RuntimeError as e:  # e.g. no viewer executable on PATH
+                reason = str(e).strip().splitlines()[0]
+                raise OutputPathError(f"--rerun spawn: cannot start the rerun viewer: {reason}") from None
+            if not _accepts("127.0.0.1", SPAWN_PORT):
+                raise OutputPathError(f"--rerun spawn: the rerun viewer did not start (nothing listens on port "
+                                      f"{SPAWN_PORT}); record to a file with --rerun out.rrd")
+        self._rec.connect_grpc(f"rerun+http://127.0.0.1:{SPAWN_PORT}/proxy")
 
     def _write(self, task: Task, output: TaskOutput, new_frame: bool) -> None:
         rr, rec = self._rr, self._rec
@@ -62,14 +96,18 @@ class RerunSink(RoboticsSink):
             camera = self.camera_for((h, w))
             rec.log("camera", rr.Pinhole(focal_length=[camera.fx, camera.fy], principal_point=[camera.cx, camera.cy],
                                          width=w, height=h))
-            rec.log("camera/image", rr.Image(output.image, color_model="BGR"))
+            if self.raw_images:
+                rec.log("camera/image", rr.Image(output.image, color_model="BGR"))
+            else:
+                rec.log("camera/image", rr.EncodedImage(contents=jpeg(output.image).tobytes(), media_type="image/jpeg"))
         result = output.result
         if isinstance(result, DepthResult):
             depth = np.asarray(result.depth, dtype=np.float32)
             if result.kind is DepthKind.METRIC:
-                rec.log("camera/depth", rr.DepthImage(depth, meter=1.0))
+                rec.log("camera/depth", rr.DepthImage(depth, meter=1.0) if self.raw_images
+                        else rr.DepthImage(depth_millimetres(depth), meter=1000.0))
             else:
-                rec.log("relative_depth", rr.DepthImage(depth))
+                rec.log("relative_depth", rr.DepthImage(depth if self.raw_images else depth_levels(depth)))
         elif isinstance(result, SegmentationResult):
             labels, shift = label_image(result)
             self._annotations(task, result.id2label, shift)
@@ -93,11 +131,44 @@ class RerunSink(RoboticsSink):
             labels.append((0, "no segment"))
         self._rec.log("camera/segmentation", self._rr.AnnotationContext(labels), static=True)
 
+    def publish_partial(self) -> bool:
+        """Put the recording under its own name now (a first Ctrl-C): rerun goes on writing the open
+        file, and a recording cut short reads up to its last complete message."""
+        if self._partial is None or self._partial == self.path:
+            return False
+        try:
+            self._partial.replace(self.path)
+        except OSError:
+            return False
+        self._partial = self.path
+        return True
+
     def _close(self) -> None:
         self._rec.flush()
         self._rec.disconnect()
-        if self._partial is not None:
+        if self._partial is not None and self._partial != self.path:
             self._partial.replace(self.path)
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    """The host and port of a rerun gRPC URL (rerun+http://HOST:PORT/proxy, rerun+https://..., rerun://...)."""
+    parts = urllib.parse.urlsplit(url.removeprefix("rerun+"))
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None and parts.scheme not in ("http", "https", "rerun"):
+        raise UsageError(f"--rerun connect takes a viewer's URL such as {DEFAULT_URL}, got {url!r}")
+    return parts.hostname, port or (80 if parts.scheme == "http" else 443)
+
+
+def _accepts(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections at host:port (a viewer's gRPC server)."""
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        return True
+    except OSError:
+        return False
 
 
 __all__ = ["RerunSink"]

@@ -21,6 +21,8 @@ from .ros2_messages import Message, frame_messages, result_messages
 
 logger = logging.getLogger(__name__)
 
+POINT_COLUMNS = 160  # the default point stride keeps at most this many columns of pixels
+
 
 def require(module: str, extra: str, option: str):
     """Import `module`, or MissingDependencyError naming the extra to install."""
@@ -35,13 +37,17 @@ class RoboticsSink(Sink):
     """Base class: subclasses implement `_write(task, output, new_frame)` and `_close()`.
 
     camera: the intrinsics (pixels, at the frames' size), or else fov_deg (DEFAULT_FOV_DEG when None).
-    point_stride: metric depth point clouds keep every N-th pixel in each direction.
+    point_stride: metric depth point clouds keep every N-th pixel in each direction; None: the stride
+    that keeps at most POINT_COLUMNS columns (8 for 1280x720 frames: 160x90 points).
+    raw_images: the frame as raw BGR and metric depth as float32 metres, instead of JPEG and 16-bit
+    millimetres (files several times larger).
     """
 
     def __init__(self, *, camera: CameraIntrinsics | None = None, fov_deg: float | None = None,
-                 point_stride: int = 1) -> None:
-        check_camera(camera, fov_deg, point_stride)
+                 point_stride: int | None = None, raw_images: bool = False) -> None:
+        check_camera(camera, fov_deg, 1 if point_stride is None else point_stride)
         self.camera, self.fov_deg, self.point_stride = camera, fov_deg or DEFAULT_FOV_DEG, point_stride
+        self.raw_images = raw_images
         self.results_written = 0
         self._last_frame: int | None = None
         self._cameras: dict[tuple[int, int], CameraIntrinsics] = {}
@@ -70,9 +76,13 @@ class RoboticsSink(Sink):
         """The ROS 2 messages of one result (and of its frame when new), stamped with the source time."""
         stamp = max(0, round(output.timestamp_s * 1e9))
         camera = self.camera_for(_frame_hw(output))
-        messages = frame_messages(stamp, output.image, camera) if new_frame else []
-        return messages + result_messages(stamp, output.result, camera, image=output.image,
-                                          point_stride=self.point_stride)
+        messages = frame_messages(stamp, output.image, camera, raw=self.raw_images) if new_frame else []
+        return messages + result_messages(stamp, output.result, camera, image=output.image, raw=self.raw_images,
+                                          point_stride=self.stride_for(_frame_hw(output)))
+
+    def stride_for(self, hw: tuple[int, int]) -> int:
+        """The point stride for frames of this size."""
+        return self.point_stride or max(1, -(-hw[1] // POINT_COLUMNS))
 
 
 def _frame_hw(output: TaskOutput) -> tuple[int, int]:

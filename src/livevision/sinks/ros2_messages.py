@@ -3,15 +3,18 @@ and `--foxglove` serves.
 
 Topics, all under /livevision/ (header stamps are the frame's source time, frame_id "camera"):
 
-- ``image`` sensor_msgs/msg/Image, the frame as bgr8;
+- ``image/compressed`` sensor_msgs/msg/CompressedImage, the frame as JPEG (quality JPEG_QUALITY); with
+  raw images (--raw-images) ``image`` instead, sensor_msgs/msg/Image bgr8;
 - ``camera_info`` sensor_msgs/msg/CameraInfo: K, P from --intrinsics or --fov, no distortion;
-- ``depth`` sensor_msgs/msg/Image 32FC1: metres for metric models, the model's relative values otherwise;
+- ``depth`` sensor_msgs/msg/Image 16UC1: metric depth in millimetres (REP 118; 0 where the depth is
+  invalid or beyond 65.535 m); a relative model's values, which have no unit, spread over 1..65535 in
+  each frame (its smallest value 1, its largest 65535). With raw images: 32FC1, metres or the values;
 - ``points`` sensor_msgs/msg/PointCloud2 (metric depth only): organized (rows x columns of every
-  --point-stride-th pixel), x, y, z float32 (NaN where the depth is invalid) and rgb packed as in
+  point-stride-th pixel), x, y, z float32 (NaN where the depth is invalid) and rgb packed as in
   PCL (a float32 holding 0x00RRGGBB);
-- ``segmentation`` sensor_msgs/msg/Image mono8 (class ids up to 255) or mono16: the label map, as is
-  for semantic maps; an instance or panoptic map, which has -1 where no segment is, goes up by one
-  (0: no segment, k + 1: class k);
+- ``segmentation`` sensor_msgs/msg/Image mono8 (the model's class ids up to 255) or mono16: the label
+  map, as is for semantic models; for instance and panoptic segmentation, whose maps have -1 where no
+  segment is, every frame's ids go up by one (0: no segment, k + 1: class k);
 - ``classification`` std_msgs/msg/String: the top-k as JSON ({"labels", "class_ids", "scores"}).
 
 The encoding is plain CDR (little endian, XCDR1) written field by field here, with numpy doing the
@@ -26,6 +29,7 @@ import json
 import struct
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ..pointcloud import CameraIntrinsics
@@ -62,8 +66,10 @@ DEFINITIONS = {
         ("sensor_msgs/PointField", "uint8 INT8=1\nuint8 UINT8=2\nuint8 INT16=3\nuint8 UINT16=4\nuint8 INT32=5\n"
                                    "uint8 UINT32=6\nuint8 FLOAT32=7\nuint8 FLOAT64=8\nstring name\nuint32 offset\n"
                                    "uint8 datatype\nuint32 count\n")),
+    "sensor_msgs/msg/CompressedImage": _definition("std_msgs/Header header\nstring format\nuint8[] data\n", *_STAMPED),
     "std_msgs/msg/String": "string data\n",
 }
+JPEG_QUALITY = 80  # a 720p frame in ~60 KB instead of 2.7 MB raw
 _FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
 
 
@@ -138,6 +144,45 @@ def _image(stamp_ns: int, pixels: np.ndarray, encoding: str) -> bytes:
     return cdr.bytes()
 
 
+def _compressed_image(stamp_ns: int, encoded, image_format: str) -> bytes:
+    cdr = _Cdr()
+    cdr.header(stamp_ns)
+    cdr.string(image_format)
+    cdr.u8s(encoded)
+    return cdr.bytes()
+
+
+def jpeg(image: np.ndarray) -> np.ndarray:
+    """The BGR frame as JPEG bytes (a uint8 array), at JPEG_QUALITY."""
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 BGR image
+        raise ValueError(f"could not encode a {image.shape} frame as JPEG")
+    return encoded
+
+
+def depth_millimetres(depth: np.ndarray) -> np.ndarray:
+    """Metric depth in metres as uint16 millimetres (REP 118's 16UC1): 0 where the depth is not finite
+    and positive, or does not fit (under 0.5 mm, over 65.535 m)."""
+    mm = np.multiply(depth, 1000.0, dtype=np.float32)
+    np.rint(mm, out=mm)
+    with np.errstate(invalid="ignore"):
+        mm[~((mm >= 1) & (mm <= 65535))] = 0  # NaN fails both, and so becomes 0
+    return mm.astype(np.uint16)
+
+
+def depth_levels(depth: np.ndarray) -> np.ndarray:
+    """A relative model's depth (no unit) as uint16: its range in the frame spread over 1..65535, 0 where
+    the value is not finite."""
+    finite = np.isfinite(depth)
+    low, high = (float(depth[finite].min()), float(depth[finite].max())) if finite.any() else (0.0, 0.0)
+    levels = np.subtract(depth, low, dtype=np.float32)
+    levels *= np.float32(65534.0 / (high - low) if high > low else 0.0)
+    levels += 1.0
+    np.rint(levels, out=levels)
+    levels[~finite] = 0
+    return levels.astype(np.uint16)
+
+
 def camera_info(stamp_ns: int, hw: tuple[int, int], camera: CameraIntrinsics) -> bytes:
     cdr = _Cdr()
     cdr.header(stamp_ns)
@@ -207,20 +252,30 @@ def text(data: str) -> bytes:
     return cdr.bytes()
 
 
-def frame_messages(stamp_ns: int, image: np.ndarray, camera: CameraIntrinsics) -> list[Message]:
-    """The frame itself and its camera."""
-    return [Message(PREFIX + "image", "sensor_msgs/msg/Image", _image(stamp_ns, image, "bgr8"), stamp_ns),
-            Message(PREFIX + "camera_info", "sensor_msgs/msg/CameraInfo",
-                    camera_info(stamp_ns, image.shape[:2], camera), stamp_ns)]
+def frame_messages(stamp_ns: int, image: np.ndarray, camera: CameraIntrinsics, *, raw: bool = False) -> list[Message]:
+    """The frame itself (JPEG, or bgr8 when `raw`) and its camera."""
+    if raw:
+        frame = Message(PREFIX + "image", "sensor_msgs/msg/Image", _image(stamp_ns, image, "bgr8"), stamp_ns)
+    else:
+        frame = Message(PREFIX + "image/compressed", "sensor_msgs/msg/CompressedImage",
+                        _compressed_image(stamp_ns, jpeg(image), "jpeg"), stamp_ns)
+    return [frame, Message(PREFIX + "camera_info", "sensor_msgs/msg/CameraInfo",
+                           camera_info(stamp_ns, image.shape[:2], camera), stamp_ns)]
 
 
 def result_messages(stamp_ns: int, result, camera: CameraIntrinsics, *, image: np.ndarray | None = None,
-                    point_stride: int = 1) -> list[Message]:
-    """One task's result: depth (and points for metric depth), the label map, or the top-k."""
+                    point_stride: int = 1, raw: bool = False) -> list[Message]:
+    """One task's result: depth (and points for metric depth), the label map, or the top-k. Depth goes
+    as 16UC1 (metric: millimetres; relative: the frame's range over 1..65535), or as is in 32FC1 when `raw`."""
     if isinstance(result, DepthResult):
         depth = np.asarray(result.depth, dtype=np.float32)
-        messages = [Message(PREFIX + "depth", "sensor_msgs/msg/Image", _image(stamp_ns, depth, "32FC1"), stamp_ns)]
-        if result.kind is DepthKind.METRIC:
+        metric = result.kind is DepthKind.METRIC
+        if raw:
+            pixels, encoding = depth, "32FC1"
+        else:
+            pixels, encoding = (depth_millimetres(depth) if metric else depth_levels(depth)), "16UC1"
+        messages = [Message(PREFIX + "depth", "sensor_msgs/msg/Image", _image(stamp_ns, pixels, encoding), stamp_ns)]
+        if metric:
             colours = image if image is not None and image.shape[:2] == depth.shape else None
             messages.append(Message(PREFIX + "points", "sensor_msgs/msg/PointCloud2",
                                     point_cloud(stamp_ns, depth, camera, colours, point_stride), stamp_ns))
@@ -238,16 +293,21 @@ def result_messages(stamp_ns: int, result, camera: CameraIntrinsics, *, image: n
 
 
 def label_image(result: SegmentationResult) -> tuple[np.ndarray, int]:
-    """The label map as mono8 / mono16 pixels, and the shift applied to the ids: class ids (0), or
-    class ids + 1 with 0 for "no segment" when the map holds -1 (instance, panoptic: 1)."""
+    """The label map as mono8 / mono16 pixels, and the shift applied to the ids: class ids as they are
+    for a semantic map (0), class id + 1 for an instance or panoptic map, with 0 for its -1 "no segment" (1).
+    Both follow from the model, never from one frame's pixels, so an id means the same in every frame
+    (a panoptic frame covered everywhere has no -1, and its class 0 must still not read as "no segment")."""
     labels = np.asarray(result.label_map)
-    shift = 1 if labels.size and labels.min() < 0 else 0
-    if shift:
-        labels = labels + 1
-    top = int(labels.max()) if labels.size else 0
+    shift = 0 if result.kind == "semantic" else 1
+    low = int(labels.min()) if labels.size else 0
+    if low + shift < 0:
+        raise ValueError(f"label id {low} in a {result.kind} label map (ids start at {-shift})")
+    top = max([int(k) for k in result.id2label or ()] + [int(labels.max()) if labels.size else 0]) + shift
     if top > 65535:
         raise ValueError(f"label id {top} does not fit a mono16 image")
-    return labels.astype(np.uint8 if top <= 255 else np.uint16), shift
+    dtype = np.uint8 if top <= 255 else np.uint16
+    return (labels + shift).astype(dtype) if shift else labels.astype(dtype), shift
 
 
-__all__ = ["DEFINITIONS", "Message", "PREFIX", "frame_messages", "label_image", "result_messages"]
+__all__ = ["DEFINITIONS", "JPEG_QUALITY", "Message", "PREFIX", "depth_levels", "depth_millimetres", "frame_messages",
+           "jpeg", "label_image", "result_messages"]
