@@ -65,7 +65,13 @@ def test_each_result_says_how_it_was_stabilized():
     assert not s.reset and s.mode == "align"
     assert s.scale == pytest.approx(0.5, rel=1e-4) and s.shift == pytest.approx(-0.25, abs=1e-3)
     np.testing.assert_allclose(second.depth, base, rtol=1e-4, atol=1e-4)
-    assert rng is not None
+    # A random scale and shift: the reported ones undo it, back to the first frame's values.
+    scale, shift = rng.uniform(0.5, 2.0), rng.uniform(-0.5, 0.5)
+    third = stabilizer(DepthResult((scale * base + shift).astype(np.float32), DepthKind.RELATIVE), _picture(base))
+    s = third.stabilization
+    assert not s.reset
+    assert s.scale == pytest.approx(1 / scale, rel=1e-4) and s.shift == pytest.approx(-shift / scale, abs=1e-3)
+    np.testing.assert_allclose(third.depth, base, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("with_picture", [True, False])
@@ -84,6 +90,58 @@ def test_a_scene_cut_is_followed_within_one_frame(with_picture):
     out = stabilizer(DepthResult(following, DepthKind.RELATIVE), _picture(after) if with_picture else None)
     assert not out.stabilization.reset
     assert np.abs(out.depth - cut_frame).mean() < 0.02 * np.abs(cut_frame).mean()
+
+
+def _other_picture() -> np.ndarray:
+    """Another scene's picture: bright where _picture(_scene()) is dark, and striped."""
+    yy, xx = np.mgrid[:H, :W]
+    grey = (255 - 200 * yy / H - 40 * ((xx // 16) % 2)).astype(np.uint8)
+    return np.dstack([grey, grey, grey])
+
+
+def test_a_cut_to_a_scene_of_the_same_layout_is_found_by_the_picture():
+    """Two scenes whose depth maps correlate (a similar room, another picture): the fit alone takes the
+    new map for the old one, so only the picture can tell the cut, and it must reset the alignment."""
+    rng = np.random.default_rng(7)
+    before = _scene()
+    after = (1.5 * before + 0.7).astype(np.float32)
+    after[40:100, 200:260] += 1.0  # ... with a piece of furniture of its own
+    assert np.mean(np.abs(_other_picture().astype(float) - _picture(before))) > 60
+    for with_picture in (False, True):
+        stabilizer = DepthStabilizer("align")
+        for _ in range(5):
+            stabilizer(DepthResult(_jittered(rng, before), DepthKind.RELATIVE), _picture(before) if with_picture else None)
+        cut_frame = _jittered(rng, after)
+        out = stabilizer(DepthResult(cut_frame, DepthKind.RELATIVE), _other_picture() if with_picture else None)
+        if not with_picture:  # the fit took it as the same scene: the test's cut is one only the picture shows
+            assert not out.stabilization.reset
+            continue
+        assert out.stabilization.reset and (out.stabilization.scale, out.stabilization.shift) == (1.0, 0.0)
+        np.testing.assert_array_equal(out.depth, cut_frame)
+        following = _jittered(rng, after)  # aligned to the new scene from now on
+        out = stabilizer(DepthResult(following, DepthKind.RELATIVE), _other_picture())
+        assert not out.stabilization.reset
+        assert np.abs(out.depth - cut_frame).mean() < 0.02 * np.abs(cut_frame).mean()
+
+
+def test_smooth_takes_the_new_scene_everywhere_after_a_cut():
+    """Across a cut "smooth" averages nothing, also where the new map is close to the old one (blocks that
+    did not 'move' by the motion test): the cut frame is the model's, and what follows is averaged with
+    the new scene only."""
+    before = _scene()
+    after = before.copy()
+    after[: H // 2] *= 1.04  # close to the old values: within the motion threshold
+    after[H // 2:] = 6.0 - after[H // 2:]  # far from them: moved
+    stabilizer = DepthStabilizer("smooth")
+    for _ in range(6):
+        stabilizer(DepthResult(before, DepthKind.RELATIVE), _picture(before))
+    out = stabilizer(DepthResult(after, DepthKind.RELATIVE), _other_picture())
+    assert out.stabilization.reset
+    np.testing.assert_array_equal(out.depth, after)
+    for _ in range(3):
+        out = stabilizer(DepthResult(after, DepthKind.RELATIVE), _other_picture())
+        assert not out.stabilization.reset
+        np.testing.assert_allclose(out.depth, after, rtol=1e-4, atol=1e-4)
 
 
 def test_a_moving_object_is_followed_without_lag():
