@@ -30,7 +30,7 @@ def _frame(value: int) -> np.ndarray:
     return frame
 
 
-def _get(url: str) -> tuple[int, str, bytes]:
+def _get(url: str | urllib.request.Request) -> tuple[int, str, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=10) as r:
             return r.status, r.headers["Content-Type"], r.read()
@@ -184,6 +184,27 @@ def test_every_page_asks_for_the_token():
             assert r.status == 200
         with urllib.request.urlopen(_at(web.url, "stream.mjpg", "s3cret"), timeout=10) as r:
             assert next(_parts(r)).shape == (48, 64, 3)
+
+
+def _status(url: str, headers: dict | None = None) -> int:
+    return _get(urllib.request.Request(url, headers=headers or {}))[0]
+
+
+def test_only_the_token_itself_opens_the_view():
+    """A longer string that starts with the token, a wrong Bearer header: 403 on every page. A header
+    with the right token opens them (the scheme's case does not matter), and a token in the URL is
+    the one that counts when both come."""
+    with WebViewSink(port=0, token="s3cret") as web:
+        web.write(_frame(120))
+        for path in ("", "frame.jpg", "stream.mjpg"):
+            for longer in ("s3cret0", "s3cretX", "s3cret%00", "s3cret%20", "s3cret%26x=1", "s3cret/"):
+                assert _status(_at(web.url, path, longer)) == 403, (path, longer)
+            for wrong in ("Bearer s3cre", "Bearer s3cret0", "Bearer S3CRET", "Bearer  x", "bearer s3cret0"):
+                assert _status(_at(web.url, path), {"Authorization": wrong}) == 403, (path, wrong)
+            # the right header beside a wrong token in the URL: the URL's wrong token counts
+            assert _status(_at(web.url, path, "nope"), {"Authorization": "Bearer s3cret"}) == 403, path
+        for right in ("Bearer s3cret", "bearer s3cret", "BEARER s3cret"):
+            assert _status(_at(web.url, "frame.jpg"), {"Authorization": right}) == 200, right
 
 
 def test_an_empty_token_is_refused():

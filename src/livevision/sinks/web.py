@@ -126,9 +126,9 @@ class WebViewSink(Sink):
                 """True when no token is needed or the right one came; else answers 401 / 403."""
                 if sink.token is None:
                     return True
-                header = self.headers.get("Authorization", "")
-                if given is None and header.startswith("Bearer "):
-                    given = header[len("Bearer "):].strip()
+                scheme, _, credentials = self.headers.get("Authorization", "").strip().partition(" ")
+                if given is None and scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110)
+                    given = credentials.strip()
                 if given is None:
                     self._send(401, "text/plain", b"this view needs its token: open the URL livevision printed\n",
                                {"WWW-Authenticate": 'Bearer realm="livevision"'})
