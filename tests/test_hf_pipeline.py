@@ -209,56 +209,91 @@ def vit(tiny_model, exported) -> str:
     return str(tiny_model("vit"))
 
 
+class _Sessions:
+    """The providers each new ONNX Runtime session is asked for, with onnxruntime's available providers
+    set by `available(names)`. Each session runs on the CPU and, while `accelerator_starts`, reports the
+    provider it was asked for (a machine with the GPU), else the CPU (a GPU build on a machine without one)."""
+
+    def __init__(self, monkeypatch):
+        import onnxruntime
+
+        self.monkeypatch, self.requested, self.accelerator_starts = monkeypatch, [], True
+        real = onnxruntime.InferenceSession
+
+        def session(path, sess_options=None, providers=None, **kwargs):
+            self.requested.append(providers)
+            names = [p if isinstance(p, str) else p[0] for p in providers]
+            return _Reporting(real(path, sess_options=sess_options, providers=[CPU]),
+                              names if self.accelerator_starts else [CPU])
+
+        monkeypatch.setattr(onnxruntime, "InferenceSession", session)
+
+    def available(self, names):
+        import onnxruntime
+
+        self.monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: names)
+
+
+class _Reporting:
+    """A session that says it runs on `providers`."""
+
+    def __init__(self, session, providers):
+        self._session, self._providers = session, providers
+
+    def get_providers(self):
+        return self._providers
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
 @pytest.fixture
-def session_providers(monkeypatch):
-    """requested, set_available(names): the providers each new ONNX Runtime session was asked for, with
-    onnxruntime's available providers set to `names` (the sessions themselves run on the CPU)."""
-    import onnxruntime
+def sessions(monkeypatch):
+    return _Sessions(monkeypatch)
 
-    requested: list = []
-    real = onnxruntime.InferenceSession
 
-    def recording(path, sess_options=None, providers=None, **kwargs):
-        requested.append(providers)
-        return real(path, sess_options=sess_options, providers=[CPU])
-
-    monkeypatch.setattr(onnxruntime, "InferenceSession", recording)
-    return requested, lambda names: monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: names)
+def _load(vit, model_cache, device):
+    return livevision.pipeline("image-classification", model=vit, cache_dir=model_cache, precision="fp32",
+                               pre_post="host", device=device)
 
 
 @pytest.mark.parametrize("device, device_id", [(0, 0), (1, 1), ("cuda:0", 0), ("cuda", 0), (np.int64(0), 0),
                                                ("torch:cuda:1", 1)])
-def test_a_device_index_selects_that_cuda_device(device, device_id, session_providers, vit, model_cache):
-    requested, set_available = session_providers
-    set_available([CUDA, CPU])
+def test_a_device_index_selects_that_cuda_device(device, device_id, sessions, vit, model_cache):
+    sessions.available([CUDA, CPU])
     if device == "torch:cuda:1":
         device = torch.device("cuda", 1)
-    livevision.pipeline("image-classification", model=vit, cache_dir=model_cache, precision="fp32", device=device)
-    (providers,) = requested
+    pipe = _load(vit, model_cache, device)
+    (providers,) = sessions.requested
     assert [p if isinstance(p, str) else p[0] for p in providers] == [CUDA, CPU]
     assert providers[0][1]["device_id"] == device_id
+    assert pipe.predictor.provider == CUDA
 
 
 @pytest.mark.parametrize("device", ["cpu", -1, torch.device("cpu")])
-def test_the_cpu_is_asked_for_as_transformers_asks(device, session_providers, vit, model_cache):
-    requested, set_available = session_providers
-    set_available([CUDA, CPU])  # even with CUDA there
-    livevision.pipeline("image-classification", model=vit, cache_dir=model_cache, precision="fp32", device=device)
-    assert requested == [[CPU]]
+def test_the_cpu_is_asked_for_as_transformers_asks(device, sessions, vit, model_cache):
+    sessions.available([CUDA, CPU])  # even with CUDA there
+    _load(vit, model_cache, device)
+    assert sessions.requested == [[CPU]]
 
 
 @pytest.mark.parametrize("device", [0, "cuda:0", "cuda"])
-def test_a_cuda_device_without_cuda_is_a_one_line_error_not_the_cpu(device, session_providers, vit, model_cache):
+def test_a_cuda_device_without_cuda_is_a_one_line_error_not_the_cpu(device, sessions, vit, model_cache):
     from livevision.models.providers import ProviderUnavailableError
 
-    requested, set_available = session_providers
-    set_available([CPU])
+    sessions.available([CPU])  # the CPU wheel of onnxruntime
     with pytest.raises(ProviderUnavailableError) as info:
-        livevision.pipeline("image-classification", model=vit, cache_dir=model_cache, precision="fp32",
-                            device=device)
+        _load(vit, model_cache, device)
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"pipeline(device={device!r}): ") and CUDA in message
-    assert requested == []  # no session was made, on the CPU or elsewhere
+    assert sessions.requested == []  # no session was made, on the CPU or elsewhere
+
+    sessions.available([CUDA, CPU])  # the GPU wheel, on a machine whose GPU does not start
+    sessions.accelerator_starts = False
+    with pytest.raises(ProviderUnavailableError) as info:
+        _load(vit, model_cache, device)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"pipeline(device={device!r}): ") and "CPU" in message
 
 
 def test_a_bool_is_no_device(tiny_model, model_cache):

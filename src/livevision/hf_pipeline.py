@@ -40,7 +40,7 @@ import numpy as np
 
 from .errors import MissingDependencyError, UsageError
 from .heads import head_for
-from .models.providers import ProviderUnavailableError
+from .models.providers import CPU, ProviderUnavailableError
 from .predictor import PostprocessOptions, load_model
 from .tasks.classification import label_for
 from .types import ClassificationResult, DepthResult, SegmentationResult, Task
@@ -142,6 +142,13 @@ class LivePipeline:
                                             **load)
         except ProviderUnavailableError as exc:  # its text names the CLI's --device; say which argument it was
             raise ProviderUnavailableError(f"pipeline(device={kwargs.get('device')!r}): {exc}") from None
+        if load["device"] not in ("auto", "cpu") and not load.get("allow_fallback") and self.predictor.provider == CPU:
+            # The provider is compiled in but could not start (no GPU, driver or CUDA library): ONNX Runtime
+            # moved the session to the CPU, which is no answer to an explicit device.
+            raise ProviderUnavailableError(
+                f"pipeline(device={kwargs.get('device')!r}): ONNX Runtime could not start {load['device']} (no such "
+                "device, or a missing driver or CUDA/cuDNN library) and would run on the CPU; pass device=-1 for "
+                "the CPU")
         self.model = self.predictor  # transformers' `pipe.model`, for code that reads its name or config
         self._heads: dict[PostprocessOptions, Any] = {}  # per-call options other than the construction ones
 
