@@ -189,11 +189,12 @@ def test_the_course_snippet_runs_with_only_the_import_changed(tiny_model, export
 
 
 def test_run_takes_the_transformers_task_names(monkeypatch):
-    from livevision.cli import main
+    from cli_runner import run_cli  # cli.main in this process, its logging set-up undone afterwards
 
     seen = {}
     monkeypatch.setattr("livevision.app.run", lambda options, **_: seen.setdefault("options", options) and 0)
-    assert main(["run", "--task", "depth-estimation,image-segmentation", "--source", "x.mp4", "--no-display"]) == 0
+    done = run_cli("run", "--task", "depth-estimation,image-segmentation", "--source", "x.mp4", "--no-display")
+    assert done.returncode == 0, done.stderr
     assert [t.value for t in seen["options"].tasks] == ["depth", "segmentation"]
 
 
@@ -309,7 +310,20 @@ def _notes(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("livevision: ")]
 
 
-def test_the_first_use_says_once_that_it_exports_and_builds_variants(tiny_model, tmp_path, capsys):
+@pytest.fixture
+def logging_not_configured():
+    """Logging as a script that never configured it has it: livevision's INFO records go nowhere."""
+    loggers = [logging.getLogger(), logging.getLogger("livevision")]
+    saved = [logger.level for logger in loggers]
+    loggers[0].setLevel(logging.WARNING)
+    loggers[1].setLevel(logging.NOTSET)
+    yield
+    for logger, level in zip(loggers, saved):
+        logger.setLevel(level)
+
+
+def test_the_first_use_says_once_that_it_exports_and_builds_variants(tiny_model, tmp_path, capsys,
+                                                                      logging_not_configured):
     """A model's first pipeline() exports it and builds its precision variants (seconds to minutes): one
     line on stderr for each, though nobody configured logging; a second pipeline() (warm cache) says nothing."""
     folder = str(tiny_model("vit"))
