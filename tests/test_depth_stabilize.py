@@ -65,7 +65,13 @@ def test_each_result_says_how_it_was_stabilized():
     assert not s.reset and s.mode == "align"
     assert s.scale == pytest.approx(0.5, rel=1e-4) and s.shift == pytest.approx(-0.25, abs=1e-3)
     np.testing.assert_allclose(second.depth, base, rtol=1e-4, atol=1e-4)
-    assert rng is not None
+    # A random scale and shift: the reported ones undo it, back to the first frame's values.
+    scale, shift = rng.uniform(0.5, 2.0), rng.uniform(-0.5, 0.5)
+    third = stabilizer(DepthResult((scale * base + shift).astype(np.float32), DepthKind.RELATIVE), _picture(base))
+    s = third.stabilization
+    assert not s.reset
+    assert s.scale == pytest.approx(1 / scale, rel=1e-4) and s.shift == pytest.approx(-shift / scale, abs=1e-3)
+    np.testing.assert_allclose(third.depth, base, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("with_picture", [True, False])
@@ -84,6 +90,59 @@ def test_a_scene_cut_is_followed_within_one_frame(with_picture):
     out = stabilizer(DepthResult(following, DepthKind.RELATIVE), _picture(after) if with_picture else None)
     assert not out.stabilization.reset
     assert np.abs(out.depth - cut_frame).mean() < 0.02 * np.abs(cut_frame).mean()
+
+
+def _other_picture() -> np.ndarray:
+    """Another scene's picture: bright where _picture(_scene()) is dark, and striped."""
+    yy, xx = np.mgrid[:H, :W]
+    grey = (255 - 200 * yy / H - 40 * ((xx // 16) % 2)).astype(np.uint8)
+    return np.dstack([grey, grey, grey])
+
+
+def test_a_cut_to_a_scene_of_the_same_layout_is_found_by_the_picture():
+    """Two scenes whose depth maps correlate (a similar room, another picture): the fit alone takes the
+    new map for the old one, so only the picture can tell the cut, and it must reset the alignment."""
+    rng = np.random.default_rng(7)
+    before = _scene()
+    after = (1.5 * before + 0.7).astype(np.float32)
+    after[40:100, 200:260] += 1.0  # ... with a piece of furniture of its own
+    assert np.mean(np.abs(_other_picture().astype(float) - _picture(before))) > 60
+    for with_picture in (False, True):
+        stabilizer = DepthStabilizer("align")
+        picture = _picture(before) if with_picture else None
+        for _ in range(5):
+            stabilizer(DepthResult(_jittered(rng, before), DepthKind.RELATIVE), picture)
+        cut_frame = _jittered(rng, after)
+        out = stabilizer(DepthResult(cut_frame, DepthKind.RELATIVE), _other_picture() if with_picture else None)
+        if not with_picture:  # the fit took it as the same scene: the test's cut is one only the picture shows
+            assert not out.stabilization.reset
+            continue
+        assert out.stabilization.reset and (out.stabilization.scale, out.stabilization.shift) == (1.0, 0.0)
+        np.testing.assert_array_equal(out.depth, cut_frame)
+        following = _jittered(rng, after)  # aligned to the new scene from now on
+        out = stabilizer(DepthResult(following, DepthKind.RELATIVE), _other_picture())
+        assert not out.stabilization.reset
+        assert np.abs(out.depth - cut_frame).mean() < 0.02 * np.abs(cut_frame).mean()
+
+
+def test_smooth_takes_the_new_scene_everywhere_after_a_cut():
+    """Across a cut "smooth" averages nothing, also where the new map is close to the old one (blocks that
+    did not 'move' by the motion test): the cut frame is the model's, and what follows is averaged with
+    the new scene only."""
+    before = _scene()
+    after = before.copy()
+    after[: H // 2] *= 1.04  # close to the old values: within the motion threshold
+    after[H // 2:] = 6.0 - after[H // 2:]  # far from them: moved
+    stabilizer = DepthStabilizer("smooth")
+    for _ in range(6):
+        stabilizer(DepthResult(before, DepthKind.RELATIVE), _picture(before))
+    out = stabilizer(DepthResult(after, DepthKind.RELATIVE), _other_picture())
+    assert out.stabilization.reset
+    np.testing.assert_array_equal(out.depth, after)
+    for _ in range(3):
+        out = stabilizer(DepthResult(after, DepthKind.RELATIVE), _other_picture())
+        assert not out.stabilization.reset
+        np.testing.assert_allclose(out.depth, after, rtol=1e-4, atol=1e-4)
 
 
 def test_a_moving_object_is_followed_without_lag():
@@ -144,12 +203,16 @@ def test_modes_by_pacing_and_bad_choices():
 class JitteringDepth:
     """A 'model' (any callable works): the frame's fixed depth through a random scale and shift."""
 
-    def __init__(self, seed=6):
+    def __init__(self, seed=6, noise=0.0, clock=None, latency_s=0.0):
         self.rng = np.random.default_rng(seed)
         self.base = _scene()[:48, :64]
+        self.noise, self.clock, self.latency_s, self.calls = noise, clock, latency_s, 0
 
     def __call__(self, image):
-        return DepthResult(_jittered(self.rng, self.base, noise=0.0), DepthKind.RELATIVE)
+        self.calls += 1
+        if self.clock is not None:
+            self.clock.sleep(self.latency_s)  # the time it 'takes', on a manual clock
+        return DepthResult(_jittered(self.rng, self.base, noise=self.noise), DepthKind.RELATIVE)
 
 
 @pytest.mark.parametrize("choice, expected", [("off", None), ("align", "align"), ("auto", "align")])
@@ -166,6 +229,29 @@ def test_streams_stabilize_any_depth_model_and_measure_flicker(choice, expected)
         assert flicker["mean"] > 0.1  # the model's scale jumps
     else:
         assert flicker["mean"] < 1e-3
+
+
+def test_a_live_stream_smooths_its_depth():
+    """simulate-live (a file at its own rate, a model slower than the frames): "auto" is smooth there, each
+    result is stabilized, and smoothing removes the model's noise that aligning alone keeps."""
+    from livevision.engine import ManualClock
+
+    flicker = {}
+    for choice in ("auto", "align"):
+        clock = ManualClock()
+        model = JitteringDepth(noise=0.02, clock=clock, latency_s=0.1)  # 2.5 frames at 25 fps
+        stream = Stream(FakeSource(60, fps=25, image=np.full((48, 64, 3), 90, np.uint8)), {Task.DEPTH: model},
+                        pacing="simulate-live", clock=clock, threaded=False, depth_stabilize=choice)
+        packets = list(stream)
+        results = {id(p.result): p.result for p in packets}
+        assert 2 <= len(results) == model.calls < 60  # live pacing: the frames the busy model missed are dropped
+        assert stream.flicker.summary()["frames"] == model.calls - 1  # one stabilization per result
+        expected = "smooth" if choice == "auto" else "align"
+        assert stream.depth_stabilize is StabilizeMode(expected)
+        assert {r.stabilization.mode for r in results.values()} == {expected}
+        assert [r.stabilization.reset for r in results.values()].count(True) == 1  # the first, only
+        flicker[expected] = stream.flicker.summary()["mean"]
+    assert flicker["smooth"] < 0.6 * flicker["align"], flicker
 
 
 def test_flicker_counts_only_still_pixels():
@@ -206,3 +292,27 @@ def test_cli_writes_the_alignment_and_the_flicker(tiny_model, model_cache, tmp_p
     assert lines[0]["depth"]["stabilization"]["reset"] and len(lines) == 8
     summary = json.loads(stats.read_text())
     assert summary["depth_stabilize"] == "align" and summary["depth_flicker"]["frames"] >= 1
+
+
+def test_cli_depth_stabilize_reaches_the_stabilizer_and_changes_the_values(tiny_model, model_cache, tmp_path):
+    """--depth-stabilize on the command line: "off" writes the model's own values, "smooth" its mode and
+    other values from the second frame on (the first is each run's reference, the same in both)."""
+    from cli_runner import run_cli
+    from media import make_source
+
+    clip = make_source(tmp_path / "clip.mp4", 6, 25, None, size_wh=(96, 64))
+    runs = {}
+    for choice in ("off", "smooth"):
+        results = tmp_path / f"{choice}.jsonl"
+        done = run_cli("run", "--task", "depth", "--model", tiny_model("depth_anything"), "--source", clip,
+                       "--no-display", "--results", results, "--cache-dir", model_cache, "--precision", "fp32",
+                       "--depth-stabilize", choice)
+        assert done.returncode == 0, done.stderr
+        runs[choice] = [json.loads(line)["depth"] for line in results.read_text().splitlines()]
+    off, smooth = runs["off"], runs["smooth"]
+    assert len(off) == len(smooth) == 6
+    assert all("stabilization" not in d for d in off)
+    assert [d["stabilization"]["mode"] for d in smooth] == ["smooth"] * 6
+    values = [[(d["min"], d["median"], d["max"]) for d in run] for run in (off, smooth)]
+    assert values[0][0] == values[1][0]
+    assert all(a != b for a, b in zip(values[0][1:], values[1][1:]))

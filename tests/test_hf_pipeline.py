@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -136,38 +137,217 @@ def test_bad_calls_are_clear(tiny_model, model_cache):
         pipe([np.zeros((8, 8, 3), np.uint8)], batch_size=0)
 
 
-def test_the_course_snippet_runs_with_only_the_import_changed(tiny_model, exported, tmp_path):
-    """The course's code, the import swapped and a local folder for the Hub id, in a fresh process; it
-    works in the cache folder $LIVEVISION_CACHE_DIR names (not in this checkout's models/): it finds
-    the export there (copied in, to spare the test an export) and builds its precision variants there."""
+def test_the_course_snippet_runs_with_only_the_import_changed(tiny_model, exported, tmp_path, images):
+    """The course's code, the import swapped and a local folder for the Hub id, in a fresh process that
+    imports the tree under test; it works in the cache folder $LIVEVISION_CACHE_DIR names (not in this
+    checkout's models/): it finds the export there (copied in, to spare the test an export) and builds its
+    precision variants there. Its values are this process's with the same cache, and transformers'."""
     import shutil
 
+    folder = tiny_model("zoedepth_nyu_kitti")
     entry = exported("zoedepth_nyu_kitti")
-    shutil.copytree(entry.path, tmp_path / "cache" / entry.path.name)
-    image = tmp_path / "ruta_o_url_imagen.jpg"
-    cv2.imwrite(str(image), np.full((60, 80, 3), 128, np.uint8))
+    cache = tmp_path / "cache"
+    shutil.copytree(entry.path, cache / entry.path.name)
+    image = tmp_path / "ruta_o_url_imagen.png"
+    images[0].save(image)
+    saved = tmp_path / "predicted_depth.npy"
     script = textwrap.dedent(f"""
         from livevision import pipeline
 
-        depth = pipeline("depth-estimation", model={str(tiny_model("zoedepth_nyu_kitti"))!r})
+        depth = pipeline("depth-estimation", model={str(folder)!r})
 
         result = depth({str(image)!r})
         print(sorted(result), result["depth"].size, result["predicted_depth"].shape)
+        import livevision, numpy
+        print(livevision.__file__)
+        numpy.save({str(saved)!r}, result["predicted_depth"])
+        result["depth"].save({str(tmp_path / "depth.png")!r})
     """)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LIVEVISION_CACHE_DIR": str(tmp_path / "cache"),
-           "HF_HUB_OFFLINE": "1"}
+    tree = Path(livevision.__file__).parents[1]  # the src folder this test imports livevision from
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LIVEVISION_CACHE_DIR": str(cache),
+           "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(tree)}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,
                           timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['depth', 'predicted_depth'] (80, 60) (60, 80)"
-    entries = [p.name for p in (tmp_path / "cache").iterdir() if not p.name.startswith(".")]
+    summary, imported = done.stdout.strip().splitlines()
+    assert summary == f"['depth', 'predicted_depth'] {images[0].size} {images[0].size[::-1]}"
+    assert imported == livevision.__file__, "the snippet ran another livevision than the tree under test"
+    entries = [p.name for p in cache.iterdir() if not p.name.startswith(".")]
     assert len(entries) > 1 and all(name.startswith("zoedepth_nyu_kitti-") for name in entries), entries
+
+    got = np.load(saved)
+    here = livevision.pipeline("depth-estimation", model=str(folder), cache_dir=cache)(str(image))
+    np.testing.assert_allclose(got, here["predicted_depth"], rtol=1e-5, atol=1e-6)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "depth.png")), np.asarray(here["depth"]))
+    # the precision it chose (on this machine) may round, but the map is transformers' map
+    want = transformers.pipeline("depth-estimation", model=str(folder), device="cpu", image_processor=(
+        transformers.AutoImageProcessor.from_pretrained(folder, use_fast=False)))(images[0])["predicted_depth"]
+    want = want.numpy()
+    assert got.shape == want.shape
+    assert np.abs(got - want).mean() < 0.02 * np.abs(want).mean()
+    assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.99
 
 
 def test_run_takes_the_transformers_task_names(monkeypatch):
-    from livevision.cli import main
+    from cli_runner import run_cli  # cli.main in this process, its logging set-up undone afterwards
 
     seen = {}
     monkeypatch.setattr("livevision.app.run", lambda options, **_: seen.setdefault("options", options) and 0)
-    assert main(["run", "--task", "depth-estimation,image-segmentation", "--source", "x.mp4", "--no-display"]) == 0
+    done = run_cli("run", "--task", "depth-estimation,image-segmentation", "--source", "x.mp4", "--no-display")
+    assert done.returncode == 0, done.stderr
     assert [t.value for t in seen["options"].tasks] == ["depth", "segmentation"]
+
+
+# ---- device=, as transformers users write it ----------------------------------------------------------
+
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+
+
+@pytest.fixture
+def vit(tiny_model, exported) -> str:
+    """The tiny ViT's folder, exported beforehand (an export makes sessions of its own)."""
+    exported("vit")
+    return str(tiny_model("vit"))
+
+
+class _Sessions:
+    """The providers each new ONNX Runtime session is asked for, with onnxruntime's available providers
+    set by `available(names)`. Each session runs on the CPU and, while `accelerator_starts`, reports the
+    provider it was asked for (a machine with the GPU), else the CPU (a GPU build on a machine without one)."""
+
+    def __init__(self, monkeypatch):
+        import onnxruntime
+
+        self.monkeypatch, self.requested, self.accelerator_starts = monkeypatch, [], True
+        real = onnxruntime.InferenceSession
+
+        def session(path, sess_options=None, providers=None, **kwargs):
+            self.requested.append(providers)
+            names = [p if isinstance(p, str) else p[0] for p in providers]
+            return _Reporting(real(path, sess_options=sess_options, providers=[CPU]),
+                              names if self.accelerator_starts else [CPU])
+
+        monkeypatch.setattr(onnxruntime, "InferenceSession", session)
+
+    def available(self, names):
+        import onnxruntime
+
+        self.monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: names)
+
+
+class _Reporting:
+    """A session that says it runs on `providers`."""
+
+    def __init__(self, session, providers):
+        self._session, self._providers = session, providers
+
+    def get_providers(self):
+        return self._providers
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
+@pytest.fixture
+def sessions(monkeypatch):
+    return _Sessions(monkeypatch)
+
+
+def _load(vit, model_cache, device):
+    return livevision.pipeline("image-classification", model=vit, cache_dir=model_cache, precision="fp32",
+                               pre_post="host", device=device)
+
+
+@pytest.mark.parametrize("device, device_id", [(0, 0), (1, 1), ("cuda:0", 0), ("cuda", 0), (np.int64(0), 0),
+                                               ("torch:cuda:1", 1)])
+def test_a_device_index_selects_that_cuda_device(device, device_id, sessions, vit, model_cache):
+    sessions.available([CUDA, CPU])
+    if device == "torch:cuda:1":
+        device = torch.device("cuda", 1)
+    pipe = _load(vit, model_cache, device)
+    (providers,) = sessions.requested
+    assert [p if isinstance(p, str) else p[0] for p in providers] == [CUDA, CPU]
+    assert providers[0][1]["device_id"] == device_id
+    assert pipe.predictor.provider == CUDA
+
+
+@pytest.mark.parametrize("device", ["cpu", -1, torch.device("cpu")])
+def test_the_cpu_is_asked_for_as_transformers_asks(device, sessions, vit, model_cache):
+    sessions.available([CUDA, CPU])  # even with CUDA there
+    _load(vit, model_cache, device)
+    assert sessions.requested == [[CPU]]
+
+
+@pytest.mark.parametrize("device", [0, "cuda:0", "cuda"])
+def test_a_cuda_device_without_cuda_is_a_one_line_error_not_the_cpu(device, sessions, vit, model_cache):
+    from livevision.models.providers import ProviderUnavailableError
+
+    sessions.available([CPU])  # the CPU wheel of onnxruntime
+    with pytest.raises(ProviderUnavailableError) as info:
+        _load(vit, model_cache, device)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"pipeline(device={device!r}): ") and CUDA in message
+    assert sessions.requested == []  # no session was made, on the CPU or elsewhere
+
+    sessions.available([CUDA, CPU])  # the GPU wheel, on a machine whose GPU does not start
+    sessions.accelerator_starts = False
+    with pytest.raises(ProviderUnavailableError) as info:
+        _load(vit, model_cache, device)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"pipeline(device={device!r}): ") and "CPU" in message
+
+
+def test_a_bool_is_no_device(tiny_model, model_cache):
+    with pytest.raises(UsageError, match="device"):
+        livevision.pipeline("image-classification", model=str(tiny_model("vit")), cache_dir=model_cache,
+                            precision="fp32", device=True)
+
+
+# ---- the first use says what takes its time ------------------------------------------------------------
+
+
+def _notes(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("livevision: ")]
+
+
+@pytest.fixture
+def logging_not_configured():
+    """Logging as a script that never configured it has it: livevision's INFO records go nowhere."""
+    loggers = [logging.getLogger(), logging.getLogger("livevision")]
+    saved = [logger.level for logger in loggers]
+    loggers[0].setLevel(logging.WARNING)
+    loggers[1].setLevel(logging.NOTSET)
+    yield
+    for logger, level in zip(loggers, saved):
+        logger.setLevel(level)
+
+
+def test_the_first_use_says_once_that_it_exports_and_builds_variants(tiny_model, tmp_path, capsys,
+                                                                      logging_not_configured):
+    """A model's first pipeline() exports it and builds its precision variants (seconds to minutes): one
+    line on stderr for each, though nobody configured logging; a second pipeline() (warm cache) says nothing."""
+    folder = str(tiny_model("vit"))
+    loggers = [logging.getLogger(name) for name in ("livevision.models.export", "livevision.models.precision")]
+    levels = [(logger.level, list(logger.filters)) for logger in loggers]
+    cache = tmp_path / "cache"
+    capsys.readouterr()
+    livevision.pipeline("image-classification", model=folder, cache_dir=cache)
+    notes = _notes(capsys.readouterr().err)
+    assert len(notes) == 2, notes
+    assert notes[0].startswith("livevision: exporting ") and "first use only" in notes[0]
+    assert notes[1].startswith("livevision: precision auto ") and "first use only" in notes[1]
+    livevision.pipeline("image-classification", model=folder, cache_dir=cache)
+    assert capsys.readouterr().err == ""
+    assert [(logger.level, list(logger.filters)) for logger in loggers] == levels  # left as they were
+
+
+def test_with_logging_at_info_the_notes_go_to_the_log_only(tiny_model, exported, tmp_path, capsys, caplog):
+    import shutil
+
+    entry = exported("vit")
+    shutil.copytree(entry.path, tmp_path / "cache" / entry.path.name)
+    caplog.set_level(logging.INFO, logger="livevision")
+    capsys.readouterr()
+    livevision.pipeline("image-classification", model=str(tiny_model("vit")), cache_dir=tmp_path / "cache")
+    assert _notes(capsys.readouterr().err) == []
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("precision auto ")]

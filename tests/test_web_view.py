@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from fractions import Fraction
 
@@ -30,7 +32,7 @@ def _frame(value: int) -> np.ndarray:
     return frame
 
 
-def _get(url: str) -> tuple[int, str, bytes]:
+def _get(url: str | urllib.request.Request) -> tuple[int, str, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=10) as r:
             return r.status, r.headers["Content-Type"], r.read()
@@ -186,6 +188,27 @@ def test_every_page_asks_for_the_token():
             assert next(_parts(r)).shape == (48, 64, 3)
 
 
+def _status(url: str, headers: dict | None = None) -> int:
+    return _get(urllib.request.Request(url, headers=headers or {}))[0]
+
+
+def test_only_the_token_itself_opens_the_view():
+    """A longer string that starts with the token, a wrong Bearer header: 403 on every page. A header
+    with the right token opens them (the scheme's case does not matter), and a token in the URL is
+    the one that counts when both come."""
+    with WebViewSink(port=0, token="s3cret") as web:
+        web.write(_frame(120))
+        for path in ("", "frame.jpg", "stream.mjpg"):
+            for longer in ("s3cret0", "s3cretX", "s3cret%00", "s3cret%20", "s3cret%26x=1", "s3cret/"):
+                assert _status(_at(web.url, path, longer)) == 403, (path, longer)
+            for wrong in ("Bearer s3cre", "Bearer s3cret0", "Bearer S3CRET", "Bearer  x", "bearer s3cret0"):
+                assert _status(_at(web.url, path), {"Authorization": wrong}) == 403, (path, wrong)
+            # the right header beside a wrong token in the URL: the URL's wrong token counts
+            assert _status(_at(web.url, path, "nope"), {"Authorization": "Bearer s3cret"}) == 403, path
+        for right in ("Bearer s3cret", "bearer s3cret", "BEARER s3cret"):
+            assert _status(_at(web.url, "frame.jpg"), {"Authorization": right}) == 200, right
+
+
 def test_an_empty_token_is_refused():
     with pytest.raises(UsageError, match="empty token"):
         WebViewSink(port=0, token=" ")
@@ -207,6 +230,75 @@ def test_a_client_that_stops_reading_stalls_neither_the_run_nor_the_others():
                 seen.append(float(next(parts).mean()))
         assert web.frames_written == 40 and len(seen) == 39
         stalled.close()
+
+
+HOST_ADDRESSES = ["127.0.0.1", "192.168.1.5", "::1", "fe80::1%eth0", "2001:db8::5", "10.0.0.7", "192.168.1.5",
+                  "0.0.0.0"]
+
+
+def test_a_view_open_to_the_network_lists_the_addresses_other_machines_use(monkeypatch):
+    monkeypatch.setattr("livevision.sinks.web._host_addresses", lambda: HOST_ADDRESSES)
+    with WebViewSink("0.0.0.0", 0, token="t") as web:
+        p = web.port
+        assert web.urls == [f"http://192.168.1.5:{p}/?token=t", f"http://10.0.0.7:{p}/?token=t",
+                            f"http://localhost:{p}/?token=t"]
+    with WebViewSink("127.0.0.1", 0) as web:  # loopback, or a specific address: that one only
+        assert web.urls == [f"http://localhost:{web.port}/"]
+    with WebViewSink("localhost", 0) as web:
+        assert web.urls == [f"http://localhost:{web.port}/"]
+    if socket.has_ipv6:
+        try:
+            web = WebViewSink("::", 0)
+        except OutputPathError:
+            return  # no IPv6 here
+        with web:
+            p = web.port
+            dual_stack = not web._server.socket.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+            ipv4 = [f"http://192.168.1.5:{p}/", f"http://10.0.0.7:{p}/"] if dual_stack else []
+            assert web.urls == [*ipv4, f"http://[2001:db8::5]:{p}/", f"http://[::1]:{p}/"]
+
+
+@pytest.mark.parametrize("psutil_installed", [True, False])
+def test_the_listed_addresses_reach_the_view(monkeypatch, psutil_installed):
+    """This machine's own addresses (every interface's with psutil, the resolved and routed ones without):
+    none is loopback but the last, and each one serves the view."""
+    from livevision.sinks.web import network_addresses
+
+    try:
+        import psutil  # noqa: F401
+        every_interface = network_addresses()
+    except ImportError:
+        every_interface = None
+    if psutil_installed and every_interface is None:
+        pytest.skip("psutil is not installed")
+    if not psutil_installed:
+        monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil fails
+    with WebViewSink("0.0.0.0", 0, token="t") as web:
+        web.write(_frame(120))
+        *network, local = web.urls
+        assert local == web.url and len(network) == len(network_addresses())
+        if every_interface is not None:  # without psutil, some of the addresses psutil finds, and only those
+            assert set(network) <= {web._url(a) for a in every_interface}
+            assert bool(network) == bool(every_interface)
+        for url in network:
+            host = urllib.parse.urlsplit(url).hostname
+            assert not ipaddress.ip_address(host).is_loopback and ipaddress.ip_address(host).version == 4
+            assert _get(_at(url, "frame.jpg", "t"))[0] == 200, url
+
+
+def test_run_prints_the_network_addresses(tiny_model, model_cache, tmp_path, monkeypatch):
+    from cli_runner import run_cli
+
+    monkeypatch.setattr("livevision.sinks.web._host_addresses", lambda: HOST_ADDRESSES)
+    clip = make_source(tmp_path / "clip.mp4", 2, Fraction(25), None, size_wh=(64, 48))
+    done = run_cli("run", "--task", "depth", "--model", tiny_model("depth_anything"), "--source", clip,
+                   "--no-display", "--serve", "0.0.0.0:0", "--serve-token", "t0k", "--cache-dir", model_cache,
+                   "--precision", "fp32")
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if "web view at " in line]
+    urls = line.split("web view at ", 1)[1].split(", ")
+    assert [urllib.parse.urlsplit(u).hostname for u in urls] == ["192.168.1.5", "10.0.0.7", "localhost"]
+    assert all(u.endswith("/?token=t0k") for u in urls)
 
 
 def test_is_loopback():

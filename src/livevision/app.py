@@ -337,7 +337,7 @@ class _Outputs:
             robotics=_robotics_sinks(out, enter),
         )
         if outputs.web is not None:
-            log.info("web view at %s", outputs.web.url)
+            log.info("web view at %s", ", ".join(outputs.web.urls))
         return outputs
 
     def frame_sinks(self) -> list[FrameSink]:

@@ -10,7 +10,9 @@ too). Inputs: a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it; 
 the model). Keywords as in transformers, at construction or per call: `top_k`, `function_to_apply`
 (classification), `subtask`, `threshold`, `mask_threshold`, `overlap_mask_area_threshold`
 (segmentation); livevision's load options (`precision`, `device`, `cache_dir`, `revision`, `resize`,
-`pre_post`, `input_size`) at construction.
+`pre_post`, `input_size`) at construction. `device` as in transformers: an index >= 0 (or "cuda:N") is
+that CUDA device, an error where ONNX Runtime has no CUDA (never the CPU instead), -1 or "cpu" the CPU.
+A model's first use (its export, its precision variants) says so on stderr where logging would not.
 
 Outputs are transformers' formats:
 - depth: {"predicted_depth": float32 (H, W) at the image's size, "depth": PIL "L" image, the map scaled
@@ -25,7 +27,10 @@ Outputs are transformers' formats:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import numbers
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,7 @@ import numpy as np
 
 from .errors import MissingDependencyError, UsageError
 from .heads import head_for
+from .models.providers import CPU, ProviderUnavailableError
 from .predictor import PostprocessOptions, load_model
 from .tasks.classification import label_for
 from .types import ClassificationResult, DepthResult, SegmentationResult, Task
@@ -57,12 +63,57 @@ def pipeline(task: str, model: str | Path | None = None, **kwargs) -> "LivePipel
 
 
 def _device(value) -> str:
-    """transformers' device (-1, 0, "cpu", "cuda:0", torch.device) as livevision's."""
+    """transformers' device (-1, 0, "cpu", "cuda:0", torch.device) as livevision's: an index >= 0 is that
+    CUDA device (an error where there is none, never the CPU), -1 the CPU."""
     if value is None:
         return "auto"
-    if isinstance(value, int):
-        return "cpu" if value < 0 else f"cuda:{value}"
+    if isinstance(value, bool):
+        raise UsageError(f"pipeline(device=...) takes a device index, a name or a torch.device, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return "cpu" if value < 0 else f"cuda:{int(value)}"
     return str(value)
+
+
+# The notes the first use of a model logs (export, precision variants: seconds to minutes of silence
+# otherwise), by logger: the start of their message.
+_FIRST_USE_NOTES = {"livevision.models.export": "exporting ", "livevision.models.precision": "precision "}
+
+
+class _FirstUseNotes(logging.Filter):
+    """Prints the first-use notes to stderr, and passes on only what its logger logged before."""
+
+    def __init__(self, prefix: str, threshold: int):
+        super().__init__()
+        self.prefix, self.threshold = prefix, threshold
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.threshold:
+            return True
+        if record.levelno == logging.INFO and str(record.msg).startswith(self.prefix):
+            print(f"livevision: {record.getMessage()}", file=sys.stderr, flush=True)
+        return False
+
+
+@contextlib.contextmanager
+def _first_use_notes_on_stderr():
+    """While a pipeline loads its model: say on stderr when it exports it or builds its precision variants,
+    once each, where logging would not show it (pipeline users rarely configure logging); nothing when the
+    cache has them."""
+    changed = []
+    for name, prefix in _FIRST_USE_NOTES.items():
+        logger = logging.getLogger(name)
+        threshold = logger.getEffectiveLevel()
+        if threshold > logging.INFO:  # at INFO or below, the user's logging shows the note
+            notes = _FirstUseNotes(prefix, threshold)
+            changed.append((logger, logger.level, notes))
+            logger.addFilter(notes)
+            logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for logger, level, notes in changed:
+            logger.setLevel(level)
+            logger.removeFilter(notes)
 
 
 class LivePipeline:
@@ -85,7 +136,19 @@ class LivePipeline:
         load["device"] = _device(load.get("device"))
         if self.batch_size > 1 and "batch" not in load:
             load["batch"] = self.batch_size
-        self.predictor = load_model(model, self.task, options=self._postprocess_options(self.options), **load)
+        try:
+            with _first_use_notes_on_stderr():
+                self.predictor = load_model(model, self.task, options=self._postprocess_options(self.options),
+                                            **load)
+        except ProviderUnavailableError as exc:  # its text names the CLI's --device; say which argument it was
+            raise ProviderUnavailableError(f"pipeline(device={kwargs.get('device')!r}): {exc}") from None
+        if load["device"] not in ("auto", "cpu") and not load.get("allow_fallback") and self.predictor.provider == CPU:
+            # The provider is compiled in but could not start (no GPU, driver or CUDA library): ONNX Runtime
+            # moved the session to the CPU, which is no answer to an explicit device.
+            raise ProviderUnavailableError(
+                f"pipeline(device={kwargs.get('device')!r}): ONNX Runtime could not start {load['device']} (no such "
+                "device, or a missing driver or CUDA/cuDNN library) and would run on the CPU; pass device=-1 for "
+                "the CPU")
         self.model = self.predictor  # transformers' `pipe.model`, for code that reads its name or config
         self._heads: dict[PostprocessOptions, Any] = {}  # per-call options other than the construction ones
 

@@ -10,7 +10,8 @@ screen. Pages:
 The server runs on its own threads; `write(frame)` only swaps in the newest frame. A frame is
 JPEG-encoded on a client's thread when first asked for, and the encoding is shared with the other
 clients, so nobody watching costs nothing and a slow client skips frames instead of slowing the run.
-It listens on 127.0.0.1 unless given another host (``0.0.0.0`` for every interface).
+It listens on 127.0.0.1 unless given another host (``0.0.0.0`` for every interface; `urls` then lists the
+machine's network addresses, for the other machines).
 
 Access: with a `token`, every page asks for it, as ``?token=...`` in the URL (the page passes it on
 to its stream) or an ``Authorization: Bearer ...`` header: none gives 401, a wrong one 403. It is
@@ -62,6 +63,49 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _host_addresses() -> list[str]:
+    """This machine's addresses, loopback included: every interface's where psutil is installed, else
+    those the host name resolves to and those the default routes leave from."""
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        return [a.address for nic in psutil.net_if_addrs().values() for a in nic
+                if a.family in (socket.AF_INET, socket.AF_INET6)]
+    found = []
+    try:
+        found += [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)]
+    except OSError:
+        pass
+    # connect() on a UDP socket sends nothing: it only picks the route (to documentation addresses) and with
+    # it the address this machine would send from.
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect((probe, 9))
+                found.append(udp.getsockname()[0])
+        except OSError:
+            pass
+    return found
+
+
+def network_addresses(ipv4: bool = True, ipv6: bool = False) -> list[str]:
+    """The addresses other machines can reach this one at: no loopback, no IPv6 link-local (a browser
+    needs its interface too); IPv4 first, each once."""
+    kept: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for text in _host_addresses():
+        try:
+            address = ipaddress.ip_address(text.split("%", 1)[0])
+        except ValueError:
+            continue
+        if address.is_loopback or address.is_unspecified or (address.is_link_local and address.version == 6):
+            continue
+        if (ipv4 if address.version == 4 else ipv6) and address not in kept:
+            kept.append(address)
+    return [str(a) for a in sorted(kept, key=lambda a: a.version)]
 
 
 def parse_address(text: str, option: str = "--serve") -> tuple[str, int]:
@@ -126,9 +170,9 @@ class WebViewSink(Sink):
                 """True when no token is needed or the right one came; else answers 401 / 403."""
                 if sink.token is None:
                     return True
-                header = self.headers.get("Authorization", "")
-                if given is None and header.startswith("Bearer "):
-                    given = header[len("Bearer "):].strip()
+                scheme, _, credentials = self.headers.get("Authorization", "").strip().partition(" ")
+                if given is None and scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110)
+                    given = credentials.strip()
                 if given is None:
                     self._send(401, "text/plain", b"this view needs its token: open the URL livevision printed\n",
                                {"WWW-Authenticate": 'Bearer realm="livevision"'})
@@ -179,13 +223,24 @@ class WebViewSink(Sink):
 
     @property
     def url(self) -> str:
-        """Where to point a browser on this machine (for 0.0.0.0 / :: use the machine's address elsewhere),
-        with the token when there is one."""
+        """Where to point a browser on this machine, with the token when there is one (`urls`: from
+        other machines)."""
         shown = {"127.0.0.1": "localhost", "0.0.0.0": "localhost", "::1": "[::1]", "::": "[::1]"}.get(self.host)
-        if shown is None:
-            shown = f"[{self.host}]" if ":" in self.host else self.host
+        return self._url(shown or self.host)
+
+    @property
+    def urls(self) -> list[str]:
+        """Where browsers can open the view: for 0.0.0.0 / :: the machine's network addresses (IPv4 ones
+        too where the IPv6 socket takes IPv4), then this machine's `url`; for another host, `url`."""
+        if self.host not in ("0.0.0.0", "::"):
+            return [self.url]
+        ipv4 = self.host == "0.0.0.0" or not self._server.socket.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+        return [*(self._url(a) for a in network_addresses(ipv4=ipv4, ipv6=self.host == "::")), self.url]
+
+    def _url(self, host: str) -> str:
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         query = f"?token={urllib.parse.quote(self.token)}" if self.token else ""
-        return f"http://{shown}:{self.port}/{query}"
+        return f"http://{host}:{self.port}/{query}"
 
     def write(self, frame: np.ndarray) -> None:
         """Make `frame` (BGR uint8) the one clients get next; returns at once."""
@@ -227,4 +282,4 @@ class WebViewSink(Sink):
         self._thread.join(timeout=5)
 
 
-__all__ = ["WebViewSink", "is_loopback", "new_token", "parse_address"]
+__all__ = ["WebViewSink", "is_loopback", "network_addresses", "new_token", "parse_address"]
