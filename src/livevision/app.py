@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -39,7 +40,9 @@ from .sinks import (
     VideoSink,
     WindowSink,
 )
+from .sinks._paths import check_not_an_input, check_output_file, check_output_folder, named_paths
 from .sinks.errors import OutputPathError
+from .sinks.results import STDOUT, SUPPORTED_RESULTS_EXTENSIONS
 from .sinks.web import WebViewSink, is_loopback, new_token, parse_address
 from .sources import open_source
 from .engine.running import TaskOutput
@@ -349,18 +352,19 @@ def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
     src, out = options.source, options.output
     deferral = contextlib.ExitStack()  # outlives `stack`: signals stay deferred while outputs close
     with deferral, contextlib.ExitStack() as stack:
-        stats_path = _check_stats_path(out.stats)
-        if out.display and out.snapshot_dir.exists() and not out.snapshot_dir.is_dir():
-            raise OutputPathError(f"snapshot folder {out.snapshot_dir} (--snapshot-dir) is not a folder")
         opened = open_source(source if source is not None else src.source, reconnect=src.reconnect)
         stack.callback(opened.close)
-        outputs = _Outputs.open(stack, out, opened.info, src.max_frames)
+        # Every output path is checked before the models load (an export takes minutes), and no output
+        # is opened until they have: a bad model leaves no file and says one line.
+        _check_outputs(options, opened.info)
         stream = Stream.open(opened, list(options.tasks), pacing=src.pacing, max_fps=src.max_fps,
                         rates=src.rates or None, models=models, **options.model.stream_kwargs())
+        if out.arrays is not None and out.depth_format == "ply":
+            _check_metric_depth(stream)
+        outputs = _Outputs.open(stack, out, opened.info, src.max_frames)
+        stats_path = out.stats
         if stats_path is not None:
             stack.callback(_write_stats, stats_path, stream, opened)
-        if outputs.arrays is not None and out.depth_format == "ply":
-            _check_metric_depth(stream)
         if not out.display and stats_path is None and not any(vars(outputs).values()):
             log.warning("nothing will be shown or saved: add --output, --results, --arrays, --stats, --rerun or "
                         "--mcap (or --serve or --foxglove, or drop --no-display)")
@@ -475,13 +479,62 @@ def _snapshot(view: np.ndarray, packet: Packet, options: OutputOptions) -> None:
 def _open_output(path: Path, info, max_frames: int | None) -> VideoSink | ImageSink:
     """The annotated output: a video, or an image when one frame is processed (an image source, or
     --max-frames 1)."""
+    return ImageSink(path) if _is_image_output(path, info, max_frames) else \
+        VideoSink(path, info.fps or 30.0, audio_from=info.path)
+
+
+def _is_image_output(path: Path, info, max_frames: int | None) -> bool:
+    """Whether --output is an image; an image for many frames is refused."""
     if Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
-        return VideoSink(path, info.fps or 30.0, audio_from=info.path)
+        return False
     if max_frames != 1 and (info.is_live or info.frame_count != 1):
         frames = "a live source" if info.is_live else f"{info.frame_count or 'many'} frames"
         raise OutputPathError(f"cannot write image {str(path)!r}: an image holds one frame, and {info.name} has "
                               f"{frames}; write a video ({', '.join(SUPPORTED_VIDEO_EXTENSIONS)}) instead")
-    return ImageSink(path)
+    return True
+
+
+# A snapshot's file name (the s key), livevision_000042.png: see _snapshot.
+SNAPSHOT_NAME = re.compile(r"livevision_\d{6,}\.png")
+
+
+def _check_outputs(options: RunOptions, info) -> None:
+    """Every output path, before anything is loaded or written: its extension, its folder (it exists and
+    takes files), and that it is no input (the source, --calibrate, a model folder's files) under its own
+    name or through a link. The sinks check their paths again as they open."""
+    out = options.output
+    if out.video is not None:
+        image = _is_image_output(out.video, info, options.source.max_frames)
+        check_output_file(out.video, IMAGE_EXTENSIONS if image else SUPPORTED_VIDEO_EXTENSIONS,
+                          "image" if image else "video")
+    if out.results is not None and str(out.results) != STDOUT:
+        check_output_file(out.results, SUPPORTED_RESULTS_EXTENSIONS, "results file")
+    if out.arrays is not None:
+        check_output_folder(Path(out.arrays).expanduser(), "arrays")
+    if out.stats is not None:
+        check_output_file(out.stats, (".json",), "stats file")
+    if out.mcap is not None:
+        check_output_file(out.mcap, (".mcap",), "MCAP file")
+    rerun_file = out.rerun is not None and str(out.rerun).lower().endswith(".rrd")
+    if rerun_file:
+        check_output_file(out.rerun, (".rrd",), "rerun recording")
+    if out.display and out.snapshot_dir.exists() and not out.snapshot_dir.is_dir():
+        raise OutputPathError(f"snapshot folder {out.snapshot_dir} (--snapshot-dir) is not a folder")
+    inputs = _input_paths(options, info)
+    named = [("--output", out.video), ("--results", out.results), ("--arrays", out.arrays),
+             ("--stats", out.stats), ("--mcap", out.mcap), ("--rerun", out.rerun if rerun_file else None)]
+    outputs = [(what, Path(path).expanduser()) for what, path in named if path is not None]
+    if out.display:  # the snapshots the s key may save: an input image of that name in that folder
+        outputs += [("--snapshot-dir", out.snapshot_dir / p.name) for p in inputs if SNAPSHOT_NAME.fullmatch(p.name)]
+    check_not_an_input(outputs, inputs)
+
+
+def _input_paths(options: RunOptions, info) -> list[Path]:
+    """The local files and folders the run reads: the source, --calibrate's clip, local model folders."""
+    source = info.path or options.source.source
+    specs = [str(source), options.model.calibrate, *map(str, options.model.models.values())]
+    local = [s for s in specs if s and not s.isdigit() and "://" not in s]
+    return [path for spec in local for path in named_paths(spec)]
 
 
 def _check_metric_depth(stream: Stream) -> None:
@@ -489,16 +542,6 @@ def _check_metric_depth(stream: Stream) -> None:
     if getattr(model, "depth_kind", None) is DepthKind.RELATIVE:
         raise UsageError(f"--depth-format ply needs a metric depth model (ZoeDepth, Depth Anything metric, GLPN): "
                          f"{getattr(model, 'name', 'this model')} gives relative inverse depth, which has no scale")
-
-
-def _check_stats_path(path: Path | None) -> Path | None:
-    if path is None:
-        return None
-    if path.suffix.lower() != ".json":
-        raise OutputPathError(f"stats file {path}: use a .json file")
-    if not path.parent.resolve().is_dir():
-        raise OutputPathError(f"stats file {path}: the folder {path.parent} does not exist")
-    return path
 
 
 def _write_stats(path: Path, stream: Stream, source) -> None:
