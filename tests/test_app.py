@@ -376,3 +376,50 @@ def test_a_bad_model_stops_the_run_before_any_output_is_opened(clip_with_audio, 
     assert done.returncode != 0 and len(lines) == 1, done.stderr
     assert "no-such-model" in lines[0]
     assert list(out.iterdir()) == []
+
+
+def test_the_hud_goes_into_the_output_file_only_with_hud(tiny_model, model_cache, clip_with_audio, tmp_path):
+    """Files carry the results, not this run's timings: the HUD was burned into --output by default."""
+    import numpy as np
+
+    frames = {}
+    for name, extra in (("default", []), ("no-hud", ["--no-hud"]), ("hud", ["--hud"])):
+        out = tmp_path / f"{name}.mp4"
+        done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+                       str(clip_with_audio), "--no-display", "--max-frames", "6", "--precision", "fp32",
+                       "--cache-dir", str(model_cache), "--output", str(out), *extra)
+        assert done.returncode == 0, done.stderr
+        frames[name] = np.stack(decode(out)[1]).astype(np.int16)
+    corner = (slice(None), slice(-30, None), slice(0, 60))  # bottom left, where the HUD is
+    assert np.abs(frames["default"] - frames["no-hud"]).max() <= 2
+    assert np.abs(frames["hud"][corner] - frames["default"][corner]).mean() > 10
+
+
+@pytest.mark.parametrize("pacing, ages", [("every", False), ("simulate-live", True)])
+def test_every_mode_hud_shows_no_age(pacing, ages, tiny_model, model_cache, clip_with_audio, tmp_path, monkeypatch):
+    """`every` queues frames by design: its HUD said "age 11287 ms", capture to display through the queues."""
+    from livevision.engine.telemetry import Telemetry
+
+    shown = []
+    hud_lines = Telemetry.hud_lines
+
+    def spy(self, **kwargs):
+        lines = hud_lines(self, **kwargs)
+        shown.extend(lines)
+        return lines
+
+    monkeypatch.setattr(Telemetry, "hud_lines", spy)
+    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+                   str(clip_with_audio), "--no-display", "--max-frames", "8", "--precision", "fp32", "--pacing", pacing,
+                   "--cache-dir", str(model_cache), "--output", str(tmp_path / "o.mp4"), "--hud")
+    assert done.returncode == 0, done.stderr
+    assert any(line.startswith("depth") for line in shown)
+    assert any("age" in line for line in shown) is ages
+
+
+@pytest.mark.parametrize("args, message", [(["--hud"], "add --output"), (["--hud", "--no-hud", "--output", "o.mp4"],
+                                                                         "give one")])
+def test_hud_option_errors(args, message, clip_with_audio, tmp_path):
+    done = run_cli("run", "--task", "depth", "--source", clip_with_audio, "--no-display", *args, cwd=tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr

@@ -7,8 +7,10 @@ with the API, the annotators and the sinks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,7 @@ from .sinks.errors import OutputPathError
 from .sinks.results import STDOUT, SUPPORTED_RESULTS_EXTENSIONS
 from .sinks.web import WebViewSink, is_loopback, new_token, parse_address
 from .sources import open_source
+from .engine.pacing import Pacing
 from .engine.running import TaskOutput
 from .stream import Packet, Stream
 from .types import DepthKind, Task, ValueEnum
@@ -133,7 +136,11 @@ class OutputOptions:
     display: bool = True
     view: ViewMode | None = None  # None: default_view(tasks)
     alpha: dict = field(default_factory=dict)  # {Task: opacity of its colours over the frame}, see Renderer
+    full_size_tiles: bool = False  # grid: each tile at the source's size, not the grid (see Renderer)
+    # The HUD (this run's rates, latencies, ages) is for whoever watches: the window and the web view
+    # (hud), not files, which carry the results (hud_in_output adds it to --output's video).
     hud: bool = True
+    hud_in_output: bool = False
     snapshot_dir: Path = Path(".")
     serve: str | None = None  # "[HOST:]PORT": the view as an MJPEG stream in a browser (WebViewSink)
     # the web view's token; None: a new one unless it listens on loopback only; "none": no token
@@ -158,40 +165,64 @@ def default_view(tasks) -> ViewMode:
 
 
 class Renderer:
-    """Draws a packet in the current view, with the HUD.
+    """Draws a packet in the current view; the HUD goes on apart (draw_hud), where it is shown.
 
     alpha: {Task: opacity 0..1} of the depth and segmentation colours over the frame. Defaults:
     depth 1.0 alone or in its grid tile and 0.6 under other results; segmentation 0.5 (0.45 for
-    instances). Grid tiles carry their task's title; a task without a result yet shows the source."""
+    instances). Grid tiles carry their task's title; a task without a result yet shows the source.
+    The grid has the source's frame size: each tile is the frame scaled down to its cell (four tiles
+    of a 720p source are 640x360) and drawn at that size, so its title and panels read as large as
+    shown; full_size_tiles: every tile at the source's size instead (a grid twice as wide and tall)."""
 
-    def __init__(self, tasks: tuple[Task, ...], view: ViewMode | None = None, hud: bool = True,
-                 alpha: dict | None = None):
+    def __init__(self, tasks: tuple[Task, ...], view: ViewMode | None = None, alpha: dict | None = None, *,
+                 full_size_tiles: bool = False):
         self.tasks = [t for t in DRAW_ORDER if t in tasks]
         self.view = view or default_view(tasks)
+        self.full_size_tiles = full_size_tiles
         # Alone, depth replaces the picture; under other results it is blended so they stay readable.
         self.overlay_annotator = _annotator(alpha or {}, depth_opacity=1.0 if len(tasks) == 1 else 0.6)
         self.tile_annotators = {t: _annotator(alpha or {}, depth_opacity=1.0) for t in self.tasks}
-        self.hud = HudAnnotator() if hud else None
+        self.hud = HudAnnotator()
+        self._text_height: int | None = None  # the height the last view's text was sized for
 
     def next_view(self) -> None:
         modes = list(ViewMode)
         self.view = modes[(modes.index(self.view) + 1) % len(modes)]
 
-    def render(self, packet: Packet, hud_lines: list[str]) -> np.ndarray:
-        results = [packet.outputs[t].result for t in self.tasks if t in packet.outputs]
+    def render(self, packet: Packet) -> np.ndarray:
         if self.view is ViewMode.GRID:
-            tiles = [self.tile_annotators[self.tasks[0]].annotate(packet.image, [], title="source")]
-            for task in self.tasks:
-                output = packet.outputs.get(task)
-                result, title = ([output.result], task.value) if output else ([], f"{task.value} (waiting)")
-                tiles.append(self.tile_annotators[task].annotate(packet.image, result, title=title))
-            image = grid(tiles)
-        else:
-            annotated = self.overlay_annotator.annotate(packet.image, results) if results else packet.image
-            image = side_by_side(packet.image, annotated) if self.view is ViewMode.SIDE_BY_SIDE else annotated
-        if self.hud is not None:
-            image = self.hud.annotate(image, hud_lines)
-        return image
+            return self._grid(packet)
+        results = [packet.outputs[t].result for t in self.tasks if t in packet.outputs]
+        annotated = self.overlay_annotator.annotate(packet.image, results) if results else packet.image
+        self._text_height = packet.image.shape[0]
+        return side_by_side(packet.image, annotated) if self.view is ViewMode.SIDE_BY_SIDE else annotated
+
+    def _grid(self, packet: Packet) -> np.ndarray:
+        count = 1 + len(self.tasks)
+        columns = math.ceil(math.sqrt(count))
+        rows = math.ceil(count / columns)
+        height, width = packet.image.shape[:2]
+        cell_wh = (width, height) if self.full_size_tiles else (max(1, width // columns), max(1, height // rows))
+        scale = min(cell_wh[0] / width, cell_wh[1] / height)  # the frame's aspect ratio is kept
+        tile_wh = (max(1, round(width * scale)), max(1, round(height * scale)))
+        scene = packet.image if tile_wh == (width, height) else cv2.resize(packet.image, tile_wh,
+                                                                          interpolation=cv2.INTER_AREA)
+        tiles = [self.tile_annotators[self.tasks[0]].annotate(scene, [], title="source")]
+        for task in self.tasks:
+            output = packet.outputs.get(task)
+            result, title = ([output.result], task.value) if output else ([], f"{task.value} (waiting)")
+            tiles.append(self.tile_annotators[task].annotate(scene, result, title=title))
+        self._text_height = tile_wh[1]
+        image = grid(tiles, columns=columns, cell_wh=cell_wh)
+        if self.full_size_tiles:
+            return image
+        # cells rounded down: pad the last pixels so the grid is exactly the source's size
+        return cv2.copyMakeBorder(image, 0, height - image.shape[0], 0, width - image.shape[1],
+                                  cv2.BORDER_CONSTANT, value=0)
+
+    def draw_hud(self, view: np.ndarray, lines: list[str]) -> np.ndarray:
+        """The view with the HUD lines over it, its text as large as the view's titles."""
+        return self.hud.annotate(view, lines, text_for_height_px=self._text_height)
 
 
 def _annotator(alpha: dict, depth_opacity: float) -> ResultAnnotator:
@@ -230,6 +261,19 @@ class _VideoFrames:
                 self.sink.write(last_view)
         self.sink.write(view)
         self._last = (view, index)
+
+
+class _WithHud:
+    """A window or frame sink shown the view with the HUD over it (lines(): the run's latest figures)."""
+
+    def __init__(self, target, renderer: Renderer, lines):
+        self.target, self.renderer, self.lines = target, renderer, lines
+
+    def write(self, view: np.ndarray, *rest):
+        return self.target.write(self.renderer.draw_hud(view, self.lines()), *rest)
+
+    def __getattr__(self, name):  # the window's poll() and the rest, as they are
+        return getattr(self.target, name)
 
 
 class _WebFrames:
@@ -325,12 +369,13 @@ class _Outputs:
             log.info("web view at %s", outputs.web.url)
         return outputs
 
-    def frame_sinks(self) -> list[FrameSink]:
+    def frame_sinks(self, with_hud, hud_in_video: bool, hud_in_web: bool) -> list[FrameSink]:
+        """with_hud(sink): the sink, shown the view with the HUD."""
         sinks: list[FrameSink] = []
         if self.video is not None:
-            sinks.append(_VideoFrames(self.video))
+            sinks.append(with_hud(_VideoFrames(self.video)) if hud_in_video else _VideoFrames(self.video))
         if self.web is not None:
-            sinks.append(_WebFrames(self.web))
+            sinks.append(with_hud(_WebFrames(self.web)) if hud_in_web else _WebFrames(self.web))
         return sinks
 
     def result_sinks(self, names: dict, several_tasks: bool) -> list[ResultSink]:
@@ -376,8 +421,13 @@ def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
             lambda: _on_first_interrupt(stream, outputs.video, outputs.results)))
         frames = iter(stream)
         stack.callback(frames.close)
-        _play(frames, stream, Renderer(options.tasks, out.view, out.hud, out.alpha), outputs.frame_sinks(),
-              outputs.result_sinks(names, len(options.tasks) > 1), outputs.window, progress, options)
+        renderer = Renderer(options.tasks, out.view, out.alpha, full_size_tiles=out.full_size_tiles)
+        # `every` mode queues frames by design: their capture-to-display age says nothing, so it is left out.
+        lines = functools.partial(stream.stats.hud_lines, age=stream.pacing is not Pacing.EVERY)
+        with_hud = functools.partial(_WithHud, renderer=renderer, lines=lines)
+        window = with_hud(outputs.window) if out.hud and outputs.window is not None else outputs.window
+        _play(frames, stream, renderer, outputs.frame_sinks(with_hud, out.hud_in_output, out.hud),
+              outputs.result_sinks(names, len(options.tasks) > 1), window, progress, options)
     interrupts.raise_if_requested()
     return 0
 
@@ -393,7 +443,7 @@ def _play(frames, stream: Stream, renderer: Renderer, frame_sinks: list[FrameSin
         view = None
         if shown:
             started = stream.clock.now()
-            view = renderer.render(packet, stream.stats.hud_lines())
+            view = renderer.render(packet)
             stream.stats.stage("render", stream.clock.now() - started)
         started = stream.clock.now()
         for sink in frame_sinks:
