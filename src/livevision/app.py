@@ -268,9 +268,11 @@ class _WithHud:
 
     def __init__(self, target, renderer: Renderer, lines):
         self.target, self.renderer, self.lines = target, renderer, lines
+        self.last_drawn: np.ndarray | None = None  # what the window shows: its snapshots save that
 
     def write(self, view: np.ndarray, *rest):
-        return self.target.write(self.renderer.draw_hud(view, self.lines()), *rest)
+        self.last_drawn = self.renderer.draw_hud(view, self.lines())
+        return self.target.write(self.last_drawn, *rest)
 
     def __getattr__(self, name):  # the window's poll() and the rest, as they are
         return getattr(self.target, name)
@@ -478,6 +480,8 @@ def _total_frames(info, max_frames: int | None) -> int | None:
 def _handle_keys(window: WindowSink, key: int, renderer: Renderer, view: np.ndarray, packet: Packet,
                  options: OutputOptions) -> bool:
     """Act on a key pressed in the window; True to quit."""
+    shown = getattr(window, "last_drawn", None)  # the view with the HUD, as the window shows it
+    view = view if shown is None else shown
     if key == KEY_VIEW:
         renderer.next_view()
     elif key == KEY_SNAPSHOT:
