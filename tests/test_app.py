@@ -423,3 +423,23 @@ def test_hud_option_errors(args, message, clip_with_audio, tmp_path):
     done = run_cli("run", "--task", "depth", "--source", clip_with_audio, "--no-display", *args, cwd=tmp_path)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("option", ["--output", "--mcap"])
+def test_a_missing_writer_is_found_before_the_models_load(option, clip_with_audio, tmp_path, monkeypatch):
+    """Outputs open after the models load (a bad model must leave no file); what writing needs (ffmpeg,
+    an extra's wheel) is still checked before: the model here would fail, but the writer is named."""
+    import shutil
+    import sys
+
+    if option == "--output":
+        monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # import fails
+        monkeypatch.setattr(shutil, "which", lambda *_: None)
+        target, message = tmp_path / "o.mp4", "ffmpeg"
+    else:
+        monkeypatch.setitem(sys.modules, "mcap.writer", None)
+        target, message = tmp_path / "o.mcap", "livevision[mcap]"
+    done = run_cli("run", "--task", "depth", "--source", clip_with_audio, "--no-display", option, target,
+                   "--model", tmp_path / "no-such-model", "--cache-dir", tmp_path / "cache")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and message in lines[0], done.stderr

@@ -43,6 +43,7 @@ from .sinks import (
     WindowSink,
 )
 from .sinks._paths import check_not_an_input, check_output_file, check_output_folder, named_paths
+from .sinks.ffmpeg import find_ffmpeg
 from .sinks.errors import OutputPathError
 from .sinks.results import STDOUT, SUPPORTED_RESULTS_EXTENSIONS
 from .sinks.web import WebViewSink, is_loopback, new_token, parse_address
@@ -555,12 +556,22 @@ SNAPSHOT_NAME = re.compile(r"livevision_\d{6,}\.png")
 def _check_outputs(options: RunOptions, info) -> None:
     """Every output path, before anything is loaded or written: its extension, its folder (it exists and
     takes files), and that it is no input (the source, --calibrate, a model folder's files) under its own
-    name or through a link. The sinks check their paths again as they open."""
+    name or through a link; and what writing needs (ffmpeg, the extras' wheels). The sinks check their
+    paths again as they open."""
     out = options.output
     if out.video is not None:
         image = _is_image_output(out.video, info, options.source.max_frames)
         check_output_file(out.video, IMAGE_EXTENSIONS if image else SUPPORTED_VIDEO_EXTENSIONS,
                           "image" if image else "video")
+        if not image:
+            find_ffmpeg()
+    # the extras' wheels, too, before a model loads
+    for option, module, extra in (("--mcap", "mcap.writer", "mcap"), ("--rerun", "rerun", "rerun"),
+                                  ("--foxglove", "foxglove", "foxglove")):
+        if getattr(out, option[2:]) is not None:
+            from .sinks.robotics import require
+
+            require(module, extra, option)
     if out.results is not None and str(out.results) != STDOUT:
         check_output_file(out.results, SUPPORTED_RESULTS_EXTENSIONS, "results file")
     if out.arrays is not None:
