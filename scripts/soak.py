@@ -121,7 +121,7 @@ def soak(args) -> dict:
     load_before = os.getloadavg()[0]
     source = make_source(args.fps, args.size)
     stream = Stream.open(source, "depth", model=str(folder), cache_dir=cache, pacing="live")
-    renderer = Renderer((Task.DEPTH,), ViewMode.OVERLAY, hud=True)
+    renderer = Renderer((Task.DEPTH,), ViewMode.OVERLAY)
     sink = NullSink()
     threads_before = (threading.active_count(), os_threads())
 
@@ -132,7 +132,7 @@ def soak(args) -> dict:
     window_started = time.monotonic()
     shown = 0
     for packet in stream:
-        view = renderer.render(packet, stream.stats.hud_lines())
+        view = renderer.draw_hud(renderer.render(packet), stream.stats.hud_lines())  # as the window shows it
         sink.write(view)
         out = packet.outputs.get(Task.DEPTH)
         if out is not None:

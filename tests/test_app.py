@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from cli_runner import run_cli, run_cli_process
@@ -269,3 +270,176 @@ def test_the_view_is_drawn_only_when_something_shows_or_saves_it(tiny_model, mod
         stages[name] = json.loads(stats.read_text())["latency_ms"]
     assert "render" not in stages["results"] and "depth.inference" in stages["results"]
     assert "render" in stages["video"]
+
+
+def _input_and_link(kind: str, source, folder, suffix: str):
+    """An output path naming `source`: the same path, a symbolic link or a hard link (with `suffix`)."""
+    import os
+
+    if kind == "same":
+        return source
+    link = folder / f"link{suffix}"
+    (os.symlink if kind == "symlink" else os.link)(source, link)
+    return link
+
+
+@pytest.mark.parametrize("option, suffix, kind", [
+    ("--output", ".mp4", "same"), ("--output", ".mp4", "symlink"), ("--output", ".mp4", "hardlink"),
+    ("--results", ".jsonl", "hardlink"), ("--stats", ".json", "symlink"), ("--mcap", ".mcap", "hardlink"),
+    ("--rerun", ".rrd", "symlink"),
+])
+def test_an_output_that_is_the_source_is_refused(option, suffix, kind, tmp_path):
+    """--source bikes.mp4 --output bikes.mp4 replaced the source with the annotated video. No model is
+    needed: the refusal comes before anything loads or is written."""
+    source = make_source(tmp_path / "bikes.mp4", 3, Fraction(25), None, size_wh=(64, 48))
+    before = source.read_bytes()
+    target = _input_and_link(kind, source, tmp_path, suffix)
+    other = ["--results", tmp_path / "r.jsonl"] if option != "--results" else ["--stats", tmp_path / "s.json"]
+    done = run_cli("run", "--task", "depth", "--source", source, "--no-display", option, target, *other,
+                   "--cache-dir", tmp_path / "cache", env={"HF_HOME": str(tmp_path / "hf")})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert option in lines[0] and "bikes.mp4" in lines[0] and "input" in lines[0]
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"bikes.mp4", Path(target).name})
+
+
+def test_outputs_into_the_source_folder_are_refused(tmp_path):
+    """A folder of images: --arrays into that folder, or a snapshot that would replace one of its images."""
+    import cv2
+    import numpy as np
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    image = np.full((48, 64, 3), 90, np.uint8)
+    cv2.imwrite(str(photos / "livevision_000000.png"), image)
+    before = (photos / "livevision_000000.png").read_bytes()
+    for args, option in ((["--arrays", photos, "--no-display"], "--arrays"),
+                         (["--snapshot-dir", photos], "--snapshot-dir")):
+        done = run_cli("run", "--task", "depth", "--source", photos, *args, "--cache-dir", tmp_path / "cache",
+                       env={"HF_HOME": str(tmp_path / "hf")})
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr
+        assert option in lines[0] and "input" in lines[0]
+        assert [p.name for p in photos.iterdir()] == ["livevision_000000.png"]
+        assert (photos / "livevision_000000.png").read_bytes() == before
+
+
+def test_an_output_that_is_the_calibration_clip_is_refused(tmp_path):
+    clip = make_source(tmp_path / "calib.mp4", 3, Fraction(25), None, size_wh=(64, 48))
+    source = make_source(tmp_path / "in.mp4", 3, Fraction(25), None, size_wh=(64, 48))
+    before = clip.read_bytes()
+    done = run_cli("run", "--task", "depth", "--source", source, "--no-display", "--calibrate", clip,
+                   "--output", clip, "--cache-dir", tmp_path / "cache", env={"HF_HOME": str(tmp_path / "hf")})
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "--output" in done.stderr and clip.read_bytes() == before
+
+
+def test_batch_refuses_an_output_that_is_an_input(tmp_path):
+    """`batch clips/ --output-dir clips/ --video` would write clips/a.mp4 over the input clips/a.mp4."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    clip = make_source(clips / "a.mp4", 3, Fraction(25), None, size_wh=(64, 48))
+    before = clip.read_bytes()
+    done = run_cli("batch", clips, "--task", "depth", "--output-dir", clips, "--video", "--ray", "off",
+                   "--cache-dir", tmp_path / "cache", env={"HF_HOME": str(tmp_path / "hf")})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "a.mp4" in lines[0] and "input" in lines[0]
+    assert sorted(p.name for p in clips.iterdir()) == ["a.mp4"] and clip.read_bytes() == before
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, a folder no one can create files in")
+def test_stats_into_a_folder_that_cannot_be_written_is_refused_first(clip_with_audio, tmp_path):
+    """--stats was the one output not checked up front: the run went through, then failed writing
+    stats.json.part. /proc refuses new files even to root, where a chmod'ed folder does not."""
+    out = tmp_path / "out"
+    out.mkdir()
+    done = run_cli("run", "--task", "depth", "--source", clip_with_audio, "--no-display",
+                   "--results", out / "r.jsonl", "--stats", "/proc/stats.json",
+                   "--cache-dir", tmp_path / "cache", env={"HF_HOME": str(tmp_path / "hf")})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1, done.stderr
+    assert "/proc" in lines[0] and "not writable" in lines[0] and "internal error" not in lines[0]
+    assert list(out.iterdir()) == []
+
+
+def test_a_bad_model_stops_the_run_before_any_output_is_opened(clip_with_audio, tmp_path):
+    """A bad --model printed "writing o3.mp4 without audio" and "no frames were written" before its error."""
+    out = tmp_path / "out"
+    out.mkdir()
+    done = run_cli("run", "--task", "depth", "--source", clip_with_audio, "--no-display",
+                   "--model", tmp_path / "no-such-model", "--output", out / "o3.mp4",
+                   "--results", out / "r.jsonl", "--mcap", out / "m.mcap", "--stats", out / "s.json",
+                   "--cache-dir", tmp_path / "cache", env={"HF_HOME": str(tmp_path / "hf")})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1, done.stderr
+    assert "no-such-model" in lines[0]
+    assert list(out.iterdir()) == []
+
+
+def test_the_hud_goes_into_the_output_file_only_with_hud(tiny_model, model_cache, clip_with_audio, tmp_path):
+    """Files carry the results, not this run's timings: the HUD was burned into --output by default."""
+    import numpy as np
+
+    frames = {}
+    for name, extra in (("default", []), ("no-hud", ["--no-hud"]), ("hud", ["--hud"])):
+        out = tmp_path / f"{name}.mp4"
+        done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+                       str(clip_with_audio), "--no-display", "--max-frames", "6", "--precision", "fp32",
+                       "--cache-dir", str(model_cache), "--output", str(out), *extra)
+        assert done.returncode == 0, done.stderr
+        frames[name] = np.stack(decode(out)[1]).astype(np.int16)
+    corner = (slice(None), slice(-30, None), slice(0, 60))  # bottom left, where the HUD is
+    assert np.abs(frames["default"] - frames["no-hud"]).max() <= 2
+    assert np.abs(frames["hud"][corner] - frames["default"][corner]).mean() > 10
+
+
+@pytest.mark.parametrize("pacing, ages", [("every", False), ("simulate-live", True)])
+def test_every_mode_hud_shows_no_age(pacing, ages, tiny_model, model_cache, clip_with_audio, tmp_path, monkeypatch):
+    """`every` queues frames by design: its HUD said "age 11287 ms", capture to display through the queues."""
+    from livevision.engine.telemetry import Telemetry
+
+    shown = []
+    hud_lines = Telemetry.hud_lines
+
+    def spy(self, **kwargs):
+        lines = hud_lines(self, **kwargs)
+        shown.extend(lines)
+        return lines
+
+    monkeypatch.setattr(Telemetry, "hud_lines", spy)
+    done = run_cli("run", "--task", "depth", "--model", str(tiny_model("depth_anything")), "--source",
+                   str(clip_with_audio), "--no-display", "--max-frames", "8", "--precision", "fp32", "--pacing", pacing,
+                   "--cache-dir", str(model_cache), "--output", str(tmp_path / "o.mp4"), "--hud")
+    assert done.returncode == 0, done.stderr
+    assert any(line.startswith("depth") for line in shown)
+    assert any("age" in line for line in shown) is ages
+
+
+@pytest.mark.parametrize("args, message", [(["--hud"], "add --output"), (["--hud", "--no-hud", "--output", "o.mp4"],
+                                                                         "give one")])
+def test_hud_option_errors(args, message, clip_with_audio, tmp_path):
+    done = run_cli("run", "--task", "depth", "--source", clip_with_audio, "--no-display", *args, cwd=tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("option", ["--output", "--mcap"])
+def test_a_missing_writer_is_found_before_the_models_load(option, clip_with_audio, tmp_path, monkeypatch):
+    """Outputs open after the models load (a bad model must leave no file); what writing needs (ffmpeg,
+    an extra's wheel) is still checked before: the model here would fail, but the writer is named."""
+    import shutil
+    import sys
+
+    if option == "--output":
+        monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # import fails
+        monkeypatch.setattr(shutil, "which", lambda *_: None)
+        target, message = tmp_path / "o.mp4", "ffmpeg"
+    else:
+        monkeypatch.setitem(sys.modules, "mcap.writer", None)
+        target, message = tmp_path / "o.mcap", "livevision[mcap]"
+    done = run_cli("run", "--task", "depth", "--source", clip_with_audio, "--no-display", option, target,
+                   "--model", tmp_path / "no-such-model", "--cache-dir", tmp_path / "cache")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and message in lines[0], done.stderr

@@ -109,21 +109,25 @@ def test_grid_tiles_carry_titles_and_a_task_without_a_result_shows_the_source(mo
 
     monkeypatch.setattr(ResultAnnotator, "annotate", spy)
     tasks = (Task.DEPTH, Task.SEGMENTATION, Task.CLASSIFICATION)
-    renderer = Renderer(tasks, hud=False)
+    renderer = Renderer(tasks)
     assert renderer.view is ViewMode.GRID
-    image = renderer.render(_packet({Task.DEPTH: _depth(), Task.CLASSIFICATION: _classification()}), [])
+    image = renderer.render(_packet({Task.DEPTH: _depth(), Task.CLASSIFICATION: _classification()}))
     assert titles == ["source", "depth", "segmentation (waiting)", "classification"]
-    assert image.shape == (2 * H, 2 * W, 3)  # four tiles, two by two
-    source_tile, waiting_tile = image[:H, :W], image[H:, :W]
+    # Four tiles, two by two, in the source's frame size (a grid of full-size tiles was 2560x1440 for 720p).
+    assert image.shape == (H, W, 3)
+    h, w = H // 2, W // 2
+    source_tile, waiting_tile, scene = image[:h, :w], image[h:, :w], _scene()[:h, :w]
     # The waiting tile is the source under its title: only the title box differs.
-    differs = np.any(waiting_tile != _scene(), axis=2)
+    differs = np.any(waiting_tile != scene, axis=2)
     ys, xs = np.nonzero(differs)
-    assert ys.size and ys.max() < H // 8, "the waiting segmentation tile is not the source under a title"
-    assert np.any(source_tile[: H // 8] != _scene()[: H // 8]), "the source tile has no title"
-    untitled = Renderer(tasks, hud=False)
+    assert ys.size and ys.max() < h // 8, "the waiting segmentation tile is not the source under a title"
+    assert np.any(source_tile[: h // 8] != scene[: h // 8]), "the source tile has no title"
+    full = Renderer(tasks, full_size_tiles=True).render(_packet({Task.DEPTH: _depth()}))
+    assert full.shape == (2 * H, 2 * W, 3)
+    untitled = Renderer(tasks)
     monkeypatch.setattr(ResultAnnotator, "annotate", annotate)
-    assert np.array_equal(untitled.render(_packet({Task.DEPTH: _depth(), Task.CLASSIFICATION: _classification()}),
-                                          []), image)
+    assert np.array_equal(untitled.render(_packet({Task.DEPTH: _depth(), Task.CLASSIFICATION: _classification()})),
+                          image)
 
 
 @pytest.mark.parametrize("tasks, view", [
@@ -144,7 +148,7 @@ def test_alpha_sets_the_depth_opacity_over_the_frame():
     for alpha, tasks in [({}, (Task.DEPTH,)), ({Task.DEPTH: 0.3}, (Task.DEPTH,)),
                          ({}, (Task.DEPTH, Task.CLASSIFICATION))]:
         opacity = alpha.get(Task.DEPTH, 1.0 if len(tasks) == 1 else 0.6)
-        image = Renderer(tasks, ViewMode.OVERLAY, hud=False, alpha=alpha).render(_packet({Task.DEPTH: depth}), [])
+        image = Renderer(tasks, ViewMode.OVERLAY, alpha=alpha).render(_packet({Task.DEPTH: depth}))
         expected = (1 - opacity) * _scene().astype(np.float32) + opacity * colored
         # Away from the colour bar (right edge), every pixel is the blend at that opacity.
         assert np.abs(image[:, : W // 2].astype(np.float32) - expected[:, : W // 2]).max() <= 1.0, alpha
@@ -152,12 +156,12 @@ def test_alpha_sets_the_depth_opacity_over_the_frame():
 
 def test_alpha_sets_the_segmentation_opacity():
     semantic = _semantic(3)
-    plain = Renderer((Task.SEGMENTATION,), ViewMode.OVERLAY, hud=False)
-    faint = Renderer((Task.SEGMENTATION,), ViewMode.OVERLAY, hud=False, alpha={Task.SEGMENTATION: 0.1})
+    plain = Renderer((Task.SEGMENTATION,), ViewMode.OVERLAY)
+    faint = Renderer((Task.SEGMENTATION,), ViewMode.OVERLAY, alpha={Task.SEGMENTATION: 0.1})
     row = H - 5  # below the legend
     scene_px = _scene()[row, 10].astype(int)
-    shift_plain = np.abs(plain.render(_packet({Task.SEGMENTATION: semantic}), [])[row, 10].astype(int) - scene_px)
-    shift_faint = np.abs(faint.render(_packet({Task.SEGMENTATION: semantic}), [])[row, 10].astype(int) - scene_px)
+    shift_plain = np.abs(plain.render(_packet({Task.SEGMENTATION: semantic}))[row, 10].astype(int) - scene_px)
+    shift_faint = np.abs(faint.render(_packet({Task.SEGMENTATION: semantic}))[row, 10].astype(int) - scene_px)
     assert shift_faint.sum() * 3 < shift_plain.sum()
 
 
@@ -234,3 +238,47 @@ def test_simulate_live_video_has_every_source_frame_even_when_the_last_ones_were
     assert frames["dropped"] >= 9, frames  # the frames after the stall were skipped
     _, written = decode(out)
     assert len(written) == 40
+
+
+def _rows_changed(region: np.ndarray, scene: np.ndarray) -> int:
+    return int(np.any(np.any(region != scene, axis=2), axis=1).sum())
+
+
+@pytest.mark.parametrize("view", list(ViewMode))
+def test_hud_text_is_as_large_as_the_titles(view):
+    """In a grid the HUD was sized for the whole image: twice the tiles' titles. One HUD line and one
+    title are boxes of the same height."""
+    renderer = Renderer((Task.DEPTH, Task.SEGMENTATION), view)
+    scene = _scene()
+    packet = Packet(Frame(scene, index=0, timestamp_s=0.0, captured_at=0.0), {})
+    plain = renderer.render(packet)
+    shown = renderer.draw_hud(plain, ["capture 30.0 fps"])
+    hud_rows = _rows_changed(shown[-H // 4:, : W // 8], plain[-H // 4:, : W // 8])
+    if view is ViewMode.GRID:  # the source tile's title, at the top centre of the first tile (0..W/2)
+        middle = slice(W // 8, W // 2 - W // 8)
+        title_rows = _rows_changed(plain[: H // 4, middle], scene[: H // 4, middle])
+    else:  # no titles there: the HUD is sized for the frame, as a title on it would be
+        titled = renderer.tile_annotators[Task.DEPTH].annotate(scene, [], title="source")
+        title_rows = _rows_changed(titled[: H // 4], scene[: H // 4])
+    assert hud_rows > 0 and abs(hud_rows - title_rows) <= 1, (hud_rows, title_rows)
+
+
+def test_hud_lines_show_only_what_was_measured_and_no_age_when_asked():
+    """Frame 0 showed "display -- fps"; `every` mode showed a capture-to-display "age 11287 ms" that
+    only says how long its queues are."""
+    from livevision.engine.telemetry import Telemetry
+
+    now = [0.0]
+    stats = Telemetry(lambda: now[0])
+    assert stats.hud_lines() == []
+    for i in range(5):
+        now[0] = i / 10
+        stats.captured()
+        stats.displayed()
+        stats.inferred("depth")
+    stats.stage("depth.inference", 0.02)
+    stats.age("depth", 0.3, new=True)
+    lines = stats.hud_lines()
+    assert not any("--" in line for line in lines)
+    assert lines[0] == "capture 10.0  display 10.0 fps" and "age 300 ms" in lines[1]
+    assert stats.hud_lines(age=False)[1] == "depth 10.0 fps  20 ms"

@@ -65,7 +65,7 @@ def cli_run(folders, model_cache, clip, tmp_path_factory):
     models = [a for task, folder in folders.items() for a in ("--model", f"{task}={folder}")]
     rates = [a for task, fps in RATES.items() for a in ("--rate", f"{task}={fps}")]
     done = run_cli("run", "--task", "depth,segmentation,classification", "--source", str(clip), *models,
-                   "--pacing", "every", "--max-fps", MAX_FPS, *rates, "--view", "grid", "--no-hud",
+                   "--pacing", "every", "--max-fps", MAX_FPS, *rates, "--view", "grid", "--full-size-tiles",
                    "--precision", "fp32", "--no-display", "--cache-dir", str(model_cache),
                    "--results", str(out / "r.jsonl"), "--output", str(out / "out.mp4"), "--arrays", str(out / "arrays"))
     assert done.returncode == 0, done.stderr
@@ -128,7 +128,8 @@ def test_grid_shows_the_frame_and_one_tile_per_task(cli_run, direct):
     out, _ = cli_run
     frames, reference = direct
     _, video = decode(out / "out.mp4")
-    # views.grid: 4 tiles (the frame + 3 tasks) -> ceil(sqrt(4)) = 2 columns, 2 rows of W x H cells.
+    # views.grid: 4 tiles (the frame + 3 tasks) -> ceil(sqrt(4)) = 2 columns, 2 rows of W x H cells
+    # (--full-size-tiles: each tile as large as the frame, to compare with the frame drawn directly).
     assert {v.shape for v in video} == {(2 * H, 2 * W, 3)}
     assert [read_index(_tiles(v)[0]) for v in video] == list(range(N))  # top left: the frame itself
     # Frame 0 (every task fresh): the tiles, row by row, are the frame, then depth, segmentation and

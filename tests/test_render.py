@@ -435,3 +435,13 @@ def test_palette_is_deterministic_and_distinct():
     assert len(first) == 150
     luma = _luma(palette.colors(range(150)))
     assert luma.min() > 40 and luma.max() < 245  # never near-black or near-white
+
+
+def test_palette_colours_that_share_a_legend_are_far_apart():
+    """Neighbouring legend entries were near-identical greens (CIELAB distance 12 among the first 24
+    colours). A distance of 20 is plainly two colours; the first 24 are all farther apart than 30."""
+    colors = Palette.default().colors(range(24)).astype(np.float32)[None] / 255.0
+    lab = cv2.cvtColor(colors, cv2.COLOR_BGR2LAB)[0].astype(np.float64)
+    distance = np.sqrt(((lab[:, None] - lab[None]) ** 2).sum(axis=-1))
+    np.fill_diagonal(distance, np.inf)
+    assert distance.min() > 30

@@ -505,14 +505,14 @@ def fake_depth(image):
 @pytest.mark.parametrize("pacing", ["every", "live"])
 def test_size_changes_through_the_stream_renderers_and_video(pacing, tmp_path):
     source = ResizingSource(12, SIZES, live=pacing == "live", fps=100)
-    renderer = Renderer((Task.DEPTH,), ViewMode.OVERLAY, hud=True)
+    renderer = Renderer((Task.DEPTH,), ViewMode.OVERLAY)
     out = tmp_path / "out.mp4"
     shown = []
     with VideoSink(out, 25) as video:
         for packet in Stream(source, {Task.DEPTH: fake_depth}, pacing=pacing):
             for view in ViewMode:
                 renderer.view = view
-                image = renderer.render(packet, ["capture 25 fps"])
+                image = renderer.draw_hud(renderer.render(packet), ["capture 25 fps"])
                 assert image.dtype == np.uint8 and image.ndim == 3
                 if view is ViewMode.OVERLAY:
                     assert image.shape[:2] == packet.image.shape[:2]
@@ -605,6 +605,7 @@ def test_very_large_frames_through_a_predictor_and_the_renderers(size_wh, export
     assert len(packets) == 1 and packets[0].result.depth.shape == (h, w)
     packet = packets[0]
     for view, expected in [(ViewMode.OVERLAY, (h, w, 3)), (ViewMode.SIDE_BY_SIDE, (h, 2 * w, 3)),
-                           (ViewMode.GRID, (h, 2 * w, 3))]:  # the frame and the depth tile, in one row
-        image = Renderer((Task.DEPTH,), view, hud=True).render(packet, ["capture 30 fps"])
+                           (ViewMode.GRID, (h, w, 3))]:  # the frame and the depth tile, in one row of the frame's size
+        renderer = Renderer((Task.DEPTH,), view)
+        image = renderer.draw_hud(renderer.render(packet), ["capture 30 fps"])
         assert image.shape == expected and image.dtype == np.uint8

@@ -7,8 +7,11 @@ with the API, the annotators and the sinks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -39,9 +42,13 @@ from .sinks import (
     VideoSink,
     WindowSink,
 )
+from .sinks._paths import check_not_an_input, check_output_file, check_output_folder, named_paths
+from .sinks.ffmpeg import find_ffmpeg
 from .sinks.errors import OutputPathError
+from .sinks.results import STDOUT, SUPPORTED_RESULTS_EXTENSIONS
 from .sinks.web import WebViewSink, is_loopback, new_token, parse_address
 from .sources import open_source
+from .engine.pacing import Pacing
 from .engine.running import TaskOutput
 from .stream import Packet, Stream
 from .types import DepthKind, Task, ValueEnum
@@ -131,7 +138,11 @@ class OutputOptions:
     display: bool = True
     view: ViewMode | None = None  # None: default_view(tasks)
     alpha: dict = field(default_factory=dict)  # {Task: opacity of its colours over the frame}, see Renderer
+    full_size_tiles: bool = False  # grid: each tile at the source's size, not the grid (see Renderer)
+    # The HUD (this run's rates, latencies, ages) is for whoever watches: the window and the web view
+    # (hud), not files, which carry the results (hud_in_output adds it to --output's video).
     hud: bool = True
+    hud_in_output: bool = False
     snapshot_dir: Path = Path(".")
     serve: str | None = None  # "[HOST:]PORT": the view as an MJPEG stream in a browser (WebViewSink)
     # the web view's token; None: a new one unless it listens on loopback only; "none": no token
@@ -156,40 +167,64 @@ def default_view(tasks) -> ViewMode:
 
 
 class Renderer:
-    """Draws a packet in the current view, with the HUD.
+    """Draws a packet in the current view; the HUD goes on apart (draw_hud), where it is shown.
 
     alpha: {Task: opacity 0..1} of the depth and segmentation colours over the frame. Defaults:
     depth 1.0 alone or in its grid tile and 0.6 under other results; segmentation 0.5 (0.45 for
-    instances). Grid tiles carry their task's title; a task without a result yet shows the source."""
+    instances). Grid tiles carry their task's title; a task without a result yet shows the source.
+    The grid has the source's frame size: each tile is the frame scaled down to its cell (four tiles
+    of a 720p source are 640x360) and drawn at that size, so its title and panels read as large as
+    shown; full_size_tiles: every tile at the source's size instead (a grid twice as wide and tall)."""
 
-    def __init__(self, tasks: tuple[Task, ...], view: ViewMode | None = None, hud: bool = True,
-                 alpha: dict | None = None):
+    def __init__(self, tasks: tuple[Task, ...], view: ViewMode | None = None, alpha: dict | None = None, *,
+                 full_size_tiles: bool = False):
         self.tasks = [t for t in DRAW_ORDER if t in tasks]
         self.view = view or default_view(tasks)
+        self.full_size_tiles = full_size_tiles
         # Alone, depth replaces the picture; under other results it is blended so they stay readable.
         self.overlay_annotator = _annotator(alpha or {}, depth_opacity=1.0 if len(tasks) == 1 else 0.6)
         self.tile_annotators = {t: _annotator(alpha or {}, depth_opacity=1.0) for t in self.tasks}
-        self.hud = HudAnnotator() if hud else None
+        self.hud = HudAnnotator()
+        self._text_height: int | None = None  # the height the last view's text was sized for
 
     def next_view(self) -> None:
         modes = list(ViewMode)
         self.view = modes[(modes.index(self.view) + 1) % len(modes)]
 
-    def render(self, packet: Packet, hud_lines: list[str]) -> np.ndarray:
-        results = [packet.outputs[t].result for t in self.tasks if t in packet.outputs]
+    def render(self, packet: Packet) -> np.ndarray:
         if self.view is ViewMode.GRID:
-            tiles = [self.tile_annotators[self.tasks[0]].annotate(packet.image, [], title="source")]
-            for task in self.tasks:
-                output = packet.outputs.get(task)
-                result, title = ([output.result], task.value) if output else ([], f"{task.value} (waiting)")
-                tiles.append(self.tile_annotators[task].annotate(packet.image, result, title=title))
-            image = grid(tiles)
-        else:
-            annotated = self.overlay_annotator.annotate(packet.image, results) if results else packet.image
-            image = side_by_side(packet.image, annotated) if self.view is ViewMode.SIDE_BY_SIDE else annotated
-        if self.hud is not None:
-            image = self.hud.annotate(image, hud_lines)
-        return image
+            return self._grid(packet)
+        results = [packet.outputs[t].result for t in self.tasks if t in packet.outputs]
+        annotated = self.overlay_annotator.annotate(packet.image, results) if results else packet.image
+        self._text_height = packet.image.shape[0]
+        return side_by_side(packet.image, annotated) if self.view is ViewMode.SIDE_BY_SIDE else annotated
+
+    def _grid(self, packet: Packet) -> np.ndarray:
+        count = 1 + len(self.tasks)
+        columns = math.ceil(math.sqrt(count))
+        rows = math.ceil(count / columns)
+        height, width = packet.image.shape[:2]
+        cell_wh = (width, height) if self.full_size_tiles else (max(1, width // columns), max(1, height // rows))
+        scale = min(cell_wh[0] / width, cell_wh[1] / height)  # the frame's aspect ratio is kept
+        tile_wh = (max(1, round(width * scale)), max(1, round(height * scale)))
+        scene = packet.image if tile_wh == (width, height) else cv2.resize(packet.image, tile_wh,
+                                                                          interpolation=cv2.INTER_AREA)
+        tiles = [self.tile_annotators[self.tasks[0]].annotate(scene, [], title="source")]
+        for task in self.tasks:
+            output = packet.outputs.get(task)
+            result, title = ([output.result], task.value) if output else ([], f"{task.value} (waiting)")
+            tiles.append(self.tile_annotators[task].annotate(scene, result, title=title))
+        self._text_height = tile_wh[1]
+        image = grid(tiles, columns=columns, cell_wh=cell_wh)
+        if self.full_size_tiles:
+            return image
+        # cells rounded down: pad the last pixels so the grid is exactly the source's size
+        return cv2.copyMakeBorder(image, 0, height - image.shape[0], 0, width - image.shape[1],
+                                  cv2.BORDER_CONSTANT, value=0)
+
+    def draw_hud(self, view: np.ndarray, lines: list[str]) -> np.ndarray:
+        """The view with the HUD lines over it, its text as large as the view's titles."""
+        return self.hud.annotate(view, lines, text_for_height_px=self._text_height)
 
 
 def _annotator(alpha: dict, depth_opacity: float) -> ResultAnnotator:
@@ -240,6 +275,21 @@ class _VideoFrames:
         for _ in range(times):
             self.sink.write(view)
             self.count += 1
+
+
+class _WithHud:
+    """A window or frame sink shown the view with the HUD over it (lines(): the run's latest figures)."""
+
+    def __init__(self, target, renderer: Renderer, lines):
+        self.target, self.renderer, self.lines = target, renderer, lines
+        self.last_drawn: np.ndarray | None = None  # what the window shows: its snapshots save that
+
+    def write(self, view: np.ndarray, *rest):
+        self.last_drawn = self.renderer.draw_hud(view, self.lines())
+        return self.target.write(self.last_drawn, *rest)
+
+    def __getattr__(self, name):  # the window's poll() and the rest, as they are
+        return getattr(self.target, name)
 
 
 class _WebFrames:
@@ -340,12 +390,13 @@ class _Outputs:
             log.info("web view at %s", ", ".join(outputs.web.urls))
         return outputs
 
-    def frame_sinks(self) -> list[FrameSink]:
+    def frame_sinks(self, with_hud, hud_in_video: bool, hud_in_web: bool) -> list[FrameSink]:
+        """with_hud(sink): the sink, shown the view with the HUD."""
         sinks: list[FrameSink] = []
         if self.video is not None:
-            sinks.append(_VideoFrames(self.video))
+            sinks.append(with_hud(_VideoFrames(self.video)) if hud_in_video else _VideoFrames(self.video))
         if self.web is not None:
-            sinks.append(_WebFrames(self.web))
+            sinks.append(with_hud(_WebFrames(self.web)) if hud_in_web else _WebFrames(self.web))
         return sinks
 
     def result_sinks(self, names: dict, several_tasks: bool) -> list[ResultSink]:
@@ -367,18 +418,19 @@ def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
     src, out = options.source, options.output
     deferral = contextlib.ExitStack()  # outlives `stack`: signals stay deferred while outputs close
     with deferral, contextlib.ExitStack() as stack:
-        stats_path = _check_stats_path(out.stats)
-        if out.display and out.snapshot_dir.exists() and not out.snapshot_dir.is_dir():
-            raise OutputPathError(f"snapshot folder {out.snapshot_dir} (--snapshot-dir) is not a folder")
         opened = open_source(source if source is not None else src.source, reconnect=src.reconnect)
         stack.callback(opened.close)
-        outputs = _Outputs.open(stack, out, opened.info, src.max_frames)
+        # Every output path is checked before the models load (an export takes minutes), and no output
+        # is opened until they have: a bad model leaves no file and says one line.
+        _check_outputs(options, opened.info)
         stream = Stream.open(opened, list(options.tasks), pacing=src.pacing, max_fps=src.max_fps,
                         rates=src.rates or None, models=models, **options.model.stream_kwargs())
+        if out.arrays is not None and out.depth_format == "ply":
+            _check_metric_depth(stream)
+        outputs = _Outputs.open(stack, out, opened.info, src.max_frames)
+        stats_path = out.stats
         if stats_path is not None:
             stack.callback(_write_stats, stats_path, stream, opened)
-        if outputs.arrays is not None and out.depth_format == "ply":
-            _check_metric_depth(stream)
         if not out.display and stats_path is None and not any(vars(outputs).values()):
             log.warning("nothing will be shown or saved: add --output, --results, --arrays, --stats, --rerun or "
                         "--mcap (or --serve or --foxglove, or drop --no-display)")
@@ -391,8 +443,13 @@ def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
             on_abort=lambda: _on_second_interrupt(outputs.video, stats_path, stream, opened)))
         frames = iter(stream)
         stack.callback(frames.close)
-        _play(frames, stream, Renderer(options.tasks, out.view, out.hud, out.alpha), outputs.frame_sinks(),
-              outputs.result_sinks(names, len(options.tasks) > 1), outputs.window, progress, options)
+        renderer = Renderer(options.tasks, out.view, out.alpha, full_size_tiles=out.full_size_tiles)
+        # `every` mode queues frames by design: their capture-to-display age says nothing, so it is left out.
+        lines = functools.partial(stream.stats.hud_lines, age=stream.pacing is not Pacing.EVERY)
+        with_hud = functools.partial(_WithHud, renderer=renderer, lines=lines)
+        window = with_hud(outputs.window) if out.hud and outputs.window is not None else outputs.window
+        _play(frames, stream, renderer, outputs.frame_sinks(with_hud, out.hud_in_output, out.hud),
+              outputs.result_sinks(names, len(options.tasks) > 1), window, progress, options)
     interrupts.raise_if_requested()
     return 0
 
@@ -409,7 +466,7 @@ def _play(frames, stream: Stream, renderer: Renderer, frame_sinks: list[FrameSin
         view = None
         if shown:
             started = stream.clock.now()
-            view = renderer.render(packet, stream.stats.hud_lines())
+            view = renderer.render(packet)
             stream.stats.stage("render", stream.clock.now() - started)
         started = stream.clock.now()
         for sink in frame_sinks:
@@ -450,6 +507,8 @@ def _total_frames(info, max_frames: int | None) -> int | None:
 def _handle_keys(window: WindowSink, key: int, renderer: Renderer, view: np.ndarray, packet: Packet,
                  options: OutputOptions) -> bool:
     """Act on a key pressed in the window; True to quit."""
+    shown = getattr(window, "last_drawn", None)  # the view with the HUD, as the window shows it
+    view = view if shown is None else shown
     if key == KEY_VIEW:
         renderer.next_view()
     elif key == KEY_SNAPSHOT:
@@ -512,13 +571,72 @@ def _snapshot(view: np.ndarray, packet: Packet, options: OutputOptions) -> None:
 def _open_output(path: Path, info, max_frames: int | None) -> VideoSink | ImageSink:
     """The annotated output: a video, or an image when one frame is processed (an image source, or
     --max-frames 1)."""
+    return ImageSink(path) if _is_image_output(path, info, max_frames) else \
+        VideoSink(path, info.fps or 30.0, audio_from=info.path)
+
+
+def _is_image_output(path: Path, info, max_frames: int | None) -> bool:
+    """Whether --output is an image; an image for many frames is refused."""
     if Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
-        return VideoSink(path, info.fps or 30.0, audio_from=info.path)
+        return False
     if max_frames != 1 and (info.is_live or info.frame_count != 1):
         frames = "a live source" if info.is_live else f"{info.frame_count or 'many'} frames"
         raise OutputPathError(f"cannot write image {str(path)!r}: an image holds one frame, and {info.name} has "
                               f"{frames}; write a video ({', '.join(SUPPORTED_VIDEO_EXTENSIONS)}) instead")
-    return ImageSink(path)
+    return True
+
+
+# A snapshot's file name (the s key), livevision_000042.png: see _snapshot.
+SNAPSHOT_NAME = re.compile(r"livevision_\d{6,}\.png")
+
+
+def _check_outputs(options: RunOptions, info) -> None:
+    """Every output path, before anything is loaded or written: its extension, its folder (it exists and
+    takes files), and that it is no input (the source, --calibrate, a model folder's files) under its own
+    name or through a link; and what writing needs (ffmpeg, the extras' wheels). The sinks check their
+    paths again as they open."""
+    out = options.output
+    if out.video is not None:
+        image = _is_image_output(out.video, info, options.source.max_frames)
+        check_output_file(out.video, IMAGE_EXTENSIONS if image else SUPPORTED_VIDEO_EXTENSIONS,
+                          "image" if image else "video")
+        if not image:
+            find_ffmpeg()
+    # the extras' wheels, too, before a model loads
+    for option, module, extra in (("--mcap", "mcap.writer", "mcap"), ("--rerun", "rerun", "rerun"),
+                                  ("--foxglove", "foxglove", "foxglove")):
+        if getattr(out, option[2:]) is not None:
+            from .sinks.robotics import require
+
+            require(module, extra, option)
+    if out.results is not None and str(out.results) != STDOUT:
+        check_output_file(out.results, SUPPORTED_RESULTS_EXTENSIONS, "results file")
+    if out.arrays is not None:
+        check_output_folder(Path(out.arrays).expanduser(), "arrays")
+    if out.stats is not None:
+        check_output_file(out.stats, (".json",), "stats file")
+    if out.mcap is not None:
+        check_output_file(out.mcap, (".mcap",), "MCAP file")
+    rerun_file = out.rerun is not None and str(out.rerun).lower().endswith(".rrd")
+    if rerun_file:
+        check_output_file(out.rerun, (".rrd",), "rerun recording")
+    if out.display and out.snapshot_dir.exists() and not out.snapshot_dir.is_dir():
+        raise OutputPathError(f"snapshot folder {out.snapshot_dir} (--snapshot-dir) is not a folder")
+    inputs = _input_paths(options, info)
+    named = [("--output", out.video), ("--results", out.results), ("--arrays", out.arrays),
+             ("--stats", out.stats), ("--mcap", out.mcap), ("--rerun", out.rerun if rerun_file else None)]
+    outputs = [(what, Path(path).expanduser()) for what, path in named if path is not None]
+    if out.display:  # the snapshots the s key may save: an input image of that name in that folder
+        outputs += [("--snapshot-dir", out.snapshot_dir / p.name) for p in inputs if SNAPSHOT_NAME.fullmatch(p.name)]
+    check_not_an_input(outputs, inputs)
+
+
+def _input_paths(options: RunOptions, info) -> list[Path]:
+    """The local files and folders the run reads: the source, --calibrate's clip, local model folders."""
+    source = info.path or options.source.source
+    specs = [str(source), options.model.calibrate, *map(str, options.model.models.values())]
+    local = [s for s in specs if s and not s.isdigit() and "://" not in s]
+    return [path for spec in local for path in named_paths(spec)]
 
 
 def _check_metric_depth(stream: Stream) -> None:
@@ -526,16 +644,6 @@ def _check_metric_depth(stream: Stream) -> None:
     if getattr(model, "depth_kind", None) is DepthKind.RELATIVE:
         raise UsageError(f"--depth-format ply needs a metric depth model (ZoeDepth, Depth Anything metric, GLPN): "
                          f"{getattr(model, 'name', 'this model')} gives relative inverse depth, which has no scale")
-
-
-def _check_stats_path(path: Path | None) -> Path | None:
-    if path is None:
-        return None
-    if path.suffix.lower() != ".json":
-        raise OutputPathError(f"stats file {path}: use a .json file")
-    if not path.parent.resolve().is_dir():
-        raise OutputPathError(f"stats file {path}: the folder {path.parent} does not exist")
-    return path
 
 
 def _write_stats(path: Path, stream: Stream, source) -> None:

@@ -181,6 +181,20 @@ def output_names(item: Item, job: Job) -> list[str]:
     return names
 
 
+def check_outputs_are_not_inputs(items: list[Item], job: Job) -> None:
+    """Refuse (OutputIsInputError, before anything is written) a batch whose output file or folder is one
+    of its inputs, by path or link: `batch clips/ --output-dir clips/ --video` would write clips/a.mp4
+    over the input clips/a.mp4. A remote --output-dir holds no local input."""
+    from .sinks._paths import check_not_an_input
+
+    if _is_url(job.output_dir):
+        return
+    root = Path(job.output_dir).expanduser()
+    outputs = [("output", root / MANIFEST)]
+    outputs += [("output", root / name) for item in items for name in output_names(item, job)]
+    check_not_an_input(outputs, [Path(item.source) for item in items if not _is_url(item.source)])
+
+
 class Worker:
     """Loads the models once; then runs whole files, each into a private folder moved into place at the end."""
 
@@ -341,5 +355,5 @@ def outputs_exist(item: Item, job: Job) -> bool:
     return True
 
 
-__all__ = ["Item", "Job", "Manifest", "Outcome", "Worker", "expand_sources", "options_key", "output_names",
-           "outputs_exist"]
+__all__ = ["Item", "Job", "Manifest", "Outcome", "Worker", "check_outputs_are_not_inputs", "expand_sources",
+           "options_key", "output_names", "outputs_exist"]

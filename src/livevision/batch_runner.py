@@ -14,7 +14,17 @@ import time
 from pathlib import Path
 
 from . import interrupts
-from .batch import VIDEO_EXTENSIONS, Item, Job, Manifest, Outcome, Worker, options_key, outputs_exist
+from .batch import (
+    VIDEO_EXTENSIONS,
+    Item,
+    Job,
+    Manifest,
+    Outcome,
+    Worker,
+    check_outputs_are_not_inputs,
+    options_key,
+    outputs_exist,
+)
 from .errors import MissingDependencyError
 from .sinks.progress import ProgressBar
 
@@ -29,6 +39,7 @@ def run_batch(items: list[Item], job: Job, *, ray: str = "auto", workers: int | 
     """Process `items` (skipping those done with the same options unless `force`); returns the exit code.
     workers: with ray="off", how many files run side by side in this process ("auto": see local_workers)."""
     stream = stream or sys.stderr
+    check_outputs_are_not_inputs(items, job)
     key = options_key(job.options, job.video, job.arrays)
     manifest = Manifest(job.output_dir)
     done = set() if force else manifest.done_with(key)

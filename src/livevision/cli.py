@@ -194,7 +194,13 @@ def _add_run_parser(commands) -> None:
     out.add_argument("--alpha", action="append", default=[], metavar="[TASK=]OPACITY",
                      help="opacity 0..1 of the depth and segmentation colours over the frame, e.g. 0.4 or "
                      "depth=0.4 (repeatable; default depth 1 alone, 0.6 with other tasks; segmentation 0.5)")
-    out.add_argument("--no-hud", action="store_true", help="hide the telemetry overlay")
+    out.add_argument("--full-size-tiles", action="store_true",
+                     help="grid: every tile at the source's size (default: the grid is the source's size, its "
+                     "tiles scaled to fit)")
+    out.add_argument("--hud", action="store_true",
+                     help="also draw the telemetry overlay (rates, latencies) into --output's video; by default "
+                     "only the window and the web view show it")
+    out.add_argument("--no-hud", action="store_true", help="hide the telemetry overlay in the window and web view")
     out.add_argument("--snapshot-dir", type=Path, default=Path("."),
                      help="where the s key saves snapshots (default: here)")
     _add_model_arguments(run)
@@ -345,6 +351,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if any(not r > 0 for r in rates.values()):
         raise UsageError("--rate values must be positive frames per second")
     reconnect = _reconnect_policy(args)
+    if args.hud and args.no_hud:
+        raise UsageError("--hud draws the overlay into --output, --no-hud hides it everywhere: give one")
+    if args.hud and args.output is None:
+        raise UsageError("--hud draws the telemetry overlay into --output's video: add --output (the window and "
+                         "the web view show it without --hud)")
     camera_outputs = args.depth_format == "ply" or args.rerun or args.mcap or args.foxglove
     if not camera_outputs and (args.fov is not None or args.intrinsics or args.point_stride is not None):
         raise UsageError("--fov, --intrinsics and --point-stride apply to point clouds and camera info: add "
@@ -361,7 +372,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             video=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
             depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
             display=not args.no_display, view=ViewMode(args.view) if args.view else None,
-            alpha=_alpha_values(args.alpha, tasks), hud=not args.no_hud, snapshot_dir=args.snapshot_dir,
+            alpha=_alpha_values(args.alpha, tasks), full_size_tiles=args.full_size_tiles,
+            hud=not args.no_hud, hud_in_output=args.hud, snapshot_dir=args.snapshot_dir,
             serve=args.serve, serve_token=args.serve_token, rerun=args.rerun, mcap=args.mcap,
             mcap_compression=args.mcap_compression, foxglove=args.foxglove, raw_images=args.raw_images),
     )

@@ -153,18 +153,23 @@ class Telemetry:
                 },
             }
 
-    def hud_lines(self) -> list[str]:
-        """Short lines for the HUD: recent rates, and each task's latest latency and age."""
+    def hud_lines(self, *, age: bool = True) -> list[str]:
+        """Short lines for the HUD: recent rates, and each task's latest latency and age. A figure not
+        measured yet is left out (not "--"). age=False leaves the ages out: in `every` mode frames wait
+        in the pipeline's queues by design, so capture-to-display says nothing about the results."""
         with self._lock:
-            lines = [f"capture {_fmt(self.capture.rate)}  display {_fmt(self.display.rate)} fps"]
+            rates = [f"{name} {meter.rate:.1f}" for name, meter in (("capture", self.capture),
+                                                                    ("display", self.display))
+                     if meter.rate is not None]
+            lines = [f"{'  '.join(rates)} fps"] if rates else []
             for task, meter in self.inference.items():
                 latency = self.stages.get(f"{task}.inference")
-                age = self.ages.get(task)
-                parts = [f"{task} {_fmt(meter.rate)} fps"]
+                shown_age = self.ages.get(task) if age else None
+                parts = [task if meter.rate is None else f"{task} {meter.rate:.1f} fps"]
                 if latency is not None and latency.last is not None:
                     parts.append(f"{latency.last * 1000:.0f} ms")
-                if age is not None and age.last is not None:
-                    parts.append(f"age {age.last * 1000:.0f} ms")
+                if shown_age is not None and shown_age.last is not None:
+                    parts.append(f"age {shown_age.last * 1000:.0f} ms")
                 lines.append("  ".join(parts))
             if self.frames_dropped:
                 lines.append(f"dropped {self.frames_dropped}")
@@ -173,7 +178,3 @@ class Telemetry:
 
 def _round(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, 2)
-
-
-def _fmt(rate: float | None) -> str:
-    return "--" if rate is None else f"{rate:.1f}"

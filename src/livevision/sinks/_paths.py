@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import OutputPathError
+from .errors import OutputIsInputError, OutputPathError
 
 
 def check_output_file(path: str | os.PathLike[str], supported: Iterable[str], what: str) -> Path:
@@ -46,6 +47,57 @@ def check_writable_folder(folder: Path, for_what: str) -> None:
         raise OutputPathError(f"cannot write {for_what}: folder {shown!r} is not writable ({reason})") from None
     os.close(fd)
     os.unlink(probe)
+
+
+def check_output_folder(folder: Path, what: str) -> None:
+    """Raise OutputPathError unless `folder` is a writable folder, or can be made in a writable one."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputPathError(f"cannot write {what} to {str(folder)!r}: it exists and is not a folder")
+    if folder.exists():
+        check_writable_folder(folder, f"{what} to {str(folder)!r}")
+    else:
+        check_writable_folder(folder.parent, f"{what} into new folder {str(folder)!r}")
+
+
+def named_paths(spec: str | os.PathLike[str]) -> list[Path]:
+    """The existing files and folders an argument names: a file; a folder and the files in it; a glob's
+    matches. Nothing for what names no local path (a camera index or URL is the caller's to leave out)."""
+    text = os.fspath(spec)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return [path, *(p for p in path.iterdir() if p.is_file())]
+    if path.exists():
+        return [path]
+    if any(ch in text for ch in "*?["):
+        return [Path(p) for p in glob.glob(str(path))]
+    return []
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of what `path` names, links followed: os.path.samefile's test. None if absent."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def check_not_an_input(outputs: Iterable[tuple[str, Path]], inputs: Iterable[Path]) -> None:
+    """Raise OutputIsInputError when an output (what, path) is one of `inputs`: the same path, or the same
+    file or folder through a symbolic or hard link. Writing it would replace (or fill) the input."""
+    by_identity: dict[tuple[int, int], Path] = {}
+    for path in inputs:
+        identity = _identity(path)
+        if identity is not None:
+            by_identity.setdefault(identity, path)
+    for what, path in outputs:
+        found = by_identity.get(_identity(path))
+        if found is None:
+            continue
+        which = "an input" if os.path.abspath(path) == os.path.abspath(found) else \
+            f"the input {str(found)!r} (through a link)"
+        raise OutputIsInputError(f"{what} {str(path)!r} is {which}: writing there would replace it; "
+                                 "choose another path")
 
 
 def partial_path(path: Path, suffix: str = ".partial") -> Path:

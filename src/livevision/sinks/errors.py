@@ -16,6 +16,12 @@ class OutputPathError(SinkError):
     """
 
 
+class OutputIsInputError(OutputPathError):
+    """An output path that names an input (the source, a calibration clip, a model file), by path or link."""
+
+    exit_code = 2
+
+
 class EncoderError(SinkError):
     """The video encoder (ffmpeg) failed or stopped; the message ends with ffmpeg's last error line."""
 

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import UsageError
 from ..pointcloud import CameraIntrinsics, check_camera, depth_to_points, ply_bytes
 from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult
-from ._paths import atomic_write_bytes, check_writable_folder
+from ._paths import atomic_write_bytes, check_output_folder
 from .base import Sink
 from .errors import OutputPathError, SinkError
 
@@ -119,17 +119,11 @@ class RawArraySink(Sink):
             raise UsageError(f"invalid label_format {label_format!r}: choose one of {', '.join(LABEL_FORMATS)}")
         check_camera(intrinsics, fov_deg, point_stride)
         self.folder = Path(folder).expanduser()
-        if self.folder.exists() and not self.folder.is_dir():
-            raise OutputPathError(f"cannot write arrays to {str(self.folder)!r}: it exists and is not a folder")
-        if not self.folder.exists():
-            check_writable_folder(self.folder.parent, f"array folder {str(self.folder)!r}")
-            try:
-                self.folder.mkdir()
-            except FileExistsError:
-                pass
-            except OSError as e:
-                raise OutputPathError(f"cannot create array folder {str(self.folder)!r}: {e.strerror or e}") from None
-        check_writable_folder(self.folder, f"arrays to {str(self.folder)!r}")
+        check_output_folder(self.folder, "arrays")
+        try:
+            self.folder.mkdir(exist_ok=True)
+        except OSError as e:
+            raise OutputPathError(f"cannot create array folder {str(self.folder)!r}: {e.strerror or e}") from None
         self.depth_format = depth_format
         self.label_format = label_format
         self.intrinsics, self.fov_deg, self.point_stride = intrinsics, fov_deg or DEFAULT_FOV_DEG, point_stride
