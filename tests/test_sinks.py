@@ -659,7 +659,7 @@ def _play(indices, read, monkeypatch, interrupted=False):
 
     sink, bar = _CountingSink(), ProgressBar(None, stream=io.StringIO())
     options = app.RunOptions(tasks=(Task.DEPTH,), output=app.OutputOptions(display=False))
-    app._play(packets(), _LoopStream(read), app.Renderer((Task.DEPTH,), hud=False), [app._VideoFrames(sink)], [],
+    app._play(packets(), _LoopStream(read), app.Renderer((Task.DEPTH,)), [app._VideoFrames(sink)], [],
               None, bar, options)
     return sink.frames, bar.n
 

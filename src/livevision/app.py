@@ -21,7 +21,7 @@ import numpy as np
 
 from . import interrupts
 from .errors import UsageError
-from .pointcloud import CameraIntrinsics
+from .pointcloud import CameraIntrinsics, check_camera
 from .predictor import PostprocessOptions
 from .render import (
     DepthAnnotator,
@@ -440,7 +440,7 @@ def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
             ProgressBar(_total_frames(info, src.max_frames), desc=info.name))
         deferral.enter_context(interrupts.deferred(
             lambda: _on_first_interrupt(stream, outputs.video, outputs.results, *outputs.robotics),
-            on_abort=lambda: _on_second_interrupt(outputs.video, stats_path, stream, opened)))
+            on_abort=lambda: _on_second_interrupt(outputs.video, stats_path, stream, opened, *outputs.robotics)))
         frames = iter(stream)
         stack.callback(frames.close)
         renderer = Renderer(options.tasks, out.view, out.alpha, full_size_tiles=out.full_size_tiles)
@@ -543,13 +543,17 @@ def _on_first_interrupt(stream: Stream, video, results, *robotics) -> None:
                     "" if len(published) > 1 else "s", no_audio)
 
 
-def _on_second_interrupt(video, stats_path: Path | None, stream: Stream, source) -> None:
+def _on_second_interrupt(video, stats_path: Path | None, stream: Stream, source, *robotics) -> None:
     """A second Ctrl-C / SIGTERM ends the process now (interrupts): the video is left as ffmpeg holds it
-    (without audio) and ffmpeg ended, and the stats so far are written, so that every output is readable
-    and no child process outlives this one. The results file is complete up to its last line already."""
+    (without audio) and ffmpeg ended, what rerun holds in memory is flushed, and the stats so far are
+    written, so that every output is readable and no child process outlives this one. The results file
+    and the MCAP file are readable up to their last frame already."""
     log.warning("quitting now, without finishing the outputs")
     if video is not None and hasattr(video, "end_now"):
         video.end_now()
+    for sink in robotics:
+        if hasattr(sink, "flush_now"):
+            sink.flush_now()
     if stats_path is not None:
         _write_stats(stats_path, stream, source)
 
@@ -596,6 +600,8 @@ def _check_outputs(options: RunOptions, info) -> None:
     name or through a link; and what writing needs (ffmpeg, the extras' wheels). The sinks check their
     paths again as they open."""
     out = options.output
+    if out.arrays is not None or any(x is not None for x in (out.mcap, out.rerun, out.foxglove)):
+        check_camera(out.camera, out.fov, _ply_stride(out))  # the camera options, before a model loads
     if out.video is not None:
         image = _is_image_output(out.video, info, options.source.max_frames)
         check_output_file(out.video, IMAGE_EXTENSIONS if image else SUPPORTED_VIDEO_EXTENSIONS,
@@ -620,6 +626,10 @@ def _check_outputs(options: RunOptions, info) -> None:
     rerun_file = out.rerun is not None and str(out.rerun).lower().endswith(".rrd")
     if rerun_file:
         check_output_file(out.rerun, (".rrd",), "rerun recording")
+    elif out.rerun is not None:  # a viewer to spawn or connect to: there, or a display for one
+        from .sinks.rerun_sink import check_target
+
+        check_target(out.rerun)
     if out.display and out.snapshot_dir.exists() and not out.snapshot_dir.is_dir():
         raise OutputPathError(f"snapshot folder {out.snapshot_dir} (--snapshot-dir) is not a folder")
     inputs = _input_paths(options, info)

@@ -48,35 +48,26 @@ class RerunSink(RoboticsSink):
 
     def __init__(self, target: str, **camera) -> None:
         self._rr = require("rerun", "rerun", "--rerun")
+        check_target(target)
         super().__init__(**camera)
         self._rec = self._rr.RecordingStream("livevision")
         self.path: Path | None = None
         self._partial: Path | None = None
         kind, _, address = str(target).partition("=")
-        if kind == "spawn" and not address:
+        if kind == "spawn":
             self._spawn_viewer()
         elif kind == "connect":
-            url = address or DEFAULT_URL
-            if not _accepts(*_host_port(url)):
-                raise OutputPathError(f"--rerun connect: no rerun viewer at {url}: start one (`rerun`), or record "
-                                      "to a file with --rerun out.rrd")
-            self._rec.connect_grpc(url)
-        elif str(target).lower().endswith(".rrd"):
+            self._rec.connect_grpc(address or DEFAULT_URL)
+        else:
             self.path = check_output_file(target, (".rrd",), "rerun recording")
             self._partial = partial_path(self.path)
             self._rec.save(self._partial)
-        else:
-            raise UsageError(f"--rerun takes FILE.rrd, spawn or connect[=URL], got {target!r}")
         self._contexts: dict[Task, tuple] = {}  # the AnnotationContext last logged per task
 
     def _spawn_viewer(self) -> None:
         """Start a viewer (rerun reuses one already listening), and fail now, in one line, when none can
         run: rerun itself would only find out when the run ends, and say so in a dozen log lines."""
         if not _accepts("127.0.0.1", SPAWN_PORT):
-            headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-            if sys.platform.startswith("linux") and headless:
-                raise OutputPathError("--rerun spawn: no display here for the rerun viewer (DISPLAY is unset): "
-                                      "record to a file with --rerun out.rrd, or use --rerun connect=URL")
             try:
                 self._rec.spawn(port=SPAWN_PORT, connect=False)  # waits until the viewer listens (or gives up)
             except RuntimeError as e:  # e.g. no viewer executable on PATH
@@ -143,11 +134,35 @@ class RerunSink(RoboticsSink):
         self._partial = self.path
         return True
 
+    def flush_now(self) -> None:
+        """Hand what was logged to the file or viewer now (a second Ctrl-C ends the process next): rerun
+        buffers rows in memory, and rows still there when the process ends are lost."""
+        self._rec.flush(timeout_sec=5.0)
+
     def _close(self) -> None:
         self._rec.flush()
         self._rec.disconnect()
         if self._partial is not None and self._partial != self.path:
             self._partial.replace(self.path)
+
+
+def check_target(target: str) -> None:
+    """Fail now, in one line, for a --rerun target that cannot work (before any model loads): not FILE.rrd,
+    spawn or connect[=URL]; connect with no viewer listening; spawn with neither a display for a new viewer
+    nor a viewer already listening. rerun itself finds out only when the run ends, in a dozen log lines."""
+    kind, _, address = str(target).partition("=")
+    if kind == "spawn" and not address:
+        headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        if sys.platform.startswith("linux") and headless and not _accepts("127.0.0.1", SPAWN_PORT):
+            raise OutputPathError("--rerun spawn: no display here for the rerun viewer (DISPLAY is unset): "
+                                  "record to a file with --rerun out.rrd, or use --rerun connect=URL")
+    elif kind == "connect":
+        url = address or DEFAULT_URL
+        if not _accepts(*_host_port(url)):
+            raise OutputPathError(f"--rerun connect: no rerun viewer at {url}: start one (`rerun`), or record "
+                                  "to a file with --rerun out.rrd")
+    elif not str(target).lower().endswith(".rrd"):
+        raise UsageError(f"--rerun takes FILE.rrd, spawn or connect[=URL], got {target!r}")
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -171,4 +186,4 @@ def _accepts(host: str, port: int) -> bool:
         return False
 
 
-__all__ = ["RerunSink"]
+__all__ = ["RerunSink", "check_target"]
