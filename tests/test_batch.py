@@ -199,3 +199,31 @@ def test_a_manifest_cut_short_by_a_crash_keeps_its_good_lines_and_the_next_ones(
     (tmp_path / "manifest.jsonl").write_text('{"source": "a", "status": "ok", "key": "k"}\n{"source": "b", "sta')
     Manifest(str(tmp_path)).add(Outcome("c", "ok", frames=3, seconds=1.0), "k")
     assert Manifest(str(tmp_path)).done_with("k") == {"a", "c"}
+
+
+def test_a_remote_file_is_named_by_its_url_in_its_results(clips, tmp_path, tiny_model, model_cache):
+    """The results' `source` is the URL as given, not the temporary local copy (deleted by then)."""
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    memory.pipe_file("/named/a.mp4", (clips / "a.mp4").read_bytes())
+    memory.pipe_file("/named/still.png", _png_bytes())
+    memory.pipe_file("/named/broken.mp4", (clips / "broken.mp4").read_bytes())
+    out = tmp_path / "out"
+    result = _batch("memory://named/", "--output-dir", str(out), "--ray", "off", model=tiny_model("segformer"),
+                    cache=model_cache)
+    assert result.returncode == 1 and "2 done, 1 failed" in result.stderr, result.stderr
+    for name, url in (("a.jsonl", "memory://named/a.mp4"), ("still.jsonl", "memory://named/still.png")):
+        lines = [json.loads(line) for line in (out / name).read_text().splitlines()]
+        assert lines and {line["source"] for line in lines} == {url}
+    lines = {line["source"]: line for line in _manifest(out)}
+    assert set(lines) == {"memory://named/a.mp4", "memory://named/still.png", "memory://named/broken.mp4"}
+    error = lines["memory://named/broken.mp4"]["error"]
+    assert "memory://named/broken.mp4" in error and "livevision-batch-" not in error + result.stderr
+
+
+def _png_bytes() -> bytes:
+    import cv2
+
+    from media import index_frame
+
+    return cv2.imencode(".png", index_frame(3, 64, 48))[1].tobytes()

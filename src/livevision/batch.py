@@ -38,7 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LiveVisionError, UsageError
-from .sources.images import IMAGE_EXTENSIONS
+from .sources.base import FrameSource
+from .sources.images import IMAGE_EXTENSIONS, ImageSource
+from .sources.opencv import VideoCaptureSource
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +221,12 @@ class Worker:
                 source=dataclasses.replace(self.job.options.source, source=str(local), pacing="every"))
             if self.job.arrays:
                 (made / names[-1]).mkdir(parents=True, exist_ok=True)
-            run(options, models=self.models)
+            try:
+                source = _open_copy(local, item.source) if local != Path(item.source) else str(local)
+                run(options, source=source, models=self.models)
+            except Exception as exc:  # an error about the local copy is about the URL to the user
+                exc.args = tuple(a.replace(str(local), item.source) if isinstance(a, str) else a for a in exc.args)
+                raise
             frames = json.loads((made / ".stats.json").read_text())["frames"]["displayed"]
             for name in names:
                 _publish(made / name, self.job.output_dir, name)
@@ -251,6 +258,41 @@ def _local_copy(source: str, scratch: Path) -> Path:
     with fsspec.open(source, "rb") as remote, open(local, "wb") as f:
         shutil.copyfileobj(remote, f, 1 << 20)
     return local
+
+
+def _open_copy(local: Path, url: str) -> FrameSource:
+    """The local copy of a remote file, its frames and errors named by its URL (results name their
+    source; the copy is deleted when the file is done)."""
+    if local.suffix.lower() in IMAGE_EXTENSIONS:
+        return _NamedSource(ImageSource([local], name=url))
+    return _NamedSource(VideoCaptureSource(str(local), is_live=False, name=url))
+
+
+class _NamedSource(FrameSource):
+    """A source whose frames say they come from its name (an image's frames name their file)."""
+
+    def __init__(self, inner: FrameSource):
+        self._inner = inner
+        self.info = inner.info
+        self.supports_grab = inner.supports_grab
+
+    def frames(self):
+        for frame in self._inner.frames():
+            yield dataclasses.replace(frame, source=self.info.name)
+
+    def grab(self) -> bool:
+        return self._inner.grab()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    @property
+    def frames_bad(self) -> int:
+        return self._inner.frames_bad
+
+    @property
+    def reconnects(self) -> int:
+        return self._inner.reconnects
 
 
 def _remote(output_dir: str, name: str):
