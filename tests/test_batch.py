@@ -227,3 +227,56 @@ def _png_bytes() -> bytes:
     from media import index_frame
 
     return cv2.imencode(".png", index_frame(3, 64, 48))[1].tobytes()
+
+
+def test_the_latest_manifest_line_of_a_file_says_whether_it_is_done(tmp_path):
+    from livevision.batch import Manifest, Outcome
+
+    manifest = Manifest(str(tmp_path))
+    for source, status, key in (("failed-then-ok", "failed", "k"), ("failed-then-ok", "ok", "k"),
+                                ("ok-then-failed", "ok", "k"), ("ok-then-failed", "failed", "k"),
+                                ("ok-then-skipped", "ok", "k"), ("ok-then-skipped", "skipped", "k"),
+                                ("other-key-last", "ok", "k"), ("other-key-last", "ok", "k2")):
+        manifest.add(Outcome(source, status), key)
+    assert Manifest(str(tmp_path)).done_with("k") == {"failed-then-ok", "ok-then-skipped"}
+    assert Manifest(str(tmp_path)).done_with("k2") == {"other-key-last"}
+
+
+def test_a_file_that_failed_and_then_succeeded_is_not_redone(tmp_path, tiny_model, model_cache):
+    root = tmp_path / "in"
+    root.mkdir()
+    make_source(root / "a.mp4", 3, Fraction(10), None, size_wh=(64, 48))
+    (root / "late.mp4").write_bytes(b"not yet a video")
+    out, model = tmp_path / "out", tiny_model("segformer")
+
+    def batch(*more):
+        return _batch(str(root), "--output-dir", str(out), "--ray", "off", "--workers", "1", *more, model=model,
+                      cache=model_cache)
+
+    assert "1 done, 1 failed, 0 skipped" in batch().stderr
+    make_source(root / "late.mp4", 4, Fraction(10), None, size_wh=(64, 48))
+    fixed = batch()
+    assert fixed.returncode == 0 and "1 done, 0 failed, 1 skipped" in fixed.stderr, fixed.stderr
+    for _ in range(2):  # and on every rerun after
+        again = batch()
+        assert again.returncode == 0 and "0 done, 0 failed, 2 skipped" in again.stderr, again.stderr
+    other = batch("--top-k", "2")  # other options: a new key, not done
+    assert other.returncode == 0 and "2 done, 0 failed, 0 skipped" in other.stderr, other.stderr
+
+
+def test_a_file_whose_outputs_were_deleted_is_made_again(clips, tmp_path, tiny_model, model_cache):
+    (clips / "broken.mp4").unlink()
+    out, model = tmp_path / "out", tiny_model("segformer")
+
+    def batch():
+        return _batch(str(clips), "--output-dir", str(out), "--ray", "off", "--video", model=model,
+                      cache=model_cache)
+
+    assert batch().returncode == 0
+    (out / "a.mp4").unlink()  # one of a's two outputs
+    (out / "sub" / "b.jsonl").unlink()
+    again = batch()
+    assert again.returncode == 0 and "2 done, 0 failed, 1 skipped" in again.stderr, again.stderr
+    assert (out / "a.mp4").stat().st_size > 0 and len((out / "sub" / "b.jsonl").read_text().splitlines()) == 9
+    latest = {Path(line["source"]).name: line["status"] for line in _manifest(out)}
+    assert latest == {"a.mp4": "ok", "b.mp4": "ok", "c.mp4": "skipped"}
