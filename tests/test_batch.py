@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -130,9 +127,11 @@ def test_sources_lists_globs_and_remote_paths(clips, tmp_path, tiny_model, model
 
 @pytest.mark.parametrize("options, message", [
     (["--ray", "off", "--workers", "0"], "--workers '0': give a positive number of workers, or auto"),
-    (["--workers", "2"], "--workers is for --ray off"),
+    (["--ray", "local", "--workers", "2"], "--workers is for workers in this process (--ray off)"),
+    (["--ray", "head:6379", "--workers", "2"], "--workers is for workers in this process (--ray off)"),
 ])
-def test_bad_workers_is_one_line(options, message, clips, tmp_path):
+def test_bad_workers_is_one_line(options, message, clips, tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     result = run_cli("batch", str(clips), "--output-dir", str(tmp_path / "out"), *options)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
@@ -144,41 +143,130 @@ def test_no_sources_is_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_ctrl_c_stops_the_batch_and_only_finished_files_look_done(tmp_path, tiny_model, model_cache):
-    root = tmp_path / "many"
-    root.mkdir()
-    for i in range(12):
-        make_source(root / f"clip{i:02d}.mp4", 40, Fraction(10), None, size_wh=(64, 48))
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "livevision", "batch", str(root), "--task", "segmentation",
-           "--model", str(tiny_model("segformer")), "--cache-dir", str(model_cache), "--precision", "fp32",
-           "--output-dir", str(out), "--ray", "off", "--video"]
-    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not ((out / "manifest.jsonl").exists() and
-                                               (out / "manifest.jsonl").read_text().count("\n") >= 2):
-        time.sleep(0.05)
-    run.send_signal(signal.SIGINT)
-    _, err = run.communicate(timeout=120)
-    assert run.returncode == 130, err
-    assert "not run (interrupted)" in err and "Traceback" not in err
-    done = {Path(line["source"]).stem for line in _manifest(out) if line["status"] == "ok"}
-    assert 2 <= len(done) < 12
-    present = {p.stem for p in out.glob("*.mp4")} | {p.stem for p in out.glob("*.jsonl") if p.stem != "manifest"}
-    assert present == done  # no output of an unfinished file under its name
-    assert not list(out.glob(".*partial*"))
-
-
 @pytest.fixture
 def local_ray(monkeypatch, tmp_path):
+    """A Ray of two CPUs joined by this process (so --ray auto uses it), whose workers crash once on
+    sub/b and keep their temporary files in a folder of their own (tmp_path / "ray-tmp")."""
     ray = pytest.importorskip("ray")
     marker = tmp_path / "crashed-once"
     monkeypatch.setenv("LIVEVISION_BATCH_CRASH_ONCE", f"{marker}:sub/b")  # the workers inherit it
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (tmp_path / "ray-tmp").mkdir()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             runtime_env={"env_vars": {"TMPDIR": str(tmp_path / "ray-tmp")}})
     yield marker
     ray.shutdown()
+
+
+@pytest.fixture
+def progress_seen(monkeypatch):
+    """The batch's progress bar's count after each update, as (frames, total)."""
+    from livevision import batch_runner
+
+    seen = []
+
+    class Recording(batch_runner.ProgressBar):
+        def update(self, n=1):
+            super().update(n)
+            seen.append((self.n, self.total))
+
+    monkeypatch.setattr(batch_runner, "ProgressBar", Recording)
+    return seen
+
+
+@pytest.mark.parametrize("runner", ["here", "ray"])
+def test_progress_counts_frames_as_they_are_done(runner, tmp_path, tiny_model, model_cache, progress_seen, request,
+                                                 monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if runner == "ray":
+        request.getfixturevalue("local_ray")
+    make_source(tmp_path / "a.mp4", 12, Fraction(10), None, size_wh=(64, 48))
+    done = _batch(str(tmp_path / "a.mp4"), "--output-dir", str(tmp_path / "out"), model=tiny_model("segformer"),
+                  cache=model_cache)
+    assert done.returncode == 0, done.stderr
+    assert "1 file on 1 " + ("worker in this process" if runner == "here" else "Ray worker") in done.stderr
+    assert progress_seen[-1] == (12, 12)
+    assert any(0 < n < 12 for n, _ in progress_seen), progress_seen  # before the file ended
+
+
+def test_ray_auto_is_ray_only_with_a_cluster_address(monkeypatch):
+    from livevision.batch_runner import ray_address
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert ray_address("auto") is None and ray_address("off") is None and ray_address("local") == "local"
+    assert ray_address("ray://head:10001") == "ray://head:10001"
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    assert ray_address("auto") == "head:6379" and ray_address("off") is None
+
+
+def _interrupt_when(monkeypatch, at: str) -> None:
+    """Ctrl-C (SIGINT to this process; its handler runs in the main thread, where the batch records
+    frames and files) at the batch's first frame, or once two files are recorded done."""
+    from livevision import batch_runner
+    from livevision.batch import Manifest
+
+    fired = []
+
+    def interrupt():
+        if not fired:
+            fired.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    if at == "first frame":
+        count = batch_runner._FrameTally.count
+
+        def count_then_interrupt(self, source, frames):
+            count(self, source, frames)
+            if frames > 0:
+                interrupt()
+
+        monkeypatch.setattr(batch_runner._FrameTally, "count", count_then_interrupt)
+    else:
+        add = Manifest.add
+
+        def add_then_interrupt(self, outcome, key):
+            add(self, outcome, key)
+            if sum(line["status"] == "ok" for line in self.lines) == 2:
+                interrupt()
+
+        monkeypatch.setattr(Manifest, "add", add_then_interrupt)
+
+
+@pytest.mark.parametrize("runner", ["here", "ray"])
+@pytest.mark.parametrize("at", ["first frame", "two files done"])
+def test_ctrl_c_stops_the_batch_names_real_files_and_leaves_nothing_behind(runner, at, tmp_path, tiny_model,
+                                                                            model_cache, monkeypatch, request):
+    import tempfile
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    private_tmp = tmp_path / "tmp"  # the workers' temporary folder
+    private_tmp.mkdir()
+    if runner == "ray":
+        request.getfixturevalue("local_ray")
+        private_tmp = tmp_path / "ray-tmp"
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(8):
+        make_source(root / f"clip{i:02d}.mp4", 40, Fraction(10), None, size_wh=(64, 48))
+    out = tmp_path / "out"
+    model = tiny_model("segformer")
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    _interrupt_when(monkeypatch, at)
+    result = _batch(str(root), "--output-dir", str(out), "--video", model=model, cache=model_cache)
+    assert result.returncode == 130, result.stderr
+    assert "stopping:" in result.stderr and "not run (interrupted)" in result.stderr
+    assert "Traceback" not in result.stderr and "livevision-batch-" not in result.stderr
+    assert not [p for p in private_tmp.iterdir() if p.name.startswith("livevision-batch-")]
+    if at == "first frame":
+        assert "no manifest written (no file finished)" in result.stderr and not out.exists()
+        return
+    assert f"manifest: {out / 'manifest.jsonl'}" in result.stderr
+    done = {Path(line["source"]).stem for line in _manifest(out) if line["status"] == "ok"}
+    assert 2 <= len(done) < 8
+    # only finished files' outputs, under their names; nothing partial
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{n}.mp4" for n in done] + [f"{n}.jsonl" for n in done]
+                                                          + ["manifest.jsonl"])
 
 
 def test_on_a_local_ray_a_file_whose_worker_dies_is_tried_again(clips, tmp_path, tiny_model, model_cache, local_ray):

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv"})
 MANIFEST = "manifest.jsonl"
+SCRATCH_PREFIX = "livevision-batch-"  # each file's private folder in the temporary folder
 CRASH_ONCE_ENV = "LIVEVISION_BATCH_CRASH_ONCE"  # fault injection for the tests: "<marker file>:<name part>"
 
 
@@ -184,10 +185,12 @@ def output_names(item: Item, job: Job) -> list[str]:
 
 
 class Worker:
-    """Loads the models once; then runs whole files, each into a private folder moved into place at the end."""
+    """Loads the models once; then runs whole files, each into a private folder moved into place at the end.
+    `report(source, frames)`, if given, hears of each file's frames as they are done (its thread)."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, report=None):
         self.job = job
+        self.report = report
         self.models = job.options.model.load(job.options.tasks)
 
     def process(self, item: Item) -> Outcome:
@@ -205,7 +208,7 @@ class Worker:
     def _run(self, item: Item) -> int:
         from .app import run
 
-        with tempfile.TemporaryDirectory(prefix="livevision-batch-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
             scratch = Path(scratch)
             local = _local_copy(item.source, scratch)
             made = scratch / "out"
@@ -223,7 +226,8 @@ class Worker:
                 (made / names[-1]).mkdir(parents=True, exist_ok=True)
             try:
                 source = _open_copy(local, item.source) if local != Path(item.source) else str(local)
-                run(options, source=source, models=self.models)
+                run(options, source=source, models=self.models,
+                    progress=_FileFrames(item.source, self.report) if self.report else None)
             except Exception as exc:  # an error about the local copy is about the URL to the user
                 exc.args = tuple(a.replace(str(local), item.source) if isinstance(a, str) else a for a in exc.args)
                 raise
@@ -231,6 +235,17 @@ class Worker:
             for name in names:
                 _publish(made / name, self.job.output_dir, name)
             return int(frames)
+
+
+class _FileFrames:
+    """What app.run counts one file's frames on, passed on to a Worker's `report`."""
+
+    def __init__(self, source: str, report):
+        self.source, self.report, self.n = source, report, 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self.report(self.source, self.n)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -352,6 +367,12 @@ class Manifest:
         for line in self.lines:
             latest[line["source"]] = line
         return {s for s, line in latest.items() if line["status"] in ("ok", "skipped") and line.get("key") == key}
+
+    def exists(self) -> bool:
+        if _is_url(self.output_dir):
+            fs, path = _remote(self.output_dir, MANIFEST)
+            return bool(fs.exists(path))
+        return (Path(self.output_dir) / MANIFEST).exists()
 
     def add(self, outcome: Outcome, key: str) -> None:
         line = {"source": outcome.source, "status": outcome.status, "frames": outcome.frames, "fps": outcome.fps,
