@@ -368,3 +368,16 @@ def test_a_file_whose_outputs_were_deleted_is_made_again(clips, tmp_path, tiny_m
     assert (out / "a.mp4").stat().st_size > 0 and len((out / "sub" / "b.jsonl").read_text().splitlines()) == 9
     latest = {Path(line["source"]).name: line["status"] for line in _manifest(out)}
     assert latest == {"a.mp4": "ok", "b.mp4": "ok", "c.mp4": "skipped"}
+
+
+def test_a_ray_worker_whose_progress_cannot_be_reported_goes_on(local_ray):
+    import ray
+
+    from livevision.batch_runner import _FrameReports, _ReportToDriver
+
+    reports = ray.remote(num_cpus=0)(_FrameReports).remote()
+    report = _ReportToDriver(reports)
+    report("a.mp4", 1)
+    assert ray.get(reports.take.remote()) == [("a.mp4", 1)]
+    ray.kill(reports)
+    report("b.mp4", 1)  # no error: the file goes on

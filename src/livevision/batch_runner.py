@@ -376,7 +376,10 @@ class _ReportToDriver:
         now = time.monotonic()
         if source != self.source or now - self.sent_at >= REPORT_INTERVAL_S:
             self.source, self.sent_at = source, now
-            ray.get(self.reports.add.remote(source, frames))
+            try:
+                ray.get(self.reports.add.remote(source, frames))
+            except ray.exceptions.RayActorError:  # progress is not worth failing a file
+                pass
 
 
 def _schedule(ray, todo: list[Item], job: Job, finished, count_frames, stream) -> None:
@@ -411,7 +414,11 @@ def _schedule(ray, todo: list[Item], job: Job, finished, count_frames, stream) -
             running[actor.process.remote(item)] = (item, actor)
 
     def take_reports() -> None:
-        for source, frames in ray.get(reports.take.remote()):
+        try:
+            taken = ray.get(reports.take.remote())
+        except ray.exceptions.RayActorError:  # its node went: the files go on, their counts when they end
+            taken = []
+        for source, frames in taken:
             count_frames(source, frames)
 
     for actor in actors:
