@@ -381,3 +381,80 @@ def test_a_ray_worker_whose_progress_cannot_be_reported_goes_on(local_ray):
     assert ray.get(reports.take.remote()) == [("a.mp4", 1)]
     ray.kill(reports)
     report("b.mp4", 1)  # no error: the file goes on
+
+
+def test_arrays_in_each_depth_format_and_a_new_format_redoes_the_file(tmp_path, tiny_model, model_cache):
+    import cv2
+    import numpy as np
+
+    make_source(tmp_path / "a.mp4", 3, Fraction(10), None, size_wh=(64, 48))
+    out = tmp_path / "out"
+    for depth_format, ext in (("png", "png"), ("npz", "npz"), ("npy", "npy")):
+        result = run_cli("batch", tmp_path / "a.mp4", "--task", "depth", "--model", tiny_model("depth_anything"),
+                         "--cache-dir", model_cache, "--precision", "fp32", "--output-dir", out, "--ray", "off",
+                         "--arrays", "--depth-format", depth_format)
+        assert result.returncode == 0 and "1 done, 0 failed, 0 skipped" in result.stderr, result.stderr
+        sidecars = ("json",) if ext == "png" else ()  # a 16-bit PNG's scale
+        assert sorted(p.name for p in (out / "a").iterdir()) == sorted(
+            f"frame_{i:06d}_depth.{e}" for i in range(3) for e in (ext, *sidecars))
+        first = out / "a" / f"frame_000000_depth.{ext}"
+        if ext == "png":
+            depth = cv2.imread(str(first), cv2.IMREAD_UNCHANGED)
+            assert depth.dtype == np.uint16
+        else:
+            depth = np.load(first)
+            depth = depth[depth.files[0]] if ext == "npz" else depth
+            assert depth.dtype.kind == "f"
+        assert depth.ndim == 2 and depth.size > 0
+    assert sorted(p.name for p in out.iterdir()) == ["a", "a.jsonl", "manifest.jsonl"]
+
+
+def test_arrays_of_segmentation(clips, tmp_path, tiny_model, model_cache):
+    import cv2
+
+    out = tmp_path / "out"
+    result = _batch(str(clips / "c.mp4"), "--output-dir", str(out), "--ray", "off", "--arrays",
+                    model=tiny_model("segformer"), cache=model_cache)
+    assert result.returncode == 0, result.stderr
+    labels = sorted((out / "c").iterdir())
+    assert [p.name for p in labels] == [f"frame_{i:06d}_labels.png" for i in range(4)]
+    assert cv2.imread(str(labels[0]), cv2.IMREAD_UNCHANGED).shape[:2] == (48, 64)
+
+
+def test_an_image_with_video_gets_an_annotated_image(tmp_path, tiny_model, model_cache):
+    import cv2
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "still.png").write_bytes(_png_bytes())
+    out = tmp_path / "out"
+    result = _batch(str(tmp_path / "in"), "--output-dir", str(out), "--ray", "off", "--video",
+                    model=tiny_model("segformer"), cache=model_cache)
+    assert result.returncode == 0 and "1 done" in result.stderr, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "still.jsonl", "still.png"]
+    view = cv2.imread(str(out / "still.png"))
+    assert view is not None and view.shape[:2] == (48, 64)
+    assert len((out / "still.jsonl").read_text().splitlines()) == 1 and _manifest(out)[0]["frames"] == 1
+
+
+def test_a_worker_that_raises_an_unexpected_error_fails_that_file_only(clips, tmp_path, tiny_model, model_cache,
+                                                                       monkeypatch):
+    from livevision import app
+
+    (clips / "broken.mp4").unlink()
+    run = app.run
+
+    def run_with_a_bug(options, **kwargs):
+        if options.source.source.endswith("c.mp4"):
+            raise RuntimeError("boom\nsecond line")
+        return run(options, **kwargs)
+
+    monkeypatch.setattr(app, "run", run_with_a_bug)
+    out = tmp_path / "out"
+    result = _batch(str(clips), "--output-dir", str(out), "--ray", "off", model=tiny_model("segformer"),
+                    cache=model_cache)
+    assert result.returncode == 1 and "2 done, 1 failed" in result.stderr, result.stderr
+    assert "c.mp4 failed: RuntimeError: boom\n" in result.stderr and "Traceback" not in result.stderr
+    lines = {Path(line["source"]).name: line for line in _manifest(out)}
+    assert lines["c.mp4"]["status"] == "failed" and lines["c.mp4"]["error"] == "RuntimeError: boom"
+    assert lines["a.mp4"]["status"] == lines["b.mp4"]["status"] == "ok"
+    assert not (out / "c.jsonl").exists() and (out / "a.jsonl").exists()
