@@ -8,17 +8,19 @@ cluster (livevision[ray]).
   temporary file first. Outputs go under --output-dir (an fsspec URL too) named after each input,
   its folders mirrored below the inputs' common folder: `a/b.mp4` -> `DIR/a/b.jsonl` (and `b.mp4`
   with --video, `b/` arrays with --arrays).
-- Workers: a pool of Ray actors (`--ray auto`: a local Ray on this machine's cores and GPUs;
-  `--ray ADDRESS`: an existing cluster; `--ray off`: worker threads in this process, see
-  batch_runner.local_workers). Each worker loads the models once and runs whole files with the
-  `every` pipeline (`app.run`). GPU actors ask for a GPU each. The largest files go first. A file
-  whose actor dies is tried once more, on a new actor.
+- Workers: worker threads in this process (see batch_runner.local_workers), or a pool of Ray actors
+  (`--ray ADDRESS` or RAY_ADDRESS: an existing cluster; `--ray local`: a Ray started on this
+  machine's cores and GPUs; see batch_runner.ray_address). Each worker loads the models once and
+  runs whole files with the `every` pipeline (`app.run`), reporting frames as it goes. GPU actors ask
+  for a GPU each. The largest files go first. A file whose actor dies is tried once more, on a new
+  actor.
 - Each file's outputs are made in a private folder and moved into place only when the file is done,
   so nothing half-written looks complete. DIR/manifest.jsonl gets a line per file: status (ok,
   failed, skipped), frames, fps, seconds, error (one line), and the key of the models and options
   that made it. A rerun skips files whose outputs exist and were made with the same key; --force
   redoes them. One bad file never stops the batch: it is marked failed. Exit code 0 when every file
-  succeeded, 1 when some failed, 130 after Ctrl-C (the manifest says what finished).
+  succeeded, 1 when some failed, 130 after Ctrl-C (the manifest says what finished; the files being
+  processed stop at their next frame, their private folders removed).
 """
 
 from __future__ import annotations
