@@ -190,6 +190,18 @@ def test_progress_counts_frames_as_they_are_done(runner, tmp_path, tiny_model, m
     assert any(0 < n < 12 for n, _ in progress_seen), progress_seen  # before the file ended
 
 
+def test_ray_local_starts_a_ray_says_so_and_stops_it(tmp_path, tiny_model, model_cache, monkeypatch):
+    ray = pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    make_source(tmp_path / "a.mp4", 3, Fraction(10), None, size_wh=(64, 48))
+    done = _batch(str(tmp_path / "a.mp4"), "--output-dir", str(tmp_path / "out"), "--ray", "local",
+                  model=tiny_model("segformer"), cache=model_cache)
+    assert done.returncode == 0, done.stderr
+    assert "starting a local Ray on this machine's cores and GPUs...\n" in done.stderr
+    assert "1 file on 1 Ray worker\n" in done.stderr and not ray.is_initialized()
+    assert _manifest(tmp_path / "out")[0]["frames"] == 3
+
+
 def test_ray_auto_is_ray_only_with_a_cluster_address(monkeypatch):
     from livevision.batch_runner import ray_address
 
