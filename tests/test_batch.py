@@ -245,8 +245,8 @@ def _interrupt_when(monkeypatch, at: str) -> None:
         monkeypatch.setattr(Manifest, "add", add_then_interrupt)
 
 
-@pytest.mark.parametrize("runner", ["here", "ray"])
-@pytest.mark.parametrize("at", ["first frame", "two files done"])
+@pytest.mark.parametrize("runner, at", [("here", "first frame"), ("here", "two files done"),
+                                        ("ray", "two files done")])  # on Ray, files are being processed then too
 def test_ctrl_c_stops_the_batch_names_real_files_and_leaves_nothing_behind(runner, at, tmp_path, tiny_model,
                                                                             model_cache, monkeypatch, request):
     import tempfile
