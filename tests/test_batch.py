@@ -212,7 +212,7 @@ def test_ray_auto_is_ray_only_with_a_cluster_address(monkeypatch):
     assert ray_address("auto") == "head:6379" and ray_address("off") is None
 
 
-def _interrupt_when(monkeypatch, at: str) -> None:
+def _interrupt_when(monkeypatch, at: str, signum=signal.SIGINT) -> None:
     """Ctrl-C (SIGINT to this process; its handler runs in the main thread, where the batch records
     frames and files) at the batch's first frame, or once two files are recorded done."""
     from livevision import batch_runner
@@ -223,7 +223,7 @@ def _interrupt_when(monkeypatch, at: str) -> None:
     def interrupt():
         if not fired:
             fired.append(True)
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
 
     if at == "first frame":
         count = batch_runner._FrameTally.count
@@ -243,6 +243,21 @@ def _interrupt_when(monkeypatch, at: str) -> None:
                 interrupt()
 
         monkeypatch.setattr(Manifest, "add", add_then_interrupt)
+
+
+def test_sigterm_ends_the_batch_as_terminated(tmp_path, tiny_model, model_cache, monkeypatch):
+    import tempfile
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    for i in range(3):
+        make_source(tmp_path / f"clip{i}.mp4", 40, Fraction(10), None, size_wh=(64, 48))
+    _interrupt_when(monkeypatch, "first frame", signal.SIGTERM)
+    result = _batch(str(tmp_path / "clip*.mp4"), "--output-dir", str(tmp_path / "out"), "--ray", "off",
+                    model=tiny_model("segformer"), cache=model_cache)
+    assert result.returncode == 143 and "livevision: terminated" in result.stderr, result.stderr
+    assert not list((tmp_path / "tmp").iterdir()) and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("runner, at", [("here", "first frame"), ("here", "two files done"),

@@ -87,9 +87,9 @@ def run_batch(items: list[Item], job: Job, *, ray: str = "auto", workers: int | 
                     _run_here(todo, job, finished, frames.count, workers, stream)
                 else:
                     _run_on_ray(todo, job, address, finished, frames.count, stream)
+                interrupts.raise_if_requested()  # the runners stop early on a signal; SIGTERM ends here
             except KeyboardInterrupt:
                 interrupted = True
-            interrupted = interrupted or interrupts.requested()
     finally:
         for handler in handlers:
             handler.removeFilter(quiet)
