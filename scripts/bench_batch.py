@@ -4,7 +4,7 @@ BENCHMARKS.md between its `<!-- batch:begin -->` / `<!-- batch:end -->` markers.
 Both write each file's results (JSON Lines) with the same model, precision and device; the loop starts
 one process per file (imports, model load, session), the batch loads the model once per worker. The
 batch runs three ways: one worker in this process (what loading the model once gives alone), a worker
-per core in this process (the default of --ray off), and a local Ray (the default, --ray auto). The
+per core in this process (the default without a Ray cluster), and a local Ray (--ray local). The
 model is the benchmark's full-size SegFormer-B0 (bench-cache/, made by scripts/bench.py), its clips the
 first --frames frames of the 640x272 benchmark video.
 
@@ -75,7 +75,7 @@ def main() -> None:
         for clip in clips:
             livevision("run", "--source", str(clip), "--no-display", "--results", str(tmp / f"loop-{clip.stem}.jsonl"))
         rows["shell loop of `livevision run`"] = time.monotonic() - started
-        for how in ("--ray off --workers 1", "--ray off", "--ray auto"):
+        for how in ("--ray off --workers 1", "--ray off", "--ray local"):
             started = time.monotonic()
             livevision("batch", str(tmp / "clip*.mp4"), "--output-dir", str(tmp / f"batch-{len(rows)}"), *how.split())
             rows[f"`livevision batch {how}`"] = time.monotonic() - started
@@ -87,7 +87,7 @@ def main() -> None:
              "full-size SegFormer-B0 (random weights), FP32 on the CPU, results as JSON Lines. Wall time from the "
              "command's start to its end (the batch's includes starting and stopping Ray). `--workers 1`: one file "
              "at a time on every core, the model loaded once; `--ray off` (its default `--workers auto`): a worker "
-             "per core in one process, each model on one ONNX Runtime thread; `--ray auto`: the same as Ray actors. "
+             "per core in one process, each model on one ONNX Runtime thread; `--ray local`: the same as Ray actors. "
              "Target: the batch at least 1.3x the loop's files per minute on this 2-core machine.", "",
              "| how | seconds | files per minute | vs the loop |", "|---|---|---|---|"]
     for how, seconds in rows.items():

@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -130,9 +127,11 @@ def test_sources_lists_globs_and_remote_paths(clips, tmp_path, tiny_model, model
 
 @pytest.mark.parametrize("options, message", [
     (["--ray", "off", "--workers", "0"], "--workers '0': give a positive number of workers, or auto"),
-    (["--workers", "2"], "--workers is for --ray off"),
+    (["--ray", "local", "--workers", "2"], "--workers is for workers in this process (--ray off)"),
+    (["--ray", "head:6379", "--workers", "2"], "--workers is for workers in this process (--ray off)"),
 ])
-def test_bad_workers_is_one_line(options, message, clips, tmp_path):
+def test_bad_workers_is_one_line(options, message, clips, tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     result = run_cli("batch", str(clips), "--output-dir", str(tmp_path / "out"), *options)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
@@ -144,41 +143,158 @@ def test_no_sources_is_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_ctrl_c_stops_the_batch_and_only_finished_files_look_done(tmp_path, tiny_model, model_cache):
-    root = tmp_path / "many"
-    root.mkdir()
-    for i in range(12):
-        make_source(root / f"clip{i:02d}.mp4", 40, Fraction(10), None, size_wh=(64, 48))
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "livevision", "batch", str(root), "--task", "segmentation",
-           "--model", str(tiny_model("segformer")), "--cache-dir", str(model_cache), "--precision", "fp32",
-           "--output-dir", str(out), "--ray", "off", "--video"]
-    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not ((out / "manifest.jsonl").exists() and
-                                               (out / "manifest.jsonl").read_text().count("\n") >= 2):
-        time.sleep(0.05)
-    run.send_signal(signal.SIGINT)
-    _, err = run.communicate(timeout=120)
-    assert run.returncode == 130, err
-    assert "not run (interrupted)" in err and "Traceback" not in err
-    done = {Path(line["source"]).stem for line in _manifest(out) if line["status"] == "ok"}
-    assert 2 <= len(done) < 12
-    present = {p.stem for p in out.glob("*.mp4")} | {p.stem for p in out.glob("*.jsonl") if p.stem != "manifest"}
-    assert present == done  # no output of an unfinished file under its name
-    assert not list(out.glob(".*partial*"))
-
-
 @pytest.fixture
 def local_ray(monkeypatch, tmp_path):
+    """A Ray of two CPUs joined by this process (so --ray auto uses it), whose workers crash once on
+    sub/b and keep their temporary files in a folder of their own (tmp_path / "ray-tmp")."""
     ray = pytest.importorskip("ray")
     marker = tmp_path / "crashed-once"
     monkeypatch.setenv("LIVEVISION_BATCH_CRASH_ONCE", f"{marker}:sub/b")  # the workers inherit it
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (tmp_path / "ray-tmp").mkdir()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             runtime_env={"env_vars": {"TMPDIR": str(tmp_path / "ray-tmp")}})
     yield marker
     ray.shutdown()
+
+
+@pytest.fixture
+def progress_seen(monkeypatch):
+    """The batch's progress bar's count after each update, as (frames, total)."""
+    from livevision import batch_runner
+
+    seen = []
+
+    class Recording(batch_runner.ProgressBar):
+        def update(self, n=1):
+            super().update(n)
+            seen.append((self.n, self.total))
+
+    monkeypatch.setattr(batch_runner, "ProgressBar", Recording)
+    return seen
+
+
+@pytest.mark.parametrize("runner", ["here", "ray"])
+def test_progress_counts_frames_as_they_are_done(runner, tmp_path, tiny_model, model_cache, progress_seen, request,
+                                                 monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if runner == "ray":
+        request.getfixturevalue("local_ray")
+    make_source(tmp_path / "a.mp4", 12, Fraction(10), None, size_wh=(64, 48))
+    done = _batch(str(tmp_path / "a.mp4"), "--output-dir", str(tmp_path / "out"), model=tiny_model("segformer"),
+                  cache=model_cache)
+    assert done.returncode == 0, done.stderr
+    assert "1 file on 1 " + ("worker in this process" if runner == "here" else "Ray worker") in done.stderr
+    assert progress_seen[-1] == (12, 12)
+    assert any(0 < n < 12 for n, _ in progress_seen), progress_seen  # before the file ended
+
+
+def test_ray_local_starts_a_ray_says_so_and_stops_it(tmp_path, tiny_model, model_cache, monkeypatch):
+    ray = pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    make_source(tmp_path / "a.mp4", 3, Fraction(10), None, size_wh=(64, 48))
+    done = _batch(str(tmp_path / "a.mp4"), "--output-dir", str(tmp_path / "out"), "--ray", "local",
+                  model=tiny_model("segformer"), cache=model_cache)
+    assert done.returncode == 0, done.stderr
+    assert "starting a local Ray on this machine's cores and GPUs...\n" in done.stderr
+    assert "1 file on 1 Ray worker\n" in done.stderr and not ray.is_initialized()
+    assert _manifest(tmp_path / "out")[0]["frames"] == 3
+
+
+def test_ray_auto_is_ray_only_with_a_cluster_address(monkeypatch):
+    from livevision.batch_runner import ray_address
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert ray_address("auto") is None and ray_address("off") is None and ray_address("local") == "local"
+    assert ray_address("ray://head:10001") == "ray://head:10001"
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    assert ray_address("auto") == "head:6379" and ray_address("off") is None
+
+
+def _interrupt_when(monkeypatch, at: str, signum=signal.SIGINT) -> None:
+    """Ctrl-C (SIGINT to this process; its handler runs in the main thread, where the batch records
+    frames and files) at the batch's first frame, or once two files are recorded done."""
+    from livevision import batch_runner
+    from livevision.batch import Manifest
+
+    fired = []
+
+    def interrupt():
+        if not fired:
+            fired.append(True)
+            os.kill(os.getpid(), signum)
+
+    if at == "first frame":
+        count = batch_runner._FrameTally.count
+
+        def count_then_interrupt(self, source, frames):
+            count(self, source, frames)
+            if frames > 0:
+                interrupt()
+
+        monkeypatch.setattr(batch_runner._FrameTally, "count", count_then_interrupt)
+    else:
+        add = Manifest.add
+
+        def add_then_interrupt(self, outcome, key):
+            add(self, outcome, key)
+            if sum(line["status"] == "ok" for line in self.lines) == 2:
+                interrupt()
+
+        monkeypatch.setattr(Manifest, "add", add_then_interrupt)
+
+
+@pytest.mark.parametrize("at", ["first frame", "two files done"])  # a file being processed; none (the last done)
+def test_sigterm_ends_the_batch_as_terminated(at, tmp_path, tiny_model, model_cache, monkeypatch):
+    import tempfile
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    for i in range(2):
+        make_source(tmp_path / f"clip{i}.mp4", 20, Fraction(10), None, size_wh=(64, 48))
+    _interrupt_when(monkeypatch, at, signal.SIGTERM)
+    result = _batch(str(tmp_path / "clip*.mp4"), "--output-dir", str(tmp_path / "out"), "--ray", "off",
+                    "--workers", "1", model=tiny_model("segformer"), cache=model_cache)
+    assert result.returncode == 143 and "livevision: terminated" in result.stderr, result.stderr
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+@pytest.mark.parametrize("runner, at", [("here", "first frame"), ("here", "two files done"),
+                                        ("ray", "two files done")])  # on Ray, files are being processed then too
+def test_ctrl_c_stops_the_batch_names_real_files_and_leaves_nothing_behind(runner, at, tmp_path, tiny_model,
+                                                                            model_cache, monkeypatch, request):
+    import tempfile
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    private_tmp = tmp_path / "tmp"  # the workers' temporary folder
+    private_tmp.mkdir()
+    if runner == "ray":
+        request.getfixturevalue("local_ray")
+        private_tmp = tmp_path / "ray-tmp"
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(8):
+        make_source(root / f"clip{i:02d}.mp4", 40, Fraction(10), None, size_wh=(64, 48))
+    out = tmp_path / "out"
+    model = tiny_model("segformer")
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    _interrupt_when(monkeypatch, at)
+    result = _batch(str(root), "--output-dir", str(out), "--video", model=model, cache=model_cache)
+    assert result.returncode == 130, result.stderr
+    assert "stopping:" in result.stderr and "not run (interrupted)" in result.stderr
+    assert "Traceback" not in result.stderr and "livevision-batch-" not in result.stderr
+    assert not [p for p in private_tmp.iterdir() if p.name.startswith("livevision-batch-")]
+    if at == "first frame":
+        assert "no manifest written (no file finished)" in result.stderr and not out.exists()
+        return
+    assert f"manifest: {out / 'manifest.jsonl'}" in result.stderr
+    done = {Path(line["source"]).stem for line in _manifest(out) if line["status"] == "ok"}
+    assert 2 <= len(done) < 8
+    # only finished files' outputs, under their names; nothing partial
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{n}.mp4" for n in done] + [f"{n}.jsonl" for n in done]
+                                                          + ["manifest.jsonl"])
 
 
 def test_on_a_local_ray_a_file_whose_worker_dies_is_tried_again(clips, tmp_path, tiny_model, model_cache, local_ray):
@@ -199,3 +315,174 @@ def test_a_manifest_cut_short_by_a_crash_keeps_its_good_lines_and_the_next_ones(
     (tmp_path / "manifest.jsonl").write_text('{"source": "a", "status": "ok", "key": "k"}\n{"source": "b", "sta')
     Manifest(str(tmp_path)).add(Outcome("c", "ok", frames=3, seconds=1.0), "k")
     assert Manifest(str(tmp_path)).done_with("k") == {"a", "c"}
+
+
+def test_a_remote_file_is_named_by_its_url_in_its_results(clips, tmp_path, tiny_model, model_cache):
+    """The results' `source` is the URL as given, not the temporary local copy (deleted by then)."""
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    memory.pipe_file("/named/a.mp4", (clips / "a.mp4").read_bytes())
+    memory.pipe_file("/named/still.png", _png_bytes())
+    memory.pipe_file("/named/broken.mp4", (clips / "broken.mp4").read_bytes())
+    out = tmp_path / "out"
+    result = _batch("memory://named/", "--output-dir", str(out), "--ray", "off", model=tiny_model("segformer"),
+                    cache=model_cache)
+    assert result.returncode == 1 and "2 done, 1 failed" in result.stderr, result.stderr
+    for name, url in (("a.jsonl", "memory://named/a.mp4"), ("still.jsonl", "memory://named/still.png")):
+        lines = [json.loads(line) for line in (out / name).read_text().splitlines()]
+        assert lines and {line["source"] for line in lines} == {url}
+    lines = {line["source"]: line for line in _manifest(out)}
+    assert set(lines) == {"memory://named/a.mp4", "memory://named/still.png", "memory://named/broken.mp4"}
+    error = lines["memory://named/broken.mp4"]["error"]
+    assert "memory://named/broken.mp4" in error and "livevision-batch-" not in error + result.stderr
+
+
+def _png_bytes() -> bytes:
+    import cv2
+
+    from media import index_frame
+
+    return cv2.imencode(".png", index_frame(3, 64, 48))[1].tobytes()
+
+
+def test_the_latest_manifest_line_of_a_file_says_whether_it_is_done(tmp_path):
+    from livevision.batch import Manifest, Outcome
+
+    manifest = Manifest(str(tmp_path))
+    for source, status, key in (("failed-then-ok", "failed", "k"), ("failed-then-ok", "ok", "k"),
+                                ("ok-then-failed", "ok", "k"), ("ok-then-failed", "failed", "k"),
+                                ("ok-then-skipped", "ok", "k"), ("ok-then-skipped", "skipped", "k"),
+                                ("other-key-last", "ok", "k"), ("other-key-last", "ok", "k2")):
+        manifest.add(Outcome(source, status), key)
+    assert Manifest(str(tmp_path)).done_with("k") == {"failed-then-ok", "ok-then-skipped"}
+    assert Manifest(str(tmp_path)).done_with("k2") == {"other-key-last"}
+
+
+def test_a_file_that_failed_and_then_succeeded_is_not_redone(tmp_path, tiny_model, model_cache):
+    root = tmp_path / "in"
+    root.mkdir()
+    make_source(root / "a.mp4", 3, Fraction(10), None, size_wh=(64, 48))
+    (root / "late.mp4").write_bytes(b"not yet a video")
+    out, model = tmp_path / "out", tiny_model("segformer")
+
+    def batch(*more):
+        return _batch(str(root), "--output-dir", str(out), "--ray", "off", "--workers", "1", *more, model=model,
+                      cache=model_cache)
+
+    assert "1 done, 1 failed, 0 skipped" in batch().stderr
+    make_source(root / "late.mp4", 4, Fraction(10), None, size_wh=(64, 48))
+    fixed = batch()
+    assert fixed.returncode == 0 and "1 done, 0 failed, 1 skipped" in fixed.stderr, fixed.stderr
+    for _ in range(2):  # and on every rerun after
+        again = batch()
+        assert again.returncode == 0 and "0 done, 0 failed, 2 skipped" in again.stderr, again.stderr
+    other = batch("--top-k", "2")  # other options: a new key, not done
+    assert other.returncode == 0 and "2 done, 0 failed, 0 skipped" in other.stderr, other.stderr
+
+
+def test_a_file_whose_outputs_were_deleted_is_made_again(clips, tmp_path, tiny_model, model_cache):
+    (clips / "broken.mp4").unlink()
+    out, model = tmp_path / "out", tiny_model("segformer")
+
+    def batch():
+        return _batch(str(clips), "--output-dir", str(out), "--ray", "off", "--video", model=model,
+                      cache=model_cache)
+
+    assert batch().returncode == 0
+    (out / "a.mp4").unlink()  # one of a's two outputs
+    (out / "sub" / "b.jsonl").unlink()
+    again = batch()
+    assert again.returncode == 0 and "2 done, 0 failed, 1 skipped" in again.stderr, again.stderr
+    assert (out / "a.mp4").stat().st_size > 0 and len((out / "sub" / "b.jsonl").read_text().splitlines()) == 9
+    latest = {Path(line["source"]).name: line["status"] for line in _manifest(out)}
+    assert latest == {"a.mp4": "ok", "b.mp4": "ok", "c.mp4": "skipped"}
+
+
+def test_a_ray_worker_whose_progress_cannot_be_reported_goes_on(local_ray):
+    import ray
+
+    from livevision.batch_runner import _FrameReports, _ReportToDriver
+
+    reports = ray.remote(num_cpus=0)(_FrameReports).remote()
+    report = _ReportToDriver(reports)
+    report("a.mp4", 1)
+    assert ray.get(reports.take.remote()) == [("a.mp4", 1)]
+    ray.kill(reports)
+    report("b.mp4", 1)  # no error: the file goes on
+
+
+def test_arrays_in_each_depth_format_and_a_new_format_redoes_the_file(tmp_path, tiny_model, model_cache):
+    import cv2
+    import numpy as np
+
+    make_source(tmp_path / "a.mp4", 3, Fraction(10), None, size_wh=(64, 48))
+    out = tmp_path / "out"
+    for depth_format, ext in (("png", "png"), ("npz", "npz"), ("npy", "npy")):
+        result = run_cli("batch", tmp_path / "a.mp4", "--task", "depth", "--model", tiny_model("depth_anything"),
+                         "--cache-dir", model_cache, "--precision", "fp32", "--output-dir", out, "--ray", "off",
+                         "--arrays", "--depth-format", depth_format)
+        assert result.returncode == 0 and "1 done, 0 failed, 0 skipped" in result.stderr, result.stderr
+        sidecars = ("json",) if ext == "png" else ()  # a 16-bit PNG's scale
+        assert sorted(p.name for p in (out / "a").iterdir()) == sorted(
+            f"frame_{i:06d}_depth.{e}" for i in range(3) for e in (ext, *sidecars))
+        first = out / "a" / f"frame_000000_depth.{ext}"
+        if ext == "png":
+            depth = cv2.imread(str(first), cv2.IMREAD_UNCHANGED)
+            assert depth.dtype == np.uint16
+        else:
+            depth = np.load(first)
+            depth = depth[depth.files[0]] if ext == "npz" else depth
+            assert depth.dtype.kind == "f"
+        assert depth.ndim == 2 and depth.size > 0
+    assert sorted(p.name for p in out.iterdir()) == ["a", "a.jsonl", "manifest.jsonl"]
+
+
+def test_arrays_of_segmentation(clips, tmp_path, tiny_model, model_cache):
+    import cv2
+
+    out = tmp_path / "out"
+    result = _batch(str(clips / "c.mp4"), "--output-dir", str(out), "--ray", "off", "--arrays",
+                    model=tiny_model("segformer"), cache=model_cache)
+    assert result.returncode == 0, result.stderr
+    labels = sorted((out / "c").iterdir())
+    assert [p.name for p in labels] == [f"frame_{i:06d}_labels.png" for i in range(4)]
+    assert cv2.imread(str(labels[0]), cv2.IMREAD_UNCHANGED).shape[:2] == (48, 64)
+
+
+def test_an_image_with_video_gets_an_annotated_image(tmp_path, tiny_model, model_cache):
+    import cv2
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "still.png").write_bytes(_png_bytes())
+    out = tmp_path / "out"
+    result = _batch(str(tmp_path / "in"), "--output-dir", str(out), "--ray", "off", "--video",
+                    model=tiny_model("segformer"), cache=model_cache)
+    assert result.returncode == 0 and "1 done" in result.stderr, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "still.jsonl", "still.png"]
+    view = cv2.imread(str(out / "still.png"))
+    assert view is not None and view.shape[:2] == (48, 64)
+    assert len((out / "still.jsonl").read_text().splitlines()) == 1 and _manifest(out)[0]["frames"] == 1
+
+
+def test_a_worker_that_raises_an_unexpected_error_fails_that_file_only(clips, tmp_path, tiny_model, model_cache,
+                                                                       monkeypatch):
+    from livevision import app
+
+    (clips / "broken.mp4").unlink()
+    run = app.run
+
+    def run_with_a_bug(options, **kwargs):
+        if options.source.source.endswith("c.mp4"):
+            raise RuntimeError("boom\nsecond line")
+        return run(options, **kwargs)
+
+    monkeypatch.setattr(app, "run", run_with_a_bug)
+    out = tmp_path / "out"
+    result = _batch(str(clips), "--output-dir", str(out), "--ray", "off", model=tiny_model("segformer"),
+                    cache=model_cache)
+    assert result.returncode == 1 and "2 done, 1 failed" in result.stderr, result.stderr
+    assert "c.mp4 failed: RuntimeError: boom\n" in result.stderr and "Traceback" not in result.stderr
+    lines = {Path(line["source"]).name: line for line in _manifest(out)}
+    assert lines["c.mp4"]["status"] == "failed" and lines["c.mp4"]["error"] == "RuntimeError: boom"
+    assert lines["a.mp4"]["status"] == lines["b.mp4"]["status"] == "ok"
+    assert not (out / "c.jsonl").exists() and (out / "a.jsonl").exists()

@@ -408,10 +408,12 @@ class _Outputs:
         return sinks + self.robotics
 
 
-def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
+def run(options: RunOptions, *, source=None, models: dict | None = None, progress=None) -> int:
     """Process the source until it ends, the user quits, or `max_frames`. Returns an exit code.
     `source` may be a FrameSource to use instead of `options.source.source` (tests, custom capture);
-    `models`, ready models by task (ModelOptions.load), spares loading them (`livevision batch`).
+    `models`, ready models by task (ModelOptions.load), spares loading them (`livevision batch`);
+    `progress`, what counts the source's frames (`update(n)`, `n`) instead of a bar of its own
+    (`livevision batch`: one bar over all files).
 
     Ctrl-C / SIGTERM during processing end the loop at a frame boundary; the outputs are
     closed properly, then KeyboardInterrupt / Terminated is raised (see interrupts)."""
@@ -436,8 +438,8 @@ def run(options: RunOptions, *, source=None, models: dict | None = None) -> int:
                         "--mcap (or --serve or --foxglove, or drop --no-display)")
         names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
         info = opened.info
-        progress = None if info.is_live or not out.progress else stack.enter_context(
-            ProgressBar(_total_frames(info, src.max_frames), desc=info.name))
+        if progress is None and out.progress and not info.is_live:
+            progress = stack.enter_context(ProgressBar(_total_frames(info, src.max_frames), desc=info.name))
         deferral.enter_context(interrupts.deferred(
             lambda: _on_first_interrupt(stream, outputs.video, outputs.results, *outputs.robotics),
             on_abort=lambda: _on_second_interrupt(outputs.video, stats_path, stream, opened, *outputs.robotics)))

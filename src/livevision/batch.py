@@ -8,17 +8,19 @@ cluster (livevision[ray]).
   temporary file first. Outputs go under --output-dir (an fsspec URL too) named after each input,
   its folders mirrored below the inputs' common folder: `a/b.mp4` -> `DIR/a/b.jsonl` (and `b.mp4`
   with --video, `b/` arrays with --arrays).
-- Workers: a pool of Ray actors (`--ray auto`: a local Ray on this machine's cores and GPUs;
-  `--ray ADDRESS`: an existing cluster; `--ray off`: worker threads in this process, see
-  batch_runner.local_workers). Each worker loads the models once and runs whole files with the
-  `every` pipeline (`app.run`). GPU actors ask for a GPU each. The largest files go first. A file
-  whose actor dies is tried once more, on a new actor.
+- Workers: worker threads in this process (see batch_runner.local_workers), or a pool of Ray actors
+  (`--ray ADDRESS` or RAY_ADDRESS: an existing cluster; `--ray local`: a Ray started on this
+  machine's cores and GPUs; see batch_runner.ray_address). Each worker loads the models once and
+  runs whole files with the `every` pipeline (`app.run`), reporting frames as it goes. GPU actors ask
+  for a GPU each. The largest files go first. A file whose actor dies is tried once more, on a new
+  actor.
 - Each file's outputs are made in a private folder and moved into place only when the file is done,
   so nothing half-written looks complete. DIR/manifest.jsonl gets a line per file: status (ok,
   failed, skipped), frames, fps, seconds, error (one line), and the key of the models and options
   that made it. A rerun skips files whose outputs exist and were made with the same key; --force
   redoes them. One bad file never stops the batch: it is marked failed. Exit code 0 when every file
-  succeeded, 1 when some failed, 130 after Ctrl-C (the manifest says what finished).
+  succeeded, 1 when some failed, 130 after Ctrl-C (the manifest says what finished; the files being
+  processed stop at their next frame, their private folders removed).
 """
 
 from __future__ import annotations
@@ -38,12 +40,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LiveVisionError, UsageError
-from .sources.images import IMAGE_EXTENSIONS
+from .sources.base import FrameSource
+from .sources.images import IMAGE_EXTENSIONS, ImageSource
+from .sources.opencv import VideoCaptureSource
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv"})
 MANIFEST = "manifest.jsonl"
+SCRATCH_PREFIX = "livevision-batch-"  # each file's private folder in the temporary folder
 CRASH_ONCE_ENV = "LIVEVISION_BATCH_CRASH_ONCE"  # fault injection for the tests: "<marker file>:<name part>"
 
 
@@ -196,10 +201,12 @@ def check_outputs_are_not_inputs(items: list[Item], job: Job) -> None:
 
 
 class Worker:
-    """Loads the models once; then runs whole files, each into a private folder moved into place at the end."""
+    """Loads the models once; then runs whole files, each into a private folder moved into place at the end.
+    `report(source, frames)`, if given, hears of each file's frames as they are done (its thread)."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, report=None):
         self.job = job
+        self.report = report
         self.models = job.options.model.load(job.options.tasks)
 
     def process(self, item: Item) -> Outcome:
@@ -217,7 +224,7 @@ class Worker:
     def _run(self, item: Item) -> int:
         from .app import run
 
-        with tempfile.TemporaryDirectory(prefix="livevision-batch-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
             scratch = Path(scratch)
             local = _local_copy(item.source, scratch)
             made = scratch / "out"
@@ -233,11 +240,28 @@ class Worker:
                 source=dataclasses.replace(self.job.options.source, source=str(local), pacing="every"))
             if self.job.arrays:
                 (made / names[-1]).mkdir(parents=True, exist_ok=True)
-            run(options, models=self.models)
+            try:
+                source = _open_copy(local, item.source) if local != Path(item.source) else str(local)
+                run(options, source=source, models=self.models,
+                    progress=_FileFrames(item.source, self.report) if self.report else None)
+            except Exception as exc:  # an error about the local copy is about the URL to the user
+                exc.args = tuple(a.replace(str(local), item.source) if isinstance(a, str) else a for a in exc.args)
+                raise
             frames = json.loads((made / ".stats.json").read_text())["frames"]["displayed"]
             for name in names:
                 _publish(made / name, self.job.output_dir, name)
             return int(frames)
+
+
+class _FileFrames:
+    """What app.run counts one file's frames on, passed on to a Worker's `report`."""
+
+    def __init__(self, source: str, report):
+        self.source, self.report, self.n = source, report, 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self.report(self.source, self.n)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -265,6 +289,41 @@ def _local_copy(source: str, scratch: Path) -> Path:
     with fsspec.open(source, "rb") as remote, open(local, "wb") as f:
         shutil.copyfileobj(remote, f, 1 << 20)
     return local
+
+
+def _open_copy(local: Path, url: str) -> FrameSource:
+    """The local copy of a remote file, its frames and errors named by its URL (results name their
+    source; the copy is deleted when the file is done)."""
+    if local.suffix.lower() in IMAGE_EXTENSIONS:
+        return _NamedSource(ImageSource([local], name=url))
+    return _NamedSource(VideoCaptureSource(str(local), is_live=False, name=url))
+
+
+class _NamedSource(FrameSource):
+    """A source whose frames say they come from its name (an image's frames name their file)."""
+
+    def __init__(self, inner: FrameSource):
+        self._inner = inner
+        self.info = inner.info
+        self.supports_grab = inner.supports_grab
+
+    def frames(self):
+        for frame in self._inner.frames():
+            yield dataclasses.replace(frame, source=self.info.name)
+
+    def grab(self) -> bool:
+        return self._inner.grab()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    @property
+    def frames_bad(self) -> int:
+        return self._inner.frames_bad
+
+    @property
+    def reconnects(self) -> int:
+        return self._inner.reconnects
 
 
 def _remote(output_dir: str, name: str):
@@ -324,6 +383,12 @@ class Manifest:
         for line in self.lines:
             latest[line["source"]] = line
         return {s for s, line in latest.items() if line["status"] in ("ok", "skipped") and line.get("key") == key}
+
+    def exists(self) -> bool:
+        if _is_url(self.output_dir):
+            fs, path = _remote(self.output_dir, MANIFEST)
+            return bool(fs.exists(path))
+        return (Path(self.output_dir) / MANIFEST).exists()
 
     def add(self, outcome: Outcome, key: str) -> None:
         line = {"source": outcome.source, "status": outcome.status, "frames": outcome.frames, "fps": outcome.fps,

@@ -412,8 +412,6 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                          output=OutputOptions(display=False, depth_format=args.depth_format))
     job = Job(options=options, output_dir=str(args.output_dir), video=args.video, arrays=args.arrays)
     workers = _count_or_auto(args.workers, "--workers", "workers")
-    if workers != "auto" and args.ray != "off":
-        raise UsageError("--workers is for --ray off (on Ray, a worker per core or GPU of the cluster)")
     return run_batch(expand_sources(args.sources), job, ray=args.ray, workers=workers, force=args.force)
 
 
@@ -436,11 +434,12 @@ def _add_batch_parser(commands) -> None:
     batch.add_argument("--arrays", action="store_true", help="also write each file's raw arrays (a folder)")
     batch.add_argument("--depth-format", choices=["npy", "npz", "png"], default="npy",
                        help="format of depth arrays with --arrays")
-    batch.add_argument("--ray", default="auto", metavar="auto|ADDRESS|off",
-                       help="auto (default): a local Ray on this machine's cores and GPUs; ADDRESS: join a cluster "
-                       "(ray://host:10001 or host:6379); off: this process (see --workers)")
+    batch.add_argument("--ray", default="auto", metavar="auto|ADDRESS|local|off",
+                       help="auto (default): the Ray cluster RAY_ADDRESS names, else this process; ADDRESS: join a "
+                       "cluster (ray://host:10001 or host:6379); local: a Ray on this machine's cores and GPUs "
+                       "(slower to start than it wins back on small batches); off: this process (see --workers)")
     batch.add_argument("--workers", default="auto", metavar="N|auto",
-                       help="with --ray off, files run side by side in this process; auto (default): one per "
+                       help="in this process, files run side by side; auto (default): one per "
                        "physical core, each model on one ONNX Runtime thread, when the models run on the CPU "
                        "(as many as memory allows); one on an accelerator")
     batch.add_argument("--force", action="store_true", help="redo files already done with the same options")

@@ -102,6 +102,14 @@ def deferred(on_request: Callable[[], None], on_abort: Callable[[], None] | None
             _on_abort.remove(on_abort)
 
 
+def request(signum: int = signal.SIGINT) -> None:
+    """As if the first signal came, for a process told to stop another way (a `livevision batch` Ray
+    worker): the open deferred() blocks stop at their next frame and then raise."""
+    _state["requested"] = signum
+    for on_request in list(_on_request):
+        on_request()
+
+
 def requested() -> bool:
     return _state["requested"] is not None
 
