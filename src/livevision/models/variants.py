@@ -254,7 +254,7 @@ def choose_variant(
     tried = ", ".join(to_build)
     skipping = "; ".join(f"{kind}: {why}" for kind, why in skipped.items())
     log.info("%s: building, checking and timing variants (%s) against fp32 on this machine%s: about %d s "
-             "(fp32 takes %.0f ms a frame here); first use only, later runs load the choice from the cache",
+             "(fp32 takes %.1f ms a frame here); first use only, later runs load the choice from the cache",
              heading, tried, f", skipping the ones no faster before ({skipping})" if skipped else "",
              report.measurement["estimated_s"], frame_s * 1000)
 
