@@ -82,12 +82,15 @@ class VariantHistory:
         try:
             with self.cache.lock("variant-history"):
                 data = self._read()
-                known = data.setdefault(self.machine, {}).setdefault(self.shape, {})
+                machine = data.setdefault(self.machine, {})
+                known = machine.setdefault(self.shape, {})
                 for kind, speedup in timed.items():
                     if speedup < min_speedup:
                         known[kind] = {"speedup": speedup, "model": model}
                     else:
                         known.pop(kind, None)
+                if not known:
+                    del machine[self.shape]
                 write_json_atomic(self.path, data)
         except OSError as exc:  # a read-only cache: the choice still stands, only the memory is lost
             log.debug("cannot record variant speeds in %s: %s", self.path, exc)
