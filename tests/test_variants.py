@@ -561,6 +561,9 @@ def test_auto_skips_kinds_no_faster_for_a_model_of_the_same_shape(tiny_model, tm
         report = second.metadata["notes"]["precision"]
         assert report["chosen"] == FP32 and [c["kind"] for c in report["candidates"]] == [FP32, *tried]
         assert all(c["reason"].startswith("not built: no faster before") for c in report["candidates"][1:])
+        table = format_report(report).splitlines()
+        rows = [next(line for line in table if line.split()[0] == kind) for kind in tried]
+        assert all(" skip " in row and " FAIL " not in row for row in rows), table
         assert "building, checking and timing" not in caplog.text and "no faster than fp32" in caplog.text
 
         asked = find_model_entry(second_model, "classification", cache_dir=cache, runtime=runtime, precision="int8")

@@ -37,6 +37,8 @@ MIN_SPEEDUP = 1.05
 # (never fewer than MIN_RUNS), so a 1 s/frame model does not take minutes per candidate.
 RUNS = 20
 WARMUP = 2
+# The reason of a kind auto did not build because it was no faster before (variant_history).
+SKIPPED = "not built: no faster before,"
 MIN_RUNS = 5
 TIME_BUDGET_S = 60.0
 
@@ -232,7 +234,7 @@ def choose_variant(
     report.candidates = [candidates[kind] for kind in wanted]
     skipped = {} if explicit else {kind: why for kind, why in (skip or {}).items() if kind in wanted and kind != FP32}
     for kind, why in skipped.items():
-        candidates[kind].reject(f"not built: no faster before, {why}")
+        candidates[kind].reject(f"{SKIPPED} {why}")
         candidates[kind].file = None
     to_build = [kind for kind in wanted if kind != FP32 and kind not in skipped]
     heading = f"precision {precision}" + (f" for {label}" if label else "")
@@ -447,8 +449,8 @@ def format_report(report: dict, *, warnings: bool = False) -> str:
         metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                             for k, v in (c.get("metrics") or {}).items())
         detail = metrics if c.get("passed") and metrics else c.get("reason", "")
-        lines.append(f"  {c['kind']:<15} {(f'{ms:.1f} ms' if ms else '-'):>10} {speed:>7}  "
-                     f"{'pass' if c.get('passed') else 'FAIL'}  {detail}")
+        verdict = "pass" if c.get("passed") else "skip" if c.get("reason", "").startswith(SKIPPED) else "FAIL"
+        lines.append(f"  {c['kind']:<15} {(f'{ms:.1f} ms' if ms else '-'):>10} {speed:>7}  {verdict}  {detail}")
     if warnings:
         lines += [f"  WARNING: {w}" for w in report.get("warnings", [])]
     return "\n".join(lines)
