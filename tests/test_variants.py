@@ -515,8 +515,11 @@ def test_variant_history_is_per_machine_and_shape(tmp_path):
     faster = {"candidates": [{"kind": INT8_DYNAMIC, "speedup": 1.2}]}  # asked for again, and faster now
     VariantHistory(cache, "cpu A", "vit 86M 224x224").record(faster, "model-b", min_speedup=1.05)
     assert VariantHistory(cache, "cpu A", "vit 86M 224x224").slower_kinds() == {}
-    (tmp_path / "variant-speed.json").write_text("{not json")
-    assert VariantHistory(cache, "cpu A", "vit 86M 224x224").slower_kinds() == {}
+    for damaged in ("{not json", '{"cpu A": ["vit 86M 224x224"]}', '{"cpu A": {"vit 86M 224x224": 3}}'):
+        (tmp_path / "variant-speed.json").write_text(damaged)  # a damaged record is no record, never an error
+        assert VariantHistory(cache, "cpu A", "vit 86M 224x224").slower_kinds() == {}
+    VariantHistory(cache, "cpu A", "vit 86M 224x224").record(report, "model-a", min_speedup=1.05)
+    assert list(VariantHistory(cache, "cpu A", "vit 86M 224x224").slower_kinds()) == [INT8_DYNAMIC]
 
 
 def test_auto_skips_kinds_no_faster_for_a_model_of_the_same_shape(tiny_model, tmp_path, monkeypatch, caplog):

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import ModelCache, write_json_atomic
+from .variant_kinds import FP32
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,8 @@ def machine_key(provider: str) -> str:
 
 
 def shape_key(fp32_onnx: Path, model_type: str, input_shape: tuple[int, ...]) -> str:
-    """The model's shape: its architecture, parameter count (from the ONNX initializers' dims, weights
-    not read) and input size, e.g. "depth_anything 24.8M params 252x448"."""
+    """The model's shape: its architecture, parameter count (from the ONNX initializers' dims; external
+    weight files are not read) and input size, e.g. "depth_anything 24.8M params 252x448"."""
     import onnx
 
     model = onnx.load(str(fp32_onnx), load_external_data=False)
@@ -76,7 +77,7 @@ class VariantHistory:
         """Remember the timed candidates of a choose_variant report: a kind below `min_speedup` as slower,
         one at or above it no longer (a kind asked for explicitly is timed again)."""
         timed = {c["kind"]: c["speedup"] for c in report["candidates"]
-                 if c["kind"] != "fp32" and c.get("speedup") is not None}
+                 if c["kind"] != FP32 and c.get("speedup") is not None}
         if not timed:
             return
         try:
@@ -96,8 +97,12 @@ class VariantHistory:
             log.debug("cannot record variant speeds in %s: %s", self.path, exc)
 
     def _read(self) -> dict:
+        """The file's records; {} when it is missing or not laid out as {machine: {shape: {kind: {...}}}}."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return data if isinstance(data, dict) else {}
+        valid = isinstance(data, dict) and all(
+            isinstance(shapes, dict) and all(isinstance(kinds, dict) for kinds in shapes.values())
+            for shapes in data.values())
+        return data if valid else {}
