@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -61,10 +62,13 @@ def main() -> int:
         run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", wheels, ROOT])
         wheel = next(wheels.glob("livevision-*.whl"))
         slim = work / "slim-venv"
+        # The slim venv sees only what it installed: a PYTHONPATH naming a checkout would make pip take
+        # livevision as installed already (its egg-info) and the run import the checkout, not the wheel.
+        slim_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", slim])
-        run([slim / "bin" / "python", "-m", "pip", "install", "-q", wheel], timeout=900)
+        run([slim / "bin" / "python", "-m", "pip", "install", "-q", wheel], timeout=900, env=slim_env)
         heavy = run([slim / "bin" / "python", "-c", "import importlib.util as u; print([m for m in "
-                     "('torch', 'transformers', 'optimum') if u.find_spec(m)])"]).stdout.strip()
+                     "('torch', 'transformers', 'optimum') if u.find_spec(m)])"], env=slim_env).stdout.strip()
         if heavy != "[]":
             raise SystemExit(f"check_slim_install: the runtime install pulled in {heavy}")
 
@@ -85,7 +89,7 @@ def main() -> int:
         results = work / "runtime" / "results.jsonl"
         ran = run([slim / "bin" / "livevision", "run", "--task", "segmentation", "--model", copied,
                    "--source", make_video(work / "clip.avi"), "--no-display", "--results", results,
-                   "--cache-dir", work / "runtime" / "cache"], timeout=900)
+                   "--cache-dir", work / "runtime" / "cache"], timeout=900, env=slim_env)
         missing = [line for line in ran.stderr.splitlines() if "No module named" in line]
         if missing:
             raise SystemExit("check_slim_install: a module is missing on the runtime install:\n" + "\n".join(missing))
