@@ -117,7 +117,9 @@ def main() -> int:
         started = time.monotonic()
         rows.append(measure(key.strip(), args.cache, args.frames, args.runs, args.rounds))
         name, report = rows[-1]
-        print(f"{name}: chose {report['chosen']} ({report['reason']}) in {time.monotonic() - started:.0f} s",
+        measurement = report["measurement"]
+        print(f"{name}: chose {report['chosen']} ({report['reason']}) in {time.monotonic() - started:.0f} s; "
+              f"choosing took {measurement.get('took_s')} s, estimated at {measurement.get('estimated_s')} s",
               flush=True)
     section = "\n".join([
         BEGIN, "## Precision: FP32 vs quantized variants vs auto", "",

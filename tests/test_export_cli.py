@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,15 +25,15 @@ def test_export_local_folder_then_reuse(tiny_model, tmp_path):
     cache = tmp_path / "cache"
     first = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache), "--precision", "fp32")
     assert first.returncode == 0, first.stderr
-    onnx_path = first.stdout.strip()
-    assert onnx_path.endswith("model.onnx") and os.path.getsize(onnx_path) > 0
-    entry_dir = os.path.dirname(onnx_path)
+    entry_dir = first.stdout.strip()
+    onnx_path = os.path.join(entry_dir, "model.onnx")
+    assert os.path.getsize(onnx_path) > 0
     assert json.load(open(os.path.join(entry_dir, "livevision.json")))["key"]["options"]["task"] == "classification"
     mtime = os.path.getmtime(onnx_path)
 
     second = run_cli("export", str(folder), "--task", "classification", "--cache-dir", str(cache),
                      "--precision", "fp32")
-    assert second.returncode == 0 and second.stdout.strip() == onnx_path
+    assert second.returncode == 0 and second.stdout.strip() == entry_dir
     assert os.path.getmtime(onnx_path) == mtime  # reused, not re-exported
 
 
@@ -170,7 +171,7 @@ def test_two_processes_exporting_at_once_share_one_entry(tiny_model, tmp_path):
     entries = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     assert len(entries) == 1
     onnxruntime = pytest.importorskip("onnxruntime")
-    onnxruntime.InferenceSession(outs[0][0].strip())  # and it is a valid model
+    onnxruntime.InferenceSession(os.path.join(outs[0][0].strip(), "model.onnx"))  # and it is a valid model
 
 
 def test_export_can_build_the_precision_variant_ahead_of_a_run(tiny_model, tmp_path):
@@ -180,10 +181,13 @@ def test_export_can_build_the_precision_variant_ahead_of_a_run(tiny_model, tmp_p
                      "--precision", "int8", "--device", "cpu")
     assert built.returncode == 0, built.stderr
     assert "building, checking and timing variants" in built.stderr
-    variant = built.stdout.strip().splitlines()[-1]
-    assert variant.endswith("model.onnx") and os.path.getsize(variant) > 0
-    assert json.load(open(os.path.join(os.path.dirname(variant), "livevision.json")))["notes"]["precision"]["chosen"] \
-        == "int8-dynamic"
+    # stdout names the folder to copy, as stderr does (issue 18: it named the variant, stderr the export)
+    to_copy = built.stdout.strip()
+    assert to_copy.splitlines() == [to_copy] and f"copy the folder {to_copy} there" in built.stderr
+    assert "precision" not in json.load(open(os.path.join(to_copy, "livevision.json")))["key"]["options"]
+    variants = [p for p in cache.iterdir() if (p / "livevision.json").is_file() and str(p) != to_copy]
+    assert len(variants) == 1
+    assert json.load(open(variants[0] / "livevision.json"))["notes"]["precision"]["chosen"] == "int8-dynamic"
     clip = tmp_path / "frame.png"
     cv2.imwrite(str(clip), np.full((48, 64, 3), 127, np.uint8))
     run = run_cli("run", "--task", "classification", "--model", str(folder), "--source", str(clip), "--no-display",
@@ -226,6 +230,39 @@ def test_models_lists_the_cache_and_clears_only_its_entries(tiny_model, tmp_path
     assert "nothing cached yet" in run_cli("models", "--cache-dir", str(cache)).stdout
 
 
+def test_models_counts_hard_linked_files_once(tiny_model, tmp_path):
+    """Issue 18: a variant that chose fp32 hard-links the export's model.onnx, and `models` counted it twice
+    (668.6 MB shown, 527 MB on disk)."""
+    import shutil
+
+    from livevision.models.cache import ModelCache
+    from livevision.models.inventory import cached_models, disk_bytes
+
+    cache = tmp_path / "cache"
+    exported = run_cli("export", str(tiny_model("vit")), "--task", "classification", "--cache-dir", str(cache),
+                       "--precision", "fp32")
+    assert exported.returncode == 0, exported.stderr
+    export = Path(exported.stdout.strip())
+    linked = cache / "vit-linked"  # a variant entry as precision.py makes one when it keeps fp32
+    linked.mkdir()
+    for name in ("config.json", "preprocessor_config.json"):
+        shutil.copy2(export / name, linked / name)
+    os.link(export / "model.onnx", linked / "model.onnx")
+    meta = json.loads((export / "livevision.json").read_text())
+    meta["key"]["options"]["precision"] = "auto"
+    (linked / "livevision.json").write_text(json.dumps(meta))
+    on_disk = {(st.st_ino, st.st_size) for st in (p.stat() for p in cache.rglob("*")
+                                                  if p.is_file() and p.parent != cache and ".locks" not in p.parts)}
+    on_disk_bytes = sum(size for _, size in on_disk)
+    entries = cached_models(ModelCache(cache))
+    assert len(entries) == 2 and disk_bytes(entries) == on_disk_bytes < sum(m.size_bytes for m in entries)
+    out = run_cli("models", "--cache-dir", str(cache)).stdout
+    assert f"2 cached, {on_disk_bytes / 1e6:.1f} MB on disk" in out, out
+    onnx_mb = (export / "model.onnx").stat().st_size / 1e6
+    row = next(line for line in out.splitlines() if "[vit-linked]" in line)
+    assert f"{onnx_mb:.1f} MB of it hard links" in row, out
+
+
 def test_models_says_which_cache_a_run_uses():
     from livevision.models.cache import default_cache_dir
 
@@ -260,7 +297,7 @@ def test_an_export_folder_copied_elsewhere_runs_as_the_model(tiny_model, tmp_pat
                        "--precision", "fp32")
     assert exported.returncode == 0, exported.stderr
     named = re.search(r"copy the folder (\S+) there", exported.stderr)
-    assert named and os.path.dirname(exported.stdout.strip()) == named.group(1)
+    assert named and exported.stdout.strip() == named.group(1)
     copy = tmp_path / "elsewhere" / "vit"
     shutil.copytree(named.group(1), copy)
     frame = np.full((48, 64, 3), 127, np.uint8)
@@ -270,9 +307,15 @@ def test_an_export_folder_copied_elsewhere_runs_as_the_model(tiny_model, tmp_pat
 
     with pytest.raises(Exception, match="export for classification, not depth"):
         load_model(str(copy), "depth", cache_dir=tmp_path / "runtime-cache")
-    (copy / "model.onnx").write_bytes(b"cut short")
     image = tmp_path / "frame.png"
     cv2.imwrite(str(image), frame)
+    # the runtime machine's messages name the folder passed, not the one on the export machine (issue 18)
+    ran = run_cli("run", "--task", "classification", "--model", str(copy), "--source", str(image), "--no-display",
+                  "--cache-dir", str(tmp_path / "runtime-cache"), "--device", "cpu")
+    assert ran.returncode == 0, ran.stderr
+    assert f"precision auto for {copy}: building" in ran.stderr and f"{copy} runs on" in ran.stderr, ran.stderr
+    assert str(folder) not in ran.stderr, ran.stderr
+    (copy / "model.onnx").write_bytes(b"cut short")
     cut = run_cli("run", "--task", "classification", "--model", str(copy), "--source", str(image), "--no-display",
                   "--cache-dir", str(tmp_path / "runtime-cache"))
     assert cut.returncode != 0 and "incomplete export" in cut.stderr and "Traceback" not in cut.stderr

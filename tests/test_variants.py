@@ -228,6 +228,21 @@ def test_gate_names_the_failing_classification_metric():
     assert report.metrics["top1_agreement"] == pytest.approx(0.75)
 
 
+def test_gate_fails_a_variant_that_moves_a_shown_top5_score():
+    """Issue 25: a variant that kept the top-1 class and its score but moved the 2nd and 3rd scores by 0.19
+    (swapping their order) passed the gate as "the same answers"; a run shows the top 5 with their scores."""
+    probs = np.array([[0.5, 0.3, 0.11, 0.03, 0.02, 0.02, 0.01, 0.005, 0.003, 0.002]])
+    ref = [{"logits": np.log(probs).astype(np.float32)}]
+    swapped = [{"logits": np.log(probs[:, [0, 2, 1, 3, 4, 5, 6, 7, 8, 9]]).astype(np.float32)}]
+    report = check_agreement("classification", ref, swapped)
+    assert report.passed is False and report.failed == ("top5_prob_diff",), report
+    assert report.metrics["top5_prob_diff"] == pytest.approx(0.19, abs=1e-4)
+    assert report.metrics["top1_prob_diff"] < 1e-6 and report.metrics["top5_same_order"] == 0.0
+    assert "top5_prob_diff=0.19" in report.reason
+    same = check_agreement("classification", ref, [{"logits": ref[0]["logits"] + 0.01}])
+    assert same.passed and same.metrics["top5_same_order"] == 1.0
+
+
 def test_gate_counts_a_tie_in_fp32_as_agreement():
     ref = [{"logits": np.array([[2.0, 2.0 - 1e-4, -1.0]], np.float32)}]
     swapped = [{"logits": np.array([[2.0 - 1e-4, 2.0, -1.0]], np.float32)}]
@@ -356,6 +371,10 @@ def test_auto_picks_a_variant_that_passes_the_real_gate(exported, tmp_path):
     assert candidate["metrics"]["top1_agreement"] == 1.0
     assert candidate["metrics"]["top1_prob_diff"] <= thresholds_for("classification")["max_top1_prob_diff"]
     assert report["chosen"] == INT8_DYNAMIC and path == tmp_path / "model.int8-dynamic.onnx"
+    # what the variant changes is said once, in the table, whose columns are explained (issue 25)
+    table = format_report(report)
+    assert table.count("top5_prob_diff=") == 1 and table.count("top5_same_order=") == 1, table
+    assert "ms/frame: the model alone, median of 3 runs" in table, table
 
 
 def test_auto_falls_back_to_fp32_when_no_candidate_is_faster(exported, tmp_path):
@@ -479,3 +498,79 @@ def test_graph_optimization_prints_nothing_a_user_cannot_act_on(exported, tmp_pa
     with caplog.at_level(logging.WARNING):
         build_variant(entry.onnx_path, FP32_OPTIMIZED, tmp_path / "opt.onnx", model_type="vit")
     assert not [r for r in caplog.records if "num_heads" in r.getMessage()], caplog.text
+
+
+def test_variant_history_is_per_machine_and_shape(tmp_path):
+    from livevision.models.cache import ModelCache
+    from livevision.models.variant_history import VariantHistory
+
+    cache = ModelCache(tmp_path)
+    report = {"candidates": [{"kind": FP32, "speedup": 1.0}, {"kind": INT8_DYNAMIC, "speedup": 0.93},
+                             {"kind": INT8_STATIC, "speedup": 1.4}, {"kind": FP32_OPTIMIZED, "reason": "not built"}]}
+    VariantHistory(cache, "cpu A", "vit 86M 224x224").record(report, "model-a", min_speedup=1.05)
+    skipped = VariantHistory(cache, "cpu A", "vit 86M 224x224").slower_kinds()
+    assert list(skipped) == [INT8_DYNAMIC] and "0.93x" in skipped[INT8_DYNAMIC] and "model-a" in skipped[INT8_DYNAMIC]
+    assert VariantHistory(cache, "cpu B", "vit 86M 224x224").slower_kinds() == {}  # another machine
+    assert VariantHistory(cache, "cpu A", "vit 86M 384x384").slower_kinds() == {}  # another shape
+    faster = {"candidates": [{"kind": INT8_DYNAMIC, "speedup": 1.2}]}  # asked for again, and faster now
+    VariantHistory(cache, "cpu A", "vit 86M 224x224").record(faster, "model-b", min_speedup=1.05)
+    assert VariantHistory(cache, "cpu A", "vit 86M 224x224").slower_kinds() == {}
+    for damaged in ("{not json", '{"cpu A": ["vit 86M 224x224"]}', '{"cpu A": {"vit 86M 224x224": 3}}'):
+        (tmp_path / "variant-speed.json").write_text(damaged)  # a damaged record is no record, never an error
+        assert VariantHistory(cache, "cpu A", "vit 86M 224x224").slower_kinds() == {}
+    VariantHistory(cache, "cpu A", "vit 86M 224x224").record(report, "model-a", min_speedup=1.05)
+    assert list(VariantHistory(cache, "cpu A", "vit 86M 224x224").slower_kinds()) == [INT8_DYNAMIC]
+
+
+def test_auto_skips_kinds_no_faster_for_a_model_of_the_same_shape(tiny_model, tmp_path, monkeypatch, caplog):
+    """Issue 25: every variant of the first model lost to FP32, and the next model of the same shape spent
+    minutes building and timing the same kinds again. auto says up front what it tries and about how long
+    that takes, remembers the kinds that were no faster (this machine, this shape), and skips them."""
+    import re
+
+    from livevision.models.cache import ModelCache
+    from livevision.models.inventory import clear_cache
+    from livevision.models.variant_history import HISTORY_FILE
+    from livevision.predictor import RuntimeOptions, find_model_entry
+
+    first_model, second_model = tiny_model("vit"), tmp_path / "vit-finetuned"
+    shutil.copytree(first_model, second_model)  # another model of the same shape: other labels
+    config = json.loads((second_model / "config.json").read_text())
+    config["id2label"] = {k: f"other_{k}" for k in config["id2label"]}
+    (second_model / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(variants, "MIN_SPEEDUP", 1e9)  # every kind is too slow to be chosen here
+    built, real_build = [], variants.build_variant_with_info
+
+    def spy(fp32, kind, out, **kwargs):
+        assert re.search(r"building, checking and timing variants \(.*\) .*about \d+ s", caplog.text), caplog.text
+        built.append(kind)
+        return real_build(fp32, kind, out, **kwargs)
+
+    monkeypatch.setattr(variants, "build_variant_with_info", spy)
+    cache, runtime = tmp_path / "cache", RuntimeOptions(device="cpu")
+    tried = candidate_kinds(profile_for("vit"))[1:]
+    with caplog.at_level(logging.INFO, logger="livevision"):
+        first = find_model_entry(first_model, "classification", cache_dir=cache, runtime=runtime)
+        assert built == tried and first.metadata["notes"]["precision"]["chosen"] == FP32
+        plan = [r.getMessage() for r in caplog.records if "building, checking and timing" in r.getMessage()]
+        assert len(plan) == 1 and all(kind in plan[0] for kind in tried), plan
+        measurement = first.metadata["notes"]["precision"]["measurement"]
+        assert measurement["estimated_s"] >= 0 and measurement["took_s"] >= 0
+
+        built.clear()
+        caplog.clear()
+        second = find_model_entry(second_model, "classification", cache_dir=cache, runtime=runtime)
+        assert built == [], "a kind that lost on a model of this shape was built again"
+        report = second.metadata["notes"]["precision"]
+        assert report["chosen"] == FP32 and [c["kind"] for c in report["candidates"]] == [FP32, *tried]
+        assert all(c["reason"].startswith("not built: no faster before") for c in report["candidates"][1:])
+        table = format_report(report).splitlines()
+        rows = [next(line for line in table if line.split()[0] == kind) for kind in tried]
+        assert all(" skip " in row and " FAIL " not in row for row in rows), table
+        assert "building, checking and timing" not in caplog.text and "no faster than fp32" in caplog.text
+
+        asked = find_model_entry(second_model, "classification", cache_dir=cache, runtime=runtime, precision="int8")
+        assert built == [kind_for_precision("int8", profile_for("vit"))]  # asking for a kind still builds it
+        assert asked.metadata["notes"]["precision"]["chosen"] == built[0]
+    clear_cache(ModelCache(cache))  # `livevision models --clear` forgets the speeds too
+    assert not (cache / HISTORY_FILE).exists()

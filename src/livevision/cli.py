@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from .models.cache import ModelCache
-    from .models.inventory import cache_location, cached_models, clear_cache
+    from .models.inventory import cache_location, cached_models, clear_cache, disk_bytes, shared_bytes
 
     root, why = cache_location(args.cache_dir)
     cache = ModelCache(root)
@@ -103,11 +103,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if not entries:
         print("  nothing cached yet: the first run of a model exports it here")
         return 0
-    total = sum(m.size_bytes for m in entries)
-    print(f"  {len(entries)} cached, {total / 1e6:.1f} MB in all:")
+    print(f"  {len(entries)} cached, {disk_bytes(entries) / 1e6:.1f} MB on disk in all (hard links counted once):")
     for m in entries:
+        shared = shared_bytes(m, entries)
+        linked = f"  ({shared / 1e6:.1f} MB of it hard links to another entry's files)" if shared else ""
         print(f"  {m.size_bytes / 1e6:8.1f} MB  {m.task:<14} {m.model_type:<14} {m.what:<40} "
-              f"{m.source}  [{m.folder.name}]")
+              f"{m.source}  [{m.folder.name}]{linked}")
     return 0
 
 
@@ -461,13 +462,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
         runtime = RuntimeOptions(device=args.device, allow_fallback=args.allow_cpu_fallback, input_size=args.input_size)
         entry = find_model_entry(model, task, revision=args.revision, cache_dir=args.cache_dir,
                                  precision=args.precision, calibrate=args.calibrate, runtime=runtime)
-    print(entry.onnx_path)
     for warning in entry.metadata.get("notes", {}).get("validation_warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
-    # The round trip to a machine that only runs models (no torch): the export folder is all it needs.
+    # stdout: the folder to copy, the export itself (a precision variant built here is this machine's choice;
+    # another machine chooses its own). The round trip to a machine that only runs models (no torch):
     print(f"livevision: to run it where torch is not installed, copy the folder {exported} there "
           f"(e.g. scp -r) and pass that folder as the model: livevision run --task {task.value} --model FOLDER",
           file=sys.stderr)
+    print(exported)
     return 0
 
 

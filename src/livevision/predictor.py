@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -159,7 +159,7 @@ class Predictor:
 
     @property
     def name(self) -> str:
-        return self.entry.metadata.get("notes", {}).get("source") or self.entry.path.name
+        return self.entry.source
 
     def preprocess(self, frame: np.ndarray) -> PreparedInput | DeviceInput:
         """The model input: a PreparedInput, or with device pre-processing a DeviceInput."""
@@ -372,7 +372,7 @@ def _export_folder(model: str | Path, task: Task) -> CacheEntry | None:
     exported_for = options.get("task")
     if exported_for != task.value:
         raise UsageError(f"{path} is an export for {exported_for}, not {task.value}")
-    return entry
+    return replace(entry, label=str(model))  # messages name this folder, not the one exported from
 
 
 def _can_export() -> bool:

@@ -52,6 +52,10 @@ DEPTH_ABS_REL_FLOOR = 0.01
 # either label is FP32's answer to within its own rounding). The probability gate below still applies.
 CLASSIFICATION_TIE_PROB = 0.01
 
+# Classification: how many classes a run shows with their scores (the top-k default of the
+# classification head, the overlay and --results).
+SHOWN_CLASSES = 5
+
 THRESHOLDS: dict[Task, tuple[Threshold, ...]] = {
     Task.DEPTH: (
         Threshold(
@@ -80,6 +84,14 @@ THRESHOLDS: dict[Task, tuple[Threshold, ...]] = {
             "top1_prob_diff", 0.05, False,
             "largest change of the softmax probability of FP32's top-1 class: the shown score moves by at "
             "most 5 points, so the gate also sees damage that has not flipped a label on these few frames yet.",
+        ),
+        Threshold(
+            "top5_prob_diff", 0.05, False,
+            "largest change of any score a run shows: the softmax probability of each class in FP32's or the "
+            "candidate's top SHOWN_CLASSES, worst frame. The top-1 bound alone let a variant move the 2nd-5th "
+            "scores by 0.19 and still pass as 'the same answers'; the shown top-5 moves by at most 5 points too. "
+            "(Their order is reported, as top5_same_order, not gated: near-equal scores swap places under any "
+            "rounding, FP32's own included.)",
         ),
     ),
     Task.SEGMENTATION: (
@@ -237,8 +249,20 @@ def _classification_metrics(ref: np.ndarray, cand: np.ndarray) -> dict[str, floa
     exact = top == cand_top
     tied = ref_probs[rows, top] - ref_probs[rows, cand_top] <= CLASSIFICATION_TIE_PROB
     diff = float(np.max(np.abs(ref_probs[rows, top] - cand_probs[rows, top])))
+    k = min(SHOWN_CLASSES, ref2.shape[-1])
+    ref_top5, cand_top5 = _top_k(ref_probs, k), _top_k(cand_probs, k)
+    shown = np.zeros(ref_probs.shape, dtype=bool)  # the classes either of them shows, per frame
+    shown[rows[:, None], ref_top5] = shown[rows[:, None], cand_top5] = True
+    top5_diff = float(np.max(np.abs(ref_probs - cand_probs), where=shown, initial=0.0))
+    same_order = np.all(ref_top5 == cand_top5, axis=-1)
     return {"top1_agreement": float(np.mean(exact | tied)), "top1_prob_diff": diff,
-            "top1_exact": float(np.mean(exact))}
+            "top5_prob_diff": top5_diff, "top1_exact": float(np.mean(exact)),
+            "top5_same_order": float(np.mean(same_order))}
+
+
+def _top_k(probs: np.ndarray, k: int) -> np.ndarray:
+    """(rows, k) class indices, highest probability first."""
+    return np.argsort(-probs, axis=-1, kind="stable")[:, :k]
 
 
 def _mask_classification_labels(class_logits: np.ndarray, mask_logits: np.ndarray) -> np.ndarray:

@@ -111,12 +111,21 @@ class CacheKey:
 
 @dataclass(frozen=True)
 class CacheEntry:
+    """path: the entry's folder. label: how messages name the model when not by its export's source: the
+    folder the user passed, for an export copied from another machine (its source is a path over there)."""
+
     path: Path
     metadata: dict
+    label: str | None = field(default=None, compare=False)
 
     @property
     def onnx_path(self) -> Path:
         return self.path / ONNX_FILE
+
+    @property
+    def source(self) -> str:
+        """The model as messages name it: the label, else the Hub id or folder it was exported from."""
+        return self.label or self.metadata.get("notes", {}).get("source") or self.path.name
 
     def read_json(self, name: str) -> dict:
         with open(self.path / name, encoding="utf-8") as f:
@@ -179,7 +188,7 @@ class ModelCache:
                 if ONNX_FILE not in files:
                     raise CacheError(f"export produced no {ONNX_FILE} in {tmp}")
                 metadata = {"key": key.as_dict(), "files": files, "created": time.time(), "notes": notes}
-                _write_json_atomic(tmp / METADATA_FILE, metadata)
+                write_json_atomic(tmp / METADATA_FILE, metadata)
                 _fsync_dir(tmp)
                 tmp.chmod(0o755)  # mkdtemp makes it private; an entry is as readable as its parent
                 os.replace(tmp, final)
@@ -191,11 +200,15 @@ class ModelCache:
             raise CacheError(f"cache entry {final} is incomplete right after writing it")
         return entry
 
+    def _lock(self, key: CacheKey) -> contextlib.AbstractContextManager[None]:
+        return self.lock(key.digest)
+
     @contextlib.contextmanager
-    def _lock(self, key: CacheKey) -> Iterator[None]:
+    def lock(self, name: str) -> Iterator[None]:
+        """An exclusive lock across processes, named `name` in this cache (entries use their key's digest)."""
         lock_dir = self.root / ".locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
-        with open(lock_dir / f"{key.digest}.lock", "a+b") as handle:
+        with open(lock_dir / f"{name}.lock", "a+b") as handle:
             try:
                 import fcntl
             except ImportError:  # Windows: no advisory locks; the atomic rename still holds
@@ -224,7 +237,7 @@ def read_entry(folder: Path) -> CacheEntry | None:
     return CacheEntry(folder, metadata)
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
+def write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".part")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2, sort_keys=True)

@@ -1,8 +1,9 @@
 """What the export cache holds (`livevision models`), and emptying it (`--clear`).
 
 Each entry is a folder with livevision's metadata file: an export (the ONNX model of a Hub id or a
-local folder for one task) or a precision variant chosen for a device. Only such folders, and the
-cache's own lock folder, are ever removed: anything else a user put in the cache folder stays.
+local folder for one task) or a precision variant chosen for a device. Only such folders, the
+cache's own lock folder and its record of variant speeds are ever removed: anything else a user put
+in the cache folder stays.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import CACHE_DIR_ENV, METADATA_FILE, ModelCache, checkout_models_dir, default_cache_dir
+from .variant_history import HISTORY_FILE
 
 LOCKS_FOLDER = ".locks"
 
@@ -25,7 +27,19 @@ class CachedModel:
     task: str
     model_type: str
     what: str  # "export", or "variant: <chosen kind> for <provider>[, input N]"
-    size_bytes: int
+    size_bytes: int  # its files', hard links included (a variant that chose fp32 links the export's model.onnx)
+    files: frozenset[tuple[int, int, int]] = frozenset()  # (st_dev, st_ino, size) of each file
+
+
+def disk_bytes(entries: list[CachedModel]) -> int:
+    """The bytes `entries` take on disk: a file hard-linked into several entries counts once."""
+    return sum(size for _, _, size in frozenset().union(*(m.files for m in entries)))
+
+
+def shared_bytes(entry: CachedModel, entries: list[CachedModel]) -> int:
+    """The bytes of `entry` that are hard links of another entry's files (not extra disk space)."""
+    others = frozenset().union(*(m.files for m in entries if m is not entry))
+    return sum(size for (dev, ino, size) in entry.files if (dev, ino, size) in others)
 
 
 def cache_location(cache_dir: str | Path | None) -> tuple[Path, str]:
@@ -50,13 +64,15 @@ def cached_models(cache: ModelCache) -> list[CachedModel]:
             continue
         notes, options = meta.get("notes") or {}, (meta.get("key") or {}).get("options") or {}
         folder = meta_path.parent
+        stats = [p.stat() for p in folder.rglob("*") if p.is_file()]
         found.append(CachedModel(
             folder=folder,
             source=str(notes.get("source") or (meta.get("key") or {}).get("model") or "?"),
             task=str(notes.get("task") or options.get("task") or "?"),
             model_type=str(notes.get("model_type") or "?"),
             what=_what(options, notes),
-            size_bytes=sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
+            size_bytes=sum(st.st_size for st in stats),
+            files=frozenset((st.st_dev, st.st_ino, st.st_size) for st in stats),
         ))
     return sorted(found, key=lambda m: (m.source, m.folder.name))
 
@@ -78,4 +94,5 @@ def clear_cache(cache: ModelCache) -> list[Path]:
     for folder in removed:
         shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(cache.root / LOCKS_FOLDER, ignore_errors=True)
+    (cache.root / HISTORY_FILE).unlink(missing_ok=True)
     return removed

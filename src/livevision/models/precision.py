@@ -9,6 +9,7 @@ candidate's latency, speed-up, agreement, and the choice) goes into the entry's 
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import logging
@@ -21,6 +22,7 @@ import numpy as np
 from ..errors import UsageError
 from ..types import Task
 from .cache import CONFIG_FILE, ONNX_FILE, PROCESSOR_FILE, CacheEntry, CacheKey, ModelCache
+from .variant_history import VariantHistory, machine_key, shape_key
 from .variant_kinds import PRECISIONS
 
 log = logging.getLogger(__name__)
@@ -99,27 +101,27 @@ def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, devic
                    stored["versions"])
     entry = cache.lookup(key)
     if entry is not None:
-        return entry
+        return dataclasses.replace(entry, label=fp32.label)
     model_type = fp32.read_json(CONFIG_FILE).get("model_type")
 
     def build(tmp: Path) -> dict:
-        log.info("precision %s for %s: building, checking and timing variants on this machine, first use only "
-                 "(a minute or two for a large model); later runs load the choice from the cache",
-                 precision, fp32.metadata.get("notes", {}).get("source"))
         inputs = [preprocess(frame).pixel_values for frame in calibration_frames(calibrate)]
+        history = VariantHistory(cache, machine_key(provider), shape_key(fp32.onnx_path, model_type, inputs[0].shape))
         chosen, report = choose_variant(
             fp32.onnx_path, tmp / "candidates", task=task, model_type=model_type, calibration_inputs=inputs,
             device=device, precision=precision, config=fp32.read_json(CONFIG_FILE),
             calibration_note=calibrated_on, intra_op_threads=intra_op_threads, allow_fallback=allow_fallback,
+            skip=history.slower_kinds(), label=fp32.source,
         )
+        history.record(report, fp32.source, report["measurement"]["min_speedup"])
         _link_or_copy(chosen, tmp / ONNX_FILE)
         shutil.rmtree(tmp / "candidates", ignore_errors=True)
         for name in (CONFIG_FILE, PROCESSOR_FILE):
             shutil.copy2(fp32.path / name, tmp / name)
-        log.info("%s: %s", fp32.metadata.get("notes", {}).get("source"), format_report(report))
+        log.info("%s: %s", fp32.source, format_report(report))
         return {**fp32.metadata.get("notes", {}), "precision": report}
 
-    return cache.store(key, build)
+    return dataclasses.replace(cache.store(key, build), label=fp32.label)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from ..types import Task
 from .accuracy import AgreementReport, check_agreement, thresholds_for
 from .variant_build import build_variant_with_info, cpu_has_vnni
 from .registry import profile_for
-from .variant_kinds import FP32, VARIANTS_FORMAT, candidate_kinds, check_precision, kind_for_precision
+from .variant_kinds import FP32, INT8_STATIC, VARIANTS_FORMAT, candidate_kinds, check_precision, kind_for_precision
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ MIN_SPEEDUP = 1.05
 # (never fewer than MIN_RUNS), so a 1 s/frame model does not take minutes per candidate.
 RUNS = 20
 WARMUP = 2
+# The reason of a kind auto did not build because it was no faster before (variant_history).
+SKIPPED = "not built: no faster before,"
 MIN_RUNS = 5
 TIME_BUDGET_S = 60.0
 
@@ -167,19 +169,21 @@ def choose_variant(
     runs: int = RUNS,
     warmup: int = WARMUP,
     time_budget_s: float | None = TIME_BUDGET_S,
-    min_speedup: float = MIN_SPEEDUP,
+    min_speedup: float | None = None,
     intra_op_threads: int | None = None,
     allow_fallback: bool = False,
     gate: Callable[[Task, list, list], AgreementReport] = check_agreement,
     calibration_note: str | None = None,
     keep_candidates: bool = False,
+    skip: Mapping[str, str] | None = None,
+    label: str | None = None,
 ) -> tuple[Path, dict]:
     """Build, check and time variants of `fp32_onnx`; return (the path to run, a JSON-safe report).
 
     precision "auto": build the kinds worth trying for `model_type` on `device` (candidate_kinds, or
     `kinds`), time each against FP32 on `calibration_inputs` (median of `runs`, same session options as live
     mode, at most `time_budget_s` of timed runs), check each with `gate` (accuracy.check_agreement)
-    against FP32's outputs, and choose the fastest that passes and beats FP32 by `min_speedup`; FP32
+    against FP32's outputs, and choose the fastest that passes and beats FP32 by `min_speedup` (None: MIN_SPEEDUP); FP32
     otherwise. A candidate that fails to build, load or run is reported and skipped.
     precision "fp32" / "fp16" / "int8": build that variant only (int8: the kind its profile names),
     still time and check it, and return it even when the gate fails -- with a warning in the log and in
@@ -196,11 +200,16 @@ def choose_variant(
     calibration_note: where the calibration frames came from ("synthetic", "clip.mp4"...), for the report.
     gate: the accuracy check, check_agreement unless a test injects another.
     keep_candidates: keep the variant files that were not chosen (default: deleted; the fp32 file never is).
+    skip: {kind: why} kinds "auto" does not build (variant_history: no faster before for this shape here).
+    label: the model as the log line announcing the plan names it.
+    Before building, one line is logged: what is tried (and skipped), and about how long it takes, from one
+    timed FP32 run; report["measurement"] keeps that estimate and the time it took.
     """
     from .providers import provider_names, resolve_providers
     from .session import physical_cores
 
     task = Task.parse(task)
+    min_speedup = MIN_SPEEDUP if min_speedup is None else min_speedup
     # the primary provider: what the variants are for
     providers = provider_names(resolve_providers(device, allow_fallback=allow_fallback))[:1]
     check_precision(precision, providers[0])
@@ -219,11 +228,42 @@ def choose_variant(
                      "frames_calibrated": len(calibrate_on),
                      "calibration_held_out": len(check_on) > len(calibrate_on)})
 
-    candidates = _build_candidates(fp32_onnx, candidates_dir, wanted, calibrate_on, model_type=model_type,
-                                   config=config, providers=providers, explicit=explicit)
+    started = time.perf_counter()
+    candidates = {kind: Candidate(kind, fp32_onnx.name if kind == FP32 else f"model.{kind}.onnx") for kind in wanted}
+    candidates[FP32].path = fp32_onnx
     report.candidates = [candidates[kind] for kind in wanted]
-    sessions = _load_sessions(candidates, device, intra_op_threads=intra_op_threads,
-                              allow_fallback=allow_fallback, explicit=explicit)
+    skipped = {} if explicit else {kind: why for kind, why in (skip or {}).items() if kind in wanted and kind != FP32}
+    for kind, why in skipped.items():
+        candidates[kind].reject(f"{SKIPPED} {why}")
+        candidates[kind].file = None
+    to_build = [kind for kind in wanted if kind != FP32 and kind not in skipped]
+    heading = f"precision {precision}" + (f" for {label}" if label else "")
+    if not to_build:  # nothing to build, check or time
+        candidates[FP32].passed, candidates[FP32].reason = True, "reference"
+        report.chosen, report.chosen_file = FP32, fp32_onnx.name
+        report.reason = ("fp32 was asked for" if explicit else
+                         "fp32: every candidate measured no faster than fp32 on this machine for a model of this "
+                         "shape" if skipped else "fp32: no candidate to try on this device")
+        if skipped:
+            log.info("%s: %s; nothing is built (--precision int8 builds and times it anyway)", heading, report.reason)
+        return fp32_onnx, report.to_json()
+
+    fp32_session = _create_session(fp32_onnx, device, intra_op_threads, allow_fallback)
+    frame_s = _time_one_frame(fp32_session, check_on[0])
+    report.measurement["estimated_s"] = round(estimate_seconds(
+        frame_s, to_build, fp32_onnx.stat().st_size / 1e6, frames_checked=len(check_on),
+        frames_calibrated=len(calibrate_on), runs=runs, warmup=warmup, budget_s=time_budget_s))
+    tried = ", ".join(to_build)
+    skipping = "; ".join(f"{kind}: {why}" for kind, why in skipped.items())
+    log.info("%s: building, checking and timing variants (%s) against fp32 on this machine%s: about %d s "
+             "(fp32 takes %.1f ms a frame here); first use only, later runs load the choice from the cache",
+             heading, tried, f", skipping the ones no faster before ({skipping})" if skipped else "",
+             report.measurement["estimated_s"], frame_s * 1000)
+
+    _build_candidates(candidates, to_build, candidates_dir, calibrate_on, model_type=model_type,
+                      config=config, providers=providers, explicit=explicit)
+    sessions = {FP32: fp32_session, **_load_sessions(candidates, to_build, device, intra_op_threads=intra_op_threads,
+                                                     allow_fallback=allow_fallback, explicit=explicit)}
     _gate_candidates(candidates, sessions, task, gate, check_on)
     report.measurement["runs"] = _time_candidates(candidates, sessions, calibration_inputs, runs=runs,
                                                   warmup=warmup, budget_s=time_budget_s)
@@ -238,6 +278,7 @@ def choose_variant(
                 candidate.path.unlink(missing_ok=True)
                 candidate.file = None
     report.chosen, report.chosen_file = chosen, candidates[chosen].file
+    report.measurement["took_s"] = round(time.perf_counter() - started)
     for message in report.warnings:
         log.warning("%s", message)
     return candidates[chosen].path, report.to_json()
@@ -251,17 +292,53 @@ def _wanted_kinds(precision: str, model_type: str, kinds: Sequence[str] | None, 
     return [FP32] + [k for k in (kinds or candidate_kinds(profile_for(model_type), providers)) if k != FP32]
 
 
-def _build_candidates(fp32_onnx: Path, candidates_dir: Path, wanted: list[str], calibrate_on: list[np.ndarray], *,
-                      model_type: str, config: dict | None, providers: list[str],
-                      explicit: bool) -> dict[str, Candidate]:
-    """{kind: Candidate} for `wanted`, each variant built into candidates_dir as model.<kind>.onnx (fp32 is
-    `fp32_onnx` itself). A build failure rejects the candidate, or raises when the kind was asked for."""
-    candidates: dict[str, Candidate] = {}
-    for kind in wanted:
-        candidate = candidates[kind] = Candidate(kind, fp32_onnx.name if kind == FP32 else f"model.{kind}.onnx")
-        if kind == FP32:
-            candidate.path = fp32_onnx
-            continue
+# estimate_seconds' model of the work, per FP32 frame time: static INT8 calibration runs a model that
+# outputs every activation (measured ~3x a plain run), and quantizing or optimizing costs per MB of weights.
+CALIBRATION_RUN_COST = 3.0
+BUILD_S_PER_MB = 0.1
+
+
+def estimate_seconds(frame_s: float, kinds: Sequence[str], fp32_mb: float, *, frames_checked: int,
+                     frames_calibrated: int, runs: int, warmup: int, budget_s: float | None) -> float:
+    """About how long choose_variant takes for `kinds` (fp32 left out) when one FP32 frame takes `frame_s`:
+    the builds, the gate's runs and the timed runs (as measure_latencies caps them), every session assumed
+    as fast as FP32."""
+    sessions = len(kinds) + 1
+    builds = len(kinds) * BUILD_S_PER_MB * fp32_mb
+    if INT8_STATIC in kinds:
+        builds += frames_calibrated * CALIBRATION_RUN_COST * frame_s
+    round_s = sessions * frame_s
+    if budget_s is not None and round_s > 0:
+        runs = max(min(MIN_RUNS, runs), min(runs, int(budget_s / round_s)))
+    return builds + (frames_checked + max(1, warmup) + runs) * round_s
+
+
+def _create_session(path: Path, device: str, intra_op_threads: int | None, allow_fallback: bool):
+    """A session made as live mode makes it. live=True: no thread spinning. Sessions take turns run by run,
+    and a session's threads spin for a while after its run, taking the cores from the next session's run:
+    that penalised the fastest variant most (ViT-B INT8 measured 2.0x with spinning, 2.9x without)."""
+    from .session import create_session
+
+    return create_session(path, device, intra_op_threads=intra_op_threads, live=True, allow_fallback=allow_fallback)
+
+
+def _time_one_frame(session, x: np.ndarray) -> float:
+    """Seconds one run of `session` takes, after one untimed run (which also warms it up for the gate)."""
+    feed = {session.get_inputs()[0].name: x}
+    session.run(None, feed)
+    started = time.perf_counter()
+    session.run(None, feed)
+    return time.perf_counter() - started
+
+
+def _build_candidates(candidates: dict[str, Candidate], kinds: list[str], candidates_dir: Path,
+                      calibrate_on: list[np.ndarray], *, model_type: str, config: dict | None, providers: list[str],
+                      explicit: bool) -> None:
+    """Build each of `kinds` into candidates_dir as its candidate's file, setting its path. A build failure
+    rejects the candidate, or raises when the kind was asked for."""
+    fp32_onnx = candidates[FP32].path
+    for kind in kinds:
+        candidate = candidates[kind]
         try:
             path, candidate.build = build_variant_with_info(
                 fp32_onnx, kind, candidates_dir / candidate.file, calibration=calibrate_on,
@@ -272,27 +349,21 @@ def _build_candidates(fp32_onnx: Path, candidates_dir: Path, wanted: list[str], 
                 raise
             candidate.reject(f"not built: {exc}")
             log.info("variant %s skipped: %s", kind, exc)
-    return candidates
 
 
-def _load_sessions(candidates: dict[str, Candidate], device: str, *, intra_op_threads: int | None,
-                   allow_fallback: bool, explicit: bool) -> dict[str, object]:
-    """{kind: session} for each built candidate, made as live mode makes them. A variant that does not load
-    is rejected; fp32, or the kind asked for, raises instead."""
-    from .session import create_session
-
+def _load_sessions(candidates: dict[str, Candidate], kinds: list[str], device: str, *,
+                   intra_op_threads: int | None, allow_fallback: bool, explicit: bool) -> dict[str, object]:
+    """{kind: session} for each built candidate of `kinds`. A variant that does not load is rejected; the
+    kind asked for raises instead."""
     sessions = {}
-    for kind, candidate in candidates.items():
+    for kind in kinds:
+        candidate = candidates[kind]
         if candidate.path is None:
             continue
         try:
-            # live=True: no thread spinning. Sessions take turns run by run, and a session's threads spin
-            # for a while after its run, taking the cores from the next session's run: that penalised
-            # the fastest variant most (ViT-B INT8 measured 2.0x with spinning, 2.9x without).
-            sessions[kind] = create_session(candidate.path, device, intra_op_threads=intra_op_threads, live=True,
-                                            allow_fallback=allow_fallback)
+            sessions[kind] = _create_session(candidate.path, device, intra_op_threads, allow_fallback)
         except Exception as exc:
-            if kind == FP32 or explicit:
+            if explicit:
                 raise
             candidate.reject(f"does not load: {exc}")
     return sessions
@@ -367,14 +438,19 @@ def format_report(report: dict, *, warnings: bool = False) -> str:
     """The report as a few lines of text for the terminal. warnings: add report["warnings"] (off by
     default: they were logged when they arose)."""
     lines = [f"precision {report['precision']}: chose {report['chosen']} -- {report.get('reason', '')}"]
+    measurement = report.get("measurement") or {}
+    if any(c.get("latency_ms") for c in report["candidates"]):
+        took = f", all of this took {measurement['took_s']} s" if "took_s" in measurement else ""
+        lines.append(f"  {'variant':<15} {'ms/frame':>10} {'vs fp32':>7}  gate  (ms/frame: the model alone, median "
+                     f"of {measurement.get('runs', '?')} runs on this machine's calibration inputs{took})")
     for c in report["candidates"]:
         ms = c.get("latency_ms")
         speed = f"{c['speedup']:.2f}x" if c.get("speedup") else "-"
         metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                             for k, v in (c.get("metrics") or {}).items())
         detail = metrics if c.get("passed") and metrics else c.get("reason", "")
-        lines.append(f"  {c['kind']:<15} {(f'{ms:.1f} ms' if ms else '-'):>10} {speed:>7}  "
-                     f"{'pass' if c.get('passed') else 'FAIL'}  {detail}")
+        verdict = "pass" if c.get("passed") else "skip" if c.get("reason", "").startswith(SKIPPED) else "FAIL"
+        lines.append(f"  {c['kind']:<15} {(f'{ms:.1f} ms' if ms else '-'):>10} {speed:>7}  {verdict}  {detail}")
     if warnings:
         lines += [f"  WARNING: {w}" for w in report.get("warnings", [])]
     return "\n".join(lines)
@@ -431,6 +507,7 @@ def variant_key_options(precision: str, provider: str, calibration_id: str) -> d
 __all__ = [
     "MIN_SPEEDUP",
     "choose_variant",
+    "estimate_seconds",
     "format_report",
     "measure_latencies",
     "run_outputs",
