@@ -172,7 +172,7 @@ def test_the_course_snippet_runs_with_only_the_import_changed(tiny_model, export
     summary, imported = done.stdout.strip().splitlines()
     assert summary == f"['depth', 'predicted_depth'] {images[0].size} {images[0].size[::-1]}"
     assert imported == livevision.__file__, "the snippet ran another livevision than the tree under test"
-    entries = [p.name for p in cache.iterdir() if not p.name.startswith(".")]
+    entries = [p.name for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")]  # not variant-speed.json
     assert len(entries) > 1 and all(name.startswith("zoedepth_nyu_kitti-") for name in entries), entries
 
     got = np.load(saved)
@@ -327,7 +327,7 @@ def test_the_first_use_says_once_that_it_exports_and_builds_variants(tiny_model,
     """A model's first pipeline() exports it and builds its precision variants (seconds to minutes): one
     line on stderr for each, though nobody configured logging; a second pipeline() (warm cache) says nothing."""
     folder = str(tiny_model("vit"))
-    loggers = [logging.getLogger(name) for name in ("livevision.models.export", "livevision.models.precision")]
+    loggers = [logging.getLogger(name) for name in ("livevision.models.export", "livevision.models.variants")]
     levels = [(logger.level, list(logger.filters)) for logger in loggers]
     cache = tmp_path / "cache"
     capsys.readouterr()

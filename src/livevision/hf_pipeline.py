@@ -76,7 +76,7 @@ def _device(value) -> str:
 
 # The notes the first use of a model logs (export, precision variants: seconds to minutes of silence
 # otherwise), by logger: the start of their message.
-_FIRST_USE_NOTES = {"livevision.models.export": "exporting ", "livevision.models.precision": "precision "}
+_FIRST_USE_NOTES = {"livevision.models.export": "exporting ", "livevision.models.variants": "precision "}
 
 
 class _FirstUseNotes(logging.Filter):
@@ -89,7 +89,7 @@ class _FirstUseNotes(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= self.threshold:
             return True
-        if record.levelno == logging.INFO and str(record.msg).startswith(self.prefix):
+        if record.levelno == logging.INFO and record.getMessage().startswith(self.prefix):
             print(f"livevision: {record.getMessage()}", file=sys.stderr, flush=True)
         return False
 
