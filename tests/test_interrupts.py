@@ -244,7 +244,10 @@ def test_double_ctrl_c_leaves_readable_outputs_stats_and_no_child(long_clip, tmp
     reader.start()
     try:
         deadline = time.monotonic() + 120
-        while not stuck.exists():  # 20 frames were shown, the model is inside its 21st
+        # The model is inside its 21st frame, and the loop has written all 20 before it (on a busy machine
+        # it may still be writing the 20th when the model gets stuck).
+        written = tmp_path / "out.jsonl.part"  # the results file while the run writes it, a line per frame
+        while not (stuck.exists() and written.exists() and written.read_text().count("\n") == 20):
             assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
             time.sleep(0.02)
         ffmpegs = [pid for pid in _children(proc.pid) if "ffmpeg" in open(f"/proc/{pid}/cmdline").read()]
