@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import OutputIsInputError, OutputPathError
+
+logger = logging.getLogger(__name__)
 
 
 def check_output_file(path: str | os.PathLike[str], supported: Iterable[str], what: str) -> Path:
@@ -98,6 +101,20 @@ def check_not_an_input(outputs: Iterable[tuple[str, Path]], inputs: Iterable[Pat
             f"the input {str(found)!r} (through a link)"
         raise OutputIsInputError(f"{what} {str(path)!r} is {which}: writing there would replace it; "
                                  "choose another path")
+
+
+def publish_partial_file(partial: Path | None, path: Path) -> bool:
+    """Move the file a sink is still writing (`partial`) to its final name now (a first Ctrl-C), so that
+    it is found even if the process ends before the sink closes. False when there is nothing to move
+    (no partial file, or already moved) or the rename fails."""
+    if partial is None or partial == path:
+        return False
+    try:
+        os.replace(partial, path)
+    except OSError as e:
+        logger.debug("could not publish %s as %s: %s", partial, path, e)
+        return False
+    return True
 
 
 def partial_path(path: Path, suffix: str = ".partial") -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..engine.running import TaskOutput
 from ..types import Task
-from ._paths import check_output_file, partial_path
+from ._paths import check_output_file, partial_path, publish_partial_file
 from .errors import SinkError
 from .robotics import RoboticsSink, require
 from .ros2_messages import DEFINITIONS, Message
@@ -85,11 +85,7 @@ class McapSink(RoboticsSink):
     def publish_partial(self) -> bool:
         """Put the file under its own name now (a first Ctrl-C): it is readable whenever the process
         ends, and close() goes on writing it in place."""
-        if self._partial == self.path or self._failure is not None:
-            return False
-        try:
-            os.replace(self._partial, self.path)
-        except OSError:
+        if self._failure is not None or not publish_partial_file(self._partial, self.path):
             return False
         self._partial = self.path
         return True

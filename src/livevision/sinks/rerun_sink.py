@@ -31,7 +31,7 @@ import numpy as np
 from ..engine.running import TaskOutput
 from ..errors import UsageError
 from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task
-from ._paths import check_output_file, partial_path
+from ._paths import check_output_file, partial_path, publish_partial_file
 from .errors import OutputPathError
 from .robotics import RoboticsSink, require
 from .ros2_messages import depth_levels, depth_millimetres, jpeg, label_image
@@ -76,7 +76,7 @@ class RerunSink(RoboticsSink):
             if not _accepts("127.0.0.1", SPAWN_PORT):
                 raise OutputPathError(f"--rerun spawn: the rerun viewer did not start (nothing listens on port "
                                       f"{SPAWN_PORT}); record to a file with --rerun out.rrd")
-        self._rec.connect_grpc(f"rerun+http://127.0.0.1:{SPAWN_PORT}/proxy")
+        self._rec.connect_grpc(DEFAULT_URL)
 
     def _write(self, task: Task, output: TaskOutput, new_frame: bool) -> None:
         rr, rec = self._rr, self._rec
@@ -125,11 +125,7 @@ class RerunSink(RoboticsSink):
     def publish_partial(self) -> bool:
         """Put the recording under its own name now (a first Ctrl-C): rerun goes on writing the open
         file, and a recording cut short reads up to its last complete message."""
-        if self._partial is None or self._partial == self.path:
-            return False
-        try:
-            self._partial.replace(self.path)
-        except OSError:
+        if not publish_partial_file(self._partial, self.path):
             return False
         self._partial = self.path
         return True

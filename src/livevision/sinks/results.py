@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from ..types import ClassificationResult, DepthResult, Result, SegmentationResult, Task
-from ._paths import check_output_file, remove_quietly
+from ._paths import check_output_file, publish_partial_file, remove_quietly
 from .base import Sink
 from .errors import SinkError
 
@@ -220,12 +220,7 @@ class ResultsSink(Sink):
     def publish_partial(self) -> bool:
         """Put the lines written so far under the file's name now (a first Ctrl-C), so that they are
         found even if the process is ended before close(); writing goes on in the same file."""
-        if self._partial is None or self._partial == self.path:
-            return False
-        try:
-            os.replace(self._partial, self.path)
-        except OSError as e:
-            logger.debug("could not publish %s as %s: %s", self._partial, self.path, e)
+        if not publish_partial_file(self._partial, self.path):
             return False
         self._partial = self.path
         return True
