@@ -140,8 +140,8 @@ def test_bad_calls_are_clear(tiny_model, model_cache):
 def test_the_course_snippet_runs_with_only_the_import_changed(tiny_model, exported, tmp_path, images):
     """The course's code, the import swapped and a local folder for the Hub id, in a fresh process that
     imports the tree under test; it works in the cache folder $LIVEVISION_CACHE_DIR names (not in this
-    checkout's models/): it finds the export there (copied in, to spare the test an export) and builds its
-    precision variants there. Its values are this process's with the same cache, and transformers'."""
+    checkout's models/): it finds the export there (copied in, to spare the test an export) and, at the
+    default precision (FP32), builds nothing else. Its values are this process's and transformers'."""
     import shutil
 
     folder = tiny_model("zoedepth_nyu_kitti")
@@ -172,19 +172,18 @@ def test_the_course_snippet_runs_with_only_the_import_changed(tiny_model, export
     summary, imported = done.stdout.strip().splitlines()
     assert summary == f"['depth', 'predicted_depth'] {images[0].size} {images[0].size[::-1]}"
     assert imported == livevision.__file__, "the snippet ran another livevision than the tree under test"
-    entries = [p.name for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")]  # not variant-speed.json
-    assert len(entries) > 1 and all(name.startswith("zoedepth_nyu_kitti-") for name in entries), entries
+    # the default is the FP32 export itself: nothing built beside the export copied in
+    assert sorted(p.name for p in cache.iterdir() if not p.name.startswith(".")) == [entry.path.name]
 
     got = np.load(saved)
     here = livevision.pipeline("depth-estimation", model=str(folder), cache_dir=cache)(str(image))
     np.testing.assert_allclose(got, here["predicted_depth"], rtol=1e-5, atol=1e-6)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "depth.png")), np.asarray(here["depth"]))
-    # the precision it chose (on this machine) may round, but the map is transformers' map
+    # transformers' map: with precision "auto" (the default before), INT8 flipped this ZoeDepth's
+    # NYU/KITTI head choice on this image on a machine where INT8 timed faster: depth 2.4 where FP32 says 46
     want = transformers.pipeline("depth-estimation", model=str(folder), device="cpu", image_processor=(
         transformers.AutoImageProcessor.from_pretrained(folder, use_fast=False)))(images[0])["predicted_depth"]
-    want = want.numpy()
-    assert got.shape == want.shape
-    assert np.abs(got - want).mean() < 0.02 * np.abs(want).mean()
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)
     assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.99
 
 
@@ -331,12 +330,12 @@ def test_the_first_use_says_once_that_it_exports_and_builds_variants(tiny_model,
     levels = [(logger.level, list(logger.filters)) for logger in loggers]
     cache = tmp_path / "cache"
     capsys.readouterr()
-    livevision.pipeline("image-classification", model=folder, cache_dir=cache)
+    livevision.pipeline("image-classification", model=folder, cache_dir=cache, precision="auto")
     notes = _notes(capsys.readouterr().err)
     assert len(notes) == 2, notes
     assert notes[0].startswith("livevision: exporting ") and "first use only" in notes[0]
     assert notes[1].startswith("livevision: precision auto ") and "first use only" in notes[1]
-    livevision.pipeline("image-classification", model=folder, cache_dir=cache)
+    livevision.pipeline("image-classification", model=folder, cache_dir=cache, precision="auto")
     assert capsys.readouterr().err == ""
     assert [(logger.level, list(logger.filters)) for logger in loggers] == levels  # left as they were
 
@@ -348,6 +347,7 @@ def test_with_logging_at_info_the_notes_go_to_the_log_only(tiny_model, exported,
     shutil.copytree(entry.path, tmp_path / "cache" / entry.path.name)
     caplog.set_level(logging.INFO, logger="livevision")
     capsys.readouterr()
-    livevision.pipeline("image-classification", model=str(tiny_model("vit")), cache_dir=tmp_path / "cache")
+    livevision.pipeline("image-classification", model=str(tiny_model("vit")), cache_dir=tmp_path / "cache",
+                        precision="auto")
     assert _notes(capsys.readouterr().err) == []
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("precision auto ")]

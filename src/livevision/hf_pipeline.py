@@ -10,7 +10,8 @@ too). Inputs: a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it; 
 the model). Keywords as in transformers, at construction or per call: `top_k`, `function_to_apply`
 (classification), `subtask`, `threshold`, `mask_threshold`, `overlap_mask_area_threshold`
 (segmentation); livevision's load options (`precision`, `device`, `cache_dir`, `revision`, `resize`,
-`pre_post`, `input_size`) at construction. `device` as in transformers: an index >= 0 (or "cuda:N") is
+`pre_post`, `input_size`) at construction. `precision` defaults to "fp32", the export itself, so that the
+numbers are transformers' ("auto" opts in to the fastest variant that passes the accuracy gate). `device` as in transformers: an index >= 0 (or "cuda:N") is
 that CUDA device, an error where ONNX Runtime has no CUDA (never the CPU instead), -1 or "cpu" the CPU.
 A model's first use (its export, its precision variants) says so on stderr where logging would not.
 
@@ -133,6 +134,9 @@ class LivePipeline:
         self.batch_size = _positive(batch_size, "batch_size")
         self.options = {k: kwargs[k] for k in self._task_keys if k in kwargs}
         load = {k: kwargs[k] for k in _LOAD_KEYS if k in kwargs}
+        # transformers' answers unless asked otherwise: the FP32 export itself; a faster variant (INT8...)
+        # that passed the gate on calibration frames can still round (or, near a tie, flip) an answer
+        load.setdefault("precision", "fp32")
         load["device"] = _device(load.get("device"))
         if self.batch_size > 1 and "batch" not in load:
             load["batch"] = self.batch_size
