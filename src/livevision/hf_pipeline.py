@@ -11,8 +11,9 @@ the model). Keywords as in transformers, at construction or per call: `top_k`, `
 (classification), `subtask`, `threshold`, `mask_threshold`, `overlap_mask_area_threshold`
 (segmentation); livevision's load options (`precision`, `device`, `cache_dir`, `revision`, `resize`,
 `pre_post`, `input_size`) at construction. `precision` defaults to "fp32", the export itself, so that the
-numbers are transformers' ("auto" opts in to the fastest variant that passes the accuracy gate). `device` as in transformers: an index >= 0 (or "cuda:N") is
-that CUDA device, an error where ONNX Runtime has no CUDA (never the CPU instead), -1 or "cpu" the CPU.
+numbers are transformers' ("auto" opts in to the fastest variant that passes the accuracy gate).
+`device` as in transformers: an index >= 0 (or "cuda:N") is that CUDA device, an error where ONNX
+Runtime has no CUDA (never the CPU instead), -1 or "cpu" the CPU.
 A model's first use (its export, its precision variants) says so on stderr where logging would not.
 
 Outputs are transformers' formats:
