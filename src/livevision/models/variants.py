@@ -5,16 +5,15 @@ Plain functions over ONNX files; the CLI and the cache call them.
     chosen, report = choose_variant(fp32, folder, task="classification", model_type="vit",
                                     calibration_inputs=frames, device="cpu")
 
-The kinds, and which architectures get which: variant_kinds. Building one: variant_build.
+The kinds, and which architectures get which: variant_kinds. Building one: variant_build. Timing:
+variant_timing. The report: variant_report. Calibration frames: calibration_frames.
 """
 
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,137 +21,26 @@ import numpy as np
 from ..errors import ExportError, UsageError
 from ..types import Task
 from .accuracy import AgreementReport, check_agreement, thresholds_for
-from .variant_build import build_variant_with_info, cpu_has_vnni
+from .calibration_frames import split_calibration, synthetic_calibration_frames
 from .registry import profile_for
-from .variant_kinds import FP32, INT8_STATIC, VARIANTS_FORMAT, candidate_kinds, check_precision, kind_for_precision
+from .variant_build import build_variant_with_info, cpu_has_vnni
+from .variant_kinds import FP32, VARIANTS_FORMAT, candidate_kinds, check_precision, kind_for_precision
+from .variant_report import SKIPPED, Candidate, VariantReport, format_report
+from .variant_timing import (
+    RUNS,
+    TIME_BUDGET_S,
+    WARMUP,
+    estimate_seconds,
+    measure_latencies,
+    run_outputs,
+    time_one_frame,
+)
 
 log = logging.getLogger(__name__)
 
 # A variant must beat FP32 by this factor to be chosen: smaller differences are within run-to-run noise
 # on a shared machine, and a variant that is not clearly faster is not worth any accuracy risk.
 MIN_SPEEDUP = 1.05
-# Latency: median of RUNS timed runs, after WARMUP untimed runs, candidates interleaved run by run so
-# that load from other processes hits them all alike.
-# Timing stops early when a round over all candidates is slow: at most TIME_BUDGET_S for the timed runs
-# (never fewer than MIN_RUNS), so a 1 s/frame model does not take minutes per candidate.
-RUNS = 20
-WARMUP = 2
-# The reason of a kind auto did not build because it was no faster before (variant_history).
-SKIPPED = "not built: no faster before,"
-MIN_RUNS = 5
-TIME_BUDGET_S = 60.0
-
-
-def run_outputs(session, inputs: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
-    """{output name: array} per input, on one session."""
-    input_name = session.get_inputs()[0].name
-    names = [o.name for o in session.get_outputs()]
-    return [dict(zip(names, session.run(names, {input_name: x}))) for x in inputs]
-
-
-def measure_latencies(sessions: dict[str, object], inputs: Sequence[np.ndarray], *, runs: int = RUNS,
-                      warmup: int = WARMUP, budget_s: float | None = TIME_BUDGET_S) -> tuple[dict[str, float], int]:
-    """(median latency in ms of each session, number of timed runs). Each session gets `warmup` untimed
-    runs, then `runs` timed runs cycling through `inputs` -- fewer (not under MIN_RUNS) when the last
-    warm-up round says they would take over `budget_s`. Sessions take turns run by run, so a burst of
-    load from other processes slows all of them alike."""
-    feeds = {name: s.get_inputs()[0].name for name, s in sessions.items()}
-    round_s = 0.0
-    for name, session in sessions.items():
-        for i in range(max(1, warmup)):
-            started = time.perf_counter()
-            session.run(None, {feeds[name]: inputs[i % len(inputs)]})
-        round_s += time.perf_counter() - started
-    if budget_s is not None and round_s > 0:
-        runs = max(min(MIN_RUNS, runs), min(runs, int(budget_s / round_s)))
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for i in range(runs):
-        x = inputs[i % len(inputs)]
-        for name, session in sessions.items():
-            started = time.perf_counter()
-            session.run(None, {feeds[name]: x})
-            times[name].append((time.perf_counter() - started) * 1000.0)
-    return {name: statistics.median(t) for name, t in times.items()}, runs
-
-
-def split_calibration(inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(frames static INT8 calibrates on, frames the gate checks). With 4 frames or more, calibration takes
-    every other frame and the gate checks all of them, so half the checked frames were unseen by
-    calibration; with fewer, both use all (the report says so)."""
-    inputs = list(inputs)
-    if len(inputs) >= 4:
-        return inputs[::2], inputs
-    return inputs, inputs
-
-
-@dataclass
-class Candidate:
-    """One kind tried, as the steps of choose_variant fill it in. None means "never set" and such fields
-    are left out of to_json (the report has always omitted them): a variant that was not built has no
-    build/size_mb, one that did not load or run has no metrics/latency_ms, fp32 has no metrics.
-    file: the file's name in candidates_dir (None once deleted); path: the file itself, not reported."""
-
-    kind: str
-    file: str | None
-    build: dict | None = None
-    size_mb: float | None = None
-    passed: bool | None = None
-    reason: str | None = None
-    metrics: dict | None = None
-    failed: list[str] | None = None
-    latency_ms: float | None = None
-    speedup: float | None = None  # None when timed but latency_ms is 0
-    path: Path | None = field(default=None, repr=False)
-
-    def reject(self, reason: str) -> None:
-        """Out of the running: `reason` says at which step (not built / does not load / does not run)."""
-        self.passed, self.reason = False, reason
-
-    def to_json(self) -> dict:
-        """The candidate's entry in the report: "kind" and "file" always, the rest when a step set them."""
-        out: dict = {"kind": self.kind, "file": self.file}
-        if self.build is not None:
-            out.update(build=self.build, size_mb=self.size_mb)
-        if self.passed is not None:
-            out["passed"] = self.passed
-        if self.metrics is not None:
-            out["metrics"] = self.metrics
-        if self.reason is not None:
-            out["reason"] = self.reason
-        if self.failed:
-            out["failed"] = list(self.failed)
-        if self.latency_ms is not None:
-            out.update(latency_ms=self.latency_ms, speedup=self.speedup)
-        return out
-
-
-@dataclass
-class VariantReport:
-    """What choose_variant did and why; to_json() is the JSON-safe dict it returns (stored in the cache
-    entry's metadata, printed by format_report). candidates: in the order tried, fp32 first."""
-
-    precision: str
-    task: str
-    model_type: str
-    device: str
-    provider: str
-    thresholds: dict
-    calibration: str
-    measurement: dict
-    candidates: list[Candidate] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    chosen: str | None = None
-    chosen_file: str | None = None
-    reason: str | None = None
-
-    def to_json(self) -> dict:
-        return {
-            "precision": self.precision, "task": self.task, "model_type": self.model_type,
-            "device": self.device, "provider": self.provider, "thresholds": self.thresholds,
-            "calibration": self.calibration, "measurement": self.measurement,
-            "candidates": [c.to_json() for c in self.candidates], "warnings": list(self.warnings),
-            "reason": self.reason, "chosen": self.chosen, "chosen_file": self.chosen_file,
-        }
 
 
 def choose_variant(
@@ -206,7 +94,6 @@ def choose_variant(
     timed FP32 run; report["measurement"] keeps that estimate and the time it took.
     """
     from .providers import provider_names, resolve_providers
-    from .session import physical_cores
 
     task = Task.parse(task)
     min_speedup = MIN_SPEEDUP if min_speedup is None else min_speedup
@@ -220,46 +107,20 @@ def choose_variant(
     explicit = precision != "auto"
     wanted = _wanted_kinds(precision, model_type, kinds, providers)
     calibrate_on, check_on = split_calibration(calibration_inputs)
-    report = VariantReport(
-        precision=precision, task=task.value, model_type=model_type, device=device, provider=providers[0],
-        thresholds=thresholds_for(task), calibration=calibration_note or "caller's frames",
-        measurement={"statistic": "median", "runs": runs, "warmup": warmup, "min_speedup": min_speedup,
-                     "intra_op_threads": intra_op_threads or physical_cores(), "frames_checked": len(check_on),
-                     "frames_calibrated": len(calibrate_on),
-                     "calibration_held_out": len(check_on) > len(calibrate_on)})
-
+    report = _new_report(precision, task, model_type, device, providers[0], calibration_note, runs=runs,
+                         warmup=warmup, min_speedup=min_speedup, intra_op_threads=intra_op_threads,
+                         frames=(len(calibrate_on), len(check_on)))
     started = time.perf_counter()
-    candidates = {kind: Candidate(kind, fp32_onnx.name if kind == FP32 else f"model.{kind}.onnx") for kind in wanted}
-    candidates[FP32].path = fp32_onnx
+    candidates = _candidates(wanted, fp32_onnx, {} if explicit else (skip or {}))
     report.candidates = [candidates[kind] for kind in wanted]
-    skipped = {} if explicit else {kind: why for kind, why in (skip or {}).items() if kind in wanted and kind != FP32}
-    for kind, why in skipped.items():
-        candidates[kind].reject(f"{SKIPPED} {why}")
-        candidates[kind].file = None
-    to_build = [kind for kind in wanted if kind != FP32 and kind not in skipped]
+    to_build = [kind for kind in wanted if kind != FP32 and candidates[kind].passed is None]
     heading = f"precision {precision}" + (f" for {label}" if label else "")
     if not to_build:  # nothing to build, check or time
-        candidates[FP32].passed, candidates[FP32].reason = True, "reference"
-        report.chosen, report.chosen_file = FP32, fp32_onnx.name
-        report.reason = ("fp32 was asked for" if explicit else
-                         "fp32: every candidate measured no faster than fp32 on this machine for a model of this "
-                         "shape" if skipped else "fp32: no candidate to try on this device")
-        if skipped:
-            log.info("%s: %s; nothing is built (--precision int8 builds and times it anyway)", heading, report.reason)
-        return fp32_onnx, report.to_json()
+        return fp32_onnx, _fp32_without_candidates(report, candidates, explicit, heading)
 
     fp32_session = _create_session(fp32_onnx, device, intra_op_threads, allow_fallback)
-    frame_s = _time_one_frame(fp32_session, check_on[0])
-    report.measurement["estimated_s"] = round(estimate_seconds(
-        frame_s, to_build, fp32_onnx.stat().st_size / 1e6, frames_checked=len(check_on),
-        frames_calibrated=len(calibrate_on), runs=runs, warmup=warmup, budget_s=time_budget_s))
-    tried = ", ".join(to_build)
-    skipping = "; ".join(f"{kind}: {why}" for kind, why in skipped.items())
-    log.info("%s: building, checking and timing variants (%s) against fp32 on this machine%s: about %d s "
-             "(fp32 takes %.1f ms a frame here); first use only, later runs load the choice from the cache",
-             heading, tried, f", skipping the ones no faster before ({skipping})" if skipped else "",
-             report.measurement["estimated_s"], frame_s * 1000)
-
+    _announce(report, heading, fp32_session, fp32_onnx, to_build, candidates, calibrate_on, check_on,
+              runs=runs, warmup=warmup, budget_s=time_budget_s)
     _build_candidates(candidates, to_build, candidates_dir, calibrate_on, model_type=model_type,
                       config=config, providers=providers, explicit=explicit)
     sessions = {FP32: fp32_session, **_load_sessions(candidates, to_build, device, intra_op_threads=intra_op_threads,
@@ -273,15 +134,80 @@ def choose_variant(
     for kind, reason in notes.items():
         candidates[kind].reason = reason
     if not keep_candidates:
-        for candidate in candidates.values():
-            if candidate.path is not None and candidate.kind not in (chosen, FP32):
-                candidate.path.unlink(missing_ok=True)
-                candidate.file = None
+        _delete_unchosen(candidates, chosen)
     report.chosen, report.chosen_file = chosen, candidates[chosen].file
     report.measurement["took_s"] = round(time.perf_counter() - started)
     for message in report.warnings:
         log.warning("%s", message)
     return candidates[chosen].path, report.to_json()
+
+
+def _new_report(precision: str, task: Task, model_type: str, device: str, provider: str,
+                calibration_note: str | None, *, runs: int, warmup: int, min_speedup: float,
+                intra_op_threads: int | None, frames: tuple[int, int]) -> VariantReport:
+    """The report before any candidate is tried. frames: (calibrated on, checked on)."""
+    from .session import physical_cores
+
+    calibrated, checked = frames
+    return VariantReport(
+        precision=precision, task=task.value, model_type=model_type, device=device, provider=provider,
+        thresholds=thresholds_for(task), calibration=calibration_note or "caller's frames",
+        measurement={"statistic": "median", "runs": runs, "warmup": warmup, "min_speedup": min_speedup,
+                     "intra_op_threads": intra_op_threads or physical_cores(), "frames_checked": checked,
+                     "frames_calibrated": calibrated, "calibration_held_out": checked > calibrated})
+
+
+def _candidates(wanted: list[str], fp32_onnx: Path, skip: Mapping[str, str]) -> dict[str, Candidate]:
+    """{kind: Candidate} for `wanted`, FP32's path set; the kinds in `skip` ({kind: why}, never FP32)
+    already rejected, as not built."""
+    candidates = {kind: Candidate(kind, fp32_onnx.name if kind == FP32 else f"model.{kind}.onnx") for kind in wanted}
+    candidates[FP32].path = fp32_onnx
+    for kind, why in skip.items():
+        if kind in candidates and kind != FP32:
+            candidates[kind].reject(f"{SKIPPED} {why}")
+            candidates[kind].file = None
+    return candidates
+
+
+def _fp32_without_candidates(report: VariantReport, candidates: dict[str, Candidate], explicit: bool,
+                             heading: str) -> dict:
+    """The report when there is nothing to build: FP32 asked for, nothing to try on this device, or every
+    kind skipped as no faster before."""
+    skipped = any(c.kind != FP32 for c in candidates.values())
+    candidates[FP32].passed, candidates[FP32].reason = True, "reference"
+    report.chosen, report.chosen_file = FP32, candidates[FP32].file
+    report.reason = ("fp32 was asked for" if explicit else
+                     "fp32: every candidate measured no faster than fp32 on this machine for a model of this "
+                     "shape" if skipped else "fp32: no candidate to try on this device")
+    if skipped:
+        log.info("%s: %s; nothing is built (--precision int8 builds and times it anyway)", heading, report.reason)
+    return report.to_json()
+
+
+def _announce(report: VariantReport, heading: str, fp32_session, fp32_onnx: Path, to_build: list[str],
+              candidates: dict[str, Candidate], calibrate_on: list, check_on: list, *, runs: int, warmup: int,
+              budget_s: float | None) -> None:
+    """Log, before building, what is tried (and skipped) and about how long it takes, from one timed FP32
+    run; the estimate goes into the report's measurement."""
+    frame_s = time_one_frame(fp32_session, check_on[0])
+    report.measurement["estimated_s"] = round(estimate_seconds(
+        frame_s, to_build, fp32_onnx.stat().st_size / 1e6, frames_checked=len(check_on),
+        frames_calibrated=len(calibrate_on), runs=runs, warmup=warmup, budget_s=budget_s))
+    skipped = {c.kind: c.reason.removeprefix(SKIPPED).strip() for c in candidates.values()
+               if c.reason and c.reason.startswith(SKIPPED)}
+    skipping = "; ".join(f"{kind}: {why}" for kind, why in skipped.items())
+    log.info("%s: building, checking and timing variants (%s) against fp32 on this machine%s: about %d s "
+             "(fp32 takes %.1f ms a frame here); first use only, later runs load the choice from the cache",
+             heading, ", ".join(to_build), f", skipping the ones no faster before ({skipping})" if skipped else "",
+             report.measurement["estimated_s"], frame_s * 1000)
+
+
+def _delete_unchosen(candidates: dict[str, Candidate], chosen: str) -> None:
+    """Delete the variant files that were not chosen (never FP32's)."""
+    for candidate in candidates.values():
+        if candidate.path is not None and candidate.kind not in (chosen, FP32):
+            candidate.path.unlink(missing_ok=True)
+            candidate.file = None
 
 
 def _wanted_kinds(precision: str, model_type: str, kinds: Sequence[str] | None, providers: list[str]) -> list[str]:
@@ -292,27 +218,6 @@ def _wanted_kinds(precision: str, model_type: str, kinds: Sequence[str] | None, 
     return [FP32] + [k for k in (kinds or candidate_kinds(profile_for(model_type), providers)) if k != FP32]
 
 
-# estimate_seconds' model of the work, per FP32 frame time: static INT8 calibration runs a model that
-# outputs every activation (measured ~3x a plain run), and quantizing or optimizing costs per MB of weights.
-CALIBRATION_RUN_COST = 3.0
-BUILD_S_PER_MB = 0.1
-
-
-def estimate_seconds(frame_s: float, kinds: Sequence[str], fp32_mb: float, *, frames_checked: int,
-                     frames_calibrated: int, runs: int, warmup: int, budget_s: float | None) -> float:
-    """About how long choose_variant takes for `kinds` (fp32 left out) when one FP32 frame takes `frame_s`:
-    the builds, the gate's runs and the timed runs (as measure_latencies caps them), every session assumed
-    as fast as FP32."""
-    sessions = len(kinds) + 1
-    builds = len(kinds) * BUILD_S_PER_MB * fp32_mb
-    if INT8_STATIC in kinds:
-        builds += frames_calibrated * CALIBRATION_RUN_COST * frame_s
-    round_s = sessions * frame_s
-    if budget_s is not None and round_s > 0:
-        runs = max(min(MIN_RUNS, runs), min(runs, int(budget_s / round_s)))
-    return builds + (frames_checked + max(1, warmup) + runs) * round_s
-
-
 def _create_session(path: Path, device: str, intra_op_threads: int | None, allow_fallback: bool):
     """A session made as live mode makes it. live=True: no thread spinning. Sessions take turns run by run,
     and a session's threads spin for a while after its run, taking the cores from the next session's run:
@@ -320,15 +225,6 @@ def _create_session(path: Path, device: str, intra_op_threads: int | None, allow
     from .session import create_session
 
     return create_session(path, device, intra_op_threads=intra_op_threads, live=True, allow_fallback=allow_fallback)
-
-
-def _time_one_frame(session, x: np.ndarray) -> float:
-    """Seconds one run of `session` takes, after one untimed run (which also warms it up for the gate)."""
-    feed = {session.get_inputs()[0].name: x}
-    session.run(None, feed)
-    started = time.perf_counter()
-    session.run(None, feed)
-    return time.perf_counter() - started
 
 
 def _build_candidates(candidates: dict[str, Candidate], kinds: list[str], candidates_dir: Path,
@@ -434,60 +330,6 @@ def _pick(candidates: Sequence[Candidate], explicit: bool, min_speedup: float,
     return best.kind, f"{best.kind}: fastest candidate that passed the accuracy gate ({best.speedup}x fp32)", [], notes
 
 
-def format_report(report: dict, *, warnings: bool = False) -> str:
-    """The report as a few lines of text for the terminal. warnings: add report["warnings"] (off by
-    default: they were logged when they arose)."""
-    lines = [f"precision {report['precision']}: chose {report['chosen']} -- {report.get('reason', '')}"]
-    measurement = report.get("measurement") or {}
-    if any(c.get("latency_ms") for c in report["candidates"]):
-        took = f", all of this took {measurement['took_s']} s" if "took_s" in measurement else ""
-        lines.append(f"  {'variant':<15} {'ms/frame':>10} {'vs fp32':>7}  gate  (ms/frame: the model alone, median "
-                     f"of {measurement.get('runs', '?')} runs on this machine's calibration inputs{took})")
-    for c in report["candidates"]:
-        ms = c.get("latency_ms")
-        speed = f"{c['speedup']:.2f}x" if c.get("speedup") else "-"
-        metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                            for k, v in (c.get("metrics") or {}).items())
-        detail = metrics if c.get("passed") and metrics else c.get("reason", "")
-        verdict = "pass" if c.get("passed") else "skip" if c.get("reason", "").startswith(SKIPPED) else "FAIL"
-        lines.append(f"  {c['kind']:<15} {(f'{ms:.1f} ms' if ms else '-'):>10} {speed:>7}  {verdict}  {detail}")
-    if warnings:
-        lines += [f"  WARNING: {w}" for w in report.get("warnings", [])]
-    return "\n".join(lines)
-
-
-def synthetic_calibration_frames(count: int = 8, size_wh: tuple[int, int] = (640, 480),
-                                 seed: int = 0) -> list[np.ndarray]:
-    """Deterministic photo-like BGR uint8 frames for calibration when the user gives no clip.
-
-    Each frame: a smooth vertical gradient (sky to ground), large soft blobs of random colour, a few
-    sharp-edged rectangles (objects, edges at several scales) and mild sensor noise. They exercise the
-    range of activations a camera frame does better than noise does, but they are not photos: the caller
-    runs them through the model's own preprocessor, and the report records that synthetic frames were
-    used. A clip from the real camera calibrates and checks INT8 better.
-    """
-    rng = np.random.default_rng(seed)
-    w, h = size_wh
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    frames = []
-    for _ in range(count):
-        top, bottom = rng.uniform(40, 230, 3), rng.uniform(20, 200, 3)
-        t = (ys / max(h - 1, 1))[..., None]
-        img = top * (1 - t) + bottom * t
-        for _ in range(int(rng.integers(3, 7))):
-            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-            r = rng.uniform(0.08, 0.35) * min(w, h)
-            weight = np.exp(-(((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * r * r)))[..., None]
-            img = img * (1 - weight) + rng.uniform(0, 255, 3) * weight
-        for _ in range(int(rng.integers(2, 6))):
-            x0, y0 = int(rng.integers(0, w - 8)), int(rng.integers(0, h - 8))
-            x1, y1 = int(min(w, x0 + rng.integers(8, w // 3))), int(min(h, y0 + rng.integers(8, h // 3)))
-            img[y0:y1, x0:x1] = rng.uniform(0, 255, 3)
-        img = img + rng.normal(0, 4, img.shape)
-        frames.append(np.clip(img, 0, 255).astype(np.uint8))
-    return frames
-
-
 def variant_key_options(precision: str, provider: str, calibration_id: str) -> dict:
     """What a cached variant depends on beyond the FP32 export's own key: add it to the cache key.
     calibration_id: a digest of the calibration frames (or "synthetic-v1" for the default frames)."""
@@ -506,11 +348,17 @@ def variant_key_options(precision: str, provider: str, calibration_id: str) -> d
 
 __all__ = [
     "MIN_SPEEDUP",
+    "RUNS",
+    "SKIPPED",
+    "WARMUP",
+    "Candidate",
+    "VariantReport",
     "choose_variant",
     "estimate_seconds",
     "format_report",
     "measure_latencies",
     "run_outputs",
+    "split_calibration",
     "synthetic_calibration_frames",
     "variant_key_options",
 ]
