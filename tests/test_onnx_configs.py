@@ -25,7 +25,7 @@ from livevision.testing.tiny_models import (  # noqa: E402
     reference_images,
 )
 
-from livevision.models import onnx_configs  # noqa: E402
+from livevision.models import onnx_configs, onnx_patches  # noqa: E402
 
 OPTIMUM_TASK = {"depth": "depth-estimation", "classification": "image-classification"}
 
@@ -196,7 +196,7 @@ def test_zoedepth_plain_trace_freezes_one_head(onnx_export, tmp_path):
     class NeckOnlyPatcher(onnx_configs.ZoeDepthModelPatcher):
         def patch_instances(self, model):
             stage = model.neck.reassemble_stage
-            self._patch(stage, "forward", types.MethodType(onnx_configs._zoedepth_reassemble_forward, stage))
+            self._patch(stage, "forward", types.MethodType(onnx_patches._zoedepth_reassemble_forward, stage))
 
     class PlainHeadConfig(onnx_configs.ZoeDepthOnnxConfig):
         _MODEL_PATCHER = NeckOnlyPatcher
