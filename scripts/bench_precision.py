@@ -30,8 +30,8 @@ from livevision.models.export import export_model  # noqa: E402
 from livevision.models.session import create_session  # noqa: E402
 from livevision.models.variant_kinds import FP32  # noqa: E402
 from livevision.models.variants import choose_variant, measure_latencies  # noqa: E402
-from livevision.tasks.input_size import with_input_size  # noqa: E402
-from livevision.tasks.preprocess import build_preprocessor  # noqa: E402
+from livevision.preprocessing.input_size import with_input_size  # noqa: E402
+from livevision.preprocessing.preprocess import build_preprocessor  # noqa: E402
 from livevision.types import Task  # noqa: E402
 
 BEGIN, END = markers("precision")

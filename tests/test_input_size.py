@@ -16,14 +16,14 @@ import pytest
 
 from livevision.errors import UsageError
 from livevision.models.cache import CONFIG_FILE, PROCESSOR_FILE
-from livevision.tasks.input_size import (
+from livevision.preprocessing.input_size import (
     input_size_note,
     input_size_rule,
     require_dynamic_input,
     supports_input_size,
     with_input_size,
 )
-from livevision.tasks.preprocess import build_preprocessor
+from livevision.preprocessing.preprocess import build_preprocessor
 
 IMAGENET = {"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}
 HALF = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
@@ -131,7 +131,7 @@ def test_default_size_is_a_no_op_and_inputs_are_not_changed():
 
 def test_a_size_between_multiples_is_rounded_with_a_note(caplog):
     processor_config, config = real("depth-anything/Depth-Anything-V2-Small-hf")
-    with caplog.at_level(logging.INFO, logger="livevision.tasks.input_size"):
+    with caplog.at_level(logging.INFO, logger="livevision.preprocessing.input_size"):
         new = with_input_size(processor_config, config, 250)
     assert input_hw(new) == (252, 448)
     assert "using 252" in caplog.text and "multiples of 14" in caplog.text
@@ -342,7 +342,7 @@ def test_swin_with_shifted_windows_matches_pytorch_below_its_window(tmp_path, mo
 
 def test_every_architecture_row_names_a_known_rule_or_is_a_classifier():
     from livevision.models.registry import ARCHITECTURES
-    from livevision.tasks import input_size
+    from livevision.preprocessing import input_size
     from livevision.types import Task
 
     for model_type, spec in ARCHITECTURES.items():

@@ -187,7 +187,7 @@ def test_depth_zoedepth_matches_hf_and_pipeline(frame_hw, padding_units):
     rng = np.random.default_rng(2)
     pad_h, pad_w = zoedepth_padding(frame_hw)
     input_hw = (384, 576) if frame_hw == LANDSCAPE else (672, 384)
-    if padding_units == "input":  # how tasks/preprocess.py reports it: rounded, in model-input pixels
+    if padding_units == "input":  # how preprocessing/preprocess.py reports it: rounded, in model-input pixels
         pad_h = round(pad_h * input_hw[0] / (frame_hw[0] + 2 * pad_h))
         pad_w = round(pad_w * input_hw[1] / (frame_hw[1] + 2 * pad_w))
     raw = (3.0 + smooth_field(rng, input_hw))[None]

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from livevision.errors import UnsupportedModelError
-from livevision.tasks.align_corners import AlignCornersResizer
-from livevision.tasks.preprocess import SUPPORTED_PROCESSORS, build_preprocessor, zoedepth_padding
-from livevision.tasks.resample import Filter, pil_vertical_first, pil_weight_matrix, resize_fast, resize_pillow
+from livevision.preprocessing.align_corners import AlignCornersResizer
+from livevision.preprocessing.preprocess import SUPPORTED_PROCESSORS, build_preprocessor, zoedepth_padding
+from livevision.preprocessing.resample import Filter, pil_vertical_first, pil_weight_matrix, resize_fast, resize_pillow
 
 PIL = pytest.importorskip("PIL")
 transformers = pytest.importorskip("transformers")
@@ -376,7 +376,7 @@ def test_one_preprocessor_serves_several_threads() -> None:
 def test_runtime_import_does_not_load_torch_or_transformers() -> None:
     code = (
         "import sys, numpy as np\n"
-        "from livevision.tasks.preprocess import build_preprocessor\n"
+        "from livevision.preprocessing.preprocess import build_preprocessor\n"
         "for name in ('DPTImageProcessor', 'ZoeDepthImageProcessor', 'ViTImageProcessor'):\n"
         "    for resize in ('exact', 'fast'):\n"
         "        build_preprocessor({'image_processor_type': name}, resize=resize)(np.zeros((48, 64, 3), np.uint8))\n"

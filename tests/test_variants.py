@@ -37,7 +37,7 @@ from livevision.models.variant_kinds import (
     kind_for_precision,
 )
 from livevision.models.variants import choose_variant, format_report, synthetic_calibration_frames
-from livevision.tasks.preprocess import build_preprocessor
+from livevision.preprocessing.preprocess import build_preprocessor
 from livevision.types import Task
 
 MODELS = {  # tiny model -> (task, model_type)

@@ -21,8 +21,8 @@ from .models.cache import CONFIG_FILE, METADATA_FILE, PROCESSOR_FILE, CacheEntry
 from .models.registry import DEFAULT_MODELS, Architecture, architecture_for
 from .models.resolve import parse_model_ref
 from .models.session import create_session
-from .tasks.input_size import require_dynamic_input, with_input_size
-from .tasks.preprocess import build_preprocessor
+from .preprocessing.input_size import require_dynamic_input, with_input_size
+from .preprocessing.preprocess import build_preprocessor
 from .types import PreparedInput, Task
 
 log = logging.getLogger(__name__)

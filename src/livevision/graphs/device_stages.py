@@ -27,8 +27,8 @@ from ..tasks.mask_classification import (
     panoptic_result,
     softmax,
 )
-from ..tasks.preprocess import Preprocessor, check_frame
-from ..tasks.resample import pil_vertical_first, pil_weight_matrix
+from ..preprocessing.preprocess import Preprocessor, check_frame
+from ..preprocessing.resample import pil_vertical_first, pil_weight_matrix
 from ..types import ClassificationResult, DepthResult, SegmentationResult
 from .chain import Binder, DeviceInput, graph_session
 from .post import (

@@ -1,7 +1,7 @@
 """Pre-processing graphs: a uint8 BGR frame of any size to the model's pixel_values, on the provider.
 
 The geometry (resize target, crop window, padding) depends only on the frame size and is computed
-on the host by the numpy Preprocessor's own rules (`tasks.preprocess`); the graph takes it as
+on the host by the numpy Preprocessor's own rules (`preprocessing.preprocess`); the graph takes it as
 inputs, so one graph serves every frame size.
 
 Standard processors (the Pillow-based HF classes), bit for bit what the numpy "exact" path and
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tasks.processor_recipes import Recipe
+from ..preprocessing.processor_recipes import Recipe
 from .onnx_build import GraphBuilder
 
 

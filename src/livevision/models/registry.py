@@ -2,7 +2,7 @@
 
 ARCHITECTURES has one row per config.json model_type: its task, the ONNX outputs livevision reads,
 how it is accelerated (its precision profile: which variant kinds `--precision` builds and tries)
-and which `--input-size` rule applies (tasks/input_size.py), or why its input size is fixed. The
+and which `--input-size` rule applies (preprocessing/input_size.py), or why its input size is fixed. The
 supported types, the mask-classification types and the precision profiles are all read from it.
 
 Everything here reads config.json as a plain dict, so looking a model up never imports
@@ -73,7 +73,7 @@ class ModelSpec:
     """One architecture (a config.json model_type).
 
     task: what livevision runs it for. outputs: the ONNX outputs it reads, in order. profile: how it
-    is accelerated. input_size: the `--input-size` rule (a key of tasks/input_size's rules), or None
+    is accelerated. input_size: the `--input-size` rule (a key of preprocessing/input_size's rules), or None
     when the input size is fixed; fixed_size: why, where there is more to say than "a classifier"
     ({size} is its training size).
     """

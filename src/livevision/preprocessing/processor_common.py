@@ -4,13 +4,45 @@
   ``__init__`` default, as HF does; ``size_dict`` is transformers' get_size_dict.
 - transformers' output-size rules: ``shortest_edge_size`` and ``fit_size`` (DPT / ZoeDepth).
 - Rescale and normalize with HF's dtypes, as one value lookup table per channel (``value_lut``).
+- ``Recipe``: what a class does to every frame, as the recipes in ``processor_recipes`` describe it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
+
+from .resample import Filter
+
+
+# --- the recipe: what to do to every frame ------------------------------------------------------
+
+SizeRule = Callable[[int, int], "tuple[int, int]"]
+
+
+class ZoeSettings(NamedTuple):
+    do_pad: bool
+    mode: str  # torch interpolate mode: "bilinear" or "bicubic"
+    rescale_lut: np.ndarray  # (256,) float32: uint8 value -> rescaled value (before the resize)
+    mean: np.ndarray  # (3,) float32, RGB
+    std: np.ndarray  # (3,) float32, RGB
+    do_normalize: bool
+
+
+@dataclass(frozen=True)
+class Recipe:
+    processor_type: str
+    size_rule: SizeRule | None  # (h, w) -> resized (h, w); None: no resize
+    filter: Filter
+    crop_hw: tuple[int, int] | None
+    lut: np.ndarray  # (3, 256) float32 per RGB channel: uint8 value -> final value (rescale+normalize)
+    flip_channels: bool  # MobileViT: output BGR
+    pad: str | None  # None, "center_multiple" (DPT), "bottom_right" (MaskFormer pad_size)
+    pad_value: Any = None  # size_divisor for DPT, (h, w) for MaskFormer
+    zoe: ZoeSettings | None = None  # ZoeDepth: pad, resize and normalize in float32
+
 
 
 # --- output-size rules, as in transformers' image processors -------------------------------------

@@ -14,13 +14,23 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import UnsupportedModelError
-from .processor_common import Config, fit_size, shortest_edge_size, size_dict, size_hw, standard_ops, value_lut
+from .processor_common import (
+    Config,
+    Recipe,
+    SizeRule,
+    ZoeSettings,
+    fit_size,
+    shortest_edge_size,
+    size_dict,
+    size_hw,
+    standard_ops,
+    value_lut,
+)
 from .resample import Filter, parse_filter
 
 __all__ = ["Recipe", "SUPPORTED_PROCESSORS", "SizeRule", "ZoeSettings", "recipe_for"]
@@ -30,34 +40,6 @@ logger = logging.getLogger(__name__)
 _IMAGENET_STANDARD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 _IMAGENET_DEFAULT = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 _OPENAI_CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
-
-SizeRule = Callable[[int, int], "tuple[int, int]"]
-
-
-# --- the recipe: what to do to every frame ------------------------------------------------------
-
-
-class ZoeSettings(NamedTuple):
-    do_pad: bool
-    mode: str  # torch interpolate mode: "bilinear" or "bicubic"
-    rescale_lut: np.ndarray  # (256,) float32: uint8 value -> rescaled value (before the resize)
-    mean: np.ndarray  # (3,) float32, RGB
-    std: np.ndarray  # (3,) float32, RGB
-    do_normalize: bool
-
-
-@dataclass(frozen=True)
-class Recipe:
-    processor_type: str
-    size_rule: SizeRule | None  # (h, w) -> resized (h, w); None: no resize
-    filter: Filter
-    crop_hw: tuple[int, int] | None
-    lut: np.ndarray  # (3, 256) float32 per RGB channel: uint8 value -> final value (rescale+normalize)
-    flip_channels: bool  # MobileViT: output BGR
-    pad: str | None  # None, "center_multiple" (DPT), "bottom_right" (MaskFormer pad_size)
-    pad_value: Any = None  # size_divisor for DPT, (h, w) for MaskFormer
-    zoe: ZoeSettings | None = None  # ZoeDepth: pad, resize and normalize in float32
-
 
 def _fixed_rule(hw: tuple[int, int]) -> SizeRule:
     return lambda h, w: hw
