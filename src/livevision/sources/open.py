@@ -9,7 +9,8 @@ from pathlib import Path
 from ..errors import UsageError
 from .base import FrameSource, SourceError
 from .images import IMAGE_EXTENSIONS, ImageSource, image_paths_in
-from .opencv import CaptureFactory, VideoCaptureSource
+from .opencv import VideoCaptureSource
+from .opencv_open import CaptureFactory
 from .reconnect import ReconnectPolicy
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")

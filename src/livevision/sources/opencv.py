@@ -20,14 +20,14 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
-from ..errors import UsageError
 from ..types import Frame
 from .base import FrameSource, SourceError, SourceInfo, to_bgr8
+from .opencv_open import CaptureFactory, CaptureLike, check_options, open_failure_message, opencv_capture
 from .reconnect import Outage, ReconnectPolicy
 
 log = logging.getLogger(__name__)
@@ -35,30 +35,6 @@ log = logging.getLogger(__name__)
 #: Containers that estimate their frame count (duration x fps) may be off by this many frames,
 #: so a shortfall this small is not reported as missing frames.
 FRAME_COUNT_TOLERANCE = 1
-
-
-class CaptureLike(Protocol):
-    """The part of cv2.VideoCapture a VideoCaptureSource uses (tests pass fakes)."""
-
-    def isOpened(self) -> bool: ...
-    def read(self) -> tuple[bool, np.ndarray | None]: ...
-    def grab(self) -> bool: ...
-    def get(self, prop_id: int) -> float: ...
-    def set(self, prop_id: int, value: float) -> bool: ...
-    def release(self) -> None: ...
-
-
-CaptureFactory = Callable[["int | str"], CaptureLike]
-
-
-def opencv_capture(target: int | str, *, timeout_s: float | None = None) -> cv2.VideoCapture:
-    """cv2.VideoCapture(target); for a URL with `timeout_s`, opening and each read give up
-    after that many seconds (OpenCV's own default is 30 s)."""
-    if timeout_s and isinstance(target, str):
-        ms = max(1, int(timeout_s * 1000))
-        return cv2.VideoCapture(target, cv2.CAP_ANY,
-                                [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
-    return cv2.VideoCapture(target)
 
 
 # (image or None for a grab, index, timestamp_s, captured_at)
@@ -91,16 +67,7 @@ class VideoCaptureSource(FrameSource):
                  stream_timeout_s: float | None = 10.0, capture_factory: CaptureFactory | None = None,
                  sleep: Callable[[float], object] | None = None, clock: Callable[[], float] = time.monotonic):
         name = name or str(target)
-        if reconnect is not None and not is_live:
-            raise UsageError(f"reconnect applies to cameras and streams; {name} is a file")
-        if reconnect is not None and not isinstance(reconnect, ReconnectPolicy):
-            raise UsageError(f"reconnect must be a ReconnectPolicy or None, got {reconnect!r}")
-        if isinstance(max_consecutive_bad_frames, bool) or not isinstance(max_consecutive_bad_frames, int) \
-                or max_consecutive_bad_frames < 1:
-            raise UsageError("max_consecutive_bad_frames must be a whole number >= 1, "
-                             f"got {max_consecutive_bad_frames!r}")
-        if stream_timeout_s is not None and not stream_timeout_s > 0:
-            raise UsageError(f"stream_timeout_s must be a positive number of seconds or None, got {stream_timeout_s!r}")
+        check_options(name, is_live, reconnect, max_consecutive_bad_frames, stream_timeout_s)
         self._target = target
         self._name = name
         self._is_live = is_live
@@ -130,33 +97,39 @@ class VideoCaptureSource(FrameSource):
 
         cap = self._open()
         if cap is None:
-            raise SourceError(_open_failure_message(target, is_live))
+            raise SourceError(open_failure_message(target, is_live))
         self._cap: CaptureLike | None = cap
         try:
-            reported_fps = cap.get(cv2.CAP_PROP_FPS)
-            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-            self._container_count = count if count > 0 else None
-            w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-            self.info = SourceInfo(
-                name=name,
-                is_live=is_live,
-                fps=reported_fps if 0 < reported_fps < 1000 else None,
-                frame_count=self._container_count if not is_live else None,
-                size_wh=(w, h) if w > 0 and h > 0 else None,
-                path=os.path.abspath(target) if isinstance(target, str) and not is_live else None,
-            )
-            if not is_live:
-                # Read the first frame now: a file with nothing to decode fails here, with a clear
-                # message, before any model is loaded. frames() yields it first.
-                self._pending = self._read_file(decode=True)
-                if self._pending is None:
-                    raise SourceError(self._no_frames_message())
-                if self.info.size_wh is None:
-                    first = self._pending[0]
-                    self.info = dataclasses.replace(self.info, size_wh=(first.shape[1], first.shape[0]))
+            self._read_info(cap)
         except BaseException:
             self._release()
             raise
+
+    def _read_info(self, cap: CaptureLike) -> None:
+        """Set `info` from what the capture reports; for a file, also read its first frame now: a file with
+        nothing to decode fails here, with a clear message, before any model is loaded (frames() yields it
+        first)."""
+        reported_fps = cap.get(cv2.CAP_PROP_FPS)
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._container_count = count if count > 0 else None
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        target, is_live = self._target, self._is_live
+        self.info = SourceInfo(
+            name=self._name,
+            is_live=is_live,
+            fps=reported_fps if 0 < reported_fps < 1000 else None,
+            frame_count=self._container_count if not is_live else None,
+            size_wh=(w, h) if w > 0 and h > 0 else None,
+            path=os.path.abspath(target) if isinstance(target, str) and not is_live else None,
+        )
+        if is_live:
+            return
+        self._pending = self._read_file(decode=True)
+        if self._pending is None:
+            raise SourceError(self._no_frames_message())
+        if self.info.size_wh is None:
+            first = self._pending[0]
+            self.info = dataclasses.replace(self.info, size_wh=(first.shape[1], first.shape[0]))
 
     # ---- opening ---------------------------------------------------------------------------
 
@@ -390,11 +363,3 @@ class VideoCaptureSource(FrameSource):
                 self._release_locked()
             finally:
                 self._lock.release()
-
-
-def _open_failure_message(target: int | str, is_live: bool) -> str:
-    if isinstance(target, int):
-        return f"camera {target} could not be opened (is it connected and not in use by another program?)"
-    if is_live:
-        return f"stream {target} could not be opened (check the URL and that the server is reachable)"
-    return f"{target} could not be opened as a video (unreadable or not a video format OpenCV can decode)"
