@@ -19,8 +19,8 @@ A scene cut (the picture changes at once, or the fit breaks down) resets the ref
 comes out as the model gave it. Each stabilized result carries its (scale, shift) and whether it
 reset (DepthResult.stabilization); --results writes them.
 
-Cost at 1280x720 on this 2-core machine: 0.8 ms per frame for "align", 1.7-1.9 ms for "smooth"
-(BENCHMARKS.md); it runs in the stream's own thread, once per new depth result.
+It runs in the stream's own thread, once per new depth result; its cost per frame: BENCHMARKS.md,
+"Depth stabilization".
 
 FlickerMeter measures what the stabilizer removes: the mean absolute temporal difference of depth over
 pixels that did not move (per the picture), divided by the mean depth.

@@ -44,18 +44,10 @@ class ModelProfile:
     static_ops: tuple[str, ...] | None = ("Conv", "MatMul", "Gemm")
 
 
-# Measured on this project's 2-core AVX-512 VNNI CPU, full-size random-weight models, speed-up over FP32
-# (choose_variant: median of 20 interleaved runs, thread spinning off; other jobs share the machine):
-# - dynamic MatMul INT8: ViT-B/16 2.9x (2.3-2.4x while the host is busy), Depth Anything V2 S (252x448)
-#   1.5x, SegFormer-B0 1.1-1.15x, ConvNeXt-T 1.7-1.8x. Dynamic INT8 of every op (ConvInteger) is slower.
-#   Quantizing the fused graph instead (QAttention, or MultiHeadAttention with INT8 projections) measured
-#   2.55-2.65x on ViT-B against 2.9x: ORT's CPU attention kernels are slower than its MatMul/Softmax.
-# - static QDQ INT8: ResNet-50 2.8-4.1x (all op types; Conv/MatMul/Gemm only: 2.9x), ConvNeXt-T 1.4-1.7x,
-#   DA-V2-S 1.45x, SegFormer-B0 1.2-1.25x (Conv/MatMul/Gemm, head in FP32).
-# - fp32-optimized (fused Attention, SkipLayerNorm, BiasGelu): 0.97-1.02x on ViT-B/16, DA-V2-S (12/12
-#   attention blocks fused) and SegFormer-B0: ORT's CPU Attention kernel is no faster than the MatMul /
-#   Softmax it replaces, and ORT_ENABLE_ALL at load already fuses LayerNorm and Gelu. So `auto` does not
-#   build it on the CPU; on GPUs, where fused attention kernels matter, it does.
+# Which kinds each family tries, and why (the measured speed-ups: BENCHMARKS.md, "Measurements behind design
+# choices"): dynamic MatMul INT8 pays where compute is in MatMul (transformers), static QDQ INT8 where it is in
+# convolutions; dynamic INT8 of every op and fp32-optimized measured no faster on the CPU, so `auto` does not
+# build them there (fp32-optimized is tried on GPUs, where fused attention kernels matter).
 _TRANSFORMER = ModelProfile("transformer", "vit", INT8_DYNAMIC, (INT8_DYNAMIC,))  # all compute in MatMul
 _VIT_MIXED = ModelProfile("mixed", "vit", INT8_DYNAMIC, (INT8_DYNAMIC, INT8_STATIC))
 _MIXED = ModelProfile("mixed", None, INT8_DYNAMIC, (INT8_DYNAMIC, INT8_STATIC))

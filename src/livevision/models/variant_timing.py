@@ -62,7 +62,8 @@ def time_one_frame(session, x: np.ndarray) -> float:
 
 
 # estimate_seconds' model of the work, per FP32 frame time: static INT8 calibration runs a model that
-# outputs every activation (measured ~3x a plain run), and quantizing or optimizing costs per MB of weights.
+# outputs every activation (~3x a plain run: BENCHMARKS.md, "Measurements behind design choices"), and
+# quantizing or optimizing costs per MB of weights.
 CALIBRATION_RUN_COST = 3.0
 BUILD_S_PER_MB = 0.1
 

@@ -221,7 +221,7 @@ def _wanted_kinds(precision: str, model_type: str, kinds: Sequence[str] | None, 
 def _create_session(path: Path, device: str, intra_op_threads: int | None, allow_fallback: bool):
     """A session made as live mode makes it. live=True: no thread spinning. Sessions take turns run by run,
     and a session's threads spin for a while after its run, taking the cores from the next session's run:
-    that penalised the fastest variant most (ViT-B INT8 measured 2.0x with spinning, 2.9x without)."""
+    that penalised the fastest variant most (BENCHMARKS.md, "Measurements behind design choices")."""
     from .session import create_session
 
     return create_session(path, device, intra_op_threads=intra_op_threads, live=True, allow_fallback=allow_fallback)

@@ -18,25 +18,9 @@ equal HF's exactly (ZoeDepth: within ~2e-6, see below).
 ``resize="fast"`` uses ``cv2.resize`` (INTER_AREA when shrinking): antialiased differently from
 Pillow, so values differ by a few uint8 levels at edges and in fine texture.
 
-Measured per frame, 1280x720 BGR frame -> pixel_values, best of 40, on the 2-core CPU VM used for
-development (noisy). HF = the slow processor on the same frame as a PIL image:
-
-    ==========================================  ========  =======  =====
-    model input (checkpoint settings)           exact ms  fast ms  HF ms
-    ==========================================  ========  =======  =====
-    224x224  ViT (bilinear)                        2.9      2.1     4.6
-    518x924  Depth Anything (DPT, bicubic)         9.0      3.2    17.2
-    512x512  SegFormer (bilinear)                  4.9      1.8     9.4
-    224x224  ResNet-50 (shortest edge 292, crop)   5.8      1.4     7.6
-    384x672  ZoeDepth (reflect pad, align)         5.4      1.2    10.4
-    512x928  MaskFormer (bilinear)                 6.3      3.0    14.9
-    ==========================================  ========  =======  =====
-
-"exact" is Pillow's resize (one thread) plus the lookup tables; ResNet-50's crop is resized whole
-and then cut, where the float64 reproduction this replaced computed only the crop (2.2 ms on two
-threads alone, but twice its alone time in a live stream). "fast" saves 1-5 ms per frame at the
-price of a mean difference of ~0.002-0.025 (up to ~1.0 at single pixels on hard edges) in
-normalized units. Timings are not asserted anywhere.
+"exact" is Pillow's resize (one thread) plus the lookup tables; "fast" saves a few ms per frame at the
+price of a mean difference of ~0.002-0.025 (up to ~1.0 at single pixels on hard edges) in normalized
+units. Per-model timings against HF's processor: BENCHMARKS.md, "Measurements behind design choices".
 
 Geometry reported in ``PreparedInput`` (the invariant: ``pixel_values`` row ``i`` shows row
 ``i - top`` of the resized image, so ``H_in = top + resized_h + bottom`` and likewise for width):

@@ -6,11 +6,11 @@ after each of its two passes. ``cv2.resize`` does neither, so the two disagree b
 levels at edges and in fine texture. This module offers:
 
 - ``resize_pillow``: ``PIL.Image.resize`` itself, the call HF makes: exact for every filter and
-  Pillow version. One thread, ~4 ms for 1280x720 -> 512x512 bilinear here. (Until this release
-  livevision reproduced it in float64 matrix products split over the cores: ~5.5 ms alone, but
-  ~12 ms in a live stream, where the parts waited on cores busy with decoding and inference.)
+  Pillow version, on one thread (a float64 matrix-product reproduction split over the cores, used
+  before, was slower in a live stream, where its parts waited on cores busy with decoding and
+  inference: BENCHMARKS.md, "Measurements behind design choices").
 - ``resize_fast``: ``cv2.resize`` with INTER_AREA on a shrinking axis and the filter's own
-  interpolation on a growing one: ~1-6 ms, a few uint8 levels from Pillow (mean well under one).
+  interpolation on a growing one: a few uint8 levels from Pillow (mean well under one), faster.
 - ``pil_weight_matrix`` / ``pil_vertical_first``: Pillow's fixed-point weights and pass order, for
   the device pre-processing graphs (livevision.graphs), which resize as two matrix products.
 

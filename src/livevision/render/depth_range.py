@@ -2,7 +2,7 @@
 
 Per-frame min-max normalisation flickers: one outlier pixel or a small change of the model's
 arbitrary scale re-colours the whole frame. Instead each new map contributes its 2nd and 98th
-percentiles (taken on a strided subsample, ~14k values at 720p, ~0.3 ms) to an exponential moving
+percentiles (taken on a strided subsample, ~14k values at 720p) to an exponential moving
 average of the range:
 
     low  <- low  + smoothing * (p_low  - low)

@@ -8,9 +8,8 @@ pixels are copied from the model-resolution argmax. Only the other cells (bounda
 classes) are interpolated, pixel by pixel, and only for the classes that can win there. Ties go to
 the lower class, as torch.argmax's first maximum.
 
-SegFormer's 150 x 128 x 128 logits to 1280x720, the benchmark's random-weight model (18 % of its
-cells unsettled): about 4.3 ms on one core, 5 ms in a live stream, where upsampling every class that
-wins somewhere took 13-16 ms on two cores. A trained model's smoother maps leave fewer cells open.
+It costs a third or less of upsampling every class that wins somewhere (BENCHMARKS.md, "Measurements
+behind design choices"); a trained model's smoother maps leave fewer cells open than a random one's.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ In the live modes a frame's pre-processing, inference and post-processing run on
 so while numpy/OpenCV work on the frame, the cores ONNX Runtime uses are idle: Mask2Former's
 window bounds (upsample.window_max_min) split their planes into one part per physical core. OpenCV
 and NumPy release the GIL, so the parts run in parallel. The threads live only for the call: nothing
-is left running between frames. (Loops of many small calls are not split: cell_argmax's class scan
-took 7.7 ms in two parts against 1.9 ms in one, the parts only taking turns on the GIL.)
+is left running between frames. (Loops of many small calls are not split: their parts only take turns
+on the GIL; BENCHMARKS.md, "Measurements behind design choices".)
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def update_argmax(best: np.ndarray, winner: np.ndarray, scratch: ArgmaxScratch, 
         cv2.bitwise_and(scratch.above, k, dst=scratch.index)
         cv2.max(winner, scratch.index, dst=winner)
     else:
-        scratch.index.fill(k)  # OpenCV's masked copy is ~80x faster here than numpy's boolean assignment
+        scratch.index.fill(k)  # OpenCV's masked copy: far faster than numpy's boolean assignment (BENCHMARKS.md)
         cv2.copyTo(scratch.index, scratch.above, dst=winner)
     cv2.max(scratch.value, best, dst=best)
 
