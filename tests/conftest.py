@@ -28,7 +28,7 @@ def _fingerprint() -> str:
     """What kept tiny models and exports depend on."""
     digest = hashlib.sha256()
     package = HERE.parent / "src" / "livevision"
-    sources = [package / "testing" / "tiny_models.py", *sorted((package / "models").glob("*.py"))]
+    sources = [*sorted((package / "testing").glob("*.py")), *sorted((package / "models").glob("*.py"))]
     for path in sources:
         digest.update(path.read_bytes())
     for package in ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime"):

@@ -345,10 +345,14 @@ def test_every_architecture_row_names_a_known_rule_or_is_a_classifier():
     from livevision.preprocessing import input_size
     from livevision.types import Task
 
-    for model_type, spec in ARCHITECTURES.items():
+    heads = {Task.CLASSIFICATION: "ForImageClassification", Task.SEGMENTATION: "ForSemanticSegmentation",
+             Task.DEPTH: "ForDepthEstimation"}
+    for (model_type, task), spec in ARCHITECTURES.items():
+        assert spec.task is task, model_type
         if spec.input_size is None:
-            assert spec.task is Task.CLASSIFICATION, model_type
+            assert task is Task.CLASSIFICATION or spec.fixed_size, model_type
+            config = {"model_type": model_type, "image_size": 224, "architectures": [f"Model{heads[task]}"]}
             with pytest.raises(UsageError, match="fixed|classifier|sized"):
-                input_size.input_size_rule({}, {"model_type": model_type, "image_size": 224})
+                input_size.input_size_rule({}, config)
         else:
             assert spec.input_size in input_size._RULES, model_type

@@ -33,7 +33,7 @@ OPTIMUM_TASK = {"depth": "depth-estimation", "classification": "image-classifica
 def optimum_task(name: str) -> str:
     task, model_type = ARCHITECTURES[name]
     if task == "segmentation":
-        return "semantic-segmentation" if model_type == "segformer" else "image-segmentation"
+        return "image-segmentation" if model_type in ("maskformer", "mask2former") else "semantic-segmentation"
     return OPTIMUM_TASK[task]
 
 
@@ -99,6 +99,14 @@ CASES = {
     "zoedepth_nyu_kitti": [(1, 64, 128), (3, 96, 64)],
     "mask2former": [(1, 128, 96), (3, 160, 128)],
     "maskformer": [(1, 128, 96), (3, 160, 128)],
+    # UperNet's pyramid pooling (onnx_patches.AdaptivePoolModelPatcher) at sizes whose bins do not divide
+    "upernet_convnext": [(1, 96, 128), (3, 160, 96)],
+    "upernet_swin": [(1, 128, 96), (3, 160, 128)],
+    # fixed-size exports (their processors make one size): other batch sizes only
+    "beit_semantic": [(1, 64, 64), (3, 64, 64)],
+    "data2vec_vision_semantic": [(1, 64, 64), (3, 64, 64)],
+    "mobilevit_deeplabv3": [(1, 128, 128), (3, 128, 128)],
+    "mobilevitv2_deeplabv3": [(1, 128, 128), (3, 128, 128)],
 }
 
 
@@ -131,6 +139,9 @@ def test_export_io_names_and_dynamic_axes(name, onnx_export):
     if ARCHITECTURES[name][0] == "depth":
         assert list(outputs) == ["predicted_depth"]
         assert all(isinstance(d, str) for d in outputs["predicted_depth"])
+    elif optimum_task(name) == "semantic-segmentation":
+        assert list(outputs) == ["logits"]
+        assert isinstance(outputs["logits"][0], str) and isinstance(outputs["logits"][2], str)
     else:
         assert list(outputs) == ["class_queries_logits", "masks_queries_logits"]
         assert isinstance(outputs["masks_queries_logits"][2], str)
@@ -216,8 +227,8 @@ def test_zoedepth_plain_trace_freezes_one_head(onnx_export, tmp_path):
 def test_custom_onnx_config_selection(tiny_model):
     from transformers import AutoConfig
 
-    assert onnx_configs.CUSTOM_MODEL_TYPES == {"depth_anything", "zoedepth", "mask2former"}
-    for name in ("dpt", "glpn", "segformer", "vit"):
+    assert onnx_configs.CUSTOM_MODEL_TYPES == {"depth_anything", "zoedepth", "mask2former", "mobilevitv2", "upernet"}
+    for name in ("dpt", "glpn", "segformer", "vit", "beit", "mobilevit", "dpt_semantic"):
         config = AutoConfig.from_pretrained(tiny_model(name))
         assert onnx_configs.custom_onnx_config(config, optimum_task(name)) is None
     depth = onnx_configs.custom_onnx_config(AutoConfig.from_pretrained(tiny_model("depth_anything")),
@@ -225,6 +236,13 @@ def test_custom_onnx_config_selection(tiny_model):
     assert list(depth.outputs) == ["predicted_depth"]
     with pytest.raises(ValueError, match="depth-estimation"):
         onnx_configs.custom_onnx_config(AutoConfig.from_pretrained(tiny_model("zoedepth")), "image-segmentation")
+    # BEiT: Optimum's classifier config, ours for the semantic head (Optimum lists that task too, now)
+    beit = AutoConfig.from_pretrained(tiny_model("beit_semantic"))
+    assert list(onnx_configs.custom_onnx_config(beit, "semantic-segmentation").outputs) == ["logits"]
+    from optimum.exporters.tasks import TasksManager
+
+    assert {"image-classification", "semantic-segmentation"} <= set(
+        TasksManager.get_supported_tasks_for_model_type("beit", "onnx", library_name="transformers"))
 
 
 def test_dummy_input_size_for_real_configs():
@@ -238,6 +256,14 @@ def test_dummy_input_size_for_real_configs():
     swin_large = SwinConfig(image_size=384, window_size=12, out_features=["stage1", "stage2", "stage3", "stage4"])
     assert onnx_configs.dummy_input_size(Mask2FormerConfig(backbone_config=swin_large)) == (416, 448)
     assert onnx_configs.dummy_input_size(Mask2FormerConfig()) == (256, 288)  # Swin-T, window 7: 224 is too small
+    from transformers import ConvNextConfig, MobileViTConfig, UperNetConfig
+
+    swin_tiny = SwinConfig(window_size=7, out_features=["stage1", "stage2", "stage3", "stage4"])
+    assert onnx_configs.dummy_input_size(UperNetConfig(backbone_config=swin_tiny)) == (256, 288)
+    convnext = ConvNextConfig(out_features=["stage1", "stage2", "stage3", "stage4"])
+    assert onnx_configs.dummy_input_size(UperNetConfig(backbone_config=convnext)) == (64, 96)
+    assert onnx_configs.dummy_input_size(BeitConfig(image_size=640)) == (640, 640)  # beit-base-finetuned-ade-640
+    assert onnx_configs.dummy_input_size(MobileViTConfig(image_size=512)) == (512, 512)  # deeplabv3-mobilevit
 
 
 # --- tiny models ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ same model and frames:
 |----------------|------------------------------------------------------|---------------------------------|
 | depth          | pipeline("depth-estimation") predicted_depth         | same values (1e-4), r >= 0.999  |
 | classification | pipeline("image-classification")                     | same top-5, scores within 1e-3  |
-| semantic       | post_process_semantic_segmentation                   | pixel agreement >= 99%          |
+| semantic       | post_process_semantic_segmentation                   | pixel agreement >= 99.9%        |
 | instance/pan.  | post_process_instance/panoptic_segmentation          | 1:1 segments, IoU >= 0.95, class|
 
 Every test runs twice: with pre/post-processing on the host (numpy/OpenCV) and as ONNX graphs on
@@ -121,17 +121,29 @@ def _hf_segmentation_outputs(folder, frame):
     return processor, outputs
 
 
-def test_semantic_segformer_matches_post_processing(tiny_model, exported, frames, runtime):
-    folder = tiny_model("segformer")
-    ours = Predictor(exported("segformer"), Task.SEGMENTATION, runtime=runtime)
+# Per-pixel-logit models: every segmentation architecture but the query-based ones.
+SEMANTIC = [name for name in _names("segmentation") if ARCHITECTURES[name][1] not in ("maskformer", "mask2former")]
+
+
+@pytest.mark.parametrize("name", SEMANTIC)
+def test_semantic_matches_post_processing(name, tiny_model, exported, frames, runtime):
+    folder = tiny_model(name)
+    ours = Predictor(exported(name), Task.SEGMENTATION, runtime=runtime)
     for frame in frames:
         processor, outputs = _hf_segmentation_outputs(folder, frame)
         ref = processor.post_process_semantic_segmentation(outputs, target_sizes=[frame.shape[:2]])[0].numpy()
         result = ours(frame)
         assert result.kind == "semantic" and result.label_map.shape == frame.shape[:2]
+        assert result.id2label == {int(k): v for k, v in outputs_config(folder).id2label.items()}
         agreement = float((result.label_map == ref).mean())
-        assert agreement >= 0.99, f"segformer {frame.shape}: {agreement:.4f}"
+        assert agreement >= 0.999, f"{name} {frame.shape}: {agreement:.5f}"
         assert len(np.unique(ref)) >= 2  # not a trivial one-class map
+
+
+def outputs_config(folder):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(folder)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:

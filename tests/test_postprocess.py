@@ -314,8 +314,8 @@ def test_semantic_crop_padding_drops_the_padded_area():
     logits[0, 1] = 1.0  # image content: class 1
     logits[0, 2, 48:] = 5.0  # the bottom quarter is padding: class 2
     prep = prepared((480, 640), (256, 256), resized_hw=(192, 256), padding_tblr=(0, 64, 0, 0))
-    cropped = postprocess_semantic(logits, prep, id2label={})
-    stretched = postprocess_semantic(logits, prep, id2label={}, crop_padding=False)
+    cropped = postprocess_semantic(logits, prep, id2label={}, crop_padding=True)
+    stretched = postprocess_semantic(logits, prep, id2label={})
     assert (cropped.label_map == 1).all()
     assert (stretched.label_map == 2).any()  # what HF's post-processing does with a padded input
 
@@ -326,8 +326,14 @@ def test_semantic_center_crop_maps_the_frame_beyond_the_view():
     logits[0, 1, :, 16:] = 1.0
     # frame 64x96 resized to 64x96, center-cropped to 64x64: 16 columns cut per side
     prep = prepared((64, 96), (64, 64), resized_hw=(64, 96), padding_tblr=(0, 0, -16, -16))
-    result = postprocess_semantic(logits, prep, id2label={})
+    result = postprocess_semantic(logits, prep, id2label={}, crop_padding=True)
     assert (result.label_map[:, :48] == 0).all() and (result.label_map[:, 48:] == 1).all()
+    logits[0, :2] = 0.0
+    logits[0, 0, :, :8] = 1.0  # class 0 in the view's left quarter: frame columns 16..32 of the crop
+    logits[0, 1, :, 8:] = 1.0
+    cropped = postprocess_semantic(logits, prep, id2label={}, crop_padding=True)
+    stretched = postprocess_semantic(logits, prep, id2label={})  # HF (MobileViT): the view over the whole frame
+    assert (cropped.label_map[:, 28] == 0).all() and (stretched.label_map[:, 28] == 1).all()
 
 
 @pytest.mark.parametrize("model_type", ["maskformer", "mask2former"])

@@ -1,7 +1,8 @@
 """Optimum ONNX export configs for the architectures optimum-onnx 0.1.0 lacks (or gets wrong).
 
 optimum-onnx 0.1.0 exports dpt, glpn, segformer, maskformer and the usual classifiers, but has no
-export config for ``depth_anything``, ``zoedepth`` or ``mask2former``. This module supplies them, for
+export config for ``depth_anything``, ``zoedepth``, ``mask2former``, ``mobilevitv2`` or ``upernet``, nor for
+the semantic segmentation heads of ``beit``, ``data2vec-vision`` and ``mobilevit``. This module supplies them, for
 Optimum's exporter (it imports torch and optimum: import it only to export)::
 
     from optimum.exporters.onnx import main_export
@@ -14,6 +15,8 @@ Every config here has one input, ``pixel_values`` (batch, 3, height, width), wit
 and width, and the output names Optimum uses for the task:
 
 * depth (``depth_anything``, ``zoedepth``): ``predicted_depth`` (batch, height, width);
+* semantic segmentation heads Optimum lacks (``beit``, ``data2vec-vision``, ``mobilevit``, ``mobilevitv2``,
+  ``upernet``): ``logits`` (batch, labels, height, width), as Optimum's SegFormer and DPT ones;
 * ``mask2former`` and ``maskformer``: ``class_queries_logits`` (batch, queries, labels + 1) and
   ``masks_queries_logits`` (batch, queries, height / 4, width / 4).
 
@@ -38,7 +41,13 @@ from optimum.exporters.onnx.config import VisionOnnxConfig
 from optimum.exporters.onnx.model_configs import MaskFormerOnnxConfig as OptimumMaskFormerOnnxConfig
 from optimum.utils import DEFAULT_DUMMY_SHAPES, DummyVisionInputGenerator, NormalizedVisionConfig
 
-from .onnx_patches import DepthAnythingModelPatcher, Mask2FormerModelPatcher, ZoeDepthModelPatcher
+from .onnx_patches import (
+    AdaptivePoolModelPatcher,
+    DepthAnythingModelPatcher,
+    Mask2FormerModelPatcher,
+    MobileViTV2ModelPatcher,
+    ZoeDepthModelPatcher,
+)
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
@@ -51,6 +60,8 @@ __all__ = [
     "Mask2FormerModelPatcher",
     "Mask2FormerOnnxConfig",
     "MaskFormerOnnxConfig",
+    "SEMANTIC_HEAD_MODEL_TYPES",
+    "SemanticSegmentationOnnxConfig",
     "ZoeDepthModelPatcher",
     "ZoeDepthOnnxConfig",
     "custom_onnx_config",
@@ -58,16 +69,12 @@ __all__ = [
 ]
 
 #: Model types optimum-onnx 0.1.0 has no export config for: they need ours.
-CUSTOM_MODEL_TYPES: frozenset[str] = frozenset({"depth_anything", "zoedepth", "mask2former"})
+CUSTOM_MODEL_TYPES: frozenset[str] = frozenset({"depth_anything", "zoedepth", "mask2former", "mobilevitv2", "upernet"})
 #: Model types Optimum can export, but whose export ours fixes (maskformer: Swin traced at 64x64).
 OVERRIDDEN_MODEL_TYPES: frozenset[str] = frozenset({"maskformer"})
-
-_TASKS: dict[str, frozenset[str]] = {
-    "depth_anything": frozenset({"depth-estimation"}),
-    "zoedepth": frozenset({"depth-estimation"}),
-    "mask2former": frozenset({"image-segmentation"}),
-    "maskformer": frozenset({"image-segmentation"}),
-}
+#: Model types whose classifier Optimum exports, but not their semantic segmentation head: ours does that
+#: task only (Optimum's mobilevit config knows "image-segmentation", which livevision does not name it by).
+SEMANTIC_HEAD_MODEL_TYPES: frozenset[str] = frozenset({"beit", "data2vec-vision", "mobilevit"})
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -108,6 +115,16 @@ def dummy_input_size(config: PretrainedConfig) -> tuple[int, int]:
         if window:  # Swin: the last stage is 1/32 of the input; it must be larger than the window.
             side = max(side, 32 * (int(window) + 1))
         side = _round_up(side, 32)
+        return side, side + 32
+    if model_type in SEMANTIC_HEAD_MODEL_TYPES | {"mobilevitv2"}:
+        # BEiT's relative position biases are sized for a square image_size; MobileViT's processors crop
+        # squares: trace the size they run at.
+        side = int(config.image_size)
+        return side, side
+    if model_type == "upernet":
+        backbone = config.backbone_config
+        window = getattr(backbone, "window_size", None)
+        side = _round_up(32 * (int(window) + 1), 32) if window else 64  # Swin: see above
         return side, side + 32
     raise ValueError(f"no custom ONNX config for model type {model_type!r}")
 
@@ -176,28 +193,62 @@ class MaskFormerOnnxConfig(OptimumMaskFormerOnnxConfig):
     ATOL_FOR_VALIDATION = 1e-4
 
 
-_CONFIG_CLASSES: dict[str, type[OnnxConfig]] = {
-    "depth_anything": DepthAnythingOnnxConfig,
-    "zoedepth": ZoeDepthOnnxConfig,
-    "mask2former": Mask2FormerOnnxConfig,
-    "maskformer": MaskFormerOnnxConfig,
+class SemanticSegmentationOnnxConfig(_CustomVisionOnnxConfig):
+    """Per-pixel class logits (BEiT, Data2Vec-vision, MobileViT(V2) DeepLabV3, UperNet): ``logits``
+    (batch, labels, height, width), Optimum's output for "semantic-segmentation"."""
+
+    ATOL_FOR_VALIDATION = 1e-4
+    _MODEL_PATCHER = AdaptivePoolModelPatcher
+
+
+class MobileViTV2OnnxConfig(SemanticSegmentationOnnxConfig):
+    """MobileViTV2 (no Optimum config at all): its classifier and its DeepLabV3 semantic head."""
+
+    _MODEL_PATCHER = MobileViTV2ModelPatcher
+
+
+_SEMANTIC = "semantic-segmentation"
+#: (model_type, Optimum task) -> our config class
+_CONFIG_CLASSES: dict[tuple[str, str], type[OnnxConfig]] = {
+    ("depth_anything", "depth-estimation"): DepthAnythingOnnxConfig,
+    ("zoedepth", "depth-estimation"): ZoeDepthOnnxConfig,
+    ("mask2former", "image-segmentation"): Mask2FormerOnnxConfig,
+    ("maskformer", "image-segmentation"): MaskFormerOnnxConfig,
+    **{(model_type, _SEMANTIC): SemanticSegmentationOnnxConfig for model_type in SEMANTIC_HEAD_MODEL_TYPES},
+    ("upernet", _SEMANTIC): SemanticSegmentationOnnxConfig,
+    ("mobilevitv2", _SEMANTIC): MobileViTV2OnnxConfig,
+    ("mobilevitv2", "image-classification"): MobileViTV2OnnxConfig,
 }
+
+
+def _register_semantic_tasks() -> None:
+    """Optimum refuses a task it does not list for a model type it knows, even with our config: list
+    "semantic-segmentation" for the types whose classifier it knows (their other tasks stay Optimum's)."""
+    from optimum.exporters.tasks import TasksManager
+
+    register = TasksManager.create_register("onnx", overwrite_existing=False)
+    for model_type in SEMANTIC_HEAD_MODEL_TYPES:
+        register(model_type, _SEMANTIC, library_name="transformers")(SemanticSegmentationOnnxConfig)
+
+
+_register_semantic_tasks()
 
 
 def custom_onnx_config(config: PretrainedConfig, task: str, **kwargs: Any) -> OnnxConfig | None:
     """The ONNX config to pass as ``custom_onnx_configs={"model": ...}``, or None to use Optimum's own.
 
-    Returns a config for :data:`CUSTOM_MODEL_TYPES` (which Optimum cannot export) and
-    :data:`OVERRIDDEN_MODEL_TYPES` (which Optimum exports wrongly), None for every other model type.
+    Returns a config for :data:`CUSTOM_MODEL_TYPES` (which Optimum cannot export),
+    :data:`OVERRIDDEN_MODEL_TYPES` (which Optimum exports wrongly) and the semantic segmentation task of
+    :data:`SEMANTIC_HEAD_MODEL_TYPES`, None for every other model type and task.
     ``task`` is Optimum's task name ("depth-estimation", "image-segmentation", ...). ``kwargs`` go to the
     OnnxConfig constructor (e.g. ``float_dtype="fp16"`` to match ``main_export(dtype="fp16")``).
     Raises ValueError when one of these model types is asked for a task it cannot do.
     """
     model_type = getattr(config, "model_type", None)
-    if model_type not in _CONFIG_CLASSES:
-        return None
-    if task not in _TASKS[model_type]:
-        raise ValueError(
-            f"model type {model_type!r} can be exported for {sorted(_TASKS[model_type])}, not {task!r}"
-        )
-    return _CONFIG_CLASSES[model_type](config, task=task, **kwargs)
+    config_class = _CONFIG_CLASSES.get((model_type, task))
+    if config_class is not None:
+        return config_class(config, task=task, **kwargs)
+    if model_type in CUSTOM_MODEL_TYPES | OVERRIDDEN_MODEL_TYPES:
+        tasks = sorted(t for m, t in _CONFIG_CLASSES if m == model_type)
+        raise ValueError(f"model type {model_type!r} can be exported for {tasks}, not {task!r}")
+    return None

@@ -270,3 +270,69 @@ def _mask2former_deformable_attention_forward(
     output = multi_scale_deformable_attention(value, spatial_shapes_list, sampling_locations, attention_weights)
     output = self.output_proj(output)
     return output, attention_weights
+
+
+class AdaptivePoolModelPatcher(_InstancePatcher):
+    """Pyramid pooling (UperNet, BEiT's UperNet head) pools to 2x2, 3x3, 6x6 with ``AdaptiveAvgPool2d``,
+    which the ONNX exporter refuses for input sizes it cannot read at export time (dynamic height and
+    width). The patch computes the same average, bin for bin, as two matrix products whose bins are
+    built from the traced input size; a 1x1 output (global pooling) exports as it is and is left alone.
+    """
+
+    def patch_instances(self, model):
+        for module in model.modules():
+            if isinstance(module, torch.nn.AdaptiveAvgPool2d) and _pair(module.output_size) != (1, 1):
+                self._patch(module, "forward", types.MethodType(_adaptive_avg_pool_forward, module))
+
+
+def _pair(size) -> tuple:
+    return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+
+
+def _adaptive_bins(length: int, bins: int, like: torch.Tensor) -> torch.Tensor:
+    """(bins, length) averaging weights of PyTorch's adaptive pooling: bin i covers
+    [floor(i * length / bins), ceil((i + 1) * length / bins))."""
+    index = torch.arange(length, device=like.device)  # traced from the input's size: stays dynamic
+    size = index[-1:] + 1
+    i = torch.arange(bins, device=like.device).unsqueeze(1)
+    start = torch.div(i * size, bins, rounding_mode="floor")
+    end = torch.div((i + 1) * size + bins - 1, bins, rounding_mode="floor")
+    inside = ((index.unsqueeze(0) >= start) & (index.unsqueeze(0) < end)).to(like.dtype)
+    return inside / inside.sum(dim=1, keepdim=True)
+
+
+def _adaptive_avg_pool_forward(self, hidden_state):
+    out_h, out_w = _pair(self.output_size)
+    height, width = hidden_state.shape[-2:]
+    rows = _adaptive_bins(height, out_h or height, hidden_state)
+    cols = _adaptive_bins(width, out_w or width, hidden_state)
+    return torch.matmul(torch.matmul(rows, hidden_state), cols.transpose(0, 1))
+
+
+class MobileViTV2ModelPatcher(AdaptivePoolModelPatcher):
+    """MobileViTV2 cuts feature maps into patches with ``nn.functional.unfold`` / ``fold``; the exporter's
+    ``fold`` (Col2Im) needs a static output size and fails. Patches do not overlap (stride = kernel), so
+    both are reshapes and transposes: the same values, at any input size that is a multiple of the patch."""
+
+    def patch_instances(self, model):
+        super().patch_instances(model)
+        for module in model.modules():
+            if type(module).__name__ == "MobileViTV2Layer":
+                self._patch(module, "unfolding", types.MethodType(_mobilevitv2_unfolding, module))
+                self._patch(module, "folding", types.MethodType(_mobilevitv2_folding, module))
+
+
+def _mobilevitv2_unfolding(self, feature_map):
+    batch_size, channels, height, width = feature_map.shape
+    ph, pw = self.patch_height, self.patch_width
+    patches = feature_map.reshape(batch_size, channels, height // ph, ph, width // pw, pw)
+    patches = patches.permute(0, 1, 3, 5, 2, 4)  # unfold's order: channel, in-patch offset, patch index
+    return patches.reshape(batch_size, channels, ph * pw, -1), (height, width)
+
+
+def _mobilevitv2_folding(self, patches, output_size):
+    batch_size, channels = patches.shape[:2]
+    height, width = output_size
+    ph, pw = self.patch_height, self.patch_width
+    feature_map = patches.reshape(batch_size, channels, ph, pw, height // ph, width // pw)
+    return feature_map.permute(0, 1, 4, 2, 5, 3).reshape(batch_size, channels, height, width)

@@ -1,6 +1,7 @@
 """Which architectures livevision runs, and everything livevision knows about each, in one table.
 
-ARCHITECTURES has one row per config.json model_type: its task, the ONNX outputs livevision reads,
+ARCHITECTURES has one row per (config.json model_type, task) -- BEiT, MobileViT and DPT serve two tasks,
+told apart by the head class config.json's `architectures` names: its task, the ONNX outputs livevision reads,
 how it is accelerated (its precision profile: which variant kinds `--precision` builds and tries)
 and which `--input-size` rule applies (preprocessing/input_size.py), or why its input size is fixed. The
 supported types, the mask-classification types and the precision profiles are all read from it.
@@ -62,7 +63,7 @@ QUERY_OUTPUTS = ("class_queries_logits", "masks_queries_logits")  # MaskFormer /
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One architecture (a config.json model_type).
+    """One architecture (a config.json model_type with one of its heads).
 
     task: what livevision runs it for. outputs: the ONNX outputs it reads, in order. profile: how it
     is accelerated. input_size: the `--input-size` rule (a key of preprocessing/input_size's rules), or None
@@ -86,45 +87,84 @@ def _classifier(profile: ModelProfile, fixed_size: str | None = None) -> ModelSp
 
 
 _POSITIONS = "has fixed {size}x{size} position embeddings"
+_REL_BIAS = "has relative position biases sized for {size}x{size}"
 
-# DPT covers dpt-large and the MiDaS dpt-hybrid. Classifiers: those optimum-onnx exports, each
-# covered by a test.
-ARCHITECTURES: dict[str, ModelSpec] = {
+
+def _semantic(profile: ModelProfile, fixed_size: str) -> ModelSpec:
+    """A per-pixel-logit segmentation head whose input size the export fixes (or was only validated at)."""
+    return ModelSpec(Task.SEGMENTATION, LOGITS, profile, None, fixed_size)
+
+
+_MOBILEVIT = ModelProfile("mixed", None, INT8_STATIC, (INT8_STATIC, INT8_DYNAMIC))
+_CONVNEXT = ModelProfile("mixed", None, INT8_DYNAMIC, (INT8_DYNAMIC, INT8_STATIC))
+
+# (model_type, task) -> spec. A model_type can serve several tasks (BEiT classifies and segments, DPT
+# estimates depth and segments): the head class in config.json's `architectures` picks the row; without
+# one, a model_type's first row. DPT covers dpt-large and the MiDaS dpt-hybrid. Every row is exported by
+# optimum-onnx (with models/onnx_configs where it lacks a config) and covered by a parity test.
+ARCHITECTURES: dict[tuple[str, Task], ModelSpec] = {
     # depth: transformer backbones with convolutional DPT heads
-    "depth_anything": _depth(_VIT_MIXED, "depth_anything"),  # DINOv2 + DPT head
-    "dpt": _depth(_VIT_MIXED, "dpt"),  # ViT (or BiT hybrid) + DPT head
-    "zoedepth": _depth(_VIT_MIXED, "zoedepth"),  # BEiT + DPT head + metric bins
-    "glpn": _depth(_VIT_MIXED, "glpn"),  # MiT encoder + conv decoder
+    ("depth_anything", Task.DEPTH): _depth(_VIT_MIXED, "depth_anything"),  # DINOv2 + DPT head
+    ("dpt", Task.DEPTH): _depth(_VIT_MIXED, "dpt"),  # ViT (or BiT hybrid) + DPT head
+    ("zoedepth", Task.DEPTH): _depth(_VIT_MIXED, "zoedepth"),  # BEiT + DPT head + metric bins
+    ("glpn", Task.DEPTH): _depth(_VIT_MIXED, "glpn"),  # MiT encoder + conv decoder
     # classification: plain vision transformers (all compute in MatMul)
-    "vit": _classifier(_TRANSFORMER, _POSITIONS),
-    "deit": _classifier(_TRANSFORMER, _POSITIONS),
+    ("vit", Task.CLASSIFICATION): _classifier(_TRANSFORMER, _POSITIONS),
+    ("deit", Task.CLASSIFICATION): _classifier(_TRANSFORMER, _POSITIONS),
     # relative position bias: ORT's fusion does not match it; MatMul INT8 still applies
-    "beit": _classifier(_TRANSFORMER, "has relative position biases sized for {size}x{size}"),
-    "dinov2": _classifier(_TRANSFORMER),
-    "swin": _classifier(_TRANSFORMER, "has attention windows sized for {size}x{size}"),  # windowed attention: not fused
-    "levit": _classifier(ModelProfile("transformer", None, INT8_DYNAMIC, (INT8_DYNAMIC,)),  # attention bias, conv stem
-                         "has attention biases sized for {size}x{size}"),
-    "mobilevit": _classifier(ModelProfile("mixed", None, INT8_STATIC, (INT8_STATIC, INT8_DYNAMIC))),
+    ("beit", Task.CLASSIFICATION): _classifier(_TRANSFORMER, _REL_BIAS),
+    ("dinov2", Task.CLASSIFICATION): _classifier(_TRANSFORMER),
+    # windowed attention: not fused
+    ("swin", Task.CLASSIFICATION): _classifier(_TRANSFORMER, "has attention windows sized for {size}x{size}"),
+    ("levit", Task.CLASSIFICATION): _classifier(ModelProfile("transformer", None, INT8_DYNAMIC, (INT8_DYNAMIC,)),
+                                                "has attention biases sized for {size}x{size}"),  # + conv stem
+    ("mobilevit", Task.CLASSIFICATION): _classifier(_MOBILEVIT),
     # ConvNeXt's compute is in its pointwise Linear layers (MatMul), not its depthwise convs
-    "convnext": _classifier(ModelProfile("mixed", None, INT8_DYNAMIC, (INT8_DYNAMIC, INT8_STATIC))),
+    ("convnext", Task.CLASSIFICATION): _classifier(_CONVNEXT),
     # classification: convolutional networks
-    "resnet": _classifier(_CONV),
-    "regnet": _classifier(_CONV),
-    "efficientnet": _classifier(_CONV),
-    "mobilenet_v2": _classifier(_CONV),
-    "poolformer": _classifier(_CONV),
+    ("resnet", Task.CLASSIFICATION): _classifier(_CONV),
+    ("regnet", Task.CLASSIFICATION): _classifier(_CONV),
+    ("efficientnet", Task.CLASSIFICATION): _classifier(_CONV),
+    ("mobilenet_v2", Task.CLASSIFICATION): _classifier(_CONV),
+    ("poolformer", Task.CLASSIFICATION): _classifier(_CONV),
+    ("mobilenet_v1", Task.CLASSIFICATION): _classifier(_CONV),
+    # classification: more transformers
+    ("vit_msn", Task.CLASSIFICATION): _classifier(_TRANSFORMER, _POSITIONS),  # a ViT, other pre-training
+    ("data2vec-vision", Task.CLASSIFICATION): _classifier(_TRANSFORMER, _REL_BIAS),  # a BEiT, other weights
+    ("swinv2", Task.CLASSIFICATION): _classifier(_TRANSFORMER, "has attention windows sized for {size}x{size}"),
+    # Hiera: mask-unit attention, pooled queries (not ORT's ViT fusion)
+    ("hiera", Task.CLASSIFICATION): _classifier(ModelProfile("transformer", None, INT8_DYNAMIC, (INT8_DYNAMIC,)),
+                                                "has position embeddings and mask units sized for {size}x{size}"),
+    # attention with convolutional projections (CvT), or convolutions with pointwise Linear layers (ConvNeXt V2)
+    ("cvt", Task.CLASSIFICATION): _classifier(_CONVNEXT),
+    ("convnextv2", Task.CLASSIFICATION): _classifier(_CONVNEXT),
+    ("mobilevitv2", Task.CLASSIFICATION): _classifier(_MOBILEVIT),
     # segmentation
     # MiT encoder (efficient attention: only sr_ratio=1 blocks fuse) + MLP decoder
-    "segformer": ModelSpec(Task.SEGMENTATION, LOGITS, _VIT_MIXED, "segformer"),
-    "maskformer": ModelSpec(Task.SEGMENTATION, QUERY_OUTPUTS, _MIXED, "mask_classification"),  # Swin + decoders
-    "mask2former": ModelSpec(Task.SEGMENTATION, QUERY_OUTPUTS, _MIXED, "mask_classification"),  # + deformable attn
+    ("segformer", Task.SEGMENTATION): ModelSpec(Task.SEGMENTATION, LOGITS, _VIT_MIXED, "segformer"),
+    ("maskformer", Task.SEGMENTATION): ModelSpec(Task.SEGMENTATION, QUERY_OUTPUTS, _MIXED,
+                                                 "mask_classification"),  # Swin + decoders
+    ("mask2former", Task.SEGMENTATION): ModelSpec(Task.SEGMENTATION, QUERY_OUTPUTS, _MIXED,
+                                                  "mask_classification"),  # + deformable attention
+    # semantic heads on BEiT (and Data2Vec-vision, the same network): UperNet-style conv head
+    ("beit", Task.SEGMENTATION): _semantic(_VIT_MIXED, _REL_BIAS),
+    ("data2vec-vision", Task.SEGMENTATION): _semantic(_VIT_MIXED, _REL_BIAS),
+    # MobileViT / MobileViTV2 + DeepLabV3: the patch folding is traced at the processor's square crop
+    ("mobilevit", Task.SEGMENTATION): _semantic(_MOBILEVIT, "is exported for its fixed {size}x{size} crop"),
+    ("mobilevitv2", Task.SEGMENTATION): _semantic(_MOBILEVIT, "is exported for its fixed {size}x{size} crop"),
+    # ViT + DPT neck + semantic head: the ViT patch grid is traced square
+    ("dpt", Task.SEGMENTATION): _semantic(_VIT_MIXED, "is exported for its fixed {size}x{size} input"),
+    # ConvNeXt or Swin backbone + UperNet head (pyramid pooling: models/onnx_patches)
+    ("upernet", Task.SEGMENTATION): _semantic(_MIXED, "is validated only at the fixed input size of its processor"),
 }
 
-# model_type -> the task it is supported for, and the query-based segmentation types, from the table
+# model_type -> the tasks it is supported for, and the query-based segmentation types, from the table
 SUPPORTED_MODEL_TYPES: dict[Task, frozenset[str]] = {
-    task: frozenset(name for name, spec in ARCHITECTURES.items() if spec.task is task) for task in Task
+    task: frozenset(name for name, spec_task in ARCHITECTURES if spec_task is task) for task in Task
 }
-MASK_CLASSIFICATION_TYPES = frozenset(name for name, spec in ARCHITECTURES.items() if spec.outputs == QUERY_OUTPUTS)
+MASK_CLASSIFICATION_TYPES = frozenset(
+    name for (name, _), spec in ARCHITECTURES.items() if spec.outputs == QUERY_OUTPUTS
+)
 
 # The head class transformers names in config.json's `architectures` tells the task.
 _HEAD_SUFFIXES: dict[Task, tuple[str, ...]] = {
@@ -137,9 +177,22 @@ _OPTIMUM_TASKS = {Task.DEPTH: "depth-estimation", Task.CLASSIFICATION: "image-cl
                   Task.SEGMENTATION: "semantic-segmentation"}
 
 
-def profile_for(model_type: str) -> ModelProfile:
-    """The precision profile of a model_type (DEFAULT_PROFILE for one not in the table)."""
-    spec = ARCHITECTURES.get(model_type)
+def spec_for(model_type: str, task: Task | None = None) -> ModelSpec | None:
+    """The table's row for (model_type, task); task None: the model_type's first row. None if not in it."""
+    if task is not None:
+        return ARCHITECTURES.get((model_type, task))
+    return next((spec for (name, _), spec in ARCHITECTURES.items() if name == model_type), None)
+
+
+def spec_of_config(config: dict) -> ModelSpec | None:
+    """The row of a config.json dict: its model_type, for the task its head class names (if any)."""
+    return spec_for(str(config.get("model_type") or ""), task_of_head(config))
+
+
+def profile_for(model_type: str, task: Task | None = None) -> ModelProfile:
+    """The precision profile of a model_type (for `task`; None: its first row), DEFAULT_PROFILE for one
+    not in the table."""
+    spec = spec_for(model_type, task)
     return spec.profile if spec else DEFAULT_PROFILE
 
 
@@ -162,7 +215,8 @@ def supported_model_types(task: Task | None = None) -> list[str]:
     return sorted(set().union(*(SUPPORTED_MODEL_TYPES[t] for t in tasks)))
 
 
-def _task_of_head(config: dict) -> Task | None:
+def task_of_head(config: dict) -> Task | None:
+    """The task of the head class config.json's `architectures` names, or None (no head, no name)."""
     for name in config.get("architectures") or []:
         for task, suffixes in _HEAD_SUFFIXES.items():
             if name.endswith(suffixes):
@@ -176,10 +230,11 @@ def architecture_for(config: dict, task: Task | None = None) -> Architecture:
     Raises UnsupportedModelError naming the supported model types.
     """
     model_type = config.get("model_type")
-    head_task = _task_of_head(config)
+    head_task = task_of_head(config)
     task = task or head_task
     if task is None:
-        task = next((t for t in Task if model_type in SUPPORTED_MODEL_TYPES[t]), None)
+        spec = spec_for(model_type)
+        task = spec.task if spec else None
     if task is None or model_type not in SUPPORTED_MODEL_TYPES[task]:
         scope = f" for {task.value}" if task else ""
         raise UnsupportedModelError(
@@ -197,6 +252,6 @@ def architecture_for(config: dict, task: Task | None = None) -> Architecture:
             f"{names[0]} is a {head_task.value} model, not {task.value}; "
             f"{task.value} model types: " + ", ".join(supported_model_types(task))
         )
-    spec = ARCHITECTURES[model_type]
+    spec = ARCHITECTURES[(model_type, task)]
     optimum_task = "image-segmentation" if spec.outputs == QUERY_OUTPUTS else _OPTIMUM_TASKS[task]
     return Architecture(model_type, task, optimum_task, spec.outputs)

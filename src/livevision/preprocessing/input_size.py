@@ -58,7 +58,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from ..models.registry import ARCHITECTURES
+from ..models.registry import spec_of_config
 from ..types import Task
 
 log = logging.getLogger(__name__)
@@ -151,13 +151,13 @@ def _unsupported(config: dict, name: str | None, reason: str) -> UsageError:
 
 def input_size_rule(processor_config: dict, config: dict, *, name: str | None = None) -> InputSizeRule:
     """The InputSizeRule of a model, from its processor config and config.json dicts: the rule its
-    row in registry.ARCHITECTURES names.
+    row in registry.ARCHITECTURES names (the model_type's row for the task of its head class).
 
     Raises UsageError (one line, naming the reason) for a model that cannot change its input size.
     """
     model_type = str(config.get("model_type") or "")
     processor = _processor_type(processor_config)
-    spec = ARCHITECTURES.get(model_type)
+    spec = spec_of_config(config)
     if spec is not None and spec.fixed_size:
         size = config.get("image_size", "its")
         size = size[0] if isinstance(size, (list, tuple)) else size

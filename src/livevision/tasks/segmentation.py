@@ -1,7 +1,11 @@
 """Semantic segmentation post-processing in numpy/OpenCV, reproducing the Hugging Face image processors.
 
-- `postprocess_semantic`: per-pixel logits (SegFormer, DPT/BEiT/MobileViT semantic heads):
-  SegformerImageProcessor.post_process_semantic_segmentation(outputs, target_sizes=[frame_hw]).
+- `postprocess_semantic`: per-pixel logits (SegFormer, BEiT / Data2Vec-vision, DPT, MobileViT(V2) DeepLabV3,
+  UperNet): their processors' post_process_semantic_segmentation(outputs, target_sizes=[frame_hw]), which
+  are all SegFormer's (bilinear, align_corners=False, argmax; BEiT's and DPT's `do_reduce_labels` changes
+  training labels only, never the predicted ids). Like them, the logits are stretched over the whole
+  frame by default, also where the processor center-cropped (MobileViT) or padded the input:
+  crop_padding=True maps them onto the part of the frame the model saw instead.
 
 The argmax at frame size, and how a padded model input maps onto the frame, are `upsample`'s;
 MaskFormer / Mask2Former query outputs are post-processed in `mask_classification`.
@@ -24,7 +28,7 @@ def postprocess_semantic(
     prepared: PreparedInput,
     *,
     id2label: Mapping[Any, str],
-    crop_padding: bool = True,
+    crop_padding: bool = False,
 ) -> SegmentationResult:
     """Per-pixel class logits (1, C, h, w) -> label map at frame size (bilinear upsample, argmax)."""
     scores = as_float32(logits, "logits", "(1, num_labels, h, w)", ndim=4)[0]

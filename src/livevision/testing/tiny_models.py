@@ -27,13 +27,11 @@ from typing import Callable
 
 import torch
 
-# The image statistics of the real checkpoints.
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
-HALF = [0.5, 0.5, 0.5]
-
-# PIL resampling codes, as stored in preprocessor_config.json.
-NEAREST, BILINEAR, BICUBIC = 0, 2, 3
+from .tiny_common import BICUBIC, BILINEAR, HALF, IMAGENET_MEAN, IMAGENET_STD, NEAREST  # noqa: F401
+from .tiny_common import CLASS_NAMES as _CLASS_NAMES
+from .tiny_common import SEGMENT_NAMES as _SEGMENT_NAMES
+from .tiny_common import labels as _labels
+from . import tiny_classifiers, tiny_semantic
 
 # name -> (task, model_type)
 ARCHITECTURES: dict[str, tuple[str, str]] = {
@@ -60,21 +58,28 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "regnet": ("classification", "regnet"),
     "levit": ("classification", "levit"),
     "poolformer": ("classification", "poolformer"),
+    # more classifiers (tiny_classifiers)
+    "swinv2": ("classification", "swinv2"),
+    "data2vec_vision": ("classification", "data2vec-vision"),
+    "convnextv2": ("classification", "convnextv2"),
+    "cvt": ("classification", "cvt"),
+    "vit_msn": ("classification", "vit_msn"),
+    "mobilenet_v1": ("classification", "mobilenet_v1"),
+    "mobilevitv2": ("classification", "mobilevitv2"),
+    "hiera": ("classification", "hiera"),
     # segmentation
     "segformer": ("segmentation", "segformer"),
     "maskformer": ("segmentation", "maskformer"),
     "mask2former": ("segmentation", "mask2former"),
+    # semantic segmentation heads on backbones that are also classifiers or depth models (tiny_semantic)
+    "beit_semantic": ("segmentation", "beit"),
+    "data2vec_vision_semantic": ("segmentation", "data2vec-vision"),
+    "mobilevit_deeplabv3": ("segmentation", "mobilevit"),
+    "mobilevitv2_deeplabv3": ("segmentation", "mobilevitv2"),
+    "dpt_semantic": ("segmentation", "dpt"),
+    "upernet_convnext": ("segmentation", "upernet"),
+    "upernet_swin": ("segmentation", "upernet"),
 }
-
-# Short, real-looking label names (ids 0..9).
-_CLASS_NAMES = ["cat", "dog", "car", "person", "tree", "bicycle", "bird", "boat", "chair", "cup"]
-_SEGMENT_NAMES = ["wall", "floor", "sky", "person", "road", "tree", "car", "building", "grass", "table"]
-
-
-def _labels(names: list[str]) -> dict:
-    id2label = {i: n for i, n in enumerate(names)}
-    return {"id2label": id2label, "label2id": {n: i for i, n in id2label.items()}}
-
 
 # ---------------------------------------------------------------------------
 # builders: each returns (model, image_processor)
@@ -744,6 +749,8 @@ _BUILDERS: dict[str, Callable] = {
     "segformer": _segformer,
     "maskformer": _maskformer,
     "mask2former": _mask2former,
+    **tiny_classifiers.BUILDERS,
+    **tiny_semantic.BUILDERS,
 }
 
 
@@ -756,9 +763,9 @@ def auto_model_class(name: str):
         return transformers.AutoModelForDepthEstimation
     if task == "classification":
         return transformers.AutoModelForImageClassification
-    if model_type == "segformer":
-        return transformers.AutoModelForSemanticSegmentation
-    return transformers.AutoModelForUniversalSegmentation
+    if model_type in ("maskformer", "mask2former"):
+        return transformers.AutoModelForUniversalSegmentation
+    return transformers.AutoModelForSemanticSegmentation
 
 
 def build_tiny_model(name: str, folder: pathlib.Path, *, seed: int = 0) -> pathlib.Path:
@@ -951,10 +958,8 @@ _CLASS_LOGIT_SPREAD = 5.0
 
 @torch.no_grad()
 def _calibrate_segmentation(name, model, pixel_values, generator) -> None:
-    if name == "segformer":
-        head = model.decode_head.classifier
-        logits = model(pixel_values=pixel_values).logits
-        _scale_module(head, 3.0 / max(float(logits.std()), 1e-6))
+    if not hasattr(model, "class_predictor"):  # per-pixel logits: SegFormer, BEiT, DPT, MobileViT, UperNet
+        _calibrate_semantic(model, pixel_values)
         return
     # MaskFormer / Mask2Former: the semantic map is argmax_c sum_q softmax(class_q)[c] * sigmoid(mask_q).
     # Random pixel embeddings share a large common component, so one query wins everywhere. Centre the
@@ -999,6 +1004,23 @@ def _calibrate_segmentation(name, model, pixel_values, generator) -> None:
     out = model(pixel_values=pixel_values)
     spread = float((out.class_queries_logits - out.class_queries_logits.mean(dim=1, keepdim=True)).std())
     _scale_module(model.class_predictor, _CLASS_LOGIT_SPREAD / max(spread, 1e-6))
+
+
+@torch.no_grad()
+def _calibrate_semantic(model, pixel_values) -> None:
+    """Centre and scale the classifier conv (not an auxiliary head's) so that several classes win.
+
+    Random features share a large common part (DeepLabV3's pooled branch, biases), so one class can win
+    everywhere: each class's bias removes its mean logit over the reference images, then the logits are
+    scaled to a spread of ~3.
+    """
+    num_labels = model.config.num_labels
+    head = [m for name, m in model.named_modules() if "auxiliary" not in name
+            and isinstance(m, torch.nn.Conv2d) and m.out_channels == num_labels][-1]
+    logits = model(pixel_values=pixel_values).logits
+    head.bias -= logits.mean(dim=(0, 2, 3))
+    logits = model(pixel_values=pixel_values).logits
+    _scale_module(head, 3.0 / max(float(logits.std()), 1e-6))
 
 
 def _make_non_degenerate(name: str, model: torch.nn.Module, generator: torch.Generator, processor) -> None:
