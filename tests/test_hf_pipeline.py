@@ -72,16 +72,23 @@ def test_classification_matches_transformers(name, tiny_model, model_cache, imag
             assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=1e-3)
 
 
-@pytest.mark.parametrize("name, subtask", [("segformer", None), ("maskformer", None), ("mask2former", None),
-                                           ("maskformer", "semantic"), ("mask2former", "instance")])
+# Per-pixel-logit models (SegFormer, BEiT, DPT, MobileViT, UperNet...): every segmentation architecture but these.
+QUERY_BASED = ("maskformer", "mask2former")
+SEMANTIC = [n for n, (task, model_type) in ARCHITECTURES.items()
+            if task == "segmentation" and model_type not in QUERY_BASED]
+
+
+@pytest.mark.parametrize("name, subtask", [(name, None) for name in SEMANTIC] + [
+    ("maskformer", None), ("mask2former", None), ("maskformer", "semantic"), ("mask2former", "instance")])
 def test_segmentation_matches_transformers(name, subtask, tiny_model, model_cache, images):
-    options = {} if name == "segformer" else dict(MASK_OPTIONS, subtask=subtask)
+    semantic_model = name in SEMANTIC
+    options = {} if semantic_model else dict(MASK_OPTIONS, subtask=subtask)
     hf, ours = _pipes(name, tiny_model, model_cache, **options)
     compared = 0
     for image in images:
         want, got = hf(image, **options), ours(image)
         assert all(isinstance(g["mask"], Image.Image) and g["mask"].size == image.size for g in got)
-        if subtask == "semantic" or name == "segformer":
+        if subtask == "semantic" or semantic_model:
             assert [g["label"] for g in got] == [w["label"] for w in want] and all(g["score"] is None for g in got)
             for g, w in zip(got, want):
                 assert (np.asarray(g["mask"]) == np.asarray(w["mask"])).mean() >= 0.99

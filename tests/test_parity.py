@@ -8,7 +8,7 @@ same model and frames:
 |----------------|------------------------------------------------------|---------------------------------|
 | depth          | pipeline("depth-estimation") predicted_depth         | same values (1e-4), r >= 0.999  |
 | classification | pipeline("image-classification")                     | same top-5, scores within 1e-3  |
-| semantic       | post_process_semantic_segmentation                   | pixel agreement >= 99.9%        |
+| semantic       | post_process_semantic_segmentation                   | pixel agreement >= 99.99%       |
 | instance/pan.  | post_process_instance/panoptic_segmentation          | 1:1 segments, IoU >= 0.95, class|
 
 Every test runs twice: with pre/post-processing on the host (numpy/OpenCV) and as ONNX graphs on
@@ -136,7 +136,7 @@ def test_semantic_matches_post_processing(name, tiny_model, exported, frames, ru
         assert result.kind == "semantic" and result.label_map.shape == frame.shape[:2]
         assert result.id2label == {int(k): v for k, v in outputs_config(folder).id2label.items()}
         agreement = float((result.label_map == ref).mean())
-        assert agreement >= 0.999, f"{name} {frame.shape}: {agreement:.5f}"
+        assert agreement >= 0.9999, f"{name} {frame.shape}: {agreement:.5f}"  # measured: 1 tie px in 76800
         assert len(np.unique(ref)) >= 2  # not a trivial one-class map
 
 

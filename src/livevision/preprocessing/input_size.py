@@ -47,7 +47,10 @@ Sizes (verified by running each tiny export with ONNX Runtime against PyTorch at
 Not supported, with the reason in the error: dpt-hybrid (MiDaS; its embeddings refuse any size but
 ``image_size``), every classifier (ViT/DeiT/BEiT/Swin/LeViT position embeddings or biases are sized
 for the training crop; a CNN classifier would run, but a classifier's crop is already small and it is
-validated only at its own), DPT with another backbone (not verified).
+validated only at its own), DPT with another backbone (not verified), and the semantic heads other than
+SegFormer's: BEiT / Data2Vec-vision (relative position biases), MobileViT(V2) and DPT (exported for their
+processor's fixed size), UperNet (validated only at its processor's size). Which row applies is the
+model_type's row for the task its head class names (BEiT classifies and segments).
 """
 
 from __future__ import annotations
