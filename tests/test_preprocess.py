@@ -75,6 +75,9 @@ CASES = [
         size={"height": 224, "width": 224}, do_center_crop=False, resample=2, **HALF)),
     ("levit-128S", "LevitImageProcessor", dict(size=224, crop_size=224, resample=3, **IMAGENET_DEFAULT)),
     ("poolformer_s12", "PoolFormerImageProcessor", dict(size=224, crop_pct=0.9, resample=3, **IMAGENET_DEFAULT)),
+    ("pvt-tiny-224", "PvtImageProcessor", dict(size={"height": 224, "width": 224}, resample=2, **IMAGENET_DEFAULT)),
+    ("clip-vit-base-patch32", "CLIPImageProcessor", dict(
+        size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}, resample=3, do_convert_rgb=True)),
     # Not real checkpoints: settings that exercise paths the ones above do not.
     ("maskformer-pad-size", "MaskFormerImageProcessor", dict(
         size={"shortest_edge": 256, "longest_edge": 512}, size_divisor=32, pad_size={"height": 512, "width": 544},

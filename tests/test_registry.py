@@ -57,6 +57,8 @@ def test_without_a_head_name_a_model_type_takes_its_first_row():
     assert architecture_for({"model_type": "dpt"}).task is Task.DEPTH
     assert architecture_for({"model_type": "beit"}).task is Task.CLASSIFICATION
     assert architecture_for({"model_type": "beit"}, Task.SEGMENTATION).task is Task.SEGMENTATION
+    assert architecture_for({"model_type": "segformer"}).task is Task.SEGMENTATION  # its classifier row is last
+    assert architecture_for(_config("segformer", "SegformerForImageClassification")).task is Task.CLASSIFICATION
     assert spec_for("upernet") is ARCHITECTURES["upernet", Task.SEGMENTATION]
     assert spec_for("bert") is None and spec_for("beit", Task.DEPTH) is None
 

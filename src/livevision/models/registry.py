@@ -96,6 +96,7 @@ def _semantic(profile: ModelProfile, fixed_size: str) -> ModelSpec:
 
 
 _MOBILEVIT = ModelProfile("mixed", None, INT8_STATIC, (INT8_STATIC, INT8_DYNAMIC))
+_ATTENTION = ModelProfile("transformer", None, INT8_DYNAMIC, (INT8_DYNAMIC,))  # MatMul, attention ORT cannot fuse
 _CONVNEXT = ModelProfile("mixed", None, INT8_DYNAMIC, (INT8_DYNAMIC, INT8_STATIC))
 
 # (model_type, task) -> spec. A model_type can serve several tasks (BEiT classifies and segments, DPT
@@ -116,8 +117,7 @@ ARCHITECTURES: dict[tuple[str, Task], ModelSpec] = {
     ("dinov2", Task.CLASSIFICATION): _classifier(_TRANSFORMER),
     # windowed attention: not fused
     ("swin", Task.CLASSIFICATION): _classifier(_TRANSFORMER, "has attention windows sized for {size}x{size}"),
-    ("levit", Task.CLASSIFICATION): _classifier(ModelProfile("transformer", None, INT8_DYNAMIC, (INT8_DYNAMIC,)),
-                                                "has attention biases sized for {size}x{size}"),  # + conv stem
+    ("levit", Task.CLASSIFICATION): _classifier(_ATTENTION, "has attention biases sized for {size}x{size}"),
     ("mobilevit", Task.CLASSIFICATION): _classifier(_MOBILEVIT),
     # ConvNeXt's compute is in its pointwise Linear layers (MatMul), not its depthwise convs
     ("convnext", Task.CLASSIFICATION): _classifier(_CONVNEXT),
@@ -133,12 +133,16 @@ ARCHITECTURES: dict[tuple[str, Task], ModelSpec] = {
     ("data2vec-vision", Task.CLASSIFICATION): _classifier(_TRANSFORMER, _REL_BIAS),  # a BEiT, other weights
     ("swinv2", Task.CLASSIFICATION): _classifier(_TRANSFORMER, "has attention windows sized for {size}x{size}"),
     # Hiera: mask-unit attention, pooled queries (not ORT's ViT fusion)
-    ("hiera", Task.CLASSIFICATION): _classifier(ModelProfile("transformer", None, INT8_DYNAMIC, (INT8_DYNAMIC,)),
+    ("hiera", Task.CLASSIFICATION): _classifier(_ATTENTION,
                                                 "has position embeddings and mask units sized for {size}x{size}"),
     # attention with convolutional projections (CvT), or convolutions with pointwise Linear layers (ConvNeXt V2)
     ("cvt", Task.CLASSIFICATION): _classifier(_CONVNEXT),
     ("convnextv2", Task.CLASSIFICATION): _classifier(_CONVNEXT),
     ("mobilevitv2", Task.CLASSIFICATION): _classifier(_MOBILEVIT),
+    # CLIP's ViT + a linear head (its image_size is in vision_config)
+    ("clip", Task.CLASSIFICATION): _classifier(_TRANSFORMER, "has position embeddings sized for its training crop"),
+    # PVT: spatial-reduction attention (strided conv keys/values), not ORT's ViT fusion
+    ("pvt", Task.CLASSIFICATION): _classifier(_ATTENTION, _POSITIONS),
     # segmentation
     # MiT encoder (efficient attention: only sr_ratio=1 blocks fuse) + MLP decoder
     ("segformer", Task.SEGMENTATION): ModelSpec(Task.SEGMENTATION, LOGITS, _VIT_MIXED, "segformer"),
@@ -156,6 +160,9 @@ ARCHITECTURES: dict[tuple[str, Task], ModelSpec] = {
     ("dpt", Task.SEGMENTATION): _semantic(_VIT_MIXED, "is exported for its fixed {size}x{size} input"),
     # ConvNeXt or Swin backbone + UperNet head (pyramid pooling: models/onnx_patches)
     ("upernet", Task.SEGMENTATION): _semantic(_MIXED, "is validated only at the fixed input size of its processor"),
+    # SegFormer's MiT encoder with a classification head (nvidia/mit-b0); last, so that a SegFormer config
+    # without a head class stays a segmentation model
+    ("segformer", Task.CLASSIFICATION): _classifier(_VIT_MIXED),
 }
 
 # model_type -> the tasks it is supported for, and the query-based segmentation types, from the table

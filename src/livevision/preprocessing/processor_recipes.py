@@ -338,6 +338,9 @@ _RECIPES: dict[str, Callable[[Config], Recipe]] = {
         "BeitImageProcessor", {"height": 256, "width": 256}, Filter.BICUBIC, _IMAGENET_STANDARD,
         crop=(True, {"height": 224, "width": 224}),
     ),
+    "PvtImageProcessor": _recipe_fixed(  # ViT's rules, ImageNet statistics
+        "PvtImageProcessor", {"height": 224, "width": 224}, Filter.BILINEAR, _IMAGENET_DEFAULT
+    ),
     "SegformerImageProcessor": _recipe_fixed(
         "SegformerImageProcessor", {"height": 512, "width": 512}, Filter.BILINEAR, _IMAGENET_DEFAULT
     ),
@@ -356,6 +359,9 @@ _RECIPES: dict[str, Callable[[Config], Recipe]] = {
     "PoolFormerImageProcessor": _recipe_poolformer,
     "BitImageProcessor": _recipe_shortest(
         "BitImageProcessor", {"shortest_edge": 224}, Filter.BICUBIC, _OPENAI_CLIP, {"height": 224, "width": 224}
+    ),
+    "CLIPImageProcessor": _recipe_shortest(  # BiT's rules and defaults
+        "CLIPImageProcessor", {"shortest_edge": 224}, Filter.BICUBIC, _OPENAI_CLIP, {"height": 224, "width": 224}
     ),
     "MaskFormerImageProcessor": _recipe_maskformer("MaskFormerImageProcessor"),
     "Mask2FormerImageProcessor": _recipe_maskformer("Mask2FormerImageProcessor"),

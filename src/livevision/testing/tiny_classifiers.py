@@ -6,7 +6,7 @@ own test suites, the processors from the real checkpoints with the size shrunk.
 
 from __future__ import annotations
 
-from .tiny_common import BICUBIC, BILINEAR, CLASS_LABELS, HALF, IMAGENET_MEAN, IMAGENET_STD
+from .tiny_common import BICUBIC, BILINEAR, CLASS_LABELS, CLASS_NAMES, HALF, IMAGENET_MEAN, IMAGENET_STD, labels
 
 
 def _convnext_processor():
@@ -104,6 +104,44 @@ def hiera():
     return HieraForImageClassification(config), processor
 
 
+def segformer_classifier():
+    # nvidia/mit-b0: SegformerImageProcessor 512x512, bilinear, ImageNet mean/std.
+    from transformers import SegformerConfig, SegformerForImageClassification, SegformerImageProcessor
+
+    config = SegformerConfig(num_encoder_blocks=4, depths=[1, 1, 1, 1], sr_ratios=[8, 4, 2, 1],
+                             hidden_sizes=[8, 16, 32, 64], num_attention_heads=[1, 1, 2, 4], **CLASS_LABELS)
+    processor = SegformerImageProcessor(do_resize=True, size={"height": 64, "width": 64}, resample=BILINEAR,
+                                        image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD, do_reduce_labels=False)
+    return SegformerForImageClassification(config), processor
+
+
+def pvt():
+    # Xrenya/pvt-tiny-224: PvtImageProcessor 224x224, bilinear, ImageNet mean/std.
+    from transformers import PvtConfig, PvtForImageClassification, PvtImageProcessor
+
+    # PvtConfig's own num_labels argument (default 1000) overrides id2label when config.json is loaded again:
+    # 1000 labels, as the ImageNet checkpoints have
+    names = CLASS_NAMES + [f"class {i}" for i in range(len(CLASS_NAMES), 1000)]
+    config = PvtConfig(image_size=64, num_encoder_blocks=4, depths=[1, 1, 1, 1], sequence_reduction_ratios=[8, 4, 2, 1],
+                       hidden_sizes=[8, 16, 32, 64], num_attention_heads=[1, 1, 2, 4], **labels(names))
+    processor = PvtImageProcessor(do_resize=True, size={"height": 64, "width": 64}, resample=BILINEAR)
+    return PvtForImageClassification(config), processor
+
+
+def clip():
+    # openai/clip-vit-base-patch32 with a classification head: CLIPImageProcessor shortest_edge 224,
+    # crop 224, bicubic, CLIP mean/std.
+    from transformers import CLIPConfig, CLIPForImageClassification, CLIPImageProcessor
+
+    vision = dict(image_size=64, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                  intermediate_size=37)
+    text = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=37)
+    config = CLIPConfig(vision_config=vision, text_config=text, **CLASS_LABELS)
+    processor = CLIPImageProcessor(do_resize=True, size={"shortest_edge": 72}, resample=BICUBIC, do_center_crop=True,
+                                   crop_size={"height": 64, "width": 64})
+    return CLIPForImageClassification(config), processor
+
+
 BUILDERS = {
     "swinv2": swinv2,
     "data2vec_vision": data2vec_vision,
@@ -113,4 +151,7 @@ BUILDERS = {
     "mobilenet_v1": mobilenet_v1,
     "mobilevitv2": mobilevitv2,
     "hiera": hiera,
+    "segformer_classifier": segformer_classifier,
+    "pvt": pvt,
+    "clip": clip,
 }

@@ -67,6 +67,9 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "mobilenet_v1": ("classification", "mobilenet_v1"),
     "mobilevitv2": ("classification", "mobilevitv2"),
     "hiera": ("classification", "hiera"),
+    "segformer_classifier": ("classification", "segformer"),
+    "pvt": ("classification", "pvt"),
+    "clip": ("classification", "clip"),
     # segmentation
     "segformer": ("segmentation", "segformer"),
     "maskformer": ("segmentation", "maskformer"),
