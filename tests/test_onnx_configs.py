@@ -227,7 +227,8 @@ def test_zoedepth_plain_trace_freezes_one_head(onnx_export, tmp_path):
 def test_custom_onnx_config_selection(tiny_model):
     from transformers import AutoConfig
 
-    assert onnx_configs.CUSTOM_MODEL_TYPES == {"depth_anything", "zoedepth", "mask2former", "mobilevitv2", "upernet"}
+    assert onnx_configs.CUSTOM_MODEL_TYPES == {"depth_anything", "zoedepth", "mask2former", "mobilevitv2", "upernet",
+                                               "focalnet", "swiftformer", "ijepa", "pvt_v2"}
     for name in ("dpt", "glpn", "segformer", "vit", "beit", "mobilevit", "dpt_semantic"):
         config = AutoConfig.from_pretrained(tiny_model(name))
         assert onnx_configs.custom_onnx_config(config, optimum_task(name)) is None
@@ -239,6 +240,8 @@ def test_custom_onnx_config_selection(tiny_model):
     # BEiT: Optimum's classifier config, ours for the semantic head (Optimum lists that task too, now)
     beit = AutoConfig.from_pretrained(tiny_model("beit_semantic"))
     assert list(onnx_configs.custom_onnx_config(beit, "semantic-segmentation").outputs) == ["logits"]
+    focalnet = AutoConfig.from_pretrained(tiny_model("focalnet"))
+    assert list(onnx_configs.custom_onnx_config(focalnet, "image-classification").outputs) == ["logits"]
     from optimum.exporters.tasks import TasksManager
 
     assert {"image-classification", "semantic-segmentation"} <= set(

@@ -68,8 +68,14 @@ __all__ = [
     "dummy_input_size",
 ]
 
+#: Classifiers optimum-onnx 0.1.0 has no config for, which trace as they are (pixel_values -> logits).
+#: Not dinov2_with_registers: its position embeddings are resized with antialiased bicubic interpolation,
+#: which the ONNX exporter refuses (aten::_upsample_bicubic2d_aa).
+PLAIN_CLASSIFIER_TYPES: frozenset[str] = frozenset({"focalnet", "swiftformer", "ijepa", "pvt_v2"})
 #: Model types optimum-onnx 0.1.0 has no export config for: they need ours.
-CUSTOM_MODEL_TYPES: frozenset[str] = frozenset({"depth_anything", "zoedepth", "mask2former", "mobilevitv2", "upernet"})
+CUSTOM_MODEL_TYPES: frozenset[str] = frozenset(
+    {"depth_anything", "zoedepth", "mask2former", "mobilevitv2", "upernet"} | PLAIN_CLASSIFIER_TYPES
+)
 #: Model types Optimum can export, but whose export ours fixes (maskformer: Swin traced at 64x64).
 OVERRIDDEN_MODEL_TYPES: frozenset[str] = frozenset({"maskformer"})
 #: Model types whose classifier Optimum exports, but not their semantic segmentation head: ours does that
@@ -116,10 +122,11 @@ def dummy_input_size(config: PretrainedConfig) -> tuple[int, int]:
             side = max(side, 32 * (int(window) + 1))
         side = _round_up(side, 32)
         return side, side + 32
-    if model_type in SEMANTIC_HEAD_MODEL_TYPES | {"mobilevitv2"}:
+    if model_type in SEMANTIC_HEAD_MODEL_TYPES | PLAIN_CLASSIFIER_TYPES | {"mobilevitv2"}:
         # BEiT's relative position biases are sized for a square image_size; MobileViT's processors crop
-        # squares: trace the size they run at.
-        side = int(config.image_size)
+        # squares, classifiers run at their training crop: trace the size they run at.
+        size = getattr(config, "image_size", 224)
+        side = int(max(size) if isinstance(size, (list, tuple)) else size)
         return side, side
     if model_type == "upernet":
         backbone = config.backbone_config
@@ -201,6 +208,12 @@ class SemanticSegmentationOnnxConfig(_CustomVisionOnnxConfig):
     _MODEL_PATCHER = AdaptivePoolModelPatcher
 
 
+class ClassificationOnnxConfig(_CustomVisionOnnxConfig):
+    """Image classifiers Optimum lacks (PLAIN_CLASSIFIER_TYPES): ``logits`` (batch, labels)."""
+
+    ATOL_FOR_VALIDATION = 1e-4
+
+
 class MobileViTV2OnnxConfig(SemanticSegmentationOnnxConfig):
     """MobileViTV2 (no Optimum config at all): its classifier and its DeepLabV3 semantic head."""
 
@@ -218,6 +231,7 @@ _CONFIG_CLASSES: dict[tuple[str, str], type[OnnxConfig]] = {
     ("upernet", _SEMANTIC): SemanticSegmentationOnnxConfig,
     ("mobilevitv2", _SEMANTIC): MobileViTV2OnnxConfig,
     ("mobilevitv2", "image-classification"): MobileViTV2OnnxConfig,
+    **{(model_type, "image-classification"): ClassificationOnnxConfig for model_type in PLAIN_CLASSIFIER_TYPES},
 }
 
 

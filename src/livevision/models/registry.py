@@ -143,6 +143,11 @@ ARCHITECTURES: dict[tuple[str, Task], ModelSpec] = {
     ("clip", Task.CLASSIFICATION): _classifier(_TRANSFORMER, "has position embeddings sized for its training crop"),
     # PVT: spatial-reduction attention (strided conv keys/values), not ORT's ViT fusion
     ("pvt", Task.CLASSIFICATION): _classifier(_ATTENTION, _POSITIONS),
+    ("pvt_v2", Task.CLASSIFICATION): _classifier(_ATTENTION),  # convolutional position encoding
+    ("ijepa", Task.CLASSIFICATION): _classifier(_TRANSFORMER, _POSITIONS),  # a ViT, I-JEPA pre-training
+    # focal modulation (FocalNet) and additive attention (SwiftFormer): depthwise convs and Linear layers
+    ("focalnet", Task.CLASSIFICATION): _classifier(_CONVNEXT),
+    ("swiftformer", Task.CLASSIFICATION): _classifier(_CONVNEXT),
     # segmentation
     # MiT encoder (efficient attention: only sr_ratio=1 blocks fuse) + MLP decoder
     ("segformer", Task.SEGMENTATION): ModelSpec(Task.SEGMENTATION, LOGITS, _VIT_MIXED, "segformer"),

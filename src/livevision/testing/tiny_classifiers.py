@@ -142,6 +142,60 @@ def clip():
     return CLIPForImageClassification(config), processor
 
 
+# --- types optimum-onnx has no config for (exported with models/onnx_configs.ClassificationOnnxConfig) ---
+
+
+def _imagenet_crop_processor(cls_name: str, resample: int):
+    import transformers
+
+    return getattr(transformers, cls_name)(do_resize=True, size={"shortest_edge": 73}, resample=resample,
+                                           do_center_crop=True, crop_size={"height": 64, "width": 64},
+                                           image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
+
+
+def _vit_processor(resample: int):
+    from transformers import ViTImageProcessor
+
+    return ViTImageProcessor(do_resize=True, size={"height": 64, "width": 64}, resample=resample,
+                             image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
+
+
+def focalnet():
+    # microsoft/focalnet-tiny: BitImageProcessor shortest_edge 256, crop 224, bicubic, ImageNet mean/std.
+    from transformers import FocalNetConfig, FocalNetForImageClassification
+
+    config = FocalNetConfig(image_size=64, patch_size=4, embed_dim=8, hidden_sizes=[16, 32, 64, 64],
+                            depths=[1, 1, 1, 1], **CLASS_LABELS)
+    return FocalNetForImageClassification(config), _imagenet_crop_processor("BitImageProcessor", BICUBIC)
+
+
+def swiftformer():
+    # MBZUAI/swiftformer-xs: ViTImageProcessor 224x224, bicubic, ImageNet mean/std.
+    from transformers import SwiftFormerConfig, SwiftFormerForImageClassification
+
+    config = SwiftFormerConfig(image_size=64, depths=[1, 1, 1, 1], embed_dims=[8, 16, 24, 32], **CLASS_LABELS)
+    return SwiftFormerForImageClassification(config), _vit_processor(BICUBIC)
+
+
+def ijepa():
+    # facebook/ijepa_vith14_1k: ViTImageProcessor 224x224, bicubic, ImageNet mean/std.
+    from transformers import IJepaConfig, IJepaForImageClassification
+
+    config = IJepaConfig(image_size=64, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=37, **CLASS_LABELS)
+    return IJepaForImageClassification(config), _vit_processor(BICUBIC)
+
+
+def pvt_v2():
+    # OpenGVLab/pvt_v2_b0: PvtImageProcessor 224x224, bilinear, ImageNet mean/std.
+    from transformers import PvtImageProcessor, PvtV2Config, PvtV2ForImageClassification
+
+    config = PvtV2Config(image_size=64, depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 32, 64],
+                         num_attention_heads=[1, 1, 2, 4], **CLASS_LABELS)
+    processor = PvtImageProcessor(do_resize=True, size={"height": 64, "width": 64}, resample=BILINEAR)
+    return PvtV2ForImageClassification(config), processor
+
+
 BUILDERS = {
     "swinv2": swinv2,
     "data2vec_vision": data2vec_vision,
@@ -154,4 +208,8 @@ BUILDERS = {
     "segformer_classifier": segformer_classifier,
     "pvt": pvt,
     "clip": clip,
+    "focalnet": focalnet,
+    "swiftformer": swiftformer,
+    "ijepa": ijepa,
+    "pvt_v2": pvt_v2,
 }

@@ -70,6 +70,10 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "segformer_classifier": ("classification", "segformer"),
     "pvt": ("classification", "pvt"),
     "clip": ("classification", "clip"),
+    "focalnet": ("classification", "focalnet"),
+    "swiftformer": ("classification", "swiftformer"),
+    "ijepa": ("classification", "ijepa"),
+    "pvt_v2": ("classification", "pvt_v2"),
     # segmentation
     "segformer": ("segmentation", "segformer"),
     "maskformer": ("segmentation", "maskformer"),
