@@ -318,13 +318,13 @@ def test_swin_with_shifted_windows_matches_pytorch_below_its_window(tmp_path, mo
     # the export traces at 160 x 192 (every stage larger than the window); at 64 px the last stages are
     # 4x4 and 2x2, where PyTorch drops the shift / shrinks the window. The export must still match.
     torch = pytest.importorskip("torch")
-    from livevision.testing import tiny_models
+    from livevision.testing import tiny_segmentation
     from livevision.testing.tiny_models import auto_model_class, build_tiny_model
 
     from livevision.models.export import export_model
 
-    plain = tiny_models._swin_backbone
-    monkeypatch.setattr(tiny_models, "_swin_backbone", lambda window_size=2: {**plain(4), "depths": [2, 2, 2, 2]})
+    plain = tiny_segmentation._swin_backbone
+    monkeypatch.setattr(tiny_segmentation, "_swin_backbone", lambda window_size=2: {**plain(4), "depths": [2, 2, 2, 2]})
     folder = build_tiny_model("mask2former", tmp_path / "mask2former-w4")
     entry = export_model(folder, "segmentation", cache_dir=tmp_path / "cache")
     new = with_input_size(entry.read_json(PROCESSOR_FILE), entry.read_json(CONFIG_FILE), 64)

@@ -338,9 +338,8 @@ _RECIPES: dict[str, Callable[[Config], Recipe]] = {
         "BeitImageProcessor", {"height": 256, "width": 256}, Filter.BICUBIC, _IMAGENET_STANDARD,
         crop=(True, {"height": 224, "width": 224}),
     ),
-    "PvtImageProcessor": _recipe_fixed(  # ViT's rules, ImageNet statistics
-        "PvtImageProcessor", {"height": 224, "width": 224}, Filter.BILINEAR, _IMAGENET_DEFAULT
-    ),
+    "PvtImageProcessor": _recipe_fixed("PvtImageProcessor", {"height": 224, "width": 224}, Filter.BILINEAR,
+                                       _IMAGENET_DEFAULT),  # ViT's rules, ImageNet statistics
     "SegformerImageProcessor": _recipe_fixed(
         "SegformerImageProcessor", {"height": 512, "width": 512}, Filter.BILINEAR, _IMAGENET_DEFAULT
     ),
