@@ -7,6 +7,8 @@ maps are positive and vary. The adjustments are deterministic (seeded).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -85,7 +87,8 @@ def _scale_module(module: torch.nn.Module, factor: float, shift: float = 0.0) ->
 
 @torch.no_grad()
 def _calibrate_classifier(model, pixel_values) -> None:
-    """Scale the classification head(s) so logits have a spread of ~2.5 (clear top-5, peaked softmax)."""
+    """Scale the classification head(s) so logits have a spread of ~2.5 (clear top-5, peaked softmax); with
+    more than 10 labels (PVT keeps ImageNet's 1000) 2.5 per decade of labels, so the softmax stays peaked."""
     num_labels = model.config.num_labels
     heads = [
         m
@@ -94,7 +97,8 @@ def _calibrate_classifier(model, pixel_values) -> None:
         and (getattr(m, "out_features", None) or getattr(m, "out_channels", None)) == num_labels
     ]
     logits = model(pixel_values=pixel_values).logits
-    factor = 2.5 / max(float(logits.std()), 1e-6)
+    spread = 2.5 * max(1.0, math.log10(num_labels))
+    factor = spread / max(float(logits.std()), 1e-6)
     for head in heads:  # LeViT averages two heads: scaling both scales the logits
         _scale_module(head, factor)
 
