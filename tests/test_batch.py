@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -143,20 +146,55 @@ def test_no_sources_is_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+# The tests' Ray: started by ray.init in a process of its own, which stops it when its stdin closes
+# (at the end of the tests, or when their process is gone).
+_RAY_HEAD = """
+import sys, ray
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()
+ray.shutdown()
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """The address of a Ray of two CPUs shared by this module's Ray tests: started once, not once a
+    test (seconds each, many more on a loaded machine). Each test joins it as a job of its own
+    (local_ray), with its own environment for its workers."""
+    pytest.importorskip("ray")
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "LIVEVISION_BATCH_CRASH_ONCE")}
+    head = subprocess.Popen([sys.executable, "-c", _RAY_HEAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**env, "RAY_AUTH_MODE": "disabled"})
+    address = head.stdout.readline().strip()
+    if not address:
+        pytest.fail(f"the tests' Ray did not start (exit code {head.wait()})")
+    yield address
+    head.stdin.close()
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        head.kill()
+        head.wait()
+
+
 @pytest.fixture
-def local_ray(monkeypatch, tmp_path):
-    """A Ray of two CPUs joined by this process (so --ray auto uses it), whose workers crash once on
-    sub/b and keep their temporary files in a folder of their own (tmp_path / "ray-tmp")."""
+def local_ray(ray_cluster, monkeypatch, tmp_path):
+    """This process joined to the tests' Ray of two CPUs, all of them free (so --ray auto uses it, with a
+    worker per CPU), as a job whose workers crash once on sub/b and keep their temporary files in a
+    folder of their own (tmp_path / "ray-tmp")."""
     ray = pytest.importorskip("ray")
     marker = tmp_path / "crashed-once"
-    monkeypatch.setenv("LIVEVISION_BATCH_CRASH_ONCE", f"{marker}:sub/b")  # the workers inherit it
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     (tmp_path / "ray-tmp").mkdir()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"TMPDIR": str(tmp_path / "ray-tmp")}})
+    ray.init(address=ray_cluster, log_to_driver=False, configure_logging=False, runtime_env={"env_vars": {
+        "TMPDIR": str(tmp_path / "ray-tmp"), "LIVEVISION_BATCH_CRASH_ONCE": f"{marker}:sub/b"}})
+    deadline = time.monotonic() + 60  # the last test's workers, ended with its job, may still hold CPUs
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     yield marker
-    ray.shutdown()
+    ray.shutdown()  # this job's end: its workers are ended, the tests' Ray goes on
 
 
 @pytest.fixture
@@ -190,15 +228,26 @@ def test_progress_counts_frames_as_they_are_done(runner, tmp_path, tiny_model, m
     assert any(0 < n < 12 for n, _ in progress_seen), progress_seen  # before the file ended
 
 
-def test_ray_local_starts_a_ray_says_so_and_stops_it(tmp_path, tiny_model, model_cache, monkeypatch):
+def test_ray_local_starts_a_ray_says_so_and_stops_it(tmp_path, tiny_model, model_cache, monkeypatch, ray_cluster):
+    """A Ray of its own, even where RAY_ADDRESS names a cluster (the tests' Ray: not the one to use)."""
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster)
+    ran_on = []
+    shutdown = ray.shutdown
+
+    def note_which_ray_then_shutdown(*args, **kwargs):
+        ran_on.append(ray.get_runtime_context().gcs_address)
+        shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(ray, "shutdown", note_which_ray_then_shutdown)
     make_source(tmp_path / "a.mp4", 3, Fraction(10), None, size_wh=(64, 48))
     done = _batch(str(tmp_path / "a.mp4"), "--output-dir", str(tmp_path / "out"), "--ray", "local",
                   model=tiny_model("segformer"), cache=model_cache)
     assert done.returncode == 0, done.stderr
     assert "starting a local Ray on this machine's cores and GPUs...\n" in done.stderr
     assert "1 file on 1 Ray worker\n" in done.stderr and not ray.is_initialized()
+    assert len(ran_on) == 1 and ran_on[0] != ray_cluster
     assert _manifest(tmp_path / "out")[0]["frames"] == 3
 
 
@@ -298,10 +347,13 @@ def test_ctrl_c_stops_the_batch_names_real_files_and_leaves_nothing_behind(runne
 
 
 def test_on_a_local_ray_a_file_whose_worker_dies_is_tried_again(clips, tmp_path, tiny_model, model_cache, local_ray):
+    import ray
+
     out = tmp_path / "out"
     result = _batch(str(clips), "--output-dir", str(out), "--ray", "auto", model=tiny_model("segformer"),
                     cache=model_cache)
     assert local_ray.exists(), "the worker did not crash: the retry went untested"
+    assert ray.is_initialized(), "the batch left the Ray this process had joined"  # not its own to stop
     assert "trying once more" in result.stderr
     assert result.returncode == 1 and "3 done, 1 failed" in result.stderr, result.stderr  # broken.mp4 fails
     lines = {Path(line["source"]).name: line for line in _manifest(out)}

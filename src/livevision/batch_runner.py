@@ -332,8 +332,8 @@ def _run_on_ray(todo: list[Item], job: Job, address: str, finished, count_frames
     if started_here:  # seconds, with nothing else to show
         _say(stream, "starting a local Ray on this machine's cores and GPUs..." if address == "local"
              else f"connecting to Ray at {address}...")
-        ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.ERROR)
+        # "local": a new Ray, where address=None would join the one RAY_ADDRESS (or a `ray start`) names
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
         _schedule(ray, todo, job, finished, count_frames, stream)
     finally:
