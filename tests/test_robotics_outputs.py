@@ -322,6 +322,13 @@ def test_missing_extras_and_bad_targets_are_one_line(tmp_path, monkeypatch):
         assert zero.returncode == 2 and "the point stride must be at least 1" in zero.stderr, zero.stderr
     raw = run_cli("run", "--task", "depth", "--raw-images", "--no-display")
     assert raw.returncode == 2 and "--raw-images applies to --rerun, --mcap and --foxglove" in raw.stderr
+    for stride in ("0", "-1"):
+        zero = run_cli("run", "--task", "depth", "--source", str(clip), "--no-display",
+                       "--mcap", str(tmp_path / "x.mcap"), "--depth-stride", stride)
+        assert zero.returncode == 2 and zero.stderr.strip().endswith(f"--depth-stride must be at least 1, got {stride}")
+        assert len(zero.stderr.strip().splitlines()) == 1
+    alone = run_cli("run", "--task", "depth", "--depth-stride", "2", "--no-display")
+    assert alone.returncode == 2 and "--depth-stride applies to --rerun, --mcap and --foxglove" in alone.stderr
 
 
 # ---- Foxglove: a minimal WebSocket client --------------------------------------------------------

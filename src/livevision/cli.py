@@ -169,7 +169,7 @@ def _add_run_parser(commands) -> None:
     out.add_argument("--mcap-compression", choices=["none", "lz4", "zstd"], default="zstd",
                      help="compress --mcap's chunks (default zstd; lz4 is faster and larger)")
     out.add_argument("--raw-images", action="store_true",
-                     help="--rerun, --mcap, --foxglove: exact values, 20-100x larger: the frame as raw BGR, depth "
+                     help="--rerun, --mcap, --foxglove: exact values, 20-70x larger: the frame as raw BGR, depth "
                      "as float32 (metres for metric models) at full size, label maps as raw images, instead of "
                      "JPEG, 16-bit PNG depth (metric: millimetres; relative: 65535 levels of the frame's range, "
                      "offset and step published beside it) at --depth-stride, and PNG label maps")
