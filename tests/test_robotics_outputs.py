@@ -157,7 +157,7 @@ def test_mcap_messages_carry_the_frame_and_the_results(recorded):
         assert not bgr0[..., 3].any()
 
         labels_msg = messages["/livevision/segmentation/compressed"][i][1]
-        assert labels_msg.format == "mono8; png compressed"
+        assert labels_msg.format == "png"  # ROS reads a one-channel PNG as mono8; Foxglove documents "png"
         labels = _png(labels_msg.data)
         assert labels.dtype == np.uint8 and labels.shape == (48, 64)
         saved = cv2.imread(str(recorded / "arrays" / f"frame_{i:06d}_segmentation.png"), cv2.IMREAD_UNCHANGED)
@@ -487,7 +487,7 @@ def test_instance_label_maps_keep_their_ids_in_mcap_and_foxglove(tmp_path):
     decode = _decoder("sensor_msgs/msg/CompressedImage")
     decoded_live = [decode(m.data) for m in foxglove]
     for messages in (decoded, decoded_live):
-        assert [m.format for m in messages] == ["mono8; png compressed"] * 2
+        assert [m.format for m in messages] == ["png"] * 2
         for message, want in zip(messages, expected):
             np.testing.assert_array_equal(_png(message.data), want)
 

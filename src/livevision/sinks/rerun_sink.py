@@ -35,8 +35,8 @@ from ..errors import UsageError
 from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task
 from ._paths import check_output_file, partial_path, publish_partial_file
 from .errors import OutputPathError
-from .robotics import RoboticsSink, frame_hw, require
 from .depth_maps import depth_levels, depth_millimetres, png, sampled, sampled_camera
+from .robotics import RoboticsSink, frame_hw, require
 from .ros2_messages import jpeg, label_image
 
 logger = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from ..errors import MissingDependencyError, UsageError
 from ..pointcloud import CameraIntrinsics, check_camera
 from ..types import Task
 from .base import Sink
-from .errors import SinkError
 from .depth_maps import DEPTH_STRIDE
+from .errors import SinkError
 from .raw import DEFAULT_FOV_DEG
 from .ros2_messages import Message, frame_messages, result_messages
 

@@ -7,19 +7,20 @@ Topics, all under /livevision/ (header stamps are the frame's source time, frame
   raw images (--raw-images) ``image`` instead, sensor_msgs/msg/Image bgr8;
 - ``camera_info`` sensor_msgs/msg/CameraInfo: K, P from --intrinsics or --fov, no distortion;
 - ``depth/compressed`` sensor_msgs/msg/CompressedImage, format DEPTH_FORMAT ("16UC1; png compressed", as
-  compressed_image_transport names a 16-bit PNG: a plain PNG that its subscriber, cv2.imdecode and
-  Foxglove decode): the depth map at every depth-stride-th pixel (depth_maps: 640x360 for 1280x720
-  frames by default), metric depth in millimetres (REP 118; 0 where the depth is invalid or beyond
-  65.535 m), a relative model's values as 16-bit levels of the frame's range, with
-  ``depth/levels`` std_msgs/msg/String beside it: {"offset", "step"} as JSON, value = offset +
-  (level - 1) * step. With raw images: ``depth``, sensor_msgs/msg/Image 32FC1, metres or the values;
+  compressed_image_transport names a 16-bit PNG, a plain PNG that its subscriber and cv2.imdecode read
+  as 16UC1; a bare "png" would read as mono8 there): the depth map at every depth-stride-th pixel
+  (depth_maps: 640x360 for 1280x720 frames by default), metric depth in millimetres (REP 118; 0 where
+  the depth is invalid or beyond 65.535 m), a relative model's values as 16-bit levels of the frame's
+  range, with ``depth/levels`` std_msgs/msg/String beside it: {"offset", "step"} as JSON, value =
+  offset + (level - 1) * step. With raw images: ``depth``, sensor_msgs/msg/Image 32FC1, metres or the values;
 - ``depth/camera_info`` sensor_msgs/msg/CameraInfo of the depth map: its size, and the camera's
   intrinsics divided by the depth stride (its pixel (u, v) is the frame's (stride u, stride v));
 - ``points`` sensor_msgs/msg/PointCloud2 (metric depth only): organized (rows x columns of every
   point-stride-th pixel of the full map), x, y, z float32 (NaN where the depth is invalid) and rgb
   packed as in PCL (a float32 holding 0x00RRGGBB);
-- ``segmentation/compressed`` sensor_msgs/msg/CompressedImage, format "mono8; png compressed" (the
-  model's class ids up to 255) or "mono16; png compressed": the label map as PNG, as is for semantic
+- ``segmentation/compressed`` sensor_msgs/msg/CompressedImage, format "png" (mono8: the model's class
+  ids up to 255; ROS's compressed_image_transport reads a one-channel PNG without more as mono8, and
+  Foxglove documents "png") or "mono16; png compressed": the label map as PNG, as is for semantic
   models; for instance and panoptic segmentation, whose maps have -1 where no segment is, every
   frame's ids go up by one (0: no segment, k + 1: class k). With raw images: ``segmentation``,
   sensor_msgs/msg/Image mono8 / mono16;
@@ -262,8 +263,10 @@ def result_messages(stamp_ns: int, result, camera: CameraIntrinsics, *, image: n
         if raw:
             return [Message(PREFIX + "segmentation", "sensor_msgs/msg/Image", _image(stamp_ns, labels, encoding),
                             stamp_ns)]
+        # plain "png" for mono8, the format Foxglove documents, which ROS reads as mono8 too
+        label_format = "png" if encoding == "mono8" else f"{encoding}; png compressed"
         return [Message(PREFIX + "segmentation/compressed", "sensor_msgs/msg/CompressedImage",
-                        _compressed_image(stamp_ns, png(labels), f"{encoding}; png compressed"), stamp_ns)]
+                        _compressed_image(stamp_ns, png(labels), label_format), stamp_ns)]
     if isinstance(result, ClassificationResult):
         top_k = {"labels": list(result.labels), "class_ids": [int(c) for c in result.class_ids],
                  "scores": [round(float(s), 6) for s in result.scores]}
