@@ -164,8 +164,8 @@ def _add_run_parser(commands) -> None:
                      help="log frames, depth (a 3-D point cloud for metric models), label maps, top-k and telemetry "
                      "to rerun: a recording file, a viewer spawned now, or a running viewer (livevision[rerun])")
     out.add_argument("--mcap", type=Path, metavar="FILE.mcap",
-                     help="write ROS 2 messages (Image, CameraInfo, PointCloud2, String) to an MCAP file that "
-                     "Foxglove and ros2 bag open (livevision[mcap])")
+                     help="write ROS 2 messages (CompressedImage, CameraInfo, PointCloud2, String) to an MCAP file "
+                     "that Foxglove and ros2 bag open (livevision[mcap])")
     out.add_argument("--mcap-compression", choices=["none", "lz4", "zstd"], default="zstd",
                      help="compress --mcap's chunks (default zstd; lz4 is faster and larger)")
     out.add_argument("--raw-images", action="store_true",
