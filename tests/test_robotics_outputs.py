@@ -124,6 +124,30 @@ def test_mcap_messages_carry_the_frame_and_the_results(recorded):
         np.testing.assert_allclose(info.k, [fx, 0, cx, 0, fy, cy, 0, 0, 1])
         np.testing.assert_allclose(info.p, [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0])
 
+        labels_msg = messages["/livevision/segmentation/compressed"][i][1]
+        assert labels_msg.format == "png"  # ROS reads a one-channel PNG as mono8; Foxglove documents "png"
+        labels = _png(labels_msg.data)
+        assert labels.dtype == np.uint8 and labels.shape == (48, 64)
+        saved = cv2.imread(str(recorded / "arrays" / f"frame_{i:06d}_segmentation.png"), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(labels, saved)
+        assert len(np.unique(labels)) >= 2
+
+        top_k = json.loads(messages["/livevision/classification"][i][1].data)
+        assert len(top_k["labels"]) == len(top_k["scores"]) == len(top_k["class_ids"]) == 5
+        assert top_k["scores"] == sorted(top_k["scores"], reverse=True)
+
+
+def test_mcap_depth_its_camera_info_and_the_points_agree(recorded):
+    """The depth map to the millimetre at every 2nd pixel, a camera_info of its size whose intrinsics
+    back-project it onto the point cloud, and the cloud itself (every 2nd pixel, from --point-stride)."""
+    pytest.importorskip("mcap_ros2")
+    messages = _decoded(recorded / "out.mcap")
+    frames = []
+    cap = cv2.VideoCapture(str(recorded / "clip.mp4"))
+    while (read := cap.read())[0]:
+        frames.append(read[1])
+    fx, fy, cx, cy = INTRINSICS
+    for i in range(FRAMES):
         depth_msg = messages["/livevision/depth/compressed"][i][1]
         assert depth_msg.format == "16UC1; png compressed"  # compressed_image_transport's 16-bit PNG
         published = _png(depth_msg.data)
@@ -156,17 +180,6 @@ def test_mcap_messages_carry_the_frame_and_the_results(recorded):
         np.testing.assert_array_equal(bgr0[..., :3], frames[i][::2, ::2])  # 0x00RRGGBB, little endian
         assert not bgr0[..., 3].any()
 
-        labels_msg = messages["/livevision/segmentation/compressed"][i][1]
-        assert labels_msg.format == "png"  # ROS reads a one-channel PNG as mono8; Foxglove documents "png"
-        labels = _png(labels_msg.data)
-        assert labels.dtype == np.uint8 and labels.shape == (48, 64)
-        saved = cv2.imread(str(recorded / "arrays" / f"frame_{i:06d}_segmentation.png"), cv2.IMREAD_UNCHANGED)
-        np.testing.assert_array_equal(labels, saved)
-        assert len(np.unique(labels)) >= 2
-
-        top_k = json.loads(messages["/livevision/classification"][i][1].data)
-        assert len(top_k["labels"]) == len(top_k["scores"]) == len(top_k["class_ids"]) == 5
-        assert top_k["scores"] == sorted(top_k["scores"], reverse=True)
 
 
 def test_rerun_recording_loads_with_every_entity_per_frame(recorded):
