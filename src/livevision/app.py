@@ -135,6 +135,7 @@ class OutputOptions:
     mcap_compression: str = "zstd"
     foxglove: str | None = None  # "[HOST:]PORT": the same channels live (FoxgloveSink)
     raw_images: bool = False  # robotics sinks: raw BGR frames and float32 depth instead of JPEG, uint16 mm
+    depth_stride: int | None = None  # robotics sinks: depth maps' stride (None: theirs, see RoboticsSink)
     display: bool = True
     view: ViewMode | None = None  # None: default_view(tasks)
     alpha: dict = field(default_factory=dict)  # {Task: opacity of its colours over the frame}, see Renderer
@@ -330,7 +331,8 @@ def _ply_stride(out: OutputOptions) -> int:
 def _robotics_sinks(out: OutputOptions, enter) -> list:
     """--rerun, --mcap and --foxglove, each imported only when asked for (their wheels are extras) and
     entered in the run's exit stack at once, so that one failing to open still closes the others."""
-    camera = dict(camera=out.camera, fov_deg=out.fov, point_stride=out.point_stride, raw_images=out.raw_images)
+    camera = dict(camera=out.camera, fov_deg=out.fov, point_stride=out.point_stride, raw_images=out.raw_images,
+                  depth_stride=out.depth_stride)
     sinks = []
     if out.mcap is not None:
         from .sinks.mcap_sink import McapSink

@@ -164,13 +164,19 @@ def _add_run_parser(commands) -> None:
                      help="log frames, depth (a 3-D point cloud for metric models), label maps, top-k and telemetry "
                      "to rerun: a recording file, a viewer spawned now, or a running viewer (livevision[rerun])")
     out.add_argument("--mcap", type=Path, metavar="FILE.mcap",
-                     help="write ROS 2 messages (Image, CameraInfo, PointCloud2, String) to an MCAP file that "
-                     "Foxglove and ros2 bag open (livevision[mcap])")
+                     help="write ROS 2 messages (CompressedImage, CameraInfo, PointCloud2, String) to an MCAP file "
+                     "that Foxglove and ros2 bag open (livevision[mcap])")
     out.add_argument("--mcap-compression", choices=["none", "lz4", "zstd"], default="zstd",
                      help="compress --mcap's chunks (default zstd; lz4 is faster and larger)")
     out.add_argument("--raw-images", action="store_true",
-                     help="--rerun, --mcap, --foxglove: the frame as raw BGR and metric depth as float32 metres "
-                     "(exact values, several times larger) instead of JPEG and 16-bit millimetres")
+                     help="--rerun, --mcap, --foxglove: exact values, 20-70x larger: the frame as raw BGR, depth "
+                     "as float32 (metres for metric models) at full size, label maps as raw images, instead of "
+                     "JPEG, 16-bit PNG depth (metric: millimetres; relative: 65535 levels of the frame's range, "
+                     "offset and step published beside it) at --depth-stride, and PNG label maps")
+    out.add_argument("--depth-stride", type=int, metavar="N",
+                     help="--rerun, --mcap, --foxglove: publish depth maps at every N-th pixel in each direction, "
+                     "with a camera info scaled to match (default 2: 640x360 for 1280x720, about the depth "
+                     "models' own output; 1 with --raw-images; 1: full size)")
     out.add_argument("--foxglove", metavar="[HOST:]PORT",
                      help="serve --mcap's channels live to Foxglove at ws://HOST:PORT (HOST 127.0.0.1 unless given; "
                      "livevision[foxglove])")
@@ -180,7 +186,8 @@ def _add_run_parser(commands) -> None:
                      "intrinsics in pixels, at the source's resolution (instead of --fov)")
     out.add_argument("--point-stride", type=int, metavar="N",
                      help="for point clouds (ply, --mcap, --foxglove): keep every N-th pixel in each direction "
-                     "(default: all for ply, at most 160 columns for --mcap and --foxglove, 8 at 1280x720)")
+                     "(default: all for ply, at most 80 columns for --mcap and --foxglove, 16 at 1280x720: "
+                     "80x45 points)")
     out.add_argument("--stats", type=Path, metavar="JSON",
                      help="write a telemetry summary at the end (FPS, latencies, result age, drops)")
     out.add_argument("--no-display", action="store_true", help="do not open a window")
@@ -363,6 +370,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          "--depth-format ply, --rerun, --mcap or --foxglove")
     if args.raw_images and not (args.rerun or args.mcap or args.foxglove):
         raise UsageError("--raw-images applies to --rerun, --mcap and --foxglove")
+    if args.depth_stride is not None and not (args.rerun or args.mcap or args.foxglove):
+        raise UsageError("--depth-stride applies to --rerun, --mcap and --foxglove")
+    if args.depth_stride is not None and args.depth_stride < 1:
+        raise UsageError(f"--depth-stride must be at least 1, got {args.depth_stride}")
     camera = CameraIntrinsics.parse(args.intrinsics) if args.intrinsics else None
     options = RunOptions(
         tasks=tuple(tasks),
@@ -376,7 +387,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             alpha=_alpha_values(args.alpha, tasks), full_size_tiles=args.full_size_tiles,
             hud=not args.no_hud, hud_in_output=args.hud, snapshot_dir=args.snapshot_dir,
             serve=args.serve, serve_token=args.serve_token, rerun=args.rerun, mcap=args.mcap,
-            mcap_compression=args.mcap_compression, foxglove=args.foxglove, raw_images=args.raw_images),
+            mcap_compression=args.mcap_compression, foxglove=args.foxglove, raw_images=args.raw_images,
+            depth_stride=args.depth_stride),
     )
     return run(options)
 
