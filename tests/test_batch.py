@@ -261,6 +261,35 @@ def test_ray_auto_is_ray_only_with_a_cluster_address(monkeypatch):
     assert ray_address("auto") == "head:6379" and ray_address("off") is None
 
 
+def _closed_port() -> int:
+    """A local port nothing listens on (bound, then closed again)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("how", ["--ray", "RAY_ADDRESS"])
+def test_a_ray_address_where_nothing_listens_is_one_line_before_anything_runs(how, clips, tmp_path, monkeypatch):
+    """ray.init retries such an address for minutes without a word: the batch says so at once instead."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    address = f"127.0.0.1:{_closed_port()}"
+    options, env = (["--ray", address], None) if how == "--ray" else ([], {"RAY_ADDRESS": address})
+    result = run_cli("batch", str(clips), "--output-dir", str(tmp_path / "out"), *options, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"--ray {address}: nothing answers at {address}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_ray_address_that_is_no_address_is_one_line(clips, tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    result = run_cli("batch", str(clips), "--output-dir", str(tmp_path / "out"), "--ray", "head-node")
+    assert result.returncode == 2 and "a Ray cluster address is HOST:PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _interrupt_when(monkeypatch, at: str, signum=signal.SIGINT) -> None:
     """Ctrl-C (SIGINT to this process; its handler runs in the main thread, where the batch records
     frames and files) at the batch's first frame, or once two files are recorded done."""

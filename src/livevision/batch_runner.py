@@ -54,6 +54,30 @@ def ray_address(ray: str) -> str | None:
     return "auto" if joined is not None and joined.is_initialized() else None
 
 
+def check_ray_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """UsageError (one line) when a Ray cluster address ("HOST:PORT" or "ray://HOST:PORT") has nothing
+    listening: ray.init itself retries such an address for minutes without a word. "local" and "auto"
+    (ray.init's own discovery, which fails at once when it finds nothing) are left to Ray."""
+    if address in (None, "local", "auto"):
+        return
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number
+        host = port = None
+    if not host or port is None:
+        raise UsageError(f"--ray {address}: a Ray cluster address is HOST:PORT (or ray://HOST:PORT), 'local', "
+                         "'auto' or 'off'")
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise UsageError(f"--ray {address}: nothing answers at {host}:{port} ({exc.strerror or exc}): is the Ray "
+                         "head running there (`ray start --head`)?") from None
+
+
 def run_batch(items: list[Item], job: Job, *, ray: str = "auto", workers: int | str = "auto", force: bool = False,
               stream=None) -> int:
     """Process `items` (skipping those done with the same options unless `force`); returns the exit code.
@@ -62,6 +86,7 @@ def run_batch(items: list[Item], job: Job, *, ray: str = "auto", workers: int | 
     stream = stream or sys.stderr
     check_outputs_are_not_inputs(items, job)
     address = ray_address(ray)
+    check_ray_reachable(address)
     if address is not None and workers != "auto":
         raise UsageError("--workers is for workers in this process (--ray off); on Ray, a worker per core or GPU "
                          "of the cluster")
