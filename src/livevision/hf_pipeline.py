@@ -23,8 +23,8 @@ Outputs are transformers' formats:
 - classification: [{"label", "score"}, ...], best first;
 - segmentation: [{"score", "label", "mask"}, ...] with "mask" a PIL "L" image (255 inside); semantic
   models give one entry per class present, score None; MaskFormer / Mask2Former panoptic (the default),
-  or `subtask="instance"` / `"semantic"`. Instance masks do not overlap, as in transformers; where two
-  instances overlap the higher score keeps the pixels (transformers paints them in an unspecified order).
+  or `subtask="instance"` / `"semantic"`. Instance masks do not overlap, as in transformers: they come
+  in its order and are painted as it paints them (the later of two overlapping instances keeps the pixels).
 """
 
 from __future__ import annotations
