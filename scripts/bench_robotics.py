@@ -100,7 +100,7 @@ def measure(output: str, scenario: str, pictures: list[np.ndarray]) -> dict:
                 time.sleep(max(0.0, begin + i / FPS - time.perf_counter()))  # frames come at the camera's rate
                 started = time.perf_counter()
                 for task, result in items:
-                    sink.write(task, TaskOutput(result, i, i / FPS, 0.0, 0.05, image, "bench"))
+                    sink.write_result(task, TaskOutput(result, i, i / FPS, 0.0, 0.05, image, "bench"))
                 times.append((time.perf_counter() - started) * 1000)
         cpu_ms = (time.process_time() - cpu) * 1000 / len(pictures)
         written = getattr(sink, "bytes_written", None)

@@ -7,14 +7,13 @@ with the API, the annotators and the sinks.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -42,6 +41,7 @@ from .sinks import (
     VideoSink,
     WindowSink,
 )
+from .sinks.base import ResultSink, SourceTimeline, ViewSink
 from .sinks._paths import check_not_an_input, check_output_file, check_output_folder, named_paths
 from .sinks.ffmpeg import find_ffmpeg
 from .sinks.errors import OutputPathError
@@ -49,7 +49,6 @@ from .sinks.results import STDOUT, SUPPORTED_RESULTS_EXTENSIONS
 from .sinks.web import WebViewSink, is_loopback, new_token, parse_address
 from .sources import open_source
 from .engine.pacing import Pacing
-from .engine.running import TaskOutput
 from .stream import Packet, Stream
 from .types import DepthKind, Task, ValueEnum
 
@@ -236,92 +235,6 @@ def _annotator(alpha: dict, depth_opacity: float) -> ResultAnnotator:
                            instance=InstanceSegmentationAnnotator(opacity=opacity))
 
 
-class FrameSink(Protocol):
-    """Takes every rendered view, with the index of its source frame."""
-
-    def write(self, view: np.ndarray, index: int) -> None: ...
-
-
-class ResultSink(Protocol):
-    """Takes each task's result once, with the frame it was computed on."""
-
-    def write(self, task: Task, output: TaskOutput) -> None: ...
-
-
-class _VideoFrames:
-    """The annotated video. Frames the live modes never showed keep their slot, with the previous
-    view, so the video has the source's frame rate and duration. `count`: frames written."""
-
-    def __init__(self, sink: VideoSink | ImageSink):
-        self.sink = sink
-        self.count = 0
-        self._last: tuple[np.ndarray, int] | None = None
-
-    def write(self, view: np.ndarray, index: int) -> None:
-        if self._last is not None:
-            last_view, last_index = self._last
-            self._repeat(last_view, index - last_index - 1)
-        self._repeat(view, 1)
-        self._last = (view, index)
-
-    def pad_to(self, frames: int) -> None:
-        """The source ended after `frames` frames: the ones after the last shown (skipped by the live modes
-        at the end) get their slots too, with the last view."""
-        if self._last is not None:
-            last_view, last_index = self._last
-            self._repeat(last_view, frames - last_index - 1)
-
-    def _repeat(self, view: np.ndarray, times: int) -> None:
-        for _ in range(times):
-            self.sink.write(view)
-            self.count += 1
-
-
-class _WithHud:
-    """A window or frame sink shown the view with the HUD over it (lines(): the run's latest figures)."""
-
-    def __init__(self, target, renderer: Renderer, lines):
-        self.target, self.renderer, self.lines = target, renderer, lines
-        self.last_drawn: np.ndarray | None = None  # what the window shows: its snapshots save that
-
-    def write(self, view: np.ndarray, *rest):
-        self.last_drawn = self.renderer.draw_hud(view, self.lines())
-        return self.target.write(self.last_drawn, *rest)
-
-    def __getattr__(self, name):  # the window's poll() and the rest, as they are
-        return getattr(self.target, name)
-
-
-class _WebFrames:
-    def __init__(self, sink: WebViewSink):
-        self.sink = sink
-
-    def write(self, view: np.ndarray, index: int) -> None:
-        self.sink.write(view)
-
-
-class _ResultLines:
-    """One JSON line per result, named after its model."""
-
-    def __init__(self, sink: ResultsSink, names: dict):
-        self.sink, self.names = sink, names
-
-    def write(self, task: Task, output: TaskOutput) -> None:
-        self.sink.write(output.frame_index, output.timestamp_s, task, self.names[task], output.result,
-                        source=output.source, latency_ms=round(output.latency_s * 1000, 2))
-
-
-class _RawArrays:
-    """Raw arrays per result; point clouds take their colours from the frame that was inferred."""
-
-    def __init__(self, sink: RawArraySink, several_tasks: bool):
-        self.sink, self.several_tasks = sink, several_tasks
-
-    def write(self, task: Task, output: TaskOutput) -> None:
-        self.sink.write(output.frame_index, output.result, task.value if self.several_tasks else None,
-                        image=output.image)
-
-
 def _ply_stride(out: OutputOptions) -> int:
     """--point-stride for ply point clouds: every pixel unless given."""
     return 1 if out.point_stride is None else out.point_stride
@@ -373,15 +286,18 @@ class _Outputs:
     robotics: list  # RerunSink, McapSink, FoxgloveSink: each result once, with its frame
 
     @classmethod
-    def open(cls, stack: contextlib.ExitStack, out: OutputOptions, info, max_frames: int | None) -> "_Outputs":
+    def open(cls, stack: contextlib.ExitStack, out: OutputOptions, info, max_frames: int | None,
+             model_names: dict) -> "_Outputs":
+        """model_names: {task: model}, the results file's names for them."""
         def enter(sink):
             return stack.enter_context(sink)
 
         outputs = cls(
             video=enter(_open_output(out.video, info, max_frames)) if out.video else None,
-            results=enter(ResultsSink(out.results)) if out.results else None,
+            results=enter(ResultsSink(out.results, model_names)) if out.results else None,
             arrays=enter(RawArraySink(out.arrays, depth_format=out.depth_format, intrinsics=out.camera,
-                                      fov_deg=out.fov, point_stride=_ply_stride(out))) if out.arrays else None,
+                                      fov_deg=out.fov, point_stride=_ply_stride(out),
+                                      name_by_task=len(model_names) > 1)) if out.arrays else None,
             window=enter(WindowSink("livevision")) if out.display else None,
             web=enter(_web_view(out.serve, out.serve_token)) if out.serve else None,
             robotics=_robotics_sinks(out, enter),
@@ -390,22 +306,36 @@ class _Outputs:
             log.info("web view at %s", ", ".join(outputs.web.urls))
         return outputs
 
-    def frame_sinks(self, with_hud, hud_in_video: bool, hud_in_web: bool) -> list[FrameSink]:
-        """with_hud(sink): the sink, shown the view with the HUD."""
-        sinks: list[FrameSink] = []
-        if self.video is not None:
-            sinks.append(with_hud(_VideoFrames(self.video)) if hud_in_video else _VideoFrames(self.video))
-        if self.web is not None:
-            sinks.append(with_hud(_WebFrames(self.web)) if hud_in_web else _WebFrames(self.web))
-        return sinks
+    def view_targets(self, out: OutputOptions, draw_hud) -> ViewTargets:
+        """The view sinks but the window (see KeyWindow), each with or without the HUD (see OutputOptions.hud)."""
+        plain, with_hud = [], []
+        (with_hud if out.hud_in_output else plain).append(self.video)
+        (with_hud if out.hud else plain).append(self.web)
+        return ViewTargets([s for s in plain if s is not None], [s for s in with_hud if s is not None], draw_hud)
 
-    def result_sinks(self, names: dict, several_tasks: bool) -> list[ResultSink]:
-        sinks: list[ResultSink] = []
-        if self.results is not None:
-            sinks.append(_ResultLines(self.results, names))
-        if self.arrays is not None:
-            sinks.append(_RawArrays(self.arrays, several_tasks))
-        return sinks + self.robotics
+    def result_sinks(self) -> list[ResultSink]:
+        return [sink for sink in (self.results, self.arrays) if sink is not None] + self.robotics
+
+
+@dataclass
+class ViewTargets:
+    """Where each rendered view goes. The HUD (this run's rates, latencies, ages) is for whoever watches:
+    it is drawn, once a view, on the views of `with_hud` only (draw_hud(view) -> the view with it)."""
+
+    plain: list[ViewSink]
+    with_hud: list[ViewSink]
+    draw_hud: Callable[[np.ndarray], np.ndarray]
+
+    def __bool__(self) -> bool:
+        return bool(self.plain or self.with_hud)
+
+    def write_view(self, view: np.ndarray, index: int) -> None:
+        for sink in self.plain:
+            sink.write_view(view, index)
+        if self.with_hud:
+            shown = self.draw_hud(view)
+            for sink in self.with_hud:
+                sink.write_view(shown, index)
 
 
 def run(options: RunOptions, *, source=None, models: dict | None = None, progress=None) -> int:
@@ -429,14 +359,14 @@ def run(options: RunOptions, *, source=None, models: dict | None = None, progres
                         rates=src.rates or None, models=models, **options.model.stream_kwargs())
         if out.arrays is not None and out.depth_format == "ply":
             _check_metric_depth(stream)
-        outputs = _Outputs.open(stack, out, opened.info, src.max_frames)
+        names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
+        outputs = _Outputs.open(stack, out, opened.info, src.max_frames, names)
         stats_path = out.stats
         if stats_path is not None:
             stack.callback(_write_stats, stats_path, stream, opened)
         if not out.display and stats_path is None and not any(vars(outputs).values()):
             log.warning("nothing will be shown or saved: add --output, --results, --arrays, --stats, --rerun or "
                         "--mcap (or --serve or --foxglove, or drop --no-display)")
-        names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
         info = opened.info
         if progress is None and out.progress and not info.is_live:
             progress = stack.enter_context(ProgressBar(_total_frames(info, src.max_frames), desc=info.name))
@@ -447,23 +377,27 @@ def run(options: RunOptions, *, source=None, models: dict | None = None, progres
         stack.callback(frames.close)
         renderer = Renderer(options.tasks, out.view, out.alpha, full_size_tiles=out.full_size_tiles)
         # `every` mode queues frames by design: their capture-to-display age says nothing, so it is left out.
-        lines = functools.partial(stream.stats.hud_lines, age=stream.pacing is not Pacing.EVERY)
-        with_hud = functools.partial(_WithHud, renderer=renderer, lines=lines)
-        window = with_hud(outputs.window) if out.hud and outputs.window is not None else outputs.window
-        _play(frames, stream, renderer, outputs.frame_sinks(with_hud, out.hud_in_output, out.hud),
-              outputs.result_sinks(names, len(options.tasks) > 1), window, progress, options)
+        age = stream.pacing is not Pacing.EVERY
+
+        def draw_hud(view: np.ndarray) -> np.ndarray:
+            return renderer.draw_hud(view, stream.stats.hud_lines(age=age))
+
+        window = None if outputs.window is None else \
+            KeyWindow(outputs.window, renderer, out, draw_hud if out.hud else None)
+        _play(frames, stream, renderer, outputs.view_targets(out, draw_hud), outputs.result_sinks(), window,
+              progress, options)
     interrupts.raise_if_requested()
     return 0
 
 
-def _play(frames, stream: Stream, renderer: Renderer, frame_sinks: list[FrameSink], result_sinks: list[ResultSink],
-          window: WindowSink | None, progress: ProgressBar | None, options: RunOptions) -> None:
+def _play(frames, stream: Stream, renderer: Renderer, views: ViewTargets, result_sinks: list[ResultSink],
+          window: KeyWindow | None, progress: ProgressBar | None, options: RunOptions) -> None:
     """The loop: render each packet, hand the view and each new result to the sinks, show it, until the
     source ends, the user quits, max_frames, or a signal."""
     last_index = -1
-    video = next((sink for sink in frame_sinks if isinstance(sink, _VideoFrames)), None)
+    video = next((sink for sink in views.plain + views.with_hud if isinstance(sink, SourceTimeline)), None)
     written: dict[Task, int] = {}  # the frame of each task's last written result
-    shown = bool(frame_sinks) or window is not None  # else nothing looks at the drawn view: skip drawing it
+    shown = bool(views) or window is not None  # else nothing looks at the drawn view: skip drawing it
     for packet in frames:
         view = None
         if shown:
@@ -471,18 +405,17 @@ def _play(frames, stream: Stream, renderer: Renderer, frame_sinks: list[FrameSin
             view = renderer.render(packet)
             stream.stats.stage("render", stream.clock.now() - started)
         started = stream.clock.now()
-        for sink in frame_sinks:
-            sink.write(view, packet.index)
+        views.write_view(view, packet.index)
         for task, output in packet.outputs.items():
             if written.get(task) != output.frame_index:  # each result once
                 written[task] = output.frame_index
                 for sink in result_sinks:
-                    sink.write(task, output)
+                    sink.write_result(task, output)
         stream.stats.stage("write", stream.clock.now() - started)
         if progress is not None:  # the frames written to the video; without one, the source frames gone by
-            progress.update(video.count - progress.n if video is not None else packet.index - last_index)
+            progress.update(video.frames_written - progress.n if video is not None else packet.index - last_index)
         last_index = packet.index
-        if window is not None and _handle_keys(window, window.write(view), renderer, view, packet, options.output):
+        if window is not None and window.show(view, packet):
             return
         if options.source.max_frames and packet.index + 1 >= options.source.max_frames:
             return
@@ -496,7 +429,7 @@ def _play(frames, stream: Stream, renderer: Renderer, frame_sinks: list[FrameSin
     if video is not None:
         video.pad_to(frames_read)
     if progress is not None:
-        progress.update(max(0, (video.count if video is not None else frames_read) - progress.n))
+        progress.update(max(0, (video.frames_written if video is not None else frames_read) - progress.n))
 
 
 def _total_frames(info, max_frames: int | None) -> int | None:
@@ -506,30 +439,36 @@ def _total_frames(info, max_frames: int | None) -> int | None:
     return total
 
 
-def _handle_keys(window: WindowSink, key: int, renderer: Renderer, view: np.ndarray, packet: Packet,
-                 options: OutputOptions) -> bool:
-    """Act on a key pressed in the window; True to quit."""
-    shown = getattr(window, "last_drawn", None)  # the view with the HUD, as the window shows it
-    view = view if shown is None else shown
-    if key == KEY_VIEW:
-        renderer.next_view()
-    elif key == KEY_SNAPSHOT:
-        _snapshot(view, packet, options)
-    elif key == KEY_PAUSE:
-        key = _pause(window, view, packet, options)
-    return key in (KEY_QUIT, KEY_ESC)
+class KeyWindow:
+    """The window and its keys: shows each view (with the HUD when draw_hud is given), and acts on the keys:
+    v changes the view, s saves a snapshot of what the window shows, space pauses, q / Esc quit."""
 
+    def __init__(self, window: WindowSink, renderer: Renderer, options: OutputOptions, draw_hud=None):
+        self.window, self.renderer, self.options, self.draw_hud = window, renderer, options, draw_hud
 
-def _pause(window: WindowSink, view: np.ndarray, packet: Packet, options: OutputOptions) -> int:
-    """Hold the shown view until space (resume) or q / Esc / closing the window / Ctrl-C (quit); s saves
-    it meanwhile. Returns the key that ended the pause (KEY_QUIT for Ctrl-C)."""
-    while not interrupts.requested():  # Ctrl-C is deferred in the loop: look for it here too
-        key = window.poll(PAUSE_POLL_MS)
-        if key == KEY_SNAPSHOT:
-            _snapshot(view, packet, options)
-        elif key in (KEY_PAUSE, KEY_QUIT, KEY_ESC):
-            return key
-    return KEY_QUIT
+    def show(self, view: np.ndarray, packet: Packet) -> bool:
+        """Show the view and act on the key pressed; True to quit."""
+        shown = view if self.draw_hud is None else self.draw_hud(view)  # snapshots save what the window shows
+        self.window.write_view(shown, packet.index)
+        key = self.window.poll(1)
+        if key == KEY_VIEW:
+            self.renderer.next_view()
+        elif key == KEY_SNAPSHOT:
+            _snapshot(shown, packet, self.options)
+        elif key == KEY_PAUSE:
+            key = self._pause(shown, packet)
+        return key in (KEY_QUIT, KEY_ESC)
+
+    def _pause(self, view: np.ndarray, packet: Packet) -> int:
+        """Hold the shown view until space (resume) or q / Esc / closing the window / Ctrl-C (quit); s saves
+        it meanwhile. Returns the key that ended the pause (KEY_QUIT for Ctrl-C)."""
+        while not interrupts.requested():  # Ctrl-C is deferred in the loop: look for it here too
+            key = self.window.poll(PAUSE_POLL_MS)
+            if key == KEY_SNAPSHOT:
+                _snapshot(view, packet, self.options)
+            elif key in (KEY_PAUSE, KEY_QUIT, KEY_ESC):
+                return key
+        return KEY_QUIT
 
 
 def _on_first_interrupt(stream: Stream, video, results, *robotics) -> None:

@@ -24,7 +24,7 @@ Schema, version RESULTS_SCHEMA_VERSION = 2, published as a JSON Schema in result
     When the stream stabilized the values over time: ``"stabilization": {"mode", "scale", "shift",
     "reset"}`` (values = scale * the model's + shift, then averaged in mode "smooth"; reset: a first
     frame or a scene cut, the model's own values).
-- extra: whatever keyword arguments the caller passed to `write` (JSON-safe values; numpy
+- extra: whatever keyword arguments the caller passed to `write_line` (JSON-safe values; numpy
   scalars and small arrays are converted). They cannot replace the keys above.
 
 Floats are written with 7 significant digits (float32 precision), timestamps to the microsecond. NaN and infinity never
@@ -32,7 +32,10 @@ appear: the writer refuses them (strict JSON).
 
 Several tasks on the same frame: one line per (frame, task), with the same index and timestamp.
 Readers group by "index". This keeps a single flat line shape for every task and needs no new API:
-call `write` once per task.
+call `write_line` once per task.
+
+`write_result(task, output)` (the ResultSink contract, what `livevision run` calls) writes the line of a
+TaskOutput: its frame, the model named for the task at construction, and ``latency_ms``.
 
 The file is written to ``<path>.part`` and renamed to `path` on close, also after an exception or
 Ctrl-C; each line is flushed as it is written, so a live reader can follow ``<path>.part``.
@@ -52,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.running import TaskOutput
 from ..types import ClassificationResult, DepthResult, Result, SegmentationResult, Task
 from ._paths import check_output_file, publish_partial_file, remove_quietly
 from .base import Sink
@@ -161,10 +165,12 @@ class ResultsSink(Sink):
     The file appears under `path` on close (also after an exception); until then it is ``<path>.part``.
     path "-" writes the lines to standard output as they come (livevision's messages go to stderr),
     for piping into another program.
+    model_names: {task: the model id or folder that computes it}, the "model" of write_result's lines.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], model_names: Mapping[Task, str] | None = None) -> None:
         self.lines_written = 0
+        self.model_names = dict(model_names or {})
         if str(path) == STDOUT:
             self.path: Path = Path(STDOUT)
             self._partial = None
@@ -174,7 +180,12 @@ class ResultsSink(Sink):
         self._partial = self.path.with_name(self.path.name + ".part")
         self._file = open(self._partial, "w", encoding="utf-8", newline="\n")
 
-    def write(
+    def write_result(self, task: Task, output: TaskOutput) -> None:
+        """The line of one task's result, named after its model, with its latency."""
+        self.write_line(output.frame_index, output.timestamp_s, task, self.model_names.get(task, "unknown"),
+                        output.result, source=output.source, latency_ms=round(output.latency_s * 1000, 2))
+
+    def write_line(
         self,
         index: int,
         timestamp_s: float,

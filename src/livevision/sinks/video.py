@@ -47,7 +47,7 @@ import numpy as np
 
 from ..errors import MissingDependencyError, UsageError
 from ._paths import check_output_file, partial_path, remove_quietly
-from .base import Sink
+from .base import Sink, SourceTimeline
 from .errors import EncoderError, SinkError
 from .ffmpeg import as_fraction, ffmpeg_encoders, find_ffmpeg, has_audio, last_line, new_process_group_kwargs
 from .ffmpeg_pipe import FramePipe
@@ -77,7 +77,7 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 ODD_SIZE_MODES = ("pad", "crop")
 
 
-class VideoSink(Sink):
+class VideoSink(SourceTimeline, Sink):
     """Write BGR frames to a video file; the file appears under `path` only once it is complete.
 
     path: .mp4 (H.264, yuv420p, +faststart, BT.709 tags: plays in browsers), .mov, .mkv (H.264),
@@ -89,15 +89,16 @@ class VideoSink(Sink):
     odd_size: yuv420p needs even sizes. "pad" (default) adds a black column/row on the
         right/bottom; "crop" drops the last column/row.
     ffmpeg_exe: the binary to use; default imageio-ffmpeg's, else `ffmpeg` on PATH.
-    write_timeout_s: write() gives up (EncoderError) when ffmpeg accepts no data for this long.
+    write_timeout_s: write_frame() gives up (EncoderError) when ffmpeg accepts no data for this long.
     close_timeout_s: how long close() waits for ffmpeg to finish before killing it.
 
     The frame size is taken from the first frame; later frames of another size are resized to it.
-    write(frame): frame is (H, W, 3) BGR uint8 ((H, W) gray and (H, W, 4) BGRA are converted).
+    write_view(view, index): a ViewSink, on the source's timeline (see SourceTimeline).
+    write_frame(frame): append one frame, (H, W, 3) BGR uint8 ((H, W) gray and (H, W, 4) BGRA are converted).
     It returns once ffmpeg has taken the whole frame, so the caller may reuse the array. The
     bytes go through a small writer thread: an interrupt (Ctrl-C) in the caller never leaves half
     a frame in the pipe, and a dead ffmpeg is noticed within 0.1 s (EncoderError with ffmpeg's
-    last message). Call write/close from one thread.
+    last message). Call write_view/write_frame/close from one thread.
     """
 
     def __init__(
@@ -153,7 +154,7 @@ class VideoSink(Sink):
 
     # ---- public -------------------------------------------------------------------------
 
-    def write(self, frame: np.ndarray) -> None:
+    def write_frame(self, frame: np.ndarray) -> None:
         """Append one frame. Blocks while ffmpeg is busy (back-pressure); raises EncoderError if it died."""
         if self._closed:
             raise SinkError(f"write to closed VideoSink {str(self.path)!r}")
@@ -312,7 +313,7 @@ class VideoSink(Sink):
         Safe while write() or close() of this sink was interrupted, in the same thread."""
         if self._finished or self._pipe is None:
             return
-        self._closed = True  # a write() from another thread (`livevision batch`) now fails at once
+        self._closed = True  # a write_frame() from another thread (`livevision batch`) now fails at once
         if self._finishing is not None:  # the first pass is complete: keep it, stop the second
             self._finishing.kill()
             self._finishing.wait()

@@ -7,7 +7,7 @@ screen. Pages:
 - ``/stream.mjpg``: ``multipart/x-mixed-replace`` JPEG frames, each as soon as it is written;
 - ``/frame.jpg``: the latest frame, once (for scripts).
 
-The server runs on its own threads; `write(frame)` only swaps in the newest frame. A frame is
+The server runs on its own threads; `write_view(view, index)` only swaps in the newest view. A frame is
 JPEG-encoded on a client's thread when first asked for, and the encoding is shared with the other
 clients, so nobody watching costs nothing and a slow client skips frames instead of slowing the run.
 It listens on 127.0.0.1 unless given another host (``0.0.0.0`` for every interface; `urls` then lists the
@@ -242,12 +242,13 @@ class WebViewSink(Sink):
         query = f"?token={urllib.parse.quote(self.token)}" if self.token else ""
         return f"http://{host}:{self.port}/{query}"
 
-    def write(self, frame: np.ndarray) -> None:
-        """Make `frame` (BGR uint8) the one clients get next; returns at once."""
+    def write_view(self, view: np.ndarray, index: int) -> None:
+        """Make `view` (BGR uint8) the one clients get next; returns at once. (A live view: `index` is
+        not needed.)"""
         if self._closed:
             raise SinkError("write to closed WebViewSink")
         with self._changed:
-            self._frame, self._seq = frame, self._seq + 1
+            self._frame, self._seq = view, self._seq + 1
             self._changed.notify_all()
         self.frames_written += 1
 
@@ -264,7 +265,7 @@ class WebViewSink(Sink):
             if self._jpeg is not None and self._jpeg[0] == self._seq:
                 return self._jpeg
             seq, frame = self._seq, self._frame
-        # Encoded outside the lock, so write() (the main loop) never waits for an encoder.
+        # Encoded outside the lock, so write_view() (the main loop) never waits for an encoder.
         ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:  # pragma: no cover
             return None
