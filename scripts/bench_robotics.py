@@ -38,8 +38,7 @@ import numpy as np
 from bench_models import synthetic_frame
 from bench_sections import markers, write_section
 
-from livevision.engine.running import TaskOutput
-from livevision.types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task
+from livevision.types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task, TaskOutput
 
 BEGIN, END = markers("robotics")
 H, W = 720, 1280

@@ -459,7 +459,7 @@ def test_results_sink_lines(tmp_path):
     cls = ClassificationResult((1,), ("dog",), (0.75,))
     depth = DepthResult(np.arange(6, dtype=np.float32).reshape(2, 3), DepthKind.RELATIVE)
     with ResultsSink(path) as sink:
-        assert (tmp_path / "r.jsonl.part").exists() and not path.exists()
+        assert (tmp_path / "r.jsonl.partial.jsonl").exists() and not path.exists()
         sink.write_line(0, 0.0, "classification", "tiny-vit", cls, latency_ms=np.float32(4.5))
         sink.write_line(1, 0.04, "classification", "tiny-vit", cls)
         sink.write_line(1, 0.04, "depth", "tiny-dpt", depth)  # a second task on the same frame
@@ -793,3 +793,30 @@ def test_progress_line_shortens_the_name_and_keeps_the_figures():
     assert " 25% " in line and "50/200 frames" in line and "fps" in line and "ETA" in line
     assert "..." in line and line.startswith("/very/") and "clip.mp4" in line
     assert bar.text(200).startswith(name)  # room enough: the whole name
+
+
+# ---- one convention for files being written -----------------------------------------------------
+
+
+def test_every_file_is_written_under_one_partial_name_and_moved_into_place(tmp_path, monkeypatch):
+    from livevision.sinks import _paths
+
+    assert _paths.partial_path(tmp_path / "out.mp4") == tmp_path / "out.mp4.partial.mp4"
+    assert _paths.partial_path(tmp_path / "out.mp4", ".video") == tmp_path / "out.mp4.video.partial.mp4"
+    _paths.atomic_write_text(tmp_path / "stats.json", "{}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stats.json"]
+
+    def full_disk(partial, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_paths, "move_into_place", full_disk)
+    with pytest.raises(OSError):
+        _paths.atomic_write_bytes(tmp_path / "frame.png", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stats.json"]  # no partial file left behind
+
+
+def test_the_image_formats_written_are_image_formats_read():
+    from livevision.sinks import IMAGE_OUTPUT_EXTENSIONS
+    from livevision.sources.images import IMAGE_EXTENSIONS
+
+    assert set(IMAGE_OUTPUT_EXTENSIONS) <= IMAGE_EXTENSIONS

@@ -32,7 +32,7 @@ from .render import (
     side_by_side,
 )
 from .sinks import (
-    IMAGE_EXTENSIONS,
+    IMAGE_OUTPUT_EXTENSIONS,
     SUPPORTED_VIDEO_EXTENSIONS,
     ImageSink,
     ProgressBar,
@@ -42,7 +42,7 @@ from .sinks import (
     WindowSink,
 )
 from .sinks.base import ResultSink, SourceTimeline, ViewSink
-from .sinks._paths import check_not_an_input, check_output_file, check_output_folder, named_paths
+from .sinks._paths import atomic_write_text, check_not_an_input, check_output_file, check_output_folder, named_paths
 from .sinks.ffmpeg import find_ffmpeg
 from .sinks.errors import OutputPathError
 from .sinks.results import STDOUT, SUPPORTED_RESULTS_EXTENSIONS
@@ -522,7 +522,7 @@ def _open_output(path: Path, info, max_frames: int | None) -> VideoSink | ImageS
 
 def _is_image_output(path: Path, info, max_frames: int | None) -> bool:
     """Whether --output is an image; an image for many frames is refused."""
-    if Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
+    if Path(path).suffix.lower() not in IMAGE_OUTPUT_EXTENSIONS:
         return False
     if max_frames != 1 and (info.is_live or info.frame_count != 1):
         frames = "a live source" if info.is_live else f"{info.frame_count or 'many'} frames"
@@ -545,7 +545,7 @@ def _check_outputs(options: RunOptions, info) -> None:
         check_camera(out.camera, out.fov, _ply_stride(out))  # the camera options, before a model loads
     if out.video is not None:
         image = _is_image_output(out.video, info, options.source.max_frames)
-        check_output_file(out.video, IMAGE_EXTENSIONS if image else SUPPORTED_VIDEO_EXTENSIONS,
+        check_output_file(out.video, IMAGE_OUTPUT_EXTENSIONS if image else SUPPORTED_VIDEO_EXTENSIONS,
                           "image" if image else "video")
         if not image:
             find_ffmpeg()
@@ -604,6 +604,4 @@ def _write_stats(path: Path, stream: Stream, source) -> None:
                   if Task.DEPTH in stream.tasks else {}),
                "source_faults": {"frames_bad": source.frames_bad, "reconnects": source.reconnects,
                                  "frames_missing": getattr(source, "frames_missing", None)}}
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(summary, indent=2) + "\n")

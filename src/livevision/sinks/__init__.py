@@ -11,7 +11,7 @@ LiveVisionError) in the constructor, before any frame is processed.
 
 from .base import ResultSink, Sink, SourceTimeline, ViewSink
 from .errors import DisplayUnavailableError, EncoderError, OutputPathError, SinkError
-from .image import IMAGE_EXTENSIONS, ImageSink
+from .image import IMAGE_OUTPUT_EXTENSIONS, ImageSink
 from .null import NullSink
 from .progress import ProgressBar
 from .raw import RawArraySink
@@ -26,7 +26,7 @@ __all__ = [
     "SourceTimeline",
     "VideoSink",
     "ImageSink",
-    "IMAGE_EXTENSIONS",
+    "IMAGE_OUTPUT_EXTENSIONS",
     "ResultsSink",
     "RawArraySink",
     "WindowSink",

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import logging
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ..engine.running import TaskOutput
-    from ..types import Task
+from ..types import Task, TaskOutput
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,7 @@ reaches the port sees the camera). A viewer that falls behind drops messages; th
 
 from __future__ import annotations
 
-from ..engine.running import TaskOutput
-from ..types import Task
+from ..types import Task, TaskOutput
 from .errors import OutputPathError
 from .robotics import RoboticsSink, require
 from .ros2_messages import DEFINITIONS

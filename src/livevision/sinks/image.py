@@ -15,7 +15,9 @@ from ._paths import atomic_write_bytes, check_output_file
 from .base import Sink, SourceTimeline
 from .errors import SinkError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+# The formats --output writes a view in: of the image files a source reads (sources.images.IMAGE_EXTENSIONS)
+# those with an encoder for a colour image, less the Netpbm family (.pgm holds grey only).
+IMAGE_OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 class ImageSink(SourceTimeline, Sink):
@@ -23,7 +25,7 @@ class ImageSink(SourceTimeline, Sink):
     path's extension names and save it."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = check_output_file(path, IMAGE_EXTENSIONS, "image")
+        self.path = check_output_file(path, IMAGE_OUTPUT_EXTENSIONS, "image")
         self.frames_written = 0
 
     def write_frame(self, frame: np.ndarray) -> None:
@@ -39,4 +41,4 @@ class ImageSink(SourceTimeline, Sink):
         pass
 
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageSink"]
+__all__ = ["IMAGE_OUTPUT_EXTENSIONS", "ImageSink"]

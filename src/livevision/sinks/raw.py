@@ -38,8 +38,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..pointcloud import CameraIntrinsics, check_camera, depth_to_points, ply_bytes
-from ..engine.running import TaskOutput
-from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task
+from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task, TaskOutput
 from ._paths import atomic_write_bytes, check_output_folder
 from .base import Sink
 from .errors import OutputPathError, SinkError

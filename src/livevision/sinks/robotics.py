@@ -10,10 +10,9 @@ from __future__ import annotations
 import importlib
 import logging
 
-from ..engine.running import TaskOutput
 from ..errors import MissingDependencyError
 from ..pointcloud import CameraIntrinsics, check_camera
-from ..types import Task
+from ..types import Task, TaskOutput
 from .base import Sink
 from .errors import SinkError
 from .raw import DEFAULT_FOV_DEG

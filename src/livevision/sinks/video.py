@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from ..errors import MissingDependencyError, UsageError
-from ._paths import check_output_file, partial_path, remove_quietly
+from ._paths import check_output_file, move_into_place, partial_path, publish_partial_file, remove_quietly
 from .base import Sink, SourceTimeline
 from .errors import EncoderError, SinkError
 from .ffmpeg import as_fraction, ffmpeg_encoders, find_ffmpeg, has_audio, last_line, new_process_group_kwargs
@@ -146,7 +146,7 @@ class VideoSink(SourceTimeline, Sink):
         self._partial = partial_path(self.path)
         self._fragmented = self._container.faststart  # MP4 / MOV: see the module docstring
         two_passes = self.audio_from is not None or self._fragmented
-        self._video_tmp = partial_path(self.path, ".video.partial") if two_passes else None
+        self._video_tmp = partial_path(self.path, ".video") if two_passes else None
         self._pipe: FramePipe | None = None
         self._finishing: subprocess.Popen | None = None  # the second pass, while it runs
         self._finished = False  # the file is complete under its name
@@ -293,12 +293,7 @@ class VideoSink(SourceTimeline, Sink):
         has the video so far (without its audio). close() later replaces it with the finished file.
         Returns whether a file was published; AVI (its index is written last) is not."""
         writing = self._video_tmp or self._partial
-        if self._pipe is None or self._container.ffmpeg_format == "avi" or writing == self.path:
-            return False
-        try:
-            os.replace(writing, self.path)
-        except OSError as e:
-            logger.debug("could not publish %s as %s: %s", writing, self.path, e)
+        if self._pipe is None or self._container.ffmpeg_format == "avi" or not publish_partial_file(writing, self.path):
             return False
         if writing == self._video_tmp:
             self._video_tmp = self.path
@@ -320,7 +315,7 @@ class VideoSink(SourceTimeline, Sink):
         rc = self._pipe.end_now(grace_s)
         first_pass = self._video_tmp or self._partial
         if rc == 0 and first_pass != self.path and first_pass.exists():
-            os.replace(first_pass, self.path)
+            move_into_place(first_pass, self.path)
         self._remove_temporary(self._partial)
         self._remove_temporary(self._video_tmp)
 
@@ -342,7 +337,7 @@ class VideoSink(SourceTimeline, Sink):
                 raise EncoderError(f"ffmpeg failed writing {str(self.path)!r} (exit code {rc}): {last}")
             if self._video_tmp is not None:
                 self._finish()
-            os.replace(self._partial, self.path)
+            move_into_place(self._partial, self.path)
             self._finished = done = True
         finally:
             if not done:
