@@ -628,7 +628,7 @@ def test_progress_bar_tty_and_unknown_total():
 
 
 class _LoopStream:
-    """What the run loop (app._play) uses of a Stream: its clock and telemetry, `read` frames read."""
+    """What the run loop (run_loop.play) uses of a Stream: its clock and telemetry, `read` frames read."""
 
     def __init__(self, read: int):
         from livevision.engine import SystemClock, Telemetry
@@ -648,8 +648,9 @@ class _CountingSink(SourceTimeline):
 
 
 def _play(indices, read, monkeypatch, interrupted=False):
-    """Run app._play over packets of these frame indices, with a video; returns (frames written, progress)."""
-    from livevision import app, interrupts
+    """Run run_loop.play over packets of these frame indices, with a video; returns (frames written, progress)."""
+    from livevision import app, interrupts, run_loop
+    from livevision.outputs import ViewTargets
     from livevision.stream import Packet
     from livevision.types import Frame, Task
 
@@ -661,9 +662,8 @@ def _play(indices, read, monkeypatch, interrupted=False):
             interrupts._state["requested"] = signal.SIGINT
 
     sink, bar = _CountingSink(), ProgressBar(None, stream=io.StringIO())
-    options = app.RunOptions(tasks=(Task.DEPTH,), output=app.OutputOptions(display=False))
-    views = app.ViewTargets([sink], [], draw_hud=lambda view: view)
-    app._play(packets(), _LoopStream(read), app.Renderer((Task.DEPTH,)), views, [], None, bar, options)
+    views = ViewTargets([sink], [], draw_hud=lambda view: view)
+    run_loop.play(packets(), _LoopStream(read), app.Renderer((Task.DEPTH,)), views, [], None, bar, None)
     return sink.frames_written, bar.n
 
 

@@ -310,17 +310,17 @@ def test_is_loopback():
 
 
 def test_a_token_is_made_up_off_loopback_and_none_warns(caplog):
-    from livevision.app import _web_view
+    from livevision.outputs import web_view
 
-    with _web_view("127.0.0.1:0", None) as local:
+    with web_view("127.0.0.1:0", None) as local:
         assert local.token is None
-    with _web_view("0.0.0.0:0", None) as shared:
+    with web_view("0.0.0.0:0", None) as shared:
         assert shared.token and len(shared.token) >= 20 and f"?token={shared.token}" in shared.url
         assert _get(_at(shared.url, "frame.jpg"))[0] == 401
-    with _web_view("0.0.0.0:0", "mine") as given:
+    with web_view("0.0.0.0:0", "mine") as given:
         assert given.token == "mine"
     with caplog.at_level("WARNING", logger="livevision"):
-        with _web_view("0.0.0.0:0", "none") as open_view:
+        with web_view("0.0.0.0:0", "none") as open_view:
             assert open_view.token is None
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "without a token" in warnings[0]

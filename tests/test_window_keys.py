@@ -23,6 +23,7 @@ import pytest
 from media import decode, make_source
 
 from livevision import app, interrupts
+from livevision import outputs as run_outputs
 from livevision.app import ModelOptions, OutputOptions, RunOptions, SourceOptions
 from livevision.sinks.window import QUIT_KEY
 from livevision.types import Task
@@ -72,7 +73,7 @@ def _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch, max_frame
     """app.run on the clip with `window` as its window; `outputs`: OutputOptions fields."""
     outputs = dict(dict(video=tmp_path / "out.mp4", results=tmp_path / "out.jsonl", snapshot_dir=tmp_path),
                    **outputs)
-    monkeypatch.setattr(app, "WindowSink", lambda *args, **kwargs: window)
+    monkeypatch.setattr(run_outputs, "WindowSink", lambda *args, **kwargs: window)
     return app.run(RunOptions(
         tasks=(Task.DEPTH,), source=SourceOptions(source=str(clip), pacing="every", max_frames=max_frames),
         model=ModelOptions(models={Task.DEPTH: str(tiny_model("depth_anything"))}, cache_dir=model_cache),
