@@ -24,7 +24,7 @@ from .sinks import (
     WindowSink,
 )
 from .sinks._paths import atomic_write_text, check_not_an_input, check_output_file, check_output_folder, named_paths
-from .sinks.base import ResultSink, ViewSink
+from .sinks.base import ResultSink, SourceTimeline, ViewSink
 from .sinks.errors import OutputPathError
 from .sinks.ffmpeg import find_ffmpeg
 from .sinks.results import STDOUT, SUPPORTED_RESULTS_EXTENSIONS
@@ -93,6 +93,12 @@ class ViewTargets:
 
     def __bool__(self) -> bool:
         return bool(self.plain or self.with_hud)
+
+    @property
+    def timeline(self) -> SourceTimeline | None:
+        """The file on the source's timeline (the video), if any: the progress counts its frames, and it is
+        padded to the source's length when the source ends."""
+        return next((sink for sink in self.plain + self.with_hud if isinstance(sink, SourceTimeline)), None)
 
     def write_view(self, view: np.ndarray, index: int) -> None:
         for sink in self.plain:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from . import interrupts
 from .outputs import ViewTargets, write_stats
 from .sinks import ProgressBar
-from .sinks.base import ResultSink, SourceTimeline
+from .sinks.base import ResultSink
 from .types import Task
 from .window_keys import KeyWindow
 
@@ -27,7 +27,7 @@ def play(frames, stream: Stream, renderer: Renderer, views: ViewTargets, result_
     """The loop: render each packet, hand the view and each new result to the sinks, show it, until the
     source ends, the user quits, max_frames, or a signal."""
     last_index = -1
-    video = next((sink for sink in views.plain + views.with_hud if isinstance(sink, SourceTimeline)), None)
+    video = views.timeline
     written: dict[Task, int] = {}  # the frame of each task's last written result
     shown = bool(views) or window is not None  # else nothing looks at the drawn view: skip drawing it
     for packet in frames:

@@ -13,7 +13,7 @@ a file from the start.
 
 The messages are encoded in the run's thread; the mcap writer, which copies each message several
 times through its buffers and compresses the chunks, runs on a thread of its own behind a queue of
-QUEUE_FRAMES frames. When it falls further behind, `write` waits: a recording keeps every message.
+QUEUE_FRAMES frames. When it falls further behind, `write_result` waits: a recording keeps every message.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class McapSink(RoboticsSink):
         """The writer thread: add each message, until the None that close() sends."""
         while (messages := self._queue.get()) is not None:
             if self._failure is not None:
-                continue  # keep taking, so that write() never waits on a dead writer
+                continue  # keep taking, so that write_result() never waits on a dead writer
             try:
                 for message in messages:
                     self._writer.add_message(self._channel(message.topic, message.schema),

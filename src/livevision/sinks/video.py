@@ -305,7 +305,7 @@ class VideoSink(SourceTimeline, Sink):
         """The process is ending now (a second Ctrl-C): leave a playable file under the output's name and
         no ffmpeg running, without the second pass (no audio, no faststart). ffmpeg is told to write what it
         holds and waited for up to grace_s (then killed: an MP4 / MOV then plays up to its last fragment).
-        Safe while write() or close() of this sink was interrupted, in the same thread."""
+        Safe while write_frame() or close() of this sink was interrupted, in the same thread."""
         if self._finished or self._pipe is None:
             return
         self._closed = True  # a write_frame() from another thread (`livevision batch`) now fails at once
