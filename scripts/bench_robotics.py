@@ -43,8 +43,7 @@ import numpy as np
 from bench_models import synthetic_frame
 from bench_sections import markers, write_section
 
-from livevision.engine.running import TaskOutput
-from livevision.types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task
+from livevision.types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task, TaskOutput
 
 BEGIN, END = markers("robotics")
 H, W = 720, 1280
@@ -107,7 +106,7 @@ def measure(output: str, scenario: str, pictures: list[np.ndarray]) -> dict:
                 time.sleep(max(0.0, begin + i / FPS - time.perf_counter()))  # frames come at the camera's rate
                 started = time.perf_counter()
                 for task, result in items:
-                    sink.write(task, TaskOutput(result, i, i / FPS, 0.0, 0.05, image, "bench"))
+                    sink.write_result(task, TaskOutput(result, i, i / FPS, 0.0, 0.05, image, "bench"))
                 times.append((time.perf_counter() - started) * 1000)
         cpu_ms = (time.process_time() - cpu) * 1000 / len(pictures)
         written = getattr(sink, "bytes_written", None)

@@ -133,7 +133,7 @@ def soak(args) -> dict:
     shown = 0
     for packet in stream:
         view = renderer.draw_hud(renderer.render(packet), stream.stats.hud_lines())  # as the window shows it
-        sink.write(view)
+        sink.write_view(view, packet.index)
         out = packet.outputs.get(Task.DEPTH)
         if out is not None:
             ages.append(time.monotonic() - out.captured_at)

@@ -283,7 +283,7 @@ def _column(chunks, component: str) -> list:
 
 
 def _write(sink, index, result, image):
-    sink.write(Task.DEPTH, TaskOutput(result, index, index / 25, 0.0, 0.01, image, "test"))
+    sink.write_result(Task.DEPTH, TaskOutput(result, index, index / 25, 0.0, 0.01, image, "test"))
 
 
 def test_mcap_is_finalized_when_the_run_is_interrupted(tmp_path):
@@ -493,7 +493,7 @@ def test_instance_label_maps_keep_their_ids_in_mcap_and_foxglove(tmp_path):
     image = np.zeros((2, 2, 3), np.uint8)
     with McapSink(tmp_path / "labels.mcap", fov_deg=60) as sink:
         for i, result in enumerate(results):
-            sink.write(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
+            sink.write_result(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
         foxglove = [m for i, r in enumerate(results)  # what --foxglove serves: the same messages
                     for m in sink.ros2_messages(TaskOutput(r, i, i / 25, 0.0, 0.01, image, "test"), False)]
     decoded = [d for _, d in _decoded(tmp_path / "labels.mcap")["/livevision/segmentation/compressed"]]
@@ -520,7 +520,7 @@ def test_instance_label_maps_keep_their_ids_in_rerun(tmp_path):
     image = np.zeros((2, 2, 3), np.uint8)
     with RerunSink(str(tmp_path / "labels.rrd"), fov_deg=60) as sink:
         for i, result in enumerate(results):
-            sink.write(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
+            sink.write_result(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
     chunks = _rerun_chunks(tmp_path / "labels.rrd")
     buffers = _column(chunks["/camera/segmentation"], "buffer")
     assert len(buffers) == 2

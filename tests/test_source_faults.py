@@ -516,7 +516,7 @@ def test_size_changes_through_the_stream_renderers_and_video(pacing, tmp_path):
                 assert image.dtype == np.uint8 and image.ndim == 3
                 if view is ViewMode.OVERLAY:
                     assert image.shape[:2] == packet.image.shape[:2]
-                    video.write(image)
+                    video.write_frame(image)
             shown.append(packet.index)
     assert shown == sorted(shown) and shown[-1] == 11
     if pacing == "every":

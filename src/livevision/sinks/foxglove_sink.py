@@ -11,8 +11,7 @@ results behind.
 
 from __future__ import annotations
 
-from ..engine.running import TaskOutput
-from ..types import Task
+from ..types import Task, TaskOutput
 from .errors import OutputPathError
 from .robotics import RoboticsSink, require
 from .ros2_messages import DEFINITIONS

@@ -20,9 +20,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..engine.running import TaskOutput
-from ..types import Task
-from ._paths import check_output_file, partial_path, publish_partial_file
+from ..types import Task, TaskOutput
+from ._paths import check_output_file, move_into_place, partial_path, publish_partial_file
 from .errors import SinkError
 from .robotics import RoboticsSink, require
 from .ros2_messages import DEFINITIONS
@@ -39,7 +38,8 @@ class McapSink(RoboticsSink):
         kinds = {"lz4": writer_module.CompressionType.LZ4, "zstd": writer_module.CompressionType.ZSTD,
                  "none": writer_module.CompressionType.NONE}
         self._file = _ReadableMcap(self._partial, writer_module.MCAP0_MAGIC)
-        # No CRCs: zlib.crc32 over every 720p image (2.7 MB) took more time than writing it.
+        # No CRCs: zlib.crc32 over every image takes longer than writing it (BENCHMARKS.md, section
+        # "Measurements behind design choices").
         self._writer = writer_module.Writer(self._file, compression=kinds[compression], enable_crcs=False)
         self._writer.start(profile="ros2", library="livevision")
         self._schemas: dict[str, int] = {}
@@ -85,7 +85,7 @@ class McapSink(RoboticsSink):
                 raise SinkError(f"writing {self.path} failed (it holds the messages written before): "
                                 f"{self._failure}")
             raise SinkError(self.failure_message())
-        os.replace(self._partial, self.path)
+        move_into_place(self._partial, self.path)
 
 
 class _ReadableMcap:

@@ -30,10 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.running import TaskOutput
 from ..errors import UsageError
-from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task
-from ._paths import check_output_file, partial_path, publish_partial_file
+from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task, TaskOutput
+from ._paths import check_output_file, move_into_place, partial_path, publish_partial_file
 from .errors import OutputPathError
 from .depth_maps import depth_levels, depth_millimetres, png, sampled, sampled_camera
 from .robotics import RoboticsSink, frame_hw, require
@@ -161,7 +160,7 @@ class RerunSink(RoboticsSink):
         self._rec.flush()
         self._rec.disconnect()
         if self._partial is not None and self._partial != self.path:
-            self._partial.replace(self.path)
+            move_into_place(self._partial, self.path)
 
 
 def check_target(target: str) -> None:

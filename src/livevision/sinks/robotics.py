@@ -19,10 +19,9 @@ import logging
 import queue
 import threading
 
-from ..engine.running import TaskOutput
 from ..errors import MissingDependencyError, UsageError
 from ..pointcloud import CameraIntrinsics, check_camera
-from ..types import Task
+from ..types import Task, TaskOutput
 from .base import Sink
 from .depth_maps import DEPTH_STRIDE
 from .errors import SinkError
@@ -47,7 +46,7 @@ def require(module: str, extra: str, option: str):
 
 
 class RoboticsSink(Sink):
-    """Base class: subclasses implement `_write(task, output, new_frame)` and `_close()`.
+    """Base class of the ResultSinks: subclasses implement `_write(task, output, new_frame)` and `_close()`.
 
     camera: the intrinsics (pixels, at the frames' size), or else fov_deg (DEFAULT_FOV_DEG when None).
     point_stride: metric depth point clouds keep every N-th pixel in each direction; None: the stride
@@ -80,7 +79,7 @@ class RoboticsSink(Sink):
             self._cameras[hw] = CameraIntrinsics.from_fov(hw[1], hw[0], self.fov_deg)
         return self._cameras[hw]
 
-    def write(self, task: Task, output: TaskOutput) -> None:
+    def write_result(self, task: Task, output: TaskOutput) -> None:
         """Hand one result over to the sink's thread; its frame too, the first time a result of that
         frame comes."""
         if self._closed:
