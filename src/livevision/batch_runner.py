@@ -172,7 +172,7 @@ def local_workers(job: Job, workers: int | str = "auto") -> tuple[int, Job]:
     from .models.providers import provider_names, resolve_providers
     from .models.session import physical_cores
 
-    model = job.options.model
+    model = job.options.model.load_options
     providers = resolve_providers(model.device, allow_fallback=model.allow_fallback)
     on_cpu = provider_names(providers)[0] == "CPUExecutionProvider"
     cores = physical_cores()
@@ -186,7 +186,8 @@ def local_workers(job: Job, workers: int | str = "auto") -> tuple[int, Job]:
 
 def _with_threads(job: Job, threads: int) -> Job:
     """`job` with each model on `threads` ONNX Runtime threads."""
-    model = dataclasses.replace(job.options.model, intra_op_threads=threads)
+    load = dataclasses.replace(job.options.model.load_options, intra_op_threads=threads)
+    model = dataclasses.replace(job.options.model, load_options=load)
     return dataclasses.replace(job, options=dataclasses.replace(job.options, model=model))
 
 

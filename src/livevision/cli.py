@@ -14,15 +14,20 @@ from pathlib import Path
 from . import __version__
 from .errors import LiveVisionError, UsageError
 from .interrupts import EXIT_SIGINT, EXIT_SIGTERM, Terminated, graceful_interrupts
-from .app import ViewMode
 from .models.registry import DEFAULT_MODELS, supported_model_types
-from .models.variant_kinds import DEFAULT_PRECISION, PRECISIONS
+from .models.variant_kinds import DEFAULT_PRECISION
+from .options import LoadOptions, PostprocessOptions, ViewMode, cli_flag
 from .pointcloud import CameraIntrinsics
 from .depth_stabilize import STABILIZE_CHOICES
-from .predictor import PRE_POST_CHOICES, PostprocessOptions
-from .types import ResizeMode, SegmentationKind, Task
+from .types import Precision, PrePost, ResizeMode, SegmentationKind, Task
 
 log = logging.getLogger("livevision")
+
+
+def _choices(enum_type) -> str:
+    """An option's choices as argparse shows them ({a,b,c}): the options' parsers check them, so that a bad
+    one is one line (livevision.options), not argparse's usage and error."""
+    return "{" + ",".join(e.value for e in enum_type) + "}"
 
 
 def _defaults_text() -> str:
@@ -63,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     ahead = export.add_argument_group(
         "precision variant", "build the variant `livevision run` would choose now, so a live demo starts at once; "
         "give the same --precision, --device, --calibrate and --input-size as the run")
-    ahead.add_argument("--precision", choices=list(PRECISIONS), default=DEFAULT_PRECISION,
+    ahead.add_argument("--precision", metavar=_choices(Precision), default=DEFAULT_PRECISION,
                        help=f"the variant to build now, as `run --precision` would choose it (default "
                        f"{DEFAULT_PRECISION}, as run's); fp32: the export only")
     ahead.add_argument("--device", default="auto", help="the device the run will use (default auto)")
@@ -222,18 +227,18 @@ def _add_model_arguments(parser) -> None:
     """The model, precision and device options `run` and `batch` share."""
     tuning = parser.add_argument_group("model options")
     defaults = PostprocessOptions()
-    tuning.add_argument("--segmentation-mode", choices=[k.value for k in SegmentationKind],
-                        default=defaults.segmentation_mode,
+    tuning.add_argument("--segmentation-mode", metavar=_choices(SegmentationKind),
+                        default=defaults.segmentation_mode.value,
                         help=f"for MaskFormer/Mask2Former (default {defaults.segmentation_mode}, as the HF "
                              "pipeline); SegFormer is always semantic")
     tuning.add_argument("--threshold", type=float, default=defaults.threshold,
                         help=f"segment score threshold (default {defaults.threshold})")
     tuning.add_argument("--top-k", type=int, default=defaults.top_k,
                         help=f"classes shown for classification (default {defaults.top_k})")
-    tuning.add_argument("--resize", choices=[m.value for m in ResizeMode], default=ResizeMode.EXACT.value,
+    tuning.add_argument("--resize", metavar=_choices(ResizeMode), default=ResizeMode.EXACT.value,
                         help="exact: resizing identical to the HF processors (default); "
                              "fast: OpenCV's, slightly cheaper")
-    tuning.add_argument("--pre-post", choices=list(PRE_POST_CHOICES), default="auto",
+    tuning.add_argument("--pre-post", metavar=_choices(PrePost), default=PrePost.AUTO.value,
                         help="where pre- and post-processing run: device (ONNX graphs on the model's provider, the "
                         "frame goes up once and only results come down), host (numpy/OpenCV) or auto (default: "
                         "device on a GPU, host on the CPU)")
@@ -253,7 +258,7 @@ def _add_model_arguments(parser) -> None:
     device.add_argument("--device", default="auto",
                         help="auto (default: the best available), cpu, cuda, tensorrt, openvino, coreml or directml "
                         "(an index may follow: cuda:1)")
-    device.add_argument("--precision", choices=list(PRECISIONS), default=DEFAULT_PRECISION,
+    device.add_argument("--precision", metavar=_choices(Precision), default=DEFAULT_PRECISION,
                         help="auto (default): the fastest variant that passes the accuracy gate, measured on this "
                         "machine on first use and cached; fp32; fp16 (GPU); int8")
     device.add_argument("--calibrate", metavar="CLIP",
@@ -340,7 +345,8 @@ def _reconnect_policy(args: argparse.Namespace):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .app import OutputOptions, RunOptions, SourceOptions, run
+    from .app import run
+    from .options import OutputOptions, RunOptions, SourceOptions
     from .stream import parse_tasks
 
     tasks = parse_tasks(args.task)
@@ -382,28 +388,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _model_options(args: argparse.Namespace, tasks):
-    """The model, precision and device options as ModelOptions (run and batch)."""
-    from .app import ModelOptions
-    from .predictor import PostprocessOptions
+    """The model, precision and device options as ModelOptions (run and batch), parsed here: a bad value
+    is one line naming its flag."""
+    from .options import ModelOptions
 
-    if args.top_k < 1:
-        raise UsageError("--top-k must be at least 1")
+    postprocess = PostprocessOptions.parse(dict(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
+                                                threshold=args.threshold), spell=cli_flag)
     if args.revision and len(tasks) > 1:
         raise UsageError("--revision applies to one model: run one task, or pin each model by folder")
-    return ModelOptions(
-        models=_task_values(args.model, tasks, "--model", str), revision=args.revision,
-        cache_dir=args.cache_dir, device=args.device, allow_fallback=args.allow_cpu_fallback,
+    # a run's models wait for frames between runs: live (no ONNX Runtime thread spinning, see Stream.open)
+    load = LoadOptions.parse(dict(
+        revision=args.revision, cache_dir=args.cache_dir, device=args.device, allow_fallback=args.allow_cpu_fallback,
         precision=args.precision, calibrate=args.calibrate, resize=args.resize, pre_post=args.pre_post,
-        batch=_count_or_auto(args.batch, "--batch", "frames"),
-        input_size=_task_values(args.input_size, tasks, "--input-size", int),
-        depth_stabilize=args.depth_stabilize,
-        postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
-                                       threshold=args.threshold))
+        batch=args.batch, live=True), spell=cli_flag)
+    return ModelOptions(models=_task_values(args.model, tasks, "--model", str), load_options=load,
+                        input_size=_task_values(args.input_size, tasks, "--input-size", int),
+                        depth_stabilize=args.depth_stabilize, postprocess=postprocess)
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .app import OutputOptions, RunOptions, SourceOptions
     from .batch import Job, expand_sources
+    from .options import OutputOptions, RunOptions, SourceOptions
     from .batch_runner import run_batch
     from .stream import parse_tasks
 
@@ -453,15 +458,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     task = Task.parse(args.task)
     model = args.model or DEFAULT_MODELS[task]
+    load = LoadOptions.parse(dict(revision=args.revision, cache_dir=args.cache_dir, precision=args.precision,
+                                  calibrate=args.calibrate, device=args.device, input_size=args.input_size,
+                                  allow_fallback=args.allow_cpu_fallback), spell=cli_flag)
     entry = export_model(model, task, revision=args.revision, cache_dir=args.cache_dir, opset=args.opset,
                          force=args.force)
     exported = entry.path
-    if args.precision != "fp32" or args.input_size is not None:
-        from .predictor import RuntimeOptions, find_model_entry
+    if load.precision is not Precision.FP32 or load.input_size is not None:
+        from .loader import find_model_entry
 
-        runtime = RuntimeOptions(device=args.device, allow_fallback=args.allow_cpu_fallback, input_size=args.input_size)
         entry = find_model_entry(model, task, revision=args.revision, cache_dir=args.cache_dir,
-                                 precision=args.precision, calibrate=args.calibrate, runtime=runtime)
+                                 precision=load.precision, calibrate=args.calibrate, runtime=load)
     for warning in entry.metadata.get("notes", {}).get("validation_warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
     # stdout: the folder to copy, the export itself (a precision variant built here is this machine's choice;
