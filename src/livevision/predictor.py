@@ -122,15 +122,7 @@ class Predictor:
         beats one frame at a time by BATCH_MIN_GAIN."""
         if self.runtime.batch != BATCH_AUTO or self.max_batch == 1:
             return self.max_batch
-        per_frame = {}
-        for size in (s for s in BATCH_SIZES if s <= self.max_batch):
-            batch = [prepared] * size
-            self.infer_batch(batch)  # warm-up: the provider tunes for the new shape
-            runs, started = 0, time.perf_counter()
-            while runs < 3 or time.perf_counter() - started < 0.2:
-                self.infer_batch(batch)
-                runs += 1
-            per_frame[size] = (time.perf_counter() - started) / (runs * size)
+        per_frame = time_per_frame(self.infer_batch, prepared, [s for s in BATCH_SIZES if s <= self.max_batch])
         best = min(per_frame, key=per_frame.get)
         chosen = best if per_frame[1] >= BATCH_MIN_GAIN * per_frame[best] else 1
         log.info("%s: batch size %d (ms per frame: %s)", self.name, chosen,
@@ -174,6 +166,21 @@ class Predictor:
     def __call__(self, frame: np.ndarray) -> Result:
         prepared = self.preprocess(frame)
         return self.postprocess(self.infer(prepared), prepared)
+
+
+def time_per_frame(infer_batch, prepared, sizes: Sequence[int]) -> dict[int, float]:
+    """Seconds per frame of `infer_batch` on `prepared` repeated to each batch size: after a warm-up run
+    (the provider tunes for the new shape), at least 3 runs and 0.2 s."""
+    per_frame = {}
+    for size in sizes:
+        batch = [prepared] * size
+        infer_batch(batch)
+        runs, started = 0, time.perf_counter()
+        while runs < 3 or time.perf_counter() - started < 0.2:
+            infer_batch(batch)
+            runs += 1
+        per_frame[size] = (time.perf_counter() - started) / (runs * size)
+    return per_frame
 
 
 def load_model(model: str | Path | None, task: Task | str, *, options: PostprocessOptions | None = None,
