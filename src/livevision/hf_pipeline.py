@@ -215,7 +215,7 @@ class LivePipeline:
 
 def _positive(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{name} must be a positive integer, got {value!r}")
+        raise OptionError(f"{name} must be a positive integer, got {value!r}")
     return value
 
 
