@@ -107,7 +107,8 @@ def p95_ms(values: list[float]) -> float | None:
 
 
 def soak(args) -> dict:
-    from livevision.app import Renderer, ViewMode
+    from livevision.app import Renderer
+    from livevision.options import ViewMode
     from livevision.sinks import NullSink
     from livevision.stream import Stream
     from livevision.types import Task

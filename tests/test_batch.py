@@ -252,7 +252,7 @@ def test_ray_local_starts_a_ray_says_so_and_stops_it(tmp_path, tiny_model, model
 
 
 def test_ray_auto_is_ray_only_with_a_cluster_address(monkeypatch):
-    from livevision.batch_runner import ray_address
+    from livevision.batch_ray import ray_address
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert ray_address("auto") is None and ray_address("off") is None and ray_address("local") == "local"
@@ -294,7 +294,7 @@ def _interrupt_when(monkeypatch, at: str, signum=signal.SIGINT) -> None:
     """Ctrl-C (SIGINT to this process; its handler runs in the main thread, where the batch records
     frames and files) at the batch's first frame, or once two files are recorded done."""
     from livevision import batch_runner
-    from livevision.batch import Manifest
+    from livevision.batch_manifest import Manifest
 
     fired = []
 
@@ -391,7 +391,7 @@ def test_on_a_local_ray_a_file_whose_worker_dies_is_tried_again(clips, tmp_path,
 
 
 def test_a_manifest_cut_short_by_a_crash_keeps_its_good_lines_and_the_next_ones(tmp_path):
-    from livevision.batch import Manifest, Outcome
+    from livevision.batch_manifest import Manifest, Outcome
 
     (tmp_path / "manifest.jsonl").write_text('{"source": "a", "status": "ok", "key": "k"}\n{"source": "b", "sta')
     Manifest(str(tmp_path)).add(Outcome("c", "ok", frames=3, seconds=1.0), "k")
@@ -427,7 +427,7 @@ def _png_bytes() -> bytes:
 
 
 def test_the_latest_manifest_line_of_a_file_says_whether_it_is_done(tmp_path):
-    from livevision.batch import Manifest, Outcome
+    from livevision.batch_manifest import Manifest, Outcome
 
     manifest = Manifest(str(tmp_path))
     for source, status, key in (("failed-then-ok", "failed", "k"), ("failed-then-ok", "ok", "k"),
@@ -482,7 +482,7 @@ def test_a_file_whose_outputs_were_deleted_is_made_again(clips, tmp_path, tiny_m
 def test_a_ray_worker_whose_progress_cannot_be_reported_goes_on(local_ray):
     import ray
 
-    from livevision.batch_runner import _FrameReports, _ReportToDriver
+    from livevision.batch_ray import _FrameReports, _ReportToDriver
 
     reports = ray.remote(num_cpus=0)(_FrameReports).remote()
     report = _ReportToDriver(reports)

@@ -13,7 +13,8 @@ import pytest
 from fakes import FakeSource
 from media import decode
 
-from livevision.app import OutputOptions, Renderer, RunOptions, SourceOptions, ViewMode, default_view, run
+from livevision.app import Renderer, default_view, run
+from livevision.options import OutputOptions, RunOptions, SourceOptions, ViewMode
 from livevision.cli import main
 from livevision.render import DepthAnnotator, PanelLayout, ResultAnnotator
 from livevision.stream import Packet

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from livevision.app import ViewMode
+from livevision.options import ViewMode
 from livevision.engine.pacing import Pacing
 from livevision.render.base import Corner
 from livevision.render.instance import ColorLookup

@@ -24,7 +24,8 @@ from clip_server import ClipServer
 from fakes import FakeClock
 from media import decode, index_frame, make_source, read_index, write_avi
 
-from livevision.app import Renderer, ViewMode
+from livevision.app import Renderer
+from livevision.options import ViewMode
 from livevision.errors import UsageError
 from livevision.render import HudAnnotator, ResultAnnotator
 from livevision.sinks import VideoSink

@@ -24,7 +24,7 @@ from media import decode, make_source
 
 from livevision import app, interrupts
 from livevision import outputs as run_outputs
-from livevision.app import ModelOptions, OutputOptions, RunOptions, SourceOptions
+from livevision.options import LoadOptions, ModelOptions, OutputOptions, RunOptions, SourceOptions
 from livevision.sinks.window import QUIT_KEY
 from livevision.types import Task
 
@@ -76,7 +76,8 @@ def _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch, max_frame
     monkeypatch.setattr(run_outputs, "WindowSink", lambda *args, **kwargs: window)
     return app.run(RunOptions(
         tasks=(Task.DEPTH,), source=SourceOptions(source=str(clip), pacing="every", max_frames=max_frames),
-        model=ModelOptions(models={Task.DEPTH: str(tiny_model("depth_anything"))}, cache_dir=model_cache),
+        model=ModelOptions(models={Task.DEPTH: str(tiny_model("depth_anything"))},
+                           load_options=LoadOptions(cache_dir=model_cache, live=True)),
         output=OutputOptions(**outputs)))
 
 

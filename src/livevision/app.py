@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,8 +18,7 @@ import numpy as np
 from . import interrupts
 from .engine.pacing import Pacing
 from .outputs import Outputs, check_metric_depth, check_outputs, write_stats
-from .pointcloud import CameraIntrinsics
-from .predictor import PostprocessOptions
+from .options import ModelOptions, RunOptions, ViewMode
 from .render import (
     DepthAnnotator,
     HudAnnotator,
@@ -35,113 +32,20 @@ from .run_loop import on_first_interrupt, on_second_interrupt, play, total_frame
 from .sinks import ProgressBar
 from .sources import open_source
 from .stream import Packet, Stream
-from .types import Task, ValueEnum
+from .types import Task
 from .window_keys import KeyWindow
 
 log = logging.getLogger(__name__)
-
-
-class ViewMode(ValueEnum):
-    OVERLAY = "overlay"  # every result drawn over the frame
-    SIDE_BY_SIDE = "side_by_side"  # original | overlay
-    GRID = "grid"  # original and one tile per task
 
 
 # Depth first (a colour map), then segmentation over it, then the classification panel on top.
 DRAW_ORDER = (Task.DEPTH, Task.SEGMENTATION, Task.CLASSIFICATION)
 
 
-@dataclass(frozen=True)
-class SourceOptions:
-    """Where the frames come from and how they are paced."""
-
-    source: str = "0"  # camera index, file, folder, glob or URL
-    pacing: str | None = None  # live, every, simulate-live; None: the source's default
-    max_fps: float | None = None
-    rates: dict = field(default_factory=dict)  # {Task: fps}
-    reconnect: object = None  # ReconnectPolicy | bool | None, see open_source
-    max_frames: int | None = None
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """Which models run, where, and at what precision (see load_model and RuntimeOptions)."""
-
-    models: dict = field(default_factory=dict)  # {Task: Hub id or folder}; default models otherwise
-    revision: str | None = None
-    cache_dir: Path | None = None
-    device: str = "auto"
-    allow_fallback: bool = False
-    precision: str = "auto"
-    calibrate: str | None = None
-    resize: str = "exact"
-    pre_post: str = "auto"
-    batch: int | str = "auto"  # `every` mode: frames per inference batch, see RuntimeOptions.batch
-    input_size: dict = field(default_factory=dict)  # {Task: short side in pixels}
-    postprocess: PostprocessOptions = PostprocessOptions()
-    depth_stabilize: str = "auto"  # off, align, smooth; auto: see livevision.depth_stabilize
-    intra_op_threads: int | None = None  # ONNX Runtime threads per model (None: shared out over the cores)
-
-    def load(self, tasks) -> dict:
-        """The models, loaded as a run loads them (Stream.open): for runs handed them ready."""
-        from .predictor import load_models
-
-        kwargs = self.stream_kwargs()
-        kwargs.pop("depth_stabilize")
-        models = kwargs.pop("model") or {}
-        return load_models(list(tasks), models, live=True, **kwargs)
-
-    def stream_kwargs(self) -> dict:
-        """These options as Stream's (and so load_models') keyword arguments."""
-        return dict(model=self.models or None, revision=self.revision, cache_dir=self.cache_dir,
-                    device=self.device, allow_fallback=self.allow_fallback, precision=self.precision,
-                    calibrate=self.calibrate, resize=self.resize, pre_post=self.pre_post, batch=self.batch,
-                    input_size=self.input_size or None, options=self.postprocess,
-                    depth_stabilize=self.depth_stabilize, intra_op_threads=self.intra_op_threads)
-
-
-@dataclass(frozen=True)
-class OutputOptions:
-    """What is written and shown. Output paths are checked before any model loads."""
-
-    video: Path | None = None  # --output: the annotated video, or an image for one frame
-    results: Path | None = None  # JSON Lines ("-": standard output)
-    arrays: Path | None = None  # a folder of raw arrays
-    stats: Path | None = None
-    depth_format: str = "npy"
-    # point clouds (depth_format "ply", and --rerun, --mcap, --foxglove): the camera, or else...
-    camera: CameraIntrinsics | None = None
-    fov: float | None = None  # ... its horizontal field of view in degrees (DEFAULT_FOV_DEG when None)
-    point_stride: int | None = None  # None: all pixels for ply, the robotics sinks' own default for theirs
-    rerun: str | None = None  # FILE.rrd, "spawn" or "connect[=URL]" (RerunSink)
-    mcap: Path | None = None  # ROS 2 messages in an MCAP file (McapSink)
-    mcap_compression: str = "zstd"
-    foxglove: str | None = None  # "[HOST:]PORT": the same channels live (FoxgloveSink)
-    raw_images: bool = False  # robotics sinks: raw BGR frames and float32 depth instead of JPEG, uint16 mm
-    depth_stride: int | None = None  # robotics sinks: depth maps' stride (None: theirs, see RoboticsSink)
-    display: bool = True
-    view: ViewMode | None = None  # None: default_view(tasks)
-    alpha: dict = field(default_factory=dict)  # {Task: opacity of its colours over the frame}, see Renderer
-    full_size_tiles: bool = False  # grid: each tile at the source's size, not the grid (see Renderer)
-    # The HUD (this run's rates, latencies, ages) is for whoever watches: the window and the web view
-    # (hud), not files, which carry the results (hud_in_output adds it to --output's video).
-    hud: bool = True
-    hud_in_output: bool = False
-    snapshot_dir: Path = Path(".")
-    serve: str | None = None  # "[HOST:]PORT": the view as an MJPEG stream in a browser (WebViewSink)
-    # the web view's token; None: a new one unless it listens on loopback only; "none": no token
-    serve_token: str | None = None
-    progress: bool = True  # a progress bar for files (`livevision batch` shows one over all files instead)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What `livevision run` does, by concern."""
-
-    tasks: tuple[Task, ...]
-    source: SourceOptions = SourceOptions()
-    model: ModelOptions = ModelOptions()
-    output: OutputOptions = OutputOptions()
+def _model_kwargs(model: ModelOptions) -> dict:
+    """ModelOptions as Stream.open's keywords: the LoadOptions whole, the per-task values by task."""
+    return dict(model=model.models or None, load=model.load_options, input_size=model.input_size or None,
+                options=model.postprocess, depth_stabilize=model.depth_stabilize)
 
 
 def default_view(tasks) -> ViewMode:
@@ -238,7 +142,7 @@ def run(options: RunOptions, *, source=None, models: dict | None = None, progres
         # is opened until they have: a bad model leaves no file and says one line.
         check_outputs(options, opened.info)
         stream = Stream.open(opened, list(options.tasks), pacing=src.pacing, max_fps=src.max_fps,
-                        rates=src.rates or None, models=models, **options.model.stream_kwargs())
+                        rates=src.rates or None, models=models, **_model_kwargs(options.model))
         if out.arrays is not None and out.depth_format == "ply":
             check_metric_depth(stream)
         names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}

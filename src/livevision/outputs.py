@@ -33,7 +33,7 @@ from .types import DepthKind, Task
 from .window_keys import SNAPSHOT_NAME
 
 if TYPE_CHECKING:  # the options live with `run` (app), which imports this module
-    from .app import OutputOptions, RunOptions
+    from .options import OutputOptions, RunOptions
     from .stream import Stream
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ def check_outputs(options: RunOptions, info) -> None:
 def input_paths(options: RunOptions, info) -> list[Path]:
     """The local files and folders the run reads: the source, --calibrate's clip, local model folders."""
     source = info.path or options.source.source
-    specs = [str(source), options.model.calibrate, *map(str, options.model.models.values())]
+    specs = [str(source), options.model.load_options.calibrate, *map(str, options.model.models.values())]
     local = [s for s in specs if s and not s.isdigit() and "://" not in s]
     return [path for spec in local for path in named_paths(spec)]
 

@@ -69,6 +69,14 @@ class ResizeMode(ValueEnum):
     FAST = "fast"  # OpenCV's resize, slightly cheaper
 
 
+class PrePost(ValueEnum):
+    """Where pre- and post-processing run (see livevision.graphs)."""
+
+    AUTO = "auto"  # the device on GPU providers, the host on the CPU (predictor.PRE_POST_AUTO)
+    HOST = "host"  # numpy / OpenCV
+    DEVICE = "device"  # ONNX graphs on the model's provider, tensors kept there
+
+
 class DepthKind(ValueEnum):
     """What a depth map's values mean. Near objects are LARGER for RELATIVE, SMALLER for METRIC."""
 

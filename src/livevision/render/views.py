@@ -1,5 +1,5 @@
 """Views: how the original frame and its annotated versions are put on screen, side by side or in a grid
-(the view modes themselves: app.ViewMode)."""
+(the view modes themselves: options.ViewMode)."""
 
 from __future__ import annotations
 

@@ -108,30 +108,10 @@ def postprocess_mask_classification(
     minimum share of a query's mask it must keep after overlaps are resolved.
     label_ids_to_fuse: panoptic only, classes whose queries merge into one segment ("stuff").
     """
-    cls = as_float32(class_queries_logits, "class_queries_logits", "(1, num_queries, num_labels + 1)", ndim=3)[0]
-    masks = as_float32(masks_queries_logits, "masks_queries_logits", "(1, num_queries, h, w)", ndim=4)[0]
-    if cls.shape[1] < 2:
-        raise ValueError(f"class_queries_logits must have at least 2 classes (incl. no-object), got {cls.shape}")
-    if masks.shape[0] != cls.shape[0]:
-        raise ValueError(
-            f"masks_queries_logits has {masks.shape[0]} queries but class_queries_logits has {cls.shape[0]}"
-        )
+    cls, masks = _query_arrays(class_queries_logits, masks_queries_logits)
     model_type = str(model_type).lower()
-    if model_type not in MASK_CLASSIFICATION_MODEL_TYPES:
-        raise UnsupportedModelError(
-            f"no mask-classification post-processing for model_type {model_type!r}: "
-            f"expected one of {MASK_CLASSIFICATION_MODEL_TYPES}"
-        )
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    for name, value in (
-        ("threshold", threshold),
-        ("mask_threshold", mask_threshold),
-        ("overlap_mask_area_threshold", overlap_mask_area_threshold),
-    ):
-        if not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-
+    _check_options(model_type, mode, threshold=threshold, mask_threshold=mask_threshold,
+                   overlap_mask_area_threshold=overlap_mask_area_threshold)
     names = normalize_id2label(id2label)
     out_hw = prepared.original_hw
     region = content_region(prepared, crop_padding)
@@ -147,6 +127,32 @@ def postprocess_mask_classification(
     return _mask_panoptic(
         class_probs, masks, mid_hw, out_hw, region, names, threshold, mask_threshold, overlap_mask_area_threshold, fuse
     )
+
+
+def _query_arrays(class_queries_logits, masks_queries_logits) -> tuple[np.ndarray, np.ndarray]:
+    """The one image's (Q, C + 1) class logits and (Q, h, w) mask logits, float32, checked."""
+    cls = as_float32(class_queries_logits, "class_queries_logits", "(1, num_queries, num_labels + 1)", ndim=3)[0]
+    masks = as_float32(masks_queries_logits, "masks_queries_logits", "(1, num_queries, h, w)", ndim=4)[0]
+    if cls.shape[1] < 2:
+        raise ValueError(f"class_queries_logits must have at least 2 classes (incl. no-object), got {cls.shape}")
+    if masks.shape[0] != cls.shape[0]:
+        raise ValueError(
+            f"masks_queries_logits has {masks.shape[0]} queries but class_queries_logits has {cls.shape[0]}"
+        )
+    return cls, masks
+
+
+def _check_options(model_type: str, mode: str, **thresholds: float) -> None:
+    if model_type not in MASK_CLASSIFICATION_MODEL_TYPES:
+        raise UnsupportedModelError(
+            f"no mask-classification post-processing for model_type {model_type!r}: "
+            f"expected one of {MASK_CLASSIFICATION_MODEL_TYPES}"
+        )
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    for name, value in thresholds.items():
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
 
 
 # --------------------------------------------------------------------------------------------
