@@ -361,7 +361,7 @@ class LoadedModel:
 
     folder: Path
     entry: object  # the export cache entry
-    runtime: object  # livevision's RuntimeOptions
+    runtime: object  # livevision's LoadOptions
     predictor: object
     frames: list[np.ndarray]
     prepared: list | None  # (b)'s ready tensors, on the host; None once the throughput rounds are done
@@ -375,13 +375,14 @@ def load_model(result: ModelResult, spec: bm.BenchModel, args, video: Path, cach
         log.info("  %s: %.2fM parameters (real checkpoint: ~%gM)", folder, result.parameters / 1e6,
                  spec.expected_params_m)
         from livevision.models.export import export_model
-        from livevision.predictor import Predictor, RuntimeOptions
+        from livevision.options import LoadOptions
+        from livevision.predictor import Predictor
         from livevision.types import Task
 
         t0 = time.perf_counter()
         entry = export_model(folder, spec.task, cache_dir=cache / "onnx")
         result.export_s = time.perf_counter() - t0
-        runtime = RuntimeOptions(device=args.device, pre_post=args.pre_post)
+        runtime = LoadOptions(device=args.device, pre_post=args.pre_post)
         predictor = Predictor(entry, Task.parse(spec.task), runtime=runtime)
         result.ort_threads = predictor.session.get_session_options().intra_op_num_threads
         result.provider = f"{predictor.session.get_providers()[0]}, pre/post on the {predictor.pre_post}"
@@ -538,7 +539,8 @@ def every_with_outputs(result, spec: bm.BenchModel, args, folder: Path, cache: P
     decode, pre, inference, post, render, H.264 encode), and (b640) session.run on that file's model inputs."""
     if spec.key not in args.every_output_models.split(","):
         return []
-    from livevision.app import ModelOptions, OutputOptions, RunOptions, SourceOptions, run
+    from livevision.app import run
+    from livevision.options import LoadOptions, ModelOptions, OutputOptions, RunOptions, SourceOptions
     from livevision.types import Task
 
     small = bm.make_video(cache / "media" / f"synthetic-640x272-{SOURCE_FPS}fps-{args.small_frames}.mp4",
@@ -556,8 +558,8 @@ def every_with_outputs(result, spec: bm.BenchModel, args, folder: Path, cache: P
         task = Task.parse(spec.task)
         code = run(RunOptions(
             tasks=(task,), source=SourceOptions(source=str(small), pacing="every"),
-            model=ModelOptions(models={task: str(folder)}, cache_dir=cache / "onnx", precision="fp32",
-                               device=args.device, pre_post=args.pre_post),
+            model=ModelOptions(models={task: str(folder)}, load_options=LoadOptions(
+                cache_dir=cache / "onnx", precision="fp32", device=args.device, pre_post=args.pre_post, live=True)),
             output=OutputOptions(video=cache / "every-output.mp4", stats=stats, display=False)))
         if code != 0:
             raise NA(f"livevision run exited with {code}")

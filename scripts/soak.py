@@ -107,7 +107,8 @@ def p95_ms(values: list[float]) -> float | None:
 
 
 def soak(args) -> dict:
-    from livevision.app import Renderer, ViewMode
+    from livevision.app import Renderer
+    from livevision.options import ViewMode
     from livevision.sinks import NullSink
     from livevision.stream import Stream
     from livevision.types import Task
@@ -133,7 +134,7 @@ def soak(args) -> dict:
     shown = 0
     for packet in stream:
         view = renderer.draw_hud(renderer.render(packet), stream.stats.hud_lines())  # as the window shows it
-        sink.write(view)
+        sink.write_view(view, packet.index)
         out = packet.outputs.get(Task.DEPTH)
         if out is not None:
             ages.append(time.monotonic() - out.captured_at)

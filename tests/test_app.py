@@ -352,7 +352,7 @@ def test_batch_refuses_an_output_that_is_an_input(tmp_path):
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, a folder no one can create files in")
 def test_stats_into_a_folder_that_cannot_be_written_is_refused_first(clip_with_audio, tmp_path):
     """--stats was the one output not checked up front: the run went through, then failed writing
-    stats.json.part. /proc refuses new files even to root, where a chmod'ed folder does not."""
+    stats.json.partial.json. /proc refuses new files even to root, where a chmod'ed folder does not."""
     out = tmp_path / "out"
     out.mkdir()
     done = run_cli("run", "--task", "depth", "--source", clip_with_audio, "--no-display",

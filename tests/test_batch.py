@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -143,20 +146,55 @@ def test_no_sources_is_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+# The tests' Ray: started by ray.init in a process of its own, which stops it when its stdin closes
+# (at the end of the tests, or when their process is gone).
+_RAY_HEAD = """
+import sys, ray
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()
+ray.shutdown()
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """The address of a Ray of two CPUs shared by this module's Ray tests: started once, not once a
+    test (seconds each, many more on a loaded machine). Each test joins it as a job of its own
+    (local_ray), with its own environment for its workers."""
+    pytest.importorskip("ray")
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "LIVEVISION_BATCH_CRASH_ONCE")}
+    head = subprocess.Popen([sys.executable, "-c", _RAY_HEAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**env, "RAY_AUTH_MODE": "disabled"})
+    address = head.stdout.readline().strip()
+    if not address:
+        pytest.fail(f"the tests' Ray did not start (exit code {head.wait()})")
+    yield address
+    head.stdin.close()
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        head.kill()
+        head.wait()
+
+
 @pytest.fixture
-def local_ray(monkeypatch, tmp_path):
-    """A Ray of two CPUs joined by this process (so --ray auto uses it), whose workers crash once on
-    sub/b and keep their temporary files in a folder of their own (tmp_path / "ray-tmp")."""
+def local_ray(ray_cluster, monkeypatch, tmp_path):
+    """This process joined to the tests' Ray of two CPUs, all of them free (so --ray auto uses it, with a
+    worker per CPU), as a job whose workers crash once on sub/b and keep their temporary files in a
+    folder of their own (tmp_path / "ray-tmp")."""
     ray = pytest.importorskip("ray")
     marker = tmp_path / "crashed-once"
-    monkeypatch.setenv("LIVEVISION_BATCH_CRASH_ONCE", f"{marker}:sub/b")  # the workers inherit it
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     (tmp_path / "ray-tmp").mkdir()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"TMPDIR": str(tmp_path / "ray-tmp")}})
+    ray.init(address=ray_cluster, log_to_driver=False, configure_logging=False, runtime_env={"env_vars": {
+        "TMPDIR": str(tmp_path / "ray-tmp"), "LIVEVISION_BATCH_CRASH_ONCE": f"{marker}:sub/b"}})
+    deadline = time.monotonic() + 60  # the last test's workers, ended with its job, may still hold CPUs
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     yield marker
-    ray.shutdown()
+    ray.shutdown()  # this job's end: its workers are ended, the tests' Ray goes on
 
 
 @pytest.fixture
@@ -190,20 +228,31 @@ def test_progress_counts_frames_as_they_are_done(runner, tmp_path, tiny_model, m
     assert any(0 < n < 12 for n, _ in progress_seen), progress_seen  # before the file ended
 
 
-def test_ray_local_starts_a_ray_says_so_and_stops_it(tmp_path, tiny_model, model_cache, monkeypatch):
+def test_ray_local_starts_a_ray_says_so_and_stops_it(tmp_path, tiny_model, model_cache, monkeypatch, ray_cluster):
+    """A Ray of its own, even where RAY_ADDRESS names a cluster (the tests' Ray: not the one to use)."""
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster)
+    ran_on = []
+    shutdown = ray.shutdown
+
+    def note_which_ray_then_shutdown(*args, **kwargs):
+        ran_on.append(ray.get_runtime_context().gcs_address)
+        shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(ray, "shutdown", note_which_ray_then_shutdown)
     make_source(tmp_path / "a.mp4", 3, Fraction(10), None, size_wh=(64, 48))
     done = _batch(str(tmp_path / "a.mp4"), "--output-dir", str(tmp_path / "out"), "--ray", "local",
                   model=tiny_model("segformer"), cache=model_cache)
     assert done.returncode == 0, done.stderr
     assert "starting a local Ray on this machine's cores and GPUs...\n" in done.stderr
     assert "1 file on 1 Ray worker\n" in done.stderr and not ray.is_initialized()
+    assert len(ran_on) == 1 and ran_on[0] != ray_cluster
     assert _manifest(tmp_path / "out")[0]["frames"] == 3
 
 
 def test_ray_auto_is_ray_only_with_a_cluster_address(monkeypatch):
-    from livevision.batch_runner import ray_address
+    from livevision.batch_ray import ray_address
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert ray_address("auto") is None and ray_address("off") is None and ray_address("local") == "local"
@@ -212,11 +261,40 @@ def test_ray_auto_is_ray_only_with_a_cluster_address(monkeypatch):
     assert ray_address("auto") == "head:6379" and ray_address("off") is None
 
 
+def _closed_port() -> int:
+    """A local port nothing listens on (bound, then closed again)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("how", ["--ray", "RAY_ADDRESS"])
+def test_a_ray_address_where_nothing_listens_is_one_line_before_anything_runs(how, clips, tmp_path, monkeypatch):
+    """ray.init retries such an address for minutes without a word: the batch says so at once instead."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    address = f"127.0.0.1:{_closed_port()}"
+    options, env = (["--ray", address], None) if how == "--ray" else ([], {"RAY_ADDRESS": address})
+    result = run_cli("batch", str(clips), "--output-dir", str(tmp_path / "out"), *options, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"--ray {address}: nothing answers at {address}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_ray_address_that_is_no_address_is_one_line(clips, tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    result = run_cli("batch", str(clips), "--output-dir", str(tmp_path / "out"), "--ray", "head-node")
+    assert result.returncode == 2 and "a Ray cluster address is HOST:PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _interrupt_when(monkeypatch, at: str, signum=signal.SIGINT) -> None:
     """Ctrl-C (SIGINT to this process; its handler runs in the main thread, where the batch records
     frames and files) at the batch's first frame, or once two files are recorded done."""
     from livevision import batch_runner
-    from livevision.batch import Manifest
+    from livevision.batch_manifest import Manifest
 
     fired = []
 
@@ -298,10 +376,13 @@ def test_ctrl_c_stops_the_batch_names_real_files_and_leaves_nothing_behind(runne
 
 
 def test_on_a_local_ray_a_file_whose_worker_dies_is_tried_again(clips, tmp_path, tiny_model, model_cache, local_ray):
+    import ray
+
     out = tmp_path / "out"
     result = _batch(str(clips), "--output-dir", str(out), "--ray", "auto", model=tiny_model("segformer"),
                     cache=model_cache)
     assert local_ray.exists(), "the worker did not crash: the retry went untested"
+    assert ray.is_initialized(), "the batch left the Ray this process had joined"  # not its own to stop
     assert "trying once more" in result.stderr
     assert result.returncode == 1 and "3 done, 1 failed" in result.stderr, result.stderr  # broken.mp4 fails
     lines = {Path(line["source"]).name: line for line in _manifest(out)}
@@ -310,7 +391,7 @@ def test_on_a_local_ray_a_file_whose_worker_dies_is_tried_again(clips, tmp_path,
 
 
 def test_a_manifest_cut_short_by_a_crash_keeps_its_good_lines_and_the_next_ones(tmp_path):
-    from livevision.batch import Manifest, Outcome
+    from livevision.batch_manifest import Manifest, Outcome
 
     (tmp_path / "manifest.jsonl").write_text('{"source": "a", "status": "ok", "key": "k"}\n{"source": "b", "sta')
     Manifest(str(tmp_path)).add(Outcome("c", "ok", frames=3, seconds=1.0), "k")
@@ -346,7 +427,7 @@ def _png_bytes() -> bytes:
 
 
 def test_the_latest_manifest_line_of_a_file_says_whether_it_is_done(tmp_path):
-    from livevision.batch import Manifest, Outcome
+    from livevision.batch_manifest import Manifest, Outcome
 
     manifest = Manifest(str(tmp_path))
     for source, status, key in (("failed-then-ok", "failed", "k"), ("failed-then-ok", "ok", "k"),
@@ -401,7 +482,7 @@ def test_a_file_whose_outputs_were_deleted_is_made_again(clips, tmp_path, tiny_m
 def test_a_ray_worker_whose_progress_cannot_be_reported_goes_on(local_ray):
     import ray
 
-    from livevision.batch_runner import _FrameReports, _ReportToDriver
+    from livevision.batch_ray import _FrameReports, _ReportToDriver
 
     reports = ray.remote(num_cpus=0)(_FrameReports).remote()
     report = _ReportToDriver(reports)

@@ -11,7 +11,8 @@ import pytest
 from media import index_frame
 
 from livevision.errors import UsageError
-from livevision.predictor import BATCH_SIZES, Predictor, RuntimeOptions
+from livevision.options import LoadOptions
+from livevision.predictor import BATCH_SIZES, Predictor
 from livevision.sources import FrameSource, SourceInfo
 from livevision.stream import Stream
 from livevision.types import Frame, Task
@@ -168,7 +169,7 @@ class FakeTime:
 @pytest.mark.parametrize("name, task", [("segformer", Task.SEGMENTATION), ("depth_anything", Task.DEPTH),
                                         ("vit", Task.CLASSIFICATION), ("mask2former", Task.SEGMENTATION)])
 def test_infer_batch_gives_each_frame_what_infer_gives_it(exported, name, task, pre_post):
-    predictor = Predictor(exported(name), task, runtime=RuntimeOptions(device="cpu", pre_post=pre_post, batch=3))
+    predictor = Predictor(exported(name), task, runtime=LoadOptions(device="cpu", pre_post=pre_post, batch=3))
     assert predictor.batchable and predictor.max_batch == 3
     frames = [index_frame(i, 64, 48) for i in (3, 40, 77)]
     prepared = [predictor.preprocess(f) for f in frames]
@@ -190,12 +191,12 @@ def test_infer_batch_gives_each_frame_what_infer_gives_it(exported, name, task, 
 
 
 def test_batch_size_choice(exported, monkeypatch):
-    cpu = Predictor(exported("vit"), Task.CLASSIFICATION, runtime=RuntimeOptions(device="cpu"))
+    cpu = Predictor(exported("vit"), Task.CLASSIFICATION, runtime=LoadOptions(device="cpu"))
     assert cpu.max_batch == 1 and cpu.choose_batch_size(None) == 1  # auto on the CPU: no measuring
-    fixed = Predictor(exported("vit"), Task.CLASSIFICATION, runtime=RuntimeOptions(device="cpu", batch=4))
+    fixed = Predictor(exported("vit"), Task.CLASSIFICATION, runtime=LoadOptions(device="cpu", batch=4))
     assert fixed.choose_batch_size(None) == 4
     with pytest.raises(UsageError, match="batch"):
-        RuntimeOptions(batch=0)
+        LoadOptions(batch=0)
 
     # "auto" on an accelerator measures: it keeps a batch only when it pays per frame. The batches "take" time
     # on a clock of the test's, so the choice is the same on any machine.
@@ -214,7 +215,7 @@ def test_every_with_a_batch_gives_the_results_of_one_frame_at_a_time(exported):
     results = {}
     for batch in (1, 3):
         predictor = Predictor(exported("segformer"), Task.SEGMENTATION,
-                              runtime=RuntimeOptions(device="cpu", batch=batch))
+                              runtime=LoadOptions(device="cpu", batch=batch))
         packets = list(Stream(FileSource(9), {Task.SEGMENTATION: predictor},
                               pacing="every"))
         results[batch] = [p.result.label_map for p in packets]
@@ -234,4 +235,4 @@ def test_cli_batch(monkeypatch, capsys, value, expected):
         err = capsys.readouterr().err.strip()
         assert code == 2 and "--batch" in err and len(err.splitlines()) == 1
     else:
-        assert code == 0 and seen["options"].model.batch == expected
+        assert code == 0 and seen["options"].model.load_options.batch == expected

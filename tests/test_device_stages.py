@@ -17,11 +17,13 @@ from livevision.graphs.device_stages import DevicePreprocessor, MaskClassificati
 from livevision.graphs.onnx_build import GraphBuilder
 from livevision.heads import ClassificationHead, ClassificationOptions, DepthHead, SegmentationHead, SegmentationOptions
 from livevision.models.registry import Architecture
-from livevision.predictor import Predictor, RuntimeOptions, _resolve_pre_post
+from livevision.loader import resolve_pre_post
+from livevision.options import LoadOptions
+from livevision.predictor import Predictor
 from livevision.tasks.classification import postprocess_classification
 from livevision.tasks.depth import postprocess_depth
 from livevision.tasks.segmentation import postprocess_semantic
-from livevision.types import DepthKind, PreparedInput, Task
+from livevision.types import DepthKind, PreparedInput, PrePost, Task
 
 
 @pytest.fixture(scope="module")
@@ -177,12 +179,12 @@ def test_mask_classification_without_a_fixed_class_count_stays_on_the_host(cpu_s
 
 
 def test_pre_post_choice():
-    assert _resolve_pre_post("auto", "CPUExecutionProvider") == "host"
-    assert _resolve_pre_post("auto", "CUDAExecutionProvider") == "device"
-    assert _resolve_pre_post("auto", "TensorrtExecutionProvider") == "device"
-    assert _resolve_pre_post("device", "CPUExecutionProvider") == "device"
+    assert resolve_pre_post(PrePost.AUTO, "CPUExecutionProvider") is PrePost.HOST
+    assert resolve_pre_post(PrePost.AUTO, "CUDAExecutionProvider") is PrePost.DEVICE
+    assert resolve_pre_post(PrePost.AUTO, "TensorrtExecutionProvider") is PrePost.DEVICE
+    assert resolve_pre_post(PrePost.DEVICE, "CPUExecutionProvider") is PrePost.DEVICE
     with pytest.raises(UsageError, match="pre_post"):
-        _resolve_pre_post("gpu", "CPUExecutionProvider")
+        LoadOptions(pre_post="gpu")
 
 
 @pytest.mark.parametrize("pacing", ["every", "simulate-live"])
@@ -195,8 +197,8 @@ def test_device_stages_run_in_the_engines(exported, tmp_path, pacing):
 
     clip = make_source(tmp_path / "clip.mp4", 6, Fraction(10), None, size_wh=(96, 64))
     entry = exported("segformer")
-    device = Predictor(entry, Task.SEGMENTATION, runtime=RuntimeOptions(device="cpu", pre_post="device"))
-    host = Predictor(entry, Task.SEGMENTATION, runtime=RuntimeOptions(device="cpu", pre_post="host"))
+    device = Predictor(entry, Task.SEGMENTATION, runtime=LoadOptions(device="cpu", pre_post="device"))
+    host = Predictor(entry, Task.SEGMENTATION, runtime=LoadOptions(device="cpu", pre_post="host"))
     assert isinstance(device.preprocess(np.zeros((64, 96, 3), np.uint8)), DeviceInput)
     assert isinstance(host.preprocess(np.zeros((64, 96, 3), np.uint8)), PreparedInput)
     seen = 0

@@ -312,8 +312,8 @@ def test_streams_load_models_without_thread_spinning(pacing, monkeypatch):
 
     asked = []
     monkeypatch.setattr(livevision.predictor, "load_models",
-                        lambda tasks, models, **kwargs: asked.append(kwargs.get("live")) or {t: (lambda image: None)
-                                                                                            for t in tasks})
+                        lambda tasks, models, **kwargs: asked.append(kwargs["load"].live) or {t: (lambda image: None)
+                                                                                              for t in tasks})
     Stream.open(FakeSource(3), "depth", pacing=pacing)
     assert asked == [True]
 

@@ -31,7 +31,7 @@ def _start(tmp_path, clip, model_folder, cache, pacing="every", launcher=("-m", 
          "--view", "side_by_side"],  # the original on the left keeps the frame index readable
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    partial = results.with_name(results.name + ".part")
+    partial = results.with_name(results.name + ".partial.jsonl")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until it is well into the video
         if partial.exists() and partial.read_text().count("\n") >= 15:
@@ -246,7 +246,7 @@ def test_double_ctrl_c_leaves_readable_outputs_stats_and_no_child(long_clip, tmp
         deadline = time.monotonic() + 120
         # The model is inside its 21st frame, and the loop has written all 20 before it (on a busy machine
         # it may still be writing the 20th when the model gets stuck).
-        written = tmp_path / "out.jsonl.part"  # the results file while the run writes it, a line per frame
+        written = tmp_path / "out.jsonl.partial.jsonl"  # the results file while the run writes it, a line per frame
         while not (stuck.exists() and written.exists() and written.read_text().count("\n") == 20):
             assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
             time.sleep(0.02)

@@ -13,12 +13,12 @@ import pytest
 from fakes import FakeSource
 from media import decode
 
-from livevision.app import OutputOptions, Renderer, RunOptions, SourceOptions, ViewMode, default_view, run
+from livevision.app import Renderer, default_view, run
+from livevision.options import OutputOptions, RunOptions, SourceOptions, ViewMode
 from livevision.cli import main
-from livevision.engine.running import TaskOutput
 from livevision.render import DepthAnnotator, PanelLayout, ResultAnnotator
 from livevision.stream import Packet
-from livevision.types import ClassificationResult, DepthKind, DepthResult, Frame, SegmentationResult, Task
+from livevision.types import ClassificationResult, DepthKind, DepthResult, Frame, SegmentationResult, Task, TaskOutput
 
 H, W = 720, 1280
 

@@ -133,10 +133,10 @@ def test_sink_writes_coloured_point_clouds_and_refuses_relative_depth(tmp_path, 
     image = np.full((6, 8, 3), (10, 20, 30), np.uint8)
     with caplog.at_level("INFO", logger="livevision.sinks.raw"), \
             RawArraySink(tmp_path / "pc", depth_format="ply") as sink:
-        [path] = sink.write(3, DepthResult(depth, DepthKind.METRIC), image=image)
-        sink.write(4, DepthResult(depth, DepthKind.METRIC), image=image[:3])  # another frame's size: no colours
+        [path] = sink.write_arrays(3, DepthResult(depth, DepthKind.METRIC), image=image)
+        sink.write_arrays(4, DepthResult(depth, DepthKind.METRIC), image=image[:3])  # another frame's size: no colours
         with pytest.raises(SinkError, match="metric depth"):
-            sink.write(5, DepthResult(depth, DepthKind.RELATIVE))
+            sink.write_arrays(5, DepthResult(depth, DepthKind.RELATIVE))
     assert path.name == "frame_000003_depth.ply"
     points, colors = read_ply(path)
     assert len(points) == 48 and colors.tolist() == [[30, 20, 10]] * 48

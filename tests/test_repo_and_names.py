@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from livevision.app import ViewMode
+from livevision.options import ViewMode
 from livevision.engine.pacing import Pacing
 from livevision.render.base import Corner
 from livevision.render.instance import ColorLookup
-from livevision.render.views import View
 from livevision.sources.capture import CapturePolicy
 from livevision.types import DepthKind, Precision, ResizeMode, SegmentationKind, Task
 
@@ -36,7 +35,7 @@ def test_the_root_holds_only_the_project():
 
 
 @pytest.mark.parametrize("choice", [Task.DEPTH, DepthKind.RELATIVE, ViewMode.GRID, Pacing.SIMULATE_LIVE,
-                                    Corner.TOP_LEFT, ColorLookup.CLASS, View.SIDE_BY_SIDE, CapturePolicy.LATEST,
+                                    Corner.TOP_LEFT, ColorLookup.CLASS, CapturePolicy.LATEST,
                                     SegmentationKind.PANOPTIC, Precision.INT8, ResizeMode.FAST])
 def test_choices_print_as_their_value(choice):
     assert str(choice) == f"{choice}" == "%s" % choice == choice.value

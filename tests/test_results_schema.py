@@ -73,7 +73,7 @@ def test_every_result_kind_fits_the_schema(tmp_path):
     path = tmp_path / "r.jsonl"
     with ResultsSink(path) as sink:
         for i, result in enumerate(results):
-            sink.write(i, i / 25, "task", "m", result, source=None if i else "cam.mp4", latency_ms=1.5)
+            sink.write_line(i, i / 25, "task", "m", result, source=None if i else "cam.mp4", latency_ms=1.5)
     records = _validate(path.read_text().splitlines())
     assert records[0]["source"] == "cam.mp4" and records[1]["source"] is None
     with pytest.raises(jsonschema.ValidationError):  # the schema does check: a line without its source fails

@@ -25,6 +25,7 @@ from livevision.types import DepthKind, DepthResult, Task
 
 FRAMES = 5
 INTRINSICS = (50.0, 52.0, 31.5, 23.5)  # fx, fy, cx, cy for the 64x48 clip
+DEPTH_TOPICS = ("image/compressed", "camera_info", "depth/compressed", "depth/camera_info", "points")  # metric
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,8 @@ def _decoded(path):
 def test_mcap_holds_every_topic_once_per_frame(recorded):
     pytest.importorskip("mcap_ros2")
     messages = _decoded(recorded / "out.mcap")
-    topics = {"image/compressed", "camera_info", "depth", "points", "segmentation", "classification"}
+    topics = {"image/compressed", "camera_info", "depth/compressed", "depth/camera_info", "points",
+              "segmentation/compressed", "classification"}
     assert set(messages) == {f"/livevision/{t}" for t in topics}
     for topic, items in messages.items():
         assert len(items) == FRAMES, topic
@@ -70,6 +72,11 @@ def test_mcap_holds_every_topic_once_per_frame(recorded):
             if header is not None:
                 assert header.frame_id == "camera", topic
                 assert (header.stamp.sec, header.stamp.nanosec) == divmod(stamp, 10**9), topic
+
+
+def _png(data) -> np.ndarray:
+    """A CompressedImage's PNG, decoded as is (16-bit stays 16-bit)."""
+    return cv2.imdecode(np.frombuffer(bytes(data), np.uint8), cv2.IMREAD_UNCHANGED)
 
 
 def test_header_stamps_are_the_source_time_in_sec_and_nanosec():
@@ -89,7 +96,8 @@ def test_header_stamps_are_the_source_time_in_sec_and_nanosec():
         messages = frame_messages(stamp, image, camera) + result_messages(stamp, depth, camera, image=image) + \
             result_messages(stamp, labels, camera)
         assert {m.topic.removeprefix("/livevision/") for m in messages} >= {
-            "image/compressed", "camera_info", "depth", "points", "segmentation"}
+            "image/compressed", "camera_info", "depth/compressed", "depth/camera_info", "points",
+            "segmentation/compressed"}
         for message in messages:
             decode = DecoderFactory().decoder_for("cdr", _Schema.of(message.schema))
             header = decode(message.data).header
@@ -116,12 +124,42 @@ def test_mcap_messages_carry_the_frame_and_the_results(recorded):
         np.testing.assert_allclose(info.k, [fx, 0, cx, 0, fy, cy, 0, 0, 1])
         np.testing.assert_allclose(info.p, [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0])
 
-        depth_msg = messages["/livevision/depth"][i][1]
-        assert (depth_msg.encoding, depth_msg.step) == ("16UC1", 64 * 2)  # millimetres, REP 118
+        labels_msg = messages["/livevision/segmentation/compressed"][i][1]
+        assert labels_msg.format == "png"  # ROS reads a one-channel PNG as mono8; Foxglove documents "png"
+        labels = _png(labels_msg.data)
+        assert labels.dtype == np.uint8 and labels.shape == (48, 64)
+        saved = cv2.imread(str(recorded / "arrays" / f"frame_{i:06d}_segmentation.png"), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(labels, saved)
+        assert len(np.unique(labels)) >= 2
+
+        top_k = json.loads(messages["/livevision/classification"][i][1].data)
+        assert len(top_k["labels"]) == len(top_k["scores"]) == len(top_k["class_ids"]) == 5
+        assert top_k["scores"] == sorted(top_k["scores"], reverse=True)
+
+
+def test_mcap_depth_its_camera_info_and_the_points_agree(recorded):
+    """The depth map to the millimetre at every 2nd pixel, a camera_info of its size whose intrinsics
+    back-project it onto the point cloud, and the cloud itself (every 2nd pixel, from --point-stride)."""
+    pytest.importorskip("mcap_ros2")
+    messages = _decoded(recorded / "out.mcap")
+    frames = []
+    cap = cv2.VideoCapture(str(recorded / "clip.mp4"))
+    while (read := cap.read())[0]:
+        frames.append(read[1])
+    fx, fy, cx, cy = INTRINSICS
+    for i in range(FRAMES):
+        depth_msg = messages["/livevision/depth/compressed"][i][1]
+        assert depth_msg.format == "16UC1; png compressed"  # compressed_image_transport's 16-bit PNG
+        published = _png(depth_msg.data)
+        assert published.dtype == np.uint16 and published.shape == (24, 32)  # every 2nd pixel by default
         depth = np.load(recorded / "arrays" / f"frame_{i:06d}_depth.npy")
         assert 0.001 < depth.min() and depth.max() < 65
-        np.testing.assert_allclose(np.frombuffer(bytes(depth_msg.data), "<u2").reshape(48, 64), depth * 1000,
-                                   atol=0.5 + 1e-3)  # rounded to the millimetre (in float32)
+        np.testing.assert_allclose(published, depth[::2, ::2] * 1000, atol=0.5 + 1e-3)  # to the millimetre
+
+        depth_info = messages["/livevision/depth/camera_info"][i][1]  # the depth map's own camera
+        assert (depth_info.height, depth_info.width) == published.shape
+        np.testing.assert_allclose(depth_info.k, [fx / 2, 0, cx / 2, 0, fy / 2, cy / 2, 0, 0, 1])
+        np.testing.assert_allclose(depth_info.p, [fx / 2, 0, cx / 2, 0, 0, fy / 2, cy / 2, 0, 0, 0, 1, 0])
 
         cloud = messages["/livevision/points"][i][1]
         assert (cloud.height, cloud.width) == (24, 32)  # every 2nd pixel, organized
@@ -134,20 +172,14 @@ def test_mcap_messages_carry_the_frame_and_the_results(recorded):
         u, v = np.meshgrid(np.arange(0, 64, 2), np.arange(0, 48, 2))
         np.testing.assert_allclose(points[..., 0], (u - cx) / fx * z, rtol=1e-5)
         np.testing.assert_allclose(points[..., 1], (v - cy) / fy * z, rtol=1e-5)
+        k = np.asarray(depth_info.k).reshape(3, 3)  # the depth map's pixel (u', v') is the frame's (2u', 2v')
+        u2, v2 = np.meshgrid(np.arange(32), np.arange(24))
+        np.testing.assert_allclose(points[..., 0], (u2 - k[0, 2]) / k[0, 0] * z, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(points[..., 1], (v2 - k[1, 2]) / k[1, 1] * z, rtol=1e-5, atol=1e-6)
         bgr0 = points.view(np.uint8).reshape(24, 32, 16)[..., 12:16]
         np.testing.assert_array_equal(bgr0[..., :3], frames[i][::2, ::2])  # 0x00RRGGBB, little endian
         assert not bgr0[..., 3].any()
 
-        labels_msg = messages["/livevision/segmentation"][i][1]
-        assert labels_msg.encoding == "mono8"
-        labels = np.frombuffer(bytes(labels_msg.data), np.uint8).reshape(48, 64)
-        saved = cv2.imread(str(recorded / "arrays" / f"frame_{i:06d}_segmentation.png"), cv2.IMREAD_UNCHANGED)
-        np.testing.assert_array_equal(labels, saved)
-        assert len(np.unique(labels)) >= 2
-
-        top_k = json.loads(messages["/livevision/classification"][i][1].data)
-        assert len(top_k["labels"]) == len(top_k["scores"]) == len(top_k["class_ids"]) == 5
-        assert top_k["scores"] == sorted(top_k["scores"], reverse=True)
 
 
 def test_rerun_recording_loads_with_every_entity_per_frame(recorded):
@@ -161,7 +193,8 @@ def test_rerun_recording_loads_with_every_entity_per_frame(recorded):
             continue
         rows[chunk.entity_path] = rows.get(chunk.entity_path, 0) + chunk.num_rows
         timelines.setdefault(chunk.entity_path, set()).update(chunk.timeline_names)
-    for entity in ("/camera", "/camera/image", "/camera/depth", "/camera/segmentation", "/classification",
+    for entity in ("/camera", "/camera/image", "/depth_camera", "/depth_camera/depth", "/camera/segmentation",
+                   "/classification",
                    "/classification/top1_score", "/telemetry/depth/latency_ms"):
         assert rows.get(entity) == FRAMES, (entity, rows)
         assert {"frame", "source_time"} <= timelines[entity]
@@ -172,14 +205,24 @@ def test_rerun_recording_loads_with_every_entity_per_frame(recorded):
 def test_rerun_depth_and_pinhole_values(recorded):
     pytest.importorskip("rerun")
     chunks = _rerun_chunks(recorded / "out.rrd")
-    assert len(chunks["/camera/depth"]) > 1  # the fixture has rerun split the rows: every chunk must be read
+    assert len(chunks["/depth_camera/depth"]) > 1  # the fixture has rerun split the rows: read every chunk
     matrices = _column(chunks["/camera"], "image_from_camera")
     assert len(matrices) == FRAMES
     fx, fy, cx, cy = INTRINSICS
     for matrix in matrices:
         np.testing.assert_allclose(np.asarray(matrix).reshape(-1), [fx, 0, 0, 0, fy, 0, cx, cy, 1])  # column-major
-    meters = _column(chunks["/camera/depth"], "meter")
+    meters = _column(chunks["/depth_camera/depth"], "meter")
     assert [np.asarray(m).reshape(-1)[0] for m in meters] == [1000.0] * FRAMES  # uint16 millimetres
+    assert _column(chunks["/depth_camera/depth"], "media_type") == [["image/png"]] * FRAMES
+    blobs = _column(chunks["/depth_camera/depth"], "blob")
+    depth_matrices = _column(chunks["/depth_camera"], "image_from_camera")
+    resolutions = _column(chunks["/depth_camera"], "resolution")
+    for i, (blob, matrix, resolution) in enumerate(zip(blobs, depth_matrices, resolutions, strict=True)):
+        published = _png(np.asarray(blob[0], np.uint8))
+        depth = np.load(recorded / "arrays" / f"frame_{i:06d}_depth.npy")
+        np.testing.assert_allclose(published, depth[::2, ::2] * 1000, atol=0.5 + 1e-3)  # to the millimetre
+        np.testing.assert_allclose(np.asarray(matrix).reshape(-1), [fx / 2, 0, 0, 0, fy / 2, 0, cx / 2, cy / 2, 1])
+        np.testing.assert_allclose(np.asarray(resolution).reshape(-1), [32, 24])  # width, height of the map
     images = _column(chunks["/camera/image"], "media_type")
     assert [np.asarray(m).reshape(-1)[0] for m in images] == ["image/jpeg"] * FRAMES
 
@@ -196,7 +239,8 @@ def _rerun_chunks(path) -> dict[str, list]:
 
 
 def test_raw_images_keep_exact_values(tmp_path):
-    """--raw-images: the frame as bgr8 and metric depth as float32 metres, exactly, in MCAP and rerun."""
+    """--raw-images: the frame as bgr8 and metric depth as float32 metres, at full size, exactly, in MCAP
+    and rerun."""
     pytest.importorskip("mcap_ros2")
     pytest.importorskip("rerun")
     from livevision.sinks.mcap_sink import McapSink
@@ -216,12 +260,12 @@ def test_raw_images_keep_exact_values(tmp_path):
     chunks = _rerun_chunks(tmp_path / "raw.rrd")
     np.testing.assert_array_equal(np.asarray(_column(chunks["/camera/image"], "buffer")[0], np.uint8).reshape(8, 10, 3),
                                   image)
-    np.testing.assert_array_equal(np.asarray(_column(chunks["/camera/depth"], "buffer")[0], np.uint8).view("<f4")
+    np.testing.assert_array_equal(np.asarray(_column(chunks["/depth_camera/depth"], "buffer")[0], np.uint8).view("<f4")
                                   .reshape(8, 10), depth.depth)
 
 
 def test_depth_millimetres_marks_what_it_cannot_hold_as_zero():
-    from livevision.sinks.ros2_messages import depth_millimetres
+    from livevision.sinks.depth_maps import depth_millimetres
 
     depth = np.array([[np.nan, -1.0, 0.0, 0.0004], [0.0006, 1.2344, 65.535, 65.6]], np.float32)
     np.testing.assert_array_equal(depth_millimetres(depth), [[0, 0, 0, 0], [1, 1234, 65535, 0]])
@@ -239,7 +283,7 @@ def _column(chunks, component: str) -> list:
 
 
 def _write(sink, index, result, image):
-    sink.write(Task.DEPTH, TaskOutput(result, index, index / 25, 0.0, 0.01, image, "test"))
+    sink.write_result(Task.DEPTH, TaskOutput(result, index, index / 25, 0.0, 0.01, image, "test"))
 
 
 def test_mcap_is_finalized_when_the_run_is_interrupted(tmp_path):
@@ -257,7 +301,7 @@ def test_mcap_is_finalized_when_the_run_is_interrupted(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["cut.mcap"]
     messages = _decoded(tmp_path / "cut.mcap")
     assert {topic: len(items) for topic, items in messages.items()} == {
-        f"/livevision/{t}": 3 for t in ("image/compressed", "camera_info", "depth", "points")}
+        f"/livevision/{t}": 3 for t in DEPTH_TOPICS}
 
 
 def test_missing_extras_and_bad_targets_are_one_line(tmp_path, monkeypatch):
@@ -291,6 +335,13 @@ def test_missing_extras_and_bad_targets_are_one_line(tmp_path, monkeypatch):
         assert zero.returncode == 2 and "the point stride must be at least 1" in zero.stderr, zero.stderr
     raw = run_cli("run", "--task", "depth", "--raw-images", "--no-display")
     assert raw.returncode == 2 and "--raw-images applies to --rerun, --mcap and --foxglove" in raw.stderr
+    for stride in ("0", "-1"):
+        zero = run_cli("run", "--task", "depth", "--source", str(clip), "--no-display",
+                       "--mcap", str(tmp_path / "x.mcap"), "--depth-stride", stride)
+        assert zero.returncode == 2 and zero.stderr.strip().endswith(f"--depth-stride must be at least 1, got {stride}")
+        assert len(zero.stderr.strip().splitlines()) == 1
+    alone = run_cli("run", "--task", "depth", "--depth-stride", "2", "--no-display")
+    assert alone.returncode == 2 and "--depth-stride applies to --rerun, --mcap and --foxglove" in alone.stderr
 
 
 # ---- Foxglove: a minimal WebSocket client --------------------------------------------------------
@@ -348,14 +399,14 @@ def test_foxglove_serves_the_same_channels_live():
         _write(sink, 0, depth, image)  # the channels exist once something was logged
         client = _ws_connect(sink.port)
         channels = {}
-        while "/livevision/depth" not in channels:
+        while "/livevision/depth/compressed" not in channels:
             opcode, payload = _ws_read(client)
             if opcode == 1:
                 message = json.loads(payload)
                 if message.get("op") == "advertise":
                     channels.update({c["topic"]: c for c in message["channels"]})
-        assert {f"/livevision/{t}" for t in ("image/compressed", "camera_info", "depth", "points")} <= set(channels)
-        depth_channel = channels["/livevision/depth"]
+        assert {f"/livevision/{t}" for t in DEPTH_TOPICS} <= set(channels)
+        depth_channel = channels["/livevision/depth/compressed"]
         assert depth_channel["encoding"] == "cdr" and depth_channel["schemaEncoding"] == "ros2msg"
         _ws_send_text(client, json.dumps({"op": "subscribe",
                                           "subscriptions": [{"id": 7, "channelId": depth_channel["id"]}]}))
@@ -372,9 +423,8 @@ def test_foxglove_serves_the_same_channels_live():
                 subscription, _log_time = struct.unpack("<IQ", payload[1:13])
                 assert subscription == 7
                 decoded = decode(payload[13:])
-                assert (decoded.height, decoded.width, decoded.encoding) == (8, 10, "16UC1")
-                np.testing.assert_allclose(np.frombuffer(bytes(decoded.data), "<u2").reshape(8, 10),
-                                           depth.depth * 1000, atol=0.5 + 1e-3)
+                assert decoded.format == "16UC1; png compressed"
+                np.testing.assert_allclose(_png(decoded.data), depth.depth[::2, ::2] * 1000, atol=0.5 + 1e-3)
                 break
         else:
             raise AssertionError("no depth message reached the subscriber")
@@ -443,16 +493,16 @@ def test_instance_label_maps_keep_their_ids_in_mcap_and_foxglove(tmp_path):
     image = np.zeros((2, 2, 3), np.uint8)
     with McapSink(tmp_path / "labels.mcap", fov_deg=60) as sink:
         for i, result in enumerate(results):
-            sink.write(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
+            sink.write_result(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
         foxglove = [m for i, r in enumerate(results)  # what --foxglove serves: the same messages
                     for m in sink.ros2_messages(TaskOutput(r, i, i / 25, 0.0, 0.01, image, "test"), False)]
-    decoded = [d for _, d in _decoded(tmp_path / "labels.mcap")["/livevision/segmentation"]]
-    decode = _decoder("sensor_msgs/msg/Image")
+    decoded = [d for _, d in _decoded(tmp_path / "labels.mcap")["/livevision/segmentation/compressed"]]
+    decode = _decoder("sensor_msgs/msg/CompressedImage")
     decoded_live = [decode(m.data) for m in foxglove]
     for messages in (decoded, decoded_live):
-        assert [m.encoding for m in messages] == ["mono8", "mono8"]
+        assert [m.format for m in messages] == ["png"] * 2
         for message, want in zip(messages, expected):
-            np.testing.assert_array_equal(np.frombuffer(bytes(message.data), np.uint8).reshape(2, 2), want)
+            np.testing.assert_array_equal(_png(message.data), want)
 
 
 def _decoder(name: str):
@@ -470,7 +520,7 @@ def test_instance_label_maps_keep_their_ids_in_rerun(tmp_path):
     image = np.zeros((2, 2, 3), np.uint8)
     with RerunSink(str(tmp_path / "labels.rrd"), fov_deg=60) as sink:
         for i, result in enumerate(results):
-            sink.write(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
+            sink.write_result(Task.SEGMENTATION, TaskOutput(result, i, i / 25, 0.0, 0.01, image, "test"))
     chunks = _rerun_chunks(tmp_path / "labels.rrd")
     buffers = _column(chunks["/camera/segmentation"], "buffer")
     assert len(buffers) == 2
@@ -511,8 +561,7 @@ def test_mask2former_panoptic_run_through_every_output(tmp_path, tiny_model, mod
     holes = [bool((m == -1).any()) for m in maps]
     assert any(holes) and not all(holes), f"the clip no longer gives both kinds of frame: {holes}"
     assert any((m == 0).any() for m in maps)  # class 0, which must not read as "no segment"
-    mcap_maps = [np.frombuffer(bytes(d.data), np.uint8).reshape(48, 64)
-                 for _, d in _decoded(tmp_path / "p.mcap")["/livevision/segmentation"]]
+    mcap_maps = [_png(d.data) for _, d in _decoded(tmp_path / "p.mcap")["/livevision/segmentation/compressed"]]
     rerun_maps = [np.asarray(b, np.uint8).reshape(48, 64)
                   for b in _column(_rerun_chunks(tmp_path / "p.rrd")["/camera/segmentation"], "buffer")]
     for outputs in (mcap_maps, rerun_maps):
@@ -543,7 +592,7 @@ def test_mcap_compression_is_the_codec_asked_for(tmp_path, codec):
     assert compressed < raw / 2 if codec != "none" else compressed == raw
     messages = _decoded(tmp_path / "c.mcap")  # and it reads back
     assert {topic: len(items) for topic, items in messages.items()} == {
-        f"/livevision/{t}": FRAMES for t in ("image/compressed", "camera_info", "depth", "points")}
+        f"/livevision/{t}": FRAMES for t in DEPTH_TOPICS}
 
 
 def test_point_cloud_has_nan_points_where_the_depth_is_invalid():
@@ -675,7 +724,7 @@ def test_an_mcap_whose_finish_fails_stays_readable(tmp_path):
         sink.close()
     messages = _decoded(tmp_path / "full.mcap")
     assert {topic: len(items) for topic, items in messages.items()} == {
-        f"/livevision/{t}": 3 for t in ("image/compressed", "camera_info", "depth", "points")}
+        f"/livevision/{t}": 3 for t in DEPTH_TOPICS}
 
 
 def test_two_ctrl_c_leave_a_readable_mcap_and_rrd(tmp_path, tiny_model, exported, model_cache):
@@ -727,12 +776,78 @@ def test_relative_depth_goes_as_16_bit_levels_of_the_frames_range(tmp_path):
     from livevision.sinks.mcap_sink import McapSink
 
     values = np.array([[0.25, 0.5, np.nan], [np.inf, 1.0, 0.75]], np.float32)
-    with McapSink(tmp_path / "rel.mcap", fov_deg=60) as sink:
+    with McapSink(tmp_path / "rel.mcap", fov_deg=60, depth_stride=1) as sink:
         _write(sink, 0, DepthResult(depth=values, kind=DepthKind.RELATIVE), np.zeros((2, 3, 3), np.uint8))
         _write(sink, 1, DepthResult(depth=np.full((2, 3), 3.0, np.float32), kind=DepthKind.RELATIVE),
                np.zeros((2, 3, 3), np.uint8))
-    frames = [d for _, d in _decoded(tmp_path / "rel.mcap")["/livevision/depth"]]
-    assert [f.encoding for f in frames] == ["16UC1", "16UC1"]
-    first, flat = (np.frombuffer(bytes(f.data), "<u2").reshape(2, 3) for f in frames)
+    messages = _decoded(tmp_path / "rel.mcap")
+    assert "/livevision/points" not in messages  # no cloud from values without a unit
+    frames = [d for _, d in messages["/livevision/depth/compressed"]]
+    assert [f.format for f in frames] == ["16UC1; png compressed"] * 2
+    first, flat = (_png(f.data) for f in frames)
     np.testing.assert_array_equal(first, [[1, 21846, 0], [0, 65535, 43690]])  # 1 + (v - min) / range * 65534
     np.testing.assert_array_equal(flat, np.ones((2, 3)))  # one value everywhere: the bottom level
+    scales = [json.loads(d.data) for _, d in messages["/livevision/depth/levels"]]
+    assert scales == [{"offset": 0.25, "step": 0.75 / 65534}, {"offset": 3.0, "step": 0.0}]
+
+
+def _relative_depth(seed: int = 0) -> np.ndarray:
+    """A relative model's map (inverse depth, no unit) of a 48x64 frame, with a hole."""
+    values = np.random.default_rng(seed).uniform(0.01, 37.5, (48, 64)).astype(np.float32)
+    values[5, 7] = np.nan
+    return values
+
+
+def test_relative_depth_reads_back_to_half_a_level_with_its_published_scale(tmp_path):
+    """At the default stride, in MCAP and rerun: offset + (level - 1) * step is within step / 2 of the
+    model's value at every published pixel, and 0 where it had none."""
+    pytest.importorskip("mcap_ros2")
+    pytest.importorskip("rerun")
+    from livevision.sinks.depth_maps import LevelScale
+    from livevision.sinks.mcap_sink import McapSink
+    from livevision.sinks.rerun_sink import RerunSink
+
+    values = _relative_depth()
+    with McapSink(tmp_path / "rel.mcap", fov_deg=60) as mcap, RerunSink(str(tmp_path / "rel.rrd"), fov_deg=60) as rerun:
+        for sink in (mcap, rerun):
+            _write(sink, 0, DepthResult(depth=values, kind=DepthKind.RELATIVE), np.zeros((48, 64, 3), np.uint8))
+    messages = _decoded(tmp_path / "rel.mcap")
+    scale = json.loads(messages["/livevision/depth/levels"][0][1].data)
+    chunks = _rerun_chunks(tmp_path / "rel.rrd")
+    rerun_scale = {name: _column(chunks["/relative_depth"], name)[0][0] for name in ("level_offset", "level_step")}
+    published = [(_png(messages["/livevision/depth/compressed"][0][1].data), LevelScale(**scale)),
+                 (_png(np.asarray(_column(chunks["/relative_depth"], "blob")[0][0], np.uint8)),
+                  LevelScale(rerun_scale["level_offset"], rerun_scale["level_step"]))]
+    want = values[::2, ::2]  # every 2nd pixel by default
+    for levels, levels_scale in published:
+        assert levels.dtype == np.uint16 and levels.shape == (24, 32)
+        assert levels_scale.step == pytest.approx((np.nanmax(want) - np.nanmin(want)) / 65534)
+        read = levels_scale.values(levels)
+        assert np.isnan(read[np.isnan(want)]).all() and (levels[np.isnan(want)] == 0).all()
+        finite = np.isfinite(want)
+        assert np.abs(read[finite] - want[finite]).max() <= levels_scale.step / 2 * (1 + 1e-6)
+
+
+def test_the_defaults_are_what_help_says(tmp_path):
+    """--help's numbers for 1280x720: points every 16th pixel (80x45), depth every 2nd (640x360) with a
+    camera info of the depth map's size; and the points and the depth map agree on the camera."""
+    pytest.importorskip("mcap_ros2")
+    from livevision.cli import build_parser
+    from livevision.sinks.mcap_sink import McapSink
+
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["run"].format_help().split())
+    assert "at most 80 columns for --mcap and --foxglove, 16 at 1280x720: 80x45 points" in help_text
+    assert "default 2: 640x360 for 1280x720" in help_text
+    depth = np.linspace(1.0, 9.0, 720 * 1280, dtype=np.float32).reshape(720, 1280)
+    image = np.zeros((720, 1280, 3), np.uint8)
+    with McapSink(tmp_path / "hd.mcap") as sink:
+        _write(sink, 0, DepthResult(depth=depth, kind=DepthKind.METRIC), image)
+    messages = {topic: items[0][1] for topic, items in _decoded(tmp_path / "hd.mcap").items()}
+    cloud, info = messages["/livevision/points"], messages["/livevision/camera_info"]
+    assert (cloud.height, cloud.width) == (45, 80)
+    published = _png(messages["/livevision/depth/compressed"].data)
+    depth_info = messages["/livevision/depth/camera_info"]
+    assert published.shape == (360, 640) == (depth_info.height, depth_info.width)
+    assert (info.height, info.width) == (720, 1280)
+    np.testing.assert_allclose(depth_info.k, np.asarray(info.k) * [0.5, 1, 0.5, 1, 0.5, 0.5, 1, 1, 1])
+    np.testing.assert_allclose(published, depth[::2, ::2] * 1000, atol=0.5 + 1e-3)

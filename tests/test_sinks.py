@@ -40,6 +40,7 @@ from livevision.sinks import (
     WindowSink,
     result_record,
 )
+from livevision.sinks.base import SourceTimeline
 from livevision.sinks.ffmpeg import as_fraction
 from livevision.sinks.raw import decode_depth_png
 from livevision.sinks.window import NO_DISPLAY_WARNING, display_problem
@@ -77,7 +78,7 @@ def test_video_sink_h264_fps_audio_and_order(tmp_path, fps, audio_s):
     with VideoSink(out, src_fps, audio_from=src) as sink:
         assert sink.fps == fps  # snapped back to the exact rational
         for frame in read_frames(cap):
-            sink.write(frame)
+            sink.write_frame(frame)
     cap.release()
     assert sink.frames_written == n
 
@@ -98,7 +99,7 @@ def test_video_sink_odd_size_is_padded(tmp_path):
     out = tmp_path / "odd.mp4"
     with VideoSink(out, 25) as sink:
         for i in range(5):
-            sink.write(index_frame(i, W + 1, H + 1))
+            sink.write_frame(index_frame(i, W + 1, H + 1))
         assert sink.output_wh == (W + 2, H + 2)
     assert probe(out)["wh"] == (W + 2, H + 2)
     _, frames = decode(out)
@@ -109,16 +110,16 @@ def test_video_sink_odd_size_crop(tmp_path):
     out = tmp_path / "odd.mp4"
     with VideoSink(out, 25, odd_size="crop") as sink:
         for i in range(3):
-            sink.write(index_frame(i, W + 1, H + 1))
+            sink.write_frame(index_frame(i, W + 1, H + 1))
     assert probe(out)["wh"] == (W, H)
 
 
 def test_video_sink_resizes_frames_of_another_size(tmp_path, caplog):
     out = tmp_path / "mixed.mp4"
     with caplog.at_level(logging.WARNING, logger="livevision.sinks.video"), VideoSink(out, 25) as sink:
-        sink.write(index_frame(0))
-        sink.write(cv2.resize(index_frame(1), (W * 2, H * 2), interpolation=cv2.INTER_NEAREST))
-        sink.write(cv2.resize(index_frame(2), (W * 2, H * 2), interpolation=cv2.INTER_NEAREST))
+        sink.write_frame(index_frame(0))
+        sink.write_frame(cv2.resize(index_frame(1), (W * 2, H * 2), interpolation=cv2.INTER_NEAREST))
+        sink.write_frame(cv2.resize(index_frame(2), (W * 2, H * 2), interpolation=cv2.INTER_NEAREST))
     assert sum("differs from the first frame" in r.getMessage() for r in caplog.records) == 1
     _, frames = decode(out)
     assert [f.shape for f in frames] == [(H, W, 3)] * 3
@@ -131,7 +132,7 @@ def test_video_sink_other_containers(tmp_path, ext, codec):
     out = tmp_path / f"out{ext}"
     with VideoSink(out, 25, audio_from=src) as sink:
         for i in range(10):
-            sink.write(index_frame(i))
+            sink.write_frame(index_frame(i))
     info = probe(out)
     assert info["codec"] == codec
     assert info["audio"]
@@ -150,8 +151,8 @@ def test_interrupted_write_leaves_playable_video_and_complete_results(tmp_path, 
     with pytest.raises(type(interrupt)):
         with VideoSink(out, fps, audio_from=src) as video, ResultsSink(results) as res:
             for i in range(50):
-                video.write(index_frame(i))
-                res.write(i, i / 25, "depth", "tiny", depth)
+                video.write_frame(index_frame(i))
+                res.write_line(i, i / 25, "depth", "tiny", depth)
                 if i == 11:
                     raise interrupt
     assert leftovers(tmp_path) == []
@@ -184,7 +185,7 @@ def test_write_raises_promptly_when_ffmpeg_dies(tmp_path):
     sink = VideoSink(out, 25, ffmpeg_exe=exe)
     with pytest.raises(EncoderError, match="simulated crash") as err:
         for i in range(200):  # 27 kB per frame; the fake stops reading after ~4 frames
-            sink.write(index_frame(i))
+            sink.write_frame(index_frame(i))
     assert "exit code 3" in str(err.value) and str(out) in str(err.value)
     assert sink.frames_written < 200
     sink.close()  # already cleaned up: no second error
@@ -202,7 +203,7 @@ def test_write_gives_up_on_a_hung_ffmpeg(tmp_path):
     sink = VideoSink(tmp_path / "out.mp4", 25, ffmpeg_exe=exe, write_timeout_s=0.5)
     with pytest.raises(EncoderError, match=r"took no data for 0\.5 s") as err:
         for i in range(50):  # the 64 kB pipe is full after 3 frames
-            sink.write(index_frame(i))
+            sink.write_frame(index_frame(i))
     assert f"exit code -{signal.SIGKILL.value}" in str(err.value)
     assert leftovers(tmp_path) == []
     assert ffmpeg_threads() == []
@@ -220,8 +221,8 @@ out, src = sys.argv[1], sys.argv[3]
 depth = DepthResult(np.ones((4, 4), np.float32), DepthKind.METRIC)
 with VideoSink(out + ".mp4", 25, audio_from=src) as video, ResultsSink(out + ".jsonl") as results:
     for i in range(10_000):
-        video.write(index_frame(i % 256))
-        results.write(i, i / 25, "depth", "tiny", depth)
+        video.write_frame(index_frame(i % 256))
+        results.write_line(i, i / 25, "depth", "tiny", depth)
         if i == 20:
             print("ready", flush=True)
         time.sleep(0.002)
@@ -263,7 +264,7 @@ def test_close_reports_ffmpeg_failure(tmp_path):
     exe = _fake_ffmpeg(tmp_path, 'cat >/dev/null; echo "first line" >&2; echo "fake: muxer failed" >&2; exit 1')
     out = tmp_path / "out.mp4"
     sink = VideoSink(out, 25, ffmpeg_exe=exe)
-    sink.write(index_frame(0))
+    sink.write_frame(index_frame(0))
     with pytest.raises(EncoderError, match=r"exit code 1\): fake: muxer failed$"):
         sink.close()
     assert not out.exists() and leftovers(tmp_path) == []
@@ -274,9 +275,9 @@ def test_video_sink_rejects_bad_frames_and_fps(tmp_path):
         VideoSink(tmp_path / "a.mp4", 0)
     with VideoSink(tmp_path / "a.mp4", 25) as sink:
         with pytest.raises(ValueError, match="frame"):
-            sink.write(np.zeros((8, 8, 3), np.float32))
+            sink.write_frame(np.zeros((8, 8, 3), np.float32))
         with pytest.raises(ValueError, match="frame"):
-            sink.write(np.zeros((8, 8, 2), np.uint8))
+            sink.write_frame(np.zeros((8, 8, 2), np.uint8))
     assert not (tmp_path / "a.mp4").exists()  # no frame, no file
 
 
@@ -458,12 +459,12 @@ def test_results_sink_lines(tmp_path):
     cls = ClassificationResult((1,), ("dog",), (0.75,))
     depth = DepthResult(np.arange(6, dtype=np.float32).reshape(2, 3), DepthKind.RELATIVE)
     with ResultsSink(path) as sink:
-        assert (tmp_path / "r.jsonl.part").exists() and not path.exists()
-        sink.write(0, 0.0, "classification", "tiny-vit", cls, latency_ms=np.float32(4.5))
-        sink.write(1, 0.04, "classification", "tiny-vit", cls)
-        sink.write(1, 0.04, "depth", "tiny-dpt", depth)  # a second task on the same frame
+        assert (tmp_path / "r.jsonl.partial.jsonl").exists() and not path.exists()
+        sink.write_line(0, 0.0, "classification", "tiny-vit", cls, latency_ms=np.float32(4.5))
+        sink.write_line(1, 0.04, "classification", "tiny-vit", cls)
+        sink.write_line(1, 0.04, "depth", "tiny-dpt", depth)  # a second task on the same frame
         with pytest.raises(ValueError, match="index"):
-            sink.write(2, 0.08, "depth", "tiny-dpt", depth, index=5)
+            sink.write_line(2, 0.08, "depth", "tiny-dpt", depth, index=5)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines[0] == {
         "schema": RESULTS_SCHEMA_VERSION, "index": 0, "timestamp": 0.0, "task": "classification",
@@ -474,7 +475,7 @@ def test_results_sink_lines(tmp_path):
     assert lines[2]["depth"] == {"min": 0.0, "median": 2.5, "max": 5.0, "kind": "relative", "units": "relative"}
     assert leftovers(tmp_path) == []
     with pytest.raises(SinkError):
-        sink.write(3, 0.1, "depth", "tiny-dpt", depth)
+        sink.write_line(3, 0.1, "depth", "tiny-dpt", depth)
 
 
 # ---- RawArraySink -------------------------------------------------------------------------
@@ -484,8 +485,8 @@ def test_raw_metric_depth_png_and_npy(tmp_path):
     d = np.array([[0.5, 1.2345, np.nan], [70.0, 0.0, 3.0001]], np.float32)
     result = DepthResult(d, DepthKind.METRIC)
     with RawArraySink(tmp_path / "png", depth_format="png") as png_sink, RawArraySink(tmp_path / "npy") as npy_sink:
-        written = png_sink.write(123, result)
-        npy_sink.write(123, result)
+        written = png_sink.write_arrays(123, result)
+        npy_sink.write_arrays(123, result)
     png_path = tmp_path / "png" / "frame_000123_depth.png"
     assert written == [png_path, tmp_path / "png" / "frame_000123_depth.json"]
     png = cv2.imread(str(png_path), cv2.IMREAD_UNCHANGED)
@@ -507,8 +508,8 @@ def test_raw_relative_depth_png_and_npz(tmp_path):
     d[0, 0] = np.nan
     result = DepthResult(d, DepthKind.RELATIVE)
     with RawArraySink(tmp_path / "a", depth_format="png") as a, RawArraySink(tmp_path / "b", depth_format="npz") as b:
-        png_path, side = a.write(7, result)
-        (npz_path,) = b.write(7, result)
+        png_path, side = a.write_arrays(7, result)
+        (npz_path,) = b.write_arrays(7, result)
     png = cv2.imread(str(png_path), cv2.IMREAD_UNCHANGED)
     sidecar = json.loads(side.read_text())
     assert sidecar["kind"] == "relative"
@@ -525,9 +526,9 @@ def test_raw_label_maps(tmp_path):
     small = SegmentationResult("semantic", labels, {i: str(i) for i in range(150)})
     big = SegmentationResult("semantic", labels, {i: str(i) for i in range(300)})
     with RawArraySink(tmp_path / "out") as sink:
-        (p8,) = sink.write(5, small)
-        (p16,) = sink.write(6, big, name="ade")
-        assert sink.write(7, ClassificationResult((1,), ("x",), (1.0,))) == []
+        (p8,) = sink.write_arrays(5, small)
+        (p16,) = sink.write_arrays(6, big, name="ade")
+        assert sink.write_arrays(7, ClassificationResult((1,), ("x",), (1.0,))) == []
     assert p8.name == "frame_000005_labels.png" and p16.name == "frame_000006_ade.png"
     a = cv2.imread(str(p8), cv2.IMREAD_UNCHANGED)
     b = cv2.imread(str(p16), cv2.IMREAD_UNCHANGED)
@@ -574,7 +575,9 @@ def test_window_without_display(monkeypatch, caplog):
     assert WindowSink.available() is False
     with caplog.at_level(logging.WARNING, logger="livevision.sinks.window"):
         with WindowSink(mode="optional") as window:
-            assert [window.write(index_frame(i)) for i in range(3)] == [-1, -1, -1]
+            for i in range(3):
+                window.write_view(index_frame(i), i)
+            assert [window.poll(1) for _ in range(3)] == [-1, -1, -1]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and NO_DISPLAY_WARNING in warnings[0].getMessage()
     with pytest.raises(DisplayUnavailableError, match="cannot open a window"):
@@ -583,9 +586,9 @@ def test_window_without_display(monkeypatch, caplog):
 
 def test_null_sink():
     with NullSink() as sink:
-        assert sink.write(np.zeros((2, 2, 3), np.uint8)) == -1
-        sink.write(1, 2.0, task="depth")
-    assert sink.frames_written == 2 and sink.closed
+        sink.write_view(np.zeros((2, 2, 3), np.uint8), 0)
+        sink.write_result("depth", None)
+    assert sink.frames_written == 1 and sink.results_written == 1 and sink.closed
 
 
 class FakeClock:
@@ -625,7 +628,7 @@ def test_progress_bar_tty_and_unknown_total():
 
 
 class _LoopStream:
-    """What the run loop (app._play) uses of a Stream: its clock and telemetry, `read` frames read."""
+    """What the run loop (run_loop.play) uses of a Stream: its clock and telemetry, `read` frames read."""
 
     def __init__(self, read: int):
         from livevision.engine import SystemClock, Telemetry
@@ -636,17 +639,18 @@ class _LoopStream:
             self.stats.captured()
 
 
-class _CountingSink:
+class _CountingSink(SourceTimeline):
     def __init__(self):
-        self.frames = 0
+        self.frames_written = 0
 
-    def write(self, frame):
-        self.frames += 1
+    def write_frame(self, frame):
+        self.frames_written += 1
 
 
 def _play(indices, read, monkeypatch, interrupted=False):
-    """Run app._play over packets of these frame indices, with a video; returns (frames written, progress)."""
-    from livevision import app, interrupts
+    """Run run_loop.play over packets of these frame indices, with a video; returns (frames written, progress)."""
+    from livevision import app, interrupts, run_loop
+    from livevision.outputs import ViewTargets
     from livevision.stream import Packet
     from livevision.types import Frame, Task
 
@@ -658,10 +662,9 @@ def _play(indices, read, monkeypatch, interrupted=False):
             interrupts._state["requested"] = signal.SIGINT
 
     sink, bar = _CountingSink(), ProgressBar(None, stream=io.StringIO())
-    options = app.RunOptions(tasks=(Task.DEPTH,), output=app.OutputOptions(display=False))
-    app._play(packets(), _LoopStream(read), app.Renderer((Task.DEPTH,)), [app._VideoFrames(sink)], [],
-              None, bar, options)
-    return sink.frames, bar.n
+    views = ViewTargets([sink], [], draw_hud=lambda view: view)
+    run_loop.play(packets(), _LoopStream(read), app.Renderer((Task.DEPTH,)), views, [], None, bar, None)
+    return sink.frames_written, bar.n
 
 
 def test_progress_counts_the_frames_written_to_the_video(monkeypatch):
@@ -695,7 +698,7 @@ def test_published_video_plays_while_written_and_the_finished_one_is_a_plain_mp4
     out = tmp_path / "out.mp4"
     sink = VideoSink(out, 25)
     for i in range(60):
-        sink.write(index_frame(i))
+        sink.write_frame(index_frame(i))
     assert sink.publish_partial() and out.exists()
     assert leftovers(tmp_path) == []  # renamed, not copied
     # fragmented: it plays although ffmpeg is still writing it (fragments of at most a second)
@@ -711,7 +714,7 @@ def test_published_video_plays_while_written_and_the_finished_one_is_a_plain_mp4
             break
     assert count >= 25 and _top_level_boxes(so_far)[:2] == ["ftyp", "moov"] and "moof" in _top_level_boxes(so_far)
     for i in range(60, 80):
-        sink.write(index_frame(i))
+        sink.write_frame(index_frame(i))
     sink.close()
     _, frames = decode(out)
     assert [read_index(f) for f in frames] == list(range(80))
@@ -727,7 +730,7 @@ def test_end_now_leaves_every_frame_playable_and_no_ffmpeg_running(published, su
     out = tmp_path / f"out{suffix}"
     sink = VideoSink(out, 25)
     for i in range(30):
-        sink.write(index_frame(i))
+        sink.write_frame(index_frame(i))
     if published:
         assert sink.publish_partial()
     sink.end_now()
@@ -744,7 +747,7 @@ def test_end_now_during_the_second_pass_keeps_the_first(tmp_path, monkeypatch):
     out = tmp_path / "out.mp4"
     sink = VideoSink(out, 25)
     for i in range(10):
-        sink.write(index_frame(i))
+        sink.write_frame(index_frame(i))
     real_popen = subprocess.Popen
 
     def popen_then_abort(args, **kwargs):  # a finishing pass that never ends; the second signal comes meanwhile
@@ -770,10 +773,10 @@ def test_published_results_keep_their_lines_and_the_file_goes_on(tmp_path):
     path = tmp_path / "r.jsonl"
     sink = ResultsSink(path)
     result = ClassificationResult(class_ids=(1,), labels=("a",), scores=(0.9,))
-    sink.write(0, 0.0, "classification", "m", result)
+    sink.write_line(0, 0.0, "classification", "m", result)
     assert sink.publish_partial() and not sink.publish_partial()
     assert [json.loads(line)["index"] for line in path.read_text().splitlines()] == [0]
-    sink.write(1, 0.04, "classification", "m", result)
+    sink.write_line(1, 0.04, "classification", "m", result)
     sink.close()
     assert [json.loads(line)["index"] for line in path.read_text().splitlines()] == [0, 1]
     assert leftovers(tmp_path) == []
@@ -790,3 +793,30 @@ def test_progress_line_shortens_the_name_and_keeps_the_figures():
     assert " 25% " in line and "50/200 frames" in line and "fps" in line and "ETA" in line
     assert "..." in line and line.startswith("/very/") and "clip.mp4" in line
     assert bar.text(200).startswith(name)  # room enough: the whole name
+
+
+# ---- one convention for files being written -----------------------------------------------------
+
+
+def test_every_file_is_written_under_one_partial_name_and_moved_into_place(tmp_path, monkeypatch):
+    from livevision.sinks import _paths
+
+    assert _paths.partial_path(tmp_path / "out.mp4") == tmp_path / "out.mp4.partial.mp4"
+    assert _paths.partial_path(tmp_path / "out.mp4", ".video") == tmp_path / "out.mp4.video.partial.mp4"
+    _paths.atomic_write_text(tmp_path / "stats.json", "{}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stats.json"]
+
+    def full_disk(partial, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_paths, "move_into_place", full_disk)
+    with pytest.raises(OSError):
+        _paths.atomic_write_bytes(tmp_path / "frame.png", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stats.json"]  # no partial file left behind
+
+
+def test_the_image_formats_written_are_image_formats_read():
+    from livevision.sinks import IMAGE_OUTPUT_EXTENSIONS
+    from livevision.sources.images import IMAGE_EXTENSIONS
+
+    assert set(IMAGE_OUTPUT_EXTENSIONS) <= IMAGE_EXTENSIONS

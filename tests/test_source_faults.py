@@ -24,7 +24,8 @@ from clip_server import ClipServer
 from fakes import FakeClock
 from media import decode, index_frame, make_source, read_index, write_avi
 
-from livevision.app import Renderer, ViewMode
+from livevision.app import Renderer
+from livevision.options import ViewMode
 from livevision.errors import UsageError
 from livevision.render import HudAnnotator, ResultAnnotator
 from livevision.sinks import VideoSink
@@ -516,7 +517,7 @@ def test_size_changes_through_the_stream_renderers_and_video(pacing, tmp_path):
                 assert image.dtype == np.uint8 and image.ndim == 3
                 if view is ViewMode.OVERLAY:
                     assert image.shape[:2] == packet.image.shape[:2]
-                    video.write(image)
+                    video.write_frame(image)
             shown.append(packet.index)
     assert shown == sorted(shown) and shown[-1] == 11
     if pacing == "every":

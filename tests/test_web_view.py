@@ -46,7 +46,7 @@ def test_page_latest_frame_and_not_found():
         status, kind, body = _get(web.url)
         assert status == 200 and kind.startswith("text/html") and b'src="/stream.mjpg"' in body
         assert _get(web.url + "frame.jpg")[0] == 503  # nothing written yet
-        web.write(_frame(200))
+        web.write_view(_frame(200), 0)
         status, kind, body = _get(web.url + "frame.jpg")
         assert status == 200 and kind == "image/jpeg"
         decoded = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
@@ -83,7 +83,7 @@ def test_stream_sends_each_new_frame_and_ends_when_the_sink_closes():
     assert connected.wait(10)
     values = (50, 150, 250)
     for k, value in enumerate(values, start=1):
-        web.write(_frame(value))
+        web.write_view(_frame(value), 0)
         deadline = time.monotonic() + 10
         while len(got) < k and time.monotonic() < deadline:  # the client has it before the next write
             time.sleep(0.01)
@@ -168,7 +168,7 @@ def _at(url: str, path: str, token: str | None = None) -> str:
 def test_every_page_asks_for_the_token():
     with WebViewSink(port=0, token="s3cret") as web:
         assert web.url == f"http://localhost:{web.port}/?token=s3cret"
-        web.write(_frame(120))
+        web.write_view(_frame(120), 0)
         for path in ("", "frame.jpg", "stream.mjpg"):
             try:
                 urllib.request.urlopen(_at(web.url, path), timeout=10)
@@ -197,7 +197,7 @@ def test_only_the_token_itself_opens_the_view():
     with the right token opens them (the scheme's case does not matter), and a token in the URL is
     the one that counts when both come."""
     with WebViewSink(port=0, token="s3cret") as web:
-        web.write(_frame(120))
+        web.write_view(_frame(120), 0)
         for path in ("", "frame.jpg", "stream.mjpg"):
             for longer in ("s3cret0", "s3cretX", "s3cret%00", "s3cret%20", "s3cret%26x=1", "s3cret/"):
                 assert _status(_at(web.url, path, longer)) == 403, (path, longer)
@@ -218,7 +218,7 @@ def test_a_client_that_stops_reading_stalls_neither_the_run_nor_the_others():
     rng = np.random.default_rng(0)
     noisy = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(4)]  # ~300 KB JPEGs
     with WebViewSink(port=0, token="t") as web:
-        web.write(noisy[0])
+        web.write_view(noisy[0], 0)
         stalled = socket.create_connection(("127.0.0.1", web.port), timeout=10)
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.sendall(b"GET /stream.mjpg?token=t HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
@@ -226,7 +226,7 @@ def test_a_client_that_stops_reading_stalls_neither_the_run_nor_the_others():
         with urllib.request.urlopen(_at(web.url, "stream.mjpg", "t"), timeout=10) as watching:
             parts = _parts(watching)
             for i in range(1, 40):  # far more than the stalled socket's buffers hold
-                web.write(noisy[i % 4] // (1 + i % 3))
+                web.write_view(noisy[i % 4] // (1 + i % 3), 0)
                 seen.append(float(next(parts).mean()))
         assert web.frames_written == 40 and len(seen) == 39
         stalled.close()
@@ -274,7 +274,7 @@ def test_the_listed_addresses_reach_the_view(monkeypatch, psutil_installed):
     if not psutil_installed:
         monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil fails
     with WebViewSink("0.0.0.0", 0, token="t") as web:
-        web.write(_frame(120))
+        web.write_view(_frame(120), 0)
         *network, local = web.urls
         assert local == web.url and len(network) == len(network_addresses())
         if every_interface is not None:  # without psutil, some of the addresses psutil finds, and only those
@@ -310,17 +310,17 @@ def test_is_loopback():
 
 
 def test_a_token_is_made_up_off_loopback_and_none_warns(caplog):
-    from livevision.app import _web_view
+    from livevision.outputs import web_view
 
-    with _web_view("127.0.0.1:0", None) as local:
+    with web_view("127.0.0.1:0", None) as local:
         assert local.token is None
-    with _web_view("0.0.0.0:0", None) as shared:
+    with web_view("0.0.0.0:0", None) as shared:
         assert shared.token and len(shared.token) >= 20 and f"?token={shared.token}" in shared.url
         assert _get(_at(shared.url, "frame.jpg"))[0] == 401
-    with _web_view("0.0.0.0:0", "mine") as given:
+    with web_view("0.0.0.0:0", "mine") as given:
         assert given.token == "mine"
     with caplog.at_level("WARNING", logger="livevision"):
-        with _web_view("0.0.0.0:0", "none") as open_view:
+        with web_view("0.0.0.0:0", "none") as open_view:
             assert open_view.token is None
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "without a token" in warnings[0]

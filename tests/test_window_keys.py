@@ -23,7 +23,8 @@ import pytest
 from media import decode, make_source
 
 from livevision import app, interrupts
-from livevision.app import ModelOptions, OutputOptions, RunOptions, SourceOptions
+from livevision import outputs as run_outputs
+from livevision.options import LoadOptions, ModelOptions, OutputOptions, RunOptions, SourceOptions
 from livevision.sinks.window import QUIT_KEY
 from livevision.types import Task
 
@@ -32,13 +33,15 @@ W, H = 160, 96
 
 
 class ScriptedWindow:
-    """Stands in for WindowSink: write() and poll() return the scripted keys in order (-1 once they run
-    out); every shown frame is kept, and `before_key` runs before each key is handed out."""
+    """Stands in for WindowSink: poll() returns the scripted keys in order (-1 once they run out); every
+    shown frame is kept, and `before_key` runs before each key is handed out. `polls`: the polls while
+    paused (not the one after each shown frame)."""
 
     def __init__(self, keys, before_key=None):
         self.keys, self.before_key = list(keys), before_key
         self.shown: list[np.ndarray] = []
         self.polls = 0
+        self._just_shown = False
 
     def __enter__(self):
         return self
@@ -51,12 +54,13 @@ class ScriptedWindow:
             self.before_key(self)
         return self.keys.pop(0) if self.keys else -1
 
-    def write(self, frame: np.ndarray) -> int:
-        self.shown.append(frame.copy())
-        return self._next_key()
+    def write_view(self, view: np.ndarray, index: int) -> None:
+        self.shown.append(view.copy())
+        self._just_shown = True
 
     def poll(self, wait_ms: int = 1) -> int:
-        self.polls += 1
+        self.polls += not self._just_shown
+        self._just_shown = False
         return self._next_key()
 
 
@@ -69,10 +73,11 @@ def _run(window, clip, tiny_model, model_cache, tmp_path, monkeypatch, max_frame
     """app.run on the clip with `window` as its window; `outputs`: OutputOptions fields."""
     outputs = dict(dict(video=tmp_path / "out.mp4", results=tmp_path / "out.jsonl", snapshot_dir=tmp_path),
                    **outputs)
-    monkeypatch.setattr(app, "WindowSink", lambda *args, **kwargs: window)
+    monkeypatch.setattr(run_outputs, "WindowSink", lambda *args, **kwargs: window)
     return app.run(RunOptions(
         tasks=(Task.DEPTH,), source=SourceOptions(source=str(clip), pacing="every", max_frames=max_frames),
-        model=ModelOptions(models={Task.DEPTH: str(tiny_model("depth_anything"))}, cache_dir=model_cache),
+        model=ModelOptions(models={Task.DEPTH: str(tiny_model("depth_anything"))},
+                           load_options=LoadOptions(cache_dir=model_cache, live=True)),
         output=OutputOptions(**outputs)))
 
 

@@ -10,7 +10,7 @@ cluster (livevision[ray]).
   with --video, `b/` arrays with --arrays).
 - Workers: worker threads in this process (see batch_runner.local_workers), or a pool of Ray actors
   (`--ray ADDRESS` or RAY_ADDRESS: an existing cluster; `--ray local`: a Ray started on this
-  machine's cores and GPUs; see batch_runner.ray_address). Each worker loads the models once and
+  machine's cores and GPUs; see batch_ray.ray_address). Each worker loads the models once and
   runs whole files with the `every` pipeline (`app.run`), reporting frames as it goes. GPU actors ask
   for a GPU each. The largest files go first. A file whose actor dies is tried once more, on a new
   actor.
@@ -26,7 +26,6 @@ cluster (livevision[ray]).
 from __future__ import annotations
 
 import dataclasses
-import glob
 import hashlib
 import json
 import logging
@@ -39,118 +38,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LiveVisionError, UsageError
+from .batch_manifest import MANIFEST, Outcome
+from .batch_sources import VIDEO_EXTENSIONS, Item, is_url, remote
+from .errors import LiveVisionError
 from .sources.base import FrameSource
 from .sources.images import IMAGE_EXTENSIONS, ImageSource
 from .sources.opencv import VideoCaptureSource
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv"})
-MANIFEST = "manifest.jsonl"
 SCRATCH_PREFIX = "livevision-batch-"  # each file's private folder in the temporary folder
 CRASH_ONCE_ENV = "LIVEVISION_BATCH_CRASH_ONCE"  # fault injection for the tests: "<marker file>:<name part>"
-
-
-@dataclass(frozen=True)
-class Item:
-    """One input: where it is, its path below the inputs' common folder, its size (largest first)."""
-
-    source: str
-    relative: str
-    size: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    source: str
-    status: str  # ok, failed, skipped
-    frames: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    worker: str | None = None  # host:pid:thread of the worker that ran it (which Ray node, which thread)
-
-    @property
-    def fps(self) -> float:
-        return round(self.frames / self.seconds, 2) if self.seconds > 0 else 0.0
-
-
-# ---- sources and names -----------------------------------------------------------------------------
-
-
-def _is_url(text: str) -> bool:
-    return "://" in text
-
-
-def expand_sources(specs: list[str]) -> list[Item]:
-    """Files, folders, globs, @lists and fsspec URLs -> one Item per media file, with its path below the
-    common folder of all of them."""
-    found: list[tuple[str, int]] = []
-    for spec in specs:
-        if spec.startswith("@"):
-            lines = Path(spec[1:]).expanduser().read_text(encoding="utf-8").splitlines() \
-                if not _is_url(spec[1:]) else _read_remote_text(spec[1:]).splitlines()
-            entries = [line.strip() for line in lines]
-            found += [found_one for entry in entries if entry and not entry.startswith("#")
-                      for found_one in _expand_one(entry)]
-        else:
-            found += _expand_one(spec)
-    if not found:
-        raise UsageError("no video or image files found in " + ", ".join(specs))
-    unique = list(dict.fromkeys(found))
-    root = os.path.commonpath([os.path.dirname(_path_part(s)) or "." for s, _ in unique]) if len(unique) > 1 \
-        else os.path.dirname(_path_part(unique[0][0]))
-    return [Item(s, os.path.relpath(_path_part(s), root or "."), size) for s, size in unique]
-
-
-def _path_part(source: str) -> str:
-    """The path of a local file or of a URL's object (s3://bucket/a/b.mp4 -> /bucket/a/b.mp4)."""
-    return "/" + source.split("://", 1)[1].lstrip("/") if _is_url(source) else os.path.abspath(source)
-
-
-def _is_media(name: str) -> bool:
-    return Path(name).suffix.lower() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
-
-
-def _expand_one(spec: str) -> list[tuple[str, int]]:
-    if _is_url(spec):
-        return _expand_remote(spec)
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return [(str(p), p.stat().st_size) for p in sorted(path.rglob("*")) if p.is_file() and _is_media(p.name)]
-    if path.is_file():
-        return [(str(path), path.stat().st_size)]
-    matches = sorted(glob.glob(str(path), recursive=True))
-    if matches:
-        return [(m, os.path.getsize(m)) for m in matches if os.path.isfile(m) and _is_media(m)]
-    raise UsageError(f"no such file, folder or glob: {spec}")
-
-
-def _expand_remote(url: str) -> list[tuple[str, int]]:
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(url)
-    protocol = url.split("://", 1)[0]
-
-    def full(p: str) -> str:
-        return f"{protocol}://{p.lstrip('/')}" if protocol != "file" else f"file:///{p.lstrip('/')}"
-
-    if any(c in path for c in "*?["):
-        entries = [p for p in fs.glob(path) if fs.isfile(p)]
-    elif fs.isdir(path):
-        entries = [p for p in fs.find(path) if _is_media(p)]
-    elif fs.exists(path):
-        entries = [path]
-    else:
-        raise UsageError(f"no such file, folder or glob: {url}")
-    return [(full(p), int(fs.size(p) or 0)) for p in sorted(entries) if _is_media(p)]
-
-
-def _read_remote_text(url: str) -> str:
-    import fsspec
-
-    with fsspec.open(url, "rt", encoding="utf-8") as f:
-        return f.read()
 
 
 # ---- the work on one file ------------------------------------------------------------------------------
@@ -160,7 +58,7 @@ def _read_remote_text(url: str) -> str:
 class Job:
     """What every worker needs: the run's options (without a source) and where outputs go."""
 
-    options: object  # app.RunOptions
+    options: object  # options.RunOptions
     output_dir: str
     video: bool
     arrays: bool
@@ -192,12 +90,12 @@ def check_outputs_are_not_inputs(items: list[Item], job: Job) -> None:
     over the input clips/a.mp4. A remote --output-dir holds no local input."""
     from .sinks._paths import check_not_an_input
 
-    if _is_url(job.output_dir):
+    if is_url(job.output_dir):
         return
     root = Path(job.output_dir).expanduser()
     outputs = [("output", root / MANIFEST)]
     outputs += [("output", root / name) for item in items for name in output_names(item, job)]
-    check_not_an_input(outputs, [Path(item.source) for item in items if not _is_url(item.source)])
+    check_not_an_input(outputs, [Path(item.source) for item in items if not is_url(item.source)])
 
 
 class Worker:
@@ -281,7 +179,7 @@ def _maybe_crash(item: Item) -> None:
 
 
 def _local_copy(source: str, scratch: Path) -> Path:
-    if not _is_url(source):
+    if not is_url(source):
         return Path(source)
     import fsspec
 
@@ -326,19 +224,11 @@ class _NamedSource(FrameSource):
         return self._inner.reconnects
 
 
-def _remote(output_dir: str, name: str):
-    """(filesystem, path) of output_dir/name for an fsspec URL output folder."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(output_dir)
-    return fs, f"{root.rstrip('/')}/{name}"
-
-
 def _publish(made: Path, output_dir: str, name: str) -> None:
     """Move a finished output (a file or a folder) to output_dir/name: renamed locally (atomic for a
     file), uploaded for an fsspec URL."""
-    if _is_url(output_dir):
-        fs, target = _remote(output_dir, name)
+    if is_url(output_dir):
+        fs, target = remote(output_dir, name)
         fs.put(str(made), target, recursive=made.is_dir())
         return
     target = Path(output_dir) / name
@@ -353,66 +243,10 @@ def _publish(made: Path, output_dir: str, name: str) -> None:
     os.replace(partial, target)
 
 
-# ---- the manifest ----------------------------------------------------------------------------------------
-
-
-class Manifest:
-    """DIR/manifest.jsonl: one line per file and attempt, appended as files finish (an fsspec URL
-    folder, where objects cannot be appended to, gets the whole manifest written again)."""
-
-    def __init__(self, output_dir: str):
-        self.output_dir = output_dir
-        self._text = self._read_text()
-        self.lines: list[dict] = []
-        for line in self._text.splitlines():
-            try:
-                self.lines.append(json.loads(line))
-            except ValueError:  # a line cut short by a crash: ignored
-                continue
-
-    def _read_text(self) -> str:
-        if _is_url(self.output_dir):
-            fs, path = _remote(self.output_dir, MANIFEST)
-            return fs.cat_file(path).decode() if fs.exists(path) else ""
-        path = Path(self.output_dir) / MANIFEST
-        return path.read_text(encoding="utf-8") if path.exists() else ""
-
-    def done_with(self, key: str) -> set[str]:
-        """Sources whose latest line says ok (or skipped) with this key."""
-        latest = {}
-        for line in self.lines:
-            latest[line["source"]] = line
-        return {s for s, line in latest.items() if line["status"] in ("ok", "skipped") and line.get("key") == key}
-
-    def exists(self) -> bool:
-        if _is_url(self.output_dir):
-            fs, path = _remote(self.output_dir, MANIFEST)
-            return bool(fs.exists(path))
-        return (Path(self.output_dir) / MANIFEST).exists()
-
-    def add(self, outcome: Outcome, key: str) -> None:
-        line = {"source": outcome.source, "status": outcome.status, "frames": outcome.frames, "fps": outcome.fps,
-                "seconds": outcome.seconds, "error": outcome.error, "worker": outcome.worker, "key": key}
-        self.lines.append(line)
-        # after a line cut short by a crash, start on a line of its own
-        text = ("\n" if self._text and not self._text.endswith("\n") else "") + json.dumps(line) + "\n"
-        self._text += text
-        if _is_url(self.output_dir):
-            fs, path = _remote(self.output_dir, MANIFEST)
-            fs.pipe_file(path, self._text.encode())
-            return
-        path = Path(self.output_dir) / MANIFEST
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-
-
 def outputs_exist(item: Item, job: Job) -> bool:
     for name in output_names(item, job):
-        if _is_url(job.output_dir):
-            fs, path = _remote(job.output_dir, name)
+        if is_url(job.output_dir):
+            fs, path = remote(job.output_dir, name)
             if not fs.exists(path):
                 return False
         elif not (Path(job.output_dir) / name).exists():
@@ -420,5 +254,4 @@ def outputs_exist(item: Item, job: Job) -> bool:
     return True
 
 
-__all__ = ["Item", "Job", "Manifest", "Outcome", "Worker", "check_outputs_are_not_inputs", "expand_sources",
-           "options_key", "output_names", "outputs_exist"]
+__all__ = ["Job", "Worker", "check_outputs_are_not_inputs", "options_key", "output_names", "outputs_exist"]

@@ -9,79 +9,20 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 
-from . import __version__
+from . import cli_args
 from .errors import LiveVisionError, UsageError
 from .interrupts import EXIT_SIGINT, EXIT_SIGTERM, Terminated, graceful_interrupts
-from .app import ViewMode
 from .models.registry import DEFAULT_MODELS, supported_model_types
-from .models.variant_kinds import DEFAULT_PRECISION, PRECISIONS
+from .options import LoadOptions, PostprocessOptions, ViewMode, cli_flag
 from .pointcloud import CameraIntrinsics
-from .depth_stabilize import STABILIZE_CHOICES
-from .predictor import PRE_POST_CHOICES, PostprocessOptions
-from .types import ResizeMode, SegmentationKind, Task
+from .types import Precision, Task
 
 log = logging.getLogger("livevision")
 
 
-def _defaults_text() -> str:
-    return "\n".join(f"  {t.value:<15} {DEFAULT_MODELS[t]}" for t in Task)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="livevision",
-        description="Run Hugging Face depth, classification and segmentation models live on video, via ONNX Runtime.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="default models:\n" + _defaults_text(),
-    )
-    parser.add_argument("--version", action="version", version=f"livevision {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="log everything, including transformers/optimum/OpenCV messages")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
-
-    export = commands.add_parser(
-        "export",
-        help="export a model to ONNX and cache it",
-        description="Export a Hugging Face model (Hub id or local folder) to ONNX with Optimum and cache it. "
-        "Later runs load the cached model without torch or transformers.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="supported model types:\n"
-        + "\n".join(f"  {t.value:<15} {', '.join(supported_model_types(t))}" for t in Task),
-    )
-    export.add_argument("model", nargs="?",
-                        help="Hub id (e.g. Intel/dpt-large) or a local model folder; "
-                             "default: the task's default model")
-    export.add_argument("--task", required=True, help="depth, classification or segmentation")
-    export.add_argument("--revision", help="Hub revision (branch, tag or commit); Hub ids only")
-    export.add_argument("--cache-dir",
-                        help="where exports are cached (default: models/ in a checkout, else the user cache)")
-    export.add_argument("--opset", type=int, help="ONNX opset (default: Optimum's choice for the model)")
-    export.add_argument("--force", action="store_true", help="export again even if a cached export exists")
-    ahead = export.add_argument_group(
-        "precision variant", "build the variant `livevision run` would choose now, so a live demo starts at once; "
-        "give the same --precision, --device, --calibrate and --input-size as the run")
-    ahead.add_argument("--precision", choices=list(PRECISIONS), default=DEFAULT_PRECISION,
-                       help=f"the variant to build now, as `run --precision` would choose it (default "
-                       f"{DEFAULT_PRECISION}, as run's); fp32: the export only")
-    ahead.add_argument("--device", default="auto", help="the device the run will use (default auto)")
-    ahead.add_argument("--calibrate", metavar="CLIP", help="video, image folder or glob to calibrate INT8 on")
-    ahead.add_argument("--input-size", type=int, metavar="N", help="the model input short side the run will use")
-    ahead.add_argument("--allow-cpu-fallback", action="store_true",
-                       help="build for the CPU when --device is not available, as the run would")
-    export.set_defaults(handler=_cmd_export)
-    models = commands.add_parser(
-        "models", help="what is supported, and what the export cache holds",
-        description="The supported architectures per task with the default models, the export cache's "
-        "folder (and why that one), and the exports and precision variants cached there with their sizes.")
-    models.add_argument("--cache-dir", help="the cache to show (default: the one a run would use)")
-    models.add_argument("--clear", action="store_true", help="remove every cached export and variant")
-    models.set_defaults(handler=_cmd_models)
-    _add_run_parser(commands)
-    _add_batch_parser(commands)
-    return parser
+    return cli_args.build_parser({"export": _cmd_export, "models": _cmd_models, "run": _cmd_run, "batch": _cmd_batch})
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -110,157 +51,6 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(f"  {m.size_bytes / 1e6:8.1f} MB  {m.task:<14} {m.model_type:<14} {m.what:<40} "
               f"{m.source}  [{m.folder.name}]{linked}")
     return 0
-
-
-def _add_run_parser(commands) -> None:
-    run = commands.add_parser(
-        "run",
-        help="run models on a webcam, video file, stream or images and show/save the results",
-        description="Run one or more models on a source and draw their results live.\n\n"
-        "pacing (how frames are chosen when a model is slower than the source):\n"
-        "  live           cameras and streams (default): only the newest frame is inferred, at most one\n"
-        "                 in flight per model; every frame is shown with the latest result and its age\n"
-        "  every          files (default): every frame inferred, in order, stages overlapped\n"
-        "  simulate-live  a file played at its own frame rate, as a camera would deliver it\n\n"
-        "keys in the window: q quit, space pause, v next view, s snapshot",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  livevision run --task depth                                   # webcam 0, window\n"
-        "  livevision run --task segmentation --source in.mp4 --output out.mp4 --results out.jsonl --no-display\n"
-        "  livevision run --task depth,segmentation,classification --rate classification=2 --view grid\n"
-        "  livevision run --task depth --source rtsp://camera.local/stream --model Intel/dpt-hybrid-midas\n"
-        "  livevision run --task classification --source 'photos/*.jpg' --results labels.jsonl\n"
-        "\ndefault models:\n" + _defaults_text(),
-    )
-    _add_task_and_models(run)
-    run.add_argument("--source", default="0",
-                     help="camera index (default 0), video file, rtsp/http(s) URL, image, folder or glob of images")
-    pace = run.add_argument_group("pacing")
-    pace.add_argument("--pacing", choices=["live", "every", "simulate-live"],
-                      help="live for cameras and streams, every for files (defaults); "
-                           "simulate-live plays a file like a camera")
-    pace.add_argument("--max-fps", type=float, help="cap every task's inference rate (frames per second)")
-    pace.add_argument("--rate", action="append", default=[], metavar="TASK=FPS",
-                      help="cap one task's inference rate, e.g. classification=2 (repeatable)")
-    pace.add_argument("--max-frames", type=int, help="stop after this many frames")
-    faults = run.add_argument_group("when a camera or stream stops delivering")
-    faults.add_argument("--reconnect", type=int, metavar="N",
-                        help="reopen attempts per outage, with backoff (default: 10 for streams, 0 for cameras: "
-                        "a camera that is unplugged stops the run)")
-    faults.add_argument("--reconnect-timeout", type=float, metavar="S", help="give up after S seconds without frames")
-    faults.add_argument("--wait-for-camera", action="store_true", help="keep waiting for the source to come back")
-    out = run.add_argument_group("outputs")
-    out.add_argument("--output", type=Path, metavar="VIDEO",
-                     help="write the annotated video (.mp4 H.264 with the source's audio; .mkv, .mov, .avi), "
-                          "or for one image an image (.png, .jpg...)")
-    out.add_argument("--results", type=Path, metavar="JSONL",
-                     help="write per-frame results as JSON Lines (- for standard output)")
-    out.add_argument("--arrays", type=Path, metavar="DIR",
-                     help="write raw per-frame arrays (depth maps, label maps) into DIR")
-    out.add_argument("--depth-format", choices=["npy", "npz", "png", "ply"], default="npy",
-                     help="format of depth arrays in --arrays (png: 16-bit, millimetres for metric models; "
-                     "ply: coloured point clouds in metres, metric models only)")
-    out.add_argument("--rerun", metavar="FILE.rrd|spawn|connect[=URL]",
-                     help="log frames, depth (a 3-D point cloud for metric models), label maps, top-k and telemetry "
-                     "to rerun: a recording file, a viewer spawned now, or a running viewer (livevision[rerun])")
-    out.add_argument("--mcap", type=Path, metavar="FILE.mcap",
-                     help="write ROS 2 messages (Image, CameraInfo, PointCloud2, String) to an MCAP file that "
-                     "Foxglove and ros2 bag open (livevision[mcap])")
-    out.add_argument("--mcap-compression", choices=["none", "lz4", "zstd"], default="zstd",
-                     help="compress --mcap's chunks (default zstd; lz4 is faster and larger)")
-    out.add_argument("--raw-images", action="store_true",
-                     help="--rerun, --mcap, --foxglove: the frame as raw BGR and metric depth as float32 metres "
-                     "(exact values, several times larger) instead of JPEG and 16-bit millimetres")
-    out.add_argument("--foxglove", metavar="[HOST:]PORT",
-                     help="serve --mcap's channels live to Foxglove at ws://HOST:PORT (HOST 127.0.0.1 unless given; "
-                     "livevision[foxglove])")
-    out.add_argument("--fov", type=float, metavar="DEG", help="for point clouds and camera info: the camera's "
-                     "horizontal field of view in degrees (default 60)")
-    out.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="for point clouds and camera info: the camera's "
-                     "intrinsics in pixels, at the source's resolution (instead of --fov)")
-    out.add_argument("--point-stride", type=int, metavar="N",
-                     help="for point clouds (ply, --mcap, --foxglove): keep every N-th pixel in each direction "
-                     "(default: all for ply, at most 160 columns for --mcap and --foxglove, 8 at 1280x720)")
-    out.add_argument("--stats", type=Path, metavar="JSON",
-                     help="write a telemetry summary at the end (FPS, latencies, result age, drops)")
-    out.add_argument("--no-display", action="store_true", help="do not open a window")
-    out.add_argument("--serve", metavar="[HOST:]PORT", help="show the view in a browser at http://HOST:PORT/ "
-                     "(MJPEG; HOST 127.0.0.1 unless given, 0.0.0.0 for every interface)")
-    out.add_argument("--serve-token", metavar="TOKEN", help="the token the web view asks for (?token= in the URL "
-                     "printed at start); default: a new one for any address but loopback, none there; "
-                     "'none': serve without (a warning off loopback)")
-    out.add_argument("--view", choices=[v.value for v in ViewMode],
-                     help="overlay, side_by_side (original | result) or grid (the source and one titled tile per "
-                     "task); default grid when depth and segmentation both run, else overlay")
-    out.add_argument("--alpha", action="append", default=[], metavar="[TASK=]OPACITY",
-                     help="opacity 0..1 of the depth and segmentation colours over the frame, e.g. 0.4 or "
-                     "depth=0.4 (repeatable; default depth 1 alone, 0.6 with other tasks; segmentation 0.5)")
-    out.add_argument("--full-size-tiles", action="store_true",
-                     help="grid: every tile at the source's size (default: the grid is the source's size, its "
-                     "tiles scaled to fit)")
-    out.add_argument("--hud", action="store_true",
-                     help="also draw the telemetry overlay (rates, latencies) into --output's video; by default "
-                     "only the window and the web view show it")
-    out.add_argument("--no-hud", action="store_true", help="hide the telemetry overlay in the window and web view")
-    out.add_argument("--snapshot-dir", type=Path, default=Path("."),
-                     help="where the s key saves snapshots (default: here)")
-    _add_model_arguments(run)
-    run.set_defaults(handler=_cmd_run)
-
-
-def _add_task_and_models(parser) -> None:
-    """--task, --model and --revision: which tasks run with which models (run and batch)."""
-    parser.add_argument("--task", default="depth",
-                        help="depth (default), classification, segmentation, or several: depth,segmentation")
-    parser.add_argument("--model", action="append", default=[], metavar="[TASK=]ID",
-                        help="Hub id or local model folder; with several tasks: task=ID (repeatable). "
-                        "Default: each task's default model")
-    parser.add_argument("--revision", help="Hub revision of --model (one task)")
-
-
-def _add_model_arguments(parser) -> None:
-    """The model, precision and device options `run` and `batch` share."""
-    tuning = parser.add_argument_group("model options")
-    defaults = PostprocessOptions()
-    tuning.add_argument("--segmentation-mode", choices=[k.value for k in SegmentationKind],
-                        default=defaults.segmentation_mode,
-                        help=f"for MaskFormer/Mask2Former (default {defaults.segmentation_mode}, as the HF "
-                             "pipeline); SegFormer is always semantic")
-    tuning.add_argument("--threshold", type=float, default=defaults.threshold,
-                        help=f"segment score threshold (default {defaults.threshold})")
-    tuning.add_argument("--top-k", type=int, default=defaults.top_k,
-                        help=f"classes shown for classification (default {defaults.top_k})")
-    tuning.add_argument("--resize", choices=[m.value for m in ResizeMode], default=ResizeMode.EXACT.value,
-                        help="exact: resizing identical to the HF processors (default); "
-                             "fast: OpenCV's, slightly cheaper")
-    tuning.add_argument("--pre-post", choices=list(PRE_POST_CHOICES), default="auto",
-                        help="where pre- and post-processing run: device (ONNX graphs on the model's provider, the "
-                        "frame goes up once and only results come down), host (numpy/OpenCV) or auto (default: "
-                        "device on a GPU, host on the CPU)")
-    tuning.add_argument("--depth-stabilize", choices=list(STABILIZE_CHOICES), default="auto",
-                        help="depth values over time: align (scale and shift fitted to the previous frame), "
-                        "smooth (align, then a motion-aware moving average) or off; default auto: smooth in "
-                        "the live modes, align for files, off for one image")
-    tuning.add_argument("--batch", default="auto", metavar="N|auto",
-                        help="every mode: run up to N consecutive frames through the model as one batch "
-                        "(default auto: 1 on the CPU, where batching measured no faster; measured on a GPU)")
-    tuning.add_argument("--input-size", action="append", default=[], metavar="[TASK=]N",
-                        help="model input short side in pixels, for models that take other sizes "
-                        "(e.g. Depth Anything 252 or 364 instead of 518: faster, coarser); aspect ratio "
-                        "and the model's multiple are kept")
-    tuning.add_argument("--cache-dir", type=Path, help="export cache folder")
-    device = parser.add_argument_group("execution")
-    device.add_argument("--device", default="auto",
-                        help="auto (default: the best available), cpu, cuda, tensorrt, openvino, coreml or directml "
-                        "(an index may follow: cuda:1)")
-    device.add_argument("--precision", choices=list(PRECISIONS), default=DEFAULT_PRECISION,
-                        help="auto (default): the fastest variant that passes the accuracy gate, measured on this "
-                        "machine on first use and cached; fp32; fp16 (GPU); int8")
-    device.add_argument("--calibrate", metavar="CLIP",
-                        help="video, image folder or glob to calibrate INT8 and check variants on "
-                        "(default: synthetic frames; a clip from your camera is better)")
-    device.add_argument("--allow-cpu-fallback", action="store_true",
-                        help="run on the CPU, with a warning, when --device is not available, instead of stopping")
 
 
 def _task_values(pairs: list[str], tasks: list[Task], what: str, convert) -> dict:
@@ -340,7 +130,8 @@ def _reconnect_policy(args: argparse.Namespace):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .app import OutputOptions, RunOptions, SourceOptions, run
+    from .app import run
+    from .options import OutputOptions, RunOptions, SourceOptions
     from .stream import parse_tasks
 
     tasks = parse_tasks(args.task)
@@ -363,6 +154,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          "--depth-format ply, --rerun, --mcap or --foxglove")
     if args.raw_images and not (args.rerun or args.mcap or args.foxglove):
         raise UsageError("--raw-images applies to --rerun, --mcap and --foxglove")
+    if args.depth_stride is not None and not (args.rerun or args.mcap or args.foxglove):
+        raise UsageError("--depth-stride applies to --rerun, --mcap and --foxglove")
+    if args.depth_stride is not None and args.depth_stride < 1:
+        raise UsageError(f"--depth-stride must be at least 1, got {args.depth_stride}")
     camera = CameraIntrinsics.parse(args.intrinsics) if args.intrinsics else None
     options = RunOptions(
         tasks=tuple(tasks),
@@ -376,34 +171,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
             alpha=_alpha_values(args.alpha, tasks), full_size_tiles=args.full_size_tiles,
             hud=not args.no_hud, hud_in_output=args.hud, snapshot_dir=args.snapshot_dir,
             serve=args.serve, serve_token=args.serve_token, rerun=args.rerun, mcap=args.mcap,
-            mcap_compression=args.mcap_compression, foxglove=args.foxglove, raw_images=args.raw_images),
+            mcap_compression=args.mcap_compression, foxglove=args.foxglove, raw_images=args.raw_images,
+            depth_stride=args.depth_stride),
     )
     return run(options)
 
 
 def _model_options(args: argparse.Namespace, tasks):
-    """The model, precision and device options as ModelOptions (run and batch)."""
-    from .app import ModelOptions
-    from .predictor import PostprocessOptions
+    """The model, precision and device options as ModelOptions (run and batch), parsed here: a bad value
+    is one line naming its flag."""
+    from .options import ModelOptions
 
-    if args.top_k < 1:
-        raise UsageError("--top-k must be at least 1")
+    postprocess = PostprocessOptions.parse(dict(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
+                                                threshold=args.threshold), spell=cli_flag)
     if args.revision and len(tasks) > 1:
         raise UsageError("--revision applies to one model: run one task, or pin each model by folder")
-    return ModelOptions(
-        models=_task_values(args.model, tasks, "--model", str), revision=args.revision,
-        cache_dir=args.cache_dir, device=args.device, allow_fallback=args.allow_cpu_fallback,
+    # a run's models wait for frames between runs: live (no ONNX Runtime thread spinning, see Stream.open)
+    load = LoadOptions.parse(dict(
+        revision=args.revision, cache_dir=args.cache_dir, device=args.device, allow_fallback=args.allow_cpu_fallback,
         precision=args.precision, calibrate=args.calibrate, resize=args.resize, pre_post=args.pre_post,
-        batch=_count_or_auto(args.batch, "--batch", "frames"),
-        input_size=_task_values(args.input_size, tasks, "--input-size", int),
-        depth_stabilize=args.depth_stabilize,
-        postprocess=PostprocessOptions(top_k=args.top_k, segmentation_mode=args.segmentation_mode,
-                                       threshold=args.threshold))
+        batch=args.batch, live=True), spell=cli_flag)
+    return ModelOptions(models=_task_values(args.model, tasks, "--model", str), load_options=load,
+                        input_size=_task_values(args.input_size, tasks, "--input-size", int),
+                        depth_stabilize=args.depth_stabilize, postprocess=postprocess)
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .app import OutputOptions, RunOptions, SourceOptions
-    from .batch import Job, expand_sources
+    from .batch import Job
+    from .batch_sources import expand_sources
+    from .options import OutputOptions, RunOptions, SourceOptions
     from .batch_runner import run_batch
     from .stream import parse_tasks
 
@@ -416,52 +212,22 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return run_batch(expand_sources(args.sources), job, ray=args.ray, workers=workers, force=args.force)
 
 
-def _add_batch_parser(commands) -> None:
-    batch = commands.add_parser(
-        "batch", help="run models over many video files (or images), here or on a Ray cluster",
-        description="Every frame of every file through the same models, each file's results written under "
-        "--output-dir, named after it. Models load once per worker; the largest files go first; a bad file is "
-        "marked failed and the batch goes on; a rerun skips files already done with the same options.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  livevision batch clips/ --task segmentation --output-dir out/ --video\n"
-        "  livevision batch 's3://bucket/logs/*.mp4' --task depth --output-dir s3://bucket/depth/ --ray ray://head:10001\n"
-        "  livevision batch @list.txt --task classification --output-dir labels/ --ray off")
-    batch.add_argument("sources", nargs="+", metavar="SOURCE",
-                       help="files, folders, globs, @list.txt (one path or URL per line); fsspec URLs too")
-    _add_task_and_models(batch)
-    batch.add_argument("--output-dir", required=True, help="where the outputs and manifest.jsonl go (fsspec URL ok)")
-    batch.add_argument("--video", action="store_true", help="also write each file's annotated video (.mp4)")
-    batch.add_argument("--arrays", action="store_true", help="also write each file's raw arrays (a folder)")
-    batch.add_argument("--depth-format", choices=["npy", "npz", "png"], default="npy",
-                       help="format of depth arrays with --arrays")
-    batch.add_argument("--ray", default="auto", metavar="auto|ADDRESS|local|off",
-                       help="auto (default): the Ray cluster RAY_ADDRESS names, else this process; ADDRESS: join a "
-                       "cluster (ray://host:10001 or host:6379); local: a Ray on this machine's cores and GPUs "
-                       "(slower to start than it wins back on small batches); off: this process (see --workers)")
-    batch.add_argument("--workers", default="auto", metavar="N|auto",
-                       help="in this process, files run side by side; auto (default): one per "
-                       "physical core, each model on one ONNX Runtime thread, when the models run on the CPU "
-                       "(as many as memory allows); one on an accelerator")
-    batch.add_argument("--force", action="store_true", help="redo files already done with the same options")
-    _add_model_arguments(batch)
-    batch.set_defaults(handler=_cmd_batch)
-
-
 def _cmd_export(args: argparse.Namespace) -> int:
     from .models.export import export_model
 
     task = Task.parse(args.task)
     model = args.model or DEFAULT_MODELS[task]
+    load = LoadOptions.parse(dict(revision=args.revision, cache_dir=args.cache_dir, precision=args.precision,
+                                  calibrate=args.calibrate, device=args.device, input_size=args.input_size,
+                                  allow_fallback=args.allow_cpu_fallback), spell=cli_flag)
     entry = export_model(model, task, revision=args.revision, cache_dir=args.cache_dir, opset=args.opset,
                          force=args.force)
     exported = entry.path
-    if args.precision != "fp32" or args.input_size is not None:
-        from .predictor import RuntimeOptions, find_model_entry
+    if load.precision is not Precision.FP32 or load.input_size is not None:
+        from .loader import find_model_entry
 
-        runtime = RuntimeOptions(device=args.device, allow_fallback=args.allow_cpu_fallback, input_size=args.input_size)
         entry = find_model_entry(model, task, revision=args.revision, cache_dir=args.cache_dir,
-                                 precision=args.precision, calibrate=args.calibrate, runtime=runtime)
+                                 precision=load.precision, calibrate=args.calibrate, runtime=load)
     for warning in entry.metadata.get("notes", {}).get("validation_warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
     # stdout: the folder to copy, the export itself (a precision variant built here is this machine's choice;

@@ -31,3 +31,9 @@ class UsageError(LiveVisionError):
     """Bad arguments: an unknown task, an invalid option value."""
 
     exit_code = 2
+
+
+class OptionError(UsageError, ValueError):
+    """A bad option value (an unknown precision, a batch of 0...), raised where the option enters:
+    the command line, `pipeline()`, `load_model`, `Stream`. A ValueError too, as transformers'
+    users expect of a bad argument; the command line prints it as one line and exits with 2."""

@@ -3,10 +3,11 @@
 A Predictor picks its head once, when it is built (`head_for`), instead of asking which task it
 runs on every frame:
 
-    head = head_for(Task.SEGMENTATION, architecture, config, PostprocessOptions(segmentation_mode="instance"))
+    head = head_for(Task.SEGMENTATION, architecture, config, segmentation=SegmentationOptions(mode="instance"))
     result = head.postprocess(outputs, prepared)   # outputs in the order of architecture.outputs
 
-Each head holds only what its task needs (labels, depth kind, thresholds), checked at construction.
+Each head holds only what its task needs (labels, depth kind, thresholds). Its options come checked
+(livevision.options.PostprocessOptions parses them where they enter): the heads trust them.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
-from .errors import UsageError
 from .models.registry import Architecture
-from .tasks.classification import FUNCTIONS, normalize_id2label, postprocess_classification
+from .tasks.classification import normalize_id2label, postprocess_classification
 from .tasks.depth import depth_kind, postprocess_depth
-from .tasks.mask_classification import MODES, PIPELINE_DEFAULTS, postprocess_mask_classification
+from .tasks.mask_classification import PIPELINE_DEFAULTS, postprocess_mask_classification
 from .tasks.segmentation import postprocess_semantic
 from .types import (
     ClassificationResult,
@@ -33,20 +33,14 @@ from .types import (
 )
 
 
-
 @dataclass(frozen=True)
 class ClassificationOptions:
     """top_k: how many classes, best first (None: all). function_to_apply: "softmax", "sigmoid" or
-    "none" (raw logits); None: the HF pipeline's choice for the model (sigmoid for multi-label)."""
+    "none" (raw logits); None: the HF pipeline's choice for the model (sigmoid for multi-label).
+    Checked by PostprocessOptions, where the values enter."""
 
     top_k: int | None = 5
     function_to_apply: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.top_k is not None and (isinstance(self.top_k, bool) or int(self.top_k) < 1):
-            raise UsageError(f"top_k must be a positive integer or None, got {self.top_k!r}")
-        if self.function_to_apply is not None and self.function_to_apply.lower() not in FUNCTIONS:
-            raise UsageError(f"function_to_apply must be one of {FUNCTIONS} or None, got {self.function_to_apply!r}")
 
 
 @dataclass(frozen=True)
@@ -54,20 +48,12 @@ class SegmentationOptions:
     """mode: for MaskFormer / Mask2Former, "panoptic" (the HF pipeline's default), "instance" or
     "semantic" (per-pixel-logit models such as SegFormer are always semantic). threshold,
     mask_threshold, overlap_mask_area_threshold: as in the HF post-processing, with the pipeline's
-    defaults."""
+    defaults. Checked by PostprocessOptions, where the values enter."""
 
     mode: str = PIPELINE_DEFAULTS["mode"]
     threshold: float = PIPELINE_DEFAULTS["threshold"]
     mask_threshold: float = PIPELINE_DEFAULTS["mask_threshold"]
     overlap_mask_area_threshold: float = PIPELINE_DEFAULTS["overlap_mask_area_threshold"]
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise UsageError(f"segmentation mode must be one of {MODES}, got {self.mode!r}")
-        for name in ("threshold", "mask_threshold", "overlap_mask_area_threshold"):
-            value = getattr(self, name)
-            if not 0.0 <= float(value) <= 1.0:
-                raise UsageError(f"{name} must be between 0 and 1, got {value!r}")
 
 
 class Head(Protocol):

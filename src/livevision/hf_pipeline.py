@@ -23,8 +23,8 @@ Outputs are transformers' formats:
 - classification: [{"label", "score"}, ...], best first;
 - segmentation: [{"score", "label", "mask"}, ...] with "mask" a PIL "L" image (255 inside); semantic
   models give one entry per class present, score None; MaskFormer / Mask2Former panoptic (the default),
-  or `subtask="instance"` / `"semantic"`. Instance masks do not overlap, as in transformers; where two
-  instances overlap the higher score keeps the pixels (transformers paints them in an unspecified order).
+  or `subtask="instance"` / `"semantic"`. Instance masks do not overlap, as in transformers: they come
+  in its order and are painted as it paints them (the later of two overlapping instances keeps the pixels).
 """
 
 from __future__ import annotations
@@ -40,19 +40,19 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import MissingDependencyError, UsageError
+from .errors import MissingDependencyError, OptionError, UsageError
 from .heads import head_for
 from .models.providers import CPU, ProviderUnavailableError
-from .predictor import PostprocessOptions, load_model
+from .options import LOAD_KEYS, LoadOptions, PostprocessOptions
+from .predictor import load_model
 from .tasks.classification import label_for
-from .types import ClassificationResult, DepthResult, SegmentationResult, Task
+from .types import ClassificationResult, DepthResult, Precision, SegmentationResult, Task
 
 log = logging.getLogger(__name__)
 
 _CLASSIFICATION_KEYS = ("top_k", "function_to_apply")
 _SEGMENTATION_KEYS = ("subtask", "threshold", "mask_threshold", "overlap_mask_area_threshold")
-_LOAD_KEYS = ("precision", "device", "cache_dir", "revision", "resize", "pre_post", "input_size", "calibrate",
-              "allow_fallback", "batch")
+_SUBTASK = {"segmentation_mode": "subtask"}
 # transformers' pipeline() keywords that have no meaning here: accepted, so course code runs, and ignored.
 _IGNORED_KEYS = ("framework", "use_fast", "torch_dtype", "image_processor", "feature_extractor", "trust_remote_code",
                  "model_kwargs", "token", "timeout")
@@ -70,7 +70,7 @@ def _device(value) -> str:
     if value is None:
         return "auto"
     if isinstance(value, bool):
-        raise UsageError(f"pipeline(device=...) takes a device index, a name or a torch.device, got {value!r}")
+        raise OptionError(f"pipeline(device=...) takes a device index, a name or a torch.device, got {value!r}")
     if isinstance(value, numbers.Integral):
         return "cpu" if value < 0 else f"cuda:{int(value)}"
     return str(value)
@@ -125,7 +125,7 @@ class LivePipeline:
         self.task = Task.parse(task)
         self._task_keys = {Task.CLASSIFICATION: _CLASSIFICATION_KEYS, Task.SEGMENTATION: _SEGMENTATION_KEYS}.get(
             self.task, ())
-        unknown = [k for k in kwargs if k not in (*self._task_keys, *_LOAD_KEYS, *_IGNORED_KEYS)]
+        unknown = [k for k in kwargs if k not in (*self._task_keys, *LOAD_KEYS, *_IGNORED_KEYS)]
         if unknown:
             raise TypeError(f"pipeline() got keyword arguments it does not take for {self.task.value}: "
                             f"{', '.join(unknown)}")
@@ -134,40 +134,40 @@ class LivePipeline:
             log.info("pipeline(): ignoring %s (no meaning for an ONNX model)", ", ".join(ignored))
         self.batch_size = _positive(batch_size, "batch_size")
         self.options = {k: kwargs[k] for k in self._task_keys if k in kwargs}
-        load = {k: kwargs[k] for k in _LOAD_KEYS if k in kwargs}
-        # transformers' answers unless asked otherwise: the FP32 export itself; a faster variant (INT8...)
-        # that passed the gate on calibration frames can still round (or, near a tie, flip) an answer
-        load.setdefault("precision", "fp32")
-        load["device"] = _device(load.get("device"))
-        if self.batch_size > 1 and "batch" not in load:
-            load["batch"] = self.batch_size
+        post = self._postprocess_options(self.options)
+        load = self._load_options({k: kwargs[k] for k in LOAD_KEYS if k in kwargs})
         try:
             with _first_use_notes_on_stderr():
-                self.predictor = load_model(model, self.task, options=self._postprocess_options(self.options),
-                                            **load)
+                self.predictor = load_model(model, self.task, options=post, load=load)
         except ProviderUnavailableError as exc:  # its text names the CLI's --device; say which argument it was
             raise ProviderUnavailableError(f"pipeline(device={kwargs.get('device')!r}): {exc}") from None
-        if load["device"] not in ("auto", "cpu") and not load.get("allow_fallback") and self.predictor.provider == CPU:
+        if load.device not in ("auto", "cpu") and not load.allow_fallback and self.predictor.provider == CPU:
             # The provider is compiled in but could not start (no GPU, driver or CUDA library): ONNX Runtime
             # moved the session to the CPU, which is no answer to an explicit device.
             raise ProviderUnavailableError(
-                f"pipeline(device={kwargs.get('device')!r}): ONNX Runtime could not start {load['device']} (no such "
+                f"pipeline(device={kwargs.get('device')!r}): ONNX Runtime could not start {load.device} (no such "
                 "device, or a missing driver or CUDA/cuDNN library) and would run on the CPU; pass device=-1 for "
                 "the CPU")
         self.model = self.predictor  # transformers' `pipe.model`, for code that reads its name or config
         self._heads: dict[PostprocessOptions, Any] = {}  # per-call options other than the construction ones
 
-    def _postprocess_options(self, options: dict) -> PostprocessOptions:
-        defaults = PostprocessOptions()
-        subtask = options.get("subtask")
-        return PostprocessOptions(
-            top_k=options.get("top_k", defaults.top_k),
-            function_to_apply=options.get("function_to_apply", defaults.function_to_apply),
-            segmentation_mode=subtask if subtask is not None else defaults.segmentation_mode,
-            threshold=options.get("threshold", defaults.threshold),
-            mask_threshold=options.get("mask_threshold", defaults.mask_threshold),
-            overlap_mask_area_threshold=options.get("overlap_mask_area_threshold",
-                                                    defaults.overlap_mask_area_threshold))
+    def _load_options(self, values: dict) -> LoadOptions:
+        """The pipeline's edge for load options: transformers' device and batch_size translated, then parsed."""
+        # transformers' answers unless asked otherwise: the FP32 export itself; a faster variant (INT8...)
+        # that passed the gate on calibration frames can still round (or, near a tie, flip) an answer
+        values.setdefault("precision", Precision.FP32)
+        values["device"] = _device(values.get("device"))
+        if self.batch_size > 1 and "batch" not in values:
+            values["batch"] = self.batch_size
+        return LoadOptions.parse(values)
+
+    @staticmethod
+    def _postprocess_options(options: dict) -> PostprocessOptions:
+        """Per-call or construction keywords as PostprocessOptions: transformers' `subtask` is the
+        segmentation mode (and named so in messages)."""
+        values = {("segmentation_mode" if k == "subtask" else k): v for k, v in options.items()
+                  if not (k == "subtask" and v is None)}
+        return PostprocessOptions.parse(values, spell=lambda name: _SUBTASK.get(name, name))
 
     def _head(self, options: dict):
         """The head for per-call options; None when they are the predictor's own."""
@@ -215,7 +215,7 @@ class LivePipeline:
 
 def _positive(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{name} must be a positive integer, got {value!r}")
+        raise OptionError(f"{name} must be a positive integer, got {value!r}")
     return value
 
 

@@ -36,6 +36,7 @@ from .engine.pacing import Pacing, RateLimiter
 from .engine.running import TaskOutput
 from .engine.telemetry import Telemetry
 from .errors import UsageError
+from .options import LoadOptions
 from .sources import CapturePolicy, CaptureThread, FrameSource, ReconnectPolicy, open_source
 from .threads import wait_for
 from .types import DepthResult, Frame, Task
@@ -196,16 +197,31 @@ class Stream:
     @classmethod
     def open(cls, source, task="depth", *, model=None, models=None, pacing=None, max_fps=None, rates=None,
              clock: Clock | None = None, threaded: bool = True, reconnect: "ReconnectPolicy | bool | None" = None,
-             depth_stabilize: str = "auto", **load_kwargs) -> "Stream":
-        """A Stream from specs: the source is opened first (a bad one fails before any model loads),
-        then each task's model is loaded.
+             depth_stabilize: str = "auto", options=None, input_size=None, load: LoadOptions | None = None,
+             **load_kwargs) -> "Stream":
+        """A Stream from specs: the options are parsed and the source opened first (a bad one fails
+        before any model loads), then each task's model is loaded.
 
         task: one task or several ("depth,segmentation"). model: a Hub id or folder (one task), or
         {task: id}; default: each task's default model. models: ready models by task for some or all
-        of the tasks; the others are loaded. load_kwargs go to `load_model` (cache_dir, providers,
-        resize, ...). The rest: see Stream.
+        of the tasks; the others are loaded. options: PostprocessOptions (one task) or {task: ...};
+        input_size: a short side in pixels (one task) or {task: N}. load_kwargs: LoadOptions fields as
+        `load_model` takes them (cache_dir, device, precision, resize, ...), or `load`, LoadOptions built
+        already. The rest: see Stream.
         """
         tasks = parse_tasks(task)
+        if load is None:
+            # No ORT thread spinning in any mode: in `every` the decode, pre/post-processing, render and
+            # encode threads run beside inference, and spinning threads took their cores (SegFormer-B0,
+            # 640x272 file with --output, 3 interleaved rounds: 0.84x raw session.run with spinning,
+            # 0.93x without).
+            load = LoadOptions.parse({"live": True, **load_kwargs})
+        elif load_kwargs:
+            raise TypeError(f"give load options as `load` or as keywords, not both (got {', '.join(load_kwargs)})")
+        sizes = _as_task_map(tasks, input_size, "an input size")
+        per_task = options if isinstance(options, Mapping) else {t: options for t in tasks}
+        per_task = _as_task_map(tasks, per_task, "post-processing options")
+        wanted = _as_task_map(tasks, model, "a model")
         opened = open_source(source, reconnect=reconnect)
         try:
             ready = {Task.parse(t): m for t, m in (models or {}).items()}
@@ -216,13 +232,8 @@ class Stream:
             if to_load:
                 from .predictor import load_models
 
-                wanted = _as_task_map(tasks, model, "a model")
-                # No ORT thread spinning in any mode: in `every` the decode, pre/post-processing, render and
-                # encode threads run beside inference, and spinning threads took their cores (SegFormer-B0,
-                # 640x272 file with --output, 3 interleaved rounds: 0.84x raw session.run with spinning,
-                # 0.93x without).
-                load_kwargs.setdefault("live", True)
-                ready.update(load_models(to_load, {t: v for t, v in wanted.items() if t in to_load}, **load_kwargs))
+                ready.update(load_models(to_load, {t: v for t, v in wanted.items() if t in to_load},
+                                         options=per_task, input_size=sizes, load=load))
             return cls(opened, {t: ready[t] for t in tasks}, pacing, max_fps=max_fps, rates=rates, clock=clock,
                        threaded=threaded, depth_stabilize=depth_stabilize)
         except BaseException:

@@ -1,4 +1,4 @@
-"""Typed values that flow between stages: prepared model inputs and per-task results.
+"""Typed values that flow between stages: prepared model inputs, frames, per-task results and outputs.
 
 Shapes are (height, width) unless a name says otherwise; arrays are numpy.
 """
@@ -67,6 +67,14 @@ class ResizeMode(ValueEnum):
 
     EXACT = "exact"  # identical to the Hugging Face processors (Pillow)
     FAST = "fast"  # OpenCV's resize, slightly cheaper
+
+
+class PrePost(ValueEnum):
+    """Where pre- and post-processing run (see livevision.graphs)."""
+
+    AUTO = "auto"  # the device on GPU providers, the host on the CPU (predictor.PRE_POST_AUTO)
+    HOST = "host"  # numpy / OpenCV
+    DEVICE = "device"  # ONNX graphs on the model's provider, tensors kept there
 
 
 class DepthKind(ValueEnum):
@@ -198,3 +206,24 @@ class Frame:
 
 #: Any task's result.
 Result = Union[DepthResult, ClassificationResult, SegmentationResult]
+
+
+@dataclass(frozen=True)
+class TaskOutput:
+    """A task's result and where it came from (what the engines hand on, and the sinks take).
+
+    frame_index / timestamp_s / captured_at: the frame it was computed on (its source time, and
+        its capture time on the engine's clock).
+    latency_s: pre-processing + inference + post-processing time.
+    image: that frame's BGR image (the same array, not a copy): in the live modes the frame shown with a
+        result is newer than the one it was computed on, and this one lines up with the result pixel
+        for pixel (point-cloud colours, overlays for recording, robot code).
+    """
+
+    result: object
+    frame_index: int
+    timestamp_s: float
+    captured_at: float
+    latency_s: float
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    source: str | None = None  # the frame's source (Frame.source): its image file, video, URL or camera

@@ -242,6 +242,35 @@ def _start_task(task: Task, model, inq: queue.Queue, telemetry: Telemetry, clock
     return outq, threads
 
 
+def _dispatch(capture: CaptureThread, frames_q: queue.Queue, task_in: Mapping[Task, queue.Queue],
+              limiters: Mapping[Task, RateLimiter], telemetry: Telemetry, clock: Clock, stop: threading.Event) -> None:
+    """The dispatch thread of run_every: each captured frame to every task's queue (marked to run or not by
+    its rate limiter) and to the frames queue, then END, or the capture's failure, to all of them."""
+    outputs = [frames_q, *task_in.values()]
+    try:
+        while True:
+            try:
+                frame = capture.read(timeout=None)
+            except BaseException as exc:
+                for q in outputs:
+                    put(q, Failure(exc), stop)
+                return
+            if frame is None:
+                for q in outputs:
+                    put(q, END, stop)
+                return
+            telemetry.captured(clock.now())
+            for task, q in task_in.items():
+                # Rates count in source time, so `every` stays deterministic.
+                run = limiters[task].ready(frame.timestamp_s)
+                if run:
+                    limiters[task].started(frame.timestamp_s)
+                put(q, _Job(frame, run), stop)
+            put(frames_q, frame, stop)
+    except Stopped:
+        return
+
+
 def run_every(
     capture: CaptureThread,
     models: Mapping[Task, object],
@@ -259,32 +288,8 @@ def run_every(
         task_out[task], started = _start_task(task, model, task_in[task], telemetry, clock, stop)
         threads += started
 
-    def dispatch() -> None:
-        outputs = [frames_q, *task_in.values()]
-        try:
-            while True:
-                try:
-                    frame = capture.read(timeout=None)
-                except BaseException as exc:
-                    for q in outputs:
-                        put(q, Failure(exc), stop)
-                    return
-                if frame is None:
-                    for q in outputs:
-                        put(q, END, stop)
-                    return
-                telemetry.captured(clock.now())
-                for task, q in task_in.items():
-                    # Rates count in source time, so `every` stays deterministic.
-                    run = limiters[task].ready(frame.timestamp_s)
-                    if run:
-                        limiters[task].started(frame.timestamp_s)
-                    put(q, _Job(frame, run), stop)
-                put(frames_q, frame, stop)
-        except Stopped:
-            return
-
-    threads.append(threading.Thread(target=dispatch, name="dispatch", daemon=True))
+    threads.append(threading.Thread(target=_dispatch, args=(capture, frames_q, task_in, limiters, telemetry, clock,
+                                                            stop), name="dispatch", daemon=True))
     threads[-1].start()
     latest: dict[Task, TaskOutput] = {}
     try:

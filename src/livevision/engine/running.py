@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-from ..types import Frame
+from ..types import Frame, TaskOutput  # TaskOutput lives in types (sinks take it too)
 from .telemetry import Telemetry
-
-
-@dataclass(frozen=True)
-class TaskOutput:
-    """A task's result and where it came from.
-
-    frame_index / timestamp_s / captured_at: the frame it was computed on (its source time, and
-        its capture time on the engine's clock).
-    latency_s: pre-processing + inference + post-processing time.
-    image: that frame's BGR image (the same array, not a copy): in the live modes the frame shown with a
-        result is newer than the one it was computed on, and this one lines up with the result pixel
-        for pixel (point-cloud colours, overlays for recording, robot code).
-    """
-
-    result: object
-    frame_index: int
-    timestamp_s: float
-    captured_at: float
-    latency_s: float
-    image: np.ndarray | None = field(default=None, repr=False, compare=False)
-    source: str | None = None  # the frame's source (Frame.source): its image file, video, URL or camera
 
 
 @runtime_checkable

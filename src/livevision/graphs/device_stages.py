@@ -18,11 +18,11 @@ from ..heads import ClassificationHead, DepthHead, Head, SegmentationHead
 from ..tasks.classification import label_for, scoring_function
 from ..tasks.depth import zoedepth_padding
 from ..tasks.mask_classification import (
+    INSTANCE_MASK_LOGIT,
     MASK2FORMER_MASK_HW,
     instance_candidates,
     instance_result,
     kept_instances,
-    logit,
     panoptic_candidates,
     panoptic_result,
     softmax,
@@ -209,7 +209,7 @@ class MaskClassificationPost(_DevicePost):
         if unique.size:
             values, masks = self.binder.run(self.session, {
                 "mask_logits": mask_logits, "queries": unique, "out_hw": out_hw,
-                "logit_threshold": np.array([logit(o.mask_threshold)], np.float32)}, ["mask_scores", "masks"],
+                "logit_threshold": np.array([INSTANCE_MASK_LOGIT], np.float32)}, ["mask_scores", "masks"],
                 to_host=True)
             mask_scores = dict(zip(unique.tolist(), values.tolist()))
             full = {int(q): mask.view(np.bool_) for q, mask in zip(unique, masks[0])}

@@ -23,7 +23,6 @@ from ..errors import UsageError
 from ..types import Task
 from .cache import CONFIG_FILE, ONNX_FILE, PROCESSOR_FILE, CacheEntry, CacheKey, ModelCache
 from .variant_history import VariantHistory, machine_key, shape_key
-from .variant_kinds import PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +78,11 @@ def calibration_frames(source: str | Path | None, count: int | None = None) -> l
 def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, device: str, preprocess,
                           cache: ModelCache, calibrate: str | Path | None = None,
                           input_size: int | None = None, intra_op_threads: int | None = None,
-                          allow_fallback: bool = False) -> CacheEntry:
-    """The cache entry to run for `precision` ("fp32" is the export itself). `preprocess`
-    turns calibration frames into model inputs, at the input size the model will run at.
-    allow_fallback: as for create_session: without it, a device whose provider is missing is an error."""
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+                          allow_fallback: bool = False, config: dict | None = None) -> CacheEntry:
+    """The cache entry to run for `precision` ("fp32" is the export itself; checked by check_precision).
+    `preprocess` turns calibration frames into model inputs, at the input size the model will run at.
+    allow_fallback: as for create_session: without it, a device whose provider is missing is an error.
+    config: fp32's config.json when the caller has read it already."""
     if precision == "fp32":
         return fp32
     from .providers import provider_names, resolve_providers
@@ -102,14 +100,15 @@ def find_or_build_variant(fp32: CacheEntry, task: Task, *, precision: str, devic
     entry = cache.lookup(key)
     if entry is not None:
         return dataclasses.replace(entry, label=fp32.label)
-    model_type = fp32.read_json(CONFIG_FILE).get("model_type")
+    config = config if config is not None else fp32.read_json(CONFIG_FILE)
+    model_type = config.get("model_type")
 
     def build(tmp: Path) -> dict:
         inputs = [preprocess(frame).pixel_values for frame in calibration_frames(calibrate)]
         history = VariantHistory(cache, machine_key(provider), shape_key(fp32.onnx_path, model_type, inputs[0].shape))
         chosen, report = choose_variant(
             fp32.onnx_path, tmp / "candidates", task=task, model_type=model_type, calibration_inputs=inputs,
-            device=device, precision=precision, config=fp32.read_json(CONFIG_FILE),
+            device=device, precision=precision, config=config,
             calibration_note=calibrated_on, intra_op_threads=intra_op_threads, allow_fallback=allow_fallback,
             skip=history.slower_kinds(), label=fp32.source,
         )

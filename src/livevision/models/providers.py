@@ -34,7 +34,7 @@ import logging
 from pathlib import Path
 from typing import NamedTuple, Sequence, Union
 
-from ..errors import MissingDependencyError, UsageError
+from ..errors import MissingDependencyError, OptionError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ __all__ = [
     "ProviderUnavailableError",
     "ProviderSpec",
     "apply_session_options",
+    "check_device",
     "fallback_message",
     "provider_names",
     "report_session_providers",
@@ -102,15 +103,24 @@ def provider_names(providers: Sequence[ProviderSpec]) -> list[str]:
     return [p if isinstance(p, str) else p[0] for p in providers]
 
 
+def check_device(device: str) -> str:
+    """`device` when it is a --device value (a name, an index or sub-device after a colon), else an
+    OptionError: checked where the option enters, before any model loads."""
+    name, sub = _parse_device(device)
+    if sub is not None and name != "openvino":  # OpenVINO's sub-devices are checked with its provider
+        _device_id(device, sub)
+    return device
+
+
 def _parse_device(device: str) -> tuple[str, str | None]:
     if not isinstance(device, str) or not device.strip():
-        raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+        raise OptionError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
     name, _, sub = device.strip().lower().partition(":")
     if name not in DEVICES:
-        raise UsageError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)} "
+        raise OptionError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)} "
                          "(an index may follow: cuda:1, directml:1, openvino:gpu)")
     if sub and name in ("auto", "cpu", "coreml"):
-        raise UsageError(f"--device {name} takes no index or sub-device, got {device!r}")
+        raise OptionError(f"--device {name} takes no index or sub-device, got {device!r}")
     return name, sub or None
 
 
@@ -118,7 +128,7 @@ def _device_id(device: str, sub: str | None) -> int:
     if sub is None:
         return 0
     if not sub.isdigit():
-        raise UsageError(f"--device {device}: the part after ':' must be a device index (0, 1, ...), got {sub!r}")
+        raise OptionError(f"--device {device}: the part after ':' must be a device index (0, 1, ...), got {sub!r}")
     return int(sub)
 
 

@@ -5,6 +5,21 @@ Plain functions over ONNX files; the CLI and the cache call them.
     chosen, report = choose_variant(fp32, folder, task="classification", model_type="vit",
                                     calibration_inputs=frames, device="cpu")
 
+precision "auto": build the kinds worth trying for the model type on the device, check each with the
+accuracy gate (accuracy.check_agreement) against FP32's outputs, time each against FP32 (median of
+interleaved runs, same session options as live mode, a time budget), and choose the fastest that passes
+and beats FP32 by MIN_SPEEDUP; FP32 otherwise. A candidate that fails to build, load or run is reported
+and skipped. precision "fp32" / "fp16" / "int8": build that variant only (int8: the kind the model's
+profile names), still check and time it, and return it even when the gate fails -- with a warning in
+the log and in report["warnings"]; never another variant in its place. A build failure raises
+ExportError. Before building, one line is logged: what is tried (and skipped), and about how long it
+takes, from one timed FP32 run; report["measurement"] keeps that estimate and the time it took.
+
+Calibration inputs are pre-processed pixel_values, (1, 3, H, W) float32 each, from the user's clip or,
+by default, synthetic_calibration_frames() run through the model's own preprocessor. Synthetic frames are
+photo-like but not photos: INT8 activation ranges and the gate's verdict are only as good as the frames,
+so a clip from the real camera is better for both.
+
 The kinds, and which architectures get which: variant_kinds. Building one: variant_build. Timing:
 variant_timing. The report: variant_report. Calibration frames: calibration_frames.
 """
@@ -44,54 +59,24 @@ MIN_SPEEDUP = 1.05
 
 
 def choose_variant(
-    fp32_onnx: Path,
-    candidates_dir: Path,
-    *,
-    task: Task | str,
-    model_type: str,
-    calibration_inputs: Sequence[np.ndarray],
-    device: str = "cpu",
-    precision: str = "auto",
-    config: dict | None = None,
-    kinds: Sequence[str] | None = None,
-    runs: int = RUNS,
-    warmup: int = WARMUP,
-    time_budget_s: float | None = TIME_BUDGET_S,
-    min_speedup: float | None = None,
-    intra_op_threads: int | None = None,
-    allow_fallback: bool = False,
-    gate: Callable[[Task, list, list], AgreementReport] = check_agreement,
-    calibration_note: str | None = None,
-    keep_candidates: bool = False,
-    skip: Mapping[str, str] | None = None,
-    label: str | None = None,
+    fp32_onnx: Path, candidates_dir: Path, *, task: Task | str, model_type: str,
+    calibration_inputs: Sequence[np.ndarray], device: str = "cpu", precision: str = "auto",
+    config: dict | None = None, kinds: Sequence[str] | None = None, runs: int = RUNS, warmup: int = WARMUP,
+    time_budget_s: float | None = TIME_BUDGET_S, min_speedup: float | None = None,
+    intra_op_threads: int | None = None, allow_fallback: bool = False,
+    gate: Callable[[Task, list, list], AgreementReport] = check_agreement, calibration_note: str | None = None,
+    keep_candidates: bool = False, skip: Mapping[str, str] | None = None, label: str | None = None,
 ) -> tuple[Path, dict]:
-    """Build, check and time variants of `fp32_onnx`; return (the path to run, a JSON-safe report).
+    """Build, check and time variants of `fp32_onnx`; return (the path to run, a JSON-safe report). What
+    "auto" and an explicit precision do, and what calibration_inputs are: this module's docstring.
 
-    precision "auto": build the kinds worth trying for `model_type` on `device` (candidate_kinds, or
-    `kinds`), time each against FP32 on `calibration_inputs` (median of `runs`, same session options as live
-    mode, at most `time_budget_s` of timed runs), check each with `gate` (accuracy.check_agreement)
-    against FP32's outputs, and choose the fastest that passes and beats FP32 by `min_speedup` (None: MIN_SPEEDUP); FP32
-    otherwise. A candidate that fails to build, load or run is reported and skipped.
-    precision "fp32" / "fp16" / "int8": build that variant only (int8: the kind its profile names),
-    still time and check it, and return it even when the gate fails -- with a warning in the log and in
-    report["warnings"]; never another variant in its place. A build failure raises ExportError.
-
-    calibration_inputs: pre-processed pixel_values, (1, 3, H, W) float32 each, from the user's clip or,
-    by default, `synthetic_calibration_frames()` run through the model's own preprocessor. Synthetic frames
-    are photo-like but not photos: INT8 activation ranges and the gate's verdict are only as good as the
-    frames, so a clip from the real camera is better for both.
-    candidates_dir: where variants are written, as model.<kind>.onnx.
-    device: livevision's --device (cpu, cuda, auto...): sessions are made as livevision makes them
-    (session.create_session), and the device's primary provider decides the candidates.
-    allow_fallback: as for create_session: without it, a device whose provider is missing is an error.
-    calibration_note: where the calibration frames came from ("synthetic", "clip.mp4"...), for the report.
-    gate: the accuracy check, check_agreement unless a test injects another.
-    keep_candidates: keep the variant files that were not chosen (default: deleted; the fp32 file never is).
-    skip: {kind: why} kinds "auto" does not build (variant_history: no faster before for this shape here).
-    label: the model as the log line announcing the plan names it.
-    Before building, one line is logged: what is tried (and skipped), and about how long it takes, from one
-    timed FP32 run; report["measurement"] keeps that estimate and the time it took.
+    candidates_dir: where variants are written, as model.<kind>.onnx. kinds: the kinds "auto" tries (None:
+    candidate_kinds). device, allow_fallback: as for session.create_session, whose sessions these are; the
+    device's primary provider decides the candidates. runs, warmup, time_budget_s, min_speedup (None:
+    MIN_SPEEDUP): the timing and the speed-up a variant needs. gate: the accuracy check (tests inject
+    others). calibration_note: where the frames came from, for the report. keep_candidates: keep the
+    variant files not chosen. skip: {kind: why} kinds "auto" does not build (variant_history). label: the
+    model as the log line announcing the plan names it.
     """
     from .providers import provider_names, resolve_providers
 
@@ -130,16 +115,25 @@ def choose_variant(
                                                   warmup=warmup, budget_s=time_budget_s)
     del sessions
 
-    chosen, report.reason, report.warnings, notes = _pick(report.candidates, explicit, min_speedup, precision)
+    chosen = _choose(report, candidates, explicit, min_speedup, keep_candidates)
+    report.measurement["took_s"] = round(time.perf_counter() - started)
+    return candidates[chosen].path, report.to_json()
+
+
+def _choose(report: VariantReport, candidates: dict[str, Candidate], explicit: bool, min_speedup: float,
+            keep_candidates: bool) -> str:
+    """Pick the kind to run (_pick), record it and why in the report, log its warnings, and delete the
+    variant files not chosen unless `keep_candidates`."""
+    chosen, report.reason, report.warnings, notes = _pick(report.candidates, explicit, min_speedup,
+                                                          report.precision)
     for kind, reason in notes.items():
         candidates[kind].reason = reason
     if not keep_candidates:
         _delete_unchosen(candidates, chosen)
     report.chosen, report.chosen_file = chosen, candidates[chosen].file
-    report.measurement["took_s"] = round(time.perf_counter() - started)
     for message in report.warnings:
         log.warning("%s", message)
-    return candidates[chosen].path, report.to_json()
+    return chosen
 
 
 def _new_report(precision: str, task: Task, model_type: str, device: str, provider: str,

@@ -17,7 +17,7 @@ from .legend import Legend, LegendEntry
 from .palette import Palette
 from .segmentation import SemanticSegmentationAnnotator
 from .text import Font, TextStyle, draw_text_box
-from .views import View, compose, grid, overlay, side_by_side
+from .views import grid, side_by_side
 
 __all__ = [
     "Annotator",
@@ -39,12 +39,9 @@ __all__ = [
     "ResultAnnotator",
     "SemanticSegmentationAnnotator",
     "TextStyle",
-    "View",
     "annotator_for",
-    "compose",
     "draw_result",
     "draw_text_box",
     "grid",
-    "overlay",
     "side_by_side",
 ]

@@ -27,7 +27,8 @@ class SemanticSegmentationAnnotator:
     classes present, largest area first, at most `max_legend_entries` then "+k more".
 
     Fast path (class ids < 255, e.g. ADE20k, Cityscapes, COCO-stuff): ids + 1 become a uint8
-    index, coloured with cv2.applyColorMap and counted with cv2.calcHist (cost: BENCHMARKS.md).
+    index, coloured with cv2.applyColorMap and counted with cv2.calcHist (its cost: BENCHMARKS.md, section
+    "Measurements behind design choices").
     Larger id spaces fall back to numpy take/bincount.
     """
 

@@ -1,4 +1,5 @@
-"""Views: how the original frame and its annotated version are put on screen."""
+"""Views: how the original frame and its annotated versions are put on screen, side by side or in a grid
+(the view modes themselves: options.ViewMode)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,6 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-
-from ..types import ValueEnum
-
-
-class View(ValueEnum):
-    OVERLAY = "overlay"  # the annotated frame alone
-    SIDE_BY_SIDE = "side_by_side"  # original | annotated
 
 
 def _as_bgr(image: np.ndarray, name: str) -> np.ndarray:
@@ -27,11 +21,6 @@ def _as_bgr(image: np.ndarray, name: str) -> np.ndarray:
     raise ValueError(f"{name} must be (H, W, 3) BGR or (H, W) grey, got shape {image.shape}")
 
 
-def overlay(original: np.ndarray, annotated: np.ndarray) -> np.ndarray:
-    """The annotated frame itself (the annotators already drew over the original)."""
-    return _as_bgr(annotated, "annotated")
-
-
 def side_by_side(original: np.ndarray, annotated: np.ndarray) -> np.ndarray:
     """(H, W1 + W2, 3): original on the left, annotated on the right, scaled to original's height."""
     left = _as_bgr(original, "original")
@@ -41,13 +30,6 @@ def side_by_side(original: np.ndarray, annotated: np.ndarray) -> np.ndarray:
         width = max(1, int(round(right.shape[1] * height / right.shape[0])))
         right = cv2.resize(right, (width, height), interpolation=cv2.INTER_AREA)
     return np.hstack((left, right))
-
-
-def compose(view: View, original: np.ndarray, annotated: np.ndarray) -> np.ndarray:
-    """The image a View shows."""
-    if View(view) is View.SIDE_BY_SIDE:
-        return side_by_side(original, annotated)
-    return overlay(original, annotated)
 
 
 def _letterbox(image: np.ndarray, cell_wh: tuple[int, int]) -> np.ndarray:

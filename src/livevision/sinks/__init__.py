@@ -1,15 +1,17 @@
 """Outputs: a window, a video file (or an image, for one frame), a results file, raw arrays, nothing
 (benchmarks), and a progress bar.
 
-Every sink is a context manager with `write(...)` and an idempotent `close()`. File sinks write to
+Every sink implements one of two protocols (sinks.base): ViewSink, `write_view(view, index)`, for the
+rendered views, or ResultSink, `write_result(task, output)`, for each task's results; and is a context
+manager with an idempotent `close()`. File sinks write to
 a temporary sibling and rename it into place on close, also after an exception or Ctrl-C, so a
 file under the requested name is always complete. Bad output paths raise OutputPathError (a
 LiveVisionError) in the constructor, before any frame is processed.
 """
 
-from .base import Sink
+from .base import ResultSink, Sink, SourceTimeline, ViewSink
 from .errors import DisplayUnavailableError, EncoderError, OutputPathError, SinkError
-from .image import IMAGE_EXTENSIONS, ImageSink
+from .image import IMAGE_OUTPUT_EXTENSIONS, ImageSink
 from .null import NullSink
 from .progress import ProgressBar
 from .raw import RawArraySink
@@ -19,9 +21,12 @@ from .window import WindowSink
 
 __all__ = [
     "Sink",
+    "ViewSink",
+    "ResultSink",
+    "SourceTimeline",
     "VideoSink",
     "ImageSink",
-    "IMAGE_EXTENSIONS",
+    "IMAGE_OUTPUT_EXTENSIONS",
     "ResultsSink",
     "RawArraySink",
     "WindowSink",

@@ -103,6 +103,25 @@ def check_not_an_input(outputs: Iterable[tuple[str, Path]], inputs: Iterable[Pat
                                  "choose another path")
 
 
+# Writing a file under its name only once it is whole: every output is written to its partial_path and
+# moved to its name by move_into_place (or atomic_write_bytes / atomic_write_text, for a file written at
+# once); at a first Ctrl-C, publish_partial_file moves one still being written. One suffix for all.
+PARTIAL = ".partial"
+
+
+def partial_path(path: Path, stage: str = "") -> Path:
+    """The temporary sibling a file is written to before it is moved into place: out.mp4 ->
+    out.mp4.partial.mp4; `stage` names another temporary file of the same output (".video":
+    out.mp4.video.partial.mp4). The real extension is repeated at the end so tools (ffmpeg, rerun) still
+    recognise the format."""
+    return path.with_name(f"{path.name}{stage}{PARTIAL}{path.suffix}")
+
+
+def move_into_place(partial: Path, path: Path) -> None:
+    """The finished `partial` file under its name, atomically (a reader sees the old file or the new one)."""
+    os.replace(partial, path)
+
+
 def publish_partial_file(partial: Path | None, path: Path) -> bool:
     """Move the file a sink is still writing (`partial`) to its final name now (a first Ctrl-C), so that
     it is found even if the process ends before the sink closes. False when there is nothing to move
@@ -110,31 +129,28 @@ def publish_partial_file(partial: Path | None, path: Path) -> bool:
     if partial is None or partial == path:
         return False
     try:
-        os.replace(partial, path)
+        move_into_place(partial, path)
     except OSError as e:
         logger.debug("could not publish %s as %s: %s", partial, path, e)
         return False
     return True
 
 
-def partial_path(path: Path, suffix: str = ".partial") -> Path:
-    """The temporary sibling a sink writes before renaming into place: out.mp4 -> out.mp4.partial.mp4.
-
-    The real extension is repeated at the end so tools (and ffmpeg) still recognise the format.
-    """
-    return path.with_name(f"{path.name}{suffix}{path.suffix}")
-
-
 def atomic_write_bytes(path: Path, data: bytes | memoryview) -> None:
-    """Write `data` to `path` through a temporary sibling and an atomic rename."""
-    tmp = path.with_name(f"{path.name}.part")
+    """Write `data` to `path` through its partial_path and an atomic rename."""
+    tmp = partial_path(path)
     try:
         with open(tmp, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
+        move_into_place(tmp, path)
     except BaseException:
         remove_quietly(tmp)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """atomic_write_bytes for UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def remove_quietly(path: Path | None) -> None:

@@ -4,13 +4,14 @@ livevision[foxglove] (foxglove-sdk) runs a Foxglove WebSocket server; open Foxgl
 ws://HOST:PORT. Each channel carries CDR messages with its ros2msg schema (ros2_messages), so
 Foxglove shows the image, depth, label map, point cloud and top-k as it shows a ROS 2 robot. It
 listens on 127.0.0.1 unless given a host (0.0.0.0: every interface, no access control: anyone who
-reaches the port sees the camera). A viewer that falls behind drops messages; the run never waits.
+reaches the port sees the camera). A viewer that falls behind drops messages; the messages are
+encoded on the sink's own thread (RoboticsSink), which the run waits for only when it is QUEUE_FRAMES
+results behind.
 """
 
 from __future__ import annotations
 
-from ..engine.running import TaskOutput
-from ..types import Task
+from ..types import Task, TaskOutput
 from .errors import OutputPathError
 from .robotics import RoboticsSink, require
 from .ros2_messages import DEFINITIONS
@@ -47,7 +48,7 @@ class FoxgloveSink(RoboticsSink):
             self.messages_written += 1
             self.bytes_written += len(message.data)
 
-    def _close(self) -> None:
+    def _finish(self) -> None:
         for channel in self._channels.values():
             channel.close()
         self._server.stop()

@@ -1,7 +1,7 @@
 """ImageSink: the annotated view of a single-image source, written as an image file (`--output out.png`).
 
-Each write replaces the file (atomically: a file under the name is always a whole image). The app only
-uses it for sources of one frame; for more frames, a video file is the output.
+Each frame written replaces the file (atomically: a file under the name is always a whole image). The app
+only uses it for sources of one frame; for more frames, a video file is the output.
 """
 
 from __future__ import annotations
@@ -12,20 +12,23 @@ import cv2
 import numpy as np
 
 from ._paths import atomic_write_bytes, check_output_file
-from .base import Sink
+from .base import Sink, SourceTimeline
 from .errors import SinkError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+# The formats --output writes a view in: of the image files a source reads (sources.images.IMAGE_EXTENSIONS)
+# those with an encoder for a colour image, less the Netpbm family (.pgm holds grey only).
+IMAGE_OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-class ImageSink(Sink):
-    """write(frame): encode the BGR uint8 `frame` in the format the path's extension names and save it."""
+class ImageSink(SourceTimeline, Sink):
+    """A ViewSink (see SourceTimeline); write_frame(frame): encode the BGR uint8 `frame` in the format the
+    path's extension names and save it."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = check_output_file(path, IMAGE_EXTENSIONS, "image")
+        self.path = check_output_file(path, IMAGE_OUTPUT_EXTENSIONS, "image")
         self.frames_written = 0
 
-    def write(self, frame: np.ndarray) -> None:
+    def write_frame(self, frame: np.ndarray) -> None:
         if self._closed:
             raise SinkError(f"write to closed ImageSink {str(self.path)!r}")
         ok, encoded = cv2.imencode(self.path.suffix.lower(), frame)
@@ -38,4 +41,4 @@ class ImageSink(Sink):
         pass
 
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageSink"]
+__all__ = ["IMAGE_OUTPUT_EXTENSIONS", "ImageSink"]

@@ -11,26 +11,20 @@ to the file in one system call together with an end (DataEnd, a Footer without s
 that the next write overwrites. Until close() writes the summary and index, mcap's reader reads such
 a file from the start.
 
-The messages are encoded in the run's thread; the mcap writer, which copies each message several
-times through its buffers and compresses the chunks, runs on a thread of its own behind a queue of
-QUEUE_FRAMES frames. When it falls further behind, `write` waits: a recording keeps every message.
+The messages are encoded and written, the chunks compressed, on the sink's own thread (RoboticsSink):
+the run's thread only hands each result over; a recording keeps every message.
 """
 
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from pathlib import Path
 
-from ..engine.running import TaskOutput
-from ..types import Task
-from ._paths import check_output_file, partial_path, publish_partial_file
+from ..types import Task, TaskOutput
+from ._paths import check_output_file, move_into_place, partial_path, publish_partial_file
 from .errors import SinkError
 from .robotics import RoboticsSink, require
-from .ros2_messages import DEFINITIONS, Message
-
-QUEUE_FRAMES = 8  # frames' messages waiting for the writer thread at most
+from .ros2_messages import DEFINITIONS
 
 
 class McapSink(RoboticsSink):
@@ -44,16 +38,13 @@ class McapSink(RoboticsSink):
         kinds = {"lz4": writer_module.CompressionType.LZ4, "zstd": writer_module.CompressionType.ZSTD,
                  "none": writer_module.CompressionType.NONE}
         self._file = _ReadableMcap(self._partial, writer_module.MCAP0_MAGIC)
-        # No CRCs: zlib.crc32 over every 720p image (2.7 MB) took more time than writing it.
+        # No CRCs: zlib.crc32 over every image takes longer than writing it (BENCHMARKS.md, section
+        # "Measurements behind design choices").
         self._writer = writer_module.Writer(self._file, compression=kinds[compression], enable_crcs=False)
         self._writer.start(profile="ros2", library="livevision")
         self._schemas: dict[str, int] = {}
         self._channels: dict[str, int] = {}
         self.messages_written = 0
-        self._queue: queue.Queue[list[Message] | None] = queue.Queue(maxsize=QUEUE_FRAMES)
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._drain, name="livevision-mcap", daemon=True)
-        self._thread.start()
 
     def _channel(self, topic: str, schema: str) -> int:
         if topic not in self._channels:
@@ -63,24 +54,14 @@ class McapSink(RoboticsSink):
         return self._channels[topic]
 
     def _write(self, task: Task, output: TaskOutput, new_frame: bool) -> None:
-        if self._failure is not None:
-            raise SinkError(f"writing {self.path} failed: {self._failure}")
-        messages = self.ros2_messages(output, new_frame)
-        self._queue.put(messages)
-        self.messages_written += len(messages)
+        """On the sink's thread: encode the result's messages and add them to the file."""
+        for message in self.ros2_messages(output, new_frame):
+            self._writer.add_message(self._channel(message.topic, message.schema), log_time=message.stamp_ns,
+                                     data=message.data, publish_time=message.stamp_ns)
+            self.messages_written += 1
 
-    def _drain(self) -> None:
-        """The writer thread: add each message, until the None that close() sends."""
-        while (messages := self._queue.get()) is not None:
-            if self._failure is not None:
-                continue  # keep taking, so that write() never waits on a dead writer
-            try:
-                for message in messages:
-                    self._writer.add_message(self._channel(message.topic, message.schema),
-                                             log_time=message.stamp_ns, data=message.data,
-                                             publish_time=message.stamp_ns)
-            except BaseException as exc:  # raised in the run's thread at its next write or close
-                self._failure = exc
+    def failure_message(self) -> str:
+        return f"writing {self.path} failed: {self._failure}"
 
     def publish_partial(self) -> bool:
         """Put the file under its own name now (a first Ctrl-C): it is readable whenever the process
@@ -90,9 +71,7 @@ class McapSink(RoboticsSink):
         self._partial = self.path
         return True
 
-    def _close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+    def _finish(self) -> None:
         try:
             if self._failure is None:
                 self._writer.finish()
@@ -105,8 +84,8 @@ class McapSink(RoboticsSink):
             if self._partial == self.path:  # published at a Ctrl-C: what it holds is readable, keep it
                 raise SinkError(f"writing {self.path} failed (it holds the messages written before): "
                                 f"{self._failure}")
-            raise SinkError(f"writing {self.path} failed: {self._failure}")
-        os.replace(self._partial, self.path)
+            raise SinkError(self.failure_message())
+        move_into_place(self._partial, self.path)
 
 
 class _ReadableMcap:

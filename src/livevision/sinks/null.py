@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import numpy as np
 
 from .base import Sink
 
 
 class NullSink(Sink):
-    """Counts writes and drops them. `write` returns -1, like WindowSink when no key was pressed."""
+    """Both a ViewSink and a ResultSink: counts what it is given (`frames_written`, `results_written`)
+    and drops it."""
 
     def __init__(self) -> None:
         self.frames_written = 0
+        self.results_written = 0
 
-    def write(self, *args: Any, **kwargs: Any) -> int:
+    def write_view(self, view: np.ndarray, index: int) -> None:
         self.frames_written += 1
-        return -1
+
+    def write_result(self, task, output) -> None:
+        self.results_written += 1

@@ -1,6 +1,8 @@
 """RawArraySink: per-frame arrays (depth maps, label maps) as files in a folder.
 
-File names: ``frame_{index:06d}_{name}.{ext}``, name "depth", "labels" or "segments" by default.
+File names: ``frame_{index:06d}_{name}.{ext}``, name "depth", "labels" or "segments" by default; with
+`name_by_task` (several tasks writing to one folder) the task's name instead: "depth", "segmentation" and
+"segmentation_segments".
 
 Depth (`depth_format`):
 - "npy": the float32 map as is (metres or relative units; NaN kept).
@@ -36,7 +38,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..pointcloud import CameraIntrinsics, check_camera, depth_to_points, ply_bytes
-from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult
+from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task, TaskOutput
 from ._paths import atomic_write_bytes, check_output_folder
 from .base import Sink
 from .errors import OutputPathError, SinkError
@@ -106,13 +108,15 @@ class RawArraySink(Sink):
     depth_format: "npy" (default), "npz", "png" (16-bit) or "ply" (point cloud; see the module docstring).
     label_format: "png" (default), "npy" or "npz".
     intrinsics, fov_deg, point_stride: the camera and sampling of "ply" point clouds.
-    write(index, result, name=None, image=None) -> the paths written for that frame; `image` (BGR, the
-    frame the result was computed on) colours point clouds.
+    name_by_task: name the files after the task (write_result), not "depth" / "labels".
+    write_result(task, output): the ResultSink contract; write_arrays(index, result, name=None, image=None)
+    -> the paths written for that frame; `image` (BGR, the frame the result was computed on) colours
+    point clouds.
     """
 
     def __init__(self, folder: str | os.PathLike[str], *, depth_format: str = "npy", label_format: str = "png",
                  intrinsics: CameraIntrinsics | None = None, fov_deg: float | None = None,
-                 point_stride: int = 1) -> None:
+                 point_stride: int = 1, name_by_task: bool = False) -> None:
         if depth_format not in DEPTH_FORMATS:
             raise UsageError(f"invalid depth_format {depth_format!r}: choose one of {', '.join(DEPTH_FORMATS)}")
         if label_format not in LABEL_FORMATS:
@@ -128,12 +132,18 @@ class RawArraySink(Sink):
         self.label_format = label_format
         self.intrinsics, self.fov_deg, self.point_stride = intrinsics, fov_deg or DEFAULT_FOV_DEG, point_stride
         self._note_assumed_fov = intrinsics is None and fov_deg is None  # said once, at the first point cloud
+        self.name_by_task = name_by_task
         self.files_written = 0
 
     def path_for(self, index: int, name: str, ext: str) -> Path:
         return self.folder / f"frame_{int(index):06d}_{name}.{ext}"
 
-    def write(
+    def write_result(self, task: Task, output: TaskOutput) -> None:
+        """The arrays of one task's result; point clouds take their colours from the frame it was computed on."""
+        self.write_arrays(output.frame_index, output.result, task.value if self.name_by_task else None,
+                          image=output.image)
+
+    def write_arrays(
         self, index: int, result: DepthResult | SegmentationResult | ClassificationResult, name: str | None = None,
         image: np.ndarray | None = None,
     ) -> list[Path]:

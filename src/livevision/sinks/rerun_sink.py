@@ -5,11 +5,13 @@ livevision[rerun] (rerun-sdk). Entities, on the timelines `frame` (the source fr
 
 - ``camera``: a Pinhole from --intrinsics or --fov; ``camera/image``: the frame, a JPEG EncodedImage
   (raw BGR with --raw-images);
-- ``camera/depth``: metric depth as a DepthImage of uint16 millimetres (float32 metres with
-  --raw-images; 0: no depth), under the camera, so rerun shows it as a 3-D point cloud; a relative
-  model's inverse depth goes to ``relative_depth`` instead, a 2-D DepthImage (back-projecting it would
-  turn the scene inside out) of uint16 levels (the frame's range over 1..65535; float32 as is with
-  --raw-images);
+- ``depth_camera``: a Pinhole of the depth map (the camera at every depth-stride-th pixel: 640x360 for
+  1280x720 frames by default, see depth_maps), at the camera's place; ``depth_camera/depth``: metric
+  depth under it, so rerun shows it as a 3-D point cloud: an EncodedDepthImage, 16-bit PNG of
+  millimetres (0: no depth); with --raw-images a DepthImage of float32 metres;
+- ``relative_depth``: a relative model's inverse depth instead, in 2-D (back-projecting it would turn
+  the scene inside out): a 16-bit PNG EncodedDepthImage of levels, with AnyValues ``level_offset`` and
+  ``level_step`` beside it (value = offset + (level - 1) * step); float32 as is with --raw-images;
 - ``camera/segmentation``: a SegmentationImage with an AnnotationContext of the model's labels (an
   instance or panoptic map, which has -1 where no segment is, is shifted up by one in every frame:
   0 is none);
@@ -28,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.running import TaskOutput
 from ..errors import UsageError
-from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task
-from ._paths import check_output_file, partial_path, publish_partial_file
+from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task, TaskOutput
+from ._paths import check_output_file, move_into_place, partial_path, publish_partial_file
 from .errors import OutputPathError
-from .robotics import RoboticsSink, require
-from .ros2_messages import depth_levels, depth_millimetres, jpeg, label_image
+from .depth_maps import depth_levels, depth_millimetres, png, sampled, sampled_camera
+from .robotics import RoboticsSink, frame_hw, require
+from .ros2_messages import jpeg, label_image
 
 logger = logging.getLogger(__name__)
 
@@ -93,12 +95,7 @@ class RerunSink(RoboticsSink):
                 rec.log("camera/image", rr.EncodedImage(contents=jpeg(output.image).tobytes(), media_type="image/jpeg"))
         result = output.result
         if isinstance(result, DepthResult):
-            depth = np.asarray(result.depth, dtype=np.float32)
-            if result.kind is DepthKind.METRIC:
-                rec.log("camera/depth", rr.DepthImage(depth, meter=1.0) if self.raw_images
-                        else rr.DepthImage(depth_millimetres(depth), meter=1000.0))
-            else:
-                rec.log("relative_depth", rr.DepthImage(depth if self.raw_images else depth_levels(depth)))
+            self._depth(result, frame_hw(output))
         elif isinstance(result, SegmentationResult):
             labels, shift = label_image(result)
             self._annotations(task, result.id2label, shift)
@@ -110,6 +107,30 @@ class RerunSink(RoboticsSink):
             if len(result.scores):
                 rec.log("classification/top1_score", rr.Scalars([float(result.scores[0])]))
         rec.log(f"telemetry/{task.value}/latency_ms", rr.Scalars([output.latency_s * 1000.0]))
+
+    def _depth(self, result: DepthResult, frame_hw: tuple[int, int]) -> None:
+        """The depth map at the depth stride: metric under its own pinhole, relative in 2-D."""
+        rr, rec = self._rr, self._rec
+        depth = sampled(np.asarray(result.depth, dtype=np.float32), self.depth_stride)
+        if result.kind is not DepthKind.METRIC:
+            if self.raw_images:
+                rec.log("relative_depth", rr.DepthImage(depth))
+                return
+            levels, scale = depth_levels(depth)
+            rec.log("relative_depth", rr.EncodedDepthImage(blob=png(levels).tobytes(), media_type="image/png"),
+                    rr.AnyValues(level_offset=scale.offset, level_step=scale.step))
+            return
+        camera = sampled_camera(self.camera_for(frame_hw), self.depth_stride)
+        rec.log("depth_camera", rr.Pinhole(focal_length=[camera.fx, camera.fy], principal_point=[camera.cx, camera.cy],
+                                           width=depth.shape[1], height=depth.shape[0]))
+        if self.raw_images:
+            rec.log("depth_camera/depth", rr.DepthImage(depth, meter=1.0))
+        else:
+            rec.log("depth_camera/depth", rr.EncodedDepthImage(blob=png(depth_millimetres(depth)).tobytes(),
+                                                               media_type="image/png", meter=1000.0))
+
+    def failure_message(self) -> str:
+        return f"logging to rerun ({self.path or 'viewer'}) failed: {self._failure}"
 
     def _annotations(self, task: Task, id2label, shift: int) -> None:
         """The label names (and 'no segment' at 0 when shifted), logged again only when they change."""
@@ -135,11 +156,11 @@ class RerunSink(RoboticsSink):
         buffers rows in memory, and rows still there when the process ends are lost."""
         self._rec.flush(timeout_sec=5.0)
 
-    def _close(self) -> None:
+    def _finish(self) -> None:
         self._rec.flush()
         self._rec.disconnect()
         if self._partial is not None and self._partial != self.path:
-            self._partial.replace(self.path)
+            move_into_place(self._partial, self.path)
 
 
 def check_target(target: str) -> None:

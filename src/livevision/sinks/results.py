@@ -20,11 +20,12 @@ Schema, version RESULTS_SCHEMA_VERSION = 2, published as a JSON Schema in result
   - depth: ``"depth": {"min", "median", "max", "kind", "units"}``: statistics of the finite
     values (null when there are none); kind "metric" (units "m") or "relative" (units
     "relative": inverse depth, larger is nearer). The median is exact up to 2**18 pixels and
-    taken over a regular subsample above that (cost: a few ms per 1080p frame instead of ~25 ms).
+    taken over a regular subsample above that (its cost: see BENCHMARKS.md, section "Measurements
+    behind design choices").
     When the stream stabilized the values over time: ``"stabilization": {"mode", "scale", "shift",
     "reset"}`` (values = scale * the model's + shift, then averaged in mode "smooth"; reset: a first
     frame or a scene cut, the model's own values).
-- extra: whatever keyword arguments the caller passed to `write` (JSON-safe values; numpy
+- extra: whatever keyword arguments the caller passed to `write_line` (JSON-safe values; numpy
   scalars and small arrays are converted). They cannot replace the keys above.
 
 Floats are written with 7 significant digits (float32 precision), timestamps to the microsecond. NaN and infinity never
@@ -32,10 +33,14 @@ appear: the writer refuses them (strict JSON).
 
 Several tasks on the same frame: one line per (frame, task), with the same index and timestamp.
 Readers group by "index". This keeps a single flat line shape for every task and needs no new API:
-call `write` once per task.
+call `write_line` once per task.
 
-The file is written to ``<path>.part`` and renamed to `path` on close, also after an exception or
-Ctrl-C; each line is flushed as it is written, so a live reader can follow ``<path>.part``.
+`write_result(task, output)` (the ResultSink contract, what `livevision run` calls) writes the line of a
+TaskOutput: its frame, the model named for the task at construction, and ``latency_ms``.
+
+The file is written to its partial path (``out.jsonl.partial.jsonl``, see sinks._paths) and renamed to
+`path` on close, also after an exception or Ctrl-C; each line is flushed as it is written, so a live reader
+can follow the partial file.
 """
 
 from __future__ import annotations
@@ -52,8 +57,8 @@ from typing import Any
 
 import numpy as np
 
-from ..types import ClassificationResult, DepthResult, Result, SegmentationResult, Task
-from ._paths import check_output_file, publish_partial_file, remove_quietly
+from ..types import ClassificationResult, DepthResult, Result, SegmentationResult, Task, TaskOutput
+from ._paths import check_output_file, move_into_place, partial_path, publish_partial_file, remove_quietly
 from .base import Sink
 from .errors import SinkError
 
@@ -158,23 +163,30 @@ def _json_default(obj: Any) -> Any:
 class ResultsSink(Sink):
     """Write one JSON line per frame and task to `path` (.jsonl or .ndjson); see the module docstring.
 
-    The file appears under `path` on close (also after an exception); until then it is ``<path>.part``.
+    The file appears under `path` on close (also after an exception); until then it is its partial_path.
     path "-" writes the lines to standard output as they come (livevision's messages go to stderr),
     for piping into another program.
+    model_names: {task: the model id or folder that computes it}, the "model" of write_result's lines.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], model_names: Mapping[Task, str] | None = None) -> None:
         self.lines_written = 0
+        self.model_names = dict(model_names or {})
         if str(path) == STDOUT:
             self.path: Path = Path(STDOUT)
             self._partial = None
             self._file = sys.stdout
             return
         self.path = check_output_file(path, SUPPORTED_RESULTS_EXTENSIONS, "results file")
-        self._partial = self.path.with_name(self.path.name + ".part")
+        self._partial = partial_path(self.path)
         self._file = open(self._partial, "w", encoding="utf-8", newline="\n")
 
-    def write(
+    def write_result(self, task: Task, output: TaskOutput) -> None:
+        """The line of one task's result, named after its model, with its latency."""
+        self.write_line(output.frame_index, output.timestamp_s, task, self.model_names.get(task, "unknown"),
+                        output.result, source=output.source, latency_ms=round(output.latency_s * 1000, 2))
+
+    def write_line(
         self,
         index: int,
         timestamp_s: float,
@@ -232,7 +244,7 @@ class ResultsSink(Sink):
         try:
             self._file.close()
             _drop_incomplete_last_line(self._partial)
-            os.replace(self._partial, self.path)
+            move_into_place(self._partial, self.path)
         except BaseException:
             if self._partial != self.path:  # a published file is the user's results now
                 remove_quietly(self._partial)

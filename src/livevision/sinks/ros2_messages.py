@@ -6,15 +6,24 @@ Topics, all under /livevision/ (header stamps are the frame's source time, frame
 - ``image/compressed`` sensor_msgs/msg/CompressedImage, the frame as JPEG (quality JPEG_QUALITY); with
   raw images (--raw-images) ``image`` instead, sensor_msgs/msg/Image bgr8;
 - ``camera_info`` sensor_msgs/msg/CameraInfo: K, P from --intrinsics or --fov, no distortion;
-- ``depth`` sensor_msgs/msg/Image 16UC1: metric depth in millimetres (REP 118; 0 where the depth is
-  invalid or beyond 65.535 m); a relative model's values, which have no unit, spread over 1..65535 in
-  each frame (its smallest value 1, its largest 65535). With raw images: 32FC1, metres or the values;
+- ``depth/compressed`` sensor_msgs/msg/CompressedImage, format DEPTH_FORMAT ("16UC1; png compressed", as
+  compressed_image_transport names a 16-bit PNG, a plain PNG that its subscriber and cv2.imdecode read
+  as 16UC1; a bare "png" would read as mono8 there): the depth map at every depth-stride-th pixel
+  (depth_maps: 640x360 for 1280x720 frames by default), metric depth in millimetres (REP 118; 0 where
+  the depth is invalid or beyond 65.535 m), a relative model's values as 16-bit levels of the frame's
+  range, with ``depth/levels`` std_msgs/msg/String beside it: {"offset", "step"} as JSON, value =
+  offset + (level - 1) * step. With raw images: ``depth``, sensor_msgs/msg/Image 32FC1, metres or the values;
+- ``depth/camera_info`` sensor_msgs/msg/CameraInfo of the depth map: its size, and the camera's
+  intrinsics divided by the depth stride (its pixel (u, v) is the frame's (stride u, stride v));
 - ``points`` sensor_msgs/msg/PointCloud2 (metric depth only): organized (rows x columns of every
-  point-stride-th pixel), x, y, z float32 (NaN where the depth is invalid) and rgb packed as in
-  PCL (a float32 holding 0x00RRGGBB);
-- ``segmentation`` sensor_msgs/msg/Image mono8 (the model's class ids up to 255) or mono16: the label
-  map, as is for semantic models; for instance and panoptic segmentation, whose maps have -1 where no
-  segment is, every frame's ids go up by one (0: no segment, k + 1: class k);
+  point-stride-th pixel of the full map), x, y, z float32 (NaN where the depth is invalid) and rgb
+  packed as in PCL (a float32 holding 0x00RRGGBB);
+- ``segmentation/compressed`` sensor_msgs/msg/CompressedImage, format "png" (mono8: the model's class
+  ids up to 255; ROS's compressed_image_transport reads a one-channel PNG without more as mono8, and
+  Foxglove documents "png") or "mono16; png compressed": the label map as PNG, as is for semantic
+  models; for instance and panoptic segmentation, whose maps have -1 where no segment is, every
+  frame's ids go up by one (0: no segment, k + 1: class k). With raw images: ``segmentation``,
+  sensor_msgs/msg/Image mono8 / mono16;
 - ``classification`` std_msgs/msg/String: the top-k as JSON ({"labels", "class_ids", "scores"}).
 
 The encoding is plain CDR (little endian, XCDR1) written field by field here, with numpy doing the
@@ -34,6 +43,7 @@ import numpy as np
 
 from ..pointcloud import CameraIntrinsics
 from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult
+from .depth_maps import depth_levels, depth_millimetres, png, sampled, sampled_camera
 
 PREFIX = "/livevision/"
 FRAME_ID = "camera"
@@ -70,6 +80,7 @@ DEFINITIONS = {
     "std_msgs/msg/String": "string data\n",
 }
 JPEG_QUALITY = 80  # a 720p frame in ~60 KB instead of 2.7 MB raw
+DEPTH_FORMAT = "16UC1; png compressed"  # compressed_image_transport's name for a 16-bit PNG depth map
 _FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
 
 
@@ -160,29 +171,6 @@ def jpeg(image: np.ndarray) -> np.ndarray:
     return encoded
 
 
-def depth_millimetres(depth: np.ndarray) -> np.ndarray:
-    """Metric depth in metres as uint16 millimetres (REP 118's 16UC1): 0 where the depth is not finite
-    and positive, or does not fit (under 0.5 mm, over 65.535 m)."""
-    mm = np.multiply(depth, 1000.0, dtype=np.float32)
-    np.rint(mm, out=mm)
-    with np.errstate(invalid="ignore"):
-        mm[~((mm >= 1) & (mm <= 65535))] = 0  # NaN fails both, and so becomes 0
-    return mm.astype(np.uint16)
-
-
-def depth_levels(depth: np.ndarray) -> np.ndarray:
-    """A relative model's depth (no unit) as uint16: its range in the frame spread over 1..65535, 0 where
-    the value is not finite."""
-    finite = np.isfinite(depth)
-    low, high = (float(depth[finite].min()), float(depth[finite].max())) if finite.any() else (0.0, 0.0)
-    levels = np.subtract(depth, low, dtype=np.float32)
-    levels *= np.float32(65534.0 / (high - low) if high > low else 0.0)
-    levels += 1.0
-    np.rint(levels, out=levels)
-    levels[~finite] = 0
-    return levels.astype(np.uint16)
-
-
 def camera_info(stamp_ns: int, hw: tuple[int, int], camera: CameraIntrinsics) -> bytes:
     cdr = _Cdr()
     cdr.header(stamp_ns)
@@ -264,32 +252,54 @@ def frame_messages(stamp_ns: int, image: np.ndarray, camera: CameraIntrinsics, *
 
 
 def result_messages(stamp_ns: int, result, camera: CameraIntrinsics, *, image: np.ndarray | None = None,
-                    point_stride: int = 1, raw: bool = False) -> list[Message]:
-    """One task's result: depth (and points for metric depth), the label map, or the top-k. Depth goes
-    as 16UC1 (metric: millimetres; relative: the frame's range over 1..65535), or as is in 32FC1 when `raw`."""
+                    point_stride: int = 1, depth_stride: int = 1, raw: bool = False) -> list[Message]:
+    """One task's result: depth (and points for metric depth), the label map, or the top-k (see the
+    module's docstring for the topics and encodings)."""
     if isinstance(result, DepthResult):
-        depth = np.asarray(result.depth, dtype=np.float32)
-        metric = result.kind is DepthKind.METRIC
-        if raw:
-            pixels, encoding = depth, "32FC1"
-        else:
-            pixels, encoding = (depth_millimetres(depth) if metric else depth_levels(depth)), "16UC1"
-        messages = [Message(PREFIX + "depth", "sensor_msgs/msg/Image", _image(stamp_ns, pixels, encoding), stamp_ns)]
-        if metric:
-            colours = image if image is not None and image.shape[:2] == depth.shape else None
-            messages.append(Message(PREFIX + "points", "sensor_msgs/msg/PointCloud2",
-                                    point_cloud(stamp_ns, depth, camera, colours, point_stride), stamp_ns))
-        return messages
+        return _depth_messages(stamp_ns, result, camera, image, point_stride, depth_stride, raw)
     if isinstance(result, SegmentationResult):
         labels, _ = label_image(result)
         encoding = "mono8" if labels.dtype == np.uint8 else "mono16"
-        return [Message(PREFIX + "segmentation", "sensor_msgs/msg/Image", _image(stamp_ns, labels, encoding),
-                        stamp_ns)]
+        if raw:
+            return [Message(PREFIX + "segmentation", "sensor_msgs/msg/Image", _image(stamp_ns, labels, encoding),
+                            stamp_ns)]
+        # plain "png" for mono8, the format Foxglove documents, which ROS reads as mono8 too
+        label_format = "png" if encoding == "mono8" else f"{encoding}; png compressed"
+        return [Message(PREFIX + "segmentation/compressed", "sensor_msgs/msg/CompressedImage",
+                        _compressed_image(stamp_ns, png(labels), label_format), stamp_ns)]
     if isinstance(result, ClassificationResult):
         top_k = {"labels": list(result.labels), "class_ids": [int(c) for c in result.class_ids],
                  "scores": [round(float(s), 6) for s in result.scores]}
         return [Message(PREFIX + "classification", "std_msgs/msg/String", text(json.dumps(top_k)), stamp_ns)]
     return []
+
+
+def _depth_messages(stamp_ns: int, result: DepthResult, camera: CameraIntrinsics, image: np.ndarray | None,
+                    point_stride: int, depth_stride: int, raw: bool) -> list[Message]:
+    """The depth map at every `depth_stride`-th pixel with its own camera_info, and for metric depth the
+    point cloud (from the full map, every `point_stride`-th pixel)."""
+    depth = np.asarray(result.depth, dtype=np.float32)
+    metric = result.kind is DepthKind.METRIC
+    pixels = sampled(depth, depth_stride)
+    messages = [Message(PREFIX + "depth/camera_info", "sensor_msgs/msg/CameraInfo",
+                        camera_info(stamp_ns, pixels.shape[:2], sampled_camera(camera, depth_stride)), stamp_ns)]
+    if raw:
+        messages.append(Message(PREFIX + "depth", "sensor_msgs/msg/Image", _image(stamp_ns, pixels, "32FC1"),
+                                stamp_ns))
+    elif metric:
+        messages.append(Message(PREFIX + "depth/compressed", "sensor_msgs/msg/CompressedImage",
+                                _compressed_image(stamp_ns, png(depth_millimetres(pixels)), DEPTH_FORMAT), stamp_ns))
+    else:
+        levels, scale = depth_levels(pixels)
+        messages += [Message(PREFIX + "depth/compressed", "sensor_msgs/msg/CompressedImage",
+                             _compressed_image(stamp_ns, png(levels), DEPTH_FORMAT), stamp_ns),
+                     Message(PREFIX + "depth/levels", "std_msgs/msg/String",
+                             text(json.dumps({"offset": scale.offset, "step": scale.step})), stamp_ns)]
+    if metric:
+        colours = image if image is not None and image.shape[:2] == depth.shape else None
+        messages.append(Message(PREFIX + "points", "sensor_msgs/msg/PointCloud2",
+                                point_cloud(stamp_ns, depth, camera, colours, point_stride), stamp_ns))
+    return messages
 
 
 def label_image(result: SegmentationResult) -> tuple[np.ndarray, int]:
@@ -309,5 +319,5 @@ def label_image(result: SegmentationResult) -> tuple[np.ndarray, int]:
     return (labels + shift).astype(dtype) if shift else labels.astype(dtype), shift
 
 
-__all__ = ["DEFINITIONS", "JPEG_QUALITY", "Message", "PREFIX", "depth_levels", "depth_millimetres", "frame_messages",
-           "jpeg", "label_image", "result_messages"]
+__all__ = ["DEFINITIONS", "DEPTH_FORMAT", "JPEG_QUALITY", "Message", "PREFIX", "frame_messages", "jpeg",
+           "label_image", "result_messages"]

@@ -46,8 +46,8 @@ import cv2
 import numpy as np
 
 from ..errors import MissingDependencyError, UsageError
-from ._paths import check_output_file, partial_path, remove_quietly
-from .base import Sink
+from ._paths import check_output_file, move_into_place, partial_path, publish_partial_file, remove_quietly
+from .base import Sink, SourceTimeline
 from .errors import EncoderError, SinkError
 from .ffmpeg import as_fraction, ffmpeg_encoders, find_ffmpeg, has_audio, last_line, new_process_group_kwargs
 from .ffmpeg_pipe import FramePipe
@@ -77,7 +77,7 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 ODD_SIZE_MODES = ("pad", "crop")
 
 
-class VideoSink(Sink):
+class VideoSink(SourceTimeline, Sink):
     """Write BGR frames to a video file; the file appears under `path` only once it is complete.
 
     path: .mp4 (H.264, yuv420p, +faststart, BT.709 tags: plays in browsers), .mov, .mkv (H.264),
@@ -89,15 +89,16 @@ class VideoSink(Sink):
     odd_size: yuv420p needs even sizes. "pad" (default) adds a black column/row on the
         right/bottom; "crop" drops the last column/row.
     ffmpeg_exe: the binary to use; default imageio-ffmpeg's, else `ffmpeg` on PATH.
-    write_timeout_s: write() gives up (EncoderError) when ffmpeg accepts no data for this long.
+    write_timeout_s: write_frame() gives up (EncoderError) when ffmpeg accepts no data for this long.
     close_timeout_s: how long close() waits for ffmpeg to finish before killing it.
 
     The frame size is taken from the first frame; later frames of another size are resized to it.
-    write(frame): frame is (H, W, 3) BGR uint8 ((H, W) gray and (H, W, 4) BGRA are converted).
+    write_view(view, index): a ViewSink, on the source's timeline (see SourceTimeline).
+    write_frame(frame): append one frame, (H, W, 3) BGR uint8 ((H, W) gray and (H, W, 4) BGRA are converted).
     It returns once ffmpeg has taken the whole frame, so the caller may reuse the array. The
     bytes go through a small writer thread: an interrupt (Ctrl-C) in the caller never leaves half
     a frame in the pipe, and a dead ffmpeg is noticed within 0.1 s (EncoderError with ffmpeg's
-    last message). Call write/close from one thread.
+    last message). Call write_view/write_frame/close from one thread.
     """
 
     def __init__(
@@ -145,7 +146,7 @@ class VideoSink(Sink):
         self._partial = partial_path(self.path)
         self._fragmented = self._container.faststart  # MP4 / MOV: see the module docstring
         two_passes = self.audio_from is not None or self._fragmented
-        self._video_tmp = partial_path(self.path, ".video.partial") if two_passes else None
+        self._video_tmp = partial_path(self.path, ".video") if two_passes else None
         self._pipe: FramePipe | None = None
         self._finishing: subprocess.Popen | None = None  # the second pass, while it runs
         self._finished = False  # the file is complete under its name
@@ -153,7 +154,7 @@ class VideoSink(Sink):
 
     # ---- public -------------------------------------------------------------------------
 
-    def write(self, frame: np.ndarray) -> None:
+    def write_frame(self, frame: np.ndarray) -> None:
         """Append one frame. Blocks while ffmpeg is busy (back-pressure); raises EncoderError if it died."""
         if self._closed:
             raise SinkError(f"write to closed VideoSink {str(self.path)!r}")
@@ -292,12 +293,7 @@ class VideoSink(Sink):
         has the video so far (without its audio). close() later replaces it with the finished file.
         Returns whether a file was published; AVI (its index is written last) is not."""
         writing = self._video_tmp or self._partial
-        if self._pipe is None or self._container.ffmpeg_format == "avi" or writing == self.path:
-            return False
-        try:
-            os.replace(writing, self.path)
-        except OSError as e:
-            logger.debug("could not publish %s as %s: %s", writing, self.path, e)
+        if self._pipe is None or self._container.ffmpeg_format == "avi" or not publish_partial_file(writing, self.path):
             return False
         if writing == self._video_tmp:
             self._video_tmp = self.path
@@ -309,17 +305,17 @@ class VideoSink(Sink):
         """The process is ending now (a second Ctrl-C): leave a playable file under the output's name and
         no ffmpeg running, without the second pass (no audio, no faststart). ffmpeg is told to write what it
         holds and waited for up to grace_s (then killed: an MP4 / MOV then plays up to its last fragment).
-        Safe while write() or close() of this sink was interrupted, in the same thread."""
+        Safe while write_frame() or close() of this sink was interrupted, in the same thread."""
         if self._finished or self._pipe is None:
             return
-        self._closed = True  # a write() from another thread (`livevision batch`) now fails at once
+        self._closed = True  # a write_frame() from another thread (`livevision batch`) now fails at once
         if self._finishing is not None:  # the first pass is complete: keep it, stop the second
             self._finishing.kill()
             self._finishing.wait()
         rc = self._pipe.end_now(grace_s)
         first_pass = self._video_tmp or self._partial
         if rc == 0 and first_pass != self.path and first_pass.exists():
-            os.replace(first_pass, self.path)
+            move_into_place(first_pass, self.path)
         self._remove_temporary(self._partial)
         self._remove_temporary(self._video_tmp)
 
@@ -341,7 +337,7 @@ class VideoSink(Sink):
                 raise EncoderError(f"ffmpeg failed writing {str(self.path)!r} (exit code {rc}): {last}")
             if self._video_tmp is not None:
                 self._finish()
-            os.replace(self._partial, self.path)
+            move_into_place(self._partial, self.path)
             self._finished = done = True
         finally:
             if not done:

@@ -7,7 +7,7 @@ screen. Pages:
 - ``/stream.mjpg``: ``multipart/x-mixed-replace`` JPEG frames, each as soon as it is written;
 - ``/frame.jpg``: the latest frame, once (for scripts).
 
-The server runs on its own threads; `write(frame)` only swaps in the newest frame. A frame is
+The server runs on its own threads; `write_view(view, index)` only swaps in the newest view. A frame is
 JPEG-encoded on a client's thread when first asked for, and the encoding is shared with the other
 clients, so nobody watching costs nothing and a slow client skips frames instead of slowing the run.
 It listens on 127.0.0.1 unless given another host (``0.0.0.0`` for every interface; `urls` then lists the
@@ -130,6 +130,79 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """The web view's pages (see the module docstring), for the WebViewSink its server serves."""
+
+    @property
+    def sink(self) -> WebViewSink:
+        return self.server.sink
+
+    def do_GET(self) -> None:  # noqa: N802 -- the http.server API
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path
+        if not self._allowed(urllib.parse.parse_qs(url.query).get("token", [None])[0]):
+            return
+        if path in ("/", "/index.html"):
+            query = f"?token={urllib.parse.quote(self.sink.token)}" if self.sink.token else ""
+            self._send(200, "text/html; charset=utf-8", PAGE.format(query=query).encode())
+        elif path == "/frame.jpg":
+            latest = self.sink._latest_jpeg(after=0, wait=False)
+            if latest is None:
+                self._send(503, "text/plain", b"no frame yet\n")
+            else:
+                self._send(200, "image/jpeg", latest[1])
+        elif path == "/stream.mjpg":
+            self._stream()
+        else:
+            self._send(404, "text/plain", b"not found\n")
+
+    def _allowed(self, given: str | None) -> bool:
+        """True when no token is needed or the right one came; else answers 401 / 403."""
+        if self.sink.token is None:
+            return True
+        scheme, _, credentials = self.headers.get("Authorization", "").strip().partition(" ")
+        if given is None and scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110)
+            given = credentials.strip()
+        if given is None:
+            self._send(401, "text/plain", b"this view needs its token: open the URL livevision printed\n",
+                       {"WWW-Authenticate": 'Bearer realm="livevision"'})
+            return False
+        if not hmac.compare_digest(given.encode(), self.sink.token.encode()):
+            self._send(403, "text/plain", b"wrong token\n")
+            return False
+        return True
+
+    def _send(self, status: int, kind: str, body: bytes, headers: dict | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        seen = 0
+        try:
+            while True:
+                latest = self.sink._latest_jpeg(after=seen)
+                if latest is None:
+                    return  # the sink closed
+                seen, jpeg = latest
+                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                                 f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the browser went away
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 -- http.server's signature
+        logger.debug("web view: " + format, *args)
+
+
 class WebViewSink(Sink):
     """Serve written frames at http://host:port/ (port 0: a free port, see `url`)."""
 
@@ -144,78 +217,11 @@ class WebViewSink(Sink):
         self._frame: np.ndarray | None = None
         self._seq = 0
         self._jpeg: tuple[int, bytes] | None = None  # (seq, bytes) of the last encoded frame
-        sink = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 -- the http.server API
-                url = urllib.parse.urlsplit(self.path)
-                path = url.path
-                if not self._allowed(urllib.parse.parse_qs(url.query).get("token", [None])[0]):
-                    return
-                if path in ("/", "/index.html"):
-                    query = f"?token={urllib.parse.quote(sink.token)}" if sink.token else ""
-                    self._send(200, "text/html; charset=utf-8", PAGE.format(query=query).encode())
-                elif path == "/frame.jpg":
-                    latest = sink._latest_jpeg(after=0, wait=False)
-                    if latest is None:
-                        self._send(503, "text/plain", b"no frame yet\n")
-                    else:
-                        self._send(200, "image/jpeg", latest[1])
-                elif path == "/stream.mjpg":
-                    self._stream()
-                else:
-                    self._send(404, "text/plain", b"not found\n")
-
-            def _allowed(self, given: str | None) -> bool:
-                """True when no token is needed or the right one came; else answers 401 / 403."""
-                if sink.token is None:
-                    return True
-                scheme, _, credentials = self.headers.get("Authorization", "").strip().partition(" ")
-                if given is None and scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110)
-                    given = credentials.strip()
-                if given is None:
-                    self._send(401, "text/plain", b"this view needs its token: open the URL livevision printed\n",
-                               {"WWW-Authenticate": 'Bearer realm="livevision"'})
-                    return False
-                if not hmac.compare_digest(given.encode(), sink.token.encode()):
-                    self._send(403, "text/plain", b"wrong token\n")
-                    return False
-                return True
-
-            def _send(self, status: int, kind: str, body: bytes, headers: dict | None = None) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _stream(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                seen = 0
-                try:
-                    while True:
-                        latest = sink._latest_jpeg(after=seen)
-                        if latest is None:
-                            return  # the sink closed
-                        seen, jpeg = latest
-                        self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                                         f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
-                except (BrokenPipeError, ConnectionResetError):
-                    return  # the browser went away
-
-            def log_message(self, format: str, *args) -> None:  # noqa: A002 -- http.server's signature
-                logger.debug("web view: " + format, *args)
-
         try:
-            self._server = (_Server6 if ":" in host else _Server)((host, port), Handler)
+            self._server = (_Server6 if ":" in host else _Server)((host, port), _Handler)
         except OSError as e:
             raise OutputPathError(f"cannot serve the web view on {host}:{port}: {e.strerror or e}") from None
+        self._server.sink = self
         self.host, self.port = host, self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="livevision-web", daemon=True)
@@ -242,12 +248,13 @@ class WebViewSink(Sink):
         query = f"?token={urllib.parse.quote(self.token)}" if self.token else ""
         return f"http://{host}:{self.port}/{query}"
 
-    def write(self, frame: np.ndarray) -> None:
-        """Make `frame` (BGR uint8) the one clients get next; returns at once."""
+    def write_view(self, view: np.ndarray, index: int) -> None:
+        """Make `view` (BGR uint8) the one clients get next; returns at once. (A live view: `index` is
+        not needed.)"""
         if self._closed:
             raise SinkError("write to closed WebViewSink")
         with self._changed:
-            self._frame, self._seq = frame, self._seq + 1
+            self._frame, self._seq = view, self._seq + 1
             self._changed.notify_all()
         self.frames_written += 1
 
@@ -264,7 +271,7 @@ class WebViewSink(Sink):
             if self._jpeg is not None and self._jpeg[0] == self._seq:
                 return self._jpeg
             seq, frame = self._seq, self._frame
-        # Encoded outside the lock, so write() (the main loop) never waits for an encoder.
+        # Encoded outside the lock, so write_view() (the main loop) never waits for an encoder.
         ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:  # pragma: no cover
             return None

@@ -1,8 +1,9 @@
 """WindowSink: show frames in an OpenCV window, or do nothing (with one warning) when there is no display.
 
 Threading: OpenCV's GUI (imshow, waitKey, destroyWindow) must be called from the thread that
-created the window, and on macOS that must be the main thread. Call `write` and `close` from the
-main thread; the window is created by the first `write`, and a write from another thread raises.
+created the window, and on macOS that must be the main thread. Call `write_view`, `poll` and `close`
+from the main thread; the window is created by the first `write_view`, and a call from another thread
+raises.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .errors import DisplayUnavailableError, SinkError
 logger = logging.getLogger(__name__)
 
 NO_KEY = -1
-QUIT_KEY = ord("q")  # what write() returns when the window was closed with its X button
+QUIT_KEY = ord("q")  # what poll() returns when the window was closed with its X button
 WINDOW_MODES = ("optional", "required")
 NO_DISPLAY_WARNING = "no display: not showing a window; processing goes on into the other outputs"
 
@@ -145,11 +146,12 @@ def _point_qt_at_system_fonts() -> None:
 
 
 class WindowSink(Sink):
-    """An OpenCV window. write(frame) shows the frame and returns the key pressed (-1 for none).
+    """An OpenCV window. write_view(view, index) shows the view; poll(wait_ms) pumps the GUI and returns
+    the key pressed (-1 for none): call it after each view, as cv2.imshow needs cv2.waitKey to draw.
 
-    mode "optional": without a display, log one warning and become a no-op (write returns -1).
+    mode "optional": without a display, log one warning and become a no-op (poll returns -1).
     mode "required": without a display, raise DisplayUnavailableError.
-    Closing the window with its X button makes write return QUIT_KEY (ord("q")) and `closed_by_user` True.
+    Closing the window with its X button makes poll return QUIT_KEY (ord("q")) and `closed_by_user` True.
     Keys are returned as `waitKey(1) & 0xFF`, so compare with ord("q"), ord(" "), 27 (Esc) and so on.
     """
 
@@ -172,12 +174,10 @@ class WindowSink(Sink):
         """Whether a window can be shown here (a display and an OpenCV build with GUI support)."""
         return display_problem() is None
 
-    def write(self, frame: np.ndarray) -> int:
-        """Show `frame` (BGR uint8) and pump the GUI for 1 ms; return the key pressed or -1."""
-        if not self.enabled or self._closed:
-            return NO_KEY
-        if self.closed_by_user:
-            return QUIT_KEY
+    def write_view(self, view: np.ndarray, index: int) -> None:
+        """Show `view` (BGR uint8); the window shows it at the next poll()."""
+        if not self.enabled or self._closed or self.closed_by_user:
+            return
         me = threading.get_ident()
         if self._thread is None:
             self._thread = me
@@ -185,11 +185,11 @@ class WindowSink(Sink):
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
             # Qt opens a resizable window at a default 400x300 or so: size it to the frame, within the screen.
             screen = _x11_screen_wh(os.environ.get("DISPLAY", "")) if sys.platform.startswith("linux") else None
-            cv2.resizeWindow(self.title, *window_size((frame.shape[1], frame.shape[0]), screen))
+            cv2.resizeWindow(self.title, *window_size((view.shape[1], view.shape[0]), screen))
         elif self._thread != me:
-            raise SinkError("WindowSink.write must be called from the thread that created the window (main thread)")
-        cv2.imshow(self.title, frame)
-        return self.poll(1)
+            raise SinkError("WindowSink.write_view must be called from the thread that created the window "
+                            "(main thread)")
+        cv2.imshow(self.title, view)
 
     def poll(self, wait_ms: int = 1) -> int:
         """Pump the GUI for `wait_ms` without showing a new frame (e.g. while paused); return the key

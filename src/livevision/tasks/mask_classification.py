@@ -13,11 +13,11 @@ What we do differently from HF, on purpose (results agree, cost does not):
   bound, pushed through the sigmoid, prunes classes before its (C, 384, 384) einsum.
 - Instance/panoptic: queries are filtered by score before any mask is upsampled; only kept masks
   are resized.
-- Instance segments are ordered by score, best first (HF takes torch.topk(sorted=False), whose
-  order is unspecified); `segment_map` shows the best-scoring instance where instances overlap,
-  while each `Segment.mask` is the instance's whole mask (HF's return_binary_maps view).
-- Instance masks are binarised at `mask_threshold` (HF ignores it there and always uses 0.5;
-  identical at the default).
+- Instance segments come in HF's order, torch.topk(sorted=False)'s (reproduced by topk_order), and
+  `segment_map` is painted in it, as HF paints: where instances overlap, the later one keeps the
+  pixels (so an instance may show no pixel at all: HF keeps it, and so do we); each `Segment.mask` is
+  the instance's whole mask (HF's return_binary_maps view). Instance masks are cut at probability
+  0.5 whatever `mask_threshold` says, as HF does (only panoptic uses it).
 - Panoptic: segments fused by `label_ids_to_fuse` are one Segment (HF lists each fused query,
   with the same id); its score is the first fused query's. HF's compute_segments also rewinds its
   id counter to the fused id, so the next new segment gets an id already in use and two segments
@@ -44,6 +44,7 @@ from ..errors import UnsupportedModelError
 from ..models.registry import MASK_CLASSIFICATION_TYPES
 from ..types import PreparedInput, Segment, SegmentationKind, SegmentationResult
 from .classification import label_for, normalize_id2label
+from .topk_order import topk_order
 from .upsample import (
     ArgmaxScratch,
     Region,
@@ -70,6 +71,10 @@ PIPELINE_DEFAULTS: dict[str, Any] = {
 
 MODES = tuple(kind.value for kind in SegmentationKind)
 MASK_CLASSIFICATION_MODEL_TYPES = tuple(sorted(MASK_CLASSIFICATION_TYPES))
+
+#: transformers 4.57 binarises instance masks at logit > 0 (probability 0.5) whatever mask_threshold says
+#: (which only panoptic uses); livevision does the same, so that its instances are transformers' instances.
+INSTANCE_MASK_LOGIT = 0.0
 
 #: Mask2Former's processors first resize every mask to this size ("(384, 384) for all models").
 MASK2FORMER_MASK_HW = (384, 384)
@@ -103,30 +108,10 @@ def postprocess_mask_classification(
     minimum share of a query's mask it must keep after overlaps are resolved.
     label_ids_to_fuse: panoptic only, classes whose queries merge into one segment ("stuff").
     """
-    cls = as_float32(class_queries_logits, "class_queries_logits", "(1, num_queries, num_labels + 1)", ndim=3)[0]
-    masks = as_float32(masks_queries_logits, "masks_queries_logits", "(1, num_queries, h, w)", ndim=4)[0]
-    if cls.shape[1] < 2:
-        raise ValueError(f"class_queries_logits must have at least 2 classes (incl. no-object), got {cls.shape}")
-    if masks.shape[0] != cls.shape[0]:
-        raise ValueError(
-            f"masks_queries_logits has {masks.shape[0]} queries but class_queries_logits has {cls.shape[0]}"
-        )
+    cls, masks = _query_arrays(class_queries_logits, masks_queries_logits)
     model_type = str(model_type).lower()
-    if model_type not in MASK_CLASSIFICATION_MODEL_TYPES:
-        raise UnsupportedModelError(
-            f"no mask-classification post-processing for model_type {model_type!r}: "
-            f"expected one of {MASK_CLASSIFICATION_MODEL_TYPES}"
-        )
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    for name, value in (
-        ("threshold", threshold),
-        ("mask_threshold", mask_threshold),
-        ("overlap_mask_area_threshold", overlap_mask_area_threshold),
-    ):
-        if not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-
+    _check_options(model_type, mode, threshold=threshold, mask_threshold=mask_threshold,
+                   overlap_mask_area_threshold=overlap_mask_area_threshold)
     names = normalize_id2label(id2label)
     out_hw = prepared.original_hw
     region = content_region(prepared, crop_padding)
@@ -142,6 +127,32 @@ def postprocess_mask_classification(
     return _mask_panoptic(
         class_probs, masks, mid_hw, out_hw, region, names, threshold, mask_threshold, overlap_mask_area_threshold, fuse
     )
+
+
+def _query_arrays(class_queries_logits, masks_queries_logits) -> tuple[np.ndarray, np.ndarray]:
+    """The one image's (Q, C + 1) class logits and (Q, h, w) mask logits, float32, checked."""
+    cls = as_float32(class_queries_logits, "class_queries_logits", "(1, num_queries, num_labels + 1)", ndim=3)[0]
+    masks = as_float32(masks_queries_logits, "masks_queries_logits", "(1, num_queries, h, w)", ndim=4)[0]
+    if cls.shape[1] < 2:
+        raise ValueError(f"class_queries_logits must have at least 2 classes (incl. no-object), got {cls.shape}")
+    if masks.shape[0] != cls.shape[0]:
+        raise ValueError(
+            f"masks_queries_logits has {masks.shape[0]} queries but class_queries_logits has {cls.shape[0]}"
+        )
+    return cls, masks
+
+
+def _check_options(model_type: str, mode: str, **thresholds: float) -> None:
+    if model_type not in MASK_CLASSIFICATION_MODEL_TYPES:
+        raise UnsupportedModelError(
+            f"no mask-classification post-processing for model_type {model_type!r}: "
+            f"expected one of {MASK_CLASSIFICATION_MODEL_TYPES}"
+        )
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    for name, value in thresholds.items():
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,7 +197,7 @@ def _mask_instance(
     mask_threshold: float,
 ) -> SegmentationResult:
     queries, labels, picked = instance_candidates(class_probs, threshold)
-    logit_threshold = logit(mask_threshold)
+    logit_threshold = INSTANCE_MASK_LOGIT  # HF's instance masks ignore mask_threshold
     small_masks: dict[int, np.ndarray] = {}  # query -> binary mask
     mask_scores: dict[int, float] = {}
     for query in dict.fromkeys(queries.tolist()):
@@ -206,28 +217,28 @@ def _mask_instance(
 
 
 def instance_candidates(class_probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(queries, labels, flat indices) of the (query, class) pairs that may pass `threshold`.
+    """(queries, labels, flat indices) of the (query, class) pairs that may pass `threshold`, in HF's order.
 
-    HF keeps the top num_queries (query, class) pairs, then needs class_prob * mask_score >= threshold;
-    mask_score < 1, so pairs below the threshold on class_prob alone can never pass."""
+    HF keeps the top num_queries (query, class) pairs in torch.topk(sorted=False)'s order (topk_order), then
+    needs class_prob * mask_score >= threshold; mask_score < 1, so pairs below the threshold on class_prob
+    alone can never pass."""
     q, num_classes = class_probs.shape
     flat = class_probs.reshape(-1)
-    picked = np.flatnonzero(flat >= threshold)
-    if picked.size > q:
-        picked = picked[np.argsort(-flat[picked], kind="stable")[:q]]
+    top = topk_order(flat, q)
+    picked = top[flat[top] >= threshold]
     return picked // num_classes, picked % num_classes, picked
 
 
 def kept_instances(class_probs: np.ndarray, queries: np.ndarray, labels: np.ndarray, picked: np.ndarray,
                    mask_scores: Mapping[int, float], threshold: float) -> list[tuple[float, int, int, int]]:
-    """(score, flat index, query, label) of the pairs whose class_prob * mask score passes, best first."""
+    """(score, flat index, query, label) of the pairs whose class_prob * mask score passes, in the order
+    of `picked` (HF's)."""
     flat = class_probs.reshape(-1)
     kept = []
     for query, label, flat_index in zip(queries.tolist(), labels.tolist(), picked.tolist()):
         score = float(np.float32(flat[flat_index]) * np.float32(mask_scores[query]))
         if score >= threshold:
             kept.append((score, flat_index, query, label))
-    kept.sort(key=lambda item: (-item[0], item[1]))
     return kept
 
 
@@ -242,7 +253,7 @@ def instance_result(kept: list[tuple[float, int, int, int]], full_masks: Mapping
     segment_map = np.full(out_hw, -1, dtype=np.int32)
     label_map = np.full(out_hw, -1, dtype=np.int32)
     fill = np.empty(out_hw, dtype=np.int32)
-    for seg in reversed(segments):  # best score painted last, so it wins overlaps
+    for seg in segments:  # painted in HF's order: a later instance takes the pixels it overlaps
         mask = seg.mask.view(np.uint8)  # cv2.copyTo: masked copy, much faster than numpy's mask assignment
         fill.fill(seg.id)
         cv2.copyTo(fill, mask, dst=segment_map)

@@ -1,0 +1,200 @@
+"""Resolve a model once into a LoadedModel: the cache entry that runs (the export, exported on first use,
+or its precision variant), its configs read once, the input size applied, its preprocessor, its ONNX
+Runtime session and where pre- and post-processing run. `Predictor` then only runs it.
+
+    loaded = resolve_model("Intel/dpt-hybrid-midas", Task.DEPTH, LoadOptions(precision="int8"))
+
+A warm cache resolves without torch or transformers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import CacheError, MissingDependencyError, UsageError
+from .models.cache import CONFIG_FILE, METADATA_FILE, PROCESSOR_FILE, CacheEntry, ModelCache, read_entry
+from .models.registry import DEFAULT_MODELS, Architecture, architecture_for
+from .models.resolve import parse_model_ref
+from .options import LoadOptions
+from .preprocessing.input_size import require_dynamic_input, with_input_size
+from .preprocessing.preprocess import Preprocessor, build_preprocessor
+from .types import Precision, PrePost, Task
+
+log = logging.getLogger(__name__)
+
+#: What pre_post "auto" picks per provider: on the CPU the numpy path measured faster (BENCHMARKS.md), on a GPU
+#: the host pre/post-processing was the limit (3-35 % of the session's rate on an H200).
+PRE_POST_AUTO = {"CPUExecutionProvider": PrePost.HOST}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What an export's files say, read once: config.json, the processor config at the input size asked
+    for, the architecture, and the preprocessor built from them."""
+
+    config: dict
+    processor_config: dict
+    architecture: Architecture
+    preprocessor: Preprocessor
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model resolved for a task and LoadOptions, its session open: what a Predictor runs.
+
+    provider: the session's primary provider (after any fallback). pre_post: HOST or DEVICE, "auto" resolved
+    for that provider. output_shapes: of architecture.outputs. batchable: the input has a dynamic batch
+    axis (some exports fix it at one frame)."""
+
+    entry: CacheEntry
+    task: Task
+    options: LoadOptions
+    model: ModelConfig
+    session: Any  # onnxruntime.InferenceSession
+    provider: str
+    input_name: str
+    output_shapes: tuple
+    batchable: bool
+    pre_post: PrePost
+
+    @property
+    def name(self) -> str:
+        return self.entry.source
+
+
+def resolve_model(model: str | Path | None, task: Task, options: LoadOptions) -> LoadedModel:
+    """`model` (Hub id, local folder, an export folder, or None for the task's default) for `task`: the
+    export, then the precision variant for the options' device and input size (found in the cache, or
+    built and timed now), its session open."""
+    export = find_or_export(model if model is not None else DEFAULT_MODELS[task], task,
+                            revision=options.revision, cache_dir=options.cache_dir)
+    config = read_model_config(export, task, options)
+    return open_model(choose_entry(export, task, options, config), task, options, config)
+
+
+def find_model_entry(model: str | Path | None, task: Task | str, *, revision: str | None = None,
+                     cache_dir: str | Path | None = None, precision: str = "auto",
+                     calibrate: str | Path | None = None, runtime: LoadOptions | None = None) -> CacheEntry:
+    """The cache entry resolve_model runs, without opening a session (`livevision export` builds the
+    variant a run would choose). runtime: the other LoadOptions (device, input size...)."""
+    task = Task.parse(task)
+    options = LoadOptions.parse(dict(revision=revision, cache_dir=cache_dir, precision=precision,
+                                     calibrate=calibrate), base=runtime)
+    export = find_or_export(model if model is not None else DEFAULT_MODELS[task], task, revision=revision,
+                            cache_dir=cache_dir)
+    return choose_entry(export, task, options, read_model_config(export, task, options))
+
+
+def read_model_config(entry: CacheEntry, task: Task, options: LoadOptions) -> ModelConfig:
+    """entry's configs, the input size applied (a size the model cannot take is a UsageError here, before
+    any variant is built), and its preprocessor."""
+    config = entry.read_json(CONFIG_FILE)
+    processor_config = entry.read_json(PROCESSOR_FILE)
+    architecture = architecture_for(config, task)
+    if options.input_size is not None:
+        processor_config = with_input_size(processor_config, config, options.input_size, name=entry.source)
+    return ModelConfig(config, processor_config, architecture,
+                       build_preprocessor(processor_config, resize=options.resize))
+
+
+def choose_entry(export: CacheEntry, task: Task, options: LoadOptions, model: ModelConfig) -> CacheEntry:
+    """The export itself for fp32, else its precision variant (a variant keeps the export's configs)."""
+    if options.precision is Precision.FP32:
+        if options.calibrate is not None:
+            log.warning("--calibrate %s has no effect with --precision fp32: nothing is quantized", options.calibrate)
+        return export
+    from .models.precision import find_or_build_variant
+
+    return find_or_build_variant(
+        export, task, precision=options.precision.value, device=options.device, cache=ModelCache(options.cache_dir),
+        preprocess=model.preprocessor, calibrate=options.calibrate, input_size=options.input_size,
+        intra_op_threads=options.intra_op_threads, allow_fallback=options.allow_fallback, config=model.config,
+    )
+
+
+def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: ModelConfig | None = None) -> LoadedModel:
+    """entry's session, opened as `options` say; `model`: entry's configs when already read."""
+    from .models.session import create_session
+
+    model = model or read_model_config(entry, task, options)
+    session = create_session(
+        entry.onnx_path, options.device, intra_op_threads=options.intra_op_threads, live=options.live,
+        engine_cache_dir=entry.path.parent / ".engines" / entry.path.name, fp16=options.fp16,
+        allow_fallback=options.allow_fallback,
+    )
+    model_input = session.get_inputs()[0]
+    if options.input_size is not None:
+        require_dynamic_input(model_input.shape, entry.source)
+    outputs = {x.name: x for x in session.get_outputs()}
+    missing = [o for o in model.architecture.outputs if o not in outputs]
+    if missing:
+        raise CacheError(f"ONNX model {entry.onnx_path} lacks outputs {missing}: re-export it with --force")
+    provider = session.get_providers()[0]
+    return LoadedModel(
+        entry=entry, task=task, options=options, model=model, session=session, provider=provider,
+        input_name=model_input.name, output_shapes=tuple(outputs[o].shape for o in model.architecture.outputs),
+        batchable=not isinstance(model_input.shape[0], int), pre_post=resolve_pre_post(options.pre_post, provider),
+    )
+
+
+def resolve_pre_post(choice: PrePost, provider: str) -> PrePost:
+    """Where pre- and post-processing run on `provider`: the choice, or for AUTO what PRE_POST_AUTO says."""
+    if choice is not PrePost.AUTO:
+        return choice
+    return PRE_POST_AUTO.get(provider, PrePost.DEVICE)
+
+
+def find_or_export(model: str | Path, task: Task, *, revision: str | None = None,
+                   cache_dir: str | Path | None = None) -> CacheEntry:
+    """The export of `model` for `task`: an export folder as it is, the cached one, or a new export."""
+    from .models.export import cache_key  # light: export.py imports torch only inside its build step
+
+    copied = _export_folder(model, task)
+    if copied is not None:
+        return copied
+    ref = parse_model_ref(model, revision)
+    cache = ModelCache(cache_dir)
+    key = cache_key(ref, task)
+    entry = cache.lookup(key)
+    if entry is not None:
+        return entry
+    if not _can_export():
+        # A runtime-only install: any complete export of this model will do.
+        entry = cache.lookup_any_version(key)
+        if entry is not None:
+            return entry
+        raise MissingDependencyError(
+            f"{ref.name} is not exported yet and exporting needs torch, transformers and optimum: "
+            "install `livevision[export]`, or run `livevision export` on a machine that has them"
+        )
+    from .models.export import export_model
+
+    return export_model(model, task, revision=revision, cache_dir=cache_dir)
+
+
+def _export_folder(model: str | Path, task: Task) -> CacheEntry | None:
+    """`model` when it is an export itself (a cache entry folder, copied from the machine that
+    exported it: `livevision export` says which): it runs as it is, no torch needed."""
+    path = Path(str(model)).expanduser()
+    if not (path / METADATA_FILE).is_file():
+        return None
+    entry = read_entry(path)
+    if entry is None:
+        raise CacheError(f"{path} is an incomplete export (a file is missing or cut short): copy the folder again")
+    options = entry.metadata.get("key", {}).get("options", {})
+    if "precision" in options:  # a variant is chosen per machine from the export: copy that instead
+        raise UsageError(f"{path} is a {options['precision']} precision variant chosen on another machine: copy "
+                         "the export it was built from (the folder `livevision export` names) and pass that")
+    exported_for = options.get("task")
+    if exported_for != task.value:
+        raise UsageError(f"{path} is an export for {exported_for}, not {task.value}")
+    return replace(entry, label=str(model))  # messages name this folder, not the one exported from
+
+
+def _can_export() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers", "optimum"))
