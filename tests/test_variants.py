@@ -574,3 +574,17 @@ def test_auto_skips_kinds_no_faster_for_a_model_of_the_same_shape(tiny_model, tm
         assert asked.metadata["notes"]["precision"]["chosen"] == built[0]
     clear_cache(ModelCache(cache))  # `livevision models --clear` forgets the speeds too
     assert not (cache / HISTORY_FILE).exists()
+
+
+def test_auto_tries_the_kinds_of_the_models_task_where_its_type_has_a_row_per_task():
+    """BEiT classifies (all compute in MatMul: dynamic INT8 only) and segments (convolutional heads: static
+    INT8 too): auto reads the row of the task it runs, and builds read the row config.json's head names."""
+    from livevision.models.registry import profile_for, task_of_head
+    from livevision.types import Task
+
+    cpu = ["CPUExecutionProvider"]
+    classify = variants._wanted_kinds("auto", "beit", None, cpu, Task.CLASSIFICATION)
+    segment = variants._wanted_kinds("auto", "beit", None, cpu, Task.SEGMENTATION)
+    assert "int8-static" not in classify and "int8-static" in segment
+    config = {"model_type": "beit", "architectures": ["BeitForSemanticSegmentation"]}
+    assert profile_for("beit", task_of_head(config)) is profile_for("beit", Task.SEGMENTATION)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExportError, UsageError
-from .registry import profile_for
+from .registry import profile_for, task_of_head
 from .variant_kinds import FP16, FP32, FP32_OPTIMIZED, INT8_DYNAMIC, INT8_STATIC, KINDS, is_gpu
 
 log = logging.getLogger(__name__)
@@ -67,12 +67,13 @@ def build_variant_with_info(fp32_onnx: Path, kind: str, out: Path, *, calibratio
     if kind == INT8_STATIC and not calibration:
         raise UsageError("int8-static needs calibration frames")
     out.parent.mkdir(parents=True, exist_ok=True)
+    profile = profile_for(model_type, task_of_head(config or {}))  # a model type may have a row per task
     builders: dict[str, Callable[..., dict]] = {
         FP32_OPTIMIZED: lambda: optimize_graph(fp32_onnx, out, model_type=model_type, config=config,
                                                providers=providers),
         INT8_DYNAMIC: lambda: quantize_dynamic_matmul(fp32_onnx, out),
         INT8_STATIC: lambda: quantize_static_qdq(fp32_onnx, out, calibration,
-                                                 op_types=profile_for(model_type).static_ops),
+                                                 op_types=profile.static_ops),
         FP16: lambda: convert_fp16(fp32_onnx, out),
     }
     started = time.perf_counter()
@@ -104,7 +105,7 @@ def optimize_graph(fp32_onnx: Path, out: Path, *, model_type: str, config: dict 
     """Write the graph-optimized FP32 model; returns {"method", fused op counts, "attention": "k/n" ...}."""
     import onnx
 
-    fusion = profile_for(model_type).fusion
+    fusion = profile_for(model_type, task_of_head(config or {})).fusion
     if fusion is None:
         return _ort_offline_optimize(fp32_onnx, out, providers)
     from onnxruntime.transformers.fusion_options import FusionOptions

@@ -90,7 +90,7 @@ def choose_variant(
     fp32_onnx, candidates_dir = Path(fp32_onnx), Path(candidates_dir)
     candidates_dir.mkdir(parents=True, exist_ok=True)
     explicit = precision != "auto"
-    wanted = _wanted_kinds(precision, model_type, kinds, providers)
+    wanted = _wanted_kinds(precision, model_type, kinds, providers, task)
     calibrate_on, check_on = split_calibration(calibration_inputs)
     report = _new_report(precision, task, model_type, device, providers[0], calibration_note, runs=runs,
                          warmup=warmup, min_speedup=min_speedup, intra_op_threads=intra_op_threads,
@@ -204,12 +204,13 @@ def _delete_unchosen(candidates: dict[str, Candidate], chosen: str) -> None:
             candidate.file = None
 
 
-def _wanted_kinds(precision: str, model_type: str, kinds: Sequence[str] | None, providers: list[str]) -> list[str]:
+def _wanted_kinds(precision: str, model_type: str, kinds: Sequence[str] | None, providers: list[str],
+                  task: Task) -> list[str]:
     """The kinds to try, FP32 (the reference) first: the one asked for, or in "auto" `kinds` or the kinds
     worth trying for `model_type` on `providers`."""
     if precision != "auto":
-        return [FP32] + ([] if precision == "fp32" else [kind_for_precision(precision, profile_for(model_type))])
-    return [FP32] + [k for k in (kinds or candidate_kinds(profile_for(model_type), providers)) if k != FP32]
+        return [FP32] + ([] if precision == "fp32" else [kind_for_precision(precision, profile_for(model_type, task))])
+    return [FP32] + [k for k in (kinds or candidate_kinds(profile_for(model_type, task), providers)) if k != FP32]
 
 
 def _create_session(path: Path, device: str, intra_op_threads: int | None, allow_fallback: bool):
