@@ -399,13 +399,17 @@ def test_foxglove_serves_the_same_channels_live():
         _write(sink, 0, depth, image)  # the channels exist once something was logged
         client = _ws_connect(sink.port)
         channels = {}
-        while "/livevision/depth/compressed" not in channels:
+        wanted = {f"/livevision/{t}" for t in DEPTH_TOPICS}
+        deadline = time.monotonic() + 60
+        # The sink's thread logs a result's messages one by one: their channels may be advertised in several
+        # messages, each as soon as it exists (on a busy machine, far apart)
+        while not wanted <= set(channels) and time.monotonic() < deadline:
             opcode, payload = _ws_read(client)
             if opcode == 1:
                 message = json.loads(payload)
                 if message.get("op") == "advertise":
                     channels.update({c["topic"]: c for c in message["channels"]})
-        assert {f"/livevision/{t}" for t in DEPTH_TOPICS} <= set(channels)
+        assert wanted <= set(channels)
         depth_channel = channels["/livevision/depth/compressed"]
         assert depth_channel["encoding"] == "cdr" and depth_channel["schemaEncoding"] == "ros2msg"
         _ws_send_text(client, json.dumps({"op": "subscribe",
