@@ -358,3 +358,50 @@ def test_with_logging_at_info_the_notes_go_to_the_log_only(tiny_model, exported,
                         precision="auto")
     assert _notes(capsys.readouterr().err) == []
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("precision auto ")]
+
+
+def test_base64_text_and_data_uris_are_images_as_in_transformers(tiny_model, model_cache, images):
+    import base64
+    import io
+
+    _, ours = _pipes("vit", tiny_model, model_cache)
+    png = io.BytesIO()
+    images[0].save(png, format="PNG")
+    text = base64.b64encode(png.getvalue()).decode()
+    single = ours(images[0])
+    assert ours(text) == single and ours("data:image/png;base64," + text) == single
+    assert ours([text], timeout=5) == [single]  # transformers' per-call timeout (for URLs) is taken
+    with pytest.raises(UsageError, match="no image at") as raised:  # was "File name too long"
+        ours("A" * 5000)
+    assert len(str(raised.value)) < 200
+
+
+def test_dtype_is_a_precision_or_a_one_line_value_error(tiny_model, model_cache, images):
+    folder = str(tiny_model("vit"))
+    exact = livevision.pipeline("image-classification", model=folder, cache_dir=model_cache)(images[0])
+    for dtype in (torch.float32, "float32", "auto"):
+        pipe = livevision.pipeline("image-classification", model=folder, cache_dir=model_cache, torch_dtype=dtype)
+        assert pipe(images[0]) == exact
+    # float16 is the FP16 variant: a GPU provider's; on the CPU that is an error, not FP32 in its place
+    for key, dtype in (("dtype", torch.float16), ("torch_dtype", "float16"), ("dtype", torch.bfloat16)):
+        with pytest.raises(ValueError) as raised:
+            livevision.pipeline("image-classification", model=folder, cache_dir=model_cache, device="cpu",
+                                **{key: dtype})
+        assert "\n" not in str(raised.value)
+    with pytest.raises(ValueError, match="not both"):
+        livevision.pipeline("image-classification", model=folder, cache_dir=model_cache, dtype="float32",
+                            precision="int8")
+
+
+def test_top_k_none_is_transformers_default_and_a_semantic_model_refuses_other_subtasks(tiny_model, model_cache,
+                                                                                       images):
+    hf, ours = _pipes("vit", tiny_model, model_cache)
+    assert len(ours(images[0], top_k=None)) == len(hf(images[0], top_k=None)) == 5
+    segformer = livevision.pipeline("image-segmentation", model=str(tiny_model("segformer")), cache_dir=model_cache)
+    for subtask in ("instance", "panoptic"):
+        with pytest.raises(ValueError, match="not supported"):
+            segformer(images[0], subtask=subtask)
+        with pytest.raises(ValueError, match="not supported"):
+            livevision.pipeline("image-segmentation", model=str(tiny_model("segformer")), cache_dir=model_cache,
+                                subtask=subtask)
+    assert segformer(images[0], subtask="semantic") == segformer(images[0])

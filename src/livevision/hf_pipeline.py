@@ -6,12 +6,16 @@
 
 Tasks: "depth-estimation", "image-classification", "image-segmentation" (livevision's own names work
 too). Inputs: a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it; OpenCV's BGR frames go to
-`load_model` / `Stream` instead), a path or an http(s) URL, or a list / iterable of these (`batch_size=` groups them for
-the model). Keywords as in transformers, at construction or per call: `top_k`, `function_to_apply`
-(classification), `subtask`, `threshold`, `mask_threshold`, `overlap_mask_area_threshold`
-(segmentation); livevision's load options (`precision`, `device`, `cache_dir`, `revision`, `resize`,
-`pre_post`, `input_size`) at construction. `precision` defaults to "fp32", the export itself, so that the
-numbers are transformers' ("auto" opts in to the fastest variant that passes the accuracy gate).
+`load_model` / `Stream` instead), a path, an http(s) URL, a data:image URI or base64 image text, or a list /
+iterable of these (`batch_size=` groups them for the model). Keywords as in transformers, at construction
+or per call: `top_k` (None: transformers' default, 5), `function_to_apply` (classification), `subtask`
+(instance or panoptic on a semantic-only model: ValueError, as transformers), `threshold`,
+`mask_threshold`, `overlap_mask_area_threshold` (segmentation), `timeout` (URL downloads); livevision's
+load options (`precision`, `device`, `cache_dir`, `revision`, `resize`, `pre_post`, `input_size`) at
+construction. `precision` defaults to "fp32", the export itself, so that the numbers are transformers'
+("auto" opts in to the fastest variant that passes the accuracy gate); transformers' `dtype` /
+`torch_dtype` picks it instead: float32 (or "auto") the export, float16 the FP16 variant (GPU providers;
+an error on the CPU, never FP32 in its place), anything else an error.
 `device` as in transformers: an index >= 0 (or "cuda:N") is that CUDA device, an error where ONNX
 Runtime has no CUDA (never the CPU instead), -1 or "cpu" the CPU.
 A model's first use (its export, its precision variants) says so on stderr where logging would not.
@@ -54,8 +58,14 @@ _CLASSIFICATION_KEYS = ("top_k", "function_to_apply")
 _SEGMENTATION_KEYS = ("subtask", "threshold", "mask_threshold", "overlap_mask_area_threshold")
 _SUBTASK = {"segmentation_mode": "subtask"}
 # transformers' pipeline() keywords that have no meaning here: accepted, so course code runs, and ignored.
-_IGNORED_KEYS = ("framework", "use_fast", "torch_dtype", "image_processor", "feature_extractor", "trust_remote_code",
-                 "model_kwargs", "token", "timeout")
+_IGNORED_KEYS = ("framework", "use_fast", "image_processor", "feature_extractor", "trust_remote_code",
+                 "model_kwargs", "token")
+# transformers' dtype (or torch_dtype) as a precision: float16 is the FP16 variant (GPU providers), float32 and
+# "auto" the FP32 export; others (bfloat16...) have no variant here and are refused.
+_DTYPES = {"float16": Precision.FP16, "half": Precision.FP16, "fp16": Precision.FP16, "float32": Precision.FP32,
+           "float": Precision.FP32, "fp32": Precision.FP32, "auto": Precision.FP32}
+# Keywords every call takes, whatever the task: how long a URL input may take to download (seconds).
+_CALL_KEYS = ("timeout",)
 
 
 def pipeline(task: str, model: str | Path | None = None, **kwargs) -> "LivePipeline":
@@ -125,7 +135,8 @@ class LivePipeline:
         self.task = Task.parse(task)
         self._task_keys = {Task.CLASSIFICATION: _CLASSIFICATION_KEYS, Task.SEGMENTATION: _SEGMENTATION_KEYS}.get(
             self.task, ())
-        unknown = [k for k in kwargs if k not in (*self._task_keys, *LOAD_KEYS, *_IGNORED_KEYS)]
+        unknown = [k for k in kwargs if k not in (*self._task_keys, *LOAD_KEYS, *_IGNORED_KEYS, *_CALL_KEYS,
+                                                   "dtype", "torch_dtype")]
         if unknown:
             raise TypeError(f"pipeline() got keyword arguments it does not take for {self.task.value}: "
                             f"{', '.join(unknown)}")
@@ -133,9 +144,10 @@ class LivePipeline:
         if ignored:
             log.info("pipeline(): ignoring %s (no meaning for an ONNX model)", ", ".join(ignored))
         self.batch_size = _positive(batch_size, "batch_size")
-        self.options = {k: kwargs[k] for k in self._task_keys if k in kwargs}
+        self.options = {k: kwargs[k] for k in (*self._task_keys, *_CALL_KEYS) if k in kwargs}
         post = self._postprocess_options(self.options)
-        load = self._load_options({k: kwargs[k] for k in LOAD_KEYS if k in kwargs})
+        load = self._load_options({k: kwargs[k] for k in LOAD_KEYS if k in kwargs},
+                                  kwargs.get("dtype", kwargs.get("torch_dtype")))
         try:
             with _first_use_notes_on_stderr():
                 self.predictor = load_model(model, self.task, options=post, load=load)
@@ -148,11 +160,17 @@ class LivePipeline:
                 f"pipeline(device={kwargs.get('device')!r}): ONNX Runtime could not start {load.device} (no such "
                 "device, or a missing driver or CUDA/cuDNN library) and would run on the CPU; pass device=-1 for "
                 "the CPU")
+        self._check_subtask(self.options)
         self.model = self.predictor  # transformers' `pipe.model`, for code that reads its name or config
         self._heads: dict[PostprocessOptions, Any] = {}  # per-call options other than the construction ones
 
-    def _load_options(self, values: dict) -> LoadOptions:
-        """The pipeline's edge for load options: transformers' device and batch_size translated, then parsed."""
+    def _load_options(self, values: dict, dtype=None) -> LoadOptions:
+        """The pipeline's edge for load options: transformers' device, dtype and batch_size translated, then
+        parsed."""
+        if dtype is not None:
+            if "precision" in values:
+                raise OptionError("pipeline(): give precision or dtype, not both")
+            values["precision"] = _precision_of(dtype)
         # transformers' answers unless asked otherwise: the FP32 export itself; a faster variant (INT8...)
         # that passed the gate on calibration frames can still round (or, near a tie, flip) an answer
         values.setdefault("precision", Precision.FP32)
@@ -161,12 +179,21 @@ class LivePipeline:
             values["batch"] = self.batch_size
         return LoadOptions.parse(values)
 
+    def _check_subtask(self, options: dict) -> None:
+        """transformers' ValueError for an instance or panoptic subtask on a model that only segments
+        semantically (SegFormer and the other per-pixel-logit models)."""
+        subtask = options.get("subtask")
+        if subtask in ("instance", "panoptic") and not self.predictor.architecture.is_mask_classification:
+            raise OptionError(f"subtask {subtask!r} is not supported for {self.predictor.architecture.model_type}, "
+                              "a semantic segmentation model: use subtask='semantic' (or none)")
+
     @staticmethod
     def _postprocess_options(options: dict) -> PostprocessOptions:
         """Per-call or construction keywords as PostprocessOptions: transformers' `subtask` is the
-        segmentation mode (and named so in messages)."""
+        segmentation mode (and named so in messages); `subtask=None` and `top_k=None` are their defaults,
+        as in transformers (top_k=None is 5 classes there, not all)."""
         values = {("segmentation_mode" if k == "subtask" else k): v for k, v in options.items()
-                  if not (k == "subtask" and v is None)}
+                  if k not in _CALL_KEYS and not (k in ("subtask", "top_k") and v is None)}
         return PostprocessOptions.parse(values, spell=lambda name: _SUBTASK.get(name, name))
 
     def _head(self, options: dict):
@@ -182,10 +209,11 @@ class LivePipeline:
 
     def __call__(self, inputs, **options):
         batch_size = _positive(options.pop("batch_size", self.batch_size), "batch_size")
-        unknown = [k for k in options if k not in self._task_keys]
+        unknown = [k for k in options if k not in (*self._task_keys, *_CALL_KEYS)]
         if unknown:
             raise TypeError(f"this {self.task.value} pipeline takes no {', '.join(unknown)}")
         call_options = {**self.options, **options}
+        self._check_subtask(call_options)
         if _is_one_image(inputs):
             return self._run_batch([inputs], call_options)[0]
         if isinstance(inputs, (list, tuple)):
@@ -200,7 +228,7 @@ class LivePipeline:
 
     def _run_batch(self, images: list, options: dict) -> list:
         p = self.predictor
-        prepared = [p.preprocess(_bgr(image)) for image in images]
+        prepared = [p.preprocess(_bgr(image, options.get("timeout"))) for image in images]
         outputs = p.infer_batch(prepared) if len(prepared) > 1 and p.batchable else [p.infer(x) for x in prepared]
         head = self._head(options)
         results = []
@@ -239,29 +267,63 @@ def _pil():
     return Image
 
 
-def _open_image(where: str | Path):
-    """A path or an http(s) URL as an RGB PIL image, as transformers' load_image opens it (EXIF
-    orientation applied)."""
+def _open_image(where: str | Path, timeout: float | None = None):
+    """A path, an http(s) URL (given `timeout` seconds, 30 by default), a data URI or base64 text as an RGB
+    PIL image, as transformers' load_image opens them (EXIF orientation applied)."""
+    import io
+
     Image = _pil()
     from PIL import ImageOps
 
     text = str(where)
     if text.startswith(("http://", "https://")):
-        import io
         import urllib.request
 
         try:
-            with urllib.request.urlopen(text, timeout=30) as response:  # noqa: S310 (the user's own URL)
+            with urllib.request.urlopen(text, timeout=timeout or 30) as response:  # noqa: S310 (the user's URL)
                 data = io.BytesIO(response.read())
         except OSError as exc:
             raise UsageError(f"could not download {text}: {exc}") from None
         opened = Image.open(data)
-    else:
-        if not Path(text).is_file():
-            raise UsageError(f"no image at {text}")
+    elif _is_file(text):
         opened = Image.open(text)
+    else:
+        opened = Image.open(io.BytesIO(_base64_image(text)))
     with opened:
         return ImageOps.exif_transpose(opened).convert("RGB")
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except OSError:  # a name too long for a path: base64 text, not a file
+        return False
+
+
+def _base64_image(text: str) -> bytes:
+    """The bytes of a data:image/...;base64, URI or of base64 text; UsageError (one line) for text that is
+    neither (nor a file)."""
+    import base64
+    import binascii
+
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    payload = text.split(",", 1)[1] if text.startswith("data:image/") and "," in text else text
+    try:
+        data = base64.b64decode(payload, validate=False)
+    except (binascii.Error, ValueError):
+        data = b""
+    if not data.startswith((b"\x89PNG", b"\xff\xd8", b"GIF8", b"BM", b"RIFF", b"II*", b"MM\x00*")):
+        raise UsageError(f"no image at {shown}: not a file, an http(s) URL, a data URI or base64 image data")
+    return data
+
+
+def _precision_of(dtype) -> Precision:
+    """transformers' dtype / torch_dtype (a torch.dtype or its name) as the precision that runs it."""
+    name = str(dtype).removeprefix("torch.")
+    if name not in _DTYPES:
+        raise OptionError(f"pipeline(dtype={dtype!r}): livevision runs float32 (the export) or float16 (its FP16 "
+                          "variant, GPU providers); give one of those, or precision=")
+    return _DTYPES[name]
 
 
 def _is_one_image(value) -> bool:
@@ -270,10 +332,10 @@ def _is_one_image(value) -> bool:
     return type(value).__module__.startswith("PIL.")
 
 
-def _bgr(image) -> np.ndarray:
+def _bgr(image, timeout: float | None = None) -> np.ndarray:
     """A pipeline input as the uint8 BGR frame livevision's models take."""
     if isinstance(image, (str, Path)):
-        image = _open_image(image)
+        image = _open_image(image, timeout)
     if not isinstance(image, np.ndarray):
         image = np.asarray(image.convert("RGB"))
     if image.ndim == 2:

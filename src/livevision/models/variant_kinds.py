@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import UsageError
+from ..errors import OptionError, UsageError
 from ..types import Precision
 
 if TYPE_CHECKING:  # registry imports this module's kind names
@@ -69,12 +69,12 @@ def candidate_kinds(profile: ModelProfile, providers: Sequence[str] | None = Non
 
 
 def check_precision(precision: str, provider: str) -> None:
-    """UsageError (one line) for a precision that cannot run on `provider`: an unknown one, or fp16 on
+    """OptionError (one line) for a precision that cannot run on `provider`: an unknown one, or fp16 on
     a provider without native FP16 kernels."""
     if precision not in PRECISIONS:
-        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "fp16" and not is_gpu([provider]):
-        raise UsageError(f"--precision fp16 needs a GPU execution provider (CUDA, DirectML, CoreML...), not "
+        raise OptionError(f"--precision fp16 needs a GPU execution provider (CUDA, DirectML, CoreML...), not "
                          f"{provider}: the CPU runs FP16 models slower than FP32 (use --precision int8 or "
                          "auto there), and TensorRT builds FP16 engines from the FP32 model itself")
 
