@@ -1,7 +1,8 @@
-"""Fakes shared by the tests: a frame source and a clock that moves only when told."""
+"""Fakes shared by the tests: a frame source, a clock that moves only when told, a port nobody listens on."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -53,3 +54,10 @@ class FakeClock:
 
     def tick(self, seconds: float = 1 / 30) -> None:
         self.t += seconds
+
+
+def unused_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

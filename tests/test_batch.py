@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import run_cli
+from fakes import unused_port
 from media import make_source
 
 pytestmark = pytest.mark.timeout(240)
@@ -261,20 +262,11 @@ def test_ray_auto_is_ray_only_with_a_cluster_address(monkeypatch):
     assert ray_address("auto") == "head:6379" and ray_address("off") is None
 
 
-def _closed_port() -> int:
-    """A local port nothing listens on (bound, then closed again)."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize("how", ["--ray", "RAY_ADDRESS"])
 def test_a_ray_address_where_nothing_listens_is_one_line_before_anything_runs(how, clips, tmp_path, monkeypatch):
     """ray.init retries such an address for minutes without a word: the batch says so at once instead."""
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    address = f"127.0.0.1:{_closed_port()}"
+    address = f"127.0.0.1:{unused_port()}"
     options, env = (["--ray", address], None) if how == "--ray" else ([], {"RAY_ADDRESS": address})
     result = run_cli("batch", str(clips), "--output-dir", str(tmp_path / "out"), *options, env=env)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr

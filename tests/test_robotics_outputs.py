@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from cli_runner import run_cli
+from fakes import unused_port
 from media import make_source
 
 from livevision.engine.running import TaskOutput
@@ -627,19 +628,12 @@ def test_point_cloud_has_nan_points_where_the_depth_is_invalid():
 # ---- --rerun spawn / connect without a viewer: one line, before any frame --------------------------
 
 
-def _free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_rerun_connect_without_a_viewer_fails_at_once_in_one_line(tmp_path, tiny_model, model_cache):
     pytest.importorskip("rerun")
     from cli_runner import run_cli_process
 
     clip = make_source(tmp_path / "clip.mp4", FRAMES, Fraction(10), None, size_wh=(64, 48))
-    url = f"rerun+http://127.0.0.1:{_free_port()}/proxy"
+    url = f"rerun+http://127.0.0.1:{unused_port()}/proxy"
     result = run_cli_process("run", "--task", "depth", "--model", tiny_model("depth_anything"),
                              "--source", clip, "--no-display", "--rerun", f"connect={url}", "--cache-dir", model_cache,
                              "--results", tmp_path / "out.jsonl")
@@ -655,7 +649,7 @@ def test_rerun_spawn_without_a_display_fails_at_once(monkeypatch):
     from livevision.sinks import rerun_sink
     from livevision.sinks.errors import OutputPathError
 
-    monkeypatch.setattr(rerun_sink, "SPAWN_PORT", _free_port())  # no viewer already there to reuse
+    monkeypatch.setattr(rerun_sink, "SPAWN_PORT", unused_port())  # no viewer already there to reuse
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr(rerun_sink.sys, "platform", "linux")
