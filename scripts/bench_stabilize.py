@@ -1,4 +1,4 @@
-"""Cost and effect of depth stabilization (livevision.depth_stabilize) at 1280x720, written to
+"""Cost and effect of depth stabilization (livevision.tasks.depth.stabilize) at 1280x720, written to
 BENCHMARKS.md between its `<!-- stabilize:begin -->` / `<!-- stabilize:end -->` markers.
 
 A synthetic relative depth sequence: a fixed scene seen through a model's arbitrary per-frame scale
@@ -23,7 +23,7 @@ import numpy as np
 
 from bench_sections import markers, write_section
 
-from livevision.depth_stabilize import DepthStabilizer, FlickerMeter
+from livevision.tasks.depth.stabilize import DepthStabilizer, FlickerMeter
 from livevision.types import DepthKind, DepthResult
 
 BEGIN, END = markers("stabilize")

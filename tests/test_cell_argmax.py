@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from livevision.tasks import cell_argmax as cells
-from livevision.tasks.upsample import resize_linear
+from livevision.tasks.segmentation import cell_argmax as cells
+from livevision.tasks.segmentation.upsample import resize_linear
 
 torch = pytest.importorskip("torch")
 

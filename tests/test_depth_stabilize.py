@@ -1,4 +1,4 @@
-"""Depth that does not flicker (livevision.depth_stabilize): synthetic sequences with a known truth."""
+"""Depth that does not flicker (livevision.tasks.depth.stabilize): synthetic sequences with a known truth."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from fakes import FakeSource
 
-from livevision.depth_stabilize import DepthStabilizer, FlickerMeter, StabilizeMode, fit_scale_shift, resolve_mode
+from livevision.tasks.depth.stabilize import DepthStabilizer, FlickerMeter, StabilizeMode, fit_scale_shift, resolve_mode
 from livevision.errors import UsageError
 from livevision.stream import Stream
 from livevision.types import DepthKind, DepthResult, Task
@@ -223,7 +223,7 @@ def test_streams_stabilize_any_depth_model_and_measure_flicker(choice, expected)
     packets = list(stream)
     modes = {None if p.result.stabilization is None else p.result.stabilization.mode for p in packets}
     assert modes == {expected}
-    flicker = stream.flicker.summary()
+    flicker = stream.steps[Task.DEPTH].flicker.summary()
     assert flicker["frames"] == 19
     if expected is None:
         assert flicker["mean"] > 0.1  # the model's scale jumps
@@ -245,12 +245,12 @@ def test_a_live_stream_smooths_its_depth():
         packets = list(stream)
         results = {id(p.result): p.result for p in packets}
         assert 2 <= len(results) == model.calls < 60  # live pacing: the frames the busy model missed are dropped
-        assert stream.flicker.summary()["frames"] == model.calls - 1  # one stabilization per result
+        assert stream.steps[Task.DEPTH].flicker.summary()["frames"] == model.calls - 1  # one stabilization per result
         expected = "smooth" if choice == "auto" else "align"
-        assert stream.depth_stabilize is StabilizeMode(expected)
+        assert stream.steps[Task.DEPTH].mode is StabilizeMode(expected)
         assert {r.stabilization.mode for r in results.values()} == {expected}
         assert [r.stabilization.reset for r in results.values()].count(True) == 1  # the first, only
-        flicker[expected] = stream.flicker.summary()["mean"]
+        flicker[expected] = stream.steps[Task.DEPTH].flicker.summary()["mean"]
     assert flicker["smooth"] < 0.6 * flicker["align"], flicker
 
 
@@ -274,7 +274,7 @@ def test_single_image_is_not_stabilized(tmp_path):
     cv2.imwrite(str(path), np.full((48, 64, 3), 90, np.uint8))
     stream = Stream(str(path), {Task.DEPTH: JitteringDepth()})
     (packet,) = list(stream)
-    assert stream.depth_stabilize is StabilizeMode.OFF and packet.result.stabilization is None
+    assert stream.steps[Task.DEPTH].mode is StabilizeMode.OFF and packet.result.stabilization is None
 
 
 def test_cli_writes_the_alignment_and_the_flicker(tiny_model, model_cache, tmp_path):

@@ -13,16 +13,17 @@ from test_preprocess import CASE_IDS, FRAME_SIZES, frame_for, ours, reference
 
 from livevision.errors import UsageError
 from livevision.graphs.chain import DeviceInput
-from livevision.graphs.device_stages import DevicePreprocessor, MaskClassificationPost, device_postprocessor
+from livevision.graphs.device_stages import DevicePreprocessor, device_postprocessor
 from livevision.graphs.onnx_build import GraphBuilder
-from livevision.heads import ClassificationHead, ClassificationOptions, DepthHead, SegmentationHead, SegmentationOptions
 from livevision.models.registry import Architecture
 from livevision.loader import resolve_pre_post
 from livevision.options import LoadOptions
 from livevision.predictor import Predictor
-from livevision.tasks.classification import postprocess_classification
-from livevision.tasks.depth import postprocess_depth
-from livevision.tasks.segmentation import postprocess_semantic
+from livevision.tasks.classification.head import ClassificationHead, ClassificationOptions, postprocess_classification
+from livevision.tasks.depth.head import DepthHead, postprocess_depth
+from livevision.tasks.segmentation.device import MaskClassificationPost
+from livevision.tasks.segmentation.head import SegmentationHead, SegmentationOptions
+from livevision.tasks.segmentation.semantic import postprocess_semantic
 from livevision.types import DepthKind, PreparedInput, PrePost, Task
 
 

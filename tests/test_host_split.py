@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from livevision.tasks import host_split, upsample
-from livevision.tasks.host_split import run_parts
+from livevision.tasks.segmentation import host_split, upsample
+from livevision.tasks.segmentation.host_split import run_parts
 
 
 def test_run_parts_keeps_order_raises_and_leaves_no_thread():

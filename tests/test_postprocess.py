@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from livevision.errors import UnsupportedModelError
-from livevision.tasks.classification import postprocess_classification
-from livevision.tasks.depth import depth_kind, postprocess_depth, zoedepth_padding
-from livevision.tasks.mask_classification import PIPELINE_DEFAULTS, postprocess_mask_classification
-from livevision.tasks.segmentation import postprocess_semantic
+from livevision.tasks.classification.head import postprocess_classification
+from livevision.tasks.depth.head import depth_kind, postprocess_depth, zoedepth_padding
+from livevision.tasks.segmentation.mask_classification import PIPELINE_DEFAULTS, postprocess_mask_classification
+from livevision.tasks.segmentation.semantic import postprocess_semantic
 from livevision.types import DepthKind, PreparedInput
 
 torch = pytest.importorskip("torch")
@@ -128,8 +128,8 @@ def test_postprocess_modules_do_not_import_torch_transformers_or_pil():
     code = textwrap.dedent(
         """
         import sys
-        import livevision.tasks.classification, livevision.tasks.depth, livevision.tasks.segmentation
-        import livevision.tasks.mask_classification, livevision.tasks.upsample
+        import livevision.tasks.classification.head, livevision.tasks.depth.head, livevision.tasks.segmentation.head
+        import livevision.tasks.segmentation.mask_classification, livevision.tasks.segmentation.upsample
         bad = [m for m in ("torch", "transformers", "PIL") if m in sys.modules]
         assert not bad, bad
         """

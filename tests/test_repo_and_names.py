@@ -11,7 +11,7 @@ import pytest
 from livevision.options import ViewMode
 from livevision.engine.pacing import Pacing
 from livevision.render.base import Corner
-from livevision.render.instance import ColorLookup
+from livevision.tasks.segmentation.annotate_instance import ColorLookup
 from livevision.sources.capture import CapturePolicy
 from livevision.types import DepthKind, Precision, ResizeMode, SegmentationKind, Task
 

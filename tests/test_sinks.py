@@ -42,7 +42,7 @@ from livevision.sinks import (
 )
 from livevision.sinks.base import SourceTimeline
 from livevision.sinks.ffmpeg import as_fraction
-from livevision.sinks.raw import decode_depth_png
+from livevision.tasks.depth.formats import decode_depth_png
 from livevision.sinks.window import NO_DISPLAY_WARNING, display_problem
 from livevision.types import ClassificationResult, DepthKind, DepthResult, Segment, SegmentationResult
 from media import H, W, decode, index_frame, make_source, probe, read_frames, read_index

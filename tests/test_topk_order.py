@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livevision.tasks.topk_order import topk_order  # noqa: E402
+from livevision.tasks.segmentation.topk_order import topk_order  # noqa: E402
 
 
 @pytest.mark.parametrize("values", ["distinct", "ties", "sorted", "nan"])

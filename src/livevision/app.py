@@ -20,11 +20,8 @@ from .engine.pacing import Pacing
 from .outputs import Outputs, check_metric_depth, check_outputs, write_stats
 from .options import ModelOptions, RunOptions, ViewMode
 from .render import (
-    DepthAnnotator,
     HudAnnotator,
-    InstanceSegmentationAnnotator,
     ResultAnnotator,
-    SemanticSegmentationAnnotator,
     grid,
     side_by_side,
 )
@@ -32,14 +29,17 @@ from .run_loop import on_first_interrupt, on_second_interrupt, play, total_frame
 from .sinks import ProgressBar
 from .sources import open_source
 from .stream import Packet, Stream
+from .tasks.registry import definition
 from .types import Task
 from .window_keys import KeyWindow
 
 log = logging.getLogger(__name__)
 
 
-# Depth first (a colour map), then segmentation over it, then the classification panel on top.
-DRAW_ORDER = (Task.DEPTH, Task.SEGMENTATION, Task.CLASSIFICATION)
+def draw_order(tasks) -> list[Task]:
+    """The tasks in the order their layers are drawn (each task's draw_rank: depth's colour map first,
+    segmentation over it, the classification panel on top)."""
+    return sorted(tasks, key=lambda t: definition(t).draw_rank)
 
 
 def _model_kwargs(model: ModelOptions) -> dict:
@@ -49,9 +49,9 @@ def _model_kwargs(model: ModelOptions) -> dict:
 
 
 def default_view(tasks) -> ViewMode:
-    """Grid when depth and segmentation both run (either colouring the frame over the other hides
+    """Grid when two tasks colour the whole frame (depth and segmentation: either over the other hides
     both), else overlay."""
-    return ViewMode.GRID if {Task.DEPTH, Task.SEGMENTATION} <= set(tasks) else ViewMode.OVERLAY
+    return ViewMode.GRID if sum(definition(t).colours_frame for t in set(tasks)) > 1 else ViewMode.OVERLAY
 
 
 class Renderer:
@@ -66,12 +66,12 @@ class Renderer:
 
     def __init__(self, tasks: tuple[Task, ...], view: ViewMode | None = None, alpha: dict | None = None, *,
                  full_size_tiles: bool = False):
-        self.tasks = [t for t in DRAW_ORDER if t in tasks]
+        self.tasks = draw_order(tasks)
         self.view = view or default_view(tasks)
         self.full_size_tiles = full_size_tiles
         # Alone, depth replaces the picture; under other results it is blended so they stay readable.
-        self.overlay_annotator = _annotator(alpha or {}, depth_opacity=1.0 if len(tasks) == 1 else 0.6)
-        self.tile_annotators = {t: _annotator(alpha or {}, depth_opacity=1.0) for t in self.tasks}
+        self.overlay_annotator = _annotator(alpha or {}, self.tasks, shared=len(self.tasks) > 1)
+        self.tile_annotators = {t: _annotator(alpha or {}, self.tasks, shared=False) for t in self.tasks}
         self.hud = HudAnnotator()
         self._text_height: int | None = None  # the height the last view's text was sized for
 
@@ -115,13 +115,16 @@ class Renderer:
         return self.hud.annotate(view, lines, text_for_height_px=self._text_height)
 
 
-def _annotator(alpha: dict, depth_opacity: float) -> ResultAnnotator:
-    depth = DepthAnnotator(opacity=alpha.get(Task.DEPTH, depth_opacity))
-    if Task.SEGMENTATION not in alpha:
-        return ResultAnnotator(depth=depth)
-    opacity = alpha[Task.SEGMENTATION]
-    return ResultAnnotator(depth=depth, semantic=SemanticSegmentationAnnotator(opacity=opacity),
-                           instance=InstanceSegmentationAnnotator(opacity=opacity))
+def _annotator(alpha: dict, tasks, shared: bool) -> ResultAnnotator:
+    """A ResultAnnotator whose layers have the --alpha opacities, else (`shared`: other results on the same
+    frame) each task's shared_opacity, else their own."""
+    annotators = {}
+    for task in tasks:
+        found = definition(task)
+        opacity = alpha.get(task, found.shared_opacity if shared else None)
+        if opacity is not None:
+            annotators.update(found.annotators(opacity=opacity))
+    return ResultAnnotator(**annotators)
 
 
 def run(options: RunOptions, *, source=None, models: dict | None = None, progress=None) -> int:

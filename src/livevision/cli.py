@@ -16,6 +16,7 @@ from .interrupts import EXIT_SIGINT, EXIT_SIGTERM, Terminated, graceful_interrup
 from .models.registry import DEFAULT_MODELS, supported_model_types
 from .options import LoadOptions, PostprocessOptions, ViewMode, cli_flag
 from .pointcloud import CameraIntrinsics
+from .tasks.registry import TASKS, definition
 from .types import Precision, Task
 
 log = logging.getLogger("livevision")
@@ -96,13 +97,14 @@ def _opacity(text: str) -> float | None:
 
 def _alpha_values(values: list[str], tasks: list[Task]) -> dict:
     """--alpha: OPACITY for every task that colours the frame, or TASK=OPACITY."""
-    drawn = [t for t in tasks if t is not Task.CLASSIFICATION]
+    drawn = [t for t in tasks if definition(t).colours_frame]
     alpha = {}
     for value in values:
         name, sep, number = value.rpartition("=")
         targets = [Task.parse(name)] if sep else drawn
-        if sep and targets[0] is Task.CLASSIFICATION:
-            raise UsageError("--alpha applies to depth and segmentation: classification draws a panel")
+        if sep and not definition(targets[0]).colours_frame:
+            colouring = " and ".join(t.value for t, found in TASKS.items() if found.colours_frame)
+            raise UsageError(f"--alpha applies to {colouring}: {targets[0].value} draws a panel")
         if sep and targets[0] not in tasks:
             raise UsageError(f"--alpha {value!r}: {targets[0].value} is not among --task")
         opacity = _opacity(number)

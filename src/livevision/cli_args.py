@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from . import __version__
-from .depth_stabilize import STABILIZE_CHOICES
+from .tasks.depth.stabilize import STABILIZE_CHOICES
 from .models.registry import DEFAULT_MODELS, supported_model_types
 from .models.variant_kinds import DEFAULT_PRECISION
 from .options import PostprocessOptions, ViewMode

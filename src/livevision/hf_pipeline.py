@@ -45,12 +45,11 @@ import cv2
 import numpy as np
 
 from .errors import MissingDependencyError, OptionError, UsageError
-from .heads import head_for
+from .tasks.registry import definition, definition_of
 from .models.providers import CPU, ProviderUnavailableError
 from .options import LOAD_KEYS, LoadOptions, PostprocessOptions
 from .predictor import load_model
-from .tasks.classification import label_for
-from .types import ClassificationResult, DepthResult, Precision, SegmentationResult, Task
+from .types import Precision, Task
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +202,7 @@ class LivePipeline:
             return None
         if post not in self._heads:
             p = self.predictor
-            self._heads[post] = head_for(p.task, p.architecture, p.config, classification=post.classification(),
-                                         segmentation=post.segmentation())
+            self._heads[post] = definition(p.task).head(p.architecture, p.config, post)
         return self._heads[post]
 
     def __call__(self, inputs, **options):
@@ -346,29 +344,6 @@ def _bgr(image, timeout: float | None = None) -> np.ndarray:
 
 
 def _formatted(result):
-    """A livevision result in transformers' output format."""
-    Image = _pil()
-    if isinstance(result, DepthResult):
-        depth = np.asarray(result.depth, np.float32)
-        low, high = float(depth.min()), float(depth.max())
-        scaled = (depth - np.float32(low)) / np.float32(high - low) if high > low else np.zeros_like(depth)
-        return {"predicted_depth": depth, "depth": Image.fromarray((scaled * 255).astype(np.uint8))}
-    if isinstance(result, ClassificationResult):
-        return [{"label": label, "score": float(score)} for label, score in zip(result.labels, result.scores)]
-    if isinstance(result, SegmentationResult):
-        if result.kind == "semantic":
-            label_map = np.asarray(result.label_map)
-            return [{"score": None, "label": label_for(result.id2label, int(c)),
-                     "mask": Image.fromarray(_mask(label_map, int(c)))}
-                    for c in np.unique(label_map) if c >= 0]
-        segment_map = np.asarray(result.segment_map)
-        return [{"score": float(s.score), "label": s.label,
-                 "mask": Image.fromarray(_mask(segment_map, s.id))} for s in result.segments]
-    raise TypeError(f"no transformers format for {type(result).__name__}")
-
-
-def _mask(labels: np.ndarray, value: int) -> np.ndarray:
-    """255 where labels == value, else 0, uint8 (one OpenCV pass)."""
-    if labels.dtype != np.int32:
-        labels = labels.astype(np.int32)
-    return cv2.compare(labels, float(value), cv2.CMP_EQ)
+    """A livevision result in transformers' output format (its task's, tasks/<task>/formats.py)."""
+    _pil()  # a one-line error where Pillow is missing
+    return definition_of(result).transformers_output(result)

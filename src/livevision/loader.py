@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import CacheError, MissingDependencyError, UsageError
 from .models.cache import CONFIG_FILE, METADATA_FILE, PROCESSOR_FILE, CacheEntry, ModelCache, read_entry
+from .models.providers import CPU
 from .models.registry import DEFAULT_MODELS, Architecture, architecture_for
 from .models.resolve import parse_model_ref
 from .options import LoadOptions
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 #: What pre_post "auto" picks per provider: on the CPU the numpy path measured faster (BENCHMARKS.md), on a GPU
 #: the host pre/post-processing was the limit (3-35 % of the session's rate on an H200).
-PRE_POST_AUTO = {"CPUExecutionProvider": PrePost.HOST}
+PRE_POST_AUTO = {CPU: PrePost.HOST}
 
 
 @dataclass(frozen=True)

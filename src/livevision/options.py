@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .errors import OptionError
-from .heads import ClassificationOptions, SegmentationOptions
 from .pointcloud import CameraIntrinsics
-from .tasks.classification import FUNCTIONS
+from .tasks.classification.head import FUNCTIONS, ClassificationOptions
+from .tasks.segmentation.head import SegmentationOptions
 from .types import Precision, PrePost, ResizeMode, SegmentationKind, Task, ValueEnum
 
 #: How an edge names an option in its messages: `api_name` (keyword arguments) or `cli_flag`.
@@ -280,7 +280,7 @@ class ModelOptions:
     load_options: LoadOptions = LoadOptions(live=True)
     input_size: dict = field(default_factory=dict)  # {Task: short side in pixels}
     postprocess: PostprocessOptions = PostprocessOptions()
-    depth_stabilize: str = "auto"  # off, align, smooth; auto: see livevision.depth_stabilize
+    depth_stabilize: str = "auto"  # off, align, smooth; auto: see livevision.tasks.depth.stabilize
 
     def load(self, tasks) -> dict:
         """The models, loaded as a run loads them (Stream.open): for runs handed them ready."""

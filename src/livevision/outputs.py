@@ -232,8 +232,7 @@ def check_metric_depth(stream: Stream) -> None:
 def write_stats(path: Path, stream: Stream, source) -> None:
     summary = {"source": stream.info.name, "pacing": stream.pacing.value,
                "tasks": [t.value for t in stream.tasks], **stream.stats.summary(),
-               **({"depth_stabilize": stream.depth_stabilize.value, "depth_flicker": stream.flicker.summary()}
-                  if Task.DEPTH in stream.tasks else {}),
+               **{key: value for step in stream.steps.values() for key, value in step.stats().items()},
                "source_faults": {"frames_bad": source.frames_bad, "reconnects": source.reconnects,
                                  "frames_missing": getattr(source, "frames_missing", None)}}
     atomic_write_text(path, json.dumps(summary, indent=2) + "\n")

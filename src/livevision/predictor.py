@@ -16,7 +16,9 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .graphs.chain import DeviceInput
-from .heads import Head, Result, head_for
+from .models.providers import CPU
+from .tasks.base import Head
+from .tasks.registry import definition
 from .loader import (  # noqa: F401  (find_model_entry, find_or_export: their callers import them from here)
     PRE_POST_AUTO,
     LoadedModel,
@@ -28,7 +30,7 @@ from .loader import (  # noqa: F401  (find_model_entry, find_or_export: their ca
 )
 from .models.cache import CacheEntry
 from .options import BATCH_AUTO, LoadOptions, PostprocessOptions
-from .types import PreparedInput, PrePost, Task
+from .types import PreparedInput, PrePost, Result, Task
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +59,8 @@ class Predictor:
         self.input_name, self.provider, self.batchable = model.input_name, model.provider, model.batchable
         self.pre_post = model.pre_post
         self.options = options or PostprocessOptions()
-        self.head: Head = head_for(self.task, self.architecture, self.config,
-                                   classification=self.options.classification(),
-                                   segmentation=self.options.segmentation())
-        self.depth_kind = self.head.kind if self.task is Task.DEPTH else None
+        self.head: Head = definition(self.task).head(self.architecture, self.config, self.options)
+        self.depth_kind = getattr(self.head, "kind", None)  # a depth head's DepthKind
         self._batcher = None
         log.info("%s runs on %s, pre/post-processing on the %s", self.name, self.provider, self.pre_post)
         self._device_pre = self._device_post = self._binder = None
@@ -105,7 +105,7 @@ class Predictor:
         where the model needs every core; on an accelerator a few, so that those stages keep up with it."""
         from .models.session import physical_cores
 
-        return 1 if self.provider == "CPUExecutionProvider" else max(1, min(4, physical_cores() // 4))
+        return 1 if self.provider == CPU else max(1, min(4, physical_cores() // 4))
 
     @property
     def max_batch(self) -> int:
@@ -113,7 +113,7 @@ class Predictor:
         if not self.batchable:
             return 1
         if self.runtime.batch == BATCH_AUTO:
-            return 1 if self.provider == "CPUExecutionProvider" else max(BATCH_SIZES)
+            return 1 if self.provider == CPU else max(BATCH_SIZES)
         return int(self.runtime.batch)
 
     def choose_batch_size(self, prepared: PreparedInput | DeviceInput) -> int:

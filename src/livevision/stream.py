@@ -17,7 +17,6 @@ from names, `Stream(source, models, pacing)` wires ready ones:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import weakref
@@ -27,7 +26,6 @@ from typing import Iterator, Mapping, Sequence
 import cv2
 import numpy as np
 
-from .depth_stabilize import DepthStabilizer, FlickerMeter, resolve_mode
 from .engine.clock import Clock, SystemClock
 from .engine.every import run_every
 from .engine.live import run_live
@@ -38,8 +36,9 @@ from .engine.telemetry import Telemetry
 from .errors import UsageError
 from .options import LoadOptions
 from .sources import CapturePolicy, CaptureThread, FrameSource, ReconnectPolicy, open_source
+from .tasks.registry import definition
 from .threads import wait_for
-from .types import DepthResult, Frame, Task
+from .types import Frame, Task
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +153,8 @@ class Stream:
         ReconnectPolicy, True (the default policy), False (stop at once); None: streams reconnect,
         cameras stop.
     depth_stabilize: "off", "align", "smooth" or "auto" (smooth in the live modes, align for files, off
-        for a single image): the depth values over time, see livevision.depth_stabilize; `flicker`
-        measures the result.
+        for a single image): the depth values over time, see livevision.tasks.depth.stabilize; its step,
+        `steps[Task.DEPTH]`, has the mode chosen (`mode`) and measures the result (`flicker`).
 
     A Stream runs once: iterate it, then make a new one (a second iteration is an error). Use it as a
     context manager, or call close(), to end the run and release the source early. A Stream owns its
@@ -184,10 +183,9 @@ class Stream:
         self.clock = clock or SystemClock()
         self.threaded = threaded
         self.stats = Telemetry(self.clock.now)
-        self.depth_stabilize = resolve_mode(depth_stabilize, self.pacing.value, self.source.info.frame_count)
-        self._stabilizer = DepthStabilizer(self.depth_stabilize)
-        self.flicker = FlickerMeter()  # of the depth results as they leave the stream
-        self._stable_depth: TaskOutput | None = None  # the last depth output, stabilized
+        self.depth_stabilize = depth_stabilize
+        # each task's step on its outputs as they leave (depth: stabilized over time), by task
+        self.steps = {t: step for t in self.tasks if (step := definition(t).stream_step(self)) is not None}
         self._stop: threading.Event | None = None
         self._ended = threading.Event()  # the iteration has ended and its threads with it
         # The one iteration, once started: a weak reference, so that a caller who breaks out of a for
@@ -263,18 +261,6 @@ class Stream:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _stabilized(self, output: TaskOutput) -> TaskOutput:
-        """The depth output with its values stabilized over time, once per new result (the live modes show
-        one result with several frames), in order; FlickerMeter measures what leaves."""
-        if self._stable_depth is not None and self._stable_depth.frame_index == output.frame_index:
-            return self._stable_depth
-        if isinstance(output.result, DepthResult):
-            result = self._stabilizer(output.result, output.image)
-            self.flicker.add(result.depth, output.image)
-            output = dataclasses.replace(output, result=result)
-        self._stable_depth = output
-        return output
-
     @property
     def info(self):
         return self.source.info
@@ -315,8 +301,8 @@ class Stream:
                     new = shown.get(task) != out.frame_index
                     shown[task] = out.frame_index
                     self.stats.age(task.value, now - out.captured_at, new=new)
-                if Task.DEPTH in outputs:
-                    outputs = {**outputs, Task.DEPTH: self._stabilized(outputs[Task.DEPTH])}
+                if self.steps:
+                    outputs = {t: self.steps[t](out) if t in self.steps else out for t, out in outputs.items()}
                 yield Packet(frame, outputs)
         finally:
             _opencv_threads.release()

@@ -27,22 +27,20 @@ class Task(ValueEnum):
 
     @classmethod
     def parse(cls, value: "str | Task") -> "Task":
+        """A task by its name, or by transformers' pipeline task name (each task's hf_name)."""
         from .errors import UsageError
+        from .tasks.registry import hf_task_names
 
         if isinstance(value, Task):
             return value
         name = str(value).strip().lower()
+        hf_names = hf_task_names()
         try:
-            return cls(HF_TASK_NAMES.get(name, name))
+            return hf_names.get(name) or cls(name)
         except ValueError:
             names = ", ".join(t.value for t in cls)
             raise UsageError(f"unknown task {value!r}: choose one of {names} (or the Hugging Face names "
-                             f"{', '.join(HF_TASK_NAMES)})") from None
-
-
-#: transformers' pipeline task names, accepted wherever a task is.
-HF_TASK_NAMES = {"depth-estimation": "depth", "image-classification": "classification",
-                 "image-segmentation": "segmentation"}
+                             f"{', '.join(hf_names)})") from None
 
 
 class SegmentationKind(ValueEnum):
@@ -113,7 +111,7 @@ class PreparedInput:
 
 @dataclass(frozen=True)
 class DepthStabilization:
-    """How a depth map was stabilized over time (see livevision.depth_stabilize): the values are
+    """How a depth map was stabilized over time (see livevision.tasks.depth.stabilize): the values are
     scale * the model's + shift (then averaged over time in mode "smooth"); reset: this frame started
     a new reference (the first frame, or a scene cut) and is the model's own."""
 

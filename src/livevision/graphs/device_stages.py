@@ -14,31 +14,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..heads import ClassificationHead, DepthHead, Head, SegmentationHead
-from ..tasks.classification import label_for, scoring_function
-from ..tasks.depth import zoedepth_padding
-from ..tasks.mask_classification import (
-    INSTANCE_MASK_LOGIT,
-    MASK2FORMER_MASK_HW,
-    instance_candidates,
-    instance_result,
-    kept_instances,
-    panoptic_candidates,
-    panoptic_result,
-    softmax,
-)
 from ..preprocessing.preprocess import Preprocessor, check_frame
 from ..preprocessing.resample import pil_vertical_first, pil_weight_matrix
-from ..types import ClassificationResult, DepthResult, SegmentationResult
+from ..tasks.base import Head
+from ..tasks.depth.head import zoedepth_padding
+from ..tasks.registry import definition
 from .chain import Binder, DeviceInput, graph_session
-from .post import (
-    classification_graph,
-    depth_graph,
-    mask_instance_graph,
-    mask_panoptic_graph,
-    mask_semantic_graph,
-    semantic_graph,
-)
 from .pre import standard_graph, zoe_graph
 
 
@@ -101,7 +82,10 @@ class DevicePreprocessor:
                 "zero_pads": np.array(zero, np.int64)}
 
 
-class _DevicePost:
+class DevicePost:
+    """A post-processing graph on the model's provider: the model's output in, host arrays out
+    (the per-task classes are in tasks/<task>/device.py)."""
+
     def __init__(self, graph, model_session, intra_op_threads: int | None, live: bool):
         self.session = graph_session(graph, model_session, intra_op_threads=intra_op_threads, live=live)
         self.binder = Binder(model_session)
@@ -113,126 +97,11 @@ class _DevicePost:
         return self.binder.run(self.session, inputs, outputs, to_host=True)
 
 
-class SemanticPost(_DevicePost):
-    """Per-pixel logits -> label map at frame size, on the device."""
-
-    def __init__(self, head: SegmentationHead, num_labels: int, model_session, **kwargs):
-        super().__init__(semantic_graph(num_labels), model_session, **kwargs)
-        self.id2label = head.id2label
-
-    def __call__(self, outputs: list, prepared: DeviceInput) -> SegmentationResult | None:
-        if any(prepared.padding_tblr):
-            return None
-        label_map = self._run(outputs[0], {"out_hw": prepared.original_hw}, ["label_map"])[0][0]
-        return SegmentationResult(kind="semantic", label_map=label_map.astype(np.int32), id2label=self.id2label)
-
-
-class DepthPost(_DevicePost):
-    """predicted_depth -> depth at frame size (ZoeDepth: resized to the padded frame, padding cut)."""
-
-    def __init__(self, head: DepthHead, model_session, **kwargs):
-        super().__init__(depth_graph(), model_session, **kwargs)
-        self.kind = head.kind
-        self.zoe = head.model_type == "zoedepth"
-
-    def __call__(self, outputs: list, prepared: DeviceInput) -> DepthResult | None:
-        h, w = prepared.original_hw
-        crop = (0, 0)
-        if any(prepared.padding_tblr):
-            if not self.zoe:
-                return None
-            crop = zoedepth_padding((h, w))
-        resize_hw = (h + 2 * crop[0], w + 2 * crop[1])
-        depth = self._run(outputs[0], {"resize_hw": resize_hw, "crop_yx": crop, "out_hw": (h, w)}, ["depth"])[0][0]
-        return DepthResult(depth=np.ascontiguousarray(depth, dtype=np.float32), kind=self.kind)
-
-
-class ClassificationPost(_DevicePost):
-    """logits -> softmax / sigmoid -> top-k, on the device."""
-
-    def __init__(self, head: ClassificationHead, num_labels: int, model_session, **kwargs):
-        function = head.options.function_to_apply or scoring_function(head.problem_type, num_labels)
-        super().__init__(classification_graph(num_labels, function.lower()), model_session, **kwargs)
-        self.id2label = head.id2label
-        top_k = head.options.top_k
-        self.k = num_labels if top_k is None else min(int(top_k), num_labels)
-
-    def __call__(self, outputs: list, prepared: DeviceInput) -> ClassificationResult:
-        scores, ids = self._run(outputs[0], {"k": [self.k]}, ["scores", "class_ids"])
-        class_ids = tuple(int(i) for i in ids[0])
-        return ClassificationResult(class_ids=class_ids, labels=tuple(label_for(self.id2label, i) for i in class_ids),
-                                    scores=tuple(float(s) for s in scores[0]))
-
-
-class MaskClassificationPost(_DevicePost):
-    """MaskFormer / Mask2Former queries -> semantic, instance or panoptic result at frame size: the
-    per-pixel work in a graph, the per-query decisions and the segment assembly on the host, with
-    the numpy path's own functions (see graphs.post)."""
-
-    def __init__(self, head: SegmentationHead, num_labels: int, model_session, **kwargs):
-        mid_hw = MASK2FORMER_MASK_HW if head.model_type == "mask2former" else None
-        self.mode = head.mode
-        graph = {"semantic": lambda: mask_semantic_graph(num_labels, mid_hw),
-                 "panoptic": lambda: mask_panoptic_graph(mid_hw),
-                 "instance": lambda: mask_instance_graph(mid_hw)}[self.mode]()
-        super().__init__(graph, model_session, **kwargs)
-        self.options = head.options
-        self.id2label = head.id2label
-
-    def __call__(self, outputs: list, prepared: DeviceInput) -> SegmentationResult | None:
-        if any(prepared.padding_tblr):
-            return None
-        class_logits, mask_logits = outputs
-        out_hw = np.array(prepared.original_hw, np.int64)
-        if self.mode == "semantic":
-            label_map = self.binder.run(self.session, {"class_logits": class_logits, "mask_logits": mask_logits,
-                                                       "out_hw": out_hw}, ["label_map"], to_host=True)[0][0]
-            return SegmentationResult(kind="semantic", label_map=label_map.astype(np.int32), id2label=self.id2label)
-        logits = class_logits if isinstance(class_logits, np.ndarray) else class_logits.numpy()
-        class_probs = softmax(np.asarray(logits, np.float32)[0])  # (Q, C + 1): small, on the host
-        o = self.options
-        if self.mode == "panoptic":
-            keep, labels, scores = panoptic_candidates(class_probs, o.threshold)
-            winner = area = None
-            if keep.size:
-                winner, area = self.binder.run(self.session, {
-                    "mask_logits": mask_logits, "keep": keep.astype(np.int64),
-                    "scores": scores[keep].astype(np.float32), "out_hw": out_hw,
-                    "mask_threshold": np.array([o.mask_threshold], np.float32)}, ["winner", "area"], to_host=True)
-                winner, area = winner[0], area.astype(np.int64)
-            return panoptic_result(winner, area, keep, labels, scores, self.id2label, prepared.original_hw,
-                                   o.overlap_mask_area_threshold, set())
-        queries, labels, picked = instance_candidates(class_probs[:, :-1], o.threshold)
-        unique = np.array(list(dict.fromkeys(queries.tolist())), np.int64)
-        full: dict[int, np.ndarray] = {}
-        mask_scores: dict[int, float] = {}
-        if unique.size:
-            values, masks = self.binder.run(self.session, {
-                "mask_logits": mask_logits, "queries": unique, "out_hw": out_hw,
-                "logit_threshold": np.array([INSTANCE_MASK_LOGIT], np.float32)}, ["mask_scores", "masks"],
-                to_host=True)
-            mask_scores = dict(zip(unique.tolist(), values.tolist()))
-            full = {int(q): mask.view(np.bool_) for q, mask in zip(unique, masks[0])}
-        kept = kept_instances(class_probs[:, :-1], queries, labels, picked, mask_scores, o.threshold)
-        return instance_result(kept, full, self.id2label, prepared.original_hw)
-
-
 def device_postprocessor(head: Head, output_shapes: Sequence[Sequence], model_session, *,
                          intra_op_threads: int | None = None, live: bool = False):
-    """The device post-processing of `head`, or None where it has none (class counts not fixed).
+    """The device post-processing of `head` (its task's, tasks/<task>/device.py), or None where it has
+    none (class counts not fixed).
 
     output_shapes: the model's output shapes (their class counts must be fixed)."""
-    kwargs = dict(intra_op_threads=intra_op_threads, live=live)
-    if isinstance(head, DepthHead):
-        return DepthPost(head, model_session, **kwargs)
-    if isinstance(head, SegmentationHead) and head.mask_classification:
-        num_labels = output_shapes[0][-1] - 1 if isinstance(output_shapes[0][-1], int) else None
-        return MaskClassificationPost(head, num_labels, model_session, **kwargs) if num_labels else None
-    num_labels = output_shapes[0][1] if len(output_shapes[0]) > 1 else None
-    if not isinstance(num_labels, int):
-        return None
-    if isinstance(head, ClassificationHead):
-        return ClassificationPost(head, num_labels, model_session, **kwargs)
-    if isinstance(head, SegmentationHead):
-        return SemanticPost(head, num_labels, model_session, **kwargs)
-    return None
+    return definition(head.task).device_post(head, output_shapes, model_session, intra_op_threads=intra_op_threads,
+                                             live=live)

@@ -23,8 +23,8 @@ every frame size:
     their binary masks resized to the frame (nearest, torch's rule).
 
 What these do not cover stays in numpy (the heads fall back to it): models whose pre-processing
-padded or cropped the frame (the result is then mapped onto part of the output, see tasks.depth and
-tasks.upsample).
+padded or cropped the frame (the result is then mapped onto part of the output, see tasks.depth.head and
+tasks.segmentation.upsample).
 """
 
 from __future__ import annotations

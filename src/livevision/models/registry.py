@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UnsupportedModelError
+from ..tasks.registry import TASKS, definition
 from ..types import Task
 from .variant_kinds import INT8_DYNAMIC, INT8_STATIC
 
@@ -179,15 +180,6 @@ MASK_CLASSIFICATION_TYPES = frozenset(
 )
 
 # The head class transformers names in config.json's `architectures` tells the task.
-_HEAD_SUFFIXES: dict[Task, tuple[str, ...]] = {
-    Task.DEPTH: ("ForDepthEstimation",),
-    Task.CLASSIFICATION: ("ForImageClassification", "ForImageClassificationWithTeacher"),
-    Task.SEGMENTATION: ("ForSemanticSegmentation", "ForInstanceSegmentation", "ForUniversalSegmentation"),
-}
-
-_OPTIMUM_TASKS = {Task.DEPTH: "depth-estimation", Task.CLASSIFICATION: "image-classification",
-                  Task.SEGMENTATION: "semantic-segmentation"}
-
 
 def spec_for(model_type: str, task: Task | None = None) -> ModelSpec | None:
     """The table's row for (model_type, task); task None: the model_type's first row. None if not in it."""
@@ -230,8 +222,8 @@ def supported_model_types(task: Task | None = None) -> list[str]:
 def task_of_head(config: dict) -> Task | None:
     """The task of the head class config.json's `architectures` names, or None (no head, no name)."""
     for name in config.get("architectures") or []:
-        for task, suffixes in _HEAD_SUFFIXES.items():
-            if name.endswith(suffixes):
+        for task, found in TASKS.items():
+            if name.endswith(found.head_suffixes):
                 return task
     return None
 
@@ -257,7 +249,7 @@ def architecture_for(config: dict, task: Task | None = None) -> Architecture:
     if names and head_task is None:
         raise UnsupportedModelError(
             f"{names[0]} has no {task.value} head (a bare backbone): use a checkpoint whose class ends in "
-            + " or ".join(_HEAD_SUFFIXES[task])
+            + " or ".join(definition(task).head_suffixes)
         )
     if head_task is not None and head_task is not task:
         raise UnsupportedModelError(
@@ -265,5 +257,5 @@ def architecture_for(config: dict, task: Task | None = None) -> Architecture:
             f"{task.value} model types: " + ", ".join(supported_model_types(task))
         )
     spec = ARCHITECTURES[(model_type, task)]
-    optimum_task = "image-segmentation" if spec.outputs == QUERY_OUTPUTS else _OPTIMUM_TASKS[task]
+    optimum_task = "image-segmentation" if spec.outputs == QUERY_OUTPUTS else definition(task).optimum_task
     return Architecture(model_type, task, optimum_task, spec.outputs)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExportError, UsageError
+from .providers import CPU
 from .registry import profile_for, task_of_head
 from .variant_kinds import FP16, FP32, FP32_OPTIMIZED, INT8_DYNAMIC, INT8_STATIC, KINDS, is_gpu
 
@@ -158,12 +159,12 @@ def _ort_offline_optimize(fp32_onnx: Path, out: Path, providers: Sequence[str] |
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    gpu = bool(providers) and providers[0] != "CPUExecutionProvider"
+    gpu = bool(providers) and providers[0] != CPU
     options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_BASIC if gpu
                                         else ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
     options.optimized_model_filepath = str(out)
     options.log_severity_level = 3
-    ort.InferenceSession(str(fp32_onnx), sess_options=options, providers=["CPUExecutionProvider"])
+    ort.InferenceSession(str(fp32_onnx), sess_options=options, providers=[CPU])
     level = "basic" if gpu else "extended"
     return {"method": f"onnxruntime offline ({level})"}
 

@@ -19,6 +19,9 @@ class PanelLayout:
     def __init__(self, image_hw: tuple[int, int]):
         self.height, self.width = (int(v) for v in image_hw)
         self.taken: list[tuple[str, Box]] = []  # (what, its visible box), in placing order
+        # the panels that will be drawn on this image (annotators' `panel`: "legend", ...), so that one
+        # placed earlier can leave the place a later one wants (the depth colour bar yields to a legend)
+        self.coming: set[str | None] = set()
 
     def _visible(self, box: Box) -> Box:
         x0, y0, x1, y1 = box

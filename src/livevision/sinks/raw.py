@@ -28,7 +28,6 @@ Each file is written to a temporary sibling and renamed into place, so a file th
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 from pathlib import Path
@@ -37,8 +36,9 @@ import cv2
 import numpy as np
 
 from ..errors import UsageError
-from ..pointcloud import CameraIntrinsics, check_camera, depth_to_points, ply_bytes
-from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task, TaskOutput
+from ..pointcloud import CameraIntrinsics, check_camera
+from ..tasks.registry import definition_of
+from ..types import Task, TaskOutput
 from ._paths import atomic_write_bytes, check_output_folder
 from .base import Sink
 from .errors import OutputPathError, SinkError
@@ -48,48 +48,9 @@ logger = logging.getLogger(__name__)
 DEPTH_FORMATS = ("npy", "npz", "png", "ply")
 DEFAULT_FOV_DEG = 60.0  # a typical webcam's horizontal field of view
 LABEL_FORMATS = ("png", "npy", "npz")
-PNG_INVALID = 0
-METRIC_PNG_SCALE_M = 0.001  # one PNG step = 1 mm
 
 
-def encode_depth_png(result: DepthResult) -> tuple[np.ndarray, dict]:
-    """(uint16 image, sidecar dict) for a depth map; see the module docstring for the encoding."""
-    d = np.asarray(result.depth, dtype=np.float32)
-    finite = np.isfinite(d)
-    out = np.zeros(d.shape, np.uint16)
-    if result.kind is DepthKind.METRIC:
-        scale, offset = METRIC_PNG_SCALE_M, 0.0
-        valid = finite & (d > 0)
-        out[valid] = np.clip(np.rint(d[valid] / scale), 1, 65535).astype(np.uint16)
-    else:
-        valid = finite
-        if valid.any():
-            lo = float(d[valid].min())
-            hi = float(d[valid].max())
-            scale = (hi - lo) / 65534.0 if hi > lo else 1.0
-            offset = lo - scale  # png value 1 decodes to lo
-            out[valid] = np.clip(np.rint((d[valid] - lo) / scale) + 1, 1, 65535).astype(np.uint16)
-        else:
-            scale, offset = 1.0, 0.0
-    sidecar = {
-        "kind": result.kind.value,
-        "units": result.units,
-        "scale": scale,
-        "offset": offset,
-        "invalid": PNG_INVALID,
-        "decode": "value = offset + scale * png, for png != 0",
-    }
-    return out, sidecar
-
-
-def decode_depth_png(png: np.ndarray, sidecar: dict) -> np.ndarray:
-    """Inverse of encode_depth_png: float32 depth, NaN where the PNG holds 0."""
-    out = sidecar["offset"] + sidecar["scale"] * png.astype(np.float64)
-    out[png == sidecar.get("invalid", PNG_INVALID)] = np.nan
-    return out.astype(np.float32)
-
-
-def _label_png(label_map: np.ndarray, max_id: int) -> np.ndarray:
+def label_png(label_map: np.ndarray, max_id: int) -> np.ndarray:
     labels = np.asarray(label_map)
     if max_id <= 254:
         dtype, void = np.uint8, 255
@@ -143,76 +104,49 @@ class RawArraySink(Sink):
         self.write_arrays(output.frame_index, output.result, task.value if self.name_by_task else None,
                           image=output.image)
 
-    def write_arrays(
-        self, index: int, result: DepthResult | SegmentationResult | ClassificationResult, name: str | None = None,
-        image: np.ndarray | None = None,
-    ) -> list[Path]:
-        """Write the arrays of one result; `name` replaces "depth" / "labels" in the file names."""
+    def write_arrays(self, index: int, result, name: str | None = None, image: np.ndarray | None = None) -> list[Path]:
+        """Write the arrays of one result (its task's, tasks/<task>/formats.py); `name` replaces "depth" /
+        "labels" in the file names."""
         if self._closed:
             raise SinkError(f"write to closed RawArraySink {str(self.folder)!r}")
-        written: list[Path] = []
-        if isinstance(result, DepthResult):
-            written += self._write_depth(index, result, name or "depth", image)
-        elif isinstance(result, SegmentationResult):
-            max_id = max([int(k) for k in result.id2label] + [int(np.max(result.label_map, initial=-1))])
-            written.append(self._write_labels(index, result.label_map, max_id, name or "labels"))
-            if result.segment_map is not None:
-                seg_name = f"{name}_segments" if name else "segments"
-                written.append(self._write_labels(index, result.segment_map, 65534, seg_name))
-        elif not isinstance(result, ClassificationResult):
-            raise TypeError(f"result must be a DepthResult or SegmentationResult, got {type(result).__name__}")
+        written = definition_of(result).write_arrays(self, index, result, name, image)
         self.files_written += len(written)
         return written
 
-    def _write_depth(self, index: int, result: DepthResult, name: str, image: np.ndarray | None) -> list[Path]:
-        depth = np.asarray(result.depth, dtype=np.float32)
-        if self.depth_format == "ply":
-            if result.kind is not DepthKind.METRIC:
-                raise SinkError("point clouds need metric depth (ZoeDepth, Depth Anything metric, GLPN); "
-                                "this model gives relative inverse depth")
-            if self._note_assumed_fov:
-                self._note_assumed_fov = False
-                logger.info("point clouds: assuming a %g degree horizontal field of view; give the camera's "
-                            "(--fov or --intrinsics) for true shapes", self.fov_deg)
-            h, w = depth.shape
-            camera = self.intrinsics or CameraIntrinsics.from_fov(w, h, self.fov_deg)
-            if image is not None and image.shape[:2] != depth.shape:
-                image = None  # not the frame this depth was computed on
-            points, colors = depth_to_points(depth, camera, image=image, stride=self.point_stride)
-            path = self.path_for(index, name, "ply")
-            atomic_write_bytes(path, ply_bytes(points, colors))
-            return [path]
-        if self.depth_format == "png":
-            png, sidecar = encode_depth_png(result)
-            path = self.path_for(index, name, "png")
-            atomic_write_bytes(path, _png_bytes(png))
-            side = self.path_for(index, name, "json")
-            atomic_write_bytes(side, (json.dumps(sidecar) + "\n").encode())
-            return [path, side]
-        path = self.path_for(index, name, self.depth_format)
-        atomic_write_bytes(path, _np_bytes(self.depth_format, depth=depth, kind=np.array(result.kind.value)))
-        return [path]
-
-    def _write_labels(self, index: int, labels: np.ndarray, max_id: int, name: str) -> Path:
-        path = self.path_for(index, name, self.label_format)
-        if self.label_format == "png":
-            atomic_write_bytes(path, _png_bytes(_label_png(labels, max_id)))
-        else:
-            atomic_write_bytes(path, _np_bytes(self.label_format, labels=np.asarray(labels, dtype=np.int32)))
+    def write_file(self, index: int, name: str, ext: str, data) -> Path:
+        """One frame's file, written whole (a temporary sibling renamed into place)."""
+        path = self.path_for(index, name, ext)
+        atomic_write_bytes(path, data)
         return path
+
+    def write_labels(self, index: int, labels: np.ndarray, max_id: int, name: str) -> Path:
+        """A label or segment map in label_format; max_id: the largest id the model can give."""
+        if self.label_format == "png":
+            return self.write_file(index, name, "png", png_bytes(label_png(labels, max_id)))
+        return self.write_file(index, name, self.label_format,
+                               np_bytes(self.label_format, labels=np.asarray(labels, dtype=np.int32)))
+
+    def camera_for(self, depth_hw: tuple[int, int]) -> CameraIntrinsics:
+        """The camera of point clouds: the intrinsics given, or the field of view's (said once)."""
+        if self._note_assumed_fov:
+            self._note_assumed_fov = False
+            logger.info("point clouds: assuming a %g degree horizontal field of view; give the camera's "
+                        "(--fov or --intrinsics) for true shapes", self.fov_deg)
+        h, w = depth_hw
+        return self.intrinsics or CameraIntrinsics.from_fov(w, h, self.fov_deg)
 
     def _close(self) -> None:
         pass
 
 
-def _png_bytes(image: np.ndarray) -> memoryview:
+def png_bytes(image: np.ndarray) -> memoryview:
     ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:  # pragma: no cover
         raise SinkError(f"PNG encoding failed for a {image.dtype} {image.shape} array")
     return buf.data
 
 
-def _np_bytes(fmt: str, **arrays: np.ndarray) -> bytes:
+def np_bytes(fmt: str, **arrays: np.ndarray) -> bytes:
     bio = io.BytesIO()
     if fmt == "npy":
         first = next(iter(arrays.values()))
@@ -222,4 +156,4 @@ def _np_bytes(fmt: str, **arrays: np.ndarray) -> bytes:
     return bio.getvalue()
 
 
-__all__ = ["RawArraySink", "encode_depth_png", "decode_depth_png", "DEFAULT_FOV_DEG", "DEPTH_FORMATS", "LABEL_FORMATS"]
+__all__ = ["RawArraySink", "DEFAULT_FOV_DEG", "DEPTH_FORMATS", "LABEL_FORMATS", "label_png", "np_bytes", "png_bytes"]

@@ -28,15 +28,14 @@ import sys
 import urllib.parse
 from pathlib import Path
 
-import numpy as np
 
 from ..errors import UsageError
-from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult, Task, TaskOutput
+from ..tasks.registry import definition
+from ..types import Task, TaskOutput
 from ._paths import check_output_file, move_into_place, partial_path, publish_partial_file
 from .errors import OutputPathError
-from .depth_maps import depth_levels, depth_millimetres, png, sampled, sampled_camera
-from .robotics import RoboticsSink, frame_hw, require
-from .ros2_messages import jpeg, label_image
+from .robotics import RoboticsSink, require
+from .ros2_messages import jpeg
 
 logger = logging.getLogger(__name__)
 
@@ -49,21 +48,21 @@ class RerunSink(RoboticsSink):
     viewer, rerun's default gRPC URL unless given)."""
 
     def __init__(self, target: str, **camera) -> None:
-        self._rr = require("rerun", "rerun", "--rerun")
+        self.rr = require("rerun", "rerun", "--rerun")  # the rerun module; tasks log on self.rec with it
         check_target(target)
         super().__init__(**camera)
-        self._rec = self._rr.RecordingStream("livevision")
+        self.rec = self.rr.RecordingStream("livevision")
         self.path: Path | None = None
         self._partial: Path | None = None
         kind, _, address = str(target).partition("=")
         if kind == "spawn":
             self._spawn_viewer()
         elif kind == "connect":
-            self._rec.connect_grpc(address or DEFAULT_URL)
+            self.rec.connect_grpc(address or DEFAULT_URL)
         else:
             self.path = check_output_file(target, (".rrd",), "rerun recording")
             self._partial = partial_path(self.path)
-            self._rec.save(self._partial)
+            self.rec.save(self._partial)
         self._contexts: dict[Task, tuple] = {}  # the AnnotationContext last logged per task
 
     def _spawn_viewer(self) -> None:
@@ -71,17 +70,17 @@ class RerunSink(RoboticsSink):
         run: rerun itself would only find out when the run ends, and say so in a dozen log lines."""
         if not _accepts("127.0.0.1", SPAWN_PORT):
             try:
-                self._rec.spawn(port=SPAWN_PORT, connect=False)  # waits until the viewer listens (or gives up)
+                self.rec.spawn(port=SPAWN_PORT, connect=False)  # waits until the viewer listens (or gives up)
             except RuntimeError as e:  # e.g. no viewer executable on PATH
                 reason = str(e).strip().splitlines()[0]
                 raise OutputPathError(f"--rerun spawn: cannot start the rerun viewer: {reason}") from None
             if not _accepts("127.0.0.1", SPAWN_PORT):
                 raise OutputPathError(f"--rerun spawn: the rerun viewer did not start (nothing listens on port "
                                       f"{SPAWN_PORT}); record to a file with --rerun out.rrd")
-        self._rec.connect_grpc(DEFAULT_URL)
+        self.rec.connect_grpc(DEFAULT_URL)
 
     def _write(self, task: Task, output: TaskOutput, new_frame: bool) -> None:
-        rr, rec = self._rr, self._rec
+        rr, rec = self.rr, self.rec
         rec.set_time("frame", sequence=output.frame_index)
         rec.set_time("source_time", duration=max(0.0, output.timestamp_s))
         if new_frame:
@@ -93,46 +92,13 @@ class RerunSink(RoboticsSink):
                 rec.log("camera/image", rr.Image(output.image, color_model="BGR"))
             else:
                 rec.log("camera/image", rr.EncodedImage(contents=jpeg(output.image).tobytes(), media_type="image/jpeg"))
-        result = output.result
-        if isinstance(result, DepthResult):
-            self._depth(result, frame_hw(output))
-        elif isinstance(result, SegmentationResult):
-            labels, shift = label_image(result)
-            self._annotations(task, result.id2label, shift)
-            rec.log("camera/segmentation", rr.SegmentationImage(labels))
-        elif isinstance(result, ClassificationResult):
-            rows = "\n".join(f"| {label} | {float(score):.4f} |" for label, score in zip(result.labels, result.scores))
-            rec.log("classification", rr.TextDocument(f"| label | score |\n|---|---|\n{rows}\n",
-                                                      media_type=rr.MediaType.MARKDOWN))
-            if len(result.scores):
-                rec.log("classification/top1_score", rr.Scalars([float(result.scores[0])]))
+        definition(task).log_rerun(self, task, output)
         rec.log(f"telemetry/{task.value}/latency_ms", rr.Scalars([output.latency_s * 1000.0]))
-
-    def _depth(self, result: DepthResult, frame_hw: tuple[int, int]) -> None:
-        """The depth map at the depth stride: metric under its own pinhole, relative in 2-D."""
-        rr, rec = self._rr, self._rec
-        depth = sampled(np.asarray(result.depth, dtype=np.float32), self.depth_stride)
-        if result.kind is not DepthKind.METRIC:
-            if self.raw_images:
-                rec.log("relative_depth", rr.DepthImage(depth))
-                return
-            levels, scale = depth_levels(depth)
-            rec.log("relative_depth", rr.EncodedDepthImage(blob=png(levels).tobytes(), media_type="image/png"),
-                    rr.AnyValues(level_offset=scale.offset, level_step=scale.step))
-            return
-        camera = sampled_camera(self.camera_for(frame_hw), self.depth_stride)
-        rec.log("depth_camera", rr.Pinhole(focal_length=[camera.fx, camera.fy], principal_point=[camera.cx, camera.cy],
-                                           width=depth.shape[1], height=depth.shape[0]))
-        if self.raw_images:
-            rec.log("depth_camera/depth", rr.DepthImage(depth, meter=1.0))
-        else:
-            rec.log("depth_camera/depth", rr.EncodedDepthImage(blob=png(depth_millimetres(depth)).tobytes(),
-                                                               media_type="image/png", meter=1000.0))
 
     def failure_message(self) -> str:
         return f"logging to rerun ({self.path or 'viewer'}) failed: {self._failure}"
 
-    def _annotations(self, task: Task, id2label, shift: int) -> None:
+    def annotations(self, task: Task, id2label, shift: int) -> None:
         """The label names (and 'no segment' at 0 when shifted), logged again only when they change."""
         key = (id(id2label), shift)
         if self._contexts.get(task) == key:
@@ -141,7 +107,7 @@ class RerunSink(RoboticsSink):
         labels = [(int(i) + shift, str(name)) for i, name in dict(id2label or {}).items()]
         if shift:
             labels.append((0, "no segment"))
-        self._rec.log("camera/segmentation", self._rr.AnnotationContext(labels), static=True)
+        self.rec.log("camera/segmentation", self.rr.AnnotationContext(labels), static=True)
 
     def publish_partial(self) -> bool:
         """Put the recording under its own name now (a first Ctrl-C): rerun goes on writing the open
@@ -154,11 +120,11 @@ class RerunSink(RoboticsSink):
     def flush_now(self) -> None:
         """Hand what was logged to the file or viewer now (a second Ctrl-C ends the process next): rerun
         buffers rows in memory, and rows still there when the process ends are lost."""
-        self._rec.flush(timeout_sec=5.0)
+        self.rec.flush(timeout_sec=5.0)
 
     def _finish(self) -> None:
-        self._rec.flush()
-        self._rec.disconnect()
+        self.rec.flush()
+        self.rec.disconnect()
         if self._partial is not None and self._partial != self.path:
             move_into_place(self._partial, self.path)
 

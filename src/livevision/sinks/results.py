@@ -57,7 +57,8 @@ from typing import Any
 
 import numpy as np
 
-from ..types import ClassificationResult, DepthResult, Result, SegmentationResult, Task, TaskOutput
+from ..tasks.registry import definition_of
+from ..types import Result, Task, TaskOutput
 from ._paths import check_output_file, move_into_place, partial_path, publish_partial_file, remove_quietly
 from .base import Sink
 from .errors import SinkError
@@ -67,12 +68,11 @@ logger = logging.getLogger(__name__)
 RESULTS_SCHEMA_VERSION = 2
 SUPPORTED_RESULTS_EXTENSIONS: tuple[str, ...] = (".jsonl", ".ndjson")
 STDOUT = "-"  # ResultsSink's path for standard output
-MEDIAN_MAX_SAMPLES = 1 << 18
 
 _RESERVED = ("schema", "index", "timestamp", "task", "model", "source")
 
 
-def _f(x: float) -> float | None:
+def json_float(x: float) -> float | None:
     """A float with 7 significant digits; None for NaN/inf."""
     x = float(x)
     if not math.isfinite(x):
@@ -87,65 +87,10 @@ def _timestamp(t: float) -> float:
     return round(t, 6)
 
 
-def depth_stats(depth: np.ndarray) -> dict[str, float | None]:
-    """min / median / max of the finite values of a depth map; None each when there are none."""
-    d = np.asarray(depth)
-    finite = np.isfinite(d)
-    if not finite.all():
-        d = d[finite]  # 1-D copy of the finite values
-    if d.size == 0:
-        return {"min": None, "median": None, "max": None}
-    flat = d.reshape(-1)
-    step = max(1, math.ceil(flat.size / MEDIAN_MAX_SAMPLES))
-    return {"min": _f(flat.min()), "median": _f(np.median(flat[::step])), "max": _f(flat.max())}
-
-
-def _class_areas(label_map: np.ndarray, id2label: Mapping[int, str]) -> list[dict[str, Any]]:
-    labels = np.asarray(label_map).reshape(-1)
-    labels = labels[labels >= 0]
-    if labels.size == 0:
-        return []
-    counts = np.bincount(labels.astype(np.int64, copy=False))
-    present = np.flatnonzero(counts)
-    order = sorted(present.tolist(), key=lambda i: (-int(counts[i]), i))
-    return [{"label": id2label.get(i, str(i)), "label_id": i, "area_px": int(counts[i])} for i in order]
-
-
 def result_record(result: Result) -> dict[str, Any]:
-    """The JSON-safe fields of one result (see the module docstring for the schema)."""
-    if isinstance(result, ClassificationResult):
-        return {
-            "top_k": [
-                {"label": str(label), "class_id": int(cid), "score": _f(score)}
-                for cid, label, score in zip(result.class_ids, result.labels, result.scores, strict=True)
-            ]
-        }
-    if isinstance(result, SegmentationResult):
-        record: dict[str, Any] = {
-            "segmentation_kind": result.kind,
-            "segments": [
-                {
-                    "id": int(s.id),
-                    "label": str(s.label),
-                    "label_id": int(s.label_id),
-                    "score": _f(s.score),
-                    "area_px": int(np.count_nonzero(s.mask)),
-                }
-                for s in result.segments
-            ],
-        }
-        if result.kind == "semantic":
-            record["classes"] = _class_areas(result.label_map, result.id2label)
-        return record
-    if isinstance(result, DepthResult):
-        depth = {**depth_stats(result.depth), "kind": result.kind.value, "units": result.units}
-        if result.stabilization is not None:
-            s = result.stabilization
-            depth["stabilization"] = {"mode": s.mode, "scale": _f(s.scale), "shift": _f(s.shift), "reset": s.reset}
-        return {"depth": depth}
-    raise TypeError(
-        f"result must be a DepthResult, ClassificationResult or SegmentationResult, got {type(result).__name__}"
-    )
+    """The JSON-safe fields of one result (see the module docstring for the schema): its task's record
+    (tasks/<task>/formats.py)."""
+    return definition_of(result).record(result)
 
 
 def _json_default(obj: Any) -> Any:
@@ -275,4 +220,4 @@ def _drop_incomplete_last_line(path: Path) -> None:
     logger.warning("%s: dropped an incomplete last line", path)
 
 
-__all__ = ["ResultsSink", "result_record", "depth_stats", "RESULTS_SCHEMA_VERSION", "SUPPORTED_RESULTS_EXTENSIONS"]
+__all__ = ["ResultsSink", "result_record", "json_float", "RESULTS_SCHEMA_VERSION", "SUPPORTED_RESULTS_EXTENSIONS"]

@@ -34,7 +34,6 @@ tests decode every message with mcap_ros2's decoder from the definitions below.
 from __future__ import annotations
 
 import functools
-import json
 import struct
 from dataclasses import dataclass
 
@@ -42,8 +41,7 @@ import cv2
 import numpy as np
 
 from ..pointcloud import CameraIntrinsics
-from ..types import ClassificationResult, DepthKind, DepthResult, SegmentationResult
-from .depth_maps import depth_levels, depth_millimetres, png, sampled, sampled_camera
+from ..tasks.registry import definition_of
 
 PREFIX = "/livevision/"
 FRAME_ID = "camera"
@@ -142,7 +140,7 @@ class _Cdr:
         return b"".join(self.parts)
 
 
-def _image(stamp_ns: int, pixels: np.ndarray, encoding: str) -> bytes:
+def raw_image(stamp_ns: int, pixels: np.ndarray, encoding: str) -> bytes:
     pixels = np.ascontiguousarray(pixels)
     cdr = _Cdr()
     cdr.header(stamp_ns)
@@ -155,7 +153,7 @@ def _image(stamp_ns: int, pixels: np.ndarray, encoding: str) -> bytes:
     return cdr.bytes()
 
 
-def _compressed_image(stamp_ns: int, encoded, image_format: str) -> bytes:
+def compressed_image(stamp_ns: int, encoded, image_format: str) -> bytes:
     cdr = _Cdr()
     cdr.header(stamp_ns)
     cdr.string(image_format)
@@ -243,81 +241,21 @@ def text(data: str) -> bytes:
 def frame_messages(stamp_ns: int, image: np.ndarray, camera: CameraIntrinsics, *, raw: bool = False) -> list[Message]:
     """The frame itself (JPEG, or bgr8 when `raw`) and its camera."""
     if raw:
-        frame = Message(PREFIX + "image", "sensor_msgs/msg/Image", _image(stamp_ns, image, "bgr8"), stamp_ns)
+        frame = Message(PREFIX + "image", "sensor_msgs/msg/Image", raw_image(stamp_ns, image, "bgr8"), stamp_ns)
     else:
         frame = Message(PREFIX + "image/compressed", "sensor_msgs/msg/CompressedImage",
-                        _compressed_image(stamp_ns, jpeg(image), "jpeg"), stamp_ns)
+                        compressed_image(stamp_ns, jpeg(image), "jpeg"), stamp_ns)
     return [frame, Message(PREFIX + "camera_info", "sensor_msgs/msg/CameraInfo",
                            camera_info(stamp_ns, image.shape[:2], camera), stamp_ns)]
 
 
 def result_messages(stamp_ns: int, result, camera: CameraIntrinsics, *, image: np.ndarray | None = None,
                     point_stride: int = 1, depth_stride: int = 1, raw: bool = False) -> list[Message]:
-    """One task's result: depth (and points for metric depth), the label map, or the top-k (see the
-    module's docstring for the topics and encodings)."""
-    if isinstance(result, DepthResult):
-        return _depth_messages(stamp_ns, result, camera, image, point_stride, depth_stride, raw)
-    if isinstance(result, SegmentationResult):
-        labels, _ = label_image(result)
-        encoding = "mono8" if labels.dtype == np.uint8 else "mono16"
-        if raw:
-            return [Message(PREFIX + "segmentation", "sensor_msgs/msg/Image", _image(stamp_ns, labels, encoding),
-                            stamp_ns)]
-        # plain "png" for mono8, the format Foxglove documents, which ROS reads as mono8 too
-        label_format = "png" if encoding == "mono8" else f"{encoding}; png compressed"
-        return [Message(PREFIX + "segmentation/compressed", "sensor_msgs/msg/CompressedImage",
-                        _compressed_image(stamp_ns, png(labels), label_format), stamp_ns)]
-    if isinstance(result, ClassificationResult):
-        top_k = {"labels": list(result.labels), "class_ids": [int(c) for c in result.class_ids],
-                 "scores": [round(float(s), 6) for s in result.scores]}
-        return [Message(PREFIX + "classification", "std_msgs/msg/String", text(json.dumps(top_k)), stamp_ns)]
-    return []
-
-
-def _depth_messages(stamp_ns: int, result: DepthResult, camera: CameraIntrinsics, image: np.ndarray | None,
-                    point_stride: int, depth_stride: int, raw: bool) -> list[Message]:
-    """The depth map at every `depth_stride`-th pixel with its own camera_info, and for metric depth the
-    point cloud (from the full map, every `point_stride`-th pixel)."""
-    depth = np.asarray(result.depth, dtype=np.float32)
-    metric = result.kind is DepthKind.METRIC
-    pixels = sampled(depth, depth_stride)
-    messages = [Message(PREFIX + "depth/camera_info", "sensor_msgs/msg/CameraInfo",
-                        camera_info(stamp_ns, pixels.shape[:2], sampled_camera(camera, depth_stride)), stamp_ns)]
-    if raw:
-        messages.append(Message(PREFIX + "depth", "sensor_msgs/msg/Image", _image(stamp_ns, pixels, "32FC1"),
-                                stamp_ns))
-    elif metric:
-        messages.append(Message(PREFIX + "depth/compressed", "sensor_msgs/msg/CompressedImage",
-                                _compressed_image(stamp_ns, png(depth_millimetres(pixels)), DEPTH_FORMAT), stamp_ns))
-    else:
-        levels, scale = depth_levels(pixels)
-        messages += [Message(PREFIX + "depth/compressed", "sensor_msgs/msg/CompressedImage",
-                             _compressed_image(stamp_ns, png(levels), DEPTH_FORMAT), stamp_ns),
-                     Message(PREFIX + "depth/levels", "std_msgs/msg/String",
-                             text(json.dumps({"offset": scale.offset, "step": scale.step})), stamp_ns)]
-    if metric:
-        colours = image if image is not None and image.shape[:2] == depth.shape else None
-        messages.append(Message(PREFIX + "points", "sensor_msgs/msg/PointCloud2",
-                                point_cloud(stamp_ns, depth, camera, colours, point_stride), stamp_ns))
-    return messages
-
-
-def label_image(result: SegmentationResult) -> tuple[np.ndarray, int]:
-    """The label map as mono8 / mono16 pixels, and the shift applied to the ids: class ids as they are
-    for a semantic map (0), class id + 1 for an instance or panoptic map, with 0 for its -1 "no segment" (1).
-    Both follow from the model, never from one frame's pixels, so an id means the same in every frame
-    (a panoptic frame covered everywhere has no -1, and its class 0 must still not read as "no segment")."""
-    labels = np.asarray(result.label_map)
-    shift = 0 if result.kind == "semantic" else 1
-    low = int(labels.min()) if labels.size else 0
-    if low + shift < 0:
-        raise ValueError(f"label id {low} in a {result.kind} label map (ids start at {-shift})")
-    top = max([int(k) for k in result.id2label or ()] + [int(labels.max()) if labels.size else 0]) + shift
-    if top > 65535:
-        raise ValueError(f"label id {top} does not fit a mono16 image")
-    dtype = np.uint8 if top <= 255 else np.uint16
-    return (labels + shift).astype(dtype) if shift else labels.astype(dtype), shift
+    """One task's result (its task's ros2_messages, tasks/<task>/formats.py; the topics and encodings are
+    in the module's docstring)."""
+    return definition_of(result).ros2_messages(stamp_ns, result, camera, image=image, point_stride=point_stride,
+                                               depth_stride=depth_stride, raw=raw)
 
 
 __all__ = ["DEFINITIONS", "DEPTH_FORMAT", "JPEG_QUALITY", "Message", "PREFIX", "frame_messages", "jpeg",
-           "label_image", "result_messages"]
+           "result_messages"]

@@ -21,12 +21,12 @@ import logging
 import cv2
 import numpy as np
 
-from ..types import DepthKind, DepthResult
-from .base import fit_map, new_canvas
-from .colorbar import ColorBar, build_colorbar
-from .depth_range import RangeSmoothing, SmoothedRange, non_degenerate
-from .layout import PanelLayout
-from .text import Font, TextStyle
+from ...types import DepthKind, DepthResult
+from ...render.base import fit_map, new_canvas
+from ...render.colorbar import ColorBar, build_colorbar
+from ...render.depth_range import RangeSmoothing, SmoothedRange, non_degenerate
+from ...render.layout import PanelLayout
+from ...render.text import Font, TextStyle
 
 logger = logging.getLogger(__name__)
 
@@ -128,15 +128,18 @@ class DepthAnnotator:
         return canvas
 
     def draw_panel(self, canvas: np.ndarray, result: DepthResult, layout: PanelLayout,
-                   *, prefer_bottom: bool = False) -> None:
+                   *, prefer_bottom: bool | None = None) -> None:
         """The colour bar at the right edge, in place: centred, or at the bottom when that place
-        is taken (or prefer_bottom: a legend shares the right edge). Left out when neither is free."""
+        is taken (or prefer_bottom: a legend shares the right edge; None: when the layout expects one).
+        Left out when neither is free."""
         if not self.show_colorbar:
             return
         bar = self.colorbar(result.kind, canvas.shape[:2])
         width, height = bar.sprite.size_wh
         centred = bar.top_left_xy
         bottom = (centred[0], canvas.shape[0] - height - Font.for_height(canvas.shape[0], self.text_style).padding_px)
+        if prefer_bottom is None:
+            prefer_bottom = "legend" in layout.coming
         places = (bottom, centred) if prefer_bottom else (centred, bottom)
         where = layout.place("colour bar", (width, height), places)
         if where is None:

@@ -33,8 +33,8 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from .errors import UsageError
-from .types import DepthKind, DepthResult, DepthStabilization, ValueEnum
+from ...errors import UsageError
+from ...types import DepthKind, DepthResult, DepthStabilization, ValueEnum
 
 GRID_STEP = 8  # the fit and the motion test use every 8th pixel in each direction (14,400 at 1280x720)
 TRIM = 0.2  # share of the largest residuals left out of the second fit
@@ -198,3 +198,29 @@ class FlickerMeter:
         values = np.asarray(self.values)
         return {"mean": round(float(values.mean()), 5), "p95": round(float(np.percentile(values, 95)), 5),
                 "frames": len(self.values)}
+
+
+class StabilizeStep:
+    """The depth task's step in a Stream (tasks.base.TaskDefinition.stream_step): each new depth result
+    stabilized over time, once (the live modes show one result with several frames), in order; `flicker`
+    measures what leaves. `mode`: the stream's depth_stabilize choice resolved for its pacing and source."""
+
+    def __init__(self, stream):
+        self.mode = resolve_mode(stream.depth_stabilize, stream.pacing.value, stream.source.info.frame_count)
+        self.stabilizer = DepthStabilizer(self.mode)
+        self.flicker = FlickerMeter()
+        self._last = None  # the last output, stabilized
+
+    def __call__(self, output):
+        if self._last is not None and self._last.frame_index == output.frame_index:
+            return self._last
+        if isinstance(output.result, DepthResult):  # a model handed to Stream may return anything
+            result = self.stabilizer(output.result, output.image)
+            self.flicker.add(result.depth, output.image)
+            output = replace(output, result=result)
+        self._last = output
+        return output
+
+    def stats(self) -> dict:
+        """What a run's stats file says about it."""
+        return {"depth_stabilize": self.mode.value, "depth_flicker": self.flicker.summary()}

@@ -29,14 +29,17 @@ stay in metres (near = small). Display scaling belongs to the renderer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from ..errors import UnsupportedModelError
-from ..types import DepthKind, DepthResult, PreparedInput
-from .region_resize import warp_region
+from ...errors import UnsupportedModelError
+from ...types import DepthKind, DepthResult, PreparedInput, Task
+from ..region_resize import warp_region
+
+if TYPE_CHECKING:
+    from ...models.registry import Architecture
 
 #: model_type -> what its depth means when config.json says nothing more.
 _KIND_BY_MODEL_TYPE: dict[str, DepthKind] = {
@@ -147,3 +150,16 @@ def _resize_cubic(src: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     if src.shape == tuple(out_hw):
         return src.copy()  # torch's same-size bicubic is the identity; never hand back the caller's buffer
     return cv2.resize(src, (out_hw[1], out_hw[0]), interpolation=cv2.INTER_CUBIC)
+
+
+class DepthHead:
+    """predicted_depth -> DepthResult at frame size; `kind` says relative (near = large) or metric (metres)."""
+
+    task = Task.DEPTH
+
+    def __init__(self, architecture: "Architecture", config: Mapping[str, Any]):
+        self.model_type = architecture.model_type
+        self.kind: DepthKind = depth_kind(config)
+
+    def postprocess(self, outputs: list[np.ndarray], prepared: PreparedInput) -> DepthResult:
+        return postprocess_depth(outputs[0], prepared, model_type=self.model_type, kind=self.kind)

@@ -19,10 +19,10 @@ import functools
 import cv2
 import numpy as np
 
-from ..types import PreparedInput
+from ...types import PreparedInput
 from .cell_argmax import Region, cell_argmax
 from .host_split import host_parts, run_parts
-from .region_resize import warp_region
+from ..region_resize import warp_region
 
 
 # --------------------------------------------------------------------------------------------

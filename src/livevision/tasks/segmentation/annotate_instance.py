@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..types import Segment, SegmentationResult, ValueEnum
-from .base import fit_map, new_canvas
-from .layout import PanelLayout
-from .palette import Palette
-from .text import Font, TextStyle, contrasting_text_bgr, draw_text_box
+from ...types import Segment, SegmentationResult, ValueEnum
+from ...render.base import fit_map, new_canvas
+from ...render.layout import PanelLayout
+from ...render.palette import Palette
+from ...render.text import Font, TextStyle, contrasting_text_bgr, draw_text_box
 
 logger = logging.getLogger(__name__)
 

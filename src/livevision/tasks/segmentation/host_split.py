@@ -20,7 +20,7 @@ T = TypeVar("T")
 @functools.lru_cache(maxsize=1)
 def host_parts() -> int:
     """How many parts to split a frame's work into: the physical cores."""
-    from ..models.session import physical_cores
+    from ...models.session import physical_cores
 
     return physical_cores()
 

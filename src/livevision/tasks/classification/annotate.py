@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..types import ClassificationResult
-from .base import Corner, corner_origin, new_canvas
-from .layout import PanelLayout
-from .primitives import blend_rect
-from .text import Font, TextStyle
+from ...types import ClassificationResult
+from ...render.base import Corner, corner_origin, new_canvas
+from ...render.layout import PanelLayout
+from ...render.primitives import blend_rect
+from ...render.text import Font, TextStyle
 
 BGR = tuple[int, int, int]
 

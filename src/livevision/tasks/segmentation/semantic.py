@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..types import PreparedInput, SegmentationResult
-from .classification import normalize_id2label
+from ...types import PreparedInput, SegmentationResult
+from ..labels import normalize_id2label
 from .upsample import as_float32, content_region, upsampled_argmax
 
 

@@ -13,29 +13,16 @@ Reproduces `transformers.pipeline("image-classification")` (pipelines/image_clas
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..types import ClassificationResult
+from ...types import ClassificationResult, PreparedInput, Task
+from ..labels import label_for, normalize_id2label
 
 #: Values accepted for `function_to_apply` (as in the pipeline), besides None = the pipeline's default.
 FUNCTIONS = ("softmax", "sigmoid", "none")
-
-
-def normalize_id2label(id2label: Mapping[Any, str] | None) -> dict[int, str]:
-    """config.json's id2label (string keys) as {int: str}."""
-    if not id2label:
-        return {}
-    try:
-        return {int(k): str(v) for k, v in id2label.items()}
-    except (TypeError, ValueError):
-        raise ValueError(f"id2label keys must be integers, got {list(id2label)[:5]}...") from None
-
-
-def label_for(id2label: Mapping[int, str], class_id: int) -> str:
-    """The class name, or transformers' default name LABEL_<id> when the config has none."""
-    return id2label.get(class_id, f"LABEL_{class_id}")
 
 
 def scoring_function(problem_type: str | None, num_labels: int) -> str:
@@ -93,3 +80,29 @@ def postprocess_classification(
         labels=tuple(label_for(names, i) for i in class_ids),
         scores=tuple(float(scores[i]) for i in class_ids),
     )
+
+
+@dataclass(frozen=True)
+class ClassificationOptions:
+    """top_k: how many classes, best first (None: all). function_to_apply: "softmax", "sigmoid" or
+    "none" (raw logits); None: the HF pipeline's choice for the model (sigmoid for multi-label).
+    Checked by PostprocessOptions, where the values enter."""
+
+    top_k: int | None = 5
+    function_to_apply: str | None = None
+
+
+class ClassificationHead:
+    """logits -> the top-k classes, as the HF image-classification pipeline ranks them."""
+
+    task = Task.CLASSIFICATION
+
+    def __init__(self, config: Mapping[str, Any], options: ClassificationOptions | None = None):
+        self.options = options or ClassificationOptions()
+        self.id2label = normalize_id2label(config.get("id2label"))
+        self.problem_type = config.get("problem_type")
+
+    def postprocess(self, outputs: list[np.ndarray], prepared: PreparedInput) -> ClassificationResult:
+        return postprocess_classification(outputs[0], id2label=self.id2label, top_k=self.options.top_k,
+                                          problem_type=self.problem_type,
+                                          function_to_apply=self.options.function_to_apply)

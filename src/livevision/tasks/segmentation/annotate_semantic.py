@@ -7,12 +7,12 @@ import logging
 import cv2
 import numpy as np
 
-from ..types import SegmentationResult
-from .base import Corner, corner_origin, fit_map, new_canvas
-from .layout import PanelLayout
-from .legend import Legend, LegendEntry, legend_sprite
-from .palette import Palette, lut_for_offset_ids
-from .text import Font, TextStyle
+from ...types import SegmentationResult
+from ...render.base import Corner, corner_origin, fit_map, new_canvas
+from ...render.layout import PanelLayout
+from ...render.legend import Legend, LegendEntry, legend_sprite
+from ...render.palette import Palette, lut_for_offset_ids
+from ...render.text import Font, TextStyle
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ class SemanticSegmentationAnnotator:
     "Measurements behind design choices").
     Larger id spaces fall back to numpy take/bincount.
     """
+
+    panel = "legend"  # (render.layout.PanelLayout.coming)
 
     def __init__(
         self,

@@ -40,10 +40,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import UnsupportedModelError
-from ..models.registry import MASK_CLASSIFICATION_TYPES
-from ..types import PreparedInput, Segment, SegmentationKind, SegmentationResult
-from .classification import label_for, normalize_id2label
+from ...errors import UnsupportedModelError
+from ...models.registry import MASK_CLASSIFICATION_TYPES
+from ...types import PreparedInput, Segment, SegmentationKind, SegmentationResult
+from ..labels import label_for, normalize_id2label
 from .topk_order import topk_order
 from .upsample import (
     ArgmaxScratch,
