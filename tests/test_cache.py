@@ -123,3 +123,13 @@ def test_the_cache_folder_can_be_named_by_the_environment(monkeypatch, tmp_path)
     assert cache_location(tmp_path / "given")[0] == tmp_path / "given"  # --cache-dir still wins
     monkeypatch.delenv("LIVEVISION_CACHE_DIR")
     assert default_cache_dir() != tmp_path / "shared"
+
+
+@pytest.mark.parametrize("name", ["depth_anything", "segformer", "vit"])
+def test_an_export_keeps_a_config_transformers_reads_back(name, exported):
+    """config.json once held "dtype": "torch.float32" (a torch.dtype written as text), which
+    AutoConfig.from_pretrained cannot read: save_pretrained copies and pipe.model.config read it."""
+    transformers = pytest.importorskip("transformers")
+    entry = exported(name)
+    config = transformers.AutoConfig.from_pretrained(entry.path)
+    assert config.model_type == entry.metadata["notes"]["model_type"]

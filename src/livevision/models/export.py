@@ -146,4 +146,11 @@ def _require_export_dependencies() -> None:
 
 def _write_json(path: Path, data: dict) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=str)
+        json.dump(data, f, indent=2, sort_keys=True, default=_json_value)
+
+
+def _json_value(value) -> str:
+    """What json cannot write: a torch dtype as transformers writes one ("float32": a config's dtype can
+    still be a torch.dtype after from_pretrained, and "torch.float32" is not read back), else its text."""
+    text = str(value)
+    return text.removeprefix("torch.") if type(value).__name__ == "dtype" else text
