@@ -539,17 +539,18 @@ def test_an_image_with_video_gets_an_annotated_image(tmp_path, tiny_model, model
 
 def test_a_worker_that_raises_an_unexpected_error_fails_that_file_only(clips, tmp_path, tiny_model, model_cache,
                                                                        monkeypatch):
-    from livevision import app
+    from livevision import run_loop
 
     (clips / "broken.mp4").unlink()
-    run = app.run
+    play = run_loop.play
 
-    def run_with_a_bug(options, **kwargs):
-        if options.source.source.endswith("c.mp4"):
+    def play_with_a_bug(frames, stream, *args):  # the sinks open, the file half done
+        if stream.info.name.endswith("c.mp4"):
+            next(frames)
             raise RuntimeError("boom\nsecond line")
-        return run(options, **kwargs)
+        return play(frames, stream, *args)
 
-    monkeypatch.setattr(app, "run", run_with_a_bug)
+    monkeypatch.setattr(run_loop, "play", play_with_a_bug)
     out = tmp_path / "out"
     result = _batch(str(clips), "--output-dir", str(out), "--ray", "off", model=tiny_model("segformer"),
                     cache=model_cache)
@@ -559,3 +560,24 @@ def test_a_worker_that_raises_an_unexpected_error_fails_that_file_only(clips, tm
     assert lines["c.mp4"]["status"] == "failed" and lines["c.mp4"]["error"] == "RuntimeError: boom"
     assert lines["a.mp4"]["status"] == lines["b.mp4"]["status"] == "ok"
     assert not (out / "c.jsonl").exists() and (out / "a.jsonl").exists()
+
+
+def test_workers_count_the_frames_they_process_and_write_no_stats_file(clips, tmp_path, tiny_model, model_cache,
+                                                                       monkeypatch):
+    """A worker drives the stream and the sinks itself: its frames are those it played, not a count read back
+    from a stats file (`livevision run --stats`), which a batch does not write at all."""
+    from livevision import app, outputs, run_loop
+
+    (clips / "broken.mp4").unlink()
+    stats_written = []
+    for module in (outputs, app, run_loop):
+        monkeypatch.setattr(module, "write_stats", lambda path, *args: stats_written.append(path))
+    out = tmp_path / "out"
+    result = _batch(str(clips), "--output-dir", str(out), "--ray", "off", "--workers", "1", "--video",
+                    model=tiny_model("segformer"), cache=model_cache)
+    assert result.returncode == 0 and "3 done, 0 failed" in result.stderr, result.stderr
+    lines = {Path(line["source"]).name: line for line in _manifest(out)}
+    assert {name: line["frames"] for name, line in lines.items()} == {"a.mp4": 6, "b.mp4": 9, "c.mp4": 4}
+    assert stats_written == [] and not list(out.rglob("*.json"))
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "a.jsonl", "a.mp4", "c.jsonl", "c.mp4", "manifest.jsonl", "sub/b.jsonl", "sub/b.mp4"]

@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 
 from . import interrupts
-from .engine.pacing import Pacing
 from .outputs import Outputs, check_metric_depth, check_outputs, write_stats
 from .options import ModelOptions, RunOptions, ViewMode
 from .render import (
@@ -25,7 +24,7 @@ from .render import (
     grid,
     side_by_side,
 )
-from .run_loop import on_first_interrupt, on_second_interrupt, play, total_frames
+from .run_loop import hud_drawer, play_to_outputs, total_frames
 from .sinks import ProgressBar
 from .sources import open_source
 from .stream import Packet, Stream
@@ -159,22 +158,10 @@ def run(options: RunOptions, *, source=None, models: dict | None = None, progres
         info = opened.info
         if progress is None and out.progress and not info.is_live:
             progress = stack.enter_context(ProgressBar(total_frames(info, src.max_frames), desc=info.name))
-        deferral.enter_context(interrupts.deferred(
-            lambda: on_first_interrupt(stream, outputs.video, outputs.results, *outputs.robotics),
-            on_abort=lambda: on_second_interrupt(outputs.video, stats_path, stream, opened, *outputs.robotics)))
-        frames = iter(stream)
-        stack.callback(frames.close)
         renderer = Renderer(options.tasks, out.view, out.alpha, full_size_tiles=out.full_size_tiles)
-        # `every` mode queues frames by design: their capture-to-display age says nothing, so it is left out.
-        age = stream.pacing is not Pacing.EVERY
-
-        def draw_hud(view: np.ndarray) -> np.ndarray:
-            return renderer.draw_hud(view, stream.stats.hud_lines(age=age))
-
         window = None if outputs.window is None else \
-            KeyWindow(outputs.window, renderer, out.snapshot_dir, draw_hud if out.hud else None)
-        play(frames, stream, renderer, outputs.view_targets(out, draw_hud), outputs.result_sinks(), window,
-             progress, src.max_frames)
+            KeyWindow(outputs.window, renderer, out.snapshot_dir, hud_drawer(stream, renderer) if out.hud else None)
+        play_to_outputs(stack, deferral, stream, opened, outputs, out, renderer, progress, src.max_frames, window)
     interrupts.raise_if_requested()
     return 0
 

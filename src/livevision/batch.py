@@ -11,7 +11,8 @@ cluster (livevision[ray]).
 - Workers: worker threads in this process (see batch_runner.local_workers), or a pool of Ray actors
   (`--ray ADDRESS` or RAY_ADDRESS: an existing cluster; `--ray local`: a Ray started on this
   machine's cores and GPUs; see batch_ray.ray_address). Each worker loads the models once and
-  runs whole files with the `every` pipeline (`app.run`), reporting frames as it goes. GPU actors ask
+  runs whole files through them with the `every` pipeline (a Stream) into the sinks (outputs.Outputs),
+  no window (Worker), counting the frames it processed and reporting them as it goes. GPU actors ask
   for a GPU each. The largest files go first. A file whose actor dies is tried once more, on a new
   actor.
 - Each file's outputs are made in a private folder and moved into place only when the file is done,
@@ -25,6 +26,7 @@ cluster (livevision[ray]).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -38,8 +40,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import interrupts
 from .batch_manifest import MANIFEST, Outcome
 from .batch_sources import VIDEO_EXTENSIONS, Item, is_url, remote
+from .engine.pacing import Pacing
 from .errors import LiveVisionError
 from .sources.base import FrameSource
 from .sources.images import IMAGE_EXTENSIONS, ImageSource
@@ -120,39 +124,63 @@ class Worker:
         return Outcome(item.source, "ok", frames=frames, seconds=round(time.monotonic() - started, 3), worker=worker)
 
     def _run(self, item: Item) -> int:
-        from .app import run
-
+        """The file's outputs made in a private folder, then moved into place; returns its frames."""
         with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
             scratch = Path(scratch)
             local = _local_copy(item.source, scratch)
             made = scratch / "out"
             names = output_names(item, self.job)
             (made / names[0]).parent.mkdir(parents=True, exist_ok=True)
-            out = self.job.options.output
             output = dataclasses.replace(
-                out, results=made / names[0], video=made / names[1] if self.job.video else None,
-                arrays=made / names[-1] if self.job.arrays else None, display=False, stats=made / ".stats.json",
-                progress=False)
+                self.job.options.output, results=made / names[0], video=made / names[1] if self.job.video else None,
+                arrays=made / names[-1] if self.job.arrays else None, display=False, stats=None, progress=False)
             options = dataclasses.replace(
                 self.job.options, output=output,
-                source=dataclasses.replace(self.job.options.source, source=str(local), pacing="every"))
+                source=dataclasses.replace(self.job.options.source, source=str(local), pacing=Pacing.EVERY.value))
             if self.job.arrays:
                 (made / names[-1]).mkdir(parents=True, exist_ok=True)
             try:
                 source = _open_copy(local, item.source) if local != Path(item.source) else str(local)
-                run(options, source=source, models=self.models,
-                    progress=_FileFrames(item.source, self.report) if self.report else None)
+                frames = self._play(options, source, _FileFrames(item.source, self.report) if self.report else None)
             except Exception as exc:  # an error about the local copy is about the URL to the user
                 exc.args = tuple(a.replace(str(local), item.source) if isinstance(a, str) else a for a in exc.args)
                 raise
-            frames = json.loads((made / ".stats.json").read_text())["frames"]["displayed"]
             for name in names:
                 _publish(made / name, self.job.output_dir, name)
-            return int(frames)
+            return frames
+
+    def _play(self, options, source, progress) -> int:
+        """`source` through the loaded models into the outputs of `options` (a RunOptions): the `every` engine,
+        each frame processed, no window; returns the frames processed. Ctrl-C and SIGTERM stop it at its
+        next frame, the outputs closed, then raise (as `livevision run` does: run_loop.play_to_outputs)."""
+        from .app import Renderer
+        from .outputs import Outputs, check_metric_depth, check_outputs
+        from .run_loop import play_to_outputs
+        from .sources import open_source
+        from .stream import Stream
+
+        src, out = options.source, options.output
+        deferral = contextlib.ExitStack()  # outlives `stack`: signals stay deferred while the outputs close
+        with deferral, contextlib.ExitStack() as stack:
+            opened = open_source(source, reconnect=src.reconnect)
+            stack.callback(opened.close)
+            check_outputs(options, opened.info)
+            stream = Stream(opened, {t: self.models[t] for t in options.tasks}, Pacing.EVERY, max_fps=src.max_fps,
+                            rates=src.rates or None, depth_stabilize=options.model.depth_stabilize)
+            if out.arrays is not None and out.depth_format == "ply":
+                check_metric_depth(stream)
+            names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}
+            outputs = Outputs.open(stack, out, opened.info, src.max_frames, names)
+            renderer = Renderer(options.tasks, out.view, out.alpha, full_size_tiles=out.full_size_tiles)
+            frames = play_to_outputs(stack, deferral, stream, opened, outputs, out, renderer, progress,
+                                     src.max_frames)
+        interrupts.raise_if_requested()
+        return frames
 
 
 class _FileFrames:
-    """What app.run counts one file's frames on, passed on to a Worker's `report`."""
+    """What the run loop counts one file's frames on (run_loop.play's progress), passed on to a Worker's
+    `report`."""
 
     def __init__(self, source: str, report):
         self.source, self.report, self.n = source, report, 0

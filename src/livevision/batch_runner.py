@@ -113,8 +113,8 @@ class _FrameTally:
 
 
 class _NoScratchPaths(logging.Filter):
-    """Drops messages that name a worker's private folder (app.run's "stopping: ... already holds what was
-    written so far", the video's "writing ... without audio"): those files are deleted when the file ends."""
+    """Drops messages that name a worker's private folder (the run loop's "stopping: ... already holds what
+    was written so far", the video's "writing ... without audio"): those files are deleted when the file ends."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return SCRATCH_PREFIX not in record.getMessage()
@@ -145,12 +145,12 @@ def local_workers(job: Job, workers: int | str = "auto") -> tuple[int, Job]:
     post-processing holds up only its own model, not a parallel operator of one shared by the cores.
     On an accelerator "auto" is one worker: the device is shared, the host stages already overlap it.
     (_run_here then lowers "auto" to what memory allows.)"""
-    from .models.providers import provider_names, resolve_providers
+    from .models.providers import CPU, provider_names, resolve_providers
     from .models.session import physical_cores
 
     model = job.options.model.load_options
     providers = resolve_providers(model.device, allow_fallback=model.allow_fallback)
-    on_cpu = provider_names(providers)[0] == "CPUExecutionProvider"
+    on_cpu = provider_names(providers)[0] == CPU
     cores = physical_cores()
     if workers == "auto":
         workers = max(1, cores // (model.intra_op_threads or 1)) if on_cpu else 1

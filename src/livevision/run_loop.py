@@ -1,15 +1,19 @@
-"""The loop of `livevision run`: each packet rendered, its view and its new results handed to the sinks and
-shown in the window, until the source ends, the user quits, max_frames, or a signal; and what a first and a
-second Ctrl-C do to the outputs."""
+"""The loop of `livevision run` and of `livevision batch`'s workers: each packet rendered, its view and its new
+results handed to the sinks and shown in the window (run only), until the source ends, the user quits,
+max_frames, or a signal; and what a first and a second Ctrl-C do to the outputs."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
 
 from . import interrupts
-from .outputs import ViewTargets, write_stats
+from .engine.pacing import Pacing
+from .outputs import Outputs, ViewTargets, write_stats
 from .sinks import ProgressBar
 from .sinks.base import ResultSink
 from .types import Task
@@ -17,20 +21,51 @@ from .window_keys import KeyWindow
 
 if TYPE_CHECKING:
     from .app import Renderer
+    from .options import OutputOptions
     from .stream import Stream
 
 log = logging.getLogger(__name__)
 
 
+def play_to_outputs(stack: contextlib.ExitStack, deferral: contextlib.ExitStack, stream: Stream, source,
+                    outputs: Outputs, out: OutputOptions, renderer: Renderer, progress, max_frames: int | None,
+                    window: KeyWindow | None = None) -> int:
+    """A run whose stream and outputs are open, played to its end: Ctrl-C and SIGTERM handled in `deferral`
+    (entered here, it outlives `stack`, which closes the outputs: see interrupts), the stream's iteration
+    closed with `stack`, and each packet played into the outputs (and the window, for `livevision run`)
+    until the source ends, the user quits, max_frames, or a signal. `source`: the stream's source, whose
+    faults a second Ctrl-C writes to the stats file. Returns the frames processed (the packets played)."""
+    deferral.enter_context(interrupts.deferred(
+        lambda: on_first_interrupt(stream, outputs.video, outputs.results, *outputs.robotics),
+        on_abort=lambda: on_second_interrupt(outputs.video, out.stats, stream, source, *outputs.robotics)))
+    frames = iter(stream)
+    stack.callback(frames.close)
+    views = outputs.view_targets(out, hud_drawer(stream, renderer))
+    return play(frames, stream, renderer, views, outputs.result_sinks(), window, progress, max_frames)
+
+
+def hud_drawer(stream: Stream, renderer: Renderer) -> Callable[[np.ndarray], np.ndarray]:
+    """view -> the view with the HUD (the stream's rates and latencies) over it. `every` mode queues frames by
+    design: their capture-to-display age says nothing, so it is left out there."""
+    age = stream.pacing is not Pacing.EVERY
+
+    def draw_hud(view: np.ndarray) -> np.ndarray:
+        return renderer.draw_hud(view, stream.stats.hud_lines(age=age))
+
+    return draw_hud
+
+
 def play(frames, stream: Stream, renderer: Renderer, views: ViewTargets, result_sinks: list[ResultSink],
-         window: KeyWindow | None, progress: ProgressBar | None, max_frames: int | None) -> None:
+         window: KeyWindow | None, progress: ProgressBar | None, max_frames: int | None) -> int:
     """The loop: render each packet, hand the view and each new result to the sinks, show it, until the
-    source ends, the user quits, max_frames, or a signal."""
+    source ends, the user quits, max_frames, or a signal. Returns the packets played."""
+    played = 0
     last_index = -1
     video = views.timeline
     written: dict[Task, int] = {}  # the frame of each task's last written result
     shown = bool(views) or window is not None  # else nothing looks at the drawn view: skip drawing it
     for packet in frames:
+        played += 1
         view = None
         if shown:
             started = stream.clock.now()
@@ -48,13 +83,13 @@ def play(frames, stream: Stream, renderer: Renderer, views: ViewTargets, result_
             progress.update(video.frames_written - progress.n if video is not None else packet.index - last_index)
         last_index = packet.index
         if window is not None and window.show(view, packet):
-            return
+            return played
         if max_frames and packet.index + 1 >= max_frames:
-            return
+            return played
         if interrupts.requested():
-            return
+            return played
     if interrupts.requested():  # stopped, not ended: frames read ahead (`every`) were never shown
-        return
+        return played
     # The source ended: the frames the live modes skipped after the last one shown count too.
     counts = stream.stats.summary()["frames"]
     frames_read = counts["captured"] + counts["dropped"]
@@ -62,6 +97,7 @@ def play(frames, stream: Stream, renderer: Renderer, views: ViewTargets, result_
         video.pad_to(frames_read)
     if progress is not None:
         progress.update(max(0, (video.frames_written if video is not None else frames_read) - progress.n))
+    return played
 
 
 def total_frames(info, max_frames: int | None) -> int | None:
