@@ -275,6 +275,20 @@ def test_a_device_index_selects_that_cuda_device(device, device_id, sessions, vi
     assert [p if isinstance(p, str) else p[0] for p in providers] == [CUDA, CPU]
     assert providers[0][1]["device_id"] == device_id
     assert pipe.predictor.provider == CUDA
+    assert pipe.device == torch.device("cuda", device_id)  # transformers' pipe.device
+
+
+@pytest.mark.parametrize("device_map, device_id", [("cuda", 0), ("cuda:1", 1), (1, 1), ("torch:cuda:1", 1),
+                                                   ("auto", 0)])
+def test_a_cuda_device_map_selects_that_device_as_device_does(device_map, device_id, sessions, vit, model_cache):
+    sessions.available([CUDA, CPU])
+    if device_map == "torch:cuda:1":
+        device_map = torch.device("cuda", 1)
+    pipe = livevision.pipeline("image-classification", model=vit, cache_dir=model_cache, precision="fp32",
+                               pre_post="host", device_map=device_map)
+    (providers,) = sessions.requested
+    assert providers[0][0] == CUDA and providers[0][1]["device_id"] == device_id
+    assert pipe.device == torch.device("cuda", device_id)
 
 
 @pytest.mark.parametrize("device", ["cpu", -1, torch.device("cpu")])
