@@ -1,5 +1,5 @@
-"""livevision.pipeline takes what transformers users pass it (issue 27): construction keywords (num_workers,
-device_map, tokenizer), per-call keywords handled as transformers' pipeline for the task handles them, datasets,
+"""livevision.pipeline takes what transformers users pass it (issue 27): construction keywords (device and
+device_map as transformers users write them, num_workers, tokenizer), per-call keywords handled as transformers' pipeline for the task handles them, datasets,
 model and image processor objects; and gives the attributes they read (task, model.config, image_processor,
 device, save_pretrained). Where transformers is the reference, the same call goes to both."""
 
@@ -14,6 +14,7 @@ transformers = pytest.importorskip("transformers")
 from PIL import Image  # noqa: E402
 
 import livevision  # noqa: E402
+from livevision.errors import UsageError  # noqa: E402
 from livevision.testing.tiny_models import reference_images  # noqa: E402
 
 # A tiny model per transformers task.
@@ -75,6 +76,125 @@ def test_what_cannot_be_taken_is_a_one_line_value_error(kwargs, named, tiny_mode
     with pytest.raises(ValueError) as raised:
         _ours(tiny_model, model_cache, **kwargs)
     assert "\n" not in str(raised.value) and named in str(raised.value)
+
+
+# ---- device= and device_map=, as transformers users write them ---------------------------------------
+
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+
+
+@pytest.fixture
+def vit(tiny_model, exported) -> str:
+    """The tiny ViT's folder, exported beforehand (an export makes sessions of its own)."""
+    exported("vit")
+    return str(tiny_model("vit"))
+
+
+class _Sessions:
+    """The providers each new ONNX Runtime session is asked for, with onnxruntime's available providers
+    set by `available(names)`. Each session runs on the CPU and, while `accelerator_starts`, reports the
+    provider it was asked for (a machine with the GPU), else the CPU (a GPU build on a machine without one)."""
+
+    def __init__(self, monkeypatch):
+        import onnxruntime
+
+        self.monkeypatch, self.requested, self.accelerator_starts = monkeypatch, [], True
+        real = onnxruntime.InferenceSession
+
+        def session(path, sess_options=None, providers=None, **kwargs):
+            self.requested.append(providers)
+            names = [p if isinstance(p, str) else p[0] for p in providers]
+            return _Reporting(real(path, sess_options=sess_options, providers=[CPU]),
+                              names if self.accelerator_starts else [CPU])
+
+        monkeypatch.setattr(onnxruntime, "InferenceSession", session)
+
+    def available(self, names):
+        import onnxruntime
+
+        self.monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: names)
+
+
+class _Reporting:
+    """A session that says it runs on `providers`."""
+
+    def __init__(self, session, providers):
+        self._session, self._providers = session, providers
+
+    def get_providers(self):
+        return self._providers
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
+@pytest.fixture
+def sessions(monkeypatch):
+    return _Sessions(monkeypatch)
+
+
+def _load(vit, model_cache, device):
+    return livevision.pipeline("image-classification", model=vit, cache_dir=model_cache, precision="fp32",
+                               pre_post="host", device=device)
+
+
+@pytest.mark.parametrize("device, device_id", [(0, 0), (1, 1), ("cuda:0", 0), ("cuda", 0), (np.int64(0), 0),
+                                               ("torch:cuda:1", 1)])
+def test_a_device_index_selects_that_cuda_device(device, device_id, sessions, vit, model_cache):
+    sessions.available([CUDA, CPU])
+    if device == "torch:cuda:1":
+        device = torch.device("cuda", 1)
+    pipe = _load(vit, model_cache, device)
+    (providers,) = sessions.requested
+    assert [p if isinstance(p, str) else p[0] for p in providers] == [CUDA, CPU]
+    assert providers[0][1]["device_id"] == device_id
+    assert pipe.predictor.provider == CUDA
+    assert pipe.device == torch.device("cuda", device_id)  # transformers' pipe.device
+
+
+@pytest.mark.parametrize("device_map, device_id", [("cuda", 0), ("cuda:1", 1), (1, 1), ("torch:cuda:1", 1),
+                                                   ("auto", 0)])
+def test_a_cuda_device_map_selects_that_device_as_device_does(device_map, device_id, sessions, vit, model_cache):
+    sessions.available([CUDA, CPU])
+    if device_map == "torch:cuda:1":
+        device_map = torch.device("cuda", 1)
+    pipe = livevision.pipeline("image-classification", model=vit, cache_dir=model_cache, precision="fp32",
+                               pre_post="host", device_map=device_map)
+    (providers,) = sessions.requested
+    assert providers[0][0] == CUDA and providers[0][1]["device_id"] == device_id
+    assert pipe.device == torch.device("cuda", device_id)
+
+
+@pytest.mark.parametrize("device", ["cpu", -1, torch.device("cpu")])
+def test_the_cpu_is_asked_for_as_transformers_asks(device, sessions, vit, model_cache):
+    sessions.available([CUDA, CPU])  # even with CUDA there
+    _load(vit, model_cache, device)
+    assert sessions.requested == [[CPU]]
+
+
+@pytest.mark.parametrize("device", [0, "cuda:0", "cuda"])
+def test_a_cuda_device_without_cuda_is_a_one_line_error_not_the_cpu(device, sessions, vit, model_cache):
+    from livevision.models.providers import ProviderUnavailableError
+
+    sessions.available([CPU])  # the CPU wheel of onnxruntime
+    with pytest.raises(ProviderUnavailableError) as info:
+        _load(vit, model_cache, device)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"pipeline(device={device!r}): ") and CUDA in message
+    assert sessions.requested == []  # no session was made, on the CPU or elsewhere
+
+    sessions.available([CUDA, CPU])  # the GPU wheel, on a machine whose GPU does not start
+    sessions.accelerator_starts = False
+    with pytest.raises(ProviderUnavailableError) as info:
+        _load(vit, model_cache, device)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"pipeline(device={device!r}): ") and "CPU" in message
+
+
+def test_a_bool_is_no_device(tiny_model, model_cache):
+    with pytest.raises(UsageError, match="device"):
+        livevision.pipeline("image-classification", model=str(tiny_model("vit")), cache_dir=model_cache,
+                            precision="fp32", device=True)
 
 
 # ---- keywords, as transformers' pipeline for each task takes them ------------------------------------
@@ -244,6 +364,7 @@ def test_save_pretrained_writes_a_folder_pipeline_loads_again(tiny_model, model_
         assert [g["label"] for g in got] == [w["label"] for w in want]
         assert all(np.array_equal(np.asarray(g["mask"]), np.asarray(w["mask"])) for g, w in zip(got, want))
         assert again.model.config.id2label == pipe.model.config.id2label
+        again.save_pretrained(tmp_path / precision)  # where it was loaded from: nothing to copy
     assert sorted(p.name for p in (tmp_path / "fp32").iterdir()) == [
         "config.json", "livevision.json", "model.onnx", "preprocessor_config.json"]
     fp32 = livevision.pipeline("image-segmentation", model=str(tmp_path / "int8"), cache_dir=model_cache)

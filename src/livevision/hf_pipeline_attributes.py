@@ -120,6 +120,8 @@ class ModelView:
         return device_of(self._predictor)
 
     def __getattr__(self, name: str):
+        if name.startswith("_"):  # not set yet (copy, pickle): no Predictor to ask
+            raise AttributeError(name)
         return getattr(self._predictor, name)
 
 
@@ -182,6 +184,8 @@ def save_pretrained(export: CacheEntry, folder: str | Path) -> Path:
     """The export's files (model.onnx, config.json, preprocessor_config.json and livevision.json, which
     lists them) copied into `folder` (made where missing): an export folder that runs as it is."""
     folder = Path(folder).expanduser()
+    if folder.is_dir() and folder.resolve() == export.path.resolve():  # loaded from this folder: saved already
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
     for name in [*export.metadata["files"], METADATA_FILE]:  # the metadata last: a cut copy is no export
         shutil.copyfile(export.path / name, folder / name)
