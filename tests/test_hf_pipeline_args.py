@@ -1,7 +1,8 @@
 """livevision.pipeline takes what transformers users pass it (issue 27): construction keywords (device and
-device_map as transformers users write them, num_workers, tokenizer), per-call keywords handled as transformers' pipeline for the task handles them, datasets,
-model and image processor objects; and gives the attributes they read (task, model.config, image_processor,
-device, save_pretrained). Where transformers is the reference, the same call goes to both."""
+device_map as transformers users write them, num_workers, tokenizer), per-call keywords handled as transformers'
+pipeline for the task handles them, datasets, model and image processor objects; and gives the attributes they
+read (task, model.config, image_processor, device, save_pretrained). Where transformers is the reference, the
+same call goes to both."""
 
 from __future__ import annotations
 
@@ -280,8 +281,8 @@ def test_a_model_object_is_exported_once_and_answers_as_its_folder(tiny_model, m
                                                     device="cpu")(image))
     exports = sorted(p.name for p in cache.iterdir() if not p.name.startswith("."))
     assert len(exports) == 1
-    again = livevision.pipeline("image-classification", model=model, image_processor=processor, cache_dir=cache)
-    assert again(image) == pipe(image)
+    again = livevision.pipeline("image-classification", model=model, image_processor=str(folder), cache_dir=cache)
+    assert again(image) == pipe(image)  # the processor's folder, as transformers takes it
     assert sorted(p.name for p in cache.iterdir() if not p.name.startswith(".")) == exports  # no second export
     with pytest.raises(ValueError, match="needs image_processor") as raised:  # as transformers: it cannot guess
         livevision.pipeline("image-classification", model=model, cache_dir=cache)

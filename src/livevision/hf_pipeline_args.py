@@ -23,7 +23,8 @@ CALL_KEYS = ("timeout",)
 #: Tasks whose transformers pipeline refuses keywords it does not know (TypeError); the others ignore them.
 STRICT_TASKS = (Task.CLASSIFICATION,)
 # transformers' pipeline() keywords that have no meaning here: accepted, so course code runs, and ignored.
-IGNORED_KEYS = ("framework", "use_fast", "trust_remote_code", "model_kwargs", "token", "binary_output", "modelcard")
+IGNORED_KEYS = ("framework", "use_fast", "trust_remote_code", "model_kwargs", "token", "binary_output", "modelcard",
+                "code_revision", "args_parser")
 # transformers' pipeline() keywords taken only as None: a tokenizer, a processor or a config of another model
 # than the one given would change what runs.
 NONE_ONLY_KEYS = {"tokenizer": "image models have no tokenizer", "processor": "pass image_processor= instead",

@@ -32,10 +32,11 @@ def model_folder(model, image_processor, cache_dir) -> Path:
     if not hasattr(model, "save_pretrained") or name.startswith(("TF", "Flax")):
         raise OptionError(f"pipeline(model=<{name}>): livevision exports PyTorch transformers models; pass a "
                           "PreTrainedModel, its folder or its Hub id")
-    if image_processor is None or isinstance(image_processor, (str, Path)) or not hasattr(image_processor,
-                                                                                          "save_pretrained"):
-        raise OptionError(f"pipeline(model=<{name}>) needs image_processor= (an image processor object), as in "
-                          "transformers: a model object does not say how to prepare its images")
+    if isinstance(image_processor, (str, Path)):  # a folder or Hub id, as transformers loads it
+        image_processor = _loaded(image_processor)
+    if image_processor is None or not hasattr(image_processor, "save_pretrained"):
+        raise OptionError(f"pipeline(model=<{name}>) needs image_processor= (an image processor, its folder or Hub "
+                          "id), as in transformers: a model object does not say how to prepare its images")
     root = ModelCache(cache_dir).root / OBJECTS_DIR
     root.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=".saving-", dir=root))
