@@ -5,20 +5,29 @@
     out = pipe("photo.jpg")                   # {"predicted_depth": ..., "depth": PIL.Image}
 
 Tasks: "depth-estimation", "image-classification", "image-segmentation" (livevision's own names work
-too). Inputs: a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it; OpenCV's BGR frames go to
-`load_model` / `Stream` instead), a path, an http(s) URL, a data:image URI or base64 image text, or a list /
-iterable of these (`batch_size=` groups them for the model). Keywords as in transformers, at construction
-or per call: `top_k` (None: transformers' default, 5), `function_to_apply` (classification), `subtask`
-(instance or panoptic on a semantic-only model: ValueError, as transformers), `threshold`,
-`mask_threshold`, `overlap_mask_area_threshold` (segmentation), `timeout` (URL downloads); livevision's
-load options (`precision`, `device`, `cache_dir`, `revision`, `resize`, `pre_post`, `input_size`) at
-construction. `precision` defaults to "fp32", the export itself, so that the numbers are transformers'
-("auto" opts in to the fastest variant that passes the accuracy gate); transformers' `dtype` /
-`torch_dtype` picks it instead: float32 (or "auto") the export, float16 the FP16 variant (GPU providers;
-an error on the CPU, never FP32 in its place), anything else an error.
-`device` as in transformers: an index >= 0 (or "cuda:N") is that CUDA device, an error where ONNX
-Runtime has no CUDA (never the CPU instead), -1 or "cpu" the CPU.
+too). Inputs (hf_pipeline_inputs): a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it;
+OpenCV's BGR frames go to `load_model` / `Stream` instead), a path, an http(s) URL, a data:image URI or
+base64 image text, a list of these (a list back), a generator or a torch Dataset such as transformers'
+KeyDataset (an iterator back, as transformers); `batch_size=` groups them for the model.
+Keywords as in transformers (hf_pipeline_args), at construction or per call: `top_k` (None: transformers'
+default, 5), `function_to_apply` (classification), `subtask` (instance or panoptic on a semantic-only
+model: ValueError, as transformers), `threshold`, `mask_threshold`, `overlap_mask_area_threshold`
+(segmentation), depth's `parameters={"timeout": ...}`, `timeout` (URL downloads), `num_workers` (taken,
+no effect); other keywords as transformers' pipeline for the task takes them: a TypeError for
+classification, ignored for depth and segmentation. livevision's load options (`precision`, `device`,
+`cache_dir`, `revision`, `resize`, `pre_post`, `input_size`) at construction. `precision` defaults to
+"fp32", the export itself, so that the numbers are transformers' ("auto" opts in to the fastest variant
+that passes the accuracy gate); transformers' `dtype` / `torch_dtype` picks it instead: float32 (or
+"auto") the export, float16 the FP16 variant (GPU providers; an error on the CPU, never FP32 in its
+place), anything else an error. `device` as in transformers: an index >= 0 (or "cuda:N", a torch.device)
+is that CUDA device, an error where ONNX Runtime has no CUDA (never the CPU instead), -1 or "cpu" the CPU;
+`device_map` "auto" (the best available), "cpu" or a CUDA device, others refused. `tokenizer`,
+`processor`, `config` only as None. `model=` a transformers model object (with `image_processor=`, as
+transformers needs) is exported (hf_pipeline_objects); `image_processor=` is taken where it is the
+model's own configuration, refused where it differs.
 A model's first use (its export, its precision variants) says so on stderr where logging would not.
+Attributes (hf_pipeline_attributes): `task` (transformers' name), `model.config` (a PretrainedConfig),
+`image_processor`, `device`, `save_pretrained(folder)` (the ONNX export, which `pipeline` loads again).
 
 Outputs are transformers' formats:
 - depth: {"predicted_depth": float32 (H, W) at the image's size, "depth": PIL "L" image, the map scaled
@@ -35,54 +44,37 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import numbers
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from .errors import MissingDependencyError, OptionError, UsageError
-from .tasks.registry import definition, definition_of
+from . import hf_pipeline_args as args
+from .errors import OptionError
+from .hf_pipeline_attributes import ModelView, device_of, hf_task, image_processor, save_pretrained
+from .hf_pipeline_inputs import Outputs, bgr, dataset_items, is_one_image
+from .hf_pipeline_inputs import pil as _pil
+from .hf_pipeline_objects import check_image_processor, is_model_object, model_folder
+from .models.cache import PROCESSOR_FILE
 from .models.providers import CPU, ProviderUnavailableError
-from .options import LOAD_KEYS, LoadOptions, PostprocessOptions
+from .models.registry import DEFAULT_MODELS
+from .options import LoadOptions, PostprocessOptions
 from .predictor import load_model
+from .tasks.registry import definition, definition_of
 from .types import Precision, Task
 
 log = logging.getLogger(__name__)
 
-_CLASSIFICATION_KEYS = ("top_k", "function_to_apply")
-_SEGMENTATION_KEYS = ("subtask", "threshold", "mask_threshold", "overlap_mask_area_threshold")
 _SUBTASK = {"segmentation_mode": "subtask"}
-# transformers' pipeline() keywords that have no meaning here: accepted, so course code runs, and ignored.
-_IGNORED_KEYS = ("framework", "use_fast", "image_processor", "feature_extractor", "trust_remote_code",
-                 "model_kwargs", "token")
-# transformers' dtype (or torch_dtype) as a precision: float16 is the FP16 variant (GPU providers), float32 and
-# "auto" the FP32 export; others (bfloat16...) have no variant here and are refused.
-_DTYPES = {"float16": Precision.FP16, "half": Precision.FP16, "fp16": Precision.FP16, "float32": Precision.FP32,
-           "float": Precision.FP32, "fp32": Precision.FP32, "auto": Precision.FP32}
-# Keywords every call takes, whatever the task: how long a URL input may take to download (seconds).
-_CALL_KEYS = ("timeout",)
 
 
 def pipeline(task: str, model: str | Path | None = None, **kwargs) -> "LivePipeline":
-    """A transformers-style pipeline for `task` running `model` (a Hub id or a local folder; None: the
-    task's default model) exported to ONNX. See the module docstring for inputs, keywords and outputs."""
+    """A transformers-style pipeline for `task` running `model` (a Hub id, a local folder, an export folder,
+    a transformers model object, or None: the task's default model) exported to ONNX. See the module
+    docstring for inputs, keywords and outputs."""
     return LivePipeline(task, model, **kwargs)
-
-
-def _device(value) -> str:
-    """transformers' device (-1, 0, "cpu", "cuda:0", torch.device) as livevision's: an index >= 0 is that
-    CUDA device (an error where there is none, never the CPU), -1 the CPU."""
-    if value is None:
-        return "auto"
-    if isinstance(value, bool):
-        raise OptionError(f"pipeline(device=...) takes a device index, a name or a torch.device, got {value!r}")
-    if isinstance(value, numbers.Integral):
-        return "cpu" if value < 0 else f"cuda:{int(value)}"
-    return str(value)
 
 
 # The notes the first use of a model logs (export, precision variants: seconds to minutes of silence
@@ -130,50 +122,75 @@ def _first_use_notes_on_stderr():
 class LivePipeline:
     """Call it like a transformers pipeline: `pipe(images, **options)`."""
 
+    tokenizer = feature_extractor = processor = None  # transformers' attributes; image models have none here
+
     def __init__(self, task: str, model: str | Path | None = None, *, batch_size: int = 1, **kwargs):
-        self.task = Task.parse(task)
-        self._task_keys = {Task.CLASSIFICATION: _CLASSIFICATION_KEYS, Task.SEGMENTATION: _SEGMENTATION_KEYS}.get(
-            self.task, ())
-        unknown = [k for k in kwargs if k not in (*self._task_keys, *LOAD_KEYS, *_IGNORED_KEYS, *_CALL_KEYS,
-                                                   "dtype", "torch_dtype")]
-        if unknown:
-            raise TypeError(f"pipeline() got keyword arguments it does not take for {self.task.value}: "
-                            f"{', '.join(unknown)}")
-        ignored = [k for k in kwargs if k in _IGNORED_KEYS]
-        if ignored:
-            log.info("pipeline(): ignoring %s (no meaning for an ONNX model)", ", ".join(ignored))
-        self.batch_size = _positive(batch_size, "batch_size")
-        self.options = {k: kwargs[k] for k in (*self._task_keys, *_CALL_KEYS) if k in kwargs}
+        self._task = Task.parse(task)
+        self.task = hf_task(self._task)  # transformers' task string
+        given = args.construction(self._task, kwargs)
+        self.batch_size, self.num_workers = _positive(batch_size, "batch_size"), given.num_workers
+        self.options = given.options
         post = self._postprocess_options(self.options)
-        load = self._load_options({k: kwargs[k] for k in LOAD_KEYS if k in kwargs},
-                                  kwargs.get("dtype", kwargs.get("torch_dtype")))
+        load = self._load_options(given.load, given.dtype)
+        from_object = is_model_object(model)
+        source = (str(getattr(model.config, "_name_or_path", "") or "") if from_object
+                  else str(model if model is not None else DEFAULT_MODELS[self._task]))
+        if from_object:
+            model = model_folder(model, given.image_processor, load.cache_dir)
         try:
             with _first_use_notes_on_stderr():
-                self.predictor = load_model(model, self.task, options=post, load=load)
+                self.predictor = load_model(model, self._task, options=post, load=load)
         except ProviderUnavailableError as exc:  # its text names the CLI's --device; say which argument it was
-            raise ProviderUnavailableError(f"pipeline(device={kwargs.get('device')!r}): {exc}") from None
+            raise ProviderUnavailableError(f"pipeline({given.device_label}): {exc}") from None
         if load.device not in ("auto", "cpu") and not load.allow_fallback and self.predictor.provider == CPU:
             # The provider is compiled in but could not start (no GPU, driver or CUDA library): ONNX Runtime
             # moved the session to the CPU, which is no answer to an explicit device.
             raise ProviderUnavailableError(
-                f"pipeline(device={kwargs.get('device')!r}): ONNX Runtime could not start {load.device} (no such "
+                f"pipeline({given.device_label}): ONNX Runtime could not start {load.device} (no such "
                 "device, or a missing driver or CUDA/cuDNN library) and would run on the CPU; pass device=-1 for "
                 "the CPU")
+        if not from_object:
+            check_image_processor(given.image_processor, self.predictor.entry.read_json(PROCESSOR_FILE), source)
         self._check_subtask(self.options)
-        self.model = self.predictor  # transformers' `pipe.model`, for code that reads its name or config
+        self._model_ref, self._load, self._image_processor = model, load, None
+        self.model = ModelView(self.predictor, source)  # transformers' `pipe.model`: its config, name, device
         self._heads: dict[PostprocessOptions, Any] = {}  # per-call options other than the construction ones
 
+    @property
+    def device(self):
+        """transformers' `pipe.device`: a torch.device (cpu, cuda:N) where torch is importable, else its name."""
+        return device_of(self.predictor)
+
+    @property
+    def image_processor(self):
+        """transformers' image processor for the configuration the model runs with (a read-only view of it
+        where transformers is not importable)."""
+        if self._image_processor is None:
+            self._image_processor = image_processor(self.predictor.entry, self.predictor.processor_config)
+        return self._image_processor
+
+    def save_pretrained(self, save_directory: str | Path, **_) -> None:
+        """Writes the ONNX export with its config.json and preprocessor_config.json into `save_directory`:
+        `pipeline(task, model=save_directory)` loads it again, here or on a machine without torch (the
+        precision variant, chosen per machine, is not saved: `precision=` picks it again there)."""
+        entry = self.predictor.entry
+        if "precision" in entry.metadata.get("key", {}).get("options", {}):  # a variant: its export
+            from .loader import find_or_export
+
+            entry = find_or_export(self._model_ref if self._model_ref is not None else DEFAULT_MODELS[self._task],
+                                   self._task, revision=self._load.revision, cache_dir=self._load.cache_dir)
+        save_pretrained(entry, save_directory)
+
     def _load_options(self, values: dict, dtype=None) -> LoadOptions:
-        """The pipeline's edge for load options: transformers' device, dtype and batch_size translated, then
-        parsed."""
+        """The pipeline's edge for load options: transformers' dtype and batch_size translated (its device
+        already is, by hf_pipeline_args), then parsed."""
         if dtype is not None:
             if "precision" in values:
                 raise OptionError("pipeline(): give precision or dtype, not both")
-            values["precision"] = _precision_of(dtype)
+            values["precision"] = args.precision_of(dtype)
         # transformers' answers unless asked otherwise: the FP32 export itself; a faster variant (INT8...)
         # that passed the gate on calibration frames can still round (or, near a tie, flip) an answer
         values.setdefault("precision", Precision.FP32)
-        values["device"] = _device(values.get("device"))
         if self.batch_size > 1 and "batch" not in values:
             values["batch"] = self.batch_size
         return LoadOptions.parse(values)
@@ -192,7 +209,7 @@ class LivePipeline:
         segmentation mode (and named so in messages); `subtask=None` and `top_k=None` are their defaults,
         as in transformers (top_k=None is 5 classes there, not all)."""
         values = {("segmentation_mode" if k == "subtask" else k): v for k, v in options.items()
-                  if k not in _CALL_KEYS and not (k in ("subtask", "top_k") and v is None)}
+                  if k not in args.CALL_KEYS and not (k in ("subtask", "top_k") and v is None)}
         return PostprocessOptions.parse(values, spell=lambda name: _SUBTASK.get(name, name))
 
     def _head(self, options: dict):
@@ -205,20 +222,28 @@ class LivePipeline:
             self._heads[post] = definition(p.task).head(p.architecture, p.config, post)
         return self._heads[post]
 
-    def __call__(self, inputs, **options):
-        batch_size = _positive(options.pop("batch_size", self.batch_size), "batch_size")
-        unknown = [k for k in options if k not in (*self._task_keys, *_CALL_KEYS)]
-        if unknown:
-            raise TypeError(f"this {self.task.value} pipeline takes no {', '.join(unknown)}")
-        call_options = {**self.options, **options}
+    def __call__(self, inputs=None, **options):
+        if "images" in options:  # transformers' other name for the inputs
+            inputs = options.pop("images")
+        if inputs is None:
+            raise OptionError(f"the {self.task} pipeline needs inputs: pipe(image), pipe([images]) or pipe(dataset)")
+        batch_size = options.pop("batch_size", None)
+        batch_size = _positive(self.batch_size if batch_size is None else batch_size, "batch_size")
+        args.workers(options.pop("num_workers", None))
+        call_options = {**self.options, **args.call_options(self._task, options)}
         self._check_subtask(call_options)
-        if _is_one_image(inputs):
+        if is_one_image(inputs):
             return self._run_batch([inputs], call_options)[0]
         if isinstance(inputs, (list, tuple)):
             return [out for chunk in _chunks(inputs, batch_size) for out in self._run_batch(chunk, call_options)]
-        if isinstance(inputs, Iterable):
-            return self._iterate(inputs, batch_size, call_options)
-        raise TypeError(f"pipeline inputs must be images, paths or a list of them, got {type(inputs).__name__}")
+        if isinstance(inputs, Iterable):  # a generator, an IterableDataset: an iterator back, as transformers
+            return Outputs(self._iterate(inputs, batch_size, call_options),
+                           len(inputs) if isinstance(inputs, Sized) else None)
+        items = dataset_items(inputs)  # a torch Dataset (KeyDataset...): read by index, an iterator back
+        if items is not None:
+            return Outputs(self._iterate(items[0], batch_size, call_options), items[1])
+        raise TypeError(f"pipeline inputs must be images, paths, a list or iterable of them or a torch Dataset, "
+                        f"got {type(inputs).__name__}")
 
     def _iterate(self, inputs: Iterable, batch_size: int, options: dict) -> Iterator:
         for chunk in _chunks(inputs, batch_size):
@@ -226,7 +251,7 @@ class LivePipeline:
 
     def _run_batch(self, images: list, options: dict) -> list:
         p = self.predictor
-        prepared = [p.preprocess(_bgr(image, options.get("timeout"))) for image in images]
+        prepared = [p.preprocess(bgr(image, options.get("timeout"))) for image in images]
         outputs = p.infer_batch(prepared) if len(prepared) > 1 and p.batchable else [p.infer(x) for x in prepared]
         head = self._head(options)
         results = []
@@ -254,93 +279,6 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _pil():
-    try:
-        from PIL import Image
-    except ImportError:
-        raise MissingDependencyError("livevision.pipeline gives PIL images, as transformers does: "
-                                     "pip install pillow") from None
-    return Image
-
-
-def _open_image(where: str | Path, timeout: float | None = None):
-    """A path, an http(s) URL (given `timeout` seconds, 30 by default), a data URI or base64 text as an RGB
-    PIL image, as transformers' load_image opens them (EXIF orientation applied)."""
-    import io
-
-    Image = _pil()
-    from PIL import ImageOps
-
-    text = str(where)
-    if text.startswith(("http://", "https://")):
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(text, timeout=timeout or 30) as response:  # noqa: S310 (the user's URL)
-                data = io.BytesIO(response.read())
-        except OSError as exc:
-            raise UsageError(f"could not download {text}: {exc}") from None
-        opened = Image.open(data)
-    elif _is_file(text):
-        opened = Image.open(text)
-    else:
-        opened = Image.open(io.BytesIO(_base64_image(text)))
-    with opened:
-        return ImageOps.exif_transpose(opened).convert("RGB")
-
-
-def _is_file(text: str) -> bool:
-    try:
-        return Path(text).is_file()
-    except OSError:  # a name too long for a path: base64 text, not a file
-        return False
-
-
-def _base64_image(text: str) -> bytes:
-    """The bytes of a data:image/...;base64, URI or of base64 text; UsageError (one line) for text that is
-    neither (nor a file)."""
-    import base64
-    import binascii
-
-    shown = text if len(text) <= 60 else text[:57] + "..."
-    payload = text.split(",", 1)[1] if text.startswith("data:image/") and "," in text else text
-    try:
-        data = base64.b64decode(payload, validate=False)
-    except (binascii.Error, ValueError):
-        data = b""
-    if not data.startswith((b"\x89PNG", b"\xff\xd8", b"GIF8", b"BM", b"RIFF", b"II*", b"MM\x00*")):
-        raise UsageError(f"no image at {shown}: not a file, an http(s) URL, a data URI or base64 image data")
-    return data
-
-
-def _precision_of(dtype) -> Precision:
-    """transformers' dtype / torch_dtype (a torch.dtype or its name) as the precision that runs it."""
-    name = str(dtype).removeprefix("torch.")
-    if name not in _DTYPES:
-        raise OptionError(f"pipeline(dtype={dtype!r}): livevision runs float32 (the export) or float16 (its FP16 "
-                          "variant, GPU providers); give one of those, or precision=")
-    return _DTYPES[name]
-
-
-def _is_one_image(value) -> bool:
-    if isinstance(value, (str, Path)) or isinstance(value, np.ndarray):
-        return True
-    return type(value).__module__.startswith("PIL.")
-
-
-def _bgr(image, timeout: float | None = None) -> np.ndarray:
-    """A pipeline input as the uint8 BGR frame livevision's models take."""
-    if isinstance(image, (str, Path)):
-        image = _open_image(image, timeout)
-    if not isinstance(image, np.ndarray):
-        image = np.asarray(image.convert("RGB"))
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
-        raise UsageError(f"an image array must be (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}")
-    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.shape[2] == 3 else cv2.COLOR_RGBA2BGR)
 
 
 def _formatted(result):

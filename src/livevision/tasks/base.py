@@ -54,6 +54,10 @@ class TaskDefinition:
     draw_rank: int  # `run` draws the tasks' layers in this order (lowest first: depth under segmentation)
     colours_frame: bool  # draws a layer over the whole frame (--alpha applies), not only a panel
     shared_opacity: float | None = None  # the layer's opacity when other results share the frame (None: its own)
+    # transformers' pipeline for this task: the keywords it takes (construction or call), and whether it
+    # refuses others with a TypeError (its _sanitize_parameters has named arguments only) or ignores them
+    pipeline_keywords: tuple[str, ...] = ()
+    refuses_unknown_keywords: bool = False
 
     def head(self, architecture: "Architecture", config: Mapping[str, Any], options: "PostprocessOptions") -> Head:
         raise NotImplementedError

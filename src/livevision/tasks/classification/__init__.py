@@ -15,6 +15,8 @@ class ClassificationTask(TaskDefinition):
     head_suffixes = ("ForImageClassification", "ForImageClassificationWithTeacher")
     draw_rank = 2  # its panel on top of everything
     colours_frame = False
+    pipeline_keywords = ("top_k", "function_to_apply")
+    refuses_unknown_keywords = True
 
     def head(self, architecture, config, options):
         from .head import ClassificationHead

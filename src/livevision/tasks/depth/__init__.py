@@ -14,6 +14,7 @@ class DepthTask(TaskDefinition):
     head_suffixes = ("ForDepthEstimation",)
     draw_rank = 0
     colours_frame = True
+    pipeline_keywords = ("parameters",)
     shared_opacity = 0.6  # alone, depth replaces the picture; under other results it is blended
 
     def head(self, architecture, config, options):

@@ -15,6 +15,7 @@ class SegmentationTask(TaskDefinition):
     head_suffixes = ("ForSemanticSegmentation", "ForInstanceSegmentation", "ForUniversalSegmentation")
     draw_rank = 1
     colours_frame = True
+    pipeline_keywords = ("subtask", "threshold", "mask_threshold", "overlap_mask_area_threshold")
 
     def head(self, architecture, config, options):
         from .head import SegmentationHead
