@@ -64,6 +64,9 @@ def test_num_workers_device_map_and_a_none_tokenizer_are_taken(tiny_model, model
     for kwargs in ({"num_workers": 4}, {"num_workers": 0}, {"tokenizer": None}, {"feature_extractor": None},
                    {"device_map": "cpu"}):
         assert _ours(tiny_model, model_cache, **kwargs)(image) == exact, kwargs
+    tokenizer = object()  # transformers' test_custom_tokenizer: a tokenizer given is kept, unused
+    with_tokenizer = _ours(tiny_model, model_cache, tokenizer=tokenizer)
+    assert with_tokenizer.tokenizer is tokenizer and with_tokenizer(image) == exact
     folder = str(tiny_model("vit"))
     auto = livevision.pipeline("image-classification", model=folder, cache_dir=model_cache, device_map="auto")
     assert auto(image) == exact and auto(image, num_workers=2, batch_size=None) == exact

@@ -21,18 +21,18 @@ that passes the accuracy gate); transformers' `dtype` / `torch_dtype` picks it i
 "auto") the export, float16 the FP16 variant (GPU providers; an error on the CPU, never FP32 in its
 place), anything else an error. `device` as in transformers: an index >= 0 (or "cuda:N", a torch.device)
 is that CUDA device, an error where ONNX Runtime has no CUDA (never the CPU instead), -1 or "cpu" the CPU;
-`device_map` "auto" (the best available), "cpu" or a CUDA device, others refused. `tokenizer`,
-`processor`, `config` only as None. `model=` a transformers model object (with `image_processor=`, as
-transformers needs) is exported (hf_pipeline_objects); `image_processor=` is taken where it is the
-model's own configuration, refused where it differs.
+`device_map` "auto" (the best available), "cpu" or a CUDA device, others refused. A `tokenizer` object is
+kept, unused; `processor`, `config` only as None. `model=` a transformers model object (with
+`image_processor=`, as transformers needs) is exported (hf_pipeline_objects); `image_processor=` is taken
+where it is the model's own configuration, refused where it differs.
 A model's first use (its export, its precision variants) says so on stderr where logging would not.
 Attributes (hf_pipeline_attributes): `task` (transformers' name), `model.config` (a PretrainedConfig),
 `image_processor`, `device`, `save_pretrained(folder)` (the ONNX export, which `pipeline` loads again).
 
 Outputs are transformers' formats:
 - depth: {"predicted_depth": float32 (H, W) at the image's size, "depth": PIL "L" image, the map scaled
-  to 0..255 by its min and max}. transformers returns predicted_depth as a torch tensor; livevision
-  returns a numpy array (torch is not needed to run models);
+  to 0..255 by its min and max}: predicted_depth a torch tensor, as transformers gives it, where torch is
+  installed, else the numpy array (torch is not needed to run models);
 - classification: [{"label", "score"}, ...], best first;
 - segmentation: [{"score", "label", "mask"}, ...] with "mask" a PIL "L" image (255 inside); semantic
   models give one entry per class present, score None; MaskFormer / Mask2Former panoptic (the default),
@@ -122,13 +122,14 @@ def _first_use_notes_on_stderr():
 class LivePipeline:
     """Call it like a transformers pipeline: `pipe(images, **options)`."""
 
-    tokenizer = feature_extractor = processor = None  # transformers' attributes; image models have none here
+    feature_extractor = processor = None  # transformers' attributes; image models have none here
 
     def __init__(self, task: str, model: str | Path | None = None, *, batch_size: int = 1, **kwargs):
         self._task = Task.parse(task)
         self.task = hf_task(self._task)  # transformers' task string
         given = args.construction(self._task, kwargs)
         self.batch_size, self.num_workers = _positive(batch_size, "batch_size"), given.num_workers
+        self.tokenizer = given.tokenizer  # kept, unused, as transformers keeps it for image models
         self.options = given.options
         post = self._postprocess_options(self.options)
         load = self._load_options(given.load, given.dtype)

@@ -21,9 +21,9 @@ CALL_KEYS = ("timeout",)
 # transformers' pipeline() keywords that have no meaning here: accepted, so course code runs, and ignored.
 IGNORED_KEYS = ("framework", "use_fast", "trust_remote_code", "model_kwargs", "token", "binary_output", "modelcard",
                 "code_revision", "args_parser")
-# transformers' pipeline() keywords taken only as None: a tokenizer, a processor or a config of another model
-# than the one given would change what runs.
-NONE_ONLY_KEYS = {"tokenizer": "image models have no tokenizer", "processor": "pass image_processor= instead",
+# transformers' pipeline() keywords taken only as None: a processor or a config of another model than the one
+# given would change what runs. (A tokenizer object is kept on pipe.tokenizer, unused, as transformers keeps it.)
+NONE_ONLY_KEYS = {"processor": "pass image_processor= instead",
                   "config": "the model's own config.json is used", "pipeline_class": "livevision has its own"}
 #: transformers' per-call keywords of every pipeline (its Pipeline.__call__'s).
 EVERY_CALL = ("batch_size", "num_workers")
@@ -45,6 +45,7 @@ class Construction:
     image_processor: object = None
     num_workers: int | None = None
     device_label: str = "device=None"
+    tokenizer: object = None
 
 
 def _task_keys(task: Task) -> tuple[str, ...]:
@@ -57,8 +58,11 @@ def construction(task: Task, kwargs: dict) -> Construction:
     for key, why in NONE_ONLY_KEYS.items():
         if kwargs.get(key) is not None:
             raise OptionError(f"pipeline({key}=...) is not taken ({why}): leave it out or pass None")
+    if isinstance(kwargs.get("tokenizer"), (str, bytes)):  # transformers would load one by that name
+        raise OptionError("pipeline(tokenizer=<a name>) is not taken (image models use no tokenizer): pass the "
+                          "tokenizer object to keep it on pipe.tokenizer, or leave it out")
     named = (*_task_keys(task), *LOAD_KEYS, *IGNORED_KEYS, *NONE_ONLY_KEYS, "dtype", "torch_dtype", "device_map",
-             "num_workers", "image_processor", "feature_extractor")
+             "num_workers", "image_processor", "feature_extractor", "tokenizer")
     _unknown(task, [k for k in kwargs if k not in named], "pipeline()")
     ignored = [k for k in kwargs if k in IGNORED_KEYS]
     if ignored:
@@ -72,7 +76,8 @@ def construction(task: Task, kwargs: dict) -> Construction:
     return Construction(options=sanitized(task, {k: kwargs[k] for k in _task_keys(task) if k in kwargs}),
                         load=load, dtype=dtypes[0] if dtypes else None,
                         image_processor=processor if processor is not None else kwargs.get("feature_extractor"),
-                        num_workers=workers(kwargs.get("num_workers")), device_label=label)
+                        num_workers=workers(kwargs.get("num_workers")), device_label=label,
+                        tokenizer=kwargs.get("tokenizer"))
 
 
 def call_options(task: Task, options: dict) -> dict:

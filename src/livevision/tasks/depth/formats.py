@@ -164,11 +164,21 @@ def log_rerun(sink, output) -> None:
 
 
 def transformers_output(result: DepthResult) -> dict:
-    """{"predicted_depth": the map (numpy, float32), "depth": a PIL image of it scaled to 0..255}, as the
-    depth-estimation pipeline gives them."""
+    """{"predicted_depth": the map (float32, a torch tensor where torch is installed, else numpy), "depth": a
+    PIL image of it scaled to 0..255}, as the depth-estimation pipeline gives them."""
     from PIL import Image
 
     depth = np.asarray(result.depth, np.float32)
     low, high = float(depth.min()), float(depth.max())
     scaled = (depth - np.float32(low)) / np.float32(high - low) if high > low else np.zeros_like(depth)
-    return {"predicted_depth": depth, "depth": Image.fromarray((scaled * 255).astype(np.uint8))}
+    return {"predicted_depth": _tensor(depth), "depth": Image.fromarray((scaled * 255).astype(np.uint8))}
+
+
+def _tensor(depth: np.ndarray):
+    """transformers' predicted_depth is a torch tensor: the same memory as one where torch is installed (it
+    is not needed to run a model: the runtime-only install gets the numpy array)."""
+    try:
+        import torch
+    except ImportError:
+        return depth
+    return torch.from_numpy(depth)
