@@ -38,14 +38,8 @@ def _pipes(name, tiny_model, model_cache, **options):
     task = HF_TASKS[ARCHITECTURES[name][0]]
     processor = transformers.AutoImageProcessor.from_pretrained(folder, use_fast=False)
     hf = transformers.pipeline(task, model=str(folder), image_processor=processor, device="cpu")
-    ours = livevision.pipeline(task, model=str(folder), cache_dir=model_cache, precision="fp32", device="cpu",
-                               **options)
+    ours = livevision.pipeline(task, model=str(folder), cache_dir=model_cache, device="cpu", **options)  # defaults
     return hf, ours
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 @pytest.mark.parametrize("name", [n for n, (task, _) in ARCHITECTURES.items() if task == "depth"])
@@ -69,7 +63,7 @@ def test_classification_matches_transformers(name, tiny_model, model_cache, imag
         for options in ({}, {"top_k": 3}, {"top_k": 2, "function_to_apply": "sigmoid"}):
             want, got = hf(image, **options), ours(image, **options)
             assert [g["label"] for g in got] == [w["label"] for w in want], (name, options)
-            assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=1e-3)
+            assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=1e-4)
 
 
 # Per-pixel-logit models (SegFormer, BEiT, DPT, MobileViT, UperNet...): every segmentation architecture but these.
@@ -91,25 +85,15 @@ def test_segmentation_matches_transformers(name, subtask, tiny_model, model_cach
         if subtask == "semantic" or semantic_model:
             assert [g["label"] for g in got] == [w["label"] for w in want] and all(g["score"] is None for g in got)
             for g, w in zip(got, want):
-                assert (np.asarray(g["mask"]) == np.asarray(w["mask"])).mean() >= 0.99
+                # identical but where two classes tie after the upsampling (MobileViTV2: 0.08 % of the pixels)
+                assert (np.asarray(g["mask"]) == np.asarray(w["mask"])).mean() >= 0.999
             compared += len(want)
             continue
-        assert len(got) == len(want)
-        if subtask == "instance":  # HF's order (torch.topk's) and painting: the same segments, masks and order
-            assert [g["label"] for g in got] == [w["label"] for w in want]
-            assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=1e-4)
-            for g, w in zip(got, want):
-                assert np.array_equal(np.asarray(g["mask"]), np.asarray(w["mask"])), (g["label"], g["score"])
-            compared += len(want)
-            continue
-        unused = list(got)
-        for w in want:  # instance order is torch's unsorted top-k in HF: match by label and overlap
-            mask = np.asarray(w["mask"]) > 0
-            same = [g for g in unused if g["label"] == w["label"]]
-            best = max(same, key=lambda g: _iou(np.asarray(g["mask"]) > 0, mask))
-            assert _iou(np.asarray(best["mask"]) > 0, mask) >= 0.95 and best["score"] == pytest.approx(w["score"],
-                                                                                                     abs=1e-3)
-            unused.remove(best)
+        # instance and panoptic: HF's segments in HF's order (torch.topk's), painted as it paints them
+        assert [g["label"] for g in got] == [w["label"] for w in want]
+        assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=1e-4)
+        for g, w in zip(got, want):
+            assert np.array_equal(np.asarray(g["mask"]), np.asarray(w["mask"])), (g["label"], g["score"])
         compared += len(want)
     assert compared >= 2, "too few segments to compare"
 
