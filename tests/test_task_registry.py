@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from livevision.pointcloud import CameraIntrinsics
@@ -72,3 +73,13 @@ def test_every_layer_reads_the_registry(monkeypatch, tmp_path):
     with RawArraySink(tmp_path / "arrays") as sink:
         sink.write_result(Task.CLASSIFICATION, TaskOutput(result, 3, 0.1, 0.0, 0.01))
     assert sorted(p.name for p in (tmp_path / "arrays").iterdir()) == ["frame_000003_marked.txt"]
+
+
+def test_a_segmentation_kind_is_typed_where_the_result_is_made():
+    """SegmentationResult.kind is a SegmentationKind (text is parsed), so no layer checks the string again."""
+    from livevision.types import SegmentationKind, SegmentationResult
+
+    labels = np.zeros((2, 2), np.int32)
+    assert SegmentationResult(kind="panoptic", label_map=labels, id2label={}).kind is SegmentationKind.PANOPTIC
+    with pytest.raises(ValueError, match="bogus"):
+        SegmentationResult(kind="bogus", label_map=labels, id2label={})

@@ -163,18 +163,26 @@ class Segment:
 class SegmentationResult:
     """A segmentation at frame resolution.
 
-    kind: "semantic", "instance" or "panoptic".
+    kind: a SegmentationKind (given as text, "semantic", "instance" or "panoptic", it is parsed: another
+        value is a ValueError).
     label_map: (H, W) int32 class id per pixel (semantic), or -1 where no segment covers the pixel.
     segments: for instance/panoptic, the segments (empty for semantic).
     segment_map: for instance/panoptic, (H, W) int32 segment id per pixel, -1 where none; None for semantic.
     id2label: class id -> name.
     """
 
-    kind: str
+    kind: SegmentationKind
     label_map: np.ndarray
     id2label: dict[int, str]
     segments: tuple[Segment, ...] = ()
     segment_map: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kind", SegmentationKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(k.value for k in SegmentationKind)
+            raise ValueError(f"a SegmentationResult's kind must be one of {kinds}, got {self.kind!r}") from None
 
 
 @dataclass(frozen=True)

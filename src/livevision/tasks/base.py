@@ -11,6 +11,7 @@ A task package holds:
     formats.py   the result as a JSONL record, arrays on disk, ROS 2 messages, rerun entities and
                  transformers' pipeline output
     accuracy.py  the precision gate's bounds and metrics: does a faster variant give FP32's answers?
+and whatever else is the task's own (depth/stabilize.py: its values over time, the task's Stream step).
 The definition's methods import those modules when first called, so that `import livevision` (and the
 slim runtime install) stays light and no layer imports another at module level through the registry.
 """
@@ -44,7 +45,8 @@ class Head(Protocol):
 
 class TaskDefinition:
     """One task: its names and result type as plain attributes, the rest as methods (see the module
-    docstring). Subclasses set every attribute and implement every method."""
+    docstring). Subclasses set every attribute that has no default and implement every method but
+    stream_step (tests/test_task_registry.py checks)."""
 
     task: Task
     result_type: type

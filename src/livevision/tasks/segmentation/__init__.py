@@ -3,7 +3,7 @@ Mask2Former (semantic, instance, panoptic); see tasks.base for what each file ho
 
 from __future__ import annotations
 
-from ...types import SegmentationResult, Task
+from ...types import SegmentationKind, SegmentationResult, Task
 from ..base import TaskDefinition
 
 
@@ -40,9 +40,7 @@ class SegmentationTask(TaskDefinition):
         return {"semantic": SemanticSegmentationAnnotator(**given), "instance": InstanceSegmentationAnnotator(**given)}
 
     def annotator_name(self, result):
-        from .formats import checked_kind
-
-        return "semantic" if checked_kind(result) == "semantic" else "instance"
+        return "semantic" if result.kind is SegmentationKind.SEMANTIC else "instance"
 
     def record(self, result):
         from .formats import record

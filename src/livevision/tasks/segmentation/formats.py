@@ -15,15 +15,6 @@ from ...sinks.ros2_messages import PREFIX, Message, compressed_image, raw_image
 from ...types import SegmentationKind, SegmentationResult
 from ..labels import label_for
 
-_KINDS = tuple(kind.value for kind in SegmentationKind)
-
-
-def checked_kind(result: SegmentationResult) -> str:
-    if result.kind not in _KINDS:
-        raise ValueError(f"result.kind must be one of {', '.join(_KINDS)}, got {result.kind!r}")
-    return result.kind
-
-
 def _class_areas(label_map: np.ndarray, id2label: Mapping[int, str]) -> list[dict[str, Any]]:
     labels = np.asarray(label_map).reshape(-1)
     labels = labels[labels >= 0]
@@ -41,7 +32,7 @@ def record(result: SegmentationResult) -> dict:
         "segments": [{"id": int(s.id), "label": str(s.label), "label_id": int(s.label_id), "score": json_float(s.score),
                       "area_px": int(np.count_nonzero(s.mask))} for s in result.segments],
     }
-    if result.kind == "semantic":
+    if result.kind is SegmentationKind.SEMANTIC:
         fields["classes"] = _class_areas(result.label_map, result.id2label)
     return fields
 
@@ -61,7 +52,7 @@ def label_image(result: SegmentationResult) -> tuple[np.ndarray, int]:
     Both follow from the model, never from one frame's pixels, so an id means the same in every frame
     (a panoptic frame covered everywhere has no -1, and its class 0 must still not read as "no segment")."""
     labels = np.asarray(result.label_map)
-    shift = 0 if result.kind == "semantic" else 1
+    shift = 0 if result.kind is SegmentationKind.SEMANTIC else 1
     low = int(labels.min()) if labels.size else 0
     if low + shift < 0:
         raise ValueError(f"label id {low} in a {result.kind} label map (ids start at {-shift})")
@@ -97,7 +88,7 @@ def transformers_output(result: SegmentationResult) -> list[dict]:
     segment (instance, panoptic), as the image-segmentation pipeline gives them."""
     from PIL import Image
 
-    if result.kind == "semantic":
+    if result.kind is SegmentationKind.SEMANTIC:
         label_map = np.asarray(result.label_map)
         return [{"score": None, "label": label_for(result.id2label, int(c)),
                  "mask": Image.fromarray(_mask(label_map, int(c)))}
