@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..preprocessing.preprocess import Preprocessor, check_frame
-from ..preprocessing.resample import pil_vertical_first, pil_weight_matrix
+from ..preprocessing.resample import pil_taps, pil_vertical_first
 from ..tasks.base import Head
 from ..tasks.depth.head import zoedepth_padding
 from ..tasks.registry import definition
@@ -67,9 +67,13 @@ class DevicePreprocessor:
         r0, r1, c0, c1 = geometry.window
         (in_h, in_w), (out_h, out_w) = hw, geometry.resized_hw
         flt = self.recipe.filter
-        # The matrices stay on the device: uploaded once per frame size, not per frame.
-        cols = self.binder.upload(np.ascontiguousarray(pil_weight_matrix(in_w, out_w, flt, c0, c1).T))
-        rows = self.binder.upload(pil_weight_matrix(in_h, out_h, flt, r0, r1))
+        # Pillow's taps stay on the device: uploaded once per frame size, not per frame.
+        col_taps, col_coefs = pil_taps(in_w, out_w, flt, c0, c1)
+        row_taps, row_coefs = pil_taps(in_h, out_h, flt, r0, r1)
+        # Tap-major, as standard_graph takes them: (K, out).
+        taps = {"col_taps": col_taps.T, "col_coefs": np.repeat(col_coefs.T[:, :, None], 3, axis=2),
+                "row_taps": row_taps.T, "row_coefs": row_coefs.T[:, :, None, None]}
+        taps = {name: self.binder.upload(value) for name, value in taps.items()}
         n_rows, n_cols = r1 - r0, c1 - c0
         place_r, place_c = geometry.place
         in_h_pad, in_w_pad = geometry.out_hw
@@ -78,7 +82,7 @@ class DevicePreprocessor:
         top, bottom, left, right = geometry.crop_box or (place_r, place_r + n_rows, place_c, place_c + n_cols)
         black = [place_r - top, bottom - place_r - n_rows, place_c - left, right - place_c - n_cols]
         zero = [top, in_h_pad - bottom, left, in_w_pad - right]
-        return {"cols": cols, "rows": rows, "black_pads": np.array(black, np.int64),
+        return {**taps, "black_pads": np.array(black, np.int64),
                 "zero_pads": np.array(zero, np.int64)}
 
 

@@ -11,8 +11,10 @@ levels at edges and in fine texture. This module offers:
   inference: BENCHMARKS.md, "Measurements behind design choices").
 - ``resize_fast``: ``cv2.resize`` with INTER_AREA on a shrinking axis and the filter's own
   interpolation on a growing one: a few uint8 levels from Pillow (mean well under one), faster.
-- ``pil_weight_matrix`` / ``pil_vertical_first``: Pillow's fixed-point weights and pass order, for
-  the device pre-processing graphs (livevision.graphs), which resize as two matrix products.
+- ``pil_taps`` / ``pil_vertical_first``: Pillow's integer fixed-point taps (indices and int32
+  coefficients) and pass order, for the device pre-processing graphs (livevision.graphs), which
+  resize as Pillow does: gathered taps, integer sums; ``pil_weight_matrix``: the same as a dense
+  float64 matrix (exact too), for tests.
 
 ZoeDepth's processor resizes with torch instead: see ``align_corners``.
 """
@@ -28,13 +30,15 @@ import numpy as np
 __all__ = [
     "Filter",
     "parse_filter",
+    "PRECISION_BITS",
+    "pil_taps",
     "pil_vertical_first",
     "pil_weight_matrix",
     "resize_pillow",
     "resize_fast",
 ]
 
-_PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point precision for 8-bit images (Resample.c)
+PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point precision for 8-bit images (Resample.c)
 
 
 class Filter(enum.IntEnum):
@@ -134,7 +138,7 @@ def _pil_coefficients(in_size: int, out_size: int, flt: Filter) -> tuple[np.ndar
     w = np.where(valid, fn(arg), 0.0)
     ww = np.cumsum(w, axis=1)[:, -1:]  # sequential sum, in the C loop's order
     w = np.where(ww != 0.0, w / np.where(ww != 0.0, ww, 1.0), w)
-    scaled = w * float(1 << _PRECISION_BITS)
+    scaled = w * float(1 << PRECISION_BITS)
     k = np.where(w < 0, np.trunc(-0.5 + scaled), np.trunc(0.5 + scaled)).astype(np.int64)
     return np.stack([xmin, xmax], axis=1), k
 
@@ -157,23 +161,40 @@ def pil_vertical_first(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> bool:
     return out_h < in_h and out_w != in_w and 2 * (out_w - in_w) > out_h - in_h
 
 
-def pil_weight_matrix(in_size: int, out_size: int, flt: Filter, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """Pillow's resampling of one axis as a (stop - start, in_size) float64 matrix: output pixels
-    [start, stop) of the resize to out_size, each row Pillow's fixed-point coefficients times 2**-22
-    (exact in float64), so `floor(matrix @ x + 1/2)` clipped to 0..255 is Pillow's pass bit for bit.
-    An axis that keeps its size is the identity (Pillow skips the pass); NEAREST rows are one-hot."""
+def pil_taps(in_size: int, out_size: int, flt: Filter, start: int = 0, stop: int | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Pillow's resampling of one axis as taps: (indices int64 (n, K), coefficients int32 (n, K)) for
+    output pixels [start, stop) of the resize to out_size, n = stop - start. Output j is, as in
+    Pillow's Resample.c (8 bits per channel),
+        clip8((2**21 + sum_t in[indices[j, t]] * coefficients[j, t]) >> 22)
+    with Pillow's own integer coefficients; K is the most taps any of these outputs reads (shorter
+    rows are padded with coefficient 0 on their first tap). The sums fit in int32 for every filter
+    (the worst, LANCZOS, reaches 1.29 * 255 * 2**22 < 2**31). An axis that keeps its size is the
+    identity (Pillow skips the pass); NEAREST picks one pixel: one tap of coefficient 2**22."""
     stop = out_size if stop is None else stop
-    matrix = np.zeros((stop - start, in_size), dtype=np.float64)
-    rows = np.arange(stop - start)
-    if in_size == out_size:
-        matrix[rows, np.arange(start, stop)] = 1.0
-    elif flt is Filter.NEAREST:
-        matrix[rows, _nearest_indices(in_size, out_size)[start:stop]] = 1.0
-    else:
-        bounds, k = _pil_coefficients(in_size, out_size, flt)
-        for j in rows:
-            x0, n = bounds[start + j]
-            matrix[j, x0 : x0 + n] = k[start + j, :n] * 2.0**-_PRECISION_BITS
+    if not 0 <= start <= stop <= out_size:
+        raise ValueError(f"output window [{start}, {stop}) is not inside 0..{out_size}")
+    if in_size == out_size or flt is Filter.NEAREST:
+        picked = np.arange(start, stop) if in_size == out_size else _nearest_indices(in_size, out_size)[start:stop]
+        one = np.full((stop - start, 1), 1 << PRECISION_BITS, dtype=np.int32)
+        return picked.astype(np.int64).reshape(-1, 1), one
+    bounds, k = _pil_coefficients(in_size, out_size, flt)
+    bounds, k = bounds[start:stop], k[start:stop]
+    width = max(int(bounds[:, 1].max(initial=1)), 1)
+    taps = np.arange(width, dtype=np.int64)
+    valid = taps[None, :] < bounds[:, 1:2]
+    indices = np.where(valid, bounds[:, :1] + taps[None, :], bounds[:, :1])
+    coefficients = np.where(valid, k[:, :width], 0)
+    return indices, coefficients.astype(np.int32)
+
+
+def pil_weight_matrix(in_size: int, out_size: int, flt: Filter, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """``pil_taps`` as a dense (stop - start, in_size) float64 matrix, each row Pillow's fixed-point
+    coefficients times 2**-22 (exact in float64), so `floor(matrix @ x + 1/2)` clipped to 0..255 is
+    Pillow's pass bit for bit. Tests use it; the device graphs gather taps instead."""
+    indices, coefficients = pil_taps(in_size, out_size, flt, start, stop)
+    matrix = np.zeros((indices.shape[0], in_size), dtype=np.float64)
+    np.add.at(matrix, (np.arange(indices.shape[0])[:, None], indices), coefficients * 2.0**-PRECISION_BITS)
     return matrix
 
 
