@@ -19,7 +19,9 @@ The host computes the taps and coefficients once per frame size, already cut to 
 LANCZOS with its negative lobes, reaches 1.29 * 255 * 2**22 < 2**31). A pass costs K multiply-adds
 per output value, Pillow's own count (1280x720 to 512x512 bilinear: 7.9 M per frame, Pillow 7.7 M;
 the float64 dense MatMuls this replaced did 1,982 M), and no tensor is float64 (1/64 rate on
-consumer GPUs): tests/test_device_graphs.py holds both.
+consumer GPUs): tests/test_device_graphs.py holds both. Every op has a CUDA kernel for its types in
+ONNX Runtime's kernel table (docs/OperatorKernels.md): hence Max/Min rather than Clip, and the black
+padding in float32, where CUDA has no integer Clip or Pad (unchecked on a GPU so far).
 ONNX's Resize with antialias is close to Pillow but not equal (Pillow works in fixed point and
 rounds between its passes): about 1 % of pixels moved by a level, which tiny models amplify to
 ~0.5 % of their depth. On the CPU the numpy path (Pillow itself) stays the default: ONNX Runtime's
@@ -90,7 +92,9 @@ def standard_graph(recipe: Recipe, *, vertical_first: bool = False):
     # Black padding is uint8 0 before the table, as HF pads before rescaling.
     chw_pads = g.op("Concat", g.const([0]), g.op("Gather", black_pads, g.const([0, 2]), axis=0), g.const([0]),
                     g.op("Gather", black_pads, g.const([1, 3]), axis=0), axis=0)
-    levels = g.op("Pad", levels, chw_pads, g.const(0, np.int32), mode="constant")
+    # (in float32, exact for 0..255: CUDA's Pad takes no integer types)
+    levels = g.op("Pad", g.op("Cast", levels, to=f32), chw_pads, g.const(0.0, np.float32), mode="constant")
+    levels = g.op("Cast", levels, to=i32)
     # Lookup: level v of output channel c reads table[c * 256 + v].
     offsets = g.const(np.arange(3).reshape(3, 1, 1) * 256, np.int32)
     table = g.const(np.ascontiguousarray(recipe.lut, dtype=np.float32).reshape(-1), np.float32)
