@@ -159,3 +159,27 @@ def test_the_stats_file_holds_the_placement(tiny_model, exported, model_cache, t
     assert all(v > 0 for v in placement["ms"].values())
     assert "measured, ms per frame" in done.stderr  # logged once
     assert done.stderr.count("measured, ms per frame") == 1
+
+
+@pytest.mark.parametrize("pacing", ["every", "simulate-live"])
+def test_the_engines_place_a_model_before_they_time_its_first_frame(exported, tmp_path, pacing):
+    import livevision
+
+    predictor = Predictor(exported("segformer"), Task.SEGMENTATION, runtime=LoadOptions(device="cpu"))
+    clip = make_source(tmp_path / "clip.mp4", 3, Fraction(10), None, size_wh=(96, 64))
+    with livevision.Stream.open(str(clip), "segmentation", models={"segmentation": predictor},
+                                pacing=pacing) as stream:
+        assert sum(1 for _ in stream) == 3
+        assert stream.stats.summary()["placement"] == {"segmentation": predictor.placement.report()}
+    assert set(predictor.placement.ms) == {"pre_host", "pre_device", "post_host", "post_device"}
+
+
+def test_pipeline_places_its_model_on_the_first_image(tiny_model, model_cache, exported):
+    import livevision
+
+    exported("vit")
+    pipe = livevision.pipeline("image-classification", model=str(tiny_model("vit")), cache_dir=model_cache,
+                               device="cpu")
+    assert pipe.predictor.placement is None
+    pipe(index_frame(1, 64, 48)[:, :, ::-1].copy())
+    assert set(pipe.predictor.placement.ms) == {"pre_host", "pre_device", "post_host", "post_device"}
