@@ -61,3 +61,20 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class TakesTime:
+    """`work` that "takes" `seconds` on a FakeClock each call (then runs it): a stage with a timing chosen
+    by the test. Other attributes are `work`'s."""
+
+    def __init__(self, work, clock: FakeClock, seconds: float):
+        self.work, self.clock, self.seconds = work, clock, seconds
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        self.clock.tick(self.seconds)
+        return self.work(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.work, name)

@@ -16,7 +16,6 @@ from livevision.graphs.chain import DeviceInput
 from livevision.graphs.device_stages import DevicePreprocessor, device_postprocessor
 from livevision.graphs.onnx_build import GraphBuilder
 from livevision.models.registry import Architecture
-from livevision.loader import resolve_pre_post
 from livevision.options import LoadOptions
 from livevision.predictor import Predictor
 from livevision.tasks.classification.head import ClassificationHead, ClassificationOptions, postprocess_classification
@@ -179,11 +178,8 @@ def test_mask_classification_without_a_fixed_class_count_stays_on_the_host(cpu_s
     assert device_postprocessor(head, [[1, "q", "c"], [1, "q", "h", "w"]], cpu_session) is None
 
 
-def test_pre_post_choice():
-    assert resolve_pre_post(PrePost.AUTO, "CPUExecutionProvider") is PrePost.HOST
-    assert resolve_pre_post(PrePost.AUTO, "CUDAExecutionProvider") is PrePost.DEVICE
-    assert resolve_pre_post(PrePost.AUTO, "TensorrtExecutionProvider") is PrePost.DEVICE
-    assert resolve_pre_post(PrePost.DEVICE, "CPUExecutionProvider") is PrePost.DEVICE
+def test_pre_post_choice():  # auto: tests/test_placement.py
+    assert LoadOptions(pre_post="device").pre_post is PrePost.DEVICE
     with pytest.raises(UsageError, match="pre_post"):
         LoadOptions(pre_post="gpu")
 

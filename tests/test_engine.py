@@ -296,7 +296,8 @@ def test_telemetry_summary_shape():
     list(stream)
     summary = stream.stats.summary()
     assert set(summary) == {"capture_fps", "display_fps", "inference_fps", "latency_ms", "result_age_ms",
-                            "new_result_age_ms", "frames"}
+                            "new_result_age_ms", "frames", "placement"}
+    assert summary["placement"] == {}  # a model that is not a Predictor does not say where its stages run
     # A result is at least as old as the model's latency when it is first shown.
     assert summary["new_result_age_ms"]["depth"]["p50"] >= 50.0
     assert summary["latency_ms"]["depth.inference"]["p50"] == pytest.approx(50.0)

@@ -221,7 +221,7 @@ def _add_model_arguments(parser) -> None:
     tuning.add_argument("--pre-post", metavar=_choices(PrePost), default=PrePost.AUTO.value,
                         help="where pre- and post-processing run: device (ONNX graphs on the model's provider, the "
                         "frame goes up once and only results come down), host (numpy/OpenCV) or auto (default: "
-                        "device on a GPU, host on the CPU)")
+                        "each stage where it measures faster on the first frame; --stats keeps the figures)")
     tuning.add_argument("--depth-stabilize", choices=list(STABILIZE_CHOICES), default="auto",
                         help="depth values over time: align (scale and shift fitted to the previous frame), "
                         "smooth (align, then a motion-aware moving average) or off; default auto: smooth in "

@@ -1,6 +1,7 @@
 """Resolve a model once into a LoadedModel: the cache entry that runs (the export, exported on first use,
 or its precision variant), its configs read once, the input size applied, its preprocessor, its ONNX
-Runtime session and where pre- and post-processing run. `Predictor` then only runs it.
+Runtime session and where pre- and post-processing run (the option: the Predictor measures `auto` on the
+first frame). `Predictor` then only runs it.
 
     loaded = resolve_model("Intel/dpt-hybrid-midas", Task.DEPTH, LoadOptions(precision="int8"))
 
@@ -16,7 +17,6 @@ from typing import Any
 
 from .errors import CacheError, MissingDependencyError, UsageError
 from .models.cache import CONFIG_FILE, METADATA_FILE, PROCESSOR_FILE, CacheEntry, ModelCache, read_entry
-from .models.providers import CPU
 from .models.registry import DEFAULT_MODELS, Architecture, architecture_for
 from .models.resolve import parse_model_ref
 from .options import LoadOptions
@@ -25,10 +25,6 @@ from .preprocessing.preprocess import Preprocessor, build_preprocessor
 from .types import Precision, PrePost, Task
 
 log = logging.getLogger(__name__)
-
-#: What pre_post "auto" picks per provider: on the CPU the numpy path measured faster (BENCHMARKS.md), on a GPU
-#: the host pre/post-processing was the limit (3-35 % of the session's rate on an H200).
-PRE_POST_AUTO = {CPU: PrePost.HOST}
 
 
 @dataclass(frozen=True)
@@ -46,9 +42,9 @@ class ModelConfig:
 class LoadedModel:
     """A model resolved for a task and LoadOptions, its session open: what a Predictor runs.
 
-    provider: the session's primary provider (after any fallback). pre_post: HOST or DEVICE, "auto" resolved
-    for that provider. output_shapes: of architecture.outputs. batchable: the input has a dynamic batch
-    axis (some exports fix it at one frame)."""
+    provider: the session's primary provider (after any fallback). pre_post: the option (AUTO: the Predictor
+    measures each stage on the first frame, livevision.placement). output_shapes: of architecture.outputs.
+    batchable: the input has a dynamic batch axis (some exports fix it at one frame)."""
 
     entry: CacheEntry
     task: Task
@@ -137,15 +133,8 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
     return LoadedModel(
         entry=entry, task=task, options=options, model=model, session=session, provider=provider,
         input_name=model_input.name, output_shapes=tuple(outputs[o].shape for o in model.architecture.outputs),
-        batchable=not isinstance(model_input.shape[0], int), pre_post=resolve_pre_post(options.pre_post, provider),
+        batchable=not isinstance(model_input.shape[0], int), pre_post=options.pre_post,
     )
-
-
-def resolve_pre_post(choice: PrePost, provider: str) -> PrePost:
-    """Where pre- and post-processing run on `provider`: the choice, or for AUTO what PRE_POST_AUTO says."""
-    if choice is not PrePost.AUTO:
-        return choice
-    return PRE_POST_AUTO.get(provider, PrePost.DEVICE)
 
 
 def find_or_export(model: str | Path, task: Task, *, revision: str | None = None,

@@ -181,8 +181,8 @@ class LoadOptions:
     resize: exact (identical to the HF processors) or fast (OpenCV's resize).
     input_size: a lower (or higher) model input, short side in pixels, where the model takes it.
     pre_post: where pre- and post-processing run: host (numpy/OpenCV, `resize` applies), device (ONNX graphs
-        on the model's provider, tensors kept there: see livevision.graphs) or auto (device on GPU providers,
-        host on the CPU; see predictor.PRE_POST_AUTO).
+        on the model's provider, tensors kept there: see livevision.graphs) or auto (each stage, pre and post,
+        where it measures faster on the first frame; see livevision.placement).
     batch: in `every` mode, how many consecutive frames may go through the model as one batch (models with a
         dynamic batch axis): a number, or "auto" (1 on the CPU provider, where batching measured no faster;
         on other providers the fastest of BATCH_SIZES per frame, measured on the first frames, see

@@ -8,6 +8,7 @@ hands the LoadedModel to a Predictor, which only runs it. A warm cache loads wit
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,16 +21,15 @@ from .models.providers import CPU
 from .tasks.base import Head
 from .tasks.registry import definition
 from .loader import (  # noqa: F401  (find_model_entry, find_or_export: their callers import them from here)
-    PRE_POST_AUTO,
     LoadedModel,
     find_model_entry,
     find_or_export,
     open_model,
     resolve_model,
-    resolve_pre_post,
 )
 from .models.cache import CacheEntry
 from .options import BATCH_AUTO, LoadOptions, PostprocessOptions
+from .placement import DeviceStages, Placement, build_device_stages, log_placement, measure
 from .types import PreparedInput, PrePost, Result, Task
 
 log = logging.getLogger(__name__)
@@ -57,26 +57,52 @@ class Predictor:
         self.config, self.processor_config = model.model.config, model.model.processor_config
         self.architecture, self.preprocessor = model.model.architecture, model.model.preprocessor
         self.input_name, self.provider, self.batchable = model.input_name, model.provider, model.batchable
-        self.pre_post = model.pre_post
+        self.pre_post = model.pre_post  # the option: AUTO until the first frame is measured (place)
         self.options = options or PostprocessOptions()
         self.head: Head = definition(self.task).head(self.architecture, self.config, self.options)
         self.depth_kind = getattr(self.head, "kind", None)  # a depth head's DepthKind
         self._batcher = None
-        log.info("%s runs on %s, pre/post-processing on the %s", self.name, self.provider, self.pre_post)
         self._device_pre = self._device_post = self._binder = None
-        if self.pre_post is PrePost.DEVICE:
-            self._build_device_stages(model.output_shapes)
+        self._placing = threading.Lock()
+        self.placement: Placement | None = None  # where each stage runs (livevision.placement)
+        where = "placed on the first frame" if self.pre_post is PrePost.AUTO else f"on the {self.pre_post}"
+        log.info("%s runs on %s, pre/post-processing %s", self.name, self.provider, where)
+        if self.pre_post is PrePost.HOST:
+            self.placement = Placement(PrePost.HOST, PrePost.HOST)
+        elif self.pre_post is PrePost.DEVICE:
+            stages = build_device_stages(self)
+            if stages.post is None:
+                log.info("%s: post-processing stays on the host (no device graph for it)", self.name)
+            self._use(Placement(PrePost.DEVICE, PrePost.DEVICE if stages.post is not None else PrePost.HOST),
+                      stages)
 
-    def _build_device_stages(self, output_shapes) -> None:
-        from .graphs.chain import Binder
-        from .graphs.device_stages import DevicePreprocessor, device_postprocessor
+    def place(self, frame: np.ndarray, clock=time.perf_counter) -> Placement:
+        """Where pre- and post-processing run, chosen once: as `pre_post` says, or for "auto" each stage
+        timed on the host and the device on `frame` (the first frame: preprocess calls this) and placed
+        where it is faster (livevision.placement). clock: the seconds the stages are timed with."""
+        with self._placing:
+            if self.placement is None:
+                try:
+                    stages = build_device_stages(self)
+                except Exception as exc:  # noqa: BLE001  (a provider that cannot run the graphs: the host)
+                    log.warning("%s: the device pre/post-processing graphs do not run here (%s): the host does "
+                                "them", self.name, exc)
+                    placement = Placement(PrePost.HOST, PrePost.HOST, {})
+                    stages = None
+                else:
+                    placement = measure(self, frame, stages, clock)
+                log_placement(self.name, placement)
+                self._use(placement, stages)
+            return self.placement
 
-        kwargs = dict(intra_op_threads=self.runtime.intra_op_threads, live=self.runtime.live)
-        self._device_pre = DevicePreprocessor(self.preprocessor, self.session, **kwargs)
-        self._device_post = device_postprocessor(self.head, output_shapes, self.session, **kwargs)
-        self._binder = Binder(self.session)
-        if self._device_post is None:
-            log.info("%s: post-processing stays on the host (no device graph for it)", self.name)
+    def _use(self, placement: Placement, stages: DeviceStages | None) -> None:
+        """Run each stage where `placement` says, with `stages`' device graphs."""
+        if stages is not None:
+            self._device_pre = stages.pre if placement.pre is PrePost.DEVICE else None
+            self._device_post = stages.post if placement.post is PrePost.DEVICE else None
+            if self._device_pre is not None or self._device_post is not None:
+                self._binder = stages.binder
+        self.placement = placement  # last: a thread that sees it sees the stages
 
     @property
     def model_type(self) -> str:
@@ -87,7 +113,10 @@ class Predictor:
         return self.entry.source
 
     def preprocess(self, frame: np.ndarray) -> PreparedInput | DeviceInput:
-        """The model input: a PreparedInput, or with device pre-processing a DeviceInput."""
+        """The model input: a PreparedInput, or with device pre-processing a DeviceInput. The first frame
+        places the stages (place)."""
+        if self.placement is None:
+            self.place(frame)
         return self._device_pre(frame) if self._device_pre is not None else self.preprocessor(frame)
 
     def infer(self, prepared: PreparedInput | DeviceInput) -> list:

@@ -70,7 +70,7 @@ class ResizeMode(ValueEnum):
 class PrePost(ValueEnum):
     """Where pre- and post-processing run (see livevision.graphs)."""
 
-    AUTO = "auto"  # the device on GPU providers, the host on the CPU (predictor.PRE_POST_AUTO)
+    AUTO = "auto"  # each stage where it measures faster on the first frame (livevision.placement)
     HOST = "host"  # numpy / OpenCV
     DEVICE = "device"  # ONNX graphs on the model's provider, tensors kept there
 

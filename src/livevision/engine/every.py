@@ -27,7 +27,7 @@ from ..threads import join_all
 from ..types import Frame, Task
 from .clock import Clock
 from .pacing import RateLimiter
-from .running import StagedModel, TaskOutput, run_model, timed
+from .running import StagedModel, TaskOutput, place, run_model, timed
 from .telemetry import Telemetry
 
 QUEUE_SIZE = 2
@@ -196,6 +196,7 @@ class _Stages:
         return self.batch_size or 1
 
     def preprocess(self, job: _Job) -> None:
+        place(self.name, self.model, job.frame.image, self.telemetry)  # the first frame: not timed
         job.started = self.clock.now()
         job.data = timed(self.telemetry, self.clock.now, f"{self.name}.preprocess", self.model.preprocess,
                          job.frame.image)

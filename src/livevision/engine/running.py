@@ -35,8 +35,18 @@ def timed(telemetry: Telemetry, clock: Callable[[], float], stage: str, work: Ca
     return value
 
 
+def place(task: str, model, image: np.ndarray, telemetry: Telemetry) -> None:
+    """Before a task's first frame is timed: where its model's stages run (a Predictor chooses now, and
+    for `--pre-post auto` measures on `image`), kept in the telemetry. Models without `place` say nothing."""
+    if task in telemetry.placements:
+        return
+    choose = getattr(model, "place", None)
+    telemetry.placed(task, choose(image).report() if choose is not None else None)
+
+
 def run_model(task: str, model, frame: Frame, telemetry: Telemetry, clock: Callable[[], float]) -> TaskOutput:
     """Run `model` on `frame` in the calling thread."""
+    place(task, model, frame.image, telemetry)
     started = clock()
     if isinstance(model, StagedModel):
         prepared = timed(telemetry, clock, f"{task}.preprocess", model.preprocess, frame.image)

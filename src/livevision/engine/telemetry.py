@@ -90,6 +90,7 @@ class Telemetry:
         self.new_ages: dict[str, LatencyWindow] = {}  # the first showing of each result
         self.frames_dropped = 0  # captured (or due) but never shown
         self.frames_skipped: dict[str, int] = {}  # shown without a fresh inference, per task
+        self.placements: dict[str, dict | None] = {}  # per task: where its stages run (None: not a Predictor)
 
     def _series(self, table: dict, key: str, factory):
         with self._lock:
@@ -117,6 +118,12 @@ class Telemetry:
     def skipped(self, task: str) -> None:
         with self._lock:
             self.frames_skipped[task] = self.frames_skipped.get(task, 0) + 1
+
+    def placed(self, task: str, report: dict | None) -> None:
+        """Where `task`'s pre- and post-processing run, and for `--pre-post auto` the times measured
+        (livevision.placement.Placement.report); None for a model that does not say."""
+        with self._lock:
+            self.placements[task] = report
 
     def stage(self, name: str, seconds: float) -> None:
         window = self._series(self.stages, name, LatencyWindow)
@@ -151,6 +158,7 @@ class Telemetry:
                     "inferred": {t: m.count for t, m in self.inference.items()},
                     "shown_with_older_result": dict(self.frames_skipped),
                 },
+                "placement": {t: report for t, report in self.placements.items() if report is not None},
             }
 
     def hud_lines(self, *, age: bool = True) -> list[str]:
