@@ -385,10 +385,12 @@ def load_model(result: ModelResult, spec: bm.BenchModel, args, video: Path, cach
         runtime = LoadOptions(device=args.device, pre_post=args.pre_post)
         predictor = Predictor(entry, Task.parse(spec.task), runtime=runtime)
         result.ort_threads = predictor.session.get_session_options().intra_op_num_threads
-        result.provider = f"{predictor.session.get_providers()[0]}, pre/post on the {predictor.pre_post}"
         frames = bm.decode_frames(video, args.pool)
         if not frames:
             raise NA(f"no frames decoded from {video}")
+        placed = predictor.place(frames[0])  # --pre-post auto measures each stage on the first frame
+        result.provider = (f"{predictor.session.get_providers()[0]}, pre-processing on the {placed.pre}, "
+                           f"post-processing on the {placed.post}")
         prepared = [predictor.preprocessor(f) for f in frames]  # (b)'s ready tensors, on the host
         result.lv_input = tuple(prepared[0].pixel_values.shape[2:])
     except KeyboardInterrupt:
