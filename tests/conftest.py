@@ -62,6 +62,7 @@ _TORCH_FIXTURES = {"tiny_model", "exported", "model_cache"}
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs_torch: builds or exports tiny Hugging Face models (needs torch)")
+    config.addinivalue_line("markers", "cpu_default: test_placement: --pre-post auto as it is on the CPU provider")
 
 
 def pytest_collection_modifyitems(config, items):

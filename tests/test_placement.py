@@ -12,6 +12,7 @@ import pytest
 from fakes import FakeClock, TakesTime
 from media import index_frame, make_source
 
+import livevision.placement
 import livevision.predictor
 from livevision.engine.telemetry import Telemetry
 from livevision.options import LoadOptions
@@ -30,6 +31,34 @@ from livevision.types import PrePost, Task
 HOST, DEVICE = PrePost.HOST, PrePost.DEVICE
 MODELS = [("segformer", Task.SEGMENTATION), ("depth_anything", Task.DEPTH), ("vit", Task.CLASSIFICATION),
           ("mask2former", Task.SEGMENTATION)]
+
+
+@pytest.fixture(autouse=True)
+def measured_on_the_cpu(request, monkeypatch):
+    """The CPU provider is the only one here, and `auto` does not measure on it (placement.HOST_PROVIDERS): these
+    tests make it measure, as it does on GPU providers; those marked `cpu_default` keep the default."""
+    if "cpu_default" not in request.keywords:
+        monkeypatch.setattr(livevision.placement, "HOST_PROVIDERS", frozenset())
+
+
+@pytest.mark.cpu_default
+def test_on_the_cpu_provider_auto_keeps_both_stages_on_the_host_without_a_measurement(tiny_model, exported,
+                                                                                      model_cache, tmp_path):
+    """A timing-dependent choice there changed what infer() returned (numpy or OrtValues) on a busy machine."""
+    from cli_runner import run_cli
+
+    predictor = Predictor(exported("vit"), Task.CLASSIFICATION, runtime=LoadOptions(device="cpu"))
+    frame = index_frame(5, 64, 48)
+    outputs = predictor.infer(predictor.preprocess(frame))
+    assert all(isinstance(o, np.ndarray) for o in outputs)
+    assert predictor.placement.report() == {"pre": "host", "post": "host", "ms": None,
+                                            "why": livevision.placement.CPU_REASON}
+    clip = make_source(tmp_path / "clip.mp4", 3, Fraction(10), None, size_wh=(96, 64))
+    stats = tmp_path / "stats.json"
+    done = run_cli("run", "--task", "classification", "--source", clip, "--model", tiny_model("vit"),
+                   "--cache-dir", model_cache, "--device", "cpu", "--stats", stats, "--no-display")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(stats.read_text())["placement"]["classification"]["why"] == livevision.placement.CPU_REASON
 
 
 def test_a_stage_leaves_its_preferred_place_only_for_a_gain():

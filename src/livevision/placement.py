@@ -42,6 +42,17 @@ CLEARLY_SLOWER = 3.0
 #: cores, and the numpy path skips work they do: ../shared/gpu/README.md), the device elsewhere (it leaves
 #: the host's cores to the other stages and keeps the frame's tensors off the bus).
 PREFERRED = {CPU: PrePost.HOST}
+#: Providers whose "device" is the host: their graphs run on the host's own cores with nothing to transfer,
+#: and measured 8-356x slower than the numpy path here but for a top-k saving 0.13 ms (README, --pre-post).
+#: `auto` places both stages on the host there without measuring: a choice that hung on a timing would
+#: change, from run to run, what Predictor.infer returns (arrays or device values), for no gain.
+HOST_PROVIDERS = frozenset({CPU})
+CPU_REASON = "the CPU provider: its graphs run on the host's own cores, slower than the numpy path"
+
+
+def measured_on(provider: str) -> bool:
+    """Whether `auto` measures the stages on this provider (not on the host's own: HOST_PROVIDERS)."""
+    return provider not in HOST_PROVIDERS
 
 
 def preferred(provider: str) -> PrePost:
@@ -57,11 +68,12 @@ class Placement:
     pre: PrePost
     post: PrePost
     ms: Mapping[str, float | None] | None = None
+    why: str | None = None  # for `auto` without a measurement: the reason
 
     def report(self) -> dict:
-        """JSON-safe: {"pre": "host", "post": "device", "ms": {...} or None}."""
+        """JSON-safe: {"pre": "host", "post": "device", "ms": {...} or None} (and "why" where it says one)."""
         ms = None if self.ms is None else {k: None if v is None else round(v, 3) for k, v in self.ms.items()}
-        return {"pre": self.pre.value, "post": self.post.value, "ms": ms}
+        return {"pre": self.pre.value, "post": self.post.value, "ms": ms, **({"why": self.why} if self.why else {})}
 
 
 @dataclass(frozen=True)
@@ -144,7 +156,9 @@ def measure(predictor, frame: np.ndarray, stages: DeviceStages, clock: Callable[
 def log_placement(name: str, placement: Placement) -> None:
     """The choice, and for `auto` the figures behind it, logged once per model."""
     if placement.ms is None:
-        log.info("%s: pre-processing on the %s, post-processing on the %s", name, placement.pre, placement.post)
+        why = f" ({placement.why})" if placement.why else ""
+        log.info("%s: pre-processing on the %s, post-processing on the %s%s", name, placement.pre, placement.post,
+                 why)
         return
     figures = ", ".join(f"{k} {'-' if v is None else f'{v:.1f}'}" for k, v in placement.ms.items())
     log.info("%s: pre-processing on the %s, post-processing on the %s (measured, ms per frame: %s)", name,

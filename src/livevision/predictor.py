@@ -29,7 +29,15 @@ from .loader import (  # noqa: F401  (find_model_entry, find_or_export: their ca
 )
 from .models.cache import CacheEntry
 from .options import BATCH_AUTO, LoadOptions, PostprocessOptions
-from .placement import DeviceStages, Placement, build_device_stages, log_placement, measure
+from .placement import (
+    CPU_REASON,
+    DeviceStages,
+    Placement,
+    build_device_stages,
+    log_placement,
+    measure,
+    measured_on,
+)
 from .types import PreparedInput, PrePost, Result, Task
 
 log = logging.getLogger(__name__)
@@ -81,6 +89,10 @@ class Predictor:
         timed on the host and the device on `frame` (the first frame: preprocess calls this) and placed
         where it is faster (livevision.placement). clock: the seconds the stages are timed with."""
         with self._placing:
+            if self.placement is None and not measured_on(self.provider):
+                placement = Placement(PrePost.HOST, PrePost.HOST, why=CPU_REASON)
+                log_placement(self.name, placement)
+                self._use(placement, None)
             if self.placement is None:
                 try:
                     stages = build_device_stages(self)
