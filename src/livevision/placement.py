@@ -2,7 +2,8 @@
 or on the device (ONNX graphs on the model's provider, livevision.graphs), each stage on its own.
 
 `--pre-post host|device` places both stages as told. `auto` measures, per model and per stage, on the
-first frame (Predictor.place; the engines call it before they time that frame's pre-processing):
+first frame (Predictor.place; the engines call it before they time that frame's pre-processing), on every
+provider but the CPU's (HOST_PROVIDERS: there both stages run on the host, unmeasured):
 
     pre  host:   Preprocessor(frame), its pixel_values uploaded to the device
     pre  device: the pre-processing graph on the uint8 frame (uploaded), pixel_values left on the device
