@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import CacheError, MissingDependencyError, UsageError
 from .models.cache import CONFIG_FILE, METADATA_FILE, PROCESSOR_FILE, CacheEntry, ModelCache, read_entry
+from .models.openvino_session import is_openvino_runtime
 from .models.providers import CPU
 from .models.registry import DEFAULT_MODELS, Architecture, architecture_for
 from .models.resolve import parse_model_ref
@@ -143,6 +144,11 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
 
 def resolve_pre_post(choice: PrePost, provider: str) -> PrePost:
     """Where pre- and post-processing run on `provider`: the choice, or for AUTO what PRE_POST_AUTO says."""
+    if is_openvino_runtime(provider):  # it runs the model only: no IO binding, so no device graphs
+        if choice is PrePost.DEVICE:
+            raise UsageError("--pre-post device: OpenVINO runs the model only, pre- and post-processing run on "
+                             "the host (use --pre-post host or auto)")
+        return PrePost.HOST
     if choice is not PrePost.AUTO:
         return choice
     return PRE_POST_AUTO.get(provider, PrePost.DEVICE)
