@@ -35,11 +35,11 @@ from livevision.models.session import create_session, physical_cores  # noqa: E4
 from livevision.models.variant_build import build_variant  # noqa: E402
 
 HEADING = "## OpenVINO against ONNX Runtime on the CPU"
-#: (folder prefix in the onnx dir, name, model_type, input shape at 1280x720 as scripts/bench.py runs it)
+#: (folder prefix in the onnx dir, name, model_type, task, input shape at 1280x720 as scripts/bench.py runs it)
 MODELS = (
-    ("depth-", "Depth Anything V2 Small", "depth_anything", (1, 3, 518, 924)),
-    ("segformer-", "SegFormer-B0", "segformer", (1, 3, 512, 512)),
-    ("vit-", "ViT-B/16", "vit", (1, 3, 224, 224)),
+    ("depth-", "Depth Anything V2 Small", "depth_anything", "depth", (1, 3, 518, 924)),
+    ("segformer-", "SegFormer-B0", "segformer", "segmentation", (1, 3, 512, 512)),
+    ("vit-", "ViT-B/16", "vit", "classification", (1, 3, 224, 224)),
 )
 KINDS = ("int8-dynamic", "int8-static")
 
@@ -145,7 +145,27 @@ def model_rows(name: str, shape, sessions: dict, times: dict) -> list[str]:
     return rows
 
 
-def section(rows: list[str], args, threads: int, started: str, loads: tuple) -> str:
+def auto_row(name: str, folder: Path, model_type: str, task: str) -> str:
+    """What `--precision auto` does on OpenVINO for this model, as livevision runs it: its default synthetic
+    calibration frames (1280x720) through the model's preprocessor, the real gate, the real timing."""
+    import tempfile
+
+    from livevision.models.cache import PROCESSOR_FILE, read_entry
+    from livevision.models.variants import choose_variant, synthetic_calibration_frames
+    from livevision.preprocessing.preprocess import build_preprocessor
+
+    preprocess = build_preprocessor(read_entry(folder).read_json(PROCESSOR_FILE))
+    frames = [preprocess(f).pixel_values for f in synthetic_calibration_frames(8, (1280, 720))]
+    with tempfile.TemporaryDirectory() as tmp:
+        _, report = choose_variant(folder / "model.onnx", Path(tmp), task=task, model_type=model_type,
+                                   calibration_inputs=frames, device="openvino", precision="auto", runs=5, warmup=1)
+    int8 = next(c for c in report["candidates"] if c["kind"] != "fp32")
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in (int8.get("metrics") or {}).items())
+    verdict = "pass" if int8.get("passed") else f"FAIL: {int8.get('reason')}"
+    return f"| {name} | {int8['kind']} | {verdict} ({metrics}) | {int8.get('speedup')}x | {report['chosen']} |"
+
+
+def section(rows: list[str], auto_rows: list[str], args, threads: int, started: str, loads: tuple) -> str:
     import onnxruntime
     import openvino
 
@@ -171,6 +191,12 @@ def section(rows: list[str], args, threads: int, started: str, loads: tuple) -> 
         "| model | precision | ORT CPU ms | OpenVINO CPU ms | ratio |",
         "|---|---|---|---|---|",
         *rows, "",
+        para("`--precision auto` on OpenVINO, as a run chooses (models/variants.py: livevision's default 8 "
+             "synthetic 1280x720 calibration frames, static INT8 calibrated on half and checked on all by the "
+             "accuracy gate, timed against OpenVINO's FP32, median of 5 interleaved runs; same run):"), "",
+        "| model | variant | gate | speed-up over OpenVINO FP32 | chosen |",
+        "|---|---|---|---|---|",
+        *auto_rows, "",
     ])
 
 
@@ -190,13 +216,14 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=1.0, help="per session per round")
     parser.add_argument("--threads", type=int, default=None, help="default: one per physical core")
+    parser.add_argument("--no-auto", action="store_true", help="skip the --precision auto table")
     parser.add_argument("--write", type=Path, help="the BENCHMARKS.md to put the section in")
     args = parser.parse_args(argv)
     threads = args.threads or physical_cores()
     started, load_before = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"), os.getloadavg()[0]
     rng = np.random.default_rng(0)
-    rows = []
-    for prefix, name, model_type, shape in MODELS:
+    rows, auto_rows = [], []
+    for prefix, name, model_type, task, shape in MODELS:
         folder = next(iter(sorted(args.onnx_dir.glob(prefix + "*"))), None)
         if folder is None:
             sys.exit(f"no {prefix}* export in {args.onnx_dir}: run scripts/bench_models.py first")
@@ -207,7 +234,10 @@ def main(argv=None) -> None:
         times = interleaved(sessions, inputs, args.rounds, args.seconds)
         rows += model_rows(name, shape, sessions, times)
         del sessions
-    text = section(rows, args, threads, started, (load_before, os.getloadavg()[0]))
+        if not args.no_auto:
+            print(f"{name}: --precision auto on OpenVINO", flush=True)
+            auto_rows.append(auto_row(name, folder, model_type, task))
+    text = section(rows, auto_rows, args, threads, started, (load_before, os.getloadavg()[0]))
     print(text)
     if args.write:
         write_section(args.write, text)
