@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import CacheError, MissingDependencyError, UsageError
 from .models.cache import CONFIG_FILE, METADATA_FILE, PROCESSOR_FILE, CacheEntry, ModelCache, read_entry
+from .models.openvino_session import is_openvino_runtime
 from .models.registry import DEFAULT_MODELS, Architecture, architecture_for
 from .models.resolve import parse_model_ref
 from .options import LoadOptions
@@ -133,8 +134,19 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
     return LoadedModel(
         entry=entry, task=task, options=options, model=model, session=session, provider=provider,
         input_name=model_input.name, output_shapes=tuple(outputs[o].shape for o in model.architecture.outputs),
-        batchable=not isinstance(model_input.shape[0], int), pre_post=options.pre_post,
+        batchable=not isinstance(model_input.shape[0], int), pre_post=pre_post_for(options.pre_post, provider),
     )
+
+
+def pre_post_for(choice: PrePost, provider: str) -> PrePost:
+    """The --pre-post choice, but on the OpenVINO runtime, which runs the model only (no IO binding, so no
+    device graphs): the host there, and `device` refused."""
+    if not is_openvino_runtime(provider):
+        return choice
+    if choice is PrePost.DEVICE:
+        raise UsageError("--pre-post device: OpenVINO runs the model only, pre- and post-processing run on "
+                         "the host (use --pre-post host or auto)")
+    return PrePost.HOST
 
 
 def find_or_export(model: str | Path, task: Task, *, revision: str | None = None,

@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .graphs.chain import DeviceInput
-from .models.providers import CPU
+from .models.openvino_session import runs_on_the_host_cpu
 from .tasks.base import Head
 from .tasks.registry import definition
 from .loader import (  # noqa: F401  (find_model_entry, find_or_export: their callers import them from here)
@@ -146,7 +146,7 @@ class Predictor:
         where the model needs every core; on an accelerator a few, so that those stages keep up with it."""
         from .models.session import physical_cores
 
-        return 1 if self.provider == CPU else max(1, min(4, physical_cores() // 4))
+        return 1 if runs_on_the_host_cpu(self.provider) else max(1, min(4, physical_cores() // 4))
 
     @property
     def max_batch(self) -> int:
@@ -154,7 +154,7 @@ class Predictor:
         if not self.batchable:
             return 1
         if self.runtime.batch == BATCH_AUTO:
-            return 1 if self.provider == CPU else max(BATCH_SIZES)
+            return 1 if runs_on_the_host_cpu(self.provider) else max(BATCH_SIZES)
         return int(self.runtime.batch)
 
     def choose_batch_size(self, prepared: PreparedInput | DeviceInput) -> int:

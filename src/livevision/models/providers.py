@@ -17,6 +17,13 @@ Policy:
   the only accelerator of their platform, and OpenVINO is installed only on purpose (its own wheel), on
   Intel hardware where it beats the default CPU provider. The onnxruntime wheels are exclusive (gpu,
   openvino, directml each replace ``onnxruntime``), so in practice at most one of them is present.
+  ``auto`` picks only ORT's OpenVINO execution provider, never the OpenVINO runtime below (unmeasured at
+  load: ask for it with ``--device openvino``).
+- ``openvino``: the OpenVINO runtime (the ``openvino`` wheel, ``livevision[openvino]``, installed beside
+  onnxruntime) where it is importable, through models.openvino_session: the providers list is then one
+  entry, ``("OpenVINO:CPU", {"device_type": "CPU", ...})`` (GPU, NPU...), with no CPU fallback; a device
+  OpenVINO does not find here is a ProviderUnavailableError naming the ones it found. Without the
+  ``openvino`` wheel, ORT's OpenVINO execution provider where this onnxruntime build has it.
 - "Available" only means compiled in. ``onnxruntime-gpu`` lists CUDA and TensorRT on machines without
   a GPU, driver, cuDNN or TensorRT; the session then silently runs on the next provider (ORT says so at
   warning level only). :func:`report_session_providers` tells what a created session really runs on:
@@ -34,7 +41,7 @@ import logging
 from pathlib import Path
 from typing import NamedTuple, Sequence, Union
 
-from ..errors import MissingDependencyError, OptionError, UsageError
+from ..errors import MissingDependencyError, OptionError
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +83,11 @@ _INSTALL_HINTS = {
     "cuda": "`pip uninstall onnxruntime && pip install onnxruntime-gpu` (needs an NVIDIA driver, CUDA 12 and cuDNN 9)",
     "tensorrt": "`pip uninstall onnxruntime && pip install onnxruntime-gpu tensorrt` (needs an NVIDIA driver, CUDA 12 "
                 "and cuDNN 9)",
-    "openvino": "`pip uninstall onnxruntime && pip install onnxruntime-openvino` (Intel CPUs, GPUs and NPUs)",
     "coreml": "the standard `pip install onnxruntime` wheel on macOS (CoreML exists only on Apple platforms)",
     "directml": "`pip uninstall onnxruntime && pip install onnxruntime-directml` (Windows, any DirectX 12 GPU)",
 }
 _OPENVINO_DEVICES = ("CPU", "GPU", "NPU", "AUTO")
+_OPENVINO_INSTALL = "`pip install 'livevision[openvino]'` (the OpenVINO runtime, beside onnxruntime)"
 
 #: An entry of the list InferenceSession takes: a provider name, or (name, options).
 ProviderSpec = Union[str, "tuple[str, dict]"]
@@ -107,9 +114,21 @@ def check_device(device: str) -> str:
     """`device` when it is a --device value (a name, an index or sub-device after a colon), else an
     OptionError: checked where the option enters, before any model loads."""
     name, sub = _parse_device(device)
-    if sub is not None and name != "openvino":  # OpenVINO's sub-devices are checked with its provider
+    if name == "openvino":
+        _openvino_device_type(device, sub)
+    elif sub is not None:
         _device_id(device, sub)
     return device
+
+
+def _openvino_device_type(device: str, sub: str | None) -> str:
+    """OpenVINO's device type for `openvino[:sub]`: CPU (the default), GPU, GPU.1, NPU or AUTO."""
+    device_type = (sub or "cpu").upper()
+    base, _, index = device_type.partition(".")
+    if base not in _OPENVINO_DEVICES or (index and not index.isdigit()) or (index and base in ("CPU", "AUTO")):
+        raise OptionError(f"--device {device}: OpenVINO device must be one of "
+                          f"{', '.join(d.lower() for d in _OPENVINO_DEVICES)} (gpu.1 for a second GPU)")
+    return device_type
 
 
 def _parse_device(device: str) -> tuple[str, str | None]:
@@ -171,10 +190,7 @@ def _options(name: str, sub: str | None, device: str, available: list[str], cach
             entries.append(_cuda(device_id))
         return entries
     if name == "openvino":
-        device_type = (sub or "cpu").upper()
-        if device_type.split(".")[0] not in _OPENVINO_DEVICES:
-            raise UsageError(f"--device {device}: OpenVINO device must be one of "
-                             f"{', '.join(d.lower() for d in _OPENVINO_DEVICES)} (gpu.1 for a second GPU)")
+        device_type = _openvino_device_type(device, sub)
         if device_type == "AUTO":
             device_type = "AUTO:GPU,CPU"  # OpenVINO picks the GPU when there is one
         options = {"device_type": device_type}
@@ -220,24 +236,59 @@ def resolve_providers(device: str, *, available: list[str] | None = None, cache_
         name = next(d for d in AUTO_ORDER if _PRIMARY[d] in available or d == "cpu")
         log.debug("--device auto: %s (available: %s)", name, ", ".join(available) or "none")
         sub = None
+    elif name == "openvino" and OPENVINO not in available:
+        return _openvino_runtime(device, sub, cache_dir, allow_fallback)
     elif _PRIMARY[name] not in available:
         if allow_fallback:
-            reported = (device, tuple(available))
-            if reported not in _FALLBACKS_REPORTED:  # once: a load resolves the device several times
-                _FALLBACKS_REPORTED.add(reported)
-                log.warning("--device %s: %s is not available in this onnxruntime build (available: %s); "
-                            "running on the CPU", device, _PRIMARY[name], ", ".join(available))
+            _warn_fallback_once(device, available, f"{_PRIMARY[name]} is not available in this onnxruntime "
+                                f"build (available: {', '.join(available)})")
             return [CPU]
         raise ProviderUnavailableError(
             f"--device {device} needs {_PRIMARY[name]}, which this onnxruntime build does not have "
             f"(available: {', '.join(available) or 'none'}); install it with {_INSTALL_HINTS[name]}, "
             "or run with --device auto or cpu"
         )
-    if fp16 and name != "tensorrt":
+    if fp16 and name != "tensorrt":  # (the OpenVINO runtime returned above: its GPUs compute in FP16 anyway)
         log.warning("fp16 only changes TensorRT engines; %s runs the FP32 model as exported", name)
     providers = _options(name, sub, device, available, cache_dir, fp16)
     providers.append(CPU)
     return providers
+
+
+def _warn_fallback_once(device: str, available: Sequence[str], why: str) -> None:
+    reported = (device, tuple(available))
+    if reported not in _FALLBACKS_REPORTED:  # once: a load resolves the device several times
+        _FALLBACKS_REPORTED.add(reported)
+        log.warning("--device %s: %s; running on the CPU", device, why)
+
+
+def _openvino_runtime(device: str, sub: str | None, cache_dir: Path | None,
+                      allow_fallback: bool) -> list[ProviderSpec]:
+    """The one-entry providers list of a session on the OpenVINO runtime (models.openvino_session), or
+    ProviderUnavailableError (CPU with allow_fallback) when the runtime or the device is not here."""
+    from .openvino_session import PROVIDER_PREFIX, available_devices, has_device
+
+    device_type = _openvino_device_type(device, sub)
+    try:
+        found = available_devices()
+    except MissingDependencyError:
+        found, why = None, ("needs the OpenVINO runtime, which is not installed (nor is onnxruntime-openvino's "
+                            f"{OPENVINO})")
+        hint = f"; install it with {_OPENVINO_INSTALL}, or run with --device auto or cpu"
+    else:
+        why = f"OpenVINO finds no {device_type} device on this machine (it found: {', '.join(found) or 'none'})"
+        hint = ""
+    if found is None or not has_device(device_type, found):
+        if allow_fallback:
+            _warn_fallback_once(device, found or [], why)
+            return [CPU]
+        raise ProviderUnavailableError(f"--device {device} {why}{hint}" if found is None
+                                       else f"--device {device}: {why}")
+    options: dict = {"device_type": device_type}
+    ov_dir = _cache_subdir(cache_dir, "openvino")
+    if ov_dir is not None:
+        options["cache_dir"] = str(ov_dir)
+    return [(PROVIDER_PREFIX + device_type.split(".")[0], options)]
 
 
 def apply_session_options(options, providers: Sequence[ProviderSpec]) -> None:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import CacheError
+from .openvino_session import is_openvino_runtime
 from .providers import apply_session_options, fallback_message, report_session_providers, resolve_providers
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,16 @@ def create_session(onnx_path: Path, device: str = "cpu", *, intra_op_threads: in
     live: turn off thread spinning: in live mode a model waits for frames between runs, and
     spinning threads would burn the cores capture and rendering need.
     engine_cache_dir: where TensorRT / OpenVINO / CoreML keep compiled engines.
+    `--device openvino` without onnxruntime-openvino: an OpenVINOSession (models.openvino_session), which
+    runs as an InferenceSession does for livevision.
     A session that ends up on another provider than asked is reported with a loud warning;
     for an explicit device it also may not switch to the CPU later, mid-run.
     """
+    providers = resolve_providers(device, cache_dir=engine_cache_dir, fp16=fp16, allow_fallback=allow_fallback)
+    if isinstance(providers[0], tuple) and is_openvino_runtime(providers[0][0]):
+        return _openvino_session(onnx_path, providers[0][1], intra_op_threads)
     import onnxruntime as ort
 
-    providers = resolve_providers(device, cache_dir=engine_cache_dir, fp16=fp16, allow_fallback=allow_fallback)
     if not log.isEnabledFor(logging.DEBUG):
         # ORT's process-wide logger prints lines a user cannot act on, once per session on GPU builds
         # ("No registered plugin EP device found for 'CUDAExecutionProvider'"): errors only, unless -v.
@@ -75,4 +80,16 @@ def create_session(onnx_path: Path, device: str = "cpu", *, intra_op_threads: in
     if device not in ("auto", "cpu"):
         session.disable_fallback()  # fail loudly instead of quietly moving to the CPU mid-run
     log.debug("%s runs on %s", onnx_path, report.used)
+    return session
+
+
+def _openvino_session(onnx_path: Path, options: dict, intra_op_threads: int | None):
+    """A session on the OpenVINO runtime: `options` from providers.resolve_providers; threads as for ORT's
+    CPU provider (one per physical core by default)."""
+    from .openvino_session import OpenVINOSession
+
+    cache_dir = options.get("cache_dir")
+    session = OpenVINOSession(onnx_path, options["device_type"], threads=intra_op_threads or physical_cores(),
+                              cache_dir=Path(cache_dir) if cache_dir else None)
+    log.debug("%s runs on %s", onnx_path, session.provider)
     return session

@@ -65,7 +65,15 @@ def candidate_kinds(profile: ModelProfile, providers: Sequence[str] | None = Non
         if profile.fusion:
             kinds.append(FP32_OPTIMIZED)
         return kinds
+    if _openvino_runtime(providers):
+        return kinds + [INT8_STATIC]
     return kinds + list(profile.auto)
+
+
+def _openvino_runtime(providers: Sequence[str] | None) -> bool:
+    """The OpenVINO runtime (models.openvino_session) runs static QDQ INT8 fastest of the INT8 kinds, and
+    dynamic INT8 slower than FP32 (BENCHMARKS.md, "OpenVINO against ONNX Runtime on the CPU")."""
+    return bool(providers) and str(providers[0]).startswith("OpenVINO:")
 
 
 def check_precision(precision: str, provider: str) -> None:
@@ -79,14 +87,15 @@ def check_precision(precision: str, provider: str) -> None:
                          "auto there), and TensorRT builds FP16 engines from the FP32 model itself")
 
 
-def kind_for_precision(precision: str, profile: ModelProfile) -> str:
-    """`--precision fp32|fp16|int8` -> the variant kind that builds it, for a model with this profile."""
+def kind_for_precision(precision: str, profile: ModelProfile, providers: Sequence[str] | None = None) -> str:
+    """`--precision fp32|fp16|int8` -> the variant kind that builds it, for a model with this profile
+    (int8 on the OpenVINO runtime: static QDQ, whatever the profile)."""
     if precision == "fp32":
         return FP32
     if precision == "fp16":
         return FP16
     if precision == "int8":
-        return profile.int8
+        return INT8_STATIC if _openvino_runtime(providers) else profile.int8
     raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
 
 

@@ -209,7 +209,8 @@ def _wanted_kinds(precision: str, model_type: str, kinds: Sequence[str] | None, 
     """The kinds to try, FP32 (the reference) first: the one asked for, or in "auto" `kinds` or the kinds
     worth trying for `model_type` on `providers`."""
     if precision != "auto":
-        return [FP32] + ([] if precision == "fp32" else [kind_for_precision(precision, profile_for(model_type, task))])
+        profile = profile_for(model_type, task)
+        return [FP32] + ([] if precision == "fp32" else [kind_for_precision(precision, profile, providers)])
     return [FP32] + [k for k in (kinds or candidate_kinds(profile_for(model_type, task), providers)) if k != FP32]
 
 
@@ -336,9 +337,12 @@ def variant_key_options(precision: str, provider: str, calibration_id: str) -> d
         import onnxruntime
 
         ort_version = onnxruntime.__version__
-    return {"precision": precision, "provider": provider, "onnxruntime": ort_version,
-            "vnni": cpu_has_vnni(), "calibration": calibration_id, "variants_format": VARIANTS_FORMAT,
-            "thresholds": {t.value: thresholds_for(t) for t in Task}}
+    options = {"precision": precision, "provider": provider, "onnxruntime": ort_version,
+               "vnni": cpu_has_vnni(), "calibration": calibration_id, "variants_format": VARIANTS_FORMAT,
+               "thresholds": {t.value: thresholds_for(t) for t in Task}}
+    if provider.startswith("OpenVINO:"):  # the variants run on the OpenVINO runtime (models.openvino_session)
+        options["openvino"] = importlib.metadata.version("openvino")
+    return options
 
 
 __all__ = [
