@@ -1,6 +1,7 @@
 """`--device openvino`: the OpenVINO runtime behind models.openvino_session, against ONNX Runtime's CPU
 provider on tiny models (the tolerances of test_parity.py), and its one-line errors: bad device strings,
-a device OpenVINO does not find, the `openvino` package missing, `--pre-post device`.
+a device OpenVINO does not find, the `openvino` package missing, `--pre-post device`; `--device auto`
+choosing OpenVINO's CPU over ORT's CPU provider only where it measures faster (timings injected).
 
 The tests that run a model skip without the `openvino` package (`pip install 'livevision[openvino]'`);
 the error tests need neither it nor torch."""
@@ -157,3 +158,102 @@ def test_variant_cache_key_names_the_openvino_version():
     options = variant_key_options("int8", "OpenVINO:CPU", "synthetic-v1")
     assert options["provider"] == "OpenVINO:CPU" and options["openvino"] == openvino.__version__.split("-")[0]
     assert "openvino" not in variant_key_options("int8", "CPUExecutionProvider", "synthetic-v1")
+
+
+# --device auto on ORT's CPU provider: OpenVINO's CPU device only where it measures OPENVINO_MIN_SPEEDUP faster.
+def _fake_timings(monkeypatch, ort_s: float, openvino_s: float) -> list[str]:
+    """Replace the timing with fixed seconds per runtime; returns the providers it was called with."""
+    from livevision.models import session as session_module
+
+    calls: list[str] = []
+
+    def timed_run(session, feed):
+        session.run(None, feed)
+        calls.append(session.get_providers()[0])
+        return openvino_s if openvino_session.is_openvino_runtime(calls[-1]) else ort_s
+
+    monkeypatch.setattr(session_module, "_timed_run", timed_run)
+    return calls
+
+
+def _input_shape(entry) -> tuple[int, ...]:
+    """The model input's shape for a 160x120 frame (the loader passes it for a 640x480 one)."""
+    from livevision.models.cache import PROCESSOR_FILE
+    from livevision.preprocessing.preprocess import build_preprocessor
+
+    preprocess = build_preprocessor(entry.read_json(PROCESSOR_FILE))
+    return preprocess(np.zeros((120, 160, 3), np.uint8)).pixel_values.shape
+
+
+def _assert_parity(session, path, shape):
+    import onnxruntime as ort
+
+    from livevision.models.session import synthetic_feed
+
+    reference = ort.InferenceSession(str(path), providers=[CPU])
+    feed = synthetic_feed(reference, shape)
+    for got, want in zip(session.run(None, feed), reference.run(None, feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("ort_ms, openvino_ms, chosen", [(10.0, 8.0, "OpenVINO:CPU"), (10.0, 9.5, CPU),
+                                                         (8.0, 10.0, CPU)])
+def test_auto_picks_openvino_only_where_it_measures_faster(monkeypatch, exported, tmp_path, caplog, ort_ms,
+                                                          openvino_ms, chosen):
+    pytest.importorskip("openvino")
+    from livevision.models.session import create_session
+
+    entry = exported("vit")
+    path, shape = entry.onnx_path, _input_shape(entry)
+    calls = _fake_timings(monkeypatch, ort_ms / 1e3, openvino_ms / 1e3)
+    with caplog.at_level("INFO", logger="livevision.models.session"):
+        session = create_session(path, "auto", engine_cache_dir=tmp_path, auto_input_shape=shape)
+    assert session.get_providers()[0] == chosen
+    assert calls == [CPU, "OpenVINO:CPU"] * 4  # a warm-up and 3 timed runs each, alternating
+    lines = [r.getMessage() for r in caplog.records if "--device auto" in r.getMessage()]
+    assert len(lines) == 1 and f"ONNX Runtime CPU {ort_ms:.1f} ms, OpenVINO CPU {openvino_ms:.1f} ms" in lines[0]
+    _assert_parity(session, path, shape)
+    # remembered per model file and machine: the next load does not measure again
+    calls.clear()
+    assert create_session(path, "auto", engine_cache_dir=tmp_path, auto_input_shape=shape).get_providers()[0] == \
+        chosen
+    assert calls == []
+
+
+def test_auto_does_not_measure_without_openvino_or_with_device_cpu(monkeypatch, exported, tmp_path, no_openvino,
+                                                                  caplog):
+    from livevision.models.session import create_session
+
+    entry = exported("vit")
+    path, shape = entry.onnx_path, _input_shape(entry)
+    calls = _fake_timings(monkeypatch, 0.01, 0.001)
+    with caplog.at_level("DEBUG", logger="livevision.models.session"):
+        assert create_session(path, "auto", engine_cache_dir=tmp_path, auto_input_shape=shape).get_providers() == \
+            [CPU]
+        monkeypatch.delitem(sys.modules, "openvino")  # installed again (where it is)
+        for device, auto_openvino in (("cpu", True), ("auto", False)):  # --device cpu; --pre-post device
+            assert create_session(path, device, engine_cache_dir=tmp_path, auto_openvino=auto_openvino,
+                                  auto_input_shape=shape).get_providers() == [CPU]
+    assert not [r for r in caplog.records if "--device auto" in r.getMessage()]  # not even tried
+    assert calls == []
+
+
+@pytest.mark.parametrize("pre_post, chosen", [("auto", "OpenVINO:CPU"), ("device", CPU)])
+def test_a_run_on_auto_opens_the_session_auto_chose(monkeypatch, exported, pre_post, chosen):
+    pytest.importorskip("openvino")
+    from livevision.models import session as session_module
+    from livevision.predictor import Predictor, RuntimeOptions
+    from test_parity import synthetic_frames
+
+    monkeypatch.setattr(session_module, "_write_choice", lambda *args: None)  # the shared cache remembers nothing
+    _fake_timings(monkeypatch, 0.01, 0.005)
+    entry = exported("vit")
+    ours = Predictor(entry, Task.CLASSIFICATION, runtime=RuntimeOptions(device="auto", precision="fp32",
+                                                                        pre_post=pre_post))
+    reference = Predictor(entry, Task.CLASSIFICATION, runtime=RuntimeOptions(device="cpu", precision="fp32",
+                                                                             pre_post="host"))
+    assert ours.provider == chosen
+    for frame in synthetic_frames():
+        got, want = ours(frame), reference(frame)
+        assert list(got.labels) == list(want.labels)
+        np.testing.assert_allclose(got.scores, want.scores, atol=1e-3)

@@ -121,7 +121,8 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
     session = create_session(
         entry.onnx_path, options.device, intra_op_threads=options.intra_op_threads, live=options.live,
         engine_cache_dir=entry.path.parent / ".engines" / entry.path.name, fp16=options.fp16,
-        allow_fallback=options.allow_fallback,
+        allow_fallback=options.allow_fallback, auto_openvino=options.pre_post is not PrePost.DEVICE,
+        auto_input_shape=_frame_input_shape(model) if options.device == "auto" else None,
     )
     model_input = session.get_inputs()[0]
     if options.input_size is not None:
@@ -136,6 +137,13 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
         input_name=model_input.name, output_shapes=tuple(outputs[o].shape for o in model.architecture.outputs),
         batchable=not isinstance(model_input.shape[0], int), pre_post=pre_post_for(options.pre_post, provider),
     )
+
+
+def _frame_input_shape(model: ModelConfig) -> tuple[int, ...]:
+    """The model input's shape for a 640x480 frame (what `--device auto` times OpenVINO against ORT on)."""
+    import numpy as np
+
+    return tuple(model.preprocessor(np.zeros((480, 640, 3), np.uint8)).pixel_values.shape)
 
 
 def pre_post_for(choice: PrePost, provider: str) -> PrePost:

@@ -17,8 +17,9 @@ Policy:
   the only accelerator of their platform, and OpenVINO is installed only on purpose (its own wheel), on
   Intel hardware where it beats the default CPU provider. The onnxruntime wheels are exclusive (gpu,
   openvino, directml each replace ``onnxruntime``), so in practice at most one of them is present.
-  ``auto`` picks only ORT's OpenVINO execution provider, never the OpenVINO runtime below (unmeasured at
-  load: ask for it with ``--device openvino``).
+  Here ``auto`` picks only ORT's OpenVINO execution provider, never the OpenVINO runtime below: where
+  ``auto`` resolves to the CPU provider, session.create_session times ORT against the OpenVINO runtime's
+  CPU at load and keeps OpenVINO only when OPENVINO_MIN_SPEEDUP (1.1x) faster; ``cpu`` never measures.
 - ``openvino``: the OpenVINO runtime (the ``openvino`` wheel, ``livevision[openvino]``, installed beside
   onnxruntime) where it is importable, through models.openvino_session: the providers list is then one
   entry, ``("OpenVINO:CPU", {"device_type": "CPU", ...})`` (GPU, NPU...), with no CPU fallback; a device
