@@ -73,9 +73,13 @@ class Predictor:
         self._device_pre = self._device_post = self._binder = None
         self._placing = threading.Lock()
         self.placement: Placement | None = None  # where each stage runs (livevision.placement)
-        where = "placed on the first frame" if self.pre_post is PrePost.AUTO else f"on the {self.pre_post}"
+        unmeasured = self.pre_post is PrePost.AUTO and not measured_on(self.provider)  # the host's own cores
+        where = ("on the host (" + CPU_REASON + ")" if unmeasured else "placed on the first frame"
+                 if self.pre_post is PrePost.AUTO else f"on the {self.pre_post}")
         log.info("%s runs on %s, pre/post-processing %s", self.name, self.provider, where)
-        if self.pre_post is PrePost.HOST:
+        if unmeasured:
+            self.placement = Placement(PrePost.HOST, PrePost.HOST, why=CPU_REASON)
+        elif self.pre_post is PrePost.HOST:
             self.placement = Placement(PrePost.HOST, PrePost.HOST)
         elif self.pre_post is PrePost.DEVICE:
             stages = build_device_stages(self)
@@ -89,10 +93,6 @@ class Predictor:
         timed on the host and the device on `frame` (the first frame: preprocess calls this) and placed
         where it is faster (livevision.placement). clock: the seconds the stages are timed with."""
         with self._placing:
-            if self.placement is None and not measured_on(self.provider):
-                placement = Placement(PrePost.HOST, PrePost.HOST, why=CPU_REASON)
-                log_placement(self.name, placement)
-                self._use(placement, None)
             if self.placement is None:
                 try:
                     stages = build_device_stages(self)
