@@ -245,7 +245,9 @@ def test_a_run_on_auto_opens_the_session_auto_chose(monkeypatch, exported, pre_p
     from livevision.predictor import Predictor, RuntimeOptions
     from test_parity import synthetic_frames
 
-    monkeypatch.setattr(session_module, "_write_choice", lambda *args: None)  # the shared cache remembers nothing
+    # the shared cache neither remembers this choice nor gives one an earlier test's load made
+    monkeypatch.setattr(session_module, "_write_choice", lambda *args: None)
+    monkeypatch.setattr(session_module, "_read_choices", lambda *args: {})
     _fake_timings(monkeypatch, 0.02, 0.01)
     entry = exported("vit")
     ours = Predictor(entry, Task.CLASSIFICATION, runtime=RuntimeOptions(device="auto", precision="fp32",
