@@ -84,10 +84,10 @@ def create_session(onnx_path: Path, device: str = "cpu", *, intra_op_threads: in
     `--device openvino` without onnxruntime-openvino: an OpenVINOSession (models.openvino_session), which
     runs as an InferenceSession does for livevision. `--device auto` where ORT would run on its CPU
     provider and the `openvino` package finds a CPU: both are timed once on a synthetic input, and the
-    OpenVINOSession is kept only when OPENVINO_MIN_SPEEDUP faster (the choice is remembered per model
-    file and machine in engine_cache_dir; auto_openvino=False: never, for --pre-post device, which OpenVINO
-    cannot run; auto_input_shape: the first input's shape it times, default AUTO_IMAGE_SHAPE's
-    dims where the model's are dynamic); `--device cpu` never measures.
+    OpenVINOSession is kept only when OPENVINO_MIN_SPEEDUP and OPENVINO_MIN_SAVING_MS faster (the choice
+    is remembered per model file and machine in engine_cache_dir; auto_openvino=False: never, for
+    --pre-post device, which OpenVINO cannot run; auto_input_shape: the first input's shape it times,
+    default AUTO_IMAGE_SHAPE's dims where the model's are dynamic); `--device cpu` never measures.
     A session that ends up on another provider than asked is reported with a loud warning;
     for an explicit device it also may not switch to the CPU later, mid-run.
     """
