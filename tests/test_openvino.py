@@ -259,3 +259,17 @@ def test_a_run_on_auto_opens_the_session_auto_chose(monkeypatch, exported, pre_p
         got, want = ours(frame), reference(frame)
         assert list(got.labels) == list(want.labels)
         np.testing.assert_allclose(got.scores, want.scores, atol=1e-3)
+
+
+def test_auto_does_not_time_openvino_where_the_input_size_follows_the_frame(monkeypatch, exported):
+    """OpenVINO compiles each input shape: a shape guessed at load would compile again at the first frame (Depth
+    Anything V2 Small's took 37 s on a busy machine), so auto times it only where the shape is fixed."""
+    pytest.importorskip("openvino")
+    from livevision.models import session as session_module
+    from livevision.predictor import Predictor, RuntimeOptions
+
+    monkeypatch.setattr(session_module, "_write_choice", lambda *args: None)
+    monkeypatch.setattr(session_module, "_read_choices", lambda *args: {})
+    calls = _fake_timings(monkeypatch, 0.02, 0.01)  # OpenVINO would win
+    ours = Predictor(exported("depth_anything"), Task.DEPTH, runtime=RuntimeOptions(device="auto", precision="fp32"))
+    assert ours.provider == CPU and calls == []

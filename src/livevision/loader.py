@@ -118,11 +118,12 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
     from .models.session import create_session
 
     model = model or read_model_config(entry, task, options)
+    fixed = _fixed_input_shape(model) if options.device == "auto" else None
     session = create_session(
         entry.onnx_path, options.device, intra_op_threads=options.intra_op_threads, live=options.live,
         engine_cache_dir=entry.path.parent / ".engines" / entry.path.name, fp16=options.fp16,
-        allow_fallback=options.allow_fallback, auto_openvino=options.pre_post is not PrePost.DEVICE,
-        auto_input_shape=_frame_input_shape(model) if options.device == "auto" else None,
+        allow_fallback=options.allow_fallback, auto_input_shape=fixed,
+        auto_openvino=options.pre_post is not PrePost.DEVICE and fixed is not None,
     )
     model_input = session.get_inputs()[0]
     if options.input_size is not None:
@@ -139,11 +140,16 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
     )
 
 
-def _frame_input_shape(model: ModelConfig) -> tuple[int, ...]:
-    """The model input's shape for a 640x480 frame (what `--device auto` times OpenVINO against ORT on)."""
+def _fixed_input_shape(model: ModelConfig) -> tuple[int, ...] | None:
+    """The model input's shape where it is the same for every frame size (SegFormer's 512x512, ViT's 224x224),
+    else None (Depth Anything's follows the frame's aspect ratio). `--device auto` times OpenVINO against
+    ORT only on a fixed shape: OpenVINO compiles each input shape, and a shape guessed at load would be
+    compiled again at the first frame (Depth Anything V2 Small: 37 s for that frame on a busy 2-core machine)."""
     import numpy as np
 
-    return tuple(model.preprocessor(np.zeros((480, 640, 3), np.uint8)).pixel_values.shape)
+    shapes = {tuple(model.preprocessor(np.zeros(hw + (3,), np.uint8)).pixel_values.shape)
+              for hw in ((480, 640), (720, 1280), (640, 480))}
+    return shapes.pop() if len(shapes) == 1 else None
 
 
 def pre_post_for(choice: PrePost, provider: str) -> PrePost:
