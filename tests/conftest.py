@@ -116,3 +116,17 @@ def exported(tiny_model, model_cache):
         return export_model(tiny_model(name), task, cache_dir=model_cache)
 
     return get
+
+
+@pytest.fixture(scope="session")
+def cpu_session():
+    """Any session on ONNX Runtime's CPU provider: graphs built for the device run on its providers."""
+    import onnxruntime as ort
+    from onnx import TensorProto
+
+    from livevision.graphs.onnx_build import GraphBuilder
+
+    g = GraphBuilder("identity")
+    g.op("Identity", g.input("x", TensorProto.FLOAT, [1]), out="y")
+    g.output("y", TensorProto.FLOAT, [1])
+    return ort.InferenceSession(g.model().SerializeToString(), providers=["CPUExecutionProvider"])

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, shape_inference
 
 from livevision.graphs.batch import concat_graph, split_graph
 from livevision.graphs.device_stages import DevicePreprocessor
-from livevision.graphs.onnx_build import GraphBuilder
 from livevision.graphs.post import (classification_graph, depth_graph, mask_instance_graph, mask_panoptic_graph,
                                     mask_semantic_graph, semantic_graph)
 from livevision.graphs.pre import standard_graph, zoe_graph
@@ -31,14 +29,6 @@ MOBILEVIT = dict(image_processor_type="MobileViTImageProcessor", size={"shortest
                  crop_size={"height": 256, "width": 256}, resample=2, do_flip_channel_order=True)
 ZOEDEPTH = dict(image_processor_type="ZoeDepthImageProcessor", size={"height": 384, "width": 512},
                 keep_aspect_ratio=True, ensure_multiple_of=32, resample=2, do_pad=True)
-
-
-@pytest.fixture(scope="module")
-def cpu_session():
-    g = GraphBuilder("identity")
-    g.op("Identity", g.input("x", TensorProto.FLOAT, [1]), out="y")
-    g.output("y", TensorProto.FLOAT, [1])
-    return ort.InferenceSession(g.model().SerializeToString(), providers=["CPUExecutionProvider"])
 
 
 def _every_graph():

@@ -14,7 +14,6 @@ from test_preprocess import CASE_IDS, FRAME_SIZES, frame_for, ours, reference
 from livevision.errors import UsageError
 from livevision.graphs.chain import DeviceInput
 from livevision.graphs.device_stages import DevicePreprocessor, device_postprocessor
-from livevision.graphs.onnx_build import GraphBuilder
 from livevision.models.registry import Architecture
 from livevision.options import LoadOptions
 from livevision.predictor import Predictor
@@ -24,17 +23,6 @@ from livevision.tasks.segmentation.device import MaskClassificationPost
 from livevision.tasks.segmentation.head import SegmentationHead, SegmentationOptions
 from livevision.tasks.segmentation.semantic import postprocess_semantic
 from livevision.types import DepthKind, PreparedInput, PrePost, Task
-
-
-@pytest.fixture(scope="module")
-def cpu_session():
-    """Any session on the CPU provider: the graphs run on its providers."""
-    from onnx import TensorProto
-
-    g = GraphBuilder("identity")
-    g.op("Identity", g.input("x", TensorProto.FLOAT, [1]), out="y")
-    g.output("y", TensorProto.FLOAT, [1])
-    return ort.InferenceSession(g.model().SerializeToString(), providers=["CPUExecutionProvider"])
 
 
 _device_pre: dict = {}

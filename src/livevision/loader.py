@@ -115,15 +115,17 @@ def choose_entry(export: CacheEntry, task: Task, options: LoadOptions, model: Mo
 
 def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: ModelConfig | None = None) -> LoadedModel:
     """entry's session, opened as `options` say; `model`: entry's configs when already read."""
-    from .models.session import create_session
+    from .models.session import create_session, openvino_has_cpu
 
     model = model or read_model_config(entry, task, options)
-    fixed = _fixed_input_shape(model) if options.device == "auto" else None
+    # --device auto may time OpenVINO against ORT (models.session): only then is the input shape worth finding
+    may_time = options.device == "auto" and options.pre_post is not PrePost.DEVICE and openvino_has_cpu()
+    fixed = _fixed_input_shape(model) if may_time else None
     session = create_session(
         entry.onnx_path, options.device, intra_op_threads=options.intra_op_threads, live=options.live,
         engine_cache_dir=entry.path.parent / ".engines" / entry.path.name, fp16=options.fp16,
         allow_fallback=options.allow_fallback, auto_input_shape=fixed,
-        auto_openvino=options.pre_post is not PrePost.DEVICE and fixed is not None,
+        auto_openvino=fixed is not None,
     )
     model_input = session.get_inputs()[0]
     if options.input_size is not None:

@@ -113,7 +113,7 @@ def create_session(onnx_path: Path, device: str = "cpu", *, intra_op_threads: in
     if device not in ("auto", "cpu"):
         session.disable_fallback()  # fail loudly instead of quietly moving to the CPU mid-run
     log.debug("%s runs on %s", onnx_path, report.used)
-    if auto_openvino and device == "auto" and provider_names(providers)[0] == CPU and _openvino_has_cpu():
+    if auto_openvino and device == "auto" and provider_names(providers)[0] == CPU and openvino_has_cpu():
         return _auto_cpu_or_openvino(session, onnx_path, intra_op_threads, engine_cache_dir, auto_input_shape)
     return session
 
@@ -130,7 +130,7 @@ def _openvino_session(onnx_path: Path, options: dict, intra_op_threads: int | No
     return session
 
 
-def _openvino_has_cpu() -> bool:
+def openvino_has_cpu() -> bool:
     """Whether the `openvino` package is importable here and finds a CPU device."""
     from ..errors import MissingDependencyError
     from .openvino_session import available_devices, has_device

@@ -3,6 +3,7 @@ transformers' pipeline output."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -177,8 +178,15 @@ def transformers_output(result: DepthResult) -> dict:
 def _tensor(depth: np.ndarray):
     """transformers' predicted_depth is a torch tensor: the same memory as one where torch is installed (it
     is not needed to run a model: the runtime-only install gets the numpy array)."""
+    torch = _torch()
+    return depth if torch is None else torch.from_numpy(depth)
+
+
+@functools.cache
+def _torch():
+    """The torch module, or None where it is not installed (looked for once, not at every image)."""
     try:
         import torch
     except ImportError:
-        return depth
-    return torch.from_numpy(depth)
+        return None
+    return torch
