@@ -24,6 +24,7 @@ class Task(ValueEnum):
     DEPTH = "depth"
     CLASSIFICATION = "classification"
     SEGMENTATION = "segmentation"
+    DETECTION = "detection"
 
     @classmethod
     def parse(cls, value: "str | Task") -> "Task":
@@ -145,14 +146,42 @@ class ClassificationResult:
 
 
 @dataclass(frozen=True)
+class ObjectDepth:
+    """How far away an object is, from a depth map of the same stream (see livevision.objects.distance).
+
+    value: a robust statistic of the depth inside the object (its mask, or its box's centre region):
+        metres for METRIC depth; for RELATIVE depth the model's unitless value (larger is nearer), never
+        metres.
+    kind: the depth map's DepthKind.
+    position: (x, y, z) in metres in the camera frame (OpenCV: x right, y down, z forward) through the
+        camera intrinsics; None for relative depth.
+    depth_frame_index: the frame the depth map was computed on (in the live modes it can be older or
+        newer than the object's).
+    """
+
+    value: float
+    kind: DepthKind
+    position: tuple[float, float, float] | None = None
+    depth_frame_index: int | None = None
+
+    @property
+    def units(self) -> str:
+        return "m" if self.kind is DepthKind.METRIC else "relative"
+
+
+@dataclass(frozen=True)
 class Segment:
-    """One segment of an instance or panoptic result. mask: (H, W) bool at frame resolution."""
+    """One segment of an instance or panoptic result. mask: (H, W) bool at frame resolution.
+    track_id: the object's id over time when a stream tracks (None otherwise); depth: its distance when
+    depth runs on the same stream (None otherwise)."""
 
     id: int
     label_id: int
     label: str
     score: float
     mask: np.ndarray = field(repr=False)
+    track_id: int | None = None
+    depth: ObjectDepth | None = None
 
     @property
     def area(self) -> int:
@@ -186,6 +215,28 @@ class SegmentationResult:
 
 
 @dataclass(frozen=True)
+class Detection:
+    """One detected object. box: (xmin, ymin, xmax, ymax) in frame pixels, floats (transformers'
+    pipeline output truncates them to ints). track_id and depth: as Segment's."""
+
+    box: tuple[float, float, float, float]
+    label_id: int
+    label: str
+    score: float
+    track_id: int | None = None
+    depth: ObjectDepth | None = None
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """Object detection: the objects above the score threshold, in the order transformers' post-processing
+    gives them (query order, or best first for the top-k heads); id2label: class id -> name."""
+
+    detections: tuple[Detection, ...]
+    id2label: dict[int, str]
+
+
+@dataclass(frozen=True)
 class Frame:
     """One captured frame.
 
@@ -211,7 +262,7 @@ class Frame:
 
 
 #: Any task's result.
-Result = Union[DepthResult, ClassificationResult, SegmentationResult]
+Result = Union[DepthResult, ClassificationResult, SegmentationResult, DetectionResult]
 
 
 @dataclass(frozen=True)

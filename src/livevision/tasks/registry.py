@@ -10,6 +10,7 @@ from ..types import Task
 from .base import TaskDefinition
 from .classification import ClassificationTask
 from .depth import DepthTask
+from .detection import DetectionTask
 from .segmentation import SegmentationTask
 
 #: In drawing order of their panels: those that cannot shrink first (the legend then lists what fits).
@@ -17,6 +18,7 @@ TASKS: dict[Task, TaskDefinition] = {
     Task.DEPTH: DepthTask(),
     Task.CLASSIFICATION: ClassificationTask(),
     Task.SEGMENTATION: SegmentationTask(),
+    Task.DETECTION: DetectionTask(),
 }
 
 

@@ -13,7 +13,7 @@ class ClassificationTask(TaskDefinition):
     hf_name = "image-classification"
     optimum_task = "image-classification"
     head_suffixes = ("ForImageClassification", "ForImageClassificationWithTeacher")
-    draw_rank = 2  # its panel on top of everything
+    draw_rank = 3  # its panel on top of everything
     colours_frame = False
     pipeline_keywords = ("top_k", "function_to_apply")
     refuses_unknown_keywords = True

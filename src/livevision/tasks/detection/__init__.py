@@ -1,0 +1,69 @@
+"""Object detection: DETR, Conditional DETR, Deformable DETR, YOLOS, Table Transformer, RT-DETR (v1, v2) and
+D-FINE (transformers' AutoModelForObjectDetection); see tasks.base for what each file holds. Objects keep an
+id over time with a stream's tracker (livevision.objects.tracking) and get a distance where depth runs
+too (livevision.objects.distance)."""
+
+from __future__ import annotations
+
+from ...types import DetectionResult, Task
+from ..base import TaskDefinition
+
+
+class DetectionTask(TaskDefinition):
+    task = Task.DETECTION
+    result_type = DetectionResult
+    hf_name = "object-detection"
+    optimum_task = "object-detection"
+    head_suffixes = ("ForObjectDetection",)
+    draw_rank = 2  # boxes over depth and segmentation, under the classification panel
+    colours_frame = False
+    pipeline_keywords = ("threshold",)
+    refuses_unknown_keywords = True
+
+    def head(self, architecture, config, options):
+        from .head import DetectionHead
+
+        return DetectionHead(architecture, config, options.detection())
+
+    def device_post(self, head, output_shapes, model_session, **session_options):
+        from .device import device_post
+
+        return device_post(head, output_shapes, model_session, **session_options)
+
+    def gate(self):
+        from . import accuracy
+
+        return accuracy
+
+    def annotators(self, opacity=None):
+        from .annotate import DetectionAnnotator
+
+        return {"detection": DetectionAnnotator()}
+
+    def annotator_name(self, result):
+        return "detection"
+
+    def record(self, result):
+        from .formats import record
+
+        return record(result)
+
+    def write_arrays(self, sink, index, result, name, image):
+        from .formats import write_arrays
+
+        return write_arrays(sink, index, result, name)
+
+    def ros2_messages(self, stamp_ns, result, camera, *, image, point_stride, depth_stride, raw):
+        from .formats import ros2_messages
+
+        return ros2_messages(stamp_ns, result, camera, image=image)
+
+    def log_rerun(self, sink, task, output):
+        from .formats import log_rerun
+
+        log_rerun(sink, task, output)
+
+    def transformers_output(self, result):
+        from .formats import transformers_output
+
+        return transformers_output(result)
