@@ -10,9 +10,10 @@ The statistic: the median of the object's valid depth pixels, inside its mask, o
 the box's central region (the middle BOX_CORE of its width and height: a box's edges hold background,
 its centre the object). The median ignores up to half the pixels being wrong (mask edges that bleed into
 the background, depth blurred across the object's outline) without a threshold to tune. Valid pixels:
-finite, and > 0 for metric depth. Too few of them (MIN_VALID_PIXELS, or MIN_VALID_SHARE of the region)
-give no depth (None), never NaN. A large region is sampled at a stride (about MAX_SAMPLES pixels): the
-median barely moves and the cost per object stays bounded.
+finite, and > 0 for metric depth. Too few of them (under MIN_VALID_PIXELS, or MIN_VALID_SHARE of the
+region; a region of fewer pixels needs them all) give no depth (None), never NaN. A large region is
+sampled at a stride (about MAX_SAMPLES pixels): the median barely moves and the cost per object stays
+bounded.
 
 value is the depth as the map gives it: for metric depth the distance along the optical axis (z) in
 metres (the distance along the ray is the norm of `position`); for relative depth the model's unitless
@@ -126,7 +127,7 @@ def _robust_depth(crop: np.ndarray, inside: np.ndarray | None, kind: DepthKind) 
     values = values.ravel()
     region = values.size
     values = values[np.isfinite(values) & (values > 0)] if kind is DepthKind.METRIC else values[np.isfinite(values)]
-    if values.size < max(MIN_VALID_PIXELS, MIN_VALID_SHARE * region):
+    if values.size == 0 or values.size < max(min(MIN_VALID_PIXELS, region), MIN_VALID_SHARE * region):
         return None
     return _median(values)
 
