@@ -146,6 +146,18 @@ def test_box_keeps_the_background_out_and_a_few_invalid_pixels_do_not_matter():
     assert tiny.value == 3.0 and tiny.position is None  # no camera, no position
 
 
+def test_a_thin_object_keeps_its_pixels():
+    """A one-pixel line across a large bounding box (a pole, a cable): large regions are sampled by the
+    object's own pixel count, not its box's, so none of its 600 pixels is skipped."""
+    depth = np.full((620, 620), 8.0, np.float32)
+    mask = np.zeros(depth.shape, bool)
+    rows = np.arange(600)
+    mask[rows, rows + 1] = True
+    depth[mask] = 3.0
+    found = object_depth(DepthResult(depth, DepthKind.METRIC), mask=mask)
+    assert found is not None and found.value == 3.0
+
+
 def test_intrinsics_at_the_source_resolution_are_scaled_to_the_depth_map():
     """--intrinsics are the source's: with depth maps at half its size, positions are the same as with
     the field of view at the maps' own size."""

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 BOX_CORE = 0.5  # a box's depth comes from the middle half of its width and of its height
 MIN_VALID_PIXELS = 4  # fewer valid depth pixels in the region: no depth
 MIN_VALID_SHARE = 0.2  # ... or less than this share of the region valid
-MAX_SAMPLES = 4096  # a larger region is sampled at a stride down to about this many pixels
+MAX_SAMPLES = 1024  # a larger region is sampled at a stride down to about this many pixels
 
 #: the tasks whose results carry objects that get a depth
 OBJECT_TASKS = (Task.DETECTION, Task.SEGMENTATION)
@@ -108,18 +108,24 @@ def _mask_region(mask: np.ndarray, hw: tuple[int, int]):
     mask = np.asarray(mask)
     if mask.shape != hw:
         return None
-    row_hits, col_hits = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    row_hits = np.flatnonzero(mask.any(axis=1))
     if row_hits.size == 0:
         return None
-    rows, cols = slice(row_hits[0], row_hits[-1] + 1), slice(col_hits[0], col_hits[-1] + 1)
+    rows = slice(row_hits[0], row_hits[-1] + 1)
+    col_hits = np.flatnonzero(mask[rows].any(axis=0))  # only the object's rows: a small object costs less
+    cols = slice(col_hits[0], col_hits[-1] + 1)
     inside = mask[rows, cols]
-    ys, xs = np.nonzero(inside)
-    return rows, cols, inside, (cols.start + xs.mean(), rows.start + ys.mean())
+    per_row, per_col = inside.sum(axis=1), inside.sum(axis=0)
+    area = per_row.sum()
+    u = cols.start + per_col @ np.arange(per_col.size) / area
+    v = rows.start + per_row @ np.arange(per_row.size) / area
+    return rows, cols, inside, (float(u), float(v))
 
 
 def _robust_depth(crop: np.ndarray, inside: np.ndarray | None, kind: DepthKind) -> float | None:
     """The median of the valid values of `crop` (where `inside`, when given), or None for too few."""
-    stride = max(1, math.isqrt(crop.size // MAX_SAMPLES))
+    area = crop.size if inside is None else np.count_nonzero(inside)
+    stride = max(1, math.isqrt(area // MAX_SAMPLES))  # by the object's pixels: a thin one keeps them all
     if stride > 1:
         crop = crop[::stride, ::stride]
         inside = None if inside is None else inside[::stride, ::stride]
