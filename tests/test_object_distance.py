@@ -117,6 +117,8 @@ def test_relative_depth_gives_a_relative_value_and_no_position():
         for obj in (results[Task.DETECTION].detections[0].depth, results[Task.SEGMENTATION].segments[0].depth):
             assert obj.kind is DepthKind.RELATIVE and obj.units == "relative" and obj.position is None
             assert_near(obj.value, 1 / OBJECT_M)  # inverse depth: the model's own values (aligned to themselves)
+    relative = DepthResult(np.ones((H, W), np.float32), DepthKind.RELATIVE)
+    assert object_depth(relative, box=(10, 10, 50, 50), camera=CameraIntrinsics.from_fov(W, H, FOV)).position is None
 
 
 def test_an_object_without_valid_depth_gets_none_never_nan():
@@ -152,7 +154,7 @@ def test_a_thin_object_keeps_its_pixels():
     depth = np.full((620, 620), 8.0, np.float32)
     mask = np.zeros(depth.shape, bool)
     rows = np.arange(600)
-    mask[rows, rows + 1] = True
+    mask[rows, 600 - rows] = True  # the anti-diagonal: a stride over its box would step over every pixel
     depth[mask] = 3.0
     found = object_depth(DepthResult(depth, DepthKind.METRIC), mask=mask)
     assert found is not None and found.value == 3.0
