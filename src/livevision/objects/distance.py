@@ -105,7 +105,7 @@ def _pixel_span(start: float, end: float, size: int) -> slice | None:
 def _mask_region(mask: np.ndarray, hw: tuple[int, int]):
     """(rows, cols, the mask inside them, centroid pixel) of a mask's bounding box, or None for an empty
     mask or one of another size than the depth map (a live stream's depth from a frame of another size)."""
-    mask = np.asarray(mask)
+    mask = np.asarray(mask, dtype=bool)  # a 0/1 mask too (indexing with it as ints would pick pixels by number)
     if mask.shape != hw:
         return None
     row_hits = np.flatnonzero(mask.any(axis=1))
