@@ -144,7 +144,8 @@ def run(options: RunOptions, *, source=None, models: dict | None = None, progres
         # is opened until they have: a bad model leaves no file and says one line.
         check_outputs(options, opened.info)
         stream = Stream.open(opened, list(options.tasks), pacing=src.pacing, max_fps=src.max_fps,
-                        rates=src.rates or None, models=models, **_model_kwargs(options.model))
+                             rates=src.rates or None, models=models, camera=out.camera or out.fov,
+                             **_model_kwargs(options.model))
         if out.arrays is not None and out.depth_format == "ply":
             check_metric_depth(stream)
         names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}

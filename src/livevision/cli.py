@@ -15,7 +15,8 @@ from .errors import LiveVisionError, UsageError
 from .interrupts import EXIT_SIGINT, EXIT_SIGTERM, Terminated, graceful_interrupts
 from .models.registry import DEFAULT_MODELS, supported_model_types
 from .options import LoadOptions, PostprocessOptions, ViewMode, cli_flag
-from .pointcloud import CameraIntrinsics
+from .objects.distance import OBJECT_TASKS
+from .pointcloud import CameraIntrinsics, check_camera
 from .tasks.registry import TASKS, definition
 from .types import Precision, Task
 
@@ -151,9 +152,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--hud draws the telemetry overlay into --output's video: add --output (the window and "
                          "the web view show it without --hud)")
     camera_outputs = args.depth_format == "ply" or args.rerun or args.mcap or args.foxglove
-    if not camera_outputs and (args.fov is not None or args.intrinsics or args.point_stride is not None):
-        raise UsageError("--fov, --intrinsics and --point-stride apply to point clouds and camera info: add "
-                         "--depth-format ply, --rerun, --mcap or --foxglove")
+    object_positions = Task.DEPTH in tasks and any(t in tasks for t in OBJECT_TASKS)
+    if not camera_outputs and args.point_stride is not None:
+        raise UsageError("--point-stride applies to point clouds and camera info: add --depth-format ply, --rerun, "
+                         "--mcap or --foxglove")
+    if not (camera_outputs or object_positions) and (args.fov is not None or args.intrinsics):
+        raise UsageError("--fov and --intrinsics apply to point clouds, camera info and object positions: add "
+                         "--depth-format ply, --rerun, --mcap or --foxglove, or run depth with detection or "
+                         "segmentation")
     if args.raw_images and not (args.rerun or args.mcap or args.foxglove):
         raise UsageError("--raw-images applies to --rerun, --mcap and --foxglove")
     if args.depth_stride is not None and not (args.rerun or args.mcap or args.foxglove):
@@ -161,6 +167,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.depth_stride is not None and args.depth_stride < 1:
         raise UsageError(f"--depth-stride must be at least 1, got {args.depth_stride}")
     camera = CameraIntrinsics.parse(args.intrinsics) if args.intrinsics else None
+    check_camera(camera, args.fov, 1)  # before a model loads
     options = RunOptions(
         tasks=tuple(tasks),
         source=SourceOptions(source=args.source, pacing=args.pacing, max_fps=args.max_fps, rates=rates,

@@ -155,10 +155,11 @@ def _add_outputs(run) -> None:
     out.add_argument("--foxglove", metavar="[HOST:]PORT",
                      help="serve --mcap's channels live to Foxglove at ws://HOST:PORT (HOST 127.0.0.1 unless given; "
                      "livevision[foxglove])")
-    out.add_argument("--fov", type=float, metavar="DEG", help="for point clouds and camera info: the camera's "
-                     "horizontal field of view in degrees (default 60)")
-    out.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="for point clouds and camera info: the camera's "
-                     "intrinsics in pixels, at the source's resolution (instead of --fov)")
+    out.add_argument("--fov", type=float, metavar="DEG", help="for point clouds, camera info and object positions "
+                     "(depth with detection or segmentation): the camera's horizontal field of view in degrees "
+                     "(default 60)")
+    out.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="for point clouds, camera info and object "
+                     "positions: the camera's intrinsics in pixels, at the source's resolution (instead of --fov)")
     out.add_argument("--point-stride", type=int, metavar="N",
                      help="for point clouds (ply, --mcap, --foxglove): keep every N-th pixel in each direction "
                      "(default: all for ply, at most 80 columns for --mcap and --foxglove, 16 at 1280x720: "

@@ -299,7 +299,8 @@ class OutputOptions:
     arrays: Path | None = None  # a folder of raw arrays
     stats: Path | None = None
     depth_format: str = "npy"
-    # point clouds (depth_format "ply", and --rerun, --mcap, --foxglove): the camera, or else...
+    # point clouds (depth_format "ply", and --rerun, --mcap, --foxglove) and object positions (depth with
+    # detection or segmentation, see Stream's camera): the camera, or else...
     camera: CameraIntrinsics | None = None
     fov: float | None = None  # ... its horizontal field of view in degrees (DEFAULT_FOV_DEG when None)
     point_stride: int | None = None  # None: all pixels for ply, the robotics sinks' own default for theirs

@@ -34,7 +34,9 @@ from .engine.pacing import Pacing, RateLimiter
 from .engine.running import TaskOutput
 from .engine.telemetry import Telemetry
 from .errors import UsageError
+from .objects.distance import OBJECT_TASKS, ObjectDepthStep
 from .options import LoadOptions
+from .pointcloud import CameraIntrinsics
 from .sources import CapturePolicy, CaptureThread, FrameSource, ReconnectPolicy, open_source
 from .tasks.registry import definition
 from .threads import wait_for
@@ -155,6 +157,11 @@ class Stream:
     depth_stabilize: "off", "align", "smooth" or "auto" (smooth in the live modes, align for files, off
         for a single image): the depth values over time, see livevision.tasks.depth.stabilize; its step,
         `steps[Task.DEPTH]`, has the mode chosen (`mode`) and measures the result (`flicker`).
+    camera: where depth runs beside detection or segmentation, each object gets its distance
+        (Detection.depth, Segment.depth; see livevision.objects.distance) and, for metric depth, its
+        position through this camera: CameraIntrinsics in pixels at the source's resolution, or a
+        horizontal field of view in degrees; None: a 60 degree field of view. `object_depth` is that
+        step (None when the tasks do not call for it).
 
     A Stream runs once: iterate it, then make a new one (a second iteration is an error). Use it as a
     context manager, or call close(), to end the run and release the source early. A Stream owns its
@@ -163,7 +170,8 @@ class Stream:
 
     def __init__(self, source, models: Mapping, pacing=None, *, max_fps=None, rates=None,
                  clock: Clock | None = None, threaded: bool = True,
-                 reconnect: "ReconnectPolicy | bool | None" = None, depth_stabilize: str = "auto"):
+                 reconnect: "ReconnectPolicy | bool | None" = None, depth_stabilize: str = "auto",
+                 camera: "CameraIntrinsics | float | None" = None):
         if not isinstance(models, Mapping) or not models:
             raise UsageError("Stream(source, models, pacing) takes ready models by task, such as {'depth': "
                              "predictor}; to load them from names use Stream.open(source, task, model=...)")
@@ -177,6 +185,9 @@ class Stream:
             for t, rate in _as_task_map(self.tasks, rates, "a rate").items():
                 rate_by_task[t] = rate if max_fps is None or rate is None else min(rate, max_fps)
             self.limiters = {t: RateLimiter(rate_by_task[t]) for t in self.tasks}
+            # the objects' distances: a step on each packet's outputs, after the tasks' own steps
+            with_objects = Task.DEPTH in self.tasks and any(t in self.tasks for t in OBJECT_TASKS)
+            self.object_depth = ObjectDepthStep(camera, lambda: self.source.info.size_wh) if with_objects else None
         except BaseException:
             self.source.close()
             raise
@@ -195,8 +206,8 @@ class Stream:
     @classmethod
     def open(cls, source, task="depth", *, model=None, models=None, pacing=None, max_fps=None, rates=None,
              clock: Clock | None = None, threaded: bool = True, reconnect: "ReconnectPolicy | bool | None" = None,
-             depth_stabilize: str = "auto", options=None, input_size=None, load: LoadOptions | None = None,
-             **load_kwargs) -> "Stream":
+             depth_stabilize: str = "auto", camera: "CameraIntrinsics | float | None" = None, options=None,
+             input_size=None, load: LoadOptions | None = None, **load_kwargs) -> "Stream":
         """A Stream from specs: the options are parsed and the source opened first (a bad one fails
         before any model loads), then each task's model is loaded.
 
@@ -233,7 +244,7 @@ class Stream:
                 ready.update(load_models(to_load, {t: v for t, v in wanted.items() if t in to_load},
                                          options=per_task, input_size=sizes, load=load))
             return cls(opened, {t: ready[t] for t in tasks}, pacing, max_fps=max_fps, rates=rates, clock=clock,
-                       threaded=threaded, depth_stabilize=depth_stabilize)
+                       threaded=threaded, depth_stabilize=depth_stabilize, camera=camera)
         except BaseException:
             opened.close()
             raise
@@ -303,6 +314,8 @@ class Stream:
                     self.stats.age(task.value, now - out.captured_at, new=new)
                 if self.steps:
                     outputs = {t: self.steps[t](out) if t in self.steps else out for t, out in outputs.items()}
+                if self.object_depth is not None:
+                    outputs = self.object_depth(outputs)
                 yield Packet(frame, outputs)
         finally:
             _opencv_threads.release()

@@ -1,0 +1,1 @@
+"""Objects over time: tracking and distance (livevision.objects.distance)."""
