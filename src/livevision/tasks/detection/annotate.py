@@ -52,6 +52,15 @@ def _pixel_box(box, image_hw: tuple[int, int]) -> Box | None:
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
+def _outline(canvas: np.ndarray, box: Box, thickness: int, color_bgr: BGR) -> None:
+    """A rectangle's outline `thickness` pixels wide, all inside box (x1 / y1 exclusive), in place."""
+    x0, y0, x1, y1 = box
+    canvas[y0 : min(y1, y0 + thickness), x0:x1] = color_bgr
+    canvas[max(y0, y1 - thickness) : y1, x0:x1] = color_bgr
+    canvas[y0:y1, x0 : min(x1, x0 + thickness)] = color_bgr
+    canvas[y0:y1, max(x0, x1 - thickness) : x1] = color_bgr
+
+
 class DetectionAnnotator:
     """Draws a DetectionResult: a box outline per object (drawn inside the box, so a box at the frame's edge
     keeps its whole outline) and a caption on the object's colour.
@@ -121,10 +130,7 @@ class DetectionAnnotator:
         shapes = self._shapes(result, image_hw)
         t = self._thickness(image_hw[0])
         for shape in sorted(shapes, key=lambda s: float(s.detection.score)):  # the best-scoring on top
-            x0, y0, x1, y1 = shape.box_xyxy
-            for rows, cols in ((slice(y0, min(y1, y0 + t)), slice(x0, x1)), (slice(max(y0, y1 - t), y1), slice(x0, x1)),
-                               (slice(y0, y1), slice(x0, min(x1, x0 + t))), (slice(y0, y1), slice(max(x0, x1 - t), x1))):
-                canvas[rows, cols] = shape.color_bgr
+            _outline(canvas, shape.box_xyxy, t, shape.color_bgr)
         if self.show_labels:
             font = Font.for_height(image_hw[0], self.text_style)
             for label in self._labels(shapes, image_hw):
