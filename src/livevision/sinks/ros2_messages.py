@@ -24,7 +24,18 @@ Topics, all under /livevision/ (header stamps are the frame's source time, frame
   models; for instance and panoptic segmentation, whose maps have -1 where no segment is, every
   frame's ids go up by one (0: no segment, k + 1: class k). With raw images: ``segmentation``,
   sensor_msgs/msg/Image mono8 / mono16;
-- ``classification`` std_msgs/msg/String: the top-k as JSON ({"labels", "class_ids", "scores"}).
+- ``classification`` std_msgs/msg/String: the top-k as JSON ({"labels", "class_ids", "scores"});
+- ``detections`` vision_msgs/msg/Detection2DArray (vision_msgs 4, ROS 2 Humble and later): per object its
+  box (bbox centre and size, pixels), id the track id ("" when the stream does not track), one result:
+  class_id the class name, its score, and as pose the object's 3-D position where metric depth gave one;
+- ``detections/annotations`` foxglove_msgs/msg/ImageAnnotations, what Foxglove's image panel draws over the
+  frame: each box as a closed line (LINE_LOOP) in the object's colour (its track id's, else its class's)
+  and its caption ("person #3 2.4 m", "person #3 0.41 rel" for relative depth, else with the score);
+- ``objects/markers`` visualization_msgs/msg/MarkerArray (Humble's Marker), only on frames where an object
+  (a detection, or an instance segment) has a metric 3-D position: a sphere there in frame "camera" and
+  its caption above it, namespace "detection" or "segmentation" with the track id as marker id
+  ("<task>/untracked" for untracked objects, "/labels" for the captions), gone after half a second
+  unless sent again.
 
 The encoding is plain CDR (little endian, XCDR1) written field by field here, with numpy doing the
 bulk copies: mcap_ros2's generic serializer walks Python lists, far slower for 2.7 MB images. The
