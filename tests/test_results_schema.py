@@ -15,7 +15,8 @@ from media import make_source
 
 import livevision.sinks.results as results_module
 from livevision.sinks import ResultsSink
-from livevision.types import ClassificationResult, DepthKind, DepthResult, Segment, SegmentationResult
+from livevision.types import (ClassificationResult, Detection, DetectionResult, DepthKind, DepthResult, ObjectDepth,
+                              Segment, SegmentationResult)
 
 jsonschema = pytest.importorskip("jsonschema")
 SCHEMA = json.loads((Path(results_module.__file__).parent / "results.schema.json").read_text())
@@ -62,6 +63,7 @@ def test_a_video_names_its_path(tiny_model, model_cache, tmp_path):
 def test_every_result_kind_fits_the_schema(tmp_path):
     mask = np.zeros((4, 5), bool)
     mask[1:3, 1:4] = True
+    metric, relative = ObjectDepth(2.5, DepthKind.METRIC, (0.1, -0.2, 2.5), 3), ObjectDepth(0.41, DepthKind.RELATIVE)
     results = [
         DepthResult(np.array([[1.0, np.nan], [2.0, 3.0]], np.float32), DepthKind.METRIC),
         DepthResult(np.full((2, 2), np.nan, np.float32), DepthKind.RELATIVE),
@@ -69,6 +71,16 @@ def test_every_result_kind_fits_the_schema(tmp_path):
         SegmentationResult("semantic", np.array([[0, 1], [1, -1]], np.int32), {0: "road", 1: "sky"}),
         SegmentationResult("panoptic", np.where(mask, 2, -1).astype(np.int32), {2: "car"},
                            (Segment(1, 2, "car", 0.93, mask),), np.where(mask, 1, -1).astype(np.int32)),
+        SegmentationResult("instance", np.where(mask, 2, -1).astype(np.int32), {2: "car"},
+                           (Segment(1, 2, "car", 0.93, mask, 4, metric),
+                            Segment(2, 2, "car", 0.5, mask, None, relative)),
+                           np.where(mask, 1, -1).astype(np.int32)),
+        DetectionResult((Detection((1.5, 2.25, 30.0, 40.125), 2, "car", 0.93, 4, metric),
+                         Detection((0.0, 0.0, 5.0, 5.0), 2, "car", 0.5, None, relative),
+                         Detection((0.0, 0.0, 5.0, 5.0), 2, "car", 0.25),
+                         Detection((0.0, 0.0, 5.0, 5.0), 2, "car", 0.2, 9, ObjectDepth(np.nan, DepthKind.METRIC)),
+                         ), {2: "car"}),
+        DetectionResult((), {2: "car"}),
     ]
     path = tmp_path / "r.jsonl"
     with ResultsSink(path) as sink:
@@ -78,3 +90,8 @@ def test_every_result_kind_fits_the_schema(tmp_path):
     assert records[0]["source"] == "cam.mp4" and records[1]["source"] is None
     with pytest.raises(jsonschema.ValidationError):  # the schema does check: a line without its source fails
         _validate([json.dumps({k: v for k, v in records[2].items() if k != "source"})])
+    assert records[6]["detections"][0]["depth"] == {"value": 2.5, "units": "m", "position": [0.1, -0.2, 2.5]}
+    for broken in ({"units": "metres"}, {"position": [1.0, 2.0]}, {"kind": "metric"}):  # and an object's depth
+        detection = dict(records[6]["detections"][0], depth=dict(records[6]["detections"][0]["depth"], **broken))
+        with pytest.raises(jsonschema.ValidationError):
+            _validate([json.dumps(dict(records[6], detections=[detection]))])

@@ -434,8 +434,8 @@ def test_record_instance_segmentation():
     assert rec == {
         "segmentation_kind": "instance",
         "segments": [
-            {"id": 1, "label": "person", "label_id": 7, "score": 0.875, "area_px": 4},
-            {"id": 2, "label": "car", "label_id": 9, "score": 0.5, "area_px": 4},
+            {"id": 1, "label": "person", "label_id": 7, "score": 0.875, "area_px": 4, "track_id": None, "depth": None},
+            {"id": 2, "label": "car", "label_id": 9, "score": 0.5, "area_px": 4, "track_id": None, "depth": None},
         ],
     }
 

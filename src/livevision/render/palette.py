@@ -84,3 +84,10 @@ def lut_for_offset_ids(palette: Palette, ids: np.ndarray | None = None) -> np.nd
     lut = np.zeros((256, 1, 3), np.uint8)
     lut[1 : 1 + len(keys), 0] = palette.colors(keys[:255])
     return lut
+
+
+def object_color(palette: Palette, track_id: int | None, label_id: int) -> tuple[int, int, int]:
+    """An object's colour (detections, instances): its track id's when a stream tracks it, the same in every
+    frame, else its class's. Track ids count up from 1, and the palette is farthest-first, so the objects
+    of one scene get colours as different as it has."""
+    return palette.color(label_id if track_id is None else track_id)

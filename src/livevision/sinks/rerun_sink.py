@@ -16,6 +16,10 @@ livevision[rerun] (rerun-sdk). Entities, on the timelines `frame` (the source fr
   instance or panoptic map, which has -1 where no segment is, is shifted up by one in every frame:
   0 is none);
 - ``classification``: the top-k as a markdown TextDocument, and ``classification/top1_score``;
+- ``camera/detections``: Boxes2D (XYXY pixels) with the captions as labels, the class ids, and each object's
+  colour (its track id's, the same in every frame, else its class's); ``objects/positions``: Points3D at
+  the objects' metric 3-D positions (camera frame, metres; cleared on a frame with none), same colours
+  and captions;
 - ``telemetry/<task>/latency_ms``: each result's latency, as a scalar.
 """
 

@@ -9,14 +9,20 @@ Schema, version RESULTS_SCHEMA_VERSION = 2, published as a JSON Schema in result
 - index: frame index in the source (int, from 0); timestamp: seconds since the start of the source.
 - source: the frame's image file (folders and globs), else the video file, URL or camera as given
   (null when unknown). Version 1 had no source.
-- task: "depth", "classification" or "segmentation" (or any name the caller gives a task).
+- task: "depth", "classification", "segmentation" or "detection" (or any name the caller gives a task).
 - model: the model id or folder that produced the result.
 - record, by result type (see `result_record`):
   - classification: ``"top_k": [{"label": str, "class_id": int, "score": float}, ...]``, best first.
   - segmentation: ``"segmentation_kind": "semantic" | "instance" | "panoptic"``,
-    ``"segments": [{"id", "label", "label_id", "score", "area_px"}, ...]`` (empty for semantic), and
+    ``"segments": [{"id", "label", "label_id", "score", "area_px", "track_id", "depth"}, ...]`` (empty for
+    semantic; track_id and depth as detection's), and
     for semantic only ``"classes": [{"label", "label_id", "area_px"}, ...]``: the pixel count of
     each class present in the label map, largest first (pixels labelled -1 are not counted).
+  - detection: ``"detections": [{"label", "class_id", "score", "box", "track_id", "depth"}, ...]``: box
+    [xmin, ymin, xmax, ymax] in frame pixels (2 decimals); track_id the object's id over time (null when
+    the stream does not track); depth null, or ``{"value", "units", "position"}`` from a depth model on
+    the same stream: value in metres (units "m") or the model's unitless relative value (units
+    "relative", never metres), position [x, y, z] metres in the camera frame (null for relative depth).
   - depth: ``"depth": {"min", "median", "max", "kind", "units"}``: statistics of the finite
     values (null when there are none); kind "metric" (units "m") or "relative" (units
     "relative": inverse depth, larger is nearer). The median is exact up to 2**18 pixels and

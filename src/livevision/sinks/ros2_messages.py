@@ -24,7 +24,18 @@ Topics, all under /livevision/ (header stamps are the frame's source time, frame
   models; for instance and panoptic segmentation, whose maps have -1 where no segment is, every
   frame's ids go up by one (0: no segment, k + 1: class k). With raw images: ``segmentation``,
   sensor_msgs/msg/Image mono8 / mono16;
-- ``classification`` std_msgs/msg/String: the top-k as JSON ({"labels", "class_ids", "scores"}).
+- ``classification`` std_msgs/msg/String: the top-k as JSON ({"labels", "class_ids", "scores"});
+- ``detections`` vision_msgs/msg/Detection2DArray (vision_msgs 4, ROS 2 Humble and later): per object its
+  box (bbox centre and size, pixels), id the track id ("" when the stream does not track), one result:
+  class_id the class name, its score, and as pose the object's 3-D position where metric depth gave one;
+- ``detections/annotations`` foxglove_msgs/msg/ImageAnnotations, what Foxglove's image panel draws over the
+  frame: each box as a closed line (LINE_LOOP) in the object's colour (its track id's, else its class's)
+  and its caption ("person #3 2.4 m", "person #3 0.41 rel" for relative depth, else with the score);
+- ``objects/markers`` visualization_msgs/msg/MarkerArray (Humble's Marker), only on frames where an object
+  (a detection, or an instance segment) has a metric 3-D position: a sphere there in frame "camera" and
+  its caption above it, namespace "detection" or "segmentation" with the track id as marker id
+  ("<task>/untracked" for untracked objects, "/labels" for the captions), gone after half a second
+  unless sent again.
 
 The encoding is plain CDR (little endian, XCDR1) written field by field here, with numpy doing the
 bulk copies: mcap_ros2's generic serializer walks Python lists, far slower for 2.7 MB images. The
@@ -77,6 +88,61 @@ DEFINITIONS = {
     "sensor_msgs/msg/CompressedImage": _definition("std_msgs/Header header\nstring format\nuint8[] data\n", *_STAMPED),
     "std_msgs/msg/String": "string data\n",
 }
+# Objects (tasks/detection/ros2.py): vision_msgs 4 (ROS 2 Humble and later), foxglove_msgs, and
+# visualization_msgs as Humble defines it (with the texture and mesh_file fields that Foxy's lacks).
+_POINT = ("geometry_msgs/Point", "float64 x\nfloat64 y\nfloat64 z\n")
+_POSE = (("geometry_msgs/Pose", "geometry_msgs/Point position\ngeometry_msgs/Quaternion orientation\n"), _POINT,
+         ("geometry_msgs/Quaternion", "float64 x 0\nfloat64 y 0\nfloat64 z 0\nfloat64 w 1\n"))
+_COLOR_RGBA = ("std_msgs/ColorRGBA", "float32 r\nfloat32 g\nfloat32 b\nfloat32 a\n")
+_FOXGLOVE = (("builtin_interfaces/Time", _TIME), ("foxglove_msgs/Point2", "float64 x\nfloat64 y\n"),
+             ("foxglove_msgs/Color", "float64 r\nfloat64 g\nfloat64 b\nfloat64 a\n"))
+DEFINITIONS.update({
+    "vision_msgs/msg/Detection2DArray": _definition(
+        "std_msgs/Header header\nvision_msgs/Detection2D[] detections\n",
+        ("vision_msgs/Detection2D", "std_msgs/Header header\nvision_msgs/ObjectHypothesisWithPose[] results\n"
+                                    "vision_msgs/BoundingBox2D bbox\nstring id\n"),
+        *_STAMPED,
+        ("vision_msgs/ObjectHypothesisWithPose", "vision_msgs/ObjectHypothesis hypothesis\n"
+                                                 "geometry_msgs/PoseWithCovariance pose\n"),
+        ("vision_msgs/ObjectHypothesis", "string class_id\nfloat64 score\n"),
+        ("geometry_msgs/PoseWithCovariance", "geometry_msgs/Pose pose\nfloat64[36] covariance\n"),
+        *_POSE,
+        ("vision_msgs/BoundingBox2D", "vision_msgs/Pose2D center\nfloat64 size_x\nfloat64 size_y\n"),
+        ("vision_msgs/Pose2D", "vision_msgs/Point2D position\nfloat64 theta\n"),
+        ("vision_msgs/Point2D", "float64 x\nfloat64 y\n")),
+    "foxglove_msgs/msg/ImageAnnotations": _definition(
+        "foxglove_msgs/CircleAnnotation[] circles\nfoxglove_msgs/PointsAnnotation[] points\n"
+        "foxglove_msgs/TextAnnotation[] labels\n",
+        ("foxglove_msgs/CircleAnnotation", "builtin_interfaces/Time timestamp\nfoxglove_msgs/Point2 position\n"
+                                           "float64 diameter\nfloat64 thickness\nfoxglove_msgs/Color fill_color\n"
+                                           "foxglove_msgs/Color outline_color\n"),
+        ("foxglove_msgs/PointsAnnotation", "builtin_interfaces/Time timestamp\nuint8 UNKNOWN=0\nuint8 POINTS=1\n"
+                                           "uint8 LINE_LOOP=2\nuint8 LINE_STRIP=3\nuint8 LINE_LIST=4\nuint8 type\n"
+                                           "foxglove_msgs/Point2[] points\nfoxglove_msgs/Color outline_color\n"
+                                           "foxglove_msgs/Color[] outline_colors\nfoxglove_msgs/Color fill_color\n"
+                                           "float64 thickness\n"),
+        ("foxglove_msgs/TextAnnotation", "builtin_interfaces/Time timestamp\nfoxglove_msgs/Point2 position\n"
+                                         "string text\nfloat64 font_size\nfoxglove_msgs/Color text_color\n"
+                                         "foxglove_msgs/Color background_color\n"),
+        *_FOXGLOVE),
+    "visualization_msgs/msg/MarkerArray": _definition(
+        "visualization_msgs/Marker[] markers\n",
+        ("visualization_msgs/Marker",
+         "int32 ARROW=0\nint32 CUBE=1\nint32 SPHERE=2\nint32 CYLINDER=3\nint32 LINE_STRIP=4\nint32 LINE_LIST=5\n"
+         "int32 CUBE_LIST=6\nint32 SPHERE_LIST=7\nint32 POINTS=8\nint32 TEXT_VIEW_FACING=9\nint32 MESH_RESOURCE=10\n"
+         "int32 TRIANGLE_LIST=11\nint32 ADD=0\nint32 MODIFY=0\nint32 DELETE=2\nint32 DELETEALL=3\n"
+         "std_msgs/Header header\nstring ns\nint32 id\nint32 type\nint32 action\ngeometry_msgs/Pose pose\n"
+         "geometry_msgs/Vector3 scale\nstd_msgs/ColorRGBA color\nbuiltin_interfaces/Duration lifetime\n"
+         "bool frame_locked\ngeometry_msgs/Point[] points\nstd_msgs/ColorRGBA[] colors\nstring texture_resource\n"
+         "sensor_msgs/CompressedImage texture\nvisualization_msgs/UVCoordinate[] uv_coordinates\nstring text\n"
+         "string mesh_resource\nvisualization_msgs/MeshFile mesh_file\nbool mesh_use_embedded_materials\n"),
+        *_STAMPED, *_POSE,
+        ("geometry_msgs/Vector3", "float64 x\nfloat64 y\nfloat64 z\n"), _COLOR_RGBA,
+        ("builtin_interfaces/Duration", "int32 sec\nuint32 nanosec\n"),
+        ("sensor_msgs/CompressedImage", "std_msgs/Header header\nstring format\nuint8[] data\n"),
+        ("visualization_msgs/UVCoordinate", "float32 u\nfloat32 v\n"),
+        ("visualization_msgs/MeshFile", "string filename\nuint8[] data\n")),
+})
 JPEG_QUALITY = 80  # a 720p frame in ~60 KB instead of 2.7 MB raw
 DEPTH_FORMAT = "16UC1; png compressed"  # compressed_image_transport's name for a 16-bit PNG depth map
 _FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
@@ -117,6 +183,13 @@ class _Cdr:
         raw = text.encode() + b"\x00"
         self.u32(len(raw))
         self._put(raw)
+
+    def f32s(self, values, *, sized: bool) -> None:
+        """float32[] (sized: with its length) or float32[N]."""
+        array = np.asarray(values, dtype="<f4")
+        if sized:
+            self.u32(array.size)
+        self._put(array.tobytes(), 4)
 
     def f64s(self, values, *, sized: bool) -> None:
         """float64[] (sized: with its length) or float64[N]."""

@@ -11,8 +11,9 @@ import numpy as np
 from ...types import Segment, SegmentationResult, ValueEnum
 from ...render.base import fit_map, new_canvas
 from ...render.layout import PanelLayout
-from ...render.palette import Palette
+from ...render.palette import Palette, object_color
 from ...render.text import Font, TextStyle, contrasting_text_bgr, draw_text_box
+from ..detection.captions import object_caption
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,11 @@ class InstanceSegmentationAnnotator:
     """Draws an "instance" or "panoptic" SegmentationResult.
 
     opacity: fill strength over the scene (pixels in no segment are untouched).
+    color_lookup: what colours a segment the stream does not track; a tracked one (track_id) has its track
+        id's colour, the same in every frame.
     outline_thickness_px: None = about 1 px per 360 rows of the image.
-    show_scores: append the score to each label ("person 0.92").
+    show_scores: append the score to each label ("person 0.92"); a tracked segment's label has its id
+        ("person #3 0.92"), and one with a distance shows it instead of the score ("person #3 2.4 m").
     Segments are painted largest first, so small ones stay visible on top; at most 255 are drawn.
     """
 
@@ -81,6 +85,8 @@ class InstanceSegmentationAnnotator:
         self._last: tuple[SegmentationResult, tuple[int, int], list[_Shape], np.ndarray, np.ndarray] | None = None
 
     def _color(self, segment: Segment) -> BGR:
+        if segment.track_id is not None:  # the object's colour in every frame, as its detection box's
+            return object_color(self.palette, segment.track_id, segment.label_id)
         key = segment.label_id if self.color_lookup is ColorLookup.CLASS else segment.id
         return self.palette.color(key)
 
@@ -124,7 +130,8 @@ class InstanceSegmentationAnnotator:
         return shapes, colored, outside
 
     def _label_text(self, segment: Segment) -> str:
-        return f"{segment.label} {segment.score:.2f}" if self.show_scores else segment.label
+        return object_caption(segment.label, segment.score, segment.track_id, segment.depth,
+                              show_score=self.show_scores)
 
     def labels(self, result: SegmentationResult, image_hw: tuple[int, int] | None = None) -> tuple[InstanceLabel, ...]:
         """The labels annotate() draws for result (largest segment first), without drawing."""

@@ -13,7 +13,10 @@ from ...sinks.depth_maps import png
 from ...sinks.results import json_float
 from ...sinks.ros2_messages import PREFIX, Message, compressed_image, raw_image
 from ...types import SegmentationKind, SegmentationResult
+from ..detection.formats import object_fields
+from ..detection.ros2 import has_positions, object_markers
 from ..labels import label_for
+
 
 def _class_areas(label_map: np.ndarray, id2label: Mapping[int, str]) -> list[dict[str, Any]]:
     labels = np.asarray(label_map).reshape(-1)
@@ -30,7 +33,8 @@ def record(result: SegmentationResult) -> dict:
     fields: dict[str, Any] = {
         "segmentation_kind": result.kind,
         "segments": [{"id": int(s.id), "label": str(s.label), "label_id": int(s.label_id), "score": json_float(s.score),
-                      "area_px": int(np.count_nonzero(s.mask))} for s in result.segments],
+                      "area_px": int(np.count_nonzero(s.mask)), **object_fields(s.track_id, s.depth)}
+                     for s in result.segments],
     }
     if result.kind is SegmentationKind.SEMANTIC:
         fields["classes"] = _class_areas(result.label_map, result.id2label)
@@ -64,16 +68,22 @@ def label_image(result: SegmentationResult) -> tuple[np.ndarray, int]:
 
 
 def ros2_messages(stamp_ns: int, result: SegmentationResult, raw: bool) -> list[Message]:
-    """The label map (see label_image) as a PNG (mono8 / mono16), or with `raw` an Image."""
+    """The label map (see label_image) as a PNG (mono8 / mono16), or with `raw` an Image; and when a segment
+    has a metric 3-D position, ``objects/markers`` as detection's (namespace "segmentation")."""
     labels, _ = label_image(result)
     encoding = "mono8" if labels.dtype == np.uint8 else "mono16"
     if raw:
-        return [Message(PREFIX + "segmentation", "sensor_msgs/msg/Image", raw_image(stamp_ns, labels, encoding),
-                        stamp_ns)]
-    # plain "png" for mono8, the format Foxglove documents, which ROS reads as mono8 too
-    label_format = "png" if encoding == "mono8" else f"{encoding}; png compressed"
-    return [Message(PREFIX + "segmentation/compressed", "sensor_msgs/msg/CompressedImage",
-                    compressed_image(stamp_ns, png(labels), label_format), stamp_ns)]
+        messages = [Message(PREFIX + "segmentation", "sensor_msgs/msg/Image", raw_image(stamp_ns, labels, encoding),
+                            stamp_ns)]
+    else:
+        # plain "png" for mono8, the format Foxglove documents, which ROS reads as mono8 too
+        label_format = "png" if encoding == "mono8" else f"{encoding}; png compressed"
+        messages = [Message(PREFIX + "segmentation/compressed", "sensor_msgs/msg/CompressedImage",
+                            compressed_image(stamp_ns, png(labels), label_format), stamp_ns)]
+    if has_positions(result.segments):
+        messages.append(Message(PREFIX + "objects/markers", "visualization_msgs/msg/MarkerArray",
+                                object_markers(stamp_ns, result.segments, "segmentation"), stamp_ns))
+    return messages
 
 
 def log_rerun(sink, task, output) -> None:
