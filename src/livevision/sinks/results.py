@@ -1,14 +1,15 @@
 """ResultsSink: per-frame results as JSON Lines (.jsonl / .ndjson), one object per line.
 
-Schema, version RESULTS_SCHEMA_VERSION = 2, published as a JSON Schema in results.schema.json
+Schema, version RESULTS_SCHEMA_VERSION = 3, published as a JSON Schema in results.schema.json
 (next to this module). Every line is one JSON object:
 
-    {"schema": 2, "index": 123, "timestamp": 4.92, "task": "depth", "model": "<id>", "source": "<file>",
+    {"schema": 3, "index": 123, "timestamp": 4.92, "task": "depth", "model": "<id>", "source": "<file>",
      ...record, ...extra}
 
 - index: frame index in the source (int, from 0); timestamp: seconds since the start of the source.
 - source: the frame's image file (folders and globs), else the video file, URL or camera as given
-  (null when unknown). Version 1 had no source.
+  (null when unknown). Version 1 had no source; version 3 added detection lines and, on segments,
+  track_id and depth (version 2 rejected them).
 - task: "depth", "classification", "segmentation" or "detection" (or any name the caller gives a task).
 - model: the model id or folder that produced the result.
 - record, by result type (see `result_record`):
@@ -71,7 +72,7 @@ from .errors import SinkError
 
 logger = logging.getLogger(__name__)
 
-RESULTS_SCHEMA_VERSION = 2
+RESULTS_SCHEMA_VERSION = 3
 SUPPORTED_RESULTS_EXTENSIONS: tuple[str, ...] = (".jsonl", ".ndjson")
 STDOUT = "-"  # ResultsSink's path for standard output
 
