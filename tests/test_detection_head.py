@@ -1,0 +1,142 @@
+"""The detection head against transformers' image processors (no model needed): random logits and boxes
+through each processor's post_process_object_detection, as the object-detection pipeline calls it, and
+through DetectionHead (numpy) and its device graph (ONNX Runtime's CPU provider)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from livevision.graphs.chain import DeviceInput
+from livevision.graphs.device_stages import device_postprocessor
+from livevision.models.registry import Architecture
+from livevision.tasks.detection.head import DetectionHead, DetectionOptions
+from livevision.types import PreparedInput, Task
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+# (processor class, a model_type it serves, queries, columns of logits, logits' mean and spread)
+CASES = [
+    ("DetrImageProcessor", "detr", 30, 7, 0.0, 3.0),
+    ("DetrImageProcessor", "table-transformer", 15, 3, 0.0, 3.0),
+    ("YolosImageProcessor", "yolos", 20, 5, 0.0, 3.0),
+    ("ConditionalDetrImageProcessor", "conditional_detr", 30, 5, -1.0, 2.5),  # top 100 of 150
+    ("ConditionalDetrImageProcessor", "conditional_detr", 10, 4, -1.0, 2.5),  # all 40 (fewer than 100)
+    ("DeformableDetrImageProcessor", "deformable_detr", 30, 5, -1.0, 2.5),
+    ("RTDetrImageProcessor", "rt_detr", 30, 5, -3.0, 2.5),  # RT-DETR, RT-DETRv2, D-FINE: top Q
+    ("RTDetrImageProcessor", "d_fine", 12, 6, -3.0, 2.5),
+]
+THRESHOLDS = (0.3, 0.5, 0.9)
+FRAMES = ((480, 640), (300, 1000))
+MARGIN = 1e-4  # no score this close to a threshold: float32 rounding cannot flip which side it is on
+
+
+def _processor(name: str):
+    import transformers
+
+    return getattr(transformers, name)()
+
+
+def _outputs(processor, queries: int, columns: int, mean: float, spread: float):
+    """Seeded logits (1, Q, C) and pred_boxes (1, Q, 4), float32, with several scores above 0.5 and none
+    within MARGIN of a threshold (by transformers' own scores)."""
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        logits = (mean + spread * rng.standard_normal((1, queries, columns))).astype(np.float32)
+        boxes = (1.0 / (1.0 + np.exp(-rng.standard_normal((1, queries, 4))))).astype(np.float32)
+        scores = _reference(processor, logits, boxes, 0.0, (100, 100))[0]
+        distance = np.abs(scores[:, None] - np.array(THRESHOLDS)[None, :])
+        if distance.min() > MARGIN and 3 <= np.sum(scores > 0.5) < len(scores):
+            return logits, boxes
+    raise AssertionError("no seed gives well-separated scores")
+
+
+def _reference(processor, logits, boxes, threshold, frame_hw):
+    """transformers' (scores, labels, boxes), as the pipeline calls it (target_size an IntTensor)."""
+    outputs = SimpleNamespace(logits=torch.from_numpy(logits), pred_boxes=torch.from_numpy(boxes))
+    found = processor.post_process_object_detection(outputs, threshold, torch.IntTensor([list(frame_hw)]))[0]
+    return found["scores"].numpy(), found["labels"].numpy(), found["boxes"].numpy()
+
+
+def _head(model_type: str, columns: int, threshold: float | None = None) -> DetectionHead:
+    architecture = Architecture(model_type, Task.DETECTION, "object-detection", ("logits", "pred_boxes"))
+    config = {"id2label": {str(i): f"class {i}" for i in range(columns - 1)}}  # the last has no name
+    options = DetectionOptions() if threshold is None else DetectionOptions(threshold=threshold)
+    return DetectionHead(architecture, config, options)
+
+
+def _prepared(frame_hw) -> PreparedInput:
+    return PreparedInput(np.zeros((1, 3, 8, 8), np.float32), tuple(frame_hw), (8, 8))
+
+
+def _assert_same(result, reference, worst: dict) -> None:
+    scores, labels, boxes = reference
+    got = result.detections
+    assert [d.label_id for d in got] == labels.tolist()
+    assert [d.label for d in got] == [f"class {i}" if i < len(result.id2label) else f"LABEL_{i}" for i in labels]
+    if len(got):
+        score_diff = np.max(np.abs(np.array([d.score for d in got]) - scores))
+        box_diff = np.max(np.abs(np.array([d.box for d in got]) - boxes))
+        assert score_diff <= 1e-6 and box_diff <= 1e-3, (score_diff, box_diff)
+        worst["score"], worst["box"] = max(worst["score"], score_diff), max(worst["box"], box_diff)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[1]}-{c[2]}x{c[3]}" for c in CASES])
+def test_the_head_gives_the_processors_detections(case, record_property):
+    name, model_type, queries, columns, mean, spread = case
+    processor = _processor(name)
+    logits, boxes = _outputs(processor, queries, columns, mean, spread)
+    worst = {"score": 0.0, "box": 0.0}
+    for frame_hw in FRAMES:
+        default = _head(model_type, columns).postprocess([logits, boxes], _prepared(frame_hw))
+        _assert_same(default, _reference(processor, logits, boxes, 0.5, frame_hw), worst)
+        assert 3 <= len(default.detections)
+        for threshold in THRESHOLDS:
+            result = _head(model_type, columns, threshold).postprocess([logits, boxes], _prepared(frame_hw))
+            _assert_same(result, _reference(processor, logits, boxes, threshold, frame_hw), worst)
+    record_property("max_differences", worst)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[1]}-{c[2]}x{c[3]}" for c in CASES])
+def test_the_device_graph_gives_the_heads_detections(case, cpu_session, record_property):
+    name, model_type, queries, columns, mean, spread = case
+    logits, boxes = _outputs(_processor(name), queries, columns, mean, spread)
+    worst = {"score": 0.0, "box": 0.0}
+    for threshold in THRESHOLDS:
+        head = _head(model_type, columns, threshold)
+        post = device_postprocessor(head, [(1, queries, columns), (1, queries, 4)], cpu_session)
+        for frame_hw in FRAMES:
+            host = head.postprocess([logits, boxes], _prepared(frame_hw))
+            device = post([logits, boxes], DeviceInput(None, frame_hw, (8, 8)))
+            reference = (np.array([d.score for d in host.detections], np.float32),
+                         np.array([d.label_id for d in host.detections], np.int64),
+                         np.array([d.box for d in host.detections], np.float32).reshape(-1, 4))
+            _assert_same(device, reference, worst)
+    record_property("max_differences", worst)
+
+
+def test_device_post_takes_symbolic_queries_and_classes(cpu_session):
+    head = _head("rt_detr", 5)
+    logits, boxes = _outputs(_processor("RTDetrImageProcessor"), 30, 5, -3.0, 2.5)
+    post = device_postprocessor(head, [(1, "num_queries", "num_labels"), (1, "num_queries", 4)], cpu_session)
+    device = post([logits, boxes], DeviceInput(None, (480, 640), (8, 8)))
+    host = head.postprocess([logits, boxes], _prepared((480, 640)))
+    assert [d.label_id for d in device.detections] == [d.label_id for d in host.detections]
+    assert device_postprocessor(head, [(1, 30, 5)], cpu_session) is None  # no pred_boxes output
+    assert device_postprocessor(head, [(30, 5), (30, 4)], cpu_session) is None  # not (1, Q, C)
+
+
+def test_a_model_type_without_detection_post_processing_is_refused():
+    from livevision.errors import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match="model type 'owlvit'"):
+        _head("owlvit", 5)
+
+
+def test_bad_output_shapes_are_one_line_errors():
+    head = _head("detr", 4)
+    with pytest.raises(ValueError, match=r"pred_boxes must have shape \(1, 10, 4\)"):
+        head.postprocess([np.zeros((1, 10, 4), np.float32), np.zeros((1, 9, 4), np.float32)], _prepared((4, 4)))
