@@ -140,3 +140,72 @@ def test_bad_output_shapes_are_one_line_errors():
     head = _head("detr", 4)
     with pytest.raises(ValueError, match=r"pred_boxes must have shape \(1, 10, 4\)"):
         head.postprocess([np.zeros((1, 10, 4), np.float32), np.zeros((1, 9, 4), np.float32)], _prepared((4, 4)))
+
+
+def _device_result(head, logits, boxes, frame_hw, cpu_session):
+    post = device_postprocessor(head, [logits.shape, boxes.shape], cpu_session)
+    return post([logits, boxes], DeviceInput(None, frame_hw, (8, 8)))
+
+
+def test_a_score_equal_to_the_threshold_is_dropped_as_transformers_drops_it(cpu_session):
+    """`>` on float32: sigmoid(0) is exactly 0.5, and softmax over 5 equal logits float32(0.2), which a
+    float64 comparison would keep (0.2000000030 > 0.2)."""
+    boxes = np.full((1, 6, 4), 0.25, np.float32)
+    focal = np.zeros((1, 6, 3), np.float32)
+    focal[0, [1, 4], [2, 0]] = [2.0, 3.0]  # two clear objects; the other 16 pairs score exactly 0.5
+    softmax = np.zeros((1, 6, 5), np.float32)
+    softmax[0, 2, 1] = 4.0  # one clear object; the other queries score float32(0.2)
+    for name, model_type, logits, threshold in (("RTDetrImageProcessor", "rt_detr", focal, 0.5),
+                                                ("DetrImageProcessor", "detr", softmax, 0.2)):
+        reference = _reference(_processor(name), logits, boxes, threshold, (48, 64))
+        head = _head(model_type, logits.shape[2], threshold)
+        for result in (head.postprocess([logits, boxes], _prepared((48, 64))),
+                       _device_result(head, logits, boxes, (48, 64), cpu_session)):
+            _assert_same(result, reference, {"score": 0.0, "box": 0.0})
+        assert 1 <= len(reference[0]) <= 2
+
+
+def test_equal_top_k_scores_come_lower_index_first_on_both_paths(cpu_session):
+    """torch.topk orders equal scores as it happens to (sigmoid saturates at 1.0 above ~17): both of our
+    paths take the lower (query, class) index first, ONNX TopK's rule."""
+    logits = np.full((1, 8, 3), -9.0, np.float32)
+    logits[0, [6, 1, 4, 1], [0, 2, 1, 0]] = [30.0, 25.0, 40.0, 20.0]  # all four score 1.0 in float32
+    boxes = np.random.default_rng(0).uniform(0.2, 0.8, (1, 8, 4)).astype(np.float32)
+    head = _head("deformable_detr", 3)
+    expected = [(1, 0), (1, 2), (4, 1), (6, 0)]  # (query, label), by flat index
+    for result in (head.postprocess([logits, boxes], _prepared((100, 200))),
+                   _device_result(head, logits, boxes, (100, 200), cpu_session)):
+        got = [(int(np.argmin(np.abs(boxes[0, :, 0] * 200 - (d.box[0] + d.box[2]) / 2))), d.label_id)
+               for d in result.detections]
+        assert got == expected
+
+
+def _gate_frame(seed: int = 0, queries: int = 20, columns: int = 6):
+    rng = np.random.default_rng(seed)
+    logits = (3.0 * rng.standard_normal((1, queries, columns))).astype(np.float32)
+    logits[0, ::2, -1] = 9.0  # half the queries are background ("no object" wins)
+    logits[0, 1:8:2, 0] = 8.0  # four clear objects of class 0
+    boxes = rng.uniform(0.2, 0.6, (1, queries, 4)).astype(np.float32)
+    return {"logits": logits, "pred_boxes": boxes}
+
+
+def test_the_gate_passes_a_faithful_variant_and_fails_a_damaged_one():
+    from livevision.models.accuracy import check_agreement
+
+    ref = _gate_frame()
+    faithful = {k: v + np.float32(1e-3) for k, v in ref.items()}
+    report = check_agreement(Task.DETECTION, [ref], [faithful])
+    assert report.passed and report.metrics["objects"] >= 4, report.to_dict()
+    relabelled = {**ref, "logits": ref["logits"].copy()}
+    relabelled["logits"][0, 1, 1] = 20.0  # an object of class 0 becomes class 1
+    assert check_agreement(Task.DETECTION, [ref], [relabelled]).failed == ("detection_agreement",)
+    doubtful = {**ref, "logits": ref["logits"].copy()}
+    doubtful["logits"][0, 3, 0] = 1.2  # an object's score drops from 0.99 to about 0.77
+    assert "score_diff" in check_agreement(Task.DETECTION, [ref], [doubtful]).failed
+    moved = {**ref, "pred_boxes": ref["pred_boxes"].copy()}
+    moved["pred_boxes"][0, 3, :2] += 0.02  # an object's box moves by 0.02 of the frame
+    assert check_agreement(Task.DETECTION, [ref], [moved]).failed == ("box_iou",)
+    lost = {**ref, "logits": ref["logits"].copy()}
+    lost["logits"][0, 5, -1] = 30.0  # an object becomes background
+    assert "detection_agreement" in check_agreement(Task.DETECTION, [ref], [lost]).failed
+    assert check_agreement(Task.DETECTION, [ref], [[ref["logits"], ref["pred_boxes"]]]).passed  # a list, in order
