@@ -209,3 +209,107 @@ def test_the_gate_passes_a_faithful_variant_and_fails_a_damaged_one():
     lost["logits"][0, 5, -1] = 30.0  # an object becomes background
     assert "detection_agreement" in check_agreement(Task.DETECTION, [ref], [lost]).failed
     assert check_agreement(Task.DETECTION, [ref], [[ref["logits"], ref["pred_boxes"]]]).passed  # a list, in order
+
+
+# ---- livevision.pipeline("object-detection"): keywords and transformers' output format ------------------
+
+
+def test_the_output_is_the_pipelines_own_postprocess_output():
+    """transformers' ObjectDetectionPipeline.postprocess (its label names, `box.int()`) on the same outputs:
+    the boxes' corners cut toward zero (some are negative here), scores as floats."""
+    from transformers.pipelines.object_detection import ObjectDetectionPipeline
+
+    from livevision.tasks.detection.hf_output import transformers_output
+
+    logits, boxes = _outputs(_processor("DetrImageProcessor"), 30, 7, 0.0, 3.0)
+    boxes[0, :, :3] = [[0.02, 0.5, 0.0401], [0.1, 0.5, 0.2999]] * 15  # xmin -0.05 and -49.95 px: cut to 0, -49
+    theirs = object.__new__(ObjectDetectionPipeline)
+    theirs.framework, theirs.tokenizer, theirs.image_processor = "pt", None, _processor("DetrImageProcessor")
+    id2label = {i: f"class {i}" for i in range(6)}
+    theirs.model = SimpleNamespace(config=SimpleNamespace(id2label=id2label))
+    outputs = _DictOutputs(logits=torch.from_numpy(logits), pred_boxes=torch.from_numpy(boxes),
+                           target_size=torch.IntTensor([[300, 1000]]))
+    head = _head("detr", 7, 0.3)
+    ours = transformers_output(head.postprocess([logits, boxes], _prepared((300, 1000))))
+    want = theirs.postprocess(outputs, threshold=0.3)
+    assert [o["label"] for o in ours] == [w["label"] for w in want] and len(want) >= 5
+    assert [o["box"] for o in ours] == [w["box"] for w in want]
+    assert {w["box"]["xmin"] for w in want} == {0, -49}
+    assert np.allclose([o["score"] for o in ours], [w["score"] for w in want], rtol=0, atol=1e-6)
+    assert all(type(o["score"]) is float and all(type(v) is int for v in o["box"].values()) for o in ours)
+
+
+class _DictOutputs(dict):
+    """transformers' ModelOutput as the pipeline hands it over: keys and attributes."""
+
+    __getattr__ = dict.__getitem__
+
+
+def test_threshold_is_taken_and_other_keywords_ignored_as_transformers_does():
+    from transformers.pipelines.object_detection import ObjectDetectionPipeline
+
+    from livevision import hf_pipeline_args as args
+
+    # transformers' own rule: _sanitize_parameters(**kwargs) keeps threshold (and timeout), ignores the rest
+    assert ObjectDetectionPipeline._sanitize_parameters(None, threshold=0.3, top_k=2) == ({}, {}, {"threshold": 0.3})
+    assert args.construction(Task.DETECTION, {"threshold": 0.3, "top_k": 2}).options == {"threshold": 0.3}
+    assert args.call_options(Task.DETECTION, {"threshold": 0.9, "foo": 1, "timeout": 3}) == {"threshold": 0.9,
+                                                                                               "timeout": 3}
+    with pytest.raises(TypeError, match="construction option"):
+        args.call_options(Task.DETECTION, {"precision": "int8"})
+
+
+def test_the_threshold_option_is_each_tasks_own_default_when_not_given():
+    from livevision.errors import OptionError
+    from livevision.hf_pipeline import LivePipeline
+    from livevision.options import PostprocessOptions
+
+    assert PostprocessOptions().detection().threshold == 0.5  # transformers' object-detection default
+    assert PostprocessOptions().segmentation().threshold == 0.9  # its image-segmentation default
+    given = PostprocessOptions.parse({"threshold": "0.25"})
+    assert given.detection().threshold == given.segmentation().threshold == 0.25
+    assert LivePipeline._postprocess_options({"threshold": 0.7, "timeout": 3}).detection().threshold == 0.7
+    with pytest.raises(OptionError, match="^threshold must be between 0 and 1, got 1.5"):
+        LivePipeline._postprocess_options({"threshold": 1.5})
+
+
+class _FakePredictor:
+    """What LivePipeline asks of its predictor, with fixed DETR outputs for every image."""
+
+    def __init__(self, logits, boxes):
+        from livevision.options import PostprocessOptions
+
+        self.task, self.batchable, self.options = Task.DETECTION, False, PostprocessOptions()
+        self.architecture = Architecture("detr", Task.DETECTION, "object-detection", ("logits", "pred_boxes"))
+        self.config = {"id2label": {str(i): f"class {i}" for i in range(6)}}
+        self.head = DetectionHead(self.architecture, self.config)
+        self.outputs = [logits, boxes]
+
+    def preprocess(self, frame):
+        return PreparedInput(np.zeros((1, 3, 8, 8), np.float32), frame.shape[:2], (8, 8))
+
+    def infer(self, prepared):
+        return self.outputs
+
+    def postprocess(self, outputs, prepared):
+        return self.head.postprocess(outputs, prepared)
+
+
+def test_one_image_gives_a_list_and_a_list_of_images_a_list_of_lists(monkeypatch):
+    from livevision.hf_pipeline import LivePipeline
+    from livevision.tasks.detection import DetectionTask
+    from livevision.tasks.detection.hf_output import transformers_output
+
+    # tasks/detection/formats.py forwards to hf_output once merged; until then, go there directly
+    monkeypatch.setattr(DetectionTask, "transformers_output", lambda self, result: transformers_output(result))
+    logits, boxes = _outputs(_processor("DetrImageProcessor"), 30, 7, 0.0, 3.0)
+    pipe = object.__new__(LivePipeline)
+    pipe._task, pipe.task, pipe.options, pipe.batch_size, pipe._heads = Task.DETECTION, "object-detection", {}, 1, {}
+    pipe.predictor = _FakePredictor(logits, boxes)
+    image = np.zeros((300, 1000, 3), np.uint8)  # RGB, as PIL gives it
+    one = pipe(image)
+    assert isinstance(one, list) and all(set(d) == {"score", "label", "box"} for d in one) and len(one) >= 3
+    assert pipe([image, image]) == [one, one]
+    fewer = pipe(image, threshold=0.9)
+    assert 0 < len(fewer) < len(one) and all(d["score"] > 0.9 for d in fewer)
+    assert pipe(image, foo=1) == one  # ignored, as transformers ignores it
