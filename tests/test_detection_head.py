@@ -155,29 +155,32 @@ def test_a_score_equal_to_the_threshold_is_dropped_as_transformers_drops_it(cpu_
     focal[0, [1, 4], [2, 0]] = [2.0, 3.0]  # two clear objects; the other 16 pairs score exactly 0.5
     softmax = np.zeros((1, 6, 5), np.float32)
     softmax[0, 2, 1] = 4.0  # one clear object; the other queries score float32(0.2)
-    for name, model_type, logits, threshold in (("RTDetrImageProcessor", "rt_detr", focal, 0.5),
-                                                ("DetrImageProcessor", "detr", softmax, 0.2)):
+    # (the last: every query shown, the tied ones with the first of their equal classes, as torch.max)
+    for name, model_type, logits, threshold, shown in (("RTDetrImageProcessor", "rt_detr", focal, 0.5, 2),
+                                                       ("DetrImageProcessor", "detr", softmax, 0.2, 1),
+                                                       ("DetrImageProcessor", "detr", softmax, 0.1, 6)):
         reference = _reference(_processor(name), logits, boxes, threshold, (48, 64))
         head = _head(model_type, logits.shape[2], threshold)
         for result in (head.postprocess([logits, boxes], _prepared((48, 64))),
                        _device_result(head, logits, boxes, (48, 64), cpu_session)):
             _assert_same(result, reference, {"score": 0.0, "box": 0.0})
-        assert 1 <= len(reference[0]) <= 2
+        assert len(reference[0]) == shown
 
 
 def test_equal_top_k_scores_come_lower_index_first_on_both_paths(cpu_session):
     """torch.topk orders equal scores as it happens to (sigmoid saturates at 1.0 above ~17): both of our
     paths take the lower (query, class) index first, ONNX TopK's rule."""
-    logits = np.full((1, 8, 3), -9.0, np.float32)
-    logits[0, [6, 1, 4, 1], [0, 2, 1, 0]] = [30.0, 25.0, 40.0, 20.0]  # all four score 1.0 in float32
-    boxes = np.random.default_rng(0).uniform(0.2, 0.8, (1, 8, 4)).astype(np.float32)
-    head = _head("deformable_detr", 3)
-    expected = [(1, 0), (1, 2), (4, 1), (6, 0)]  # (query, label), by flat index
+    rng = np.random.default_rng(1)
+    logits = np.full((1, 40, 5), -9.0, np.float32)
+    flat = np.sort(rng.choice(200, 8, replace=False))
+    logits.reshape(-1)[flat] = rng.uniform(20.0, 40.0, 8)  # all eight score 1.0 in float32
+    boxes = np.zeros((1, 40, 4), np.float32)
+    boxes[0, :, 0] = np.arange(40) / 40  # cx tells the query
+    head = _head("deformable_detr", 5)
     for result in (head.postprocess([logits, boxes], _prepared((100, 200))),
                    _device_result(head, logits, boxes, (100, 200), cpu_session)):
-        got = [(int(np.argmin(np.abs(boxes[0, :, 0] * 200 - (d.box[0] + d.box[2]) / 2))), d.label_id)
-               for d in result.detections]
-        assert got == expected
+        got = [round(d.box[0] / 200 * 40) * 5 + d.label_id for d in result.detections]
+        assert got == flat.tolist()
 
 
 def _gate_frame(seed: int = 0, queries: int = 20, columns: int = 6):
