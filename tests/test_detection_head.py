@@ -316,3 +316,15 @@ def test_one_image_gives_a_list_and_a_list_of_images_a_list_of_lists(monkeypatch
     fewer = pipe(image, threshold=0.9)
     assert 0 < len(fewer) < len(one) and all(d["score"] > 0.9 for d in fewer)
     assert pipe(image, foo=1) == one  # ignored, as transformers ignores it
+
+
+def test_the_cli_threshold_defaults_to_each_tasks_own(monkeypatch, capsys):
+    from livevision import cli
+    from livevision.models import registry
+
+    monkeypatch.setitem(registry.DEFAULT_MODELS, Task.DETECTION, registry.DEFAULT_MODELS.get(Task.DETECTION, "x"))
+    parser = cli.build_parser()
+    assert parser.parse_args(["run"]).threshold is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--help"])
+    assert "segments (default 0.9) and detected objects (default 0.5)" in " ".join(capsys.readouterr().out.split())
