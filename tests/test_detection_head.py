@@ -328,3 +328,10 @@ def test_the_cli_threshold_defaults_to_each_tasks_own(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--help"])
     assert "segments (default 0.9) and detected objects (default 0.5)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_extreme_logits_score_without_warnings(recwarn):
+    logits = np.array([[[-200.0, 0.0, 200.0], [-90.0, 95.0, 3.0]]], np.float32)
+    result = _head("deformable_detr", 3).postprocess([logits, np.full((1, 2, 4), 0.5, np.float32)], _prepared((10, 10)))
+    assert [d.score for d in result.detections] == [1.0, 1.0, pytest.approx(0.9526, abs=1e-4)]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -83,7 +83,8 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) is inf below x = -88: the score is 0 (torch: a denormal)
+        return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
 
 
 def _query_arrays(logits, pred_boxes) -> tuple[np.ndarray, np.ndarray]:
