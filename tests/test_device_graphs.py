@@ -16,6 +16,7 @@ from livevision.graphs.post import (classification_graph, depth_graph, mask_inst
 from livevision.graphs.pre import standard_graph, zoe_graph
 from livevision.preprocessing.preprocess import build_preprocessor
 from livevision.preprocessing.resample import PRECISION_BITS, Filter, pil_taps
+from livevision.tasks.detection.device import detection_graph
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
@@ -38,6 +39,7 @@ def _every_graph():
     yield from (semantic_graph(n) for n in (19, 300, 70000))
     yield depth_graph()
     yield from (classification_graph(10, f) for f in ("softmax", "sigmoid", "none"))
+    yield from (detection_graph(s, q, c) for s in ("softmax", "top100", "topq") for q, c in ((300, 80), (None, None)))
     for mid_hw in (None, (384, 384)):
         yield from (mask_semantic_graph(150, mid_hw), mask_panoptic_graph(mid_hw), mask_instance_graph(mid_hw))
     for element in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.INT64, TensorProto.UINT8):
@@ -66,7 +68,7 @@ def _double_tensors(model) -> list[str]:
 
 def test_no_graph_livevision_builds_has_a_float64_tensor() -> None:
     graphs = list(_every_graph())
-    assert len(graphs) == 28
+    assert len(graphs) == 34
     for model in graphs:
         assert _double_tensors(model) == [], model.graph.name
 

@@ -8,6 +8,8 @@ from typing import Callable, Mapping
 
 from . import __version__
 from .tasks.depth.stabilize import STABILIZE_CHOICES
+from .tasks.detection.head import DetectionOptions
+from .tasks.segmentation.head import SegmentationOptions
 from .models.registry import DEFAULT_MODELS, supported_model_types
 from .models.variant_kinds import DEFAULT_PRECISION
 from .options import PostprocessOptions, ViewMode
@@ -213,7 +215,8 @@ def _add_model_arguments(parser) -> None:
                         help=f"for MaskFormer/Mask2Former (default {defaults.segmentation_mode}, as the HF "
                              "pipeline); SegFormer is always semantic")
     tuning.add_argument("--threshold", type=float, default=defaults.threshold,
-                        help=f"segment score threshold (default {defaults.threshold})")
+                        help=f"score threshold of segments (default {SegmentationOptions.threshold}) and "
+                             f"detected objects (default {DetectionOptions.threshold}), as the HF pipelines")
     tuning.add_argument("--top-k", type=int, default=defaults.top_k,
                         help=f"classes shown for classification (default {defaults.top_k})")
     tuning.add_argument("--resize", metavar=_choices(ResizeMode), default=ResizeMode.EXACT.value,

@@ -4,17 +4,18 @@
     pipe = pipeline("depth-estimation", model="Intel/zoedepth-nyu-kitti")
     out = pipe("photo.jpg")                   # {"predicted_depth": ..., "depth": PIL.Image}
 
-Tasks: "depth-estimation", "image-classification", "image-segmentation" (livevision's own names work
-too). Inputs (hf_pipeline_inputs): a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it;
+Tasks: "depth-estimation", "image-classification", "image-segmentation", "object-detection" (livevision's
+own names work too). Inputs (hf_pipeline_inputs): a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it;
 OpenCV's BGR frames go to `load_model` / `Stream` instead), a path, an http(s) URL, a data:image URI or
 base64 image text, a list of these (a list back), a generator or a torch Dataset such as transformers'
 KeyDataset (an iterator back, as transformers); `batch_size=` groups them for the model.
 Keywords as in transformers (hf_pipeline_args), at construction or per call: `top_k` (None: transformers'
 default, 5), `function_to_apply` (classification), `subtask` (instance or panoptic on a semantic-only
 model: ValueError, as transformers), `threshold`, `mask_threshold`, `overlap_mask_area_threshold`
-(segmentation), depth's `parameters={"timeout": ...}`, `timeout` (URL downloads), `num_workers` (taken,
-no effect); other keywords as transformers' pipeline for the task takes them: a TypeError for
-classification, ignored for depth and segmentation. livevision's load options (`precision`, `device`,
+(segmentation), `threshold` (detection: 0.5 unless given, as transformers; segmentation's is 0.9), depth's
+`parameters={"timeout": ...}`, `timeout` (URL downloads), `num_workers` (taken, no effect); other keywords
+as transformers' pipeline for the task takes them: a TypeError for classification, ignored for depth,
+segmentation and detection. livevision's load options (`precision`, `device`,
 `cache_dir`, `revision`, `resize`, `pre_post`, `input_size`) at construction. `precision` defaults to
 "fp32", the export itself, so that the numbers are transformers' ("auto" opts in to the fastest variant
 that passes the accuracy gate); transformers' `dtype` / `torch_dtype` picks it instead: float32 (or
@@ -37,7 +38,10 @@ Outputs are transformers' formats:
 - segmentation: [{"score", "label", "mask"}, ...] with "mask" a PIL "L" image (255 inside); semantic
   models give one entry per class present, score None; MaskFormer / Mask2Former panoptic (the default),
   or `subtask="instance"` / `"semantic"`. Instance masks do not overlap, as in transformers: they come
-  in its order and are painted as it paints them (the later of two overlapping instances keeps the pixels).
+  in its order and are painted as it paints them (the later of two overlapping instances keeps the pixels);
+- detection: [{"score", "label", "box": {"xmin", "ymin", "xmax", "ymax"}}, ...] in transformers' order,
+  the corners in image pixels as ints cut toward zero (its `box.int()`); a list of such lists for a list
+  of images.
 """
 
 from __future__ import annotations

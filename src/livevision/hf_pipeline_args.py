@@ -1,7 +1,8 @@
 """transformers' `pipeline(...)` keywords, at construction and per call, as livevision's options: which are
 taken, which are accepted and mean nothing for an ONNX model, which are refused (one line), and unknown
 keywords handled as transformers' pipeline for that task handles them (its `_sanitize_parameters`:
-classification takes named arguments only, a TypeError for others; depth and segmentation ignore them)."""
+classification takes named arguments only, a TypeError for others; depth, segmentation and detection
+ignore them)."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def construction(task: Task, kwargs: dict) -> Construction:
 def call_options(task: Task, options: dict) -> dict:
     """A call's keywords (but batch_size and num_workers) as the options that apply, as transformers' pipeline
     for `task` takes them: its keywords, timeout; livevision's load options are construction options
-    (TypeError); others a TypeError for classification and ignored for depth and segmentation."""
+    (TypeError); others a TypeError for classification and ignored for depth, segmentation and detection."""
     load = [k for k in options if k in LOAD_KEYS]
     if load:
         raise TypeError(f"{', '.join(load)}: a construction option of pipeline(), not of a call")

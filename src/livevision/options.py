@@ -6,7 +6,7 @@ into these objects with `LoadOptions.parse` / `PostprocessOptions.parse`:
 
 - LoadOptions: how one model is found, built and run: the cache, its precision variant, the device,
   the resize, where pre- and post-processing run, the batch, the input size, the threads.
-- PostprocessOptions: a task's own knobs (top-k, the segmentation mode and thresholds).
+- PostprocessOptions: a task's own knobs (top-k, the segmentation mode and thresholds, the detection threshold).
 - RunOptions (SourceOptions, ModelOptions, OutputOptions): what `livevision run` and `batch` do.
 
 A bad value is an OptionError (a UsageError, and a ValueError as transformers' users expect) with a one-line
@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping
 from .errors import OptionError
 from .pointcloud import CameraIntrinsics
 from .tasks.classification.head import FUNCTIONS, ClassificationOptions
+from .tasks.detection.head import DetectionOptions
 from .tasks.segmentation.head import SegmentationOptions
 from .types import Precision, PrePost, ResizeMode, SegmentationKind, Task, ValueEnum
 
@@ -146,6 +147,10 @@ def _fraction(value, name: str) -> float:
     return number
 
 
+def _fraction_or_none(value, name: str) -> float | None:
+    return None if value is None else _fraction(value, name)
+
+
 def _parse_fields(instance) -> None:
     """Runs each field's parser on its value (a frozen dataclass's __post_init__)."""
     for f in fields(instance):
@@ -224,13 +229,14 @@ class PostprocessOptions:
     """Per-task knobs. top_k (None: all), function_to_apply (softmax, sigmoid, none; None: the HF pipeline's
     choice for the model): classification. segmentation_mode: for MaskFormer/Mask2Former ("panoptic" like
     the HF pipeline's default, "instance" or "semantic"); threshold, mask_threshold and
-    overlap_mask_area_threshold as in the HF post-processing."""
+    overlap_mask_area_threshold as in the HF post-processing. threshold is segmentation's and detection's:
+    None (the default) is each task's own pipeline default (segmentation 0.9, detection 0.5)."""
 
     top_k: int | None = _option(ClassificationOptions.top_k, _top_k)
     function_to_apply: str | None = _option(ClassificationOptions.function_to_apply, _function)
     segmentation_mode: SegmentationKind = _option(SegmentationKind(SegmentationOptions.mode),
                                                   _choice(SegmentationKind))
-    threshold: float = _option(SegmentationOptions.threshold, _fraction)
+    threshold: float | None = _option(None, _fraction_or_none)
     mask_threshold: float = _option(SegmentationOptions.mask_threshold, _fraction)
     overlap_mask_area_threshold: float = _option(SegmentationOptions.overlap_mask_area_threshold, _fraction)
 
@@ -246,9 +252,13 @@ class PostprocessOptions:
         return ClassificationOptions(top_k=self.top_k, function_to_apply=self.function_to_apply)
 
     def segmentation(self) -> SegmentationOptions:
-        return SegmentationOptions(mode=self.segmentation_mode, threshold=self.threshold,
+        threshold = SegmentationOptions.threshold if self.threshold is None else self.threshold
+        return SegmentationOptions(mode=self.segmentation_mode, threshold=threshold,
                                    mask_threshold=self.mask_threshold,
                                    overlap_mask_area_threshold=self.overlap_mask_area_threshold)
+
+    def detection(self) -> DetectionOptions:
+        return DetectionOptions() if self.threshold is None else DetectionOptions(threshold=self.threshold)
 
 
 # ---- `livevision run` and `livevision batch` -----------------------------------------------------------

@@ -18,7 +18,7 @@ class DetectionTask(TaskDefinition):
     draw_rank = 2  # boxes over depth and segmentation, under the classification panel
     colours_frame = False
     pipeline_keywords = ("threshold",)
-    refuses_unknown_keywords = True
+    refuses_unknown_keywords = False  # transformers: _sanitize_parameters(self, **kwargs) ignores others
 
     def head(self, architecture, config, options):
         from .head import DetectionHead
