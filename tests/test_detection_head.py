@@ -298,13 +298,9 @@ class _FakePredictor:
         return self.head.postprocess(outputs, prepared)
 
 
-def test_one_image_gives_a_list_and_a_list_of_images_a_list_of_lists(monkeypatch):
+def test_one_image_gives_a_list_and_a_list_of_images_a_list_of_lists():
     from livevision.hf_pipeline import LivePipeline
-    from livevision.tasks.detection import DetectionTask
-    from livevision.tasks.detection.hf_output import transformers_output
 
-    # tasks/detection/formats.py forwards to hf_output once merged; until then, go there directly
-    monkeypatch.setattr(DetectionTask, "transformers_output", lambda self, result: transformers_output(result))
     logits, boxes = _outputs(_processor("DetrImageProcessor"), 30, 7, 0.0, 3.0)
     pipe = object.__new__(LivePipeline)
     pipe._task, pipe.task, pipe.options, pipe.batch_size, pipe._heads = Task.DETECTION, "object-detection", {}, 1, {}

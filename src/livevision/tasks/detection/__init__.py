@@ -64,6 +64,6 @@ class DetectionTask(TaskDefinition):
         log_rerun(sink, task, output)
 
     def transformers_output(self, result):
-        from .formats import transformers_output
+        from .hf_output import transformers_output
 
         return transformers_output(result)
