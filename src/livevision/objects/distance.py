@@ -39,7 +39,8 @@ import numpy as np
 from ..errors import UsageError
 from ..pointcloud import CameraIntrinsics, check_fov
 from ..sinks.raw import DEFAULT_FOV_DEG
-from ..types import DepthKind, DepthResult, DetectionResult, ObjectDepth, SegmentationResult, Task, TaskOutput
+from ..tasks.registry import TASKS, definition_of
+from ..types import DepthKind, DepthResult, ObjectDepth, Task, TaskOutput
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ MIN_VALID_SHARE = 0.2  # ... or less than this share of the region valid
 MAX_SAMPLES = 1024  # a larger region is sampled at a stride down to about this many pixels
 
 #: the tasks whose results carry objects that get a depth
-OBJECT_TASKS = (Task.DETECTION, Task.SEGMENTATION)
+OBJECT_TASKS = tuple(task for task, found in TASKS.items() if found.has_objects)
 
 
 def object_depth(depth: DepthResult, *, box=None, mask: np.ndarray | None = None,
@@ -149,23 +150,19 @@ def _median(values: np.ndarray) -> float:
 
 def with_depth(output: TaskOutput, depth_output: TaskOutput, camera: CameraIntrinsics | None) -> TaskOutput:
     """`output` (a detection or segmentation task's) with each object's `depth` from `depth_output`'s map
-    (a new TaskOutput; nothing is changed in place). Other results, and objects on a frame of another size
-    than the depth map (a live stream whose source changed size), are returned as they are."""
+    (a new TaskOutput; nothing is changed in place). Results without objects, and objects on a frame of
+    another size than the depth map (a live stream whose source changed size), are returned as they are."""
     result, depth = output.result, depth_output.result
-    if not isinstance(depth, DepthResult):
+    task = definition_of(result)
+    if not task.objects(result):
         return output
     if output.image is not None and output.image.shape[:2] != np.shape(depth.depth):
         return output
     index = depth_output.frame_index
-    if isinstance(result, DetectionResult):
-        objects = tuple(replace(d, depth=object_depth(depth, box=d.box, camera=camera, depth_frame_index=index))
-                        for d in result.detections)
-        return replace(output, result=replace(result, detections=objects))
-    if isinstance(result, SegmentationResult) and result.segments:
-        objects = tuple(replace(s, depth=object_depth(depth, mask=s.mask, camera=camera, depth_frame_index=index))
-                        for s in result.segments)
-        return replace(output, result=replace(result, segments=objects))
-    return output
+    objects = tuple(replace(o, depth=object_depth(depth, box=getattr(o, "box", None), mask=getattr(o, "mask", None),
+                                                  camera=camera, depth_frame_index=index))
+                    for o in task.objects(result))
+    return replace(output, result=task.with_objects(result, objects))
 
 
 def attach_depth(outputs: Mapping[Task, TaskOutput], camera: CameraIntrinsics | None) -> dict[Task, TaskOutput]:
@@ -223,7 +220,7 @@ class ObjectDepthStep:
 
     def __call__(self, outputs: Mapping[Task, TaskOutput]) -> Mapping[Task, TaskOutput]:
         depth_output = outputs.get(Task.DEPTH)
-        if depth_output is None or not isinstance(depth_output.result, DepthResult):
+        if depth_output is None:
             return outputs
         depth = depth_output.result
         camera = self.camera_for(np.shape(depth.depth)) if depth.kind is DepthKind.METRIC else None

@@ -60,6 +60,9 @@ class TaskDefinition:
     # refuses others with a TypeError (its _sanitize_parameters has named arguments only) or ignores them
     pipeline_keywords: tuple[str, ...] = ()
     refuses_unknown_keywords: bool = False
+    # its results hold objects (detections, instance and panoptic segments) that a stream's tracking ids and
+    # distances attach to (livevision.objects): see objects() and with_objects()
+    has_objects: bool = False
 
     def head(self, architecture: "Architecture", config: Mapping[str, Any], options: "PostprocessOptions") -> Head:
         raise NotImplementedError
@@ -103,6 +106,15 @@ class TaskDefinition:
     def transformers_output(self, result) -> Any:
         """The result in transformers' pipeline output format (livevision.pipeline)."""
         raise NotImplementedError
+
+    def objects(self, result) -> tuple:
+        """The result's objects, each a frozen dataclass with a `box` (xmin, ymin, xmax, ymax) or a `mask`,
+        and `track_id` and `depth` fields (types.Detection, types.Segment); () where it has none."""
+        return ()
+
+    def with_objects(self, result, objects: tuple):
+        """The result with `objects` (its objects(), each replaced) in their place: a new result."""
+        raise NotImplementedError(f"{self.task} results hold no objects")
 
     def stream_step(self, stream) -> "Callable[[TaskOutput], TaskOutput] | None":
         """A step every output of this task goes through as it leaves a Stream (depth: stabilized over

@@ -5,6 +5,8 @@ too (livevision.objects.distance)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...types import DetectionResult, Task
 from ..base import TaskDefinition
 
@@ -18,7 +20,8 @@ class DetectionTask(TaskDefinition):
     draw_rank = 2  # boxes over depth and segmentation, under the classification panel
     colours_frame = False
     pipeline_keywords = ("threshold",)
-    refuses_unknown_keywords = False  # transformers: _sanitize_parameters(self, **kwargs) ignores others
+    refuses_unknown_keywords = False
+    has_objects = True  # transformers: _sanitize_parameters(self, **kwargs) ignores others
 
     def head(self, architecture, config, options):
         from .head import DetectionHead
@@ -67,3 +70,9 @@ class DetectionTask(TaskDefinition):
         from .hf_output import transformers_output
 
         return transformers_output(result)
+
+    def objects(self, result):
+        return result.detections
+
+    def with_objects(self, result, objects):
+        return replace(result, detections=tuple(objects))

@@ -3,6 +3,8 @@ Mask2Former (semantic, instance, panoptic); see tasks.base for what each file ho
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...types import SegmentationKind, SegmentationResult, Task
 from ..base import TaskDefinition
 
@@ -16,6 +18,7 @@ class SegmentationTask(TaskDefinition):
     draw_rank = 1
     colours_frame = True
     pipeline_keywords = ("subtask", "threshold", "mask_threshold", "overlap_mask_area_threshold")
+    has_objects = True  # instance and panoptic segments (a semantic map has none)
 
     def head(self, architecture, config, options):
         from .head import SegmentationHead
@@ -66,3 +69,9 @@ class SegmentationTask(TaskDefinition):
         from .formats import transformers_output
 
         return transformers_output(result)
+
+    def objects(self, result):
+        return result.segments
+
+    def with_objects(self, result, objects):
+        return replace(result, segments=tuple(objects))
