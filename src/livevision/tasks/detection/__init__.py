@@ -67,3 +67,10 @@ class DetectionTask(TaskDefinition):
         from .formats import transformers_output
 
         return transformers_output(result)
+
+    def stream_step(self, stream):
+        if not stream.track:
+            return None
+        from ...objects.tracking import ObjectTracker
+
+        return ObjectTracker()
