@@ -17,6 +17,8 @@ measurement, see BENCHMARKS.md, "Tracking"):
   is the cached tracked output, the tracker is not updated twice.
 - An output from an earlier frame than the last (a source that started over) restarts the tracker's
   state; ids go on from the last one given.
+- A track the tracker starts anew where a recently lost one's motion leads (an object coming out from
+  behind something) continues the lost one's id: livevision.objects.relink.
 - Tracking is class-agnostic: an object whose label flips between frames keeps its id.
 """
 
@@ -28,6 +30,7 @@ import numpy as np
 
 from ..errors import MissingDependencyError
 from ..types import DetectionResult, SegmentationKind, SegmentationResult
+from .relink import Relinker
 
 #: The frame rate frame indices are converted to time with (the tracker's units: one frame = 1 / 30 s).
 NOMINAL_FPS = 30.0
@@ -83,15 +86,15 @@ class ObjectTracker:
     output with track_id set on its detections or instance/panoptic segments (see the module for the
     rules). Other results (semantic segmentation, anything a custom model returns) pass through.
 
-    ids: a callable (boxes, scores, frame_index) -> ids from 0, -1 for none (default ByteTrackIds());
-    it is made again, ids going on, when the frames start over."""
+    make_ids: makes the tracker, a callable (boxes, scores, frame_index) -> ids from 0, -1 for none
+    (default ByteTrackIds); made again, our ids going on, when the frames start over. relink: a new
+    track may continue a lost one's id (livevision.objects.relink); False: ids are the tracker's."""
 
-    def __init__(self, ids=None, make_ids=ByteTrackIds):
+    def __init__(self, make_ids=ByteTrackIds, relink: bool = True):
         self._make_ids = make_ids
-        self._ids = ids if ids is not None else make_ids()
+        self._ids = make_ids()
+        self._relinker = Relinker(LOST_FRAMES, relink)
         self._last = None  # the last output, tracked
-        self._offset = 0  # added to the tracker's ids: ids go on after a restart
-        self._top = 0  # the largest id given
 
     def __call__(self, output):
         if self._last is not None and self._last.frame_index == output.frame_index:
@@ -106,15 +109,15 @@ class ObjectTracker:
 
     def _assign(self, boxes: list, scores: list, frame_index: int) -> list[int | None]:
         if self._last is not None and frame_index < self._last.frame_index:
-            self._ids, self._offset = self._make_ids(), self._top
+            self._ids = self._make_ids()
+            self._relinker.restart()
         usable = [i for i, box in enumerate(boxes) if box is not None and box[2] > box[0] and box[3] > box[1]]
         raw = self._ids(np.array([boxes[i] for i in usable], float).reshape(-1, 4),
                         np.array([scores[i] for i in usable], float), frame_index)
+        ours = self._relinker(list(raw), [boxes[i] for i in usable], frame_index)
         track_ids: list[int | None] = [None] * len(boxes)
-        for i, tracker_id in zip(usable, raw):
-            if tracker_id >= 0:
-                track_ids[i] = int(tracker_id) + 1 + self._offset
-                self._top = max(self._top, track_ids[i])
+        for i, our_id in zip(usable, ours):
+            track_ids[i] = our_id
         return track_ids
 
     def _track_detections(self, result: DetectionResult, frame_index: int) -> DetectionResult:
