@@ -105,10 +105,10 @@ def test_a_repeated_output_is_not_tracked_twice():
 def test_new_objects_wait_for_a_second_sighting_and_ids_are_never_given_again():
     tracker = ObjectTracker()
     seen = []
-    for frame in range(3):
-        out = tracker(_output(_detections(_square(0), _square(200, 200)), frame))
+    for frame in range(3):  # two objects and a box of no area (kept, never tracked)
+        out = tracker(_output(_detections(_square(0), _square(200, 200), (300, 300, 300, 310)), frame))
         seen.append([d.track_id for d in out.result.detections])
-    assert seen[0] == [None, None] and seen[1] == seen[2] and set(seen[1]) == {1, 2}
+    assert seen[0] == [None] * 3 and seen[1] == seen[2] and seen[1][2] is None and set(seen[1][:2]) == {1, 2}
     # lost for longer than LOST_FRAMES, then back where it was: a new object with a new id
     late = 2 + LOST_FRAMES + 5
     for frame in (late, late + 1):

@@ -111,7 +111,7 @@ class ObjectTracker:
         if self._last is not None and frame_index < self._last.frame_index:
             self._ids = self._make_ids()
             self._relinker.restart()
-        usable = [i for i, box in enumerate(boxes) if box is not None and box[2] > box[0] and box[3] > box[1]]
+        usable = [i for i, box in enumerate(boxes) if box is not None]  # an empty mask has no box
         raw = self._ids(np.array([boxes[i] for i in usable], float).reshape(-1, 4),
                         np.array([scores[i] for i in usable], float), frame_index)
         ours = self._relinker(list(raw), [boxes[i] for i in usable], frame_index)
