@@ -126,18 +126,19 @@ def make_clip(n_objects: int = 10, n_frames: int = 300, size_wh: tuple[int, int]
 
 
 class ClipSource(FrameSource):
-    """A clip's frames as a file-like source; step > 1 keeps every step-th frame only, with its own index
-    (the gaps a live run's skipping leaves)."""
+    """A clip's frames as a file-like source; indices: only those frames, each with its own index (the
+    gaps a live run's skipping leaves); default all."""
 
-    def __init__(self, clip: Clip, step: int = 1):
-        self.clip, self.step = clip, step
+    def __init__(self, clip: Clip, indices=None):
+        self.clip = clip
+        self.indices = list(range(len(clip.frames)) if indices is None else indices)
         h, w = clip.frames[0].shape[:2]
-        count = len(range(0, len(clip.frames), step))
-        self.info = SourceInfo(name="synthetic clip", is_live=False, fps=clip.fps, frame_count=count, size_wh=(w, h))
+        self.info = SourceInfo(name="synthetic clip", is_live=False, fps=clip.fps, frame_count=len(self.indices),
+                               size_wh=(w, h))
         self._closed = False
 
     def frames(self):
-        for index in range(0, len(self.clip.frames), self.step):
+        for index in self.indices:
             if self._closed:
                 return
             yield Frame(self.clip.frames[index], index, index / self.clip.fps, time.monotonic())

@@ -4,8 +4,8 @@ ObjectTracker gives each detection (and each instance/panoptic segment, by its m
 through ByteTrack from Roboflow's `trackers` package (pip install 'livevision[track]'; chosen by
 measurement, see BENCHMARKS.md, "Tracking"):
 
-- Ids are positive ints, stable while the tracker follows the object; a new object gets a new id and
-  an id is never given again within the stream.
+- Ids are positive ints, stable while the tracker follows the object; a new object gets a new id, and
+  an id whose object is gone (lost for more than LOST_FRAMES source frames) is never given again.
 - An object gets an id once ByteTrack has matched it in two updates in a row; until then (its first
   update, or a detection it matched to no track) its track_id is None. Nothing is dropped: every
   detection and segment of the model's output is in the tracked output, in the same order.
