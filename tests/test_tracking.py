@@ -18,7 +18,7 @@ from livevision.errors import MissingDependencyError, UsageError
 from livevision.models.registry import DEFAULT_MODELS
 from livevision.objects.metrics import score
 from livevision.objects.synthetic import ClipSource, ColourDetector, make_clip
-from livevision.objects.tracking import LOST_FRAMES, ByteTrackIds, ObjectTracker
+from livevision.objects.tracking import LOST_FRAMES, ByteTrackIds, detection_tracker, segment_tracker
 from livevision.stream import Stream
 from livevision.types import Detection, DetectionResult, Segment, SegmentationResult, Task
 
@@ -79,7 +79,7 @@ def test_ids_survive_a_crossing_and_an_occlusion_through_a_stream():
 def test_ids_survive_irregular_frame_gaps():
     # the live modes skip frames: a fast object (10 px a frame, 20 px wide) seen on frames 0 to 9, then on
     # 13, 14, 18, 19, 23, 24, ... (a motion model that counts updates, not frames, loses it at each gap)
-    tracker = ObjectTracker(relink=False)  # the tracker's own motion model, over the gaps
+    tracker = detection_tracker(relink=False)  # the tracker's own motion model, over the gaps
     ids = set()
     for frame in list(range(10)) + [f for start in range(13, 70, 5) for f in (start, start + 1)]:
         out = tracker(_output(_detections(_square(10.0 * frame)), frame))
@@ -94,7 +94,7 @@ def test_a_repeated_output_is_not_tracked_twice():
         ids = ByteTrackIds()
         return lambda *args: calls.append(args[2]) or ids(*args)
 
-    tracker = ObjectTracker(make_ids=make_ids)
+    tracker = detection_tracker(make_ids=make_ids)
     first = tracker(_output(_detections(_square(0)), 0))
     again = _output(_detections(_square(0)), 0)  # the live modes show one output with several frames
     assert tracker(again) is first and calls == [0]
@@ -103,7 +103,7 @@ def test_a_repeated_output_is_not_tracked_twice():
 
 
 def test_new_objects_wait_for_a_second_sighting_and_ids_are_never_given_again():
-    tracker = ObjectTracker()
+    tracker = detection_tracker()
     seen = []
     for frame in range(3):  # two objects and a box of no area (kept, never tracked)
         out = tracker(_output(_detections(_square(0), _square(200, 200), (300, 300, 300, 310)), frame))
@@ -152,7 +152,7 @@ def test_instance_and_panoptic_segments_get_ids_through_a_stream(kind):
 
 def test_semantic_segmentation_and_untracked_streams_pass_through():
     semantic = _output(_segments(0, "semantic"), 0)
-    assert ObjectTracker()(semantic) is semantic
+    assert segment_tracker()(semantic) is semantic
     with Stream(FakeSource(3), {"segmentation": _MovingSegments("instance")}, "every") as stream:
         assert Task.SEGMENTATION not in stream.steps
         assert all(s.track_id is None for packet in stream for s in packet.result.segments)

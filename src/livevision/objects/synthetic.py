@@ -44,18 +44,18 @@ class _Shape:
     colour: tuple[int, int, int]
 
 
-def _shapes(n_objects: int, size_wh: tuple[int, int], rng: np.random.Generator) -> list[_Shape]:
+def _shapes(n_objects: int, size_wh: tuple[int, int], rng: np.random.Generator, speed: float) -> list[_Shape]:
     w, h = size_wh
     shapes = []
     for i in range(n_objects):
         if i < 2:  # a guaranteed head-on crossing through the middle
             centre = np.array([w * (0.15 if i == 0 else 0.85), h * 0.5])
-            velocity = np.array([3.0 if i == 0 else -3.0, 0.0])
+            velocity = np.array([3.0 if i == 0 else -3.0, 0.0]) * speed
             turn = 0.0
         else:
             centre = rng.uniform([0.1 * w, 0.1 * h], [0.9 * w, 0.9 * h])  # inside for half <= 0.1 * h
             angle = rng.uniform(0, 2 * np.pi)
-            velocity = rng.uniform(1.5, 4.0) * np.array([np.cos(angle), np.sin(angle)])
+            velocity = rng.uniform(1.5, 4.0) * speed * np.array([np.cos(angle), np.sin(angle)])
             turn = float(rng.choice([0.0, rng.uniform(-0.03, 0.03)]))
         shapes.append(_Shape(centre, velocity, turn, int(rng.integers(10, 16)), bool(i % 2),
                              PALETTE[i % len(PALETTE)]))
@@ -100,13 +100,14 @@ def _move(shape: _Shape, size_wh: tuple[int, int]) -> None:
 
 
 def make_clip(n_objects: int = 10, n_frames: int = 300, size_wh: tuple[int, int] = (640, 360), *,
-              occluder: bool = True, seed: int = 0) -> Clip:
-    """A clip of n_objects shapes over n_frames frames; occluder: a grey vertical bar (40 px wide, wider
-    than any shape) in the middle third that hides what passes behind it."""
+              occluder: bool = True, speed: float = 1.0, seed: int = 0) -> Clip:
+    """A clip of n_objects shapes over n_frames frames, moving 1.5 to 4 pixels a frame times `speed`;
+    occluder: a grey vertical bar (40 px wide, wider than any shape) in the middle third that hides what
+    passes behind it."""
     if n_objects < 1 or n_frames < 1:
         raise ValueError("a synthetic clip needs at least one object and one frame")
     rng = np.random.default_rng(seed)
-    shapes = _shapes(n_objects, size_wh, rng)
+    shapes = _shapes(n_objects, size_wh, rng, speed)
     w, h = size_wh
     bar = (int(w * 0.4), int(w * 0.4) + 40)
     frames, truth = [], []

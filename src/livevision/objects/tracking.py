@@ -29,7 +29,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import MissingDependencyError
-from ..types import DetectionResult, SegmentationKind, SegmentationResult
+from ..types import SegmentationKind
 from .relink import Relinker
 
 #: The frame rate frame indices are converted to time with (the tracker's units: one frame = 1 / 30 s).
@@ -83,14 +83,19 @@ def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
 
 class ObjectTracker:
     """One task's tracker in one Stream (tasks.base.TaskDefinition.stream_step): TaskOutput -> the same
-    output with track_id set on its detections or instance/panoptic segments (see the module for the
-    rules). Other results (semantic segmentation, anything a custom model returns) pass through.
+    output with track_id set on the objects of its result (see the module for the rules). The task says
+    where they are (detection_tracker, segment_tracker): `field`, the result's tuple of objects (each a
+    dataclass with a score and a track_id); `box_of`, an object's box (None: it has none, and no id);
+    `tracks`, whether a result's objects are tracked (semantic segmentation: not). A result without
+    `field` (a custom model's) passes through.
 
     make_ids: makes the tracker, a callable (boxes, scores, frame_index) -> ids from 0, -1 for none
     (default ByteTrackIds); made again, our ids going on, when the frames start over. relink: a new
     track may continue a lost one's id (livevision.objects.relink); False: ids are the tracker's."""
 
-    def __init__(self, make_ids=ByteTrackIds, relink: bool = True):
+    def __init__(self, field: str, box_of, tracks=lambda result: True, *, make_ids=ByteTrackIds,
+                 relink: bool = True):
+        self.field, self.box_of, self.tracks = field, box_of, tracks
         self._make_ids = make_ids
         self._ids = make_ids()
         self._relinker = Relinker(LOST_FRAMES, relink)
@@ -100,10 +105,11 @@ class ObjectTracker:
         if self._last is not None and self._last.frame_index == output.frame_index:
             return self._last
         result = output.result
-        if isinstance(result, DetectionResult):
-            output = replace(output, result=self._track_detections(result, output.frame_index))
-        elif isinstance(result, SegmentationResult) and result.kind is not SegmentationKind.SEMANTIC:
-            output = replace(output, result=self._track_segments(result, output.frame_index))
+        objects = getattr(result, self.field, None)
+        if objects is not None and self.tracks(result):
+            ids = self._assign([self.box_of(o) for o in objects], [o.score for o in objects], output.frame_index)
+            tracked = tuple(replace(o, track_id=i) for o, i in zip(objects, ids))
+            output = replace(output, result=replace(result, **{self.field: tracked}))
         self._last = output
         return output
 
@@ -120,12 +126,14 @@ class ObjectTracker:
             track_ids[i] = our_id
         return track_ids
 
-    def _track_detections(self, result: DetectionResult, frame_index: int) -> DetectionResult:
-        dets = result.detections
-        ids = self._assign([d.box for d in dets], [d.score for d in dets], frame_index)
-        return replace(result, detections=tuple(replace(d, track_id=i) for d, i in zip(dets, ids)))
 
-    def _track_segments(self, result: SegmentationResult, frame_index: int) -> SegmentationResult:
-        segs = result.segments
-        ids = self._assign([mask_box(s.mask) for s in segs], [s.score for s in segs], frame_index)
-        return replace(result, segments=tuple(replace(s, track_id=i) for s, i in zip(segs, ids)))
+def detection_tracker(**options) -> ObjectTracker:
+    """The detection task's tracker: a DetectionResult's detections, by their boxes. options: ObjectTracker's."""
+    return ObjectTracker("detections", lambda detection: detection.box, **options)
+
+
+def segment_tracker(**options) -> ObjectTracker:
+    """The segmentation task's tracker: an instance or panoptic SegmentationResult's segments, by their masks'
+    boxes; semantic results pass through. options: ObjectTracker's."""
+    return ObjectTracker("segments", lambda segment: mask_box(segment.mask),
+                         lambda result: result.kind is not SegmentationKind.SEMANTIC, **options)

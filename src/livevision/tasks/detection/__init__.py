@@ -71,6 +71,6 @@ class DetectionTask(TaskDefinition):
     def stream_step(self, stream):
         if not stream.track:
             return None
-        from ...objects.tracking import ObjectTracker
+        from ...objects.tracking import detection_tracker
 
-        return ObjectTracker()
+        return detection_tracker()

@@ -70,6 +70,6 @@ class SegmentationTask(TaskDefinition):
     def stream_step(self, stream):
         if not stream.track:
             return None
-        from ...objects.tracking import ObjectTracker
+        from ...objects.tracking import segment_tracker
 
-        return ObjectTracker()
+        return segment_tracker()
