@@ -2,8 +2,8 @@
 (livevision.objects.synthetic) through a Stream, and the cost of a tracking step, written to
 BENCHMARKS.md between its `<!-- tracking:begin -->` / `<!-- tracking:end -->` markers.
 
-Quality: the clip's frames (every frame, or every 2nd / 3rd with their own indices: the gaps a live run's
-skipping leaves) through Stream(..., {"detection": ColourDetector()}, "every", track=True), the
+Quality: the clip's frames (every frame, every 2nd / 3rd, or gaps of 1 to 4 frames at random, each with its
+own index: the gaps a live run's skipping leaves) through Stream(..., {"detection": ColourDetector()}, "every", track=True), the
 detection step swapped for each candidate, each with and without our relinking
 (livevision.objects.relink); IDF1, MOTA and ID switches over the frames processed.
 Cost: median time of one tracking step (ObjectTracker on a DetectionResult) for 10 and 100 objects

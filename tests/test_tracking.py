@@ -17,6 +17,7 @@ from livevision.engine.running import TaskOutput
 from livevision.errors import MissingDependencyError, UsageError
 from livevision.models.registry import DEFAULT_MODELS
 from livevision.objects.metrics import score
+from livevision.objects.relink import Relinker
 from livevision.objects.synthetic import ClipSource, ColourDetector, make_clip
 from livevision.objects.tracking import LOST_FRAMES, ByteTrackIds, detection_tracker, segment_tracker
 from livevision.stream import Stream
@@ -118,6 +119,16 @@ def test_new_objects_wait_for_a_second_sighting_and_ids_are_never_given_again():
     for frame in (0, 1):
         out = tracker(_output(_detections(_square(0)), frame))
     assert out.result.detections[0].track_id == 4
+
+
+def test_a_new_track_continues_a_lost_id_where_its_motion_leads():
+    relink = Relinker(max_lost_frames=30)
+    for frame in range(6):  # tracker id 0 -> our 1, moving 5 px a frame; tracker id 1 -> our 2, still
+        assert relink([0, 1], [_square(5.0 * frame), _square(300)], frame) == [1, 2]
+    # lost from frame 6; at frame 12 the tracker starts id 5 where id 1's motion leads, id 6 far away
+    assert relink([5, 6, 1], [_square(61), _square(150, 150), _square(300)], 12) == [1, 3, 2]
+    # a new track next to an id seen in the same frame does not take that id (no id twice in a frame)
+    assert relink([5, 7], [_square(66), _square(68)], 13) == [1, 4]
 
 
 def _segments(x: int, kind: str = "instance") -> SegmentationResult:
