@@ -4,8 +4,9 @@ BENCHMARKS.md between its `<!-- tracking:begin -->` / `<!-- tracking:end -->` ma
 
 Quality: the clip's frames (every frame, every 2nd / 3rd, or gaps of 1 to 4 frames at random, each with its
 own index: the gaps a live run's skipping leaves) through
-Stream(..., {"detection": ColourDetector()}, "every", track=True), the detection step swapped for each candidate, each with and without our relinking
-(livevision.objects.relink); IDF1, MOTA and ID switches over the frames processed.
+Stream(..., {"detection": ColourDetector()}, "every", track=True), the detection step swapped for each
+candidate, each with and without our relinking (livevision.objects.relink); IDF1, MOTA and ID switches over
+the frames processed.
 Cost: median time of one tracking step (ObjectTracker on a DetectionResult) for 10 and 100 objects
 moving about, beside the colour detector's own time on a frame.
 
