@@ -15,8 +15,8 @@ from livevision.tasks.base import TaskDefinition
 from livevision.types import ClassificationResult, Task, TaskOutput
 
 PACKAGE = Path(registry.__file__).resolve().parents[1]
-RESULT_OR_HEAD = re.compile(r"isinstance\([^)]*\b(DepthResult|ClassificationResult|SegmentationResult|DetectionResult|Segment|Detection|"
-                            r"DepthHead|ClassificationHead|SegmentationHead|DetectionHead)\b")
+RESULT_OR_HEAD = re.compile(r"isinstance\([^)]*\b(DepthResult|ClassificationResult|SegmentationResult|DetectionResult|"
+                            r"Segment|Detection|DepthHead|ClassificationHead|SegmentationHead|DetectionHead)\b")
 
 
 def test_no_layer_outside_the_task_packages_switches_on_result_types():

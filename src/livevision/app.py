@@ -44,7 +44,7 @@ def draw_order(tasks) -> list[Task]:
 def _model_kwargs(model: ModelOptions) -> dict:
     """ModelOptions as Stream.open's keywords: the LoadOptions whole, the per-task values by task."""
     return dict(model=model.models or None, load=model.load_options, input_size=model.input_size or None,
-                options=model.postprocess, depth_stabilize=model.depth_stabilize)
+                options=model.postprocess, depth_stabilize=model.depth_stabilize, track=model.track)
 
 
 def default_view(tasks) -> ViewMode:

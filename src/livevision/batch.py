@@ -166,7 +166,8 @@ class Worker:
             stack.callback(opened.close)
             check_outputs(options, opened.info)
             stream = Stream(opened, {t: self.models[t] for t in options.tasks}, Pacing.EVERY, max_fps=src.max_fps,
-                            rates=src.rates or None, depth_stabilize=options.model.depth_stabilize)
+                            rates=src.rates or None, depth_stabilize=options.model.depth_stabilize,
+                            track=options.model.track)
             if out.arrays is not None and out.depth_format == "ply":
                 check_metric_depth(stream)
             names = {t: getattr(m, "name", type(m).__name__) for t, m in stream.models.items()}

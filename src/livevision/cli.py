@@ -202,7 +202,7 @@ def _model_options(args: argparse.Namespace, tasks):
         batch=args.batch, live=True), spell=cli_flag)
     return ModelOptions(models=_task_values(args.model, tasks, "--model", str), load_options=load,
                         input_size=_task_values(args.input_size, tasks, "--input-size", int),
-                        depth_stabilize=args.depth_stabilize, postprocess=postprocess)
+                        depth_stabilize=args.depth_stabilize, track=args.track, postprocess=postprocess)
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:

@@ -230,6 +230,9 @@ def _add_model_arguments(parser) -> None:
                         help="depth values over time: align (scale and shift fitted to the previous frame), "
                         "smooth (align, then a motion-aware moving average) or off; default auto: smooth in "
                         "the live modes, align for files, off for one image")
+    tuning.add_argument("--track", action="store_true",
+                        help="give detected objects and instance/panoptic segments an id that persists over "
+                        "frames (ByteTrack; pip install 'livevision[track]')")
     tuning.add_argument("--batch", default="auto", metavar="N|auto",
                         help="every mode: run up to N consecutive frames through the model as one batch "
                         "(default auto: 1 on the CPU, where batching measured no faster; measured on a GPU)")

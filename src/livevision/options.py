@@ -291,6 +291,7 @@ class ModelOptions:
     input_size: dict = field(default_factory=dict)  # {Task: short side in pixels}
     postprocess: PostprocessOptions = PostprocessOptions()
     depth_stabilize: str = "auto"  # off, align, smooth; auto: see livevision.tasks.depth.stabilize
+    track: bool = False  # track ids on detections and instance/panoptic segments (livevision.objects.tracking)
 
     def load(self, tasks) -> dict:
         """The models, loaded as a run loads them (Stream.open): for runs handed them ready."""

@@ -162,6 +162,9 @@ class Stream:
         position through this camera: CameraIntrinsics in pixels at the source's resolution, or a
         horizontal field of view in degrees; None: a 60 degree field of view. `object_depth` is that
         step (None when the tasks do not call for it).
+    track: give detections and instance/panoptic segments a track_id that persists over frames
+        (livevision.objects.tracking; needs `pip install 'livevision[track]'`); semantic segmentation and
+        the other tasks are unchanged.
 
     A Stream runs once: iterate it, then make a new one (a second iteration is an error). Use it as a
     context manager, or call close(), to end the run and release the source early. A Stream owns its
@@ -171,7 +174,7 @@ class Stream:
     def __init__(self, source, models: Mapping, pacing=None, *, max_fps=None, rates=None,
                  clock: Clock | None = None, threaded: bool = True,
                  reconnect: "ReconnectPolicy | bool | None" = None, depth_stabilize: str = "auto",
-                 camera: "CameraIntrinsics | float | None" = None):
+                 camera: "CameraIntrinsics | float | None" = None, track: bool = False):
         if not isinstance(models, Mapping) or not models:
             raise UsageError("Stream(source, models, pacing) takes ready models by task, such as {'depth': "
                              "predictor}; to load them from names use Stream.open(source, task, model=...)")
@@ -195,8 +198,13 @@ class Stream:
         self.threaded = threaded
         self.stats = Telemetry(self.clock.now)
         self.depth_stabilize = depth_stabilize
-        # each task's step on its outputs as they leave (depth: stabilized over time), by task
-        self.steps = {t: step for t in self.tasks if (step := definition(t).stream_step(self)) is not None}
+        self.track = track
+        # each task's step on its outputs as they leave (depth: stabilized over time, objects tracked), by task
+        try:
+            self.steps = {t: step for t in self.tasks if (step := definition(t).stream_step(self)) is not None}
+        except BaseException:  # a missing dependency (tracking)
+            self.source.close()
+            raise
         self._stop: threading.Event | None = None
         self._ended = threading.Event()  # the iteration has ended and its threads with it
         # The one iteration, once started: a weak reference, so that a caller who breaks out of a for
@@ -206,8 +214,8 @@ class Stream:
     @classmethod
     def open(cls, source, task="depth", *, model=None, models=None, pacing=None, max_fps=None, rates=None,
              clock: Clock | None = None, threaded: bool = True, reconnect: "ReconnectPolicy | bool | None" = None,
-             depth_stabilize: str = "auto", camera: "CameraIntrinsics | float | None" = None, options=None,
-             input_size=None, load: LoadOptions | None = None, **load_kwargs) -> "Stream":
+             depth_stabilize: str = "auto", camera: "CameraIntrinsics | float | None" = None, track: bool = False,
+             options=None, input_size=None, load: LoadOptions | None = None, **load_kwargs) -> "Stream":
         """A Stream from specs: the options are parsed and the source opened first (a bad one fails
         before any model loads), then each task's model is loaded.
 
@@ -244,7 +252,7 @@ class Stream:
                 ready.update(load_models(to_load, {t: v for t, v in wanted.items() if t in to_load},
                                          options=per_task, input_size=sizes, load=load))
             return cls(opened, {t: ready[t] for t in tasks}, pacing, max_fps=max_fps, rates=rates, clock=clock,
-                       threaded=threaded, depth_stabilize=depth_stabilize, camera=camera)
+                       threaded=threaded, depth_stabilize=depth_stabilize, camera=camera, track=track)
         except BaseException:
             opened.close()
             raise

@@ -117,6 +117,11 @@ class TaskDefinition:
         raise NotImplementedError(f"{self.task} results hold no objects")
 
     def stream_step(self, stream) -> "Callable[[TaskOutput], TaskOutput] | None":
-        """A step every output of this task goes through as it leaves a Stream (depth: stabilized over
-        time), or None."""
+        """A step every output of this task goes through as it leaves a Stream, or None: a task with
+        objects tracks them in a Stream(track=True) (livevision.objects.tracking); depth stabilizes its
+        values over time."""
+        if self.has_objects and getattr(stream, "track", False):
+            from ..objects.tracking import ObjectTracker
+
+            return ObjectTracker(self)
         return None
