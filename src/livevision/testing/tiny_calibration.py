@@ -11,6 +11,8 @@ import math
 
 import torch
 
+from .tiny_detection_calibration import calibrate_detection
+
 
 def reference_images(count: int, generator: torch.Generator, size=(160, 120)) -> list:
     """Smooth random RGB PIL images (blurred-photo-like), ``size`` = (width, height)."""
@@ -255,5 +257,7 @@ def make_non_degenerate(task: str, name: str, model: torch.nn.Module, generator:
         _calibrate_classifier(model, pixel_values)
     elif task == "depth":
         calibrate_depth(name, model, pixel_values)
+    elif task == "detection":
+        calibrate_detection(model, pixel_values, generator)
     else:
         _calibrate_segmentation(name, model, pixel_values, generator)

@@ -1,0 +1,121 @@
+"""Non-degenerate outputs for the tiny object detectors (``tiny_detection``), used by ``tiny_calibration``.
+
+With random weights every query of a DETR-style model sees nearly the same features: all queries give the
+same class and box, and the scores sit all below or all above transformers' default threshold 0.5. Here, on
+the reference images: norms are reset to identity (transformers' inits shrink some to ~0, so RT-DETR's
+feature maps are constant and its query selection ties), YOLOS's detection tokens get distinct values, the
+class and box heads read the directions in which queries differ, and the class bias is shifted until a few
+queries per image pass 0.5 -- with no score within ``THRESHOLD_MARGIN`` of it, so a parity test of the
+post-processing is never decided by float noise.
+"""
+
+from __future__ import annotations
+
+import torch
+
+THRESHOLD = 0.5  # transformers' default for post_process_object_detection and the pipeline
+THRESHOLD_MARGIN = 1e-3
+_SOFTMAX_TYPES = ("detr", "table-transformer", "yolos")  # a "no object" class, softmax scores
+_TARGET_PER_IMAGE = 5.0  # detections per reference image
+# std of the class logits over queries: softmax scores need a peak among the classes to pass 0.5
+_CLASS_SPREAD = {"softmax": 4.0, "sigmoid": 2.0}
+
+
+def detection_scores(model_type: str, logits: torch.Tensor) -> torch.Tensor:
+    """Per image, the scores transformers' post_process_object_detection thresholds (batch, candidates)."""
+    if model_type in _SOFTMAX_TYPES:
+        return logits.softmax(-1)[..., :-1].max(-1).values
+    scores = logits.sigmoid().flatten(1)
+    # Conditional / Deformable DETR keep the top 100 (query, class) pairs, RT-DETR and D-FINE num_queries
+    keep = logits.shape[1] if model_type.startswith(("rt_detr", "d_fine")) else 100
+    return scores.topk(min(keep, scores.shape[1]), dim=1).values
+
+
+def _reset_norms(model: torch.nn.Module) -> None:
+    for module in model.modules():
+        if "norm" not in type(module).__name__.lower():
+            continue
+        weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+        if isinstance(weight, torch.Tensor) and weight.dim() == 1:
+            weight.fill_(1.0)
+        if isinstance(bias, torch.Tensor) and bias.dim() == 1:
+            bias.zero_()
+
+
+def _head(model: torch.nn.Module, word: str, out_features: tuple[int, ...]) -> torch.nn.Linear:
+    """The last Linear named with `word` (class / bbox) whose output size is one of out_features."""
+    found = [m for name, m in model.named_modules() if word in name and isinstance(m, torch.nn.Linear)
+             and m.out_features in out_features and "enc_" not in name]
+    if not found:
+        raise RuntimeError(f"no {word} head in {type(model).__name__}")
+    return found[-1]
+
+
+def _head_input(model, head, pixel_values) -> torch.Tensor:
+    captured = []
+    hook = head.register_forward_pre_hook(lambda m, args: captured.append(args[0]))
+    try:
+        model(pixel_values=pixel_values)
+    finally:
+        hook.remove()
+    return captured[-1]  # the last call: the final decoder layer's (or the only) one
+
+
+def _read_query_differences(model, head, pixel_values, generator, spread: float) -> None:
+    """Make `head` a random mix of the top principal directions in which queries of one image differ,
+    centred over the reference images, its output scaled to std `spread`."""
+    hidden = _head_input(model, head, pixel_values).flatten(0, -2).reshape(pixel_values.shape[0], -1,
+                                                                            head.in_features)
+    within = (hidden - hidden.mean(dim=1, keepdim=True)).flatten(0, 1)
+    basis = torch.linalg.svd(within, full_matrices=False)[2][:4]
+    head.weight.copy_(torch.randn((head.out_features, basis.shape[0]), generator=generator) @ basis)
+    out = within @ head.weight.T
+    head.weight.mul_(spread / max(float(out.std()), 1e-6))
+    head.bias.copy_(-(hidden.flatten(0, 1).mean(dim=0) @ head.weight.T))
+
+
+def _shift_for_target(model, model_type, head, pixel_values) -> None:
+    """Shift the class logits (the no-object one the other way) until about _TARGET_PER_IMAGE scores per
+    image pass THRESHOLD, then nudge until none is within THRESHOLD_MARGIN of it."""
+    softmax = model_type in _SOFTMAX_TYPES
+    base = head.bias.clone()
+
+    def scores_at(shift: float) -> torch.Tensor:
+        bias = base.clone()
+        if softmax:
+            bias[-1] -= shift
+        else:
+            bias += shift
+        head.bias.copy_(bias)
+        return detection_scores(model_type, model(pixel_values=pixel_values).logits)
+
+    low, high = -20.0, 20.0
+    for _ in range(40):  # bisection: the count of passing scores grows with the shift
+        middle = (low + high) / 2
+        count = float((scores_at(middle) > THRESHOLD).sum()) / pixel_values.shape[0]
+        low, high = (middle, high) if count < _TARGET_PER_IMAGE else (low, middle)
+    shift = (low + high) / 2
+    for _ in range(100):
+        scores = scores_at(shift)
+        if float((scores - THRESHOLD).abs().min()) > THRESHOLD_MARGIN:
+            return
+        shift += 0.01
+    raise RuntimeError(f"{model_type}: no class bias keeps the scores away from {THRESHOLD}")
+
+
+@torch.no_grad()
+def calibrate_detection(model: torch.nn.Module, pixel_values: torch.Tensor, generator: torch.Generator) -> None:
+    """Give a tiny detector varied boxes and a few confident detections per reference image."""
+    model_type = model.config.model_type
+    _reset_norms(model)
+    embeddings = getattr(getattr(model, "vit", None), "embeddings", None)
+    if embeddings is not None:  # YOLOS: zero-initialised detection tokens and position embeddings
+        for parameter in (embeddings.detection_tokens, embeddings.position_embeddings, embeddings.cls_token):
+            parameter.copy_(torch.randn(parameter.shape, generator=generator))
+    num_labels = model.config.num_labels
+    if model_type not in ("rt_detr", "rt_detr_v2", "d_fine"):  # those refine boxes from varied anchors
+        _read_query_differences(model, _head(model, "bbox", (4,)), pixel_values, generator, 1.0)
+    head = _head(model, "class", (num_labels, num_labels + 1))
+    spread = _CLASS_SPREAD["softmax" if model_type in _SOFTMAX_TYPES else "sigmoid"]
+    _read_query_differences(model, head, pixel_values, generator, spread)
+    _shift_for_target(model, model_type, head, pixel_values)
