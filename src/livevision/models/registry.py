@@ -102,7 +102,7 @@ def _detector(profile: ModelProfile, input_size: str | None = None, fixed_size: 
     return ModelSpec(Task.DETECTION, BOX_OUTPUTS, profile, input_size, fixed_size)
 
 
-_ANCHORS = "is exported for its processor's fixed input size (anchors and position embeddings are traced at it)"
+_TRAINED_SIZE = "resizes every frame to the one input size it was trained at (its processor's height x width)"
 
 _MOBILEVIT = ModelProfile("mixed", None, INT8_STATIC, (INT8_STATIC, INT8_DYNAMIC))
 _ATTENTION = ModelProfile("transformer", None, INT8_DYNAMIC, (INT8_DYNAMIC,))  # MatMul, attention ORT cannot fuse
@@ -180,12 +180,11 @@ ARCHITECTURES: dict[tuple[str, Task], ModelSpec] = {
     ("conditional_detr", Task.DETECTION): _detector(_MIXED, "detr"),
     ("deformable_detr", Task.DETECTION): _detector(_MIXED, "detr"),  # + deformable attention
     ("table-transformer", Task.DETECTION): _detector(_MIXED, "detr"),
-    ("yolos", Task.DETECTION): _detector(_VIT_MIXED, "yolos"),  # a DeiT with detection tokens
-    # RT-DETR and D-FINE: their processor resizes to a fixed square, and the export traces the anchors and
-    # the encoder's position embeddings at that size
-    ("rt_detr", Task.DETECTION): _detector(_MIXED, fixed_size=_ANCHORS),
-    ("rt_detr_v2", Task.DETECTION): _detector(_MIXED, fixed_size=_ANCHORS),
-    ("d_fine", Task.DETECTION): _detector(_MIXED, fixed_size=_ANCHORS),
+    ("yolos", Task.DETECTION): _detector(_VIT_MIXED, "detr"),  # a DeiT with detection tokens
+    # RT-DETR and D-FINE: their processor resizes every frame to one fixed size (640x640)
+    ("rt_detr", Task.DETECTION): _detector(_MIXED, fixed_size=_TRAINED_SIZE),
+    ("rt_detr_v2", Task.DETECTION): _detector(_MIXED, fixed_size=_TRAINED_SIZE),
+    ("d_fine", Task.DETECTION): _detector(_MIXED, fixed_size=_TRAINED_SIZE),
     # SegFormer's MiT encoder with a classification head (nvidia/mit-b0); last, so that a SegFormer config
     # without a head class stays a segmentation model
     ("segformer", Task.CLASSIFICATION): _classifier(_VIT_MIXED),

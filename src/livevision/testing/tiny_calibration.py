@@ -258,6 +258,6 @@ def make_non_degenerate(task: str, name: str, model: torch.nn.Module, generator:
     elif task == "depth":
         calibrate_depth(name, model, pixel_values)
     elif task == "detection":
-        calibrate_detection(model, pixel_values, generator)
+        calibrate_detection(model, processor, generator)  # on its own images, one batch per size
     else:
         _calibrate_segmentation(name, model, pixel_values, generator)

@@ -16,9 +16,24 @@ import torch
 THRESHOLD = 0.5  # transformers' default for post_process_object_detection and the pipeline
 THRESHOLD_MARGIN = 1e-3
 _SOFTMAX_TYPES = ("detr", "table-transformer", "yolos")  # a "no object" class, softmax scores
-_TARGET_PER_IMAGE = 5.0  # detections per reference image
+_FEWEST_PER_IMAGE = 3  # detections on every reference image
+# The reference images: (seed, (width, height), count) -- 4:3, 3:4 and 16:9, one processor batch each (a
+# batch of different sizes would be padded, and the models would need the pixel mask).
+_REFERENCE = ((2026, (160, 120), 2), (2027, (120, 160), 2), (2028, (192, 108), 2))
 # std of the class logits over queries: softmax scores need a peak among the classes to pass 0.5
 _CLASS_SPREAD = {"softmax": 4.0, "sigmoid": 2.0}
+
+
+def detection_reference_images() -> list[list]:
+    """The images the tiny detectors are calibrated on: groups of PIL images, one size per group."""
+    from .tiny_calibration import reference_images
+
+    return [reference_images(count, torch.Generator().manual_seed(seed), size) for seed, size, count in _REFERENCE]
+
+
+def reference_batches(processor) -> list[torch.Tensor]:
+    """``pixel_values`` of each group of detection_reference_images, from the model's own processor."""
+    return [processor(group, return_tensors="pt")["pixel_values"] for group in detection_reference_images()]
 
 
 def detection_scores(model_type: str, logits: torch.Tensor) -> torch.Tensor:
@@ -51,22 +66,30 @@ def _head(model: torch.nn.Module, word: str, out_features: tuple[int, ...]) -> t
     return found[-1]
 
 
-def _head_input(model, head, pixel_values) -> torch.Tensor:
-    captured = []
-    hook = head.register_forward_pre_hook(lambda m, args: captured.append(args[0]))
-    try:
-        model(pixel_values=pixel_values)
-    finally:
-        hook.remove()
-    return captured[-1]  # the last call: the final decoder layer's (or the only) one
+def _head_input(model, head, batches) -> torch.Tensor:
+    """What `head` reads on each batch (its last call: the final decoder layer's), (images, queries, dim)."""
+    inputs = []
+    for pixel_values in batches:
+        captured = []
+        hook = head.register_forward_pre_hook(lambda m, args: captured.append(args[0]))
+        try:
+            model(pixel_values=pixel_values)
+        finally:
+            hook.remove()
+        inputs.append(captured[-1].reshape(pixel_values.shape[0], -1, head.in_features))
+    return torch.cat(inputs)
 
 
-def _read_query_differences(model, head, pixel_values, generator, spread: float) -> None:
+def _read_query_differences(model, head, batches, generator, spread: float) -> None:
     """Make `head` a random mix of the top principal directions in which queries of one image differ,
     centred over the reference images, its output scaled to std `spread`."""
-    hidden = _head_input(model, head, pixel_values).flatten(0, -2).reshape(pixel_values.shape[0], -1,
-                                                                            head.in_features)
-    within = (hidden - hidden.mean(dim=1, keepdim=True)).flatten(0, 1)
+    hidden = _head_input(model, head, batches)
+    means = hidden.mean(dim=1, keepdim=True)
+    within = (hidden - means).flatten(0, 1)
+    # Leave out the directions in which the images' mean features differ: every reference image then gets the
+    # same mean output, and so about as many detections as the others.
+    between = torch.linalg.svd(means.squeeze(1) - means.mean(dim=0), full_matrices=False)[2][: len(means) - 1]
+    within = within - (within @ between.T) @ between
     basis = torch.linalg.svd(within, full_matrices=False)[2][:4]
     head.weight.copy_(torch.randn((head.out_features, basis.shape[0]), generator=generator) @ basis)
     out = within @ head.weight.T
@@ -74,8 +97,8 @@ def _read_query_differences(model, head, pixel_values, generator, spread: float)
     head.bias.copy_(-(hidden.flatten(0, 1).mean(dim=0) @ head.weight.T))
 
 
-def _shift_for_target(model, model_type, head, pixel_values) -> None:
-    """Shift the class logits (the no-object one the other way) until about _TARGET_PER_IMAGE scores per
+def _shift_for_target(model, model_type, head, batches) -> None:
+    """Shift the class logits (the no-object one the other way) until _FEWEST_PER_IMAGE scores of every
     image pass THRESHOLD, then nudge until none is within THRESHOLD_MARGIN of it."""
     softmax = model_type in _SOFTMAX_TYPES
     base = head.bias.clone()
@@ -87,13 +110,13 @@ def _shift_for_target(model, model_type, head, pixel_values) -> None:
         else:
             bias += shift
         head.bias.copy_(bias)
-        return detection_scores(model_type, model(pixel_values=pixel_values).logits)
+        return torch.cat([detection_scores(model_type, model(pixel_values=b).logits) for b in batches])
 
     low, high = -20.0, 20.0
     for _ in range(40):  # bisection: the count of passing scores grows with the shift
         middle = (low + high) / 2
-        count = float((scores_at(middle) > THRESHOLD).sum()) / pixel_values.shape[0]
-        low, high = (middle, high) if count < _TARGET_PER_IMAGE else (low, middle)
+        fewest = int((scores_at(middle) > THRESHOLD).sum(dim=1).min())
+        low, high = (middle, high) if fewest < _FEWEST_PER_IMAGE else (low, middle)
     shift = (low + high) / 2
     for _ in range(100):
         scores = scores_at(shift)
@@ -104,8 +127,9 @@ def _shift_for_target(model, model_type, head, pixel_values) -> None:
 
 
 @torch.no_grad()
-def calibrate_detection(model: torch.nn.Module, pixel_values: torch.Tensor, generator: torch.Generator) -> None:
+def calibrate_detection(model: torch.nn.Module, processor, generator: torch.Generator) -> None:
     """Give a tiny detector varied boxes and a few confident detections per reference image."""
+    batches = reference_batches(processor)
     model_type = model.config.model_type
     _reset_norms(model)
     embeddings = getattr(getattr(model, "vit", None), "embeddings", None)
@@ -114,8 +138,8 @@ def calibrate_detection(model: torch.nn.Module, pixel_values: torch.Tensor, gene
             parameter.copy_(torch.randn(parameter.shape, generator=generator))
     num_labels = model.config.num_labels
     if model_type not in ("rt_detr", "rt_detr_v2", "d_fine"):  # those refine boxes from varied anchors
-        _read_query_differences(model, _head(model, "bbox", (4,)), pixel_values, generator, 1.0)
+        _read_query_differences(model, _head(model, "bbox", (4,)), batches, generator, 1.0)
     head = _head(model, "class", (num_labels, num_labels + 1))
     spread = _CLASS_SPREAD["softmax" if model_type in _SOFTMAX_TYPES else "sigmoid"]
-    _read_query_differences(model, head, pixel_values, generator, spread)
-    _shift_for_target(model, model_type, head, pixel_values)
+    _read_query_differences(model, head, batches, generator, spread)
+    _shift_for_target(model, model_type, head, batches)
