@@ -119,7 +119,7 @@ def test_input_size_scales_the_shortest_edge_of_detr_style_processors():
     yolos = {"image_processor_type": "YolosImageProcessor", "size": {"shortest_edge": 800, "longest_edge": 1333}}
     assert input_size_rule(yolos, {"model_type": "yolos"}).kind == "shortest_edge"
     rt_detr = {"model_type": "rt_detr", "architectures": ["RTDetrForObjectDetection"]}
-    with pytest.raises(UsageError, match="resizes every frame to the one input size it was trained at"):
+    with pytest.raises(UsageError, match="resizes every frame to the fixed size it was trained at"):
         with_input_size({"image_processor_type": "RTDetrImageProcessor"}, rt_detr, 320)
 
 

@@ -294,7 +294,7 @@ def test_tiny_model_builds_and_loads_with_auto_classes(name, tiny_model):
         assert torch.isfinite(depth).all() and (depth > 0).float().mean() > 0.95
         assert float(depth.std()) > 0.05 * float(depth.abs().mean())  # not a constant map
     elif task == "detection":  # test_detection_models checks the detections themselves
-        assert torch.isfinite(out.logits).all() and float(out.pred_boxes.std(dim=1).min()) > 0.01
+        assert torch.isfinite(out.logits).all() and float(out.pred_boxes.std(dim=1).mean()) > 0.05
     elif task == "classification":
         assert config.num_labels >= 5 and not config.id2label[0].startswith("LABEL_")
         logits = out.logits

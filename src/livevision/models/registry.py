@@ -102,7 +102,7 @@ def _detector(profile: ModelProfile, input_size: str | None = None, fixed_size: 
     return ModelSpec(Task.DETECTION, BOX_OUTPUTS, profile, input_size, fixed_size)
 
 
-_TRAINED_SIZE = "resizes every frame to the one input size it was trained at (its processor's height x width)"
+_TRAINED_SIZE = "resizes every frame to the fixed size it was trained at (its processor's height x width)"
 
 _MOBILEVIT = ModelProfile("mixed", None, INT8_STATIC, (INT8_STATIC, INT8_DYNAMIC))
 _ATTENTION = ModelProfile("transformer", None, INT8_DYNAMIC, (INT8_DYNAMIC,))  # MatMul, attention ORT cannot fuse
