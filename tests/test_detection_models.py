@@ -133,3 +133,16 @@ def test_legacy_detr_configs_and_a_fixed_pad_size():
     assert prepared.resized_hw == (100, 177)
     with pytest.raises(UnsupportedModelError, match="pad_size .* pixel mask"):
         build_preprocessor({"image_processor_type": "DetrImageProcessor", "pad_size": {"height": 96, "width": 96}})
+
+
+def test_deformable_detr_export_takes_feature_maps_one_pixel_high(tiny_model, exported):
+    """64 px high: the extra feature level (stride 64) is one pixel, where the traced ``linspace`` of the
+    encoder's reference points divided by zero (models/onnx_patches.DeformableDetrModelPatcher)."""
+    model = AutoModelForObjectDetection.from_pretrained(tiny_model("deformable_detr")).eval()
+    session = ort.InferenceSession(str(exported("deformable_detr").onnx_path), providers=["CPUExecutionProvider"])
+    pixels = np.random.default_rng(0).standard_normal((1, 3, 64, 96)).astype(np.float32)
+    with torch.no_grad():
+        out = model(pixel_values=torch.from_numpy(pixels))
+    logits, boxes = session.run(list(BOX_OUTPUTS), {"pixel_values": pixels})
+    np.testing.assert_allclose(logits, out.logits.numpy(), rtol=0, atol=1e-4 * max(1.0, float(out.logits.std())))
+    np.testing.assert_allclose(boxes, out.pred_boxes.numpy(), rtol=0, atol=1e-4)
