@@ -131,6 +131,12 @@ def test_legacy_detr_configs_and_a_fixed_pad_size():
         expected = hf_pixels(DetrImageProcessor(**legacy), bgr)
         np.testing.assert_array_equal(prepared.pixel_values, expected)
     assert prepared.resized_hw == (100, 177)
+    # capped, and the capped short side rounds to the frame's own: HF keeps the frame's size (10x151, not 10x149)
+    small = frame(10, 151, 4)
+    capped = {"feature_extractor_type": "DetrFeatureExtractor", "size": 100, "max_size": 150}
+    prepared = build_preprocessor(capped)(small)
+    np.testing.assert_array_equal(prepared.pixel_values, hf_pixels(DetrImageProcessor(size=100, max_size=150), small))
+    assert prepared.resized_hw == (10, 151)
     with pytest.raises(UnsupportedModelError, match="pad_size .* pixel mask"):
         build_preprocessor({"image_processor_type": "DetrImageProcessor", "pad_size": {"height": 96, "width": 96}})
 
