@@ -17,6 +17,7 @@ THRESHOLD = 0.5  # transformers' default for post_process_object_detection and t
 THRESHOLD_MARGIN = 1e-3
 _SOFTMAX_TYPES = ("detr", "table-transformer", "yolos")  # a "no object" class, softmax scores
 _FEWEST_PER_IMAGE = 3  # detections on every reference image
+_CLASS_OFFSETS = 2.0  # std of per-class logit offsets (sigmoid models)
 _MOST_PER_IMAGE = 20  # where the least shift allows it (Conditional DETR: up to 25)
 # The reference images: (seed, (width, height), count) -- 4:3, 3:4 and 16:9, one processor batch each (a
 # batch of different sizes would be padded, and the models would need the pixel mask).
@@ -148,4 +149,6 @@ def calibrate_detection(model: torch.nn.Module, processor, generator: torch.Gene
     head = _head(model, "class", (num_labels, num_labels + 1))
     spread = _CLASS_SPREAD["softmax" if model_type in _SOFTMAX_TYPES else "sigmoid"]
     _read_query_differences(model, head, batches, generator, spread)
+    if model_type not in _SOFTMAX_TYPES:  # per-class scores: some classes are rarer, not one query in every class
+        head.bias.add_(_CLASS_OFFSETS * torch.randn(head.bias.shape, generator=generator))
     _shift_for_target(model, model_type, head, batches)
