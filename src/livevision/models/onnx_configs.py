@@ -18,7 +18,10 @@ and width, and the output names Optimum uses for the task:
 * semantic segmentation heads Optimum lacks (``beit``, ``data2vec-vision``, ``mobilevit``, ``mobilevitv2``,
   ``upernet``): ``logits`` (batch, labels, height, width), as Optimum's SegFormer and DPT ones;
 * ``mask2former`` and ``maskformer``: ``class_queries_logits`` (batch, queries, labels + 1) and
-  ``masks_queries_logits`` (batch, queries, height / 4, width / 4).
+  ``masks_queries_logits`` (batch, queries, height / 4, width / 4);
+* object detection (``conditional_detr``, ``deformable_detr``; Optimum has DETR's, YOLOS's, RT-DETR's and
+  D-FINE's): ``logits`` (batch, queries, labels) and ``pred_boxes`` (batch, queries, 4), opset 16 and up
+  (grid_sample), Deformable DETR's attention made size-independent by onnx_patches.
 
 What the models' traced Python decisions need and how the patchers fix them: onnx_patches. The
 configs here trace at :func:`dummy_input_size` (Swin windows; see below) and use those patchers.
