@@ -346,7 +346,7 @@ def test_every_architecture_row_names_a_known_rule_or_is_a_classifier():
     from livevision.types import Task
 
     heads = {Task.CLASSIFICATION: "ForImageClassification", Task.SEGMENTATION: "ForSemanticSegmentation",
-             Task.DEPTH: "ForDepthEstimation"}
+             Task.DEPTH: "ForDepthEstimation", Task.DETECTION: "ForObjectDetection"}
     for (model_type, task), spec in ARCHITECTURES.items():
         assert spec.task is task, model_type
         if spec.input_size is None:

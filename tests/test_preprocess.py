@@ -78,7 +78,21 @@ CASES = [
     ("pvt-tiny-224", "PvtImageProcessor", dict(size={"height": 224, "width": 224}, resample=2, **IMAGENET_DEFAULT)),
     ("clip-vit-base-patch32", "CLIPImageProcessor", dict(
         size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}, resample=3, do_convert_rgb=True)),
+    # object detection
+    ("detr-resnet-50", "DetrImageProcessor", dict(
+        size={"shortest_edge": 800, "longest_edge": 1333}, resample=2, **IMAGENET_DEFAULT)),
+    ("conditional-detr-resnet-50", "ConditionalDetrImageProcessor", dict(
+        size={"shortest_edge": 800, "longest_edge": 1333}, resample=2, **IMAGENET_DEFAULT)),
+    ("deformable-detr", "DeformableDetrImageProcessor", dict(
+        size={"shortest_edge": 800, "longest_edge": 1333}, resample=2, **IMAGENET_DEFAULT)),
+    ("yolos-small", "YolosImageProcessor", dict(
+        size={"shortest_edge": 800, "longest_edge": 1333}, resample=2, **IMAGENET_DEFAULT)),
+    ("table-transformer-detection", "DetrImageProcessor", dict(size=800, max_size=800, **IMAGENET_DEFAULT)),
+    ("rtdetr_r18vd", "RTDetrImageProcessor", dict(size={"height": 640, "width": 640}, resample=2)),
     # Not real checkpoints: settings that exercise paths the ones above do not.
+    ("detr-max-height-width", "DetrImageProcessor", dict(size={"max_height": 300, "max_width": 400})),
+    ("yolos-shrunk-rounding", "YolosImageProcessor", dict(size={"shortest_edge": 90, "longest_edge": 150})),
+    ("detr-shrunk-int-size", "DetrImageProcessor", dict(size=100, do_pad=False)),
     ("maskformer-pad-size", "MaskFormerImageProcessor", dict(
         size={"shortest_edge": 256, "longest_edge": 512}, size_divisor=32, pad_size={"height": 512, "width": 544},
         **IMAGENET_DEFAULT)),

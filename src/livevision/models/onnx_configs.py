@@ -18,7 +18,10 @@ and width, and the output names Optimum uses for the task:
 * semantic segmentation heads Optimum lacks (``beit``, ``data2vec-vision``, ``mobilevit``, ``mobilevitv2``,
   ``upernet``): ``logits`` (batch, labels, height, width), as Optimum's SegFormer and DPT ones;
 * ``mask2former`` and ``maskformer``: ``class_queries_logits`` (batch, queries, labels + 1) and
-  ``masks_queries_logits`` (batch, queries, height / 4, width / 4).
+  ``masks_queries_logits`` (batch, queries, height / 4, width / 4);
+* object detection (``conditional_detr``, ``deformable_detr``; Optimum has DETR's, YOLOS's, RT-DETR's and
+  D-FINE's): ``logits`` (batch, queries, labels) and ``pred_boxes`` (batch, queries, 4), opset 16 and up
+  (grid_sample), Deformable DETR's attention made size-independent by onnx_patches.
 
 What the models' traced Python decisions need and how the patchers fix them: onnx_patches. The
 configs here trace at :func:`dummy_input_size` (Swin windows; see below) and use those patchers.
@@ -43,6 +46,7 @@ from optimum.utils import DEFAULT_DUMMY_SHAPES, DummyVisionInputGenerator, Norma
 
 from .onnx_patches import (
     AdaptivePoolModelPatcher,
+    DeformableDetrModelPatcher,
     DepthAnythingModelPatcher,
     Mask2FormerModelPatcher,
     MobileViTV2ModelPatcher,
@@ -56,7 +60,9 @@ __all__ = [
     "CUSTOM_MODEL_TYPES",
     "OVERRIDDEN_MODEL_TYPES",
     "DepthAnythingModelPatcher",
+    "DETECTION_MODEL_TYPES",
     "DepthAnythingOnnxConfig",
+    "DetectionOnnxConfig",
     "Mask2FormerModelPatcher",
     "Mask2FormerOnnxConfig",
     "MaskFormerOnnxConfig",
@@ -72,9 +78,12 @@ __all__ = [
 #: Not dinov2_with_registers: its position embeddings are resized with antialiased bicubic interpolation,
 #: which the ONNX exporter refuses (aten::_upsample_bicubic2d_aa).
 PLAIN_CLASSIFIER_TYPES: frozenset[str] = frozenset({"focalnet", "swiftformer", "ijepa", "pvt_v2"})
+#: Object detectors optimum-onnx 0.1.0 has no config for (it has DETR's, YOLOS's, RT-DETR's and D-FINE's).
+DETECTION_MODEL_TYPES: frozenset[str] = frozenset({"conditional_detr", "deformable_detr"})
 #: Model types optimum-onnx 0.1.0 has no export config for: they need ours.
 CUSTOM_MODEL_TYPES: frozenset[str] = frozenset(
     {"depth_anything", "zoedepth", "mask2former", "mobilevitv2", "upernet"} | PLAIN_CLASSIFIER_TYPES
+    | DETECTION_MODEL_TYPES
 )
 #: Model types Optimum can export, but whose export ours fixes (maskformer: Swin traced at 64x64).
 OVERRIDDEN_MODEL_TYPES: frozenset[str] = frozenset({"maskformer"})
@@ -128,6 +137,9 @@ def dummy_input_size(config: PretrainedConfig) -> tuple[int, int]:
         size = getattr(config, "image_size", 224)
         side = int(max(size) if isinstance(size, (list, tuple)) else size)
         return side, side
+    if model_type in DETECTION_MODEL_TYPES:
+        # any size works (the processors keep the aspect ratio); not square, and several backbone strides
+        return 96, 128
     if model_type == "upernet":
         backbone = config.backbone_config
         window = getattr(backbone, "window_size", None)
@@ -214,6 +226,23 @@ class ClassificationOnnxConfig(_CustomVisionOnnxConfig):
     ATOL_FOR_VALIDATION = 1e-4
 
 
+class DetectionOnnxConfig(_CustomVisionOnnxConfig):
+    """Conditional DETR and Deformable DETR (Optimum has DETR's, not theirs): ``logits`` (batch, queries,
+    labels) and ``pred_boxes`` (batch, queries, 4), from ``pixel_values`` alone (the pixel mask is all ones
+    for a single unpadded image). Deformable attention samples with grid_sample: opset 16 and up."""
+
+    ATOL_FOR_VALIDATION = 1e-4
+    DEFAULT_ONNX_OPSET = 16
+    _MODEL_PATCHER = DeformableDetrModelPatcher  # patches nothing in Conditional DETR
+
+    @property
+    def outputs(self) -> dict[str, dict[int, str]]:
+        return {
+            "logits": {0: "batch_size", 1: "num_queries"},
+            "pred_boxes": {0: "batch_size", 1: "num_queries"},
+        }
+
+
 class MobileViTV2OnnxConfig(SemanticSegmentationOnnxConfig):
     """MobileViTV2 (no Optimum config at all): its classifier and its DeepLabV3 semantic head."""
 
@@ -232,6 +261,7 @@ _CONFIG_CLASSES: dict[tuple[str, str], type[OnnxConfig]] = {
     ("mobilevitv2", _SEMANTIC): MobileViTV2OnnxConfig,
     ("mobilevitv2", "image-classification"): MobileViTV2OnnxConfig,
     **{(model_type, "image-classification"): ClassificationOnnxConfig for model_type in PLAIN_CLASSIFIER_TYPES},
+    **{(model_type, "object-detection"): DetectionOnnxConfig for model_type in DETECTION_MODEL_TYPES},
 }
 
 

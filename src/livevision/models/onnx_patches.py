@@ -24,6 +24,7 @@ change each; they are in place only for the duration of the export (and Optimum'
 
 from __future__ import annotations
 
+import functools
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -270,6 +271,53 @@ def _mask2former_deformable_attention_forward(
     output = multi_scale_deformable_attention(value, spatial_shapes_list, sampling_locations, attention_weights)
     output = self.output_proj(output)
     return output, attention_weights
+
+
+class DeformableDetrModelPatcher(_InstancePatcher):
+    """Make Deformable DETR's attention traceable at any input size.
+
+    ``DeformableDetrModel`` builds ``spatial_shapes`` with ``torch.as_tensor`` of the feature sizes: traced,
+    a constant of the dummy sizes, which the attention divides its sampling offsets by -- at another input
+    size the graph samples the wrong places (max |diff| ~2 on the tiny model's logits, no error). The
+    attention gets ``spatial_shapes`` rebuilt from the traced ``spatial_shapes_list`` instead. And the
+    encoder's reference points use ``arange`` instead of ``linspace``, which exports as a division by
+    ``steps - 1``: NaN for a feature map one pixel high or wide.
+    """
+
+    def patch_instances(self, model):
+        from transformers.models.deformable_detr import modeling_deformable_detr as ddetr
+
+        for module in model.modules():
+            if isinstance(module, ddetr.DeformableDetrMultiscaleDeformableAttention):
+                original = type(module).forward.__get__(module)
+                self._patch(module, "forward", functools.partial(_traced_spatial_shapes_forward, original))
+            elif isinstance(module, ddetr.DeformableDetrEncoder):
+                self._patch(module, "get_reference_points", _deformable_reference_points)
+
+
+def _traced_spatial_shapes_forward(original, hidden_states, *args, spatial_shapes=None, spatial_shapes_list=None,
+                                   **kwargs):
+    if spatial_shapes_list is not None:
+        spatial_shapes = _shape_tensor(list(spatial_shapes_list), hidden_states.device)
+    return original(hidden_states, *args, spatial_shapes=spatial_shapes, spatial_shapes_list=spatial_shapes_list,
+                    **kwargs)
+
+
+def _deformable_reference_points(spatial_shapes, valid_ratios, device):
+    """``DeformableDetrEncoder.get_reference_points`` (transformers 4.57) with ``arange(n) + 0.5`` for
+    ``linspace(0.5, n - 0.5, n)``."""
+    reference_points_list = []
+    for level, (height, width) in enumerate(spatial_shapes):
+        ref_y, ref_x = torch.meshgrid(
+            torch.arange(height, dtype=valid_ratios.dtype, device=device) + 0.5,
+            torch.arange(width, dtype=valid_ratios.dtype, device=device) + 0.5,
+            indexing="ij",
+        )
+        ref_y = ref_y.reshape(-1)[None] / (valid_ratios[:, None, level, 1] * height)
+        ref_x = ref_x.reshape(-1)[None] / (valid_ratios[:, None, level, 0] * width)
+        reference_points_list.append(torch.stack((ref_x, ref_y), -1))
+    reference_points = torch.cat(reference_points_list, 1)
+    return reference_points[:, :, None] * valid_ratios[:, None]
 
 
 class AdaptivePoolModelPatcher(_InstancePatcher):

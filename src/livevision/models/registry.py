@@ -24,6 +24,7 @@ DEFAULT_MODELS: dict[Task, str] = {
     Task.DEPTH: "depth-anything/Depth-Anything-V2-Small-hf",
     Task.CLASSIFICATION: "google/efficientnet-b0",
     Task.SEGMENTATION: "nvidia/segformer-b0-finetuned-ade-512-512",
+    Task.DETECTION: "PekingU/rtdetr_r18vd",  # real-time DETR
 }
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ DEFAULT_PROFILE = _MIXED  # an unknown model_type: measure both INT8 kinds
 DEPTH_OUTPUTS = ("predicted_depth",)
 LOGITS = ("logits",)  # classification, and per-pixel class logits (semantic segmentation)
 QUERY_OUTPUTS = ("class_queries_logits", "masks_queries_logits")  # MaskFormer / Mask2Former
+BOX_OUTPUTS = ("logits", "pred_boxes")  # object detection: class logits and boxes per query
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,12 @@ def _semantic(profile: ModelProfile, fixed_size: str) -> ModelSpec:
     """A per-pixel-logit segmentation head whose input size the export fixes (or was only validated at)."""
     return ModelSpec(Task.SEGMENTATION, LOGITS, profile, None, fixed_size)
 
+
+def _detector(profile: ModelProfile, input_size: str | None = None, fixed_size: str | None = None) -> ModelSpec:
+    return ModelSpec(Task.DETECTION, BOX_OUTPUTS, profile, input_size, fixed_size)
+
+
+_TRAINED_SIZE = "resizes every frame to the fixed size it was trained at (its processor's height x width)"
 
 _MOBILEVIT = ModelProfile("mixed", None, INT8_STATIC, (INT8_STATIC, INT8_DYNAMIC))
 _ATTENTION = ModelProfile("transformer", None, INT8_DYNAMIC, (INT8_DYNAMIC,))  # MatMul, attention ORT cannot fuse
@@ -166,6 +174,17 @@ ARCHITECTURES: dict[tuple[str, Task], ModelSpec] = {
     ("dpt", Task.SEGMENTATION): _semantic(_VIT_MIXED, "is exported for its fixed {size}x{size} input"),
     # ConvNeXt or Swin backbone + UperNet head (pyramid pooling: models/onnx_patches)
     ("upernet", Task.SEGMENTATION): _semantic(_MIXED, "is validated only at the fixed input size of its processor"),
+    # object detection. DETR family: CNN backbone + transformer; the processors keep the aspect ratio
+    # (shortest edge 800, longest 1333) and the exports take any size
+    ("detr", Task.DETECTION): _detector(_MIXED, "detr"),
+    ("conditional_detr", Task.DETECTION): _detector(_MIXED, "detr"),
+    ("deformable_detr", Task.DETECTION): _detector(_MIXED, "detr"),  # + deformable attention
+    ("table-transformer", Task.DETECTION): _detector(_MIXED, "detr"),
+    ("yolos", Task.DETECTION): _detector(_VIT_MIXED, "detr"),  # a DeiT with detection tokens
+    # RT-DETR and D-FINE: their processor resizes every frame to one fixed size (640x640)
+    ("rt_detr", Task.DETECTION): _detector(_MIXED, fixed_size=_TRAINED_SIZE),
+    ("rt_detr_v2", Task.DETECTION): _detector(_MIXED, fixed_size=_TRAINED_SIZE),
+    ("d_fine", Task.DETECTION): _detector(_MIXED, fixed_size=_TRAINED_SIZE),
     # SegFormer's MiT encoder with a classification head (nvidia/mit-b0); last, so that a SegFormer config
     # without a head class stays a segmentation model
     ("segformer", Task.CLASSIFICATION): _classifier(_VIT_MIXED),

@@ -14,6 +14,7 @@ glpn (GLPN)                 short side N, aspect kept (default: the frame's own 
 segformer (Segformer)       N x N input, the frame stretched (default 512)             any       32
 maskformer (MaskFormer)     shortest edge N, longest edge cap scaled with it           32        64
 mask2former (fixed h x w)   N x N input, the frame stretched (COCO: 384)               32        64
+DETR family, YOLOS          shortest edge N, longest edge cap scaled with it (800)     any       32
 ==========================  =========================================================  ========  ========
 
 The multiple is the processor's (``ensure_multiple_of``, ``size_divisor``) or, where it has none, what
@@ -49,7 +50,10 @@ Not supported, with the reason in the error: dpt-hybrid (MiDaS; its embeddings r
 for the training crop; a CNN classifier would run, but a classifier's crop is already small and it is
 validated only at its own), DPT with another backbone (not verified), and the semantic heads other than
 SegFormer's: BEiT / Data2Vec-vision (relative position biases), MobileViT(V2) and DPT (exported for their
-processor's fixed size), UperNet (validated only at its processor's size). Which row applies is the
+processor's fixed size), UperNet (validated only at its processor's size), and RT-DETR / D-FINE (their
+processors resize every frame to the one size they were trained at). DETR, Conditional / Deformable DETR,
+Table Transformer and YOLOS exports take any size (checked against PyTorch at several aspect ratios); YOLOS's
+processor rounds its sizes down to multiples of 16 itself. Which row applies is the
 model_type's row for the task its head class names (BEiT classifies and segments).
 """
 
@@ -241,6 +245,25 @@ def _mask_classification_rule(model_type, processor, cfg, config, name) -> Input
     return InputSizeRule(model_type, kind, default, multiple, _smallest(multiple), True)
 
 
+_DETR_PROCESSORS = ("DetrImageProcessor", "ConditionalDetrImageProcessor", "DeformableDetrImageProcessor",
+                    "YolosImageProcessor")
+
+
+def _detr_rule(model_type, processor, cfg, config, name) -> InputSizeRule | None:
+    """DETR-style detectors: the processor's shortest edge (800 by default; longest edge scaled along)."""
+    if processor not in _DETR_PROCESSORS:
+        return None
+    size = cfg.get("size")
+    if isinstance(size, dict) and not ("shortest_edge" in size or "height" in size):
+        raise _unsupported(config, name, f"has a processor size {size} without a shortest edge or height")
+    if isinstance(size, dict) and "height" in size and "width" in size:
+        kind, default = "fixed", min(int(size["height"]), int(size["width"]))
+    else:
+        kind = "shortest_edge"
+        default = int(size.get("shortest_edge", 800) if isinstance(size, dict) else size or 800)
+    return InputSizeRule(model_type, kind, default, 1, _MIN_PIXELS, False)
+
+
 # The rules registry.ARCHITECTURES names; each returns None when the processor is not the one it knows.
 _RULES = {
     "dpt": _dpt_rule,
@@ -249,6 +272,7 @@ _RULES = {
     "glpn": _glpn_rule,
     "segformer": _segformer_rule,
     "mask_classification": _mask_classification_rule,
+    "detr": _detr_rule,
 }
 
 

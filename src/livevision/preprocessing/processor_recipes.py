@@ -7,7 +7,7 @@ size -> resized size), resampling filter, center crop, one value lookup table pe
 and normalize with HF's dtypes), channel order and padding. ``recipe_for(config)`` picks the class.
 ``preprocess.Preprocessor`` turns a Recipe into per-frame work; nothing here touches pixels.
 What the classes share (reading the config, transformers' size rules, the value tables) is in
-``processor_common``.
+``processor_common``; the object-detection classes' recipes are in ``detection_recipes``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import UnsupportedModelError
+from .detection_recipes import DETECTION_RECIPES
 from .processor_common import (
     Config,
     Recipe,
@@ -34,7 +35,6 @@ from .processor_common import (
 from .resample import Filter, parse_filter
 
 __all__ = ["Recipe", "SUPPORTED_PROCESSORS", "SizeRule", "ZoeSettings", "recipe_for"]
-
 logger = logging.getLogger(__name__)
 
 _IMAGENET_STANDARD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
@@ -364,6 +364,7 @@ _RECIPES: dict[str, Callable[[Config], Recipe]] = {
     ),
     "MaskFormerImageProcessor": _recipe_maskformer("MaskFormerImageProcessor"),
     "Mask2FormerImageProcessor": _recipe_maskformer("Mask2FormerImageProcessor"),
+    **DETECTION_RECIPES,  # DETR family, YOLOS, RT-DETR (and D-FINE)
 }
 
 SUPPORTED_PROCESSORS: tuple[str, ...] = tuple(sorted(_RECIPES))
@@ -388,7 +389,6 @@ def _processor_type(config: dict) -> str:
             f"{', '.join(SUPPORTED_PROCESSORS)}"
         )
     return name
-
 
 
 def recipe_for(processor_config: dict) -> Recipe:

@@ -2,7 +2,8 @@
 
 Random weights are adjusted so outputs are *not* degenerate: classifier logits have a spread of a few
 units (top-5 is well defined, softmax is not uniform), segmentation maps have several classes, depth
-maps are positive and vary. The adjustments are deterministic (seeded).
+maps are positive and vary; detectors: ``tiny_detection_calibration``. The adjustments are deterministic
+(seeded).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from .tiny_detection_calibration import calibrate_detection
 
 
 def reference_images(count: int, generator: torch.Generator, size=(160, 120)) -> list:
@@ -250,6 +253,9 @@ def make_non_degenerate(task: str, name: str, model: torch.nn.Module, generator:
                         processor) -> None:
     """Re-draw the weights of tiny model ``name`` (a ``task`` model) so its outputs on photo-like images vary."""
     _variance_preserving_init(model, generator)
+    if task == "detection":
+        calibrate_detection(model, processor, generator)  # on its own images, one batch per size
+        return
     pixel_values = _reference_pixels(processor, generator)
     if task == "classification":
         _calibrate_classifier(model, pixel_values)

@@ -20,7 +20,7 @@ adjustments are deterministic (seeded), so two builds with the same seed give
 identical files.
 
 This module holds the table of architectures and the build; the builders are in tiny_depth,
-tiny_classifiers (+ tiny_classifiers_more), tiny_segmentation and tiny_semantic, the weight
+tiny_classifiers (+ tiny_classifiers_more), tiny_segmentation, tiny_semantic and tiny_detection, the weight
 adjustments in tiny_calibration, what they share in tiny_common.
 """
 
@@ -31,7 +31,7 @@ from typing import Callable
 
 import torch
 
-from . import tiny_classifiers, tiny_classifiers_more, tiny_depth, tiny_segmentation, tiny_semantic
+from . import tiny_classifiers, tiny_classifiers_more, tiny_depth, tiny_detection, tiny_segmentation, tiny_semantic
 from .tiny_calibration import calibrate_depth, make_non_degenerate, reference_images
 
 __all__ = ["ARCHITECTURES", "auto_model_class", "build_tiny_model", "calibrate_depth", "reference_images"]
@@ -89,6 +89,15 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "dpt_semantic": ("segmentation", "dpt"),
     "upernet_convnext": ("segmentation", "upernet"),
     "upernet_swin": ("segmentation", "upernet"),
+    # object detection (tiny_detection)
+    "detr": ("detection", "detr"),
+    "conditional_detr": ("detection", "conditional_detr"),
+    "deformable_detr": ("detection", "deformable_detr"),
+    "yolos": ("detection", "yolos"),
+    "table_transformer": ("detection", "table-transformer"),
+    "rt_detr": ("detection", "rt_detr"),
+    "rt_detr_v2": ("detection", "rt_detr_v2"),
+    "d_fine": ("detection", "d_fine"),
 }
 
 
@@ -99,6 +108,7 @@ _BUILDERS: dict[str, Callable] = {
     **tiny_classifiers_more.BUILDERS,
     **tiny_segmentation.BUILDERS,
     **tiny_semantic.BUILDERS,
+    **tiny_detection.BUILDERS,
 }
 assert set(_BUILDERS) == set(ARCHITECTURES), "every architecture has one builder"
 
@@ -112,6 +122,8 @@ def auto_model_class(name: str):
         return transformers.AutoModelForDepthEstimation
     if task == "classification":
         return transformers.AutoModelForImageClassification
+    if task == "detection":
+        return transformers.AutoModelForObjectDetection
     if model_type in ("maskformer", "mask2former"):
         return transformers.AutoModelForUniversalSegmentation
     return transformers.AutoModelForSemanticSegmentation
