@@ -252,3 +252,30 @@ def test_the_command_line_camera_reaches_the_objects(camera_args, fov, tmp_path,
     assert len(seen) == 3
     for outputs in seen:
         assert_near(outputs[Task.SEGMENTATION].result.segments[0].depth.position, truth())
+
+
+def test_the_robotics_command_writes_tracked_objects_with_their_distance(tmp_path, monkeypatch):
+    """README's robotics example, `run --task detection --task depth --track --fov 70 --results`, with stand-in
+    models: every frame's object has its track id (from its second frame) and its metric distance."""
+    import json
+
+    import livevision.predictor
+    from cli_runner import run_cli
+    from media import make_source
+
+    pytest.importorskip("trackers")
+    clip = make_source(tmp_path / "clip.mp4", 4, Fraction(10), None, size_wh=(W, H))
+    fakes = {Task.DEPTH: MetricDepth(), Task.DETECTION: BoxDetector()}
+    monkeypatch.setattr(livevision.predictor, "load_models", lambda tasks, *a, **k: {t: fakes[t] for t in tasks})
+    results = tmp_path / "objects.jsonl"
+    done = run_cli("run", "--task", "detection", "--task", "depth", "--track", "--fov", "70", "--source", clip,
+                   "--no-display", "--results", results)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    detections = [line for line in lines if line["task"] == "detection"]
+    assert len(detections) == 4 and {line["task"] for line in lines} == {"detection", "depth"}
+    objects = [line["detections"][0] for line in detections]
+    assert [o["track_id"] for o in objects] == [None, 1, 1, 1]
+    for o in objects:
+        assert o["depth"]["units"] == "m"
+        assert_near(o["depth"]["position"], truth())

@@ -137,7 +137,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .options import OutputOptions, RunOptions, SourceOptions
     from .stream import parse_tasks
 
-    tasks = parse_tasks(args.task)
+    tasks = parse_tasks(",".join(args.task or ["depth"]))  # --task is repeatable
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
     if args.max_fps is not None and not args.max_fps > 0:
@@ -212,7 +212,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     from .batch_runner import run_batch
     from .stream import parse_tasks
 
-    tasks = parse_tasks(args.task)
+    tasks = parse_tasks(",".join(args.task or ["depth"]))  # --task is repeatable
     options = RunOptions(tasks=tuple(tasks), source=SourceOptions(pacing="every"),
                          model=_model_options(args, tasks),
                          output=OutputOptions(display=False, depth_format=args.depth_format))

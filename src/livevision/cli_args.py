@@ -30,7 +30,8 @@ def build_parser(handlers: Mapping[str, Callable]) -> argparse.ArgumentParser:
     """The parser of every command; `handlers`: the function that runs each (by command name)."""
     parser = argparse.ArgumentParser(
         prog="livevision",
-        description="Run Hugging Face depth, classification and segmentation models live on video, via ONNX Runtime.",
+        description="Run Hugging Face depth, classification, segmentation and detection models live on video, "
+                    "via ONNX Runtime.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="default models:\n" + _defaults_text(),
     )
@@ -52,7 +53,7 @@ def build_parser(handlers: Mapping[str, Callable]) -> argparse.ArgumentParser:
     export.add_argument("model", nargs="?",
                         help="Hub id (e.g. Intel/dpt-large) or a local model folder; "
                              "default: the task's default model")
-    export.add_argument("--task", required=True, help="depth, classification or segmentation")
+    export.add_argument("--task", required=True, help="depth, classification, segmentation or detection")
     export.add_argument("--revision", help="Hub revision (branch, tag or commit); Hub ids only")
     export.add_argument("--cache-dir",
                         help="where exports are cached (default: models/ in a checkout, else the user cache)")
@@ -198,8 +199,9 @@ def _add_view_arguments(out) -> None:
 
 def _add_task_and_models(parser) -> None:
     """--task, --model and --revision: which tasks run with which models (run and batch)."""
-    parser.add_argument("--task", default="depth",
-                        help="depth (default), classification, segmentation, or several: depth,segmentation")
+    parser.add_argument("--task", action="append", metavar="TASK",
+                        help="depth (default), classification, segmentation or detection; several: "
+                        "--task detection --task depth, or detection,depth")
     parser.add_argument("--model", action="append", default=[], metavar="[TASK=]ID",
                         help="Hub id or local model folder; with several tasks: task=ID (repeatable). "
                         "Default: each task's default model")

@@ -91,7 +91,7 @@ def parse_tasks(tasks: "str | Task | Sequence[str | Task]") -> list[Task]:
         tasks = [t for t in str(tasks.value if isinstance(tasks, Task) else tasks).split(",") if t.strip()]
     parsed = [Task.parse(t) for t in tasks]
     if not parsed:
-        raise UsageError("no task given: choose depth, classification or segmentation")
+        raise UsageError("no task given: choose " + ", ".join(t.value for t in Task))
     if len(set(parsed)) != len(parsed):
         raise UsageError("a task is named twice")
     return parsed

@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import UsageError
 from ..pointcloud import CameraIntrinsics, check_fov
 from ..sinks.raw import DEFAULT_FOV_DEG
-from ..tasks.registry import TASKS, definition_of
+from ..tasks.registry import TASKS, definition
 from ..types import DepthKind, DepthResult, ObjectDepth, Task, TaskOutput
 
 log = logging.getLogger(__name__)
@@ -150,11 +150,12 @@ def _median(values: np.ndarray) -> float:
 
 def with_depth(output: TaskOutput, depth_output: TaskOutput, camera: CameraIntrinsics | None) -> TaskOutput:
     """`output` (a detection or segmentation task's) with each object's `depth` from `depth_output`'s map
-    (a new TaskOutput; nothing is changed in place). Results without objects, and objects on a frame of
-    another size than the depth map (a live stream whose source changed size), are returned as they are."""
+    (a new TaskOutput; nothing is changed in place). Results without objects, objects on a frame of another
+    size than the depth map (a live stream whose source changed size), and results that are not a task's
+    (a custom model's) are returned as they are."""
     result, depth = output.result, depth_output.result
-    task = definition_of(result)
-    if not task.objects(result):
+    task = next((found for found in TASKS.values() if isinstance(result, found.result_type)), None)
+    if task is None or not task.objects(result) or not isinstance(depth, definition(Task.DEPTH).result_type):
         return output
     if output.image is not None and output.image.shape[:2] != np.shape(depth.depth):
         return output
@@ -220,8 +221,8 @@ class ObjectDepthStep:
 
     def __call__(self, outputs: Mapping[Task, TaskOutput]) -> Mapping[Task, TaskOutput]:
         depth_output = outputs.get(Task.DEPTH)
-        if depth_output is None:
-            return outputs
+        if depth_output is None or not isinstance(depth_output.result, definition(Task.DEPTH).result_type):
+            return outputs  # no depth yet, or a custom depth model's own result
         depth = depth_output.result
         camera = self.camera_for(np.shape(depth.depth)) if depth.kind is DepthKind.METRIC else None
         updated = dict(outputs)
