@@ -48,7 +48,7 @@ def detection_scores(model_type: str, logits: torch.Tensor) -> torch.Tensor:
     return scores.topk(min(keep, scores.shape[1]), dim=1).values
 
 
-def _reset_norms(model: torch.nn.Module) -> None:
+def reset_norms(model: torch.nn.Module) -> None:
     for module in model.modules():
         if "norm" not in type(module).__name__.lower():
             continue
@@ -138,7 +138,7 @@ def calibrate_detection(model: torch.nn.Module, processor, generator: torch.Gene
     """Give a tiny detector varied boxes and a few confident detections per reference image."""
     batches = reference_batches(processor)
     model_type = model.config.model_type
-    _reset_norms(model)
+    reset_norms(model)
     embeddings = getattr(getattr(model, "vit", None), "embeddings", None)
     if embeddings is not None:  # YOLOS: zero-initialised detection tokens and position embeddings
         for parameter in (embeddings.detection_tokens, embeddings.position_embeddings, embeddings.cls_token):
