@@ -17,7 +17,7 @@ transformers = pytest.importorskip("transformers")
 from PIL import Image  # noqa: E402
 
 import livevision  # noqa: E402
-from livevision.errors import UsageError  # noqa: E402
+from livevision.errors import LiveVisionError, UsageError  # noqa: E402
 from livevision.testing.tiny_models import ARCHITECTURES, reference_images  # noqa: E402
 
 HF_TASKS = {"depth": "depth-estimation", "classification": "image-classification",
@@ -118,6 +118,8 @@ def test_inputs_paths_arrays_lists_generators_and_batches(tiny_model, model_cach
 def test_bad_calls_are_clear(tiny_model, model_cache):
     folder = str(tiny_model("vit"))
     with pytest.raises(UsageError, match="unknown task"):
+        livevision.pipeline("image-to-text", model=folder, cache_dir=model_cache)
+    with pytest.raises(LiveVisionError, match="not supported for detection; supported: conditional_detr"):
         livevision.pipeline("object-detection", model=folder, cache_dir=model_cache)
     with pytest.raises(TypeError, match="threshold"):
         livevision.pipeline("image-classification", model=folder, cache_dir=model_cache, threshold=0.5)
