@@ -267,10 +267,11 @@ def test_the_robotics_command_writes_tracked_objects_with_their_distance(tmp_pat
     clip = make_source(tmp_path / "clip.mp4", 4, Fraction(10), None, size_wh=(W, H))
     fakes = {Task.DEPTH: MetricDepth(), Task.DETECTION: BoxDetector()}
     monkeypatch.setattr(livevision.predictor, "load_models", lambda tasks, *a, **k: {t: fakes[t] for t in tasks})
-    results = tmp_path / "objects.jsonl"
+    results, stats = tmp_path / "objects.jsonl", tmp_path / "stats.json"
     done = run_cli("run", "--task", "detection", "--task", "depth", "--track", "--fov", "70", "--source", clip,
-                   "--no-display", "--results", results)
+                   "--no-display", "--results", results, "--stats", stats)
     assert done.returncode == 0, done.stderr
+    assert json.loads(stats.read_text())["detection_tracking"] == {"updates": 4, "ids_given": 1, "relinked": 0}
     lines = [json.loads(line) for line in results.read_text().splitlines()]
     detections = [line for line in lines if line["task"] == "detection"]
     assert len(detections) == 4 and {line["task"] for line in lines} == {"detection", "depth"}

@@ -52,7 +52,12 @@ class Relinker:
     def __init__(self, max_lost_frames: int, relink: bool = True):
         self.max_lost_frames, self.relink = max_lost_frames, relink
         self._next = 1
+        self.relinked = 0  # new tracks that continued a lost one's id
         self.restart()
+
+    @property
+    def ids_given(self) -> int:
+        return self._next - 1
 
     def restart(self) -> None:
         """A tracker made anew (its ids start over): forget every mapping, ids go on from the last one."""
@@ -79,6 +84,7 @@ class Relinker:
             if ours[i] is None:
                 ours[i], self._next = self._next, self._next + 1
             else:  # the lost track's tracker id, should it come back, gets an id of its own
+                self.relinked += 1
                 self._retired.update(r for r, o in self._ours.items() if o == ours[i])
                 self._ours = {r: o for r, o in self._ours.items() if o != ours[i]}
             self._retired.discard(raw)

@@ -104,6 +104,13 @@ class ObjectTracker:
         self._ids = make_ids()
         self._relinker = Relinker(LOST_FRAMES, relink)
         self._last = None  # the last output, tracked
+        self.updates = 0
+
+    def stats(self) -> dict:
+        """What a run's stats file says about it: the tracker's updates (one per new output), the ids given
+        (new objects) and how many of those continued an id lost behind something (relinked)."""
+        return {f"{self.task.task}_tracking": {"updates": self.updates, "ids_given": self._relinker.ids_given,
+                                                "relinked": self._relinker.relinked}}
 
     def __call__(self, output):
         if self._last is not None and self._last.frame_index == output.frame_index:
@@ -119,6 +126,7 @@ class ObjectTracker:
         return output
 
     def _assign(self, boxes: list, scores: list, frame_index: int) -> list[int | None]:
+        self.updates += 1
         if self._last is not None and frame_index < self._last.frame_index:
             self._ids = self._make_ids()
             self._relinker.restart()

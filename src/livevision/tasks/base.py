@@ -119,7 +119,8 @@ class TaskDefinition:
     def stream_step(self, stream) -> "Callable[[TaskOutput], TaskOutput] | None":
         """A step every output of this task goes through as it leaves a Stream, or None: a task with
         objects tracks them in a Stream(track=True) (livevision.objects.tracking); depth stabilizes its
-        values over time."""
+        values over time. A step is a callable TaskOutput -> TaskOutput with a stats() -> dict, which
+        `run --stats` writes."""
         if self.has_objects and getattr(stream, "track", False):
             from ..objects.tracking import ObjectTracker
 
