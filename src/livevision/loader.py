@@ -126,7 +126,8 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
     model = model or read_model_config(entry, task, options)
     model, text_inputs = _with_text_queries(entry, model, options)
     # --device auto may time OpenVINO against ORT (models.session): only then is the input shape worth finding
-    may_time = options.device == "auto" and options.pre_post is not PrePost.DEVICE and openvino_has_cpu()
+    may_time = (options.device == "auto" and options.pre_post is not PrePost.DEVICE and openvino_has_cpu()
+                and not model.architecture.has_text_queries)  # the timing feeds pixel_values alone
     fixed = _fixed_input_shape(model) if may_time else None
     session = create_session(
         entry.onnx_path, options.device, intra_op_threads=options.intra_op_threads, live=options.live,
@@ -149,6 +150,13 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
         batchable=not isinstance(model_input.shape[0], int) and not text_inputs,
         pre_post=pre_post_for(options.pre_post, provider), text_inputs=text_inputs,
     )
+
+
+def with_labels(loaded: LoadedModel, labels: tuple[str, ...]) -> LoadedModel:
+    """`loaded` with other labels (a zero-shot detector's text queries), its session shared."""
+    options = replace(loaded.options, labels=tuple(labels))
+    model, text_inputs = _with_text_queries(loaded.entry, loaded.model, options)
+    return replace(loaded, options=options, model=model, text_inputs=text_inputs)
 
 
 def _with_text_queries(entry: CacheEntry, model: ModelConfig, options: LoadOptions) -> tuple[ModelConfig, dict]:

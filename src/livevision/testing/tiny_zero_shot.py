@@ -103,3 +103,36 @@ def _owlv2():
 
 
 BUILDERS = {"owlvit": _owlvit, "owlv2": _owlv2}
+
+
+def calibration_image():
+    """The image the tests query (a smooth random 160x120 RGB PIL image); the calibration uses it."""
+    from .tiny_calibration import reference_images
+
+    return reference_images(1, torch.Generator().manual_seed(7), size=(160, 120))[0]
+
+
+@torch.no_grad()
+def calibrate(model, processor, passing: range = range(3, 9)) -> None:
+    """Keep the boxes near their patches; make the class head's logit scale a constant and shift its logits so that, on calibration_image with
+    TEST_LABELS, between passing.start and passing.stop - 1 (label, patch) scores exceed 0.1, the threshold
+    in the widest gap of the sorted scores there, and none is within MARGIN of it."""
+    model.box_head.dense2.weight.mul_(0.05)  # boxes near each patch's own (the box bias), not saturated
+    model.box_head.dense2.bias.zero_()
+    head = model.class_head
+    head.logit_scale.weight.zero_()
+    head.logit_scale.bias.zero_()  # scale = elu(0) + 1 = 1: the logits are the raw (similarity + shift)
+    head.logit_shift.weight.zero_()  # one shift for every patch: the scores follow the text-image similarity
+    inputs = processor(text=[list(TEST_LABELS)], images=calibration_image(), return_tensors="pt")
+    raw = model(**inputs).logits.flatten().sort(descending=True).values.double()
+    scale = 3.0 / float(raw.std())  # a spread of a few logits
+    gaps = raw[passing.start - 1: passing.stop - 1] - raw[passing.start: passing.stop]
+    k = passing.start + int(gaps.argmax())  # the k best pass
+    middle = float(raw[k - 1] + raw[k]) / 2
+    threshold_logit = float(torch.logit(torch.tensor(PIPELINE_THRESHOLD, dtype=torch.float64)))
+    head.logit_shift.bias += threshold_logit / scale - middle
+    head.logit_scale.bias.fill_(scale - 1)  # elu(s - 1) + 1 = s for s >= 1
+    scores = model(**inputs).logits.sigmoid().flatten()
+    closest = float((scores - PIPELINE_THRESHOLD).abs().min())
+    assert closest > MARGIN, f"calibration left a score {closest:.2e} from the threshold"
+    assert int((scores > PIPELINE_THRESHOLD).sum()) == k

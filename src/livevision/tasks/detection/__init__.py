@@ -16,6 +16,7 @@ class DetectionTask(TaskDefinition):
     task = Task.DETECTION
     result_type = DetectionResult
     hf_name = "object-detection"
+    hf_aliases = ("zero-shot-object-detection",)  # OWL-ViT, OWLv2: labels per call (hf_pipeline_zero_shot)
     optimum_task = "object-detection"
     head_suffixes = ("ForObjectDetection",)
     draw_rank = 2  # boxes over depth and segmentation, under the classification panel
