@@ -251,7 +251,8 @@ class LivePipeline:
         if is_one_image(inputs):
             return self._run_batch([inputs], call_options)[0][:top_k]
         if isinstance(inputs, (list, tuple)):
-            return [out[:top_k] for chunk in _chunks(inputs, batch_size) for out in self._run_batch(chunk, call_options)]
+            return [out[:top_k] for chunk in _chunks(inputs, batch_size)
+                    for out in self._run_batch(chunk, call_options)]
         if isinstance(inputs, Iterable):  # a generator, an IterableDataset: an iterator back, as transformers
             return Outputs(self._iterate(inputs, batch_size, call_options),
                            len(inputs) if isinstance(inputs, Sized) else None)

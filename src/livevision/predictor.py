@@ -259,9 +259,17 @@ def load_models(tasks, models: Mapping | None = None, *, options=None, input_siz
         load = replace(load, intra_op_threads=max(1, physical_cores() // len(tasks)))
     models, sizes = models or {}, input_size or {}
     per_task = options if isinstance(options, Mapping) else {t: options for t in tasks}
-    return {t: Predictor(resolve_model(models.get(t), t, replace(load, input_size=sizes.get(t, load.input_size))),
+    return {t: Predictor(resolve_model(models.get(t), t, replace(load, input_size=sizes.get(t, load.input_size),
+                                                                 labels=_labels_for(t, load.labels, tasks))),
                          options=per_task.get(t))
             for t in tasks}
+
+
+def _labels_for(task: Task, labels: tuple[str, ...] | None, tasks: list[Task]) -> tuple[str, ...] | None:
+    """`labels` (a zero-shot detector's text queries) go to the detection model of several."""
+    if labels is not None and Task.DETECTION not in tasks:
+        raise UsageError("--labels names what a zero-shot detector finds: run it with --task detection")
+    return labels if task is Task.DETECTION else None
 
 
 def _load_options(load: LoadOptions | None, kwargs: dict) -> LoadOptions:

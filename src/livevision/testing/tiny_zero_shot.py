@@ -114,9 +114,9 @@ def calibration_image():
 
 @torch.no_grad()
 def calibrate(model, processor, passing: range = range(3, 9)) -> None:
-    """Keep the boxes near their patches; make the class head's logit scale a constant and shift its logits so that, on calibration_image with
-    TEST_LABELS, between passing.start and passing.stop - 1 (label, patch) scores exceed 0.1, the threshold
-    in the widest gap of the sorted scores there, and none is within MARGIN of it."""
+    """Keep the boxes near their patches; make the class head's logit scale a constant and shift its logits
+    so that, on calibration_image with TEST_LABELS, between passing.start and passing.stop - 1 (label, patch)
+    scores exceed 0.1 (the threshold in the widest gap of the sorted scores there), none within MARGIN of it."""
     model.box_head.dense2.weight.mul_(0.05)  # boxes near each patch's own (the box bias), not saturated
     model.box_head.dense2.bias.zero_()
     head = model.class_head
