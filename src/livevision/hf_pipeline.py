@@ -129,6 +129,7 @@ class LivePipeline:
     """Call it like a transformers pipeline: `pipe(images, **options)`."""
 
     feature_extractor = processor = None  # transformers' attributes; image models have none here
+    _zero_shot = False  # "zero-shot-object-detection": candidate_labels per call (hf_pipeline_zero_shot)
 
     def __init__(self, task: str, model: str | Path | None = None, *, batch_size: int = 1, **kwargs):
         self._task = Task.parse(task)
@@ -249,9 +250,9 @@ class LivePipeline:
         call_options = {**self.options, **args.call_options(self._task, options)}
         self._check_subtask(call_options)
         if is_one_image(inputs):
-            return self._run_batch([inputs], call_options)[0][:top_k]
+            return _cut(self._run_batch([inputs], call_options)[0], top_k)
         if isinstance(inputs, (list, tuple)):
-            return [out[:top_k] for chunk in _chunks(inputs, batch_size)
+            return [_cut(out, top_k) for chunk in _chunks(inputs, batch_size)
                     for out in self._run_batch(chunk, call_options)]
         if isinstance(inputs, Iterable):  # a generator, an IterableDataset: an iterator back, as transformers
             return Outputs(self._iterate(inputs, batch_size, call_options),
@@ -285,6 +286,11 @@ def _positive(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise OptionError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def _cut(objects, top_k: int | None):
+    """A zero-shot detection's objects, the best top_k of them (None: all; other tasks never have one)."""
+    return objects if top_k is None else objects[:top_k]
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:

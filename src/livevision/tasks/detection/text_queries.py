@@ -41,7 +41,7 @@ def parse_labels(value, name: str = "labels") -> tuple[str, ...] | None:
     An empty label or list is an OptionError naming the option `name`."""
     if value is None:
         return None
-    items = value.split(",") if isinstance(value, str) else list(value)
+    items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else [0]
     if not all(isinstance(item, str) for item in items):
         raise OptionError(f"{name} must be text (\"person,cup\") or a list of strings, got {value!r}")
     labels = tuple(item.strip() for item in items)
