@@ -136,3 +136,4 @@ def calibrate(model, processor, passing: range = range(3, 9)) -> None:
     closest = float((scores - PIPELINE_THRESHOLD).abs().min())
     assert closest > MARGIN, f"calibration left a score {closest:.2e} from the threshold"
     assert int((scores > PIPELINE_THRESHOLD).sum()) == k
+    processor.tokenizer.backend_tokenizer.no_padding()  # the call above left its padding in the saved tokenizer.json
