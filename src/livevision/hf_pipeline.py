@@ -5,7 +5,8 @@
     out = pipe("photo.jpg")                   # {"predicted_depth": ..., "depth": PIL.Image}
 
 Tasks: "depth-estimation", "image-classification", "image-segmentation", "object-detection" (livevision's
-own names work too). Inputs (hf_pipeline_inputs): a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it;
+own names work too), "zero-shot-object-detection" (OWL-ViT, OWLv2: `candidate_labels=` and `top_k=` per call,
+hf_pipeline_zero_shot). Inputs (hf_pipeline_inputs): a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it;
 OpenCV's BGR frames go to `load_model` / `Stream` instead), a path, an http(s) URL, a data:image URI or
 base64 image text, a list of these (a list back), a generator or a torch Dataset such as transformers'
 KeyDataset (an iterator back, as transformers); `batch_size=` groups them for the model.
