@@ -103,7 +103,8 @@ _CONVNEXT = ModelProfile("mixed", None, INT8_DYNAMIC, (INT8_DYNAMIC, INT8_STATIC
 
 def _zero_shot() -> ModelSpec:
     """OWL-ViT / OWLv2: a CLIP text tower beside the ViT, exported as Optimum's zero-shot-object-detection."""
-    return ModelSpec(Task.DETECTION, ("logits", "pred_boxes"), _TRANSFORMER, None, _POSITIONS + " (one box per patch)",
+    return ModelSpec(Task.DETECTION, ("logits", "pred_boxes"), _TRANSFORMER, None,
+                     "has position embeddings sized for its training input (one box per patch)",
                      optimum_task="zero-shot-object-detection")
 
 
