@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ..types import PreparedInput
@@ -54,17 +55,17 @@ def _mirror(index: np.ndarray, length: int) -> np.ndarray:
 
 
 def _gaussian_1d(image: np.ndarray, sigma: float, axis: int) -> np.ndarray:
-    """scipy.ndimage.gaussian_filter1d along `axis` (mirror edges), sums in float64, float32 back."""
+    """scipy.ndimage.gaussian_filter1d along `axis` (0: rows, 1: columns) of an (H, W, 3) float32 image, mirror
+    edges (OpenCV's BORDER_REFLECT_101), summed in float64, float32 back -- as scipy does."""
     radius = int(_TRUNCATE * sigma + 0.5)
-    taps = np.arange(-radius, radius + 1)
-    weights = np.exp(-0.5 / (sigma * sigma) * taps.astype(np.float64) ** 2)
+    taps = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 / (sigma * sigma) * taps ** 2)
     weights /= weights.sum()
-    length = image.shape[axis]
-    out = np.zeros(image.shape, np.float64)
-    for tap, weight in zip(taps, weights):
-        source = _mirror(np.arange(length) + tap, length)
-        out += weight * np.take(image, source, axis=axis)
-    return out.astype(np.float32)
+    one = np.ones(1, np.float64)
+    kernel_x, kernel_y = (one, weights) if axis == 0 else (weights, one)
+    filtered = cv2.sepFilter2D(image.astype(np.float64), cv2.CV_64F, kernel_x, kernel_y,
+                               borderType=cv2.BORDER_REFLECT_101)
+    return filtered.astype(np.float32)
 
 
 def _zoom_1d(image: np.ndarray, size: int, axis: int) -> np.ndarray:
