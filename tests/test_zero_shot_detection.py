@@ -4,6 +4,8 @@ pipeline, on the tiny models (calibrated so that a few objects pass 0.1 with TES
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -173,8 +175,11 @@ def test_cli_runs_owl_with_labels_and_says_what_is_missing(tiny_model, model_cac
     cv2.imwrite(str(image), _bgr(calibration_image()))
     common = ("run", "--task", "detection", "--model", tiny_model("owlvit"), "--source", image, "--no-display",
               "--device", "cpu", "--cache-dir", model_cache)
-    done = run_cli(*common, "--labels", ",".join(TEST_LABELS))
+    results = tmp_path / "results.jsonl"
+    done = run_cli(*common, "--labels", ",".join(TEST_LABELS), "--results", results)
     assert done.returncode == 0, done.stderr
+    detections = json.loads(results.read_text().splitlines()[0])["detections"]
+    assert len(detections) >= 3 and {d["label"] for d in detections} <= set(TEST_LABELS)
     missing = run_cli(*common)
     assert missing.returncode == 2 and "--labels" in missing.stderr
     assert "Traceback" not in missing.stderr and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
