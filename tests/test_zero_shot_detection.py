@@ -116,7 +116,7 @@ def test_pipeline_equals_transformers(name, tiny_model, model_cache):
     assert len(expected) >= 3  # the calibration: a few objects pass 0.1
     _same_objects(ours(image, candidate_labels=list(TEST_LABELS)), expected)
     # other labels on the same pipeline, a comma-separated string, and the per-call keywords
-    reordered = ",".join(reversed(TEST_LABELS))
+    reordered = ", ".join(reversed(TEST_LABELS))  # transformers keeps the spaces in the labels it gives back
     _same_objects(ours(image, candidate_labels=reordered), theirs(image, candidate_labels=reordered))
     for labels in (list(TEST_LABELS), ["cup"]):  # a head for threshold=0.05 per label set, never another's
         _same_objects(ours(image, candidate_labels=labels, threshold=0.05, top_k=4),
