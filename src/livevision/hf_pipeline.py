@@ -246,7 +246,7 @@ class LivePipeline:
         top_k = None
         if self._zero_shot:  # this call's labels: their Predictor (the session shared), their heads
             labels, top_k = zero_shot.call_labels(options)
-            if labels != self.predictor.loaded.options.labels:
+            if labels != self._labelled.current:
                 self.predictor, self._heads = self._labelled.get(labels), {}
         call_options = {**self.options, **args.call_options(self._task, options)}
         self._check_subtask(call_options)

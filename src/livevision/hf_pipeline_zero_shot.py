@@ -42,11 +42,13 @@ class LabelledPredictors:
     """The pipeline's Predictor for each label set: one session, the labels' text inputs and head each."""
 
     def __init__(self, predictor) -> None:
-        self._by_labels = {predictor.loaded.options.labels: predictor}
+        self.current = predictor.loaded.options.labels  # the labels of the Predictor get gave last
+        self._by_labels = {self.current: predictor}
 
     def get(self, labels: tuple[str, ...]):
         from .predictor import Predictor
 
+        self.current = labels
         found = self._by_labels.get(labels)
         if found is None:
             base = next(iter(self._by_labels.values()))

@@ -124,7 +124,7 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
     from .models.session import create_session, openvino_has_cpu
 
     model = model or read_model_config(entry, task, options)
-    model, text_inputs = _with_text_queries(entry, model, options)
+    model, text_inputs = _with_text_queries(entry, model, options.labels)
     # --device auto may time OpenVINO against ORT (models.session): only then is the input shape worth finding
     may_time = (options.device == "auto" and options.pre_post is not PrePost.DEVICE and openvino_has_cpu()
                 and not model.architecture.has_text_queries)  # the timing feeds pixel_values alone
@@ -153,27 +153,29 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
 
 
 def with_labels(loaded: LoadedModel, labels: tuple[str, ...]) -> LoadedModel:
-    """`loaded` with other labels (a zero-shot detector's text queries), its session shared."""
-    options = replace(loaded.options, labels=tuple(labels))
-    model, text_inputs = _with_text_queries(loaded.entry, loaded.model, options)
-    return replace(loaded, options=options, model=model, text_inputs=text_inputs)
+    """`loaded` with other labels (a zero-shot detector's text queries), its session shared. The labels are
+    taken as they are (transformers' pipeline keeps the spaces of "cat, dog" in the labels it gives back)."""
+    model, text_inputs = _with_text_queries(loaded.entry, loaded.model, tuple(labels))
+    return replace(loaded, options=replace(loaded.options, labels=tuple(labels)), model=model,
+                   text_inputs=text_inputs)
 
 
-def _with_text_queries(entry: CacheEntry, model: ModelConfig, options: LoadOptions) -> tuple[ModelConfig, dict]:
-    """A zero-shot detector's labels (options.labels) tokenized from the export's tokenizer, and put in its
+def _with_text_queries(entry: CacheEntry, model: ModelConfig, labels: tuple[str, ...] | None
+                       ) -> tuple[ModelConfig, dict]:
+    """A zero-shot detector's labels tokenized from the export's tokenizer, and put in its
     config as "text_queries" for the head; other models refuse labels (theirs are in config.json)."""
     name = model.architecture.model_type
     if not model.architecture.has_text_queries:
-        if options.labels is not None:
+        if labels is not None:
             raise UsageError(f"--labels is for zero-shot detectors (owlvit, owlv2); {entry.source} ({name}) has "
                              "its own labels")
         return model, {}
-    if options.labels is None:
+    if labels is None:
         raise UsageError(f"{entry.source} ({name}) detects what its labels name: give them, e.g. "
                          "--labels \"person,cup\" (labels=[...] in Python)")
     from .tasks.detection.text_queries import tokenize
 
-    queries = tokenize(entry.path, options.labels)
+    queries = tokenize(entry.path, labels)
     return replace(model, config={**model.config, "text_queries": list(queries.labels)}), queries.inputs()
 
 
