@@ -29,10 +29,10 @@ from livevision.testing.tiny_detection_calibration import (  # noqa: E402
     detection_scores,
     reference_batches,
 )
-from livevision.testing.tiny_models import ARCHITECTURES  # noqa: E402
+from livevision.testing.tiny_models import ARCHITECTURES, ZERO_SHOT  # noqa: E402
 from livevision.types import Task  # noqa: E402
 
-DETECTORS = [name for name, (task, _) in ARCHITECTURES.items() if task == "detection"]
+DETECTORS = [name for name, (task, _) in ARCHITECTURES.items() if task == "detection" and name not in ZERO_SHOT]
 FIXED_SIZE = {"rt_detr", "rt_detr_v2", "d_fine"}  # RTDetrImageProcessor: 64x64 in the tiny models
 FRAME_SIZES = [(160, 120), (108, 192)]  # (height, width): 3:4 portrait, 16:9 landscape
 

@@ -20,6 +20,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from livevision.testing.tiny_models import (  # noqa: E402
     ARCHITECTURES,
+    ZERO_SHOT,
     auto_model_class,
     build_tiny_model,
     reference_images,
@@ -287,8 +288,14 @@ def test_tiny_model_builds_and_loads_with_auto_classes(name, tiny_model):
     assert type(model).__name__ == config.architectures[0]
 
     images = reference_images(2, torch.Generator().manual_seed(99))
+    inputs = {"pixel_values": processor(images, return_tensors="pt")["pixel_values"]}
+    if name in ZERO_SHOT:  # text queries too, tokenized by the tokenizer saved beside the processor
+        from transformers import AutoProcessor
+
+        inputs = AutoProcessor.from_pretrained(folder)(text=[["a cup", "a car"]] * 2, images=images,
+                                                      return_tensors="pt")
     with torch.no_grad():
-        out = model(**{"pixel_values": processor(images, return_tensors="pt")["pixel_values"]})
+        out = model(**inputs)
     if task == "depth":
         depth = out.predicted_depth
         assert torch.isfinite(depth).all() and (depth > 0).float().mean() > 0.95

@@ -199,7 +199,7 @@ def _model_options(args: argparse.Namespace, tasks):
     load = LoadOptions.parse(dict(
         revision=args.revision, cache_dir=args.cache_dir, device=args.device, allow_fallback=args.allow_cpu_fallback,
         precision=args.precision, calibrate=args.calibrate, resize=args.resize, pre_post=args.pre_post,
-        batch=args.batch, live=True), spell=cli_flag)
+        batch=args.batch, live=True, labels=args.labels), spell=cli_flag)
     return ModelOptions(models=_task_values(args.model, tasks, "--model", str), load_options=load,
                         input_size=_task_values(args.input_size, tasks, "--input-size", int),
                         depth_stabilize=args.depth_stabilize, track=args.track, postprocess=postprocess)

@@ -219,6 +219,8 @@ def _add_model_arguments(parser) -> None:
     tuning.add_argument("--threshold", type=float, default=defaults.threshold,
                         help=f"score threshold of segments (default {SegmentationOptions.threshold}) and "
                              f"detected objects (default {DetectionOptions.threshold}), as the HF pipelines")
+    tuning.add_argument("--labels", metavar="A,B,...",
+                        help="what a zero-shot detector (OWL-ViT, OWLv2) finds, comma-separated: \"person,cup\"")
     tuning.add_argument("--top-k", type=int, default=defaults.top_k,
                         help=f"classes shown for classification (default {defaults.top_k})")
     tuning.add_argument("--resize", metavar=_choices(ResizeMode), default=ResizeMode.EXACT.value,

@@ -5,7 +5,8 @@
     out = pipe("photo.jpg")                   # {"predicted_depth": ..., "depth": PIL.Image}
 
 Tasks: "depth-estimation", "image-classification", "image-segmentation", "object-detection" (livevision's
-own names work too). Inputs (hf_pipeline_inputs): a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it;
+own names work too), "zero-shot-object-detection" (OWL-ViT, OWLv2: `candidate_labels=` and `top_k=` per call,
+hf_pipeline_zero_shot). Inputs (hf_pipeline_inputs): a PIL image, an RGB numpy array (H, W, 3) uint8 (as PIL gives it;
 OpenCV's BGR frames go to `load_model` / `Stream` instead), a path, an http(s) URL, a data:image URI or
 base64 image text, a list of these (a list back), a generator or a torch Dataset such as transformers'
 KeyDataset (an iterator back, as transformers); `batch_size=` groups them for the model.
@@ -50,12 +51,14 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterable, Iterator, Sized
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import hf_pipeline_args as args
+from . import hf_pipeline_zero_shot as zero_shot
 from .errors import OptionError
 from .hf_pipeline_attributes import ModelView, device_of, hf_task, image_processor, save_pretrained
 from .hf_pipeline_inputs import Outputs, bgr, dataset_items, is_one_image
@@ -127,16 +130,20 @@ class LivePipeline:
     """Call it like a transformers pipeline: `pipe(images, **options)`."""
 
     feature_extractor = processor = None  # transformers' attributes; image models have none here
+    _zero_shot = False  # "zero-shot-object-detection": candidate_labels per call (hf_pipeline_zero_shot)
 
     def __init__(self, task: str, model: str | Path | None = None, *, batch_size: int = 1, **kwargs):
         self._task = Task.parse(task)
-        self.task = hf_task(self._task)  # transformers' task string
+        self._zero_shot = task == zero_shot.TASK  # OWL-ViT, OWLv2: candidate_labels per call
+        self.task = zero_shot.TASK if self._zero_shot else hf_task(self._task)  # transformers' task string
         given = args.construction(self._task, kwargs)
         self.batch_size, self.num_workers = _positive(batch_size, "batch_size"), given.num_workers
         self.tokenizer = given.tokenizer  # kept, unused, as transformers keeps it for image models
         self.options = given.options
         post = self._postprocess_options(self.options)
         load = self._load_options(given.load, given.dtype)
+        if self._zero_shot and load.labels is None:
+            load = replace(load, labels=zero_shot.LOAD_LABELS)
         from_object = is_model_object(model)
         source = (str(getattr(model.config, "_name_or_path", "") or "") if from_object
                   else str(model if model is not None else DEFAULT_MODELS[self._task]))
@@ -160,6 +167,7 @@ class LivePipeline:
         self._model_ref, self._load, self._image_processor = model, load, None
         self.model = ModelView(self.predictor, source)  # transformers' `pipe.model`: its config, name, device
         self._heads: dict[PostprocessOptions, Any] = {}  # per-call options other than the construction ones
+        self._labelled = zero_shot.LabelledPredictors(self.predictor) if self._zero_shot else None
 
     @property
     def device(self):
@@ -235,12 +243,18 @@ class LivePipeline:
         batch_size = options.pop("batch_size", None)
         batch_size = _positive(self.batch_size if batch_size is None else batch_size, "batch_size")
         args.workers(options.pop("num_workers", None))
+        top_k = None
+        if self._zero_shot:  # this call's labels: their Predictor (the session shared), their heads
+            labels, top_k = zero_shot.call_labels(options)
+            if labels != self._labelled.current:
+                self.predictor, self._heads = self._labelled.get(labels), {}
         call_options = {**self.options, **args.call_options(self._task, options)}
         self._check_subtask(call_options)
         if is_one_image(inputs):
-            return self._run_batch([inputs], call_options)[0]
+            return _cut(self._run_batch([inputs], call_options)[0], top_k)
         if isinstance(inputs, (list, tuple)):
-            return [out for chunk in _chunks(inputs, batch_size) for out in self._run_batch(chunk, call_options)]
+            return [_cut(out, top_k) for chunk in _chunks(inputs, batch_size)
+                    for out in self._run_batch(chunk, call_options)]
         if isinstance(inputs, Iterable):  # a generator, an IterableDataset: an iterator back, as transformers
             return Outputs(self._iterate(inputs, batch_size, call_options),
                            len(inputs) if isinstance(inputs, Sized) else None)
@@ -273,6 +287,11 @@ def _positive(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise OptionError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def _cut(objects, top_k: int | None):
+    """A zero-shot detection's objects, the best top_k of them (None: all; other tasks never have one)."""
+    return objects if top_k is None else objects[:top_k]
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:

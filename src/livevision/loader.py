@@ -11,7 +11,7 @@ A warm cache resolves without torch or transformers.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class LoadedModel:
     output_shapes: tuple
     batchable: bool
     pre_post: PrePost
+    text_inputs: dict = field(default_factory=dict)  # a zero-shot detector's tokenized labels, fed every frame
 
     @property
     def name(self) -> str:
@@ -100,6 +101,11 @@ def read_model_config(entry: CacheEntry, task: Task, options: LoadOptions) -> Mo
 
 def choose_entry(export: CacheEntry, task: Task, options: LoadOptions, model: ModelConfig) -> CacheEntry:
     """The export itself for fp32, else its precision variant (a variant keeps the export's configs)."""
+    if model.architecture.has_text_queries and options.precision is not Precision.FP32:
+        if options.precision is not Precision.AUTO:  # variants are built and gated on pixel_values alone
+            raise UsageError(f"--precision {options.precision.value}: {model.architecture.model_type} (text "
+                             "queries) runs its FP32 export only; use --precision fp32 or auto")
+        return export
     if options.precision is Precision.FP32:
         if options.calibrate is not None:
             log.warning("--calibrate %s has no effect with --precision fp32: nothing is quantized", options.calibrate)
@@ -118,8 +124,10 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
     from .models.session import create_session, openvino_has_cpu
 
     model = model or read_model_config(entry, task, options)
+    model, text_inputs = _with_text_queries(entry, model, options.labels)
     # --device auto may time OpenVINO against ORT (models.session): only then is the input shape worth finding
-    may_time = options.device == "auto" and options.pre_post is not PrePost.DEVICE and openvino_has_cpu()
+    may_time = (options.device == "auto" and options.pre_post is not PrePost.DEVICE and openvino_has_cpu()
+                and not model.architecture.has_text_queries)  # the timing feeds pixel_values alone
     fixed = _fixed_input_shape(model) if may_time else None
     session = create_session(
         entry.onnx_path, options.device, intra_op_threads=options.intra_op_threads, live=options.live,
@@ -127,7 +135,8 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
         allow_fallback=options.allow_fallback, auto_input_shape=fixed,
         auto_openvino=fixed is not None,
     )
-    model_input = session.get_inputs()[0]
+    inputs = session.get_inputs()
+    model_input = next((i for i in inputs if i.name == "pixel_values"), inputs[0])  # OWL: text inputs first
     if options.input_size is not None:
         require_dynamic_input(model_input.shape, entry.source)
     outputs = {x.name: x for x in session.get_outputs()}
@@ -138,8 +147,36 @@ def open_model(entry: CacheEntry, task: Task, options: LoadOptions, model: Model
     return LoadedModel(
         entry=entry, task=task, options=options, model=model, session=session, provider=provider,
         input_name=model_input.name, output_shapes=tuple(outputs[o].shape for o in model.architecture.outputs),
-        batchable=not isinstance(model_input.shape[0], int), pre_post=pre_post_for(options.pre_post, provider),
+        batchable=not isinstance(model_input.shape[0], int) and not text_inputs,
+        pre_post=pre_post_for(options.pre_post, provider), text_inputs=text_inputs,
     )
+
+
+def with_labels(loaded: LoadedModel, labels: tuple[str, ...]) -> LoadedModel:
+    """`loaded` with other labels (a zero-shot detector's text queries), its session shared. The labels are
+    taken as they are (transformers' pipeline keeps the spaces of "cat, dog" in the labels it gives back)."""
+    model, text_inputs = _with_text_queries(loaded.entry, loaded.model, tuple(labels))
+    return replace(loaded, options=replace(loaded.options, labels=tuple(labels)), model=model,
+                   text_inputs=text_inputs)
+
+
+def _with_text_queries(entry: CacheEntry, model: ModelConfig, labels: tuple[str, ...] | None
+                       ) -> tuple[ModelConfig, dict]:
+    """A zero-shot detector's labels tokenized from the export's tokenizer, and put in its
+    config as "text_queries" for the head; other models refuse labels (theirs are in config.json)."""
+    name = model.architecture.model_type
+    if not model.architecture.has_text_queries:
+        if labels is not None:
+            raise UsageError(f"--labels is for zero-shot detectors (owlvit, owlv2); {entry.source} ({name}) has "
+                             "its own labels")
+        return model, {}
+    if labels is None:
+        raise UsageError(f"{entry.source} ({name}) detects what its labels name: give them, e.g. "
+                         "--labels \"person,cup\" (labels=[...] in Python)")
+    from .tasks.detection.text_queries import tokenize
+
+    queries = tokenize(entry.path, labels)
+    return replace(model, config={**model.config, "text_queries": list(queries.labels)}), queries.inputs()
 
 
 def _fixed_input_shape(model: ModelConfig) -> tuple[int, ...] | None:

@@ -26,6 +26,7 @@ from .errors import OptionError
 from .pointcloud import CameraIntrinsics
 from .tasks.classification.head import FUNCTIONS, ClassificationOptions
 from .tasks.detection.head import DetectionOptions
+from .tasks.detection.text_queries import parse_labels
 from .tasks.segmentation.head import SegmentationOptions
 from .types import Precision, PrePost, ResizeMode, SegmentationKind, Task, ValueEnum
 
@@ -192,6 +193,8 @@ class LoadOptions:
         dynamic batch axis): a number, or "auto" (1 on the CPU provider, where batching measured no faster;
         on other providers the fastest of BATCH_SIZES per frame, measured on the first frames, see
         Predictor.choose_batch_size). The live modes run one frame.
+    labels: a zero-shot detector's text queries (OWL-ViT, OWLv2), "person,cup" or a list: model inputs, so
+        fixed for the run (tasks/detection/text_queries); other models have their own labels and refuse them.
     """
 
     revision: str | None = _option(None, _text_or_none)
@@ -207,6 +210,7 @@ class LoadOptions:
     input_size: int | None = _option(None, _positive_or_none("pixels"))
     pre_post: PrePost = _option(PrePost.AUTO, _choice(PrePost))
     batch: int | str = _option(BATCH_AUTO, _batch)
+    labels: tuple[str, ...] | None = _option(None, parse_labels)
 
     def __post_init__(self) -> None:
         _parse_fields(self)

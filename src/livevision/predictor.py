@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .errors import UsageError
 from .graphs.chain import DeviceInput
 from .models.openvino_session import runs_on_the_host_cpu
 from .tasks.base import Head
@@ -73,7 +74,12 @@ class Predictor:
         self._device_pre = self._device_post = self._binder = None
         self._placing = threading.Lock()
         self.placement: Placement | None = None  # where each stage runs (livevision.placement)
+        self.text_inputs = model.text_inputs  # a zero-shot detector's labels, the same for every frame
+        if self.text_inputs and self.pre_post is PrePost.DEVICE:
+            raise UsageError(f"--pre-post device: {self.name} takes text inputs; its pre- and post-processing "
+                             "run on the host (use --pre-post host or auto)")
         unmeasured = self.pre_post is PrePost.AUTO and not measured_on(self.provider)  # the host's own cores
+        unmeasured = unmeasured or bool(self.text_inputs)  # no device graphs for the text-query models
         where = ("on the host (" + CPU_REASON + ")" if unmeasured else "placed on the first frame"
                  if self.pre_post is PrePost.AUTO else f"on the {self.pre_post}")
         log.info("%s runs on %s, pre/post-processing %s", self.name, self.provider, where)
@@ -135,7 +141,8 @@ class Predictor:
         """Raw model outputs, in the order of `architecture.outputs`: numpy arrays, or OrtValues left on
         the device when device post-processing follows."""
         if self._binder is None:
-            return self.session.run(list(self.architecture.outputs), {self.input_name: prepared.pixel_values})
+            return self.session.run(list(self.architecture.outputs),
+                                    {self.input_name: prepared.pixel_values, **self.text_inputs})
         value = prepared.value if isinstance(prepared, DeviceInput) else prepared.pixel_values
         return self._binder.run(self.session, {self.input_name: value}, self.architecture.outputs,
                                 to_host=self._device_post is None)
@@ -252,9 +259,17 @@ def load_models(tasks, models: Mapping | None = None, *, options=None, input_siz
         load = replace(load, intra_op_threads=max(1, physical_cores() // len(tasks)))
     models, sizes = models or {}, input_size or {}
     per_task = options if isinstance(options, Mapping) else {t: options for t in tasks}
-    return {t: Predictor(resolve_model(models.get(t), t, replace(load, input_size=sizes.get(t, load.input_size))),
+    return {t: Predictor(resolve_model(models.get(t), t, replace(load, input_size=sizes.get(t, load.input_size),
+                                                                 labels=_labels_for(t, load.labels, tasks))),
                          options=per_task.get(t))
             for t in tasks}
+
+
+def _labels_for(task: Task, labels: tuple[str, ...] | None, tasks: list[Task]) -> tuple[str, ...] | None:
+    """`labels` (a zero-shot detector's text queries) go to the detection model of several."""
+    if labels is not None and Task.DETECTION not in tasks:
+        raise UsageError("--labels names what a zero-shot detector finds: run it with --task detection")
+    return labels if task is Task.DETECTION else None
 
 
 def _load_options(load: LoadOptions | None, kwargs: dict) -> LoadOptions:

@@ -111,6 +111,10 @@ def _build(ref: ModelRef, task: Task, opset: int | None, out: Path) -> dict:
     processor_config["image_processor_type"] = type(processor).__name__
     _write_json(out / PROCESSOR_FILE, processor_config)
     _write_json(out / CONFIG_FILE, hf_config.to_dict())  # with the class defaults filled in
+    if arch.has_text_queries:  # the labels are tokenized at load from these files (tasks/detection/text_queries)
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(folder, trust_remote_code=False).save_pretrained(out)
     return {
         "model_type": arch.model_type,
         "task": task.value,

@@ -79,6 +79,7 @@ class ModelSpec:
     profile: ModelProfile
     input_size: str | None = None
     fixed_size: str | None = None
+    optimum_task: str | None = None  # the exporter's task where it is not the task's own (zero-shot detection)
 
 
 def _depth(profile: ModelProfile, input_size: str) -> ModelSpec:
@@ -107,6 +108,13 @@ _TRAINED_SIZE = "resizes every frame to the fixed size it was trained at (its pr
 _MOBILEVIT = ModelProfile("mixed", None, INT8_STATIC, (INT8_STATIC, INT8_DYNAMIC))
 _ATTENTION = ModelProfile("transformer", None, INT8_DYNAMIC, (INT8_DYNAMIC,))  # MatMul, attention ORT cannot fuse
 _CONVNEXT = ModelProfile("mixed", None, INT8_DYNAMIC, (INT8_DYNAMIC, INT8_STATIC))
+
+def _zero_shot() -> ModelSpec:
+    """OWL-ViT / OWLv2: a CLIP text tower beside the ViT, exported as Optimum's zero-shot-object-detection."""
+    return ModelSpec(Task.DETECTION, ("logits", "pred_boxes"), _TRANSFORMER, None,
+                     "has position embeddings sized for its training input (one box per patch)",
+                     optimum_task="zero-shot-object-detection")
+
 
 # (model_type, task) -> spec. A model_type can serve several tasks (BEiT classifies and segments, DPT
 # estimates depth and segments): the head class in config.json's `architectures` picks the row; without
@@ -185,6 +193,9 @@ ARCHITECTURES: dict[tuple[str, Task], ModelSpec] = {
     ("rt_detr", Task.DETECTION): _detector(_MIXED, fixed_size=_TRAINED_SIZE),
     ("rt_detr_v2", Task.DETECTION): _detector(_MIXED, fixed_size=_TRAINED_SIZE),
     ("d_fine", Task.DETECTION): _detector(_MIXED, fixed_size=_TRAINED_SIZE),
+    # zero-shot detection with text queries (the labels are the model's text inputs: tasks/detection/zero_shot)
+    ("owlvit", Task.DETECTION): _zero_shot(),
+    ("owlv2", Task.DETECTION): _zero_shot(),
     # SegFormer's MiT encoder with a classification head (nvidia/mit-b0); last, so that a SegFormer config
     # without a head class stays a segmentation model
     ("segformer", Task.CLASSIFICATION): _classifier(_VIT_MIXED),
@@ -197,6 +208,8 @@ SUPPORTED_MODEL_TYPES: dict[Task, frozenset[str]] = {
 MASK_CLASSIFICATION_TYPES = frozenset(
     name for (name, _), spec in ARCHITECTURES.items() if spec.outputs == QUERY_OUTPUTS
 )
+#: model types whose labels are text inputs given for the run (`labels`), not the config's id2label
+TEXT_QUERY_TYPES = frozenset(name for (name, _), spec in ARCHITECTURES.items() if spec.optimum_task is not None)
 
 # The head class transformers names in config.json's `architectures` tells the task.
 
@@ -231,6 +244,11 @@ class Architecture:
     @property
     def is_mask_classification(self) -> bool:
         return self.model_type in MASK_CLASSIFICATION_TYPES
+
+    @property
+    def has_text_queries(self) -> bool:
+        """The labels are text inputs of the model, given for the run (OWL-ViT, OWLv2)."""
+        return self.model_type in TEXT_QUERY_TYPES
 
 
 def supported_model_types(task: Task | None = None) -> list[str]:
@@ -276,5 +294,6 @@ def architecture_for(config: dict, task: Task | None = None) -> Architecture:
             f"{task.value} model types: " + ", ".join(supported_model_types(task))
         )
     spec = ARCHITECTURES[(model_type, task)]
-    optimum_task = "image-segmentation" if spec.outputs == QUERY_OUTPUTS else definition(task).optimum_task
+    optimum_task = spec.optimum_task or (
+        "image-segmentation" if spec.outputs == QUERY_OUTPUTS else definition(task).optimum_task)
     return Architecture(model_type, task, optimum_task, spec.outputs)

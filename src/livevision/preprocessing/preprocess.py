@@ -61,6 +61,7 @@ from ..types import PreparedInput, ResizeMode
 from .align_corners import AlignCornersResizer, resize_align_corners_fast
 from .processor_recipes import SUPPORTED_PROCESSORS, Recipe, recipe_for
 from .resample import resize_fast, resize_pillow
+from .zero_shot_recipes import zero_shot_preprocessor
 
 __all__ = [
     "Preprocessor",
@@ -299,4 +300,7 @@ def build_preprocessor(processor_config: dict, *, resize: str = "exact") -> Prep
         raise ValueError(f"processor_config must be a dict, got {type(processor_config).__name__}")
     if resize not in {m.value for m in ResizeMode}:
         raise ValueError(f"resize must be one of {', '.join(m.value for m in ResizeMode)}, got {resize!r}")
+    zero_shot = zero_shot_preprocessor(processor_config, ResizeMode(resize).value)  # OWL-ViT, OWLv2
+    if zero_shot is not None:
+        return zero_shot if not isinstance(zero_shot, Recipe) else Preprocessor(zero_shot, ResizeMode(resize).value)
     return Preprocessor(recipe_for(processor_config), ResizeMode(resize).value)

@@ -51,6 +51,7 @@ class TaskDefinition:
     task: Task
     result_type: type
     hf_name: str  # transformers' pipeline task: "depth-estimation"
+    hf_aliases: tuple[str, ...] = ()  # its other pipeline tasks served by this task ("zero-shot-object-detection")
     optimum_task: str  # Optimum's export task for this task's ordinary heads
     head_suffixes: tuple[str, ...]  # the endings of transformers' head class names ("ForDepthEstimation")
     draw_rank: int  # `run` draws the tasks' layers in this order (lowest first: depth under segmentation)

@@ -37,4 +37,4 @@ def definition_of(result) -> TaskDefinition:
 
 def hf_task_names() -> dict[str, Task]:
     """transformers' pipeline task names -> Task."""
-    return {d.hf_name: task for task, d in TASKS.items()}
+    return {name: task for task, d in TASKS.items() for name in (d.hf_name, *d.hf_aliases)}

@@ -31,10 +31,11 @@ from typing import Callable
 
 import torch
 
-from . import tiny_classifiers, tiny_classifiers_more, tiny_depth, tiny_detection, tiny_segmentation, tiny_semantic
+from . import (tiny_classifiers, tiny_classifiers_more, tiny_depth, tiny_detection, tiny_segmentation,
+               tiny_semantic, tiny_zero_shot)
 from .tiny_calibration import calibrate_depth, make_non_degenerate, reference_images
 
-__all__ = ["ARCHITECTURES", "auto_model_class", "build_tiny_model", "calibrate_depth", "reference_images"]
+__all__ = ["ARCHITECTURES", "ZERO_SHOT", "auto_model_class", "build_tiny_model", "calibrate_depth", "reference_images"]
 
 # name -> (task, model_type)
 ARCHITECTURES: dict[str, tuple[str, str]] = {
@@ -98,6 +99,9 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "rt_detr": ("detection", "rt_detr"),
     "rt_detr_v2": ("detection", "rt_detr_v2"),
     "d_fine": ("detection", "d_fine"),
+    # zero-shot detection with text queries (tiny_zero_shot: the processor saves a tokenizer too)
+    "owlvit": ("detection", "owlvit"),
+    "owlv2": ("detection", "owlv2"),
 }
 
 
@@ -109,8 +113,11 @@ _BUILDERS: dict[str, Callable] = {
     **tiny_segmentation.BUILDERS,
     **tiny_semantic.BUILDERS,
     **tiny_detection.BUILDERS,
+    **tiny_zero_shot.BUILDERS,
 }
 assert set(_BUILDERS) == set(ARCHITECTURES), "every architecture has one builder"
+#: The detectors that take text queries (their reference is transformers' zero-shot-object-detection pipeline)
+ZERO_SHOT = frozenset(tiny_zero_shot.BUILDERS)
 
 
 def auto_model_class(name: str):
@@ -122,6 +129,8 @@ def auto_model_class(name: str):
         return transformers.AutoModelForDepthEstimation
     if task == "classification":
         return transformers.AutoModelForImageClassification
+    if model_type in tiny_zero_shot.BUILDERS:
+        return transformers.AutoModelForZeroShotObjectDetection
     if task == "detection":
         return transformers.AutoModelForObjectDetection
     if model_type in ("maskformer", "mask2former"):
@@ -140,7 +149,10 @@ def build_tiny_model(name: str, folder: pathlib.Path, *, seed: int = 0) -> pathl
         model, processor = _BUILDERS[name]()
         model.eval()
         generator = torch.Generator().manual_seed(seed + 1)
-        make_non_degenerate(ARCHITECTURES[name][0], name, model, generator, processor)
+        if name in tiny_zero_shot.BUILDERS:  # calibrated on its test labels instead
+            tiny_zero_shot.calibrate(model, processor)
+        else:
+            make_non_degenerate(ARCHITECTURES[name][0], name, model, generator, processor)
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
     return folder

@@ -1,5 +1,6 @@
 """Object detection: DETR, Conditional DETR, Deformable DETR, YOLOS, Table Transformer, RT-DETR (v1, v2) and
-D-FINE (transformers' AutoModelForObjectDetection); see tasks.base for what each file holds. Objects keep an
+D-FINE (transformers' AutoModelForObjectDetection), and zero-shot with text queries: OWL-ViT, OWLv2
+(zero_shot, text_queries); see tasks.base for what each file holds. Objects keep an
 id over time with a stream's tracker (livevision.objects.tracking) and get a distance where depth runs
 too (livevision.objects.distance)."""
 
@@ -15,6 +16,7 @@ class DetectionTask(TaskDefinition):
     task = Task.DETECTION
     result_type = DetectionResult
     hf_name = "object-detection"
+    hf_aliases = ("zero-shot-object-detection",)  # OWL-ViT, OWLv2: labels per call (hf_pipeline_zero_shot)
     optimum_task = "object-detection"
     head_suffixes = ("ForObjectDetection",)
     draw_rank = 2  # boxes over depth and segmentation, under the classification panel
@@ -25,6 +27,11 @@ class DetectionTask(TaskDefinition):
 
     def head(self, architecture, config, options):
         from .head import DetectionHead
+
+        if architecture.has_text_queries:  # OWL-ViT, OWLv2: the run's labels are text inputs
+            from .zero_shot import ZeroShotDetectionHead
+
+            return ZeroShotDetectionHead(architecture, config, options.threshold)
 
         return DetectionHead(architecture, config, options.detection())
 
