@@ -67,7 +67,7 @@ def _build(ref: ModelRef, task: Task, opset: int | None, out: Path) -> dict:
     check_export_files(folder, ref.name)
     _require_export_dependencies()
     from optimum.exporters.onnx import main_export
-    from transformers import AutoConfig, AutoImageProcessor
+    from transformers import AutoConfig
 
     from .onnx_configs import custom_onnx_config
 
@@ -104,17 +104,7 @@ def _build(ref: ModelRef, task: Task, opset: int | None, out: Path) -> dict:
             shutil.move(str(path), out / path.name)
     shutil.rmtree(onnx_dir)
 
-    # Save the processor's full settings (class defaults filled in), so the runtime can
-    # rebuild the preprocessing from JSON alone.
-    processor = AutoImageProcessor.from_pretrained(folder, use_fast=False, trust_remote_code=False)
-    processor_config = processor.to_dict()
-    processor_config["image_processor_type"] = type(processor).__name__
-    _write_json(out / PROCESSOR_FILE, processor_config)
-    _write_json(out / CONFIG_FILE, hf_config.to_dict())  # with the class defaults filled in
-    if arch.has_text_queries:  # the labels are tokenized at load from these files (tasks/detection/text_queries)
-        from transformers import AutoTokenizer
-
-        AutoTokenizer.from_pretrained(folder, trust_remote_code=False).save_pretrained(out)
+    _save_configs(folder, out, hf_config, arch.has_text_queries)
     return {
         "model_type": arch.model_type,
         "task": task.value,
@@ -123,6 +113,21 @@ def _build(ref: ModelRef, task: Task, opset: int | None, out: Path) -> dict:
         "source": ref.name,
         "validation_warnings": tolerance_warnings,
     }
+
+
+def _save_configs(folder: Path, out: Path, hf_config, text_queries: bool) -> None:
+    """The processor's full settings and the model config (class defaults filled in), so the runtime can
+    rebuild the pre- and post-processing from JSON alone; a zero-shot detector's tokenizer files too (its
+    labels are tokenized at load: tasks/detection/text_queries)."""
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    processor = AutoImageProcessor.from_pretrained(folder, use_fast=False, trust_remote_code=False)
+    processor_config = processor.to_dict()
+    processor_config["image_processor_type"] = type(processor).__name__
+    _write_json(out / PROCESSOR_FILE, processor_config)
+    _write_json(out / CONFIG_FILE, hf_config.to_dict())
+    if text_queries:
+        AutoTokenizer.from_pretrained(folder, trust_remote_code=False).save_pretrained(out)
 
 
 def _quiet_export_libraries() -> None:
