@@ -193,3 +193,10 @@ def test_the_track_flag_reaches_the_stream(monkeypatch, tmp_path):
         done = run_cli("run", "--task", "segmentation", "--source", str(image), "--no-display",
                        "--results", str(tmp_path / "r.jsonl"), *flags)
         assert "stopped here" in done.stderr and given["track"] is expected, done.stderr
+
+
+def test_tracking_without_a_task_that_has_objects_is_a_usage_error():
+    source = FakeSource(3)
+    with pytest.raises(UsageError, match="run detection or segmentation"):
+        Stream(source, {Task.DEPTH: lambda image: None}, "every", track=True)
+    assert source.closed.is_set()

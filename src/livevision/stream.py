@@ -199,6 +199,10 @@ class Stream:
         self.stats = Telemetry(self.clock.now)
         self.depth_stabilize = depth_stabilize
         self.track = track
+        if track and not any(definition(t).has_objects for t in self.tasks):
+            self.source.close()
+            raise UsageError("tracking gives ids to detected objects and instance/panoptic segments: run "
+                             "detection or segmentation with it")
         # each task's step on its outputs as they leave (depth: stabilized over time, objects tracked), by task
         try:
             self.steps = {t: step for t in self.tasks if (step := definition(t).stream_step(self)) is not None}
