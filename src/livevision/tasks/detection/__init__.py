@@ -1,8 +1,8 @@
 """Object detection: DETR, Conditional DETR, Deformable DETR, YOLOS, Table Transformer, RT-DETR (v1, v2) and
 D-FINE (transformers' AutoModelForObjectDetection), and zero-shot with text queries: OWL-ViT, OWLv2
-(zero_shot, text_queries); see tasks.base for what each file holds. Objects keep an
-id over time with a stream's tracker (livevision.objects.tracking) and get a distance where depth runs
-too (livevision.objects.distance)."""
+(zero_shot, text_queries); see tasks.base for what each file holds. Objects keep an id over time with a
+stream's tracker (livevision.objects.tracking) and get a distance where depth runs too
+(livevision.objects.distance)."""
 
 from __future__ import annotations
 
@@ -22,16 +22,15 @@ class DetectionTask(TaskDefinition):
     draw_rank = 2  # boxes over depth and segmentation, under the classification panel
     colours_frame = False
     pipeline_keywords = ("threshold",)
-    refuses_unknown_keywords = False
-    has_objects = True  # transformers: _sanitize_parameters(self, **kwargs) ignores others
+    refuses_unknown_keywords = False  # transformers: _sanitize_parameters(self, **kwargs) ignores others
+    has_objects = True
 
     def head(self, architecture, config, options):
-        from .head import DetectionHead
-
         if architecture.has_text_queries:  # OWL-ViT, OWLv2: the run's labels are text inputs
             from .zero_shot import ZeroShotDetectionHead
 
-            return ZeroShotDetectionHead(architecture, config, options.threshold)
+            return ZeroShotDetectionHead(architecture, config, options.threshold)  # None: its own 0.1
+        from .head import DetectionHead
 
         return DetectionHead(architecture, config, options.detection())
 
