@@ -245,9 +245,9 @@ def test_ros2_messages_decode_with_boxes_ids_annotations_and_markers():
         assert hypothesis.pose.pose.orientation.w == 1.0
 
     annotations = _decode(messages["/livevision/detections/annotations"])
-    assert annotations.circles == [] and len(annotations.points) == len(annotations.labels) == 4
+    assert annotations.circles == [] and len(annotations.points) == len(annotations.texts) == 4
     palette = Palette.default()
-    for sent, loop, text in zip(result.detections, annotations.points, annotations.labels):
+    for sent, loop, text in zip(result.detections, annotations.points, annotations.texts):
         xmin, ymin, xmax, ymax = sent.box
         assert loop.type == 2 and [v for p in loop.points for v in (p.x, p.y)] == pytest.approx(
             [xmin, ymin, xmax, ymin, xmax, ymax, xmin, ymax])
@@ -256,7 +256,7 @@ def test_ros2_messages_decode_with_boxes_ids_annotations_and_markers():
                                                                                                     b / 255))
         assert text.text.startswith(sent.label) and (text.position.x, text.position.y) == pytest.approx(sent.box[:2])
         assert (text.timestamp.sec, text.timestamp.nanosec) == (3, 250_000_001) and text.font_size >= 12
-    assert annotations.labels[0].text == "person #100 1.0 m" and annotations.labels[1].text == "car 0.415 rel"
+    assert annotations.texts[0].text == "person #100 1.0 m" and annotations.texts[1].text == "car 0.415 rel"
 
     markers = _decode(messages["/livevision/objects/markers"]).markers
     assert [(m.ns, m.id, m.type) for m in markers] == [("detection", 100, 2), ("detection/labels", 100, 9),
@@ -277,7 +277,7 @@ def test_no_markers_without_metric_positions_and_empty_frames_decode():
     assert [m.topic for m in result_messages(5, relative, camera)] == ["/livevision/detections",
                                                                       "/livevision/detections/annotations"]
     empty = [_decode(m) for m in result_messages(5, _result(), camera)]
-    assert empty[0].detections == [] and empty[1].points == [] and empty[1].labels == []
+    assert empty[0].detections == [] and empty[1].points == [] and empty[1].texts == []
 
 
 def test_segments_with_positions_get_the_same_markers():

@@ -112,7 +112,7 @@ DEFINITIONS.update({
         ("vision_msgs/Point2D", "float64 x\nfloat64 y\n")),
     "foxglove_msgs/msg/ImageAnnotations": _definition(
         "foxglove_msgs/CircleAnnotation[] circles\nfoxglove_msgs/PointsAnnotation[] points\n"
-        "foxglove_msgs/TextAnnotation[] labels\n",
+        "foxglove_msgs/TextAnnotation[] texts\n",
         ("foxglove_msgs/CircleAnnotation", "builtin_interfaces/Time timestamp\nfoxglove_msgs/Point2 position\n"
                                            "float64 diameter\nfloat64 thickness\nfoxglove_msgs/Color fill_color\n"
                                            "foxglove_msgs/Color outline_color\n"),
