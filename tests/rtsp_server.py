@@ -18,6 +18,7 @@ gstreamer1.0-plugins-base/good/ugly, gstreamer1.0-rtsp).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import queue
 import signal
@@ -35,8 +36,9 @@ PATTERNS = ("ball", "smpte", "snow", "pinwheel")  # one per mount, so their pict
 # ---- the test's side (the venv's Python) ------------------------------------------------------------
 
 
+@functools.cache
 def missing_rtsp_support() -> str | None:
-    """Why no RTSP server can run here (one line), or None when it can."""
+    """Why no RTSP server can run here (one line), or None when it can (checked once a session)."""
     if not Path(SYSTEM_PYTHON).exists():
         return f"no {SYSTEM_PYTHON} to run GStreamer's RTSP server"
     try:
