@@ -139,7 +139,8 @@ def test_killing_one_mount_leaves_the_other_delivering(rtsp, caplog):
         wait_for(lambda: min(len(r.indices) for r in readers) >= 5, "5 frames from each mount")
         with caplog.at_level("INFO", logger="livevision"):
             rtsp.kill("cam0")
-            wait_for(lambda: "cam0 stopped delivering frames" in caplog.text, "cam0's drop")
+            wait_for(lambda: "cam0 stopped delivering frames" in caplog.text or cam0.error, "cam0's drop")
+            assert cam0.error is None, cam0.error
             down_at, cam1_at = len(cam0.indices), len(cam1.indices)
             # cam0 is gone (404 to each reconnection attempt) while cam1 goes on: two seconds of its frames
             wait_for(lambda: len(cam1.indices) >= cam1_at + 2 * FPS, "cam1's frames while cam0 is down")
@@ -153,3 +154,19 @@ def test_killing_one_mount_leaves_the_other_delivering(rtsp, caplog):
         for reader in readers:
             reader.close()
     assert cam0.error is None and cam1.error is None
+
+
+def test_a_reader_comes_back_after_the_whole_server_restarts(rtsp, caplog):
+    reader = Reader(open_source(rtsp.url("cam1"), reconnect=QUICK, stream_timeout_s=2))
+    try:
+        wait_for(lambda: len(reader.indices) >= 5, "5 frames")
+        with caplog.at_level("INFO", logger="livevision"):
+            rtsp.kill_server()  # SIGKILL: no teardown, the connection just goes
+            wait_for(lambda: "cam1 stopped delivering frames" in caplog.text or reader.error, "the drop")
+            down_at = len(reader.indices)
+            rtsp.restart_server()  # the same port
+            wait_for(lambda: len(reader.indices) >= down_at + 5 or reader.error, "frames after the restart")
+        assert reader.error is None and reader.source.reconnects == 1
+        assert reader.indices == list(range(len(reader.indices)))
+    finally:
+        reader.close()
