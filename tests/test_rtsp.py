@@ -68,7 +68,7 @@ def test_frames_arrive_from_an_rtsp_url(rtsp):
     source = open_source(rtsp.url("cam0"), reconnect=QUICK, stream_timeout_s=5)
     assert source.info.is_live and source.info.fps == FPS and source.info.size_wh == (160, 120)
     reader = Reader(source)
-    wait_for(lambda: len(reader.indices) >= 2 * FPS, f"{2 * FPS} frames")
+    wait_for(lambda: len(reader.indices) >= 2 * FPS or reader.error, f"{2 * FPS} frames")
     reader.close()
     produced = FPS * (time.monotonic() - opened_at) + FPS  # what the live source made (one second spare)
     count = len(reader.indices)
@@ -111,7 +111,7 @@ def test_a_killed_stream_is_reconnected_and_the_run_goes_on(rtsp, tiny_model, mo
     stamps = [r["timestamp"] for r in lines]
     steps = [b - a for a, b in zip(stamps, stamps[1:])]
     assert all(step >= 0 for step in steps)
-    assert steps.index(max(steps)) == dropped_at - 1 and max(steps) >= 1.0  # the mount was gone 1.5 s
+    assert steps.index(max(steps)) == dropped_at - 1 and max(steps) >= 0.75  # the mount was gone 1.5 s
 
 
 def test_reconnect_0_stops_the_run_when_the_stream_is_killed(rtsp, tiny_model, model_cache, tmp_path):
