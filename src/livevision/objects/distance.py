@@ -148,22 +148,22 @@ def _median(values: np.ndarray) -> float:
     return float((np.float64(low) + np.float64(high)) / 2)
 
 
-def with_depth(output: TaskOutput, depth_output: TaskOutput, camera: CameraIntrinsics | None) -> TaskOutput:
-    """`output` (a detection or segmentation task's) with each object's `depth` from `depth_output`'s map
-    (a new TaskOutput; nothing is changed in place). Results without objects, objects on a frame of another
-    size than the depth map (a live stream whose source changed size), and results that are not a task's
+def with_depth(output: TaskOutput, depth_output: TaskOutput, camera: CameraIntrinsics | None, task: Task) -> TaskOutput:
+    """`output` (`task`'s, a task with objects) with each object's `depth` from `depth_output`'s map (a new
+    TaskOutput; nothing is changed in place). Results without objects, objects on a frame of another size
+    than the depth map (a live stream whose source changed size), and results that are not the task's own
     (a custom model's) are returned as they are."""
-    result, depth = output.result, depth_output.result
-    task = next((found for found in TASKS.values() if isinstance(result, found.result_type)), None)
-    if task is None or not task.objects(result) or not isinstance(depth, definition(Task.DEPTH).result_type):
+    found, result, depth = definition(task), output.result, depth_output.result
+    objects = found.objects(result) if isinstance(result, found.result_type) else ()
+    if not objects or not isinstance(depth, definition(Task.DEPTH).result_type):
         return output
     if output.image is not None and output.image.shape[:2] != np.shape(depth.depth):
         return output
     index = depth_output.frame_index
-    objects = tuple(replace(o, depth=object_depth(depth, box=getattr(o, "box", None), mask=getattr(o, "mask", None),
+    located = tuple(replace(o, depth=object_depth(depth, box=getattr(o, "box", None), mask=getattr(o, "mask", None),
                                                   camera=camera, depth_frame_index=index))
-                    for o in task.objects(result))
-    return replace(output, result=task.with_objects(result, objects))
+                    for o in objects)
+    return replace(output, result=found.with_objects(result, located))
 
 
 def attach_depth(outputs: Mapping[Task, TaskOutput], camera: CameraIntrinsics | None) -> dict[Task, TaskOutput]:
@@ -173,7 +173,7 @@ def attach_depth(outputs: Mapping[Task, TaskOutput], camera: CameraIntrinsics | 
     depth_output = outputs.get(Task.DEPTH)
     if depth_output is None:
         return dict(outputs)
-    return {task: with_depth(out, depth_output, camera) if task in OBJECT_TASKS else out
+    return {task: with_depth(out, depth_output, camera, task) if task in OBJECT_TASKS else out
             for task, out in outputs.items()}
 
 
@@ -233,7 +233,7 @@ class ObjectDepthStep:
             key = (output.frame_index, depth_output.frame_index)
             done = self._done.get(task)
             if done is None or done[0] != key:
-                done = self._done[task] = (key, with_depth(output, depth_output, camera))
+                done = self._done[task] = (key, with_depth(output, depth_output, camera, task))
             updated[task] = done[1]
         return updated
 
