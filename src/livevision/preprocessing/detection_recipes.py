@@ -22,14 +22,20 @@ __all__ = ["DETECTION_RECIPES", "detr_aspect_size", "yolos_aspect_size"]
 _IMAGENET_DEFAULT = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
-def detr_aspect_size(height: int, width: int, size: int, max_size: int | None) -> tuple[int, int]:
-    """transformers.models.detr.image_processing_detr.get_size_with_aspect_ratio."""
-    raw_size = None
+def _capped_short_side(height: int, width: int, size: int, max_size: int | None) -> tuple[int, float | None]:
+    """The short side asked for, lowered where the long side would pass max_size: (size, the unrounded
+    size it was lowered to, or None), as both processors' get_size_with_aspect_ratio compute them."""
     if max_size is not None:
         short, long = float(min(height, width)), float(max(height, width))
         if long / short * size > max_size:
             raw_size = max_size * short / long
-            size = int(round(raw_size))
+            return int(round(raw_size)), raw_size
+    return size, None
+
+
+def detr_aspect_size(height: int, width: int, size: int, max_size: int | None) -> tuple[int, int]:
+    """transformers.models.detr.image_processing_detr.get_size_with_aspect_ratio."""
+    size, raw_size = _capped_short_side(height, width, size, max_size)
     if (height <= width and height == size) or (width <= height and width == size):
         return height, width
     if width < height:
@@ -40,12 +46,7 @@ def detr_aspect_size(height: int, width: int, size: int, max_size: int | None) -
 def yolos_aspect_size(height: int, width: int, size: int, max_size: int | None, mod: int = 16) -> tuple[int, int]:
     """transformers.models.yolos.image_processing_yolos.get_size_with_aspect_ratio: the portrait branch
     first, then both sides rounded down to a multiple of 16."""
-    raw_size = None
-    if max_size is not None:
-        short, long = float(min(height, width)), float(max(height, width))
-        if long / short * size > max_size:
-            raw_size = max_size * short / long
-            size = int(round(raw_size))
+    size, raw_size = _capped_short_side(height, width, size, max_size)
     if width < height:
         out_h, out_w = int((raw_size if raw_size is not None else size) * height / width), size
     elif (height <= width and height == size) or (width <= height and width == size):
