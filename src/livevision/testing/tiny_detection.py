@@ -163,14 +163,7 @@ def _rt_detr_common(backbone_channels: list[int]) -> dict:
 
 
 def _rt_detr_backbone() -> dict:
-    return {
-        "model_type": "rt_detr_resnet",
-        "embedding_size": 8,
-        "hidden_sizes": [8, 16, 16, 32],
-        "depths": [1, 1, 1, 1],
-        "layer_type": "basic",
-        "out_features": ["stage2", "stage3", "stage4"],
-    }
+    return {**_resnet_backbone(["stage2", "stage3", "stage4"]), "model_type": "rt_detr_resnet"}
 
 
 def _rt_detr():
