@@ -56,6 +56,9 @@ class Packet:
 
     frame: Frame
     outputs: Mapping[Task, TaskOutput] = field(default_factory=dict)
+    #: with several sources (MultiStream): which one, by its position in the list given and its name
+    source_index: int = 0
+    source_name: str | None = None
 
     @property
     def image(self) -> np.ndarray:
@@ -199,6 +202,7 @@ class Stream:
         self.stats = Telemetry(self.clock.now)
         self.depth_stabilize = depth_stabilize
         self.track = track
+        self.source_index = 0  # its place among several sources (MultiStream)
         if track and not any(definition(t).has_objects for t in self.tasks):
             self.source.close()
             raise UsageError("tracking gives ids to detected objects and instance/panoptic segments: run "
@@ -328,7 +332,7 @@ class Stream:
                     outputs = {t: self.steps[t](out) if t in self.steps else out for t, out in outputs.items()}
                 if self.object_depth is not None:
                     outputs = self.object_depth(outputs)
-                yield Packet(frame, outputs)
+                yield Packet(frame, outputs, self.source_index, self.source.info.name)
         finally:
             _opencv_threads.release()
             frames.close()
