@@ -170,8 +170,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     check_camera(camera, args.fov, 1)  # before a model loads
     options = RunOptions(
         tasks=tuple(tasks),
-        source=SourceOptions(source=args.source, pacing=args.pacing, max_fps=args.max_fps, rates=rates,
-                             reconnect=reconnect, max_frames=args.max_frames),
+        source=SourceOptions(sources=cli_args.source_specs(args.source), require_all=args.require_all,
+                             pacing=args.pacing, max_fps=args.max_fps, rates=rates, reconnect=reconnect,
+                             max_frames=args.max_frames),
         model=_model_options(args, tasks),
         output=OutputOptions(
             video=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
