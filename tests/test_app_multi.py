@@ -1,0 +1,170 @@
+"""`livevision run` with several sources end to end (app_multi), on synthetic clips and a tiny model: each
+source's own files, one results file for all, the stats of each, and what a missing or failing source does."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from fractions import Fraction
+
+import pytest
+from cli_runner import run_cli
+from fakes import FakeSource
+from media import decode, make_source
+
+from livevision.app import run
+from livevision.options import LoadOptions, ModelOptions, OutputOptions, RunOptions, SourceOptions
+from livevision.sources.base import SourceError
+from livevision.types import Task
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Two files of different lengths (12 and 8 frames), each frame showing its index."""
+    folder = tmp_path_factory.mktemp("clips")
+    return [make_source(folder / f"{name}.mp4", n, Fraction(25), None, size_wh=(160, 96))
+            for name, n in (("front", 12), ("back", 8))]
+
+
+def _run(tiny_model, model_cache, *args):
+    return run_cli("run", "--task", "depth", "--model", tiny_model("depth_anything"), "--no-display",
+                   "--cache-dir", model_cache, *args)
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _without_latency(lines):
+    return [{k: v for k, v in line.items() if k != "latency_ms"} for line in lines]
+
+
+def test_each_source_gets_its_video_and_one_results_file_holds_both(tiny_model, model_cache, clips, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    results, stats = tmp_path / "all.jsonl", tmp_path / "all.json"
+    done = _run(tiny_model, model_cache, "--source", clips[0], "--source", clips[1], "--output", videos,
+                "--results", results, "--stats", stats)
+    assert done.returncode == 0, done.stderr
+    for clip, frames in zip(clips, (12, 8)):
+        fps, decoded = decode(videos / f"{clip.stem}.mp4")
+        assert fps == pytest.approx(25) and len(decoded) == frames
+    lines = _lines(results)
+    by_source = {str(clip): [line for line in lines if line["source"] == str(clip)] for clip in clips}
+    assert [len(v) for v in by_source.values()] == [12, 8] and len(lines) == 20
+    # each source's results are what a run of that source alone writes (its own depth alignment over time)
+    alone = tmp_path / "alone.jsonl"
+    assert _run(tiny_model, model_cache, "--source", clips[1], "--results", alone).returncode == 0
+    assert _without_latency(by_source[str(clips[1])]) == _without_latency(_lines(alone))
+    summary = json.loads(stats.read_text())
+    assert summary["tasks"] == ["depth"] and summary["models"]["frames"]["inferred"]["depth"] == 20
+    sections = summary["sources"]
+    assert list(sections) == [str(c) for c in clips]
+    assert [s["frames"]["inferred"]["depth"] for s in sections.values()] == [12, 8]
+    assert all(s["fault"] is None for s in sections.values())
+
+
+def test_a_source_placeholder_writes_a_results_file_per_source(tiny_model, model_cache, clips, tmp_path):
+    done = _run(tiny_model, model_cache, "--source", clips[0], "--source", clips[1],
+                "--results", tmp_path / "r_{source}.jsonl", "--stats", tmp_path / "{index}.json")
+    assert done.returncode == 0, done.stderr
+    for i, (clip, frames) in enumerate(zip(clips, (12, 8))):
+        lines = _lines(tmp_path / f"r_{clip.stem}.jsonl")
+        assert [line["index"] for line in lines] == list(range(frames))
+        assert {line["source"] for line in lines} == {str(clip)}
+        assert json.loads((tmp_path / f"{i}.json").read_text())["source"] == str(clip)  # its own stats
+
+
+def test_a_missing_source_is_skipped_with_one_line(tiny_model, model_cache, clips, tmp_path):
+    missing = tmp_path / "gone.mp4"
+    done = _run(tiny_model, model_cache, "--source", missing, "--source", clips[1],
+                "--results", tmp_path / "{source}.jsonl", "--stats", tmp_path / "all.json")
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "gone.mp4" in line]
+    assert len(warnings) == 1 and "skipped" in warnings[0] and "no such file" in warnings[0]
+    assert len(_lines(tmp_path / "back.jsonl")) == 8 and not (tmp_path / "gone.jsonl").exists()
+    sections = json.loads((tmp_path / "all.json").read_text())["sources"]
+    assert "no such file" in sections[str(missing)]["fault"] and sections[str(clips[1])]["fault"] is None
+
+
+def test_no_source_that_opens_is_one_line(tmp_path):
+    done = run_cli("run", "--no-display", "--source", tmp_path / "a.mp4", "--source", tmp_path / "b.mp4",
+                   "--cache-dir", tmp_path / "cache", env={"HF_HOME": str(tmp_path / "hf")})
+    lines = done.stderr.strip().splitlines()
+    # the error names each source and why; (the warnings before it, one a source, are MultiStream's own)
+    assert done.returncode == 1 and "internal error" not in done.stderr, done.stderr
+    assert "none of the 2 sources could be opened" in lines[-1] and "b.mp4: no such file" in lines[-1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--require-all"], "gone.mp4: no such file"),
+    (["--output", "{folder}/missing/{source}.mp4"], "does not exist"),
+    (["--output", "{folder}/one.mp4"], "put {source} or {index}"),
+])
+def test_a_bad_source_or_output_stops_the_run_before_the_models_load(args, message, clips, tmp_path):
+    """The model named does not exist: its error would come if the run got as far as loading it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    args = [str(a).replace("{folder}", str(out)) for a in args]
+    done = run_cli("run", "--no-display", "--source", clips[0], "--source", tmp_path / "gone.mp4", "--source",
+                   clips[1], "--model", tmp_path / "no-such-model", "--results", out / "r.jsonl", *args,
+                   "--cache-dir", tmp_path / "cache", env={"HF_HOME": str(tmp_path / "hf")})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and message in lines[-1] and "no-such-model" not in done.stderr, done.stderr
+    assert list(out.iterdir()) == []
+
+
+class FailingSource(FakeSource):
+    """A camera that gives up reconnecting at frame 3 (`failed` is set then)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.failed = threading.Event()
+
+    def frames(self):
+        for frame in super().frames():
+            if frame.index == 3:
+                self.failed.set()
+                raise SourceError(f"{self.info.name}: gave up reconnecting")
+            yield frame
+
+
+class WatchingSource(FakeSource):
+    """From its frame 5 (once `after` is set), looks for `watched` before each frame: seen_at, the first
+    frame it was there. It runs at most a few frames ahead of the packets played (its bounded queues)."""
+
+    def __init__(self, *args, watched, after, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.watched, self.after, self.seen_at = watched, after, None
+
+    def frames(self):
+        for frame in super().frames():
+            if frame.index == 5:
+                assert self.after.wait(10)
+            if frame.index >= 5 and self.seen_at is None and self.watched.exists():
+                self.seen_at = frame.index
+            yield frame
+
+
+def test_a_source_failing_midway_ends_alone_its_outputs_finished_at_once(tiny_model, model_cache, tmp_path,
+                                                                        caplog):
+    broken = FailingSource(10, name="yard", size_wh=(160, 96))
+    other = WatchingSource(40, name="door", size_wh=(160, 96), watched=tmp_path / "0.jsonl", after=broken.failed)
+    options = RunOptions(
+        tasks=(Task.DEPTH,), source=SourceOptions(sources=(broken, other), pacing="every"),
+        model=ModelOptions(models={Task.DEPTH: str(tiny_model("depth_anything"))},
+                           load_options=LoadOptions(cache_dir=model_cache, live=True)),
+        output=OutputOptions(display=False, progress=False, results=tmp_path / "{index}.jsonl",
+                             stats=tmp_path / "all.json"))
+    with caplog.at_level(logging.WARNING, logger="livevision"):
+        assert run(options) == 0
+    assert [line["index"] for line in _lines(tmp_path / "0.jsonl")] == [0, 1, 2]
+    assert [line["index"] for line in _lines(tmp_path / "1.jsonl")] == list(range(40))
+    assert other.seen_at is not None  # the failed source's results were finished while the other ran on
+    sections = json.loads((tmp_path / "all.json").read_text())["sources"]
+    assert sections["yard"]["fault"] == "yard: gave up reconnecting" and sections["door"]["fault"] is None
+    said = [r.getMessage() for r in caplog.records if "yard" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("source 0 (yard) failed: yard: gave up reconnecting; 1 other")
