@@ -47,7 +47,7 @@ def test_each_source_gets_its_video_and_one_results_file_holds_both(tiny_model, 
     videos.mkdir()
     results, stats = tmp_path / "all.jsonl", tmp_path / "all.json"
     done = _run(tiny_model, model_cache, "--source", clips[0], "--source", clips[1], "--output", videos,
-                "--results", results, "--stats", stats)
+                "--results", results, "--stats", stats, "--depth-stabilize", "smooth")
     assert done.returncode == 0, done.stderr
     for clip, frames in zip(clips, (12, 8)):
         fps, decoded = decode(videos / f"{clip.stem}.mp4")
@@ -55,9 +55,11 @@ def test_each_source_gets_its_video_and_one_results_file_holds_both(tiny_model, 
     lines = _lines(results)
     by_source = {str(clip): [line for line in lines if line["source"] == str(clip)] for clip in clips}
     assert [len(v) for v in by_source.values()] == [12, 8] and len(lines) == 20
-    # each source's results are what a run of that source alone writes (its own depth alignment over time)
+    # each source's results are what a run of that source alone writes (its own depth smoothing over time)
     alone = tmp_path / "alone.jsonl"
-    assert _run(tiny_model, model_cache, "--source", clips[1], "--results", alone).returncode == 0
+    assert _run(tiny_model, model_cache, "--source", clips[1], "--results", alone, "--depth-stabilize",
+                "smooth").returncode == 0
+    assert {line["depth"]["stabilization"]["mode"] for line in lines} == {"smooth"}
     assert _without_latency(by_source[str(clips[1])]) == _without_latency(_lines(alone))
     summary = json.loads(stats.read_text())
     assert summary["tasks"] == ["depth"] and summary["models"]["frames"]["inferred"]["depth"] == 20
@@ -69,9 +71,9 @@ def test_each_source_gets_its_video_and_one_results_file_holds_both(tiny_model, 
 
 def test_a_source_placeholder_writes_a_results_file_per_source(tiny_model, model_cache, clips, tmp_path):
     done = _run(tiny_model, model_cache, "--source", clips[0], "--source", clips[1],
-                "--results", tmp_path / "r_{source}.jsonl", "--stats", tmp_path / "{index}.json")
+                "--results", tmp_path / "r_{source}.jsonl", "--stats", tmp_path / "{index}.json", "--max-frames", 5)
     assert done.returncode == 0, done.stderr
-    for i, (clip, frames) in enumerate(zip(clips, (12, 8))):
+    for i, (clip, frames) in enumerate(zip(clips, (5, 5))):  # --max-frames: each source's first 5
         lines = _lines(tmp_path / f"r_{clip.stem}.jsonl")
         assert [line["index"] for line in lines] == list(range(frames))
         assert {line["source"] for line in lines} == {str(clip)}
