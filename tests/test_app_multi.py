@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
+import sys
 import threading
+import time
 from fractions import Fraction
 
 import pytest
 from cli_runner import run_cli
 from fakes import FakeSource
-from media import decode, make_source
+from media import decode, make_source, read_index
 
 from livevision.app import run
 from livevision.options import LoadOptions, ModelOptions, OutputOptions, RunOptions, SourceOptions
@@ -170,3 +174,34 @@ def test_a_source_failing_midway_ends_alone_its_outputs_finished_at_once(tiny_mo
     assert sections["yard"]["fault"] == "yard: gave up reconnecting" and sections["door"]["fault"] is None
     said = [r.getMessage() for r in caplog.records if "yard" in r.getMessage()]
     assert len(said) == 1 and said[0].startswith("source 0 (yard) failed: yard: gave up reconnecting; 1 other")
+
+
+def test_ctrl_c_stops_every_source_and_finishes_every_output(tiny_model, exported, model_cache, tmp_path):
+    exported("depth_anything")  # export outside the part that waits
+    long = [make_source(tmp_path / f"{name}.mp4", 600, Fraction(25), None, size_wh=(160, 96))
+            for name in ("left", "right")]
+    out = tmp_path / "out"
+    out.mkdir()
+    results = out / "all.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livevision", "run", "--task", "depth", "--model", str(tiny_model("depth_anything")),
+         "--cache-dir", str(model_cache), "--source", str(long[0]), "--source", str(long[1]), "--no-display",
+         "--output", str(out), "--results", str(results), "--stats", str(out / "all.json"),
+         "--view", "side_by_side"],  # the original on the left keeps the frame index readable
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = results.with_name(results.name + ".partial.jsonl")
+    deadline = time.monotonic() + 120
+    while not (partial.exists() and partial.read_text().count("\n") >= 30) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    lines = [json.loads(line) for line in results.read_text().splitlines()]  # every line complete
+    for clip in long:
+        written = [line["index"] for line in lines if line["source"] == str(clip)]
+        _, frames = decode(out / f"{clip.stem}.mp4")  # playable, in order, stopped early
+        assert [read_index(f) for f in frames] == list(range(len(frames))) and 0 < len(frames) < 600
+        assert written == list(range(len(written))) and len(frames) >= len(written) > 0
+    assert set(json.loads((out / "all.json").read_text())["sources"]) == {str(c) for c in long}
+    assert not [p.name for p in out.iterdir() if "partial" in p.name]
