@@ -81,9 +81,8 @@ class ShowPacer:
         self._last_show: float | None = None
 
     def period_s(self) -> float:
-        """The frame period of the fastest source as learned so far (0 before any), at least 1 / max_fps."""
-        learned = [interval for interval in self._interval if interval is not None]
-        return max(self._min_period, min(learned, default=0.0))
+        """The frame period of the fastest source as learned so far (0 before any)."""
+        return min((interval for interval in self._interval if interval is not None), default=0.0)
 
     def due(self, source_index: int, now: float) -> bool:
         """Count a packet of source `source_index` come at `now` (seconds, any clock); True when the mosaic
@@ -93,7 +92,8 @@ class ShowPacer:
             gap, smoothed = now - last, self._interval[source_index]
             self._interval[source_index] = gap if smoothed is None else smoothed + self.SMOOTHING * (gap - smoothed)
         self._last_packet[source_index] = now
-        if self._last_show is not None and now - self._last_show < (1 - self.SLACK) * self.period_s():
+        wait = max(self._min_period, (1 - self.SLACK) * self.period_s())
+        if self._last_show is not None and now - self._last_show < wait:
             return False
         self._last_show = now
         return True

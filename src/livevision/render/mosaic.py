@@ -133,8 +133,8 @@ class Mosaic:
             tile = grid([view], columns=1, cell_wh=cell_wh)  # fitted, its shape kept (a new image)
             if note:
                 tile = cv2.convertScaleAbs(tile, alpha=NOTE_DIM)
-        layout = PanelLayout(tile.shape[:2])
-        draw_title(tile, title, layout, self.title_style)
+        if title:
+            draw_title(tile, title, PanelLayout(tile.shape[:2]), self.title_style)
         if note:
             _draw_note(tile, note, self.title_style)
         return tile
@@ -149,10 +149,11 @@ class Mosaic:
 
 
 def _draw_note(tile: np.ndarray, note: str, style: TextStyle) -> None:
-    """The note on a dark red box in the middle of the tile, in place; cut short ("...") to fit its width."""
+    """The note on a dark red box in the middle of the tile, in place; cut short ("...") to leave a margin
+    at either side."""
     height, width = tile.shape[:2]
     font = Font.for_height(height, style)
-    room, text, kept = width - 2 * font.padding_px, note, len(note)
+    room, text, kept = width - 4 * font.padding_px, note, len(note)
     while kept > 1 and font.text_width_px(text) > room:
         kept -= 1
         text = note[:kept].rstrip() + "..."
