@@ -111,8 +111,10 @@ def test_the_mosaic_grows_to_the_largest_view_and_refits_the_others():
 ])
 def test_sizes_follow_the_views_within_the_cap(count, view_wh, max_wh, expected_wh, tile_wh):
     mosaic = _filled(count, view_wh, max_wh=max_wh)
-    assert mosaic.render().shape == (expected_wh[1], expected_wh[0], 3)
+    image = mosaic.render()
+    assert image.shape == (expected_wh[1], expected_wh[0], 3)
     assert mosaic.tile_wh() == tile_wh
+    assert _colour_box(image, COLOURS[0]) == (0, 0, *tile_wh)  # the view fills its tile, no black edge
     assert mosaic.render(focus=count - 1).shape == (expected_wh[1], expected_wh[0], 3)  # focus: the same size
 
 
@@ -129,6 +131,16 @@ def test_size_wh_fixes_the_size_whatever_the_views(count, cell_wh):
         x0, y0, x1, y1 = _colour_box(_cell(image, i, columns, cell_wh), COLOURS[i])
         assert abs((x1 - x0) / (y1 - y0) - (64 + 100 * i) / 48) < 0.1  # each view's shape kept
     assert not image[:, columns * cell_wh[0]:].any()  # what the cells leave over is black
+
+
+def test_a_view_shrunk_below_half_averages_fine_detail_instead_of_aliasing():
+    stripes = np.zeros((360, 640, 3), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel columns: shrunk to 200x112, an even grey (INTER_AREA: std 22, linear: 72)
+    mosaic = Mosaic([""], size_wh=(200, 112))
+    mosaic.update(0, stripes)
+    image = mosaic.render().astype(np.float32)
+    assert image.shape == (112, 200, 3)
+    assert abs(image.mean() - 127.5) < 4 and image.std() < 35
 
 
 def test_focus_shows_one_source_alone_at_the_mosaic_s_size_titled():
