@@ -9,14 +9,16 @@ import urllib.request
 import cv2
 import numpy as np
 import pytest
+from fakes import FakeSource
 
 from livevision.errors import OptionError
 from livevision.mosaic_window import MosaicWindow, ShowPacer
 from livevision.render import Mosaic
 from livevision.render import mosaic as mosaic_module
 from livevision.render.layout import PanelLayout
-from livevision.render.text import draw_title
+from livevision.render.text import Font, TextStyle, draw_title
 from livevision.sinks.web import WebViewSink
+from livevision.stream_multi import MultiStream
 from livevision.window_keys import KEY_ESC
 
 COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (200, 40, 200), (40, 200, 200)]
@@ -187,8 +189,18 @@ def test_a_long_note_is_cut_to_fit_its_tile_and_a_failed_source_is_not_waiting()
     failed = Mosaic(["back"])
     failed.mark(0, "failed: cannot open")
     expected = _titled(_view((160, 90), mosaic_module.WAITING_BGR), "back")  # "back", not "back (waiting)"
-    mosaic_module._draw_note(expected, "failed: cannot open", mosaic.title_style)
+    mosaic_module._draw_note(expected, "failed: cannot open", Font.for_height(90), TextStyle())
     assert np.array_equal(mosaic.render()[:, 160:], expected)
+
+
+def test_a_long_title_is_cut_in_its_middle_to_fit_its_tile():
+    title = "/tmp/recordings/2026-12-07/front-door-camera.mp4"
+    mosaic = Mosaic([title])
+    mosaic.update(0, _view((160, 90), COLOURS[0]))
+    tile = mosaic.render()
+    title_row = tile[10]
+    assert np.array_equal(title_row[0], COLOURS[0]) and np.array_equal(title_row[-1], COLOURS[0])
+    assert np.array_equal(tile, _titled(_view((160, 90), COLOURS[0]), "/tmp/record...camera.mp4"))
 
 
 def test_each_tile_is_drawn_once_per_update_and_images_handed_out_are_new(monkeypatch):
@@ -218,6 +230,30 @@ def test_bad_input_is_one_clear_error():
         mosaic.update(0, np.zeros((10, 10), np.uint8))
     with pytest.raises(IndexError):
         mosaic.update(1, _view())
+
+
+def test_a_multistream_played_into_the_mosaic_and_its_window(tmp_path):
+    """The loop of the app on three fake cameras of other sizes and one source that cannot open."""
+    sizes = [(64, 48), (96, 54), (48, 64)]
+    missing = str(tmp_path / "missing.mp4")
+    cameras = [FakeSource(6, image=_view(wh, COLOURS[i]), name=f"cam{i}") for i, wh in enumerate(sizes)]
+    window = ScriptedWindow([])
+    with MultiStream([missing, *cameras], {"classification": lambda image: float(image.mean())}, "every") as cams:
+        mosaic, pacer = Mosaic(cams.names), ShowPacer(len(cams.names))
+        for index, why in cams.faults.items():
+            mosaic.mark(index, f"failed: {why}")
+        keys = MosaicWindow(window, mosaic, tmp_path)
+        for packet in cams:
+            mosaic.update(packet.source_index, packet.image)
+            if pacer.due(packet.source_index, cams.clock.now()):
+                keys.show()
+    image = mosaic.render()
+    assert image.shape == (128, 192, 3)  # 2 x 2 cells as large as the largest views: 96 wide, 64 high
+    assert np.array_equal(image[60, 5], mosaic_module.WAITING_BGR)  # the source that failed, no view
+    for i, fitted_wh in enumerate([(85, 64), (96, 54), (48, 64)], start=1):  # each camera fitted to its cell
+        x0, y0, x1, y1 = _colour_box(_cell(image, i, 2, (96, 64)), COLOURS[i - 1])
+        assert (x1 - x0, y1 - y0) == fitted_wh
+    assert window.shown and np.array_equal(window.shown[-1], keys.last_view)
 
 
 # --- the window --------------------------------------------------------------------------------------

@@ -133,10 +133,12 @@ class Mosaic:
             tile = grid([_shrunk(view, cell_wh)], columns=1, cell_wh=cell_wh)  # fitted, its shape kept (a new image)
             if note:
                 tile = cv2.convertScaleAbs(tile, alpha=NOTE_DIM)
-        if title:
-            draw_title(tile, title, PanelLayout(tile.shape[:2]), self.title_style)
+        font = Font.for_height(cell_wh[1], self.title_style)  # draw_title's font too
+        if title:  # cut in the middle: a path or URL keeps its start and its file name
+            draw_title(tile, _fitted_text(title, font, cell_wh[0], middle=True), PanelLayout(tile.shape[:2]),
+                       self.title_style)
         if note:
-            _draw_note(tile, note, self.title_style)
+            _draw_note(tile, _fitted_text(note, font, cell_wh[0]), font, self.title_style)
         return tile
 
     def _forget(self, index: int) -> None:
@@ -161,15 +163,20 @@ def _shrunk(view: np.ndarray, cell_wh: tuple[int, int]) -> np.ndarray:
     return cv2.resize(view, fitted_wh, interpolation=cv2.INTER_LINEAR)
 
 
-def _draw_note(tile: np.ndarray, note: str, style: TextStyle) -> None:
-    """The note on a dark red box in the middle of the tile, in place; cut short ("...") to leave a margin
-    at either side."""
-    height, width = tile.shape[:2]
-    font = Font.for_height(height, style)
-    room, text, kept = width - 4 * font.padding_px, note, len(note)
-    while kept > 1 and font.text_width_px(text) > room:
+def _fitted_text(text: str, font: Font, width_px: int, *, middle: bool = False) -> str:
+    """text, cut short ("..." at its end, or in its middle) to leave a margin at either side of an image
+    width_px wide."""
+    room, fitted, kept = width_px - 4 * font.padding_px, text, len(text)
+    while kept > 1 and font.text_width_px(fitted) > room:
         kept -= 1
-        text = note[:kept].rstrip() + "..."
-    box_w = font.text_width_px(text) + 2 * font.padding_px
+        head = (kept + 1) // 2 if middle else kept
+        fitted = text[:head].rstrip() + "..." + text[len(text) - (kept - head):]
+    return fitted
+
+
+def _draw_note(tile: np.ndarray, note: str, font: Font, style: TextStyle) -> None:
+    """The note on a dark red box in the middle of the tile, in place."""
+    height, width = tile.shape[:2]
+    box_w = font.text_width_px(note) + 2 * font.padding_px
     where = ((width - box_w) // 2, (height - font.line_height_px) // 2)
-    draw_text_box(tile, text, where, font, style, background_bgr=NOTE_BGR)
+    draw_text_box(tile, note, where, font, style, background_bgr=NOTE_BGR)
