@@ -5,6 +5,8 @@ height, each the largest of any source's), so each camera shows at its own resol
 whole mosaic fits max_wh (default 1920x1080, a full-HD screen); past that, the tiles shrink together,
 keeping their shape. The mosaic is never smaller than the largest view, so one source's mosaic is its
 view, four 640x360 cameras give 1280x720 (tiles 640x360) and four 1080p ones 1920x1080 (tiles 960x540).
+A view of another size or shape is fitted to its cell (scaled down or up, its shape kept, the rest black).
+`render(focus=i)` has the mosaic's size too (the window, a video file keep theirs), source i fitted to it.
 The window fits whatever it gets to the screen; past a screen's size, pixels only cost time (in the
 window, the web view's JPEG encoder, a video file). The size can grow while sources start (their first
 views come one by one): pass size_wh where it must stay the same (a video file); the cells then
