@@ -20,10 +20,14 @@ from pathlib import Path
 from . import interrupts
 from .app import Renderer, _model_kwargs
 from .options import OutputOptions, RunOptions
-from .outputs import Outputs, ViewTargets, check_metric_depth, write_stats
+from .engine.pacing import Pacing
+from .mosaic_window import MosaicWindow, ShowPacer
+from .outputs import Outputs, ViewTargets, check_metric_depth, web_view, write_stats
 from .outputs_multi import MultiOutputs, check_multi_outputs, plan_outputs
 from .run_loop import hud_drawer, on_first_interrupt, on_second_interrupt, play_packet, total_frames
-from .sinks import ProgressBar, ResultsSink
+from .render import HudAnnotator
+from .render.mosaic import Mosaic
+from .sinks import ProgressBar, ResultsSink, WindowSink
 from .sinks._paths import atomic_write_text
 from .sinks.base import ResultSink
 from .stream import Stream, model_loader
@@ -72,7 +76,7 @@ def run_multi(options: RunOptions, *, models: dict | None = None) -> int:
         played_now = [p for p in played if p is not None]
         _warn_if_nothing_is_kept(out, plan, played_now)
         progress = _progress(stack, out, played_now, src.max_frames)
-        shown = _shared_view(stack, out, plan, played, cams)
+        shown = _shared_view(stack, out, cams, played)
         deferral.enter_context(interrupts.deferred(
             lambda: on_first_interrupt(cams, None, shared_results, *_sinks_to_publish(played_now)),
             on_abort=lambda: _on_abort(played_now, plan, cams)))
@@ -128,15 +132,15 @@ def _play(frames, cams: MultiStream, played: list[_Played | None], shown, progre
             if progress is not None:
                 progress.update(packet.index - one.last_index)
             one.last_index = packet.index
-            if shown is not None and shown.show(packet.source_index, view, packet):
+            if shown is not None and shown.show(packet.source_index, view):
                 return
             if max_frames and packet.index + 1 >= max_frames:
                 one.done = True
                 one.stream.stop()
-        _finish_failed(cams, played)
+        _finish_failed(cams, played, shown)
         if interrupts.requested():
             return
-    _finish_failed(cams, played)
+    _finish_failed(cams, played, shown)
     if interrupts.requested():  # stopped, not ended: frames read ahead (`every`) were never shown
         return
     for one in played:  # each source ended: the frames the live modes skipped after its last one count too
@@ -145,13 +149,15 @@ def _play(frames, cams: MultiStream, played: list[_Played | None], shown, progre
             one.views.timeline.pad_to(counts["captured"] + counts["dropped"])
 
 
-def _finish_failed(cams: MultiStream, played: list[_Played | None]) -> None:
+def _finish_failed(cams: MultiStream, played: list[_Played | None], shown: _SharedView | None) -> None:
     """The outputs of each source that failed midway (MultiStream said why, in one line) finished now."""
     for index in cams.faults:
         one = played[index]
         if one is not None and not one.finished:
             one.done = one.finished = True
             one.finish.close()
+            if shown is not None:
+                shown.mosaic.mark(index, f"failed: {cams.faults[index]}")
 
 
 def write_summary(path: Path, cams: MultiStream) -> None:
@@ -191,9 +197,60 @@ def _on_abort(played: list[_Played], plan: MultiOutputs, cams: MultiStream) -> N
         write_summary(plan.stats, cams)
 
 
-def _shared_view(stack: contextlib.ExitStack, out: OutputOptions, plan: MultiOutputs, played, cams):
-    """The window and the web view: every source in one mosaic. None when neither is asked for."""
+class _SharedView:
+    """The window and the web view of several sources: one Mosaic of each source's latest view, shown (by
+    ShowPacer) about once per frame period of the fastest source; the window's keys as MosaicWindow's (1..9
+    one source alone, 0 or m the mosaic), the web view showing what the window shows."""
+
+    def __init__(self, mosaic: Mosaic, window: MosaicWindow | None, web, draw_hud, clock):
+        self.mosaic, self.window, self.web, self.draw_hud, self.clock = mosaic, window, web, draw_hud, clock
+        self.pacer = ShowPacer(len(mosaic))
+        self.shown = 0
+
+    def show(self, index: int, view) -> bool:
+        """Source `index`'s new view into the mosaic, and the mosaic shown when due; True to quit."""
+        self.mosaic.update(index, view)
+        if not self.pacer.due(index, self.clock.now()):
+            return False
+        quit = False
+        if self.window is not None:
+            quit = self.window.show()
+            shown = self.window.last_view
+        else:
+            shown = self.draw_hud(self.mosaic.render()) if self.draw_hud is not None else self.mosaic.render()
+        if self.web is not None:
+            self.web.write_view(shown, self.shown)
+        self.shown += 1
+        return quit
+
+
+def _shared_view(stack: contextlib.ExitStack, out: OutputOptions, cams: MultiStream,
+                 played: list[_Played | None]) -> _SharedView | None:
+    """The window (unless --no-display) and --serve's web view, showing every source in one mosaic, the
+    sources that could not open marked; None when neither is asked for."""
     if not (out.display or out.serve):
         return None
-    log.warning("the window and --serve are not available with several sources yet: showing nothing")
-    return None
+    mosaic = Mosaic(cams.names)
+    for index, why in cams.faults.items():
+        mosaic.mark(index, f"failed: {why}")
+    window = None
+    draw_hud = _mosaic_hud(cams, mosaic, lambda: window.focus if window is not None else None) if out.hud else None
+    if out.display:
+        window = MosaicWindow(stack.enter_context(WindowSink("livevision")), mosaic, out.snapshot_dir,
+                              renderers=[one.renderer for one in played if one is not None], draw_hud=draw_hud)
+    web = stack.enter_context(web_view(out.serve, out.serve_token)) if out.serve else None
+    if web is not None:
+        log.info("web view at %s", ", ".join(web.urls))
+    return _SharedView(mosaic, window, web, draw_hud, cams.clock)
+
+
+def _mosaic_hud(cams: MultiStream, mosaic: Mosaic, focus):
+    """mosaic image -> with the HUD of the shared models' figures, its text as large as the tiles' titles.
+    The ages are left out when every source plays `every` (see run_loop.hud_drawer)."""
+    hud = HudAnnotator()
+    age = any(stream.pacing is not Pacing.EVERY for stream in cams.streams if stream is not None)
+
+    def draw_hud(view):
+        return hud.annotate(view, cams.stats.hud_lines(age=age), text_for_height_px=mosaic.tile_wh(focus())[1])
+
+    return draw_hud
