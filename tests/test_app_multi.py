@@ -18,6 +18,7 @@ from fakes import FakeSource
 from media import decode, make_source, read_index
 
 from livevision.app import run
+from livevision.render.mosaic import WAITING_BGR
 from livevision.options import LoadOptions, ModelOptions, OutputOptions, RunOptions, SourceOptions
 from livevision.sources.base import SourceError
 from livevision.types import Task
@@ -205,3 +206,57 @@ def test_ctrl_c_stops_every_source_and_finishes_every_output(tiny_model, exporte
         assert written == list(range(len(written))) and len(frames) >= len(written) > 0
     assert set(json.loads((out / "all.json").read_text())["sources"]) == {str(c) for c in long}
     assert not [p.name for p in out.iterdir() if "partial" in p.name]
+
+
+class RecordingWindow:
+    """Stands in for the WindowSink: keeps what it is shown, hands out the scripted keys (-1 once none left)."""
+
+    def __init__(self, keys=()):
+        self.keys, self.shown = [ord(k) for k in keys], []
+
+    def __call__(self, title):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        pass
+
+    def write_view(self, view, index):
+        self.shown.append(view)
+
+    def poll(self, wait_ms=1):
+        return self.keys.pop(0) if self.keys else -1
+
+
+def _fake_run(tiny_model, model_cache, sources, tmp_path, **output):
+    return RunOptions(
+        tasks=(Task.DEPTH,), source=SourceOptions(sources=tuple(sources), pacing="every"),
+        model=ModelOptions(models={Task.DEPTH: str(tiny_model("depth_anything"))},
+                           load_options=LoadOptions(cache_dir=model_cache, live=True)),
+        output=OutputOptions(progress=False, results=tmp_path / "{index}.jsonl", **output))
+
+
+def test_the_window_shows_every_source_in_one_mosaic(tiny_model, model_cache, tmp_path, monkeypatch):
+    window = RecordingWindow()
+    monkeypatch.setattr("livevision.app_multi.WindowSink", window)
+    cameras = [FakeSource(10, name=f"cam{i}", size_wh=(64, 48)) for i in range(2)]
+    missing = str(tmp_path / "gone.mp4")
+    assert run(_fake_run(tiny_model, model_cache, [cameras[0], missing, cameras[1]], tmp_path, hud=False)) == 0
+    assert window.shown and all(view.shape == (96, 128, 3) for view in window.shown)  # 2 x 2 cells of 64 x 48
+    last = window.shown[-1].astype(int)  # sources row by row: cam0 | gone.mp4, cam1 | (empty)
+    gone = last[:48, 64:].reshape(-1, 3)
+    reddish = gone[:, 2] > gone[:, 1] + 40  # the note's box ("failed: ...") over the waiting grey
+    assert (gone == WAITING_BGR).all(axis=1).any() and reddish.any()
+    assert last[:48, :64].std() > 0 and last[48:, :64].std() > 0 and last[48:, 64:].max() == 0
+    assert [len(_lines(tmp_path / f"{i}.jsonl")) for i in (0, 2)] == [10, 10]
+
+
+def test_q_in_the_window_ends_the_run_and_finishes_every_output(tiny_model, model_cache, tmp_path, monkeypatch):
+    window = RecordingWindow(keys="q")
+    monkeypatch.setattr("livevision.app_multi.WindowSink", window)
+    cameras = [FakeSource(200, name=f"cam{i}", size_wh=(64, 48)) for i in range(2)]
+    assert run(_fake_run(tiny_model, model_cache, cameras, tmp_path)) == 0
+    assert len(window.shown) == 1
+    assert sum(len(_lines(tmp_path / f"{i}.jsonl")) for i in range(2)) < 400  # both finished, early
