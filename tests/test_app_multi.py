@@ -260,3 +260,12 @@ def test_q_in_the_window_ends_the_run_and_finishes_every_output(tiny_model, mode
     assert run(_fake_run(tiny_model, model_cache, cameras, tmp_path)) == 0
     assert len(window.shown) == 1
     assert sum(len(_lines(tmp_path / f"{i}.jsonl")) for i in range(2)) < 400  # both finished, early
+
+
+def test_the_web_view_shows_the_mosaic_without_a_window(tiny_model, model_cache, tmp_path, monkeypatch):
+    web = RecordingWindow()
+    web.urls = ["http://127.0.0.1:0/"]
+    monkeypatch.setattr("livevision.app_multi.web_view", lambda address, token: web)
+    cameras = [FakeSource(10, name=f"cam{i}", size_wh=(64, 48)) for i in range(2)]
+    assert run(_fake_run(tiny_model, model_cache, cameras, tmp_path, display=False, serve="0")) == 0
+    assert web.shown and all(view.shape == (48, 128, 3) for view in web.shown)  # 1 x 2 cells of 64 x 48
