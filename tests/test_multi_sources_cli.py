@@ -241,3 +241,12 @@ def test_a_source_that_did_not_open_writes_and_checks_nothing(tmp_path):
     check_multi_outputs(options, plan, _infos(first, None))
     with pytest.raises(OutputPathError, match="does not exist"):
         check_multi_outputs(options, plan, _infos(first, second))
+
+
+def test_one_source_fills_the_placeholders_too(captured, tmp_path):
+    """An @LIST of one camera with --output {source}.mp4 names it as among several; nothing else changes."""
+    (tmp_path / "one.txt").write_text("rtsp://10.0.0.5/cam1\n")
+    output = _run_options(captured, "--source", "@one.txt", "--output", "v_{source}.mp4", "--rerun", "{index}.rrd",
+                          "--results", "r.jsonl", cwd=tmp_path).output
+    assert (output.video, output.rerun, output.results) == (Path("v_10.0.0.5_cam1.mp4"), "0.rrd", Path("r.jsonl"))
+    assert _run_options(captured, "--source", "a.mp4", "--output", "out.mp4").output.video == Path("out.mp4")

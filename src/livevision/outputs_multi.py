@@ -124,11 +124,29 @@ def _is_rerun_path(target) -> bool:
     return kind not in ("spawn", "connect")
 
 
+def fill_placeholders(out: OutputOptions, source: str) -> OutputOptions:
+    """One source's `out` with {source} and {index} in its paths replaced (its label, 0), as they would be
+    among several sources; the rest as given (a run of one source writes where it is told)."""
+    label = source_label(source)
+    filled = {name: _filled(getattr(out, name), label, 0, option) for option, (name, _) in _PATH_OPTIONS.items()
+              if getattr(out, name) is not None and _has_placeholder(getattr(out, name))}
+    return replace(out, **filled) if filled else out
+
+
+def _has_placeholder(value) -> bool:
+    return any(p in os.fspath(value) for p in PLACEHOLDERS)
+
+
+def _filled(value, label: str, index: int, option: str):
+    text = os.fspath(value).replace("{source}", label).replace("{index}", str(index))
+    return text if option == "--rerun" else Path(text)  # --rerun's value is text: a file, spawn or connect
+
+
 def _resolve(option: str, value, extension: str | None, labels: list[str], count: int) -> list[Path] | None:
     """One path per source for one option's value; None: the one file every source shares."""
     text = os.fspath(value)
-    if any(p in text for p in PLACEHOLDERS):
-        return [Path(text.replace("{source}", label).replace("{index}", str(i))) for i, label in enumerate(labels)]
+    if _has_placeholder(text):
+        return [Path(_filled(text, label, i, "")) for i, label in enumerate(labels)]
     if option == "--results" and text == STDOUT:
         return None
     if extension is None or _is_folder(text):
