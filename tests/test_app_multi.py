@@ -76,9 +76,11 @@ def test_each_source_gets_its_video_and_one_results_file_holds_both(tiny_model, 
 
 def test_a_source_placeholder_writes_a_results_file_per_source(tiny_model, model_cache, clips, tmp_path):
     done = _run(tiny_model, model_cache, "--source", clips[0], "--source", clips[1],
-                "--results", tmp_path / "r_{source}.jsonl", "--stats", tmp_path / "{index}.json", "--max-frames", 5)
+                "--results", tmp_path / "r_{source}.jsonl", "--stats", tmp_path / "{index}.json", "--max-frames", 5,
+                "--output", tmp_path / "{source}.mp4")
     assert done.returncode == 0, done.stderr
     for i, (clip, frames) in enumerate(zip(clips, (5, 5))):  # --max-frames: each source's first 5
+        assert len(decode(tmp_path / f"{clip.stem}.mp4")[1]) == frames  # (not padded to the frames read ahead)
         lines = _lines(tmp_path / f"r_{clip.stem}.jsonl")
         assert [line["index"] for line in lines] == list(range(frames))
         assert {line["source"] for line in lines} == {str(clip)}

@@ -19,14 +19,14 @@ from pathlib import Path
 
 from . import interrupts
 from .app import Renderer, _model_kwargs
-from .options import OutputOptions, RunOptions
 from .engine.pacing import Pacing
 from .mosaic_window import MosaicWindow, ShowPacer
+from .options import OutputOptions, RunOptions
 from .outputs import Outputs, ViewTargets, check_metric_depth, web_view, write_stats
 from .outputs_multi import MultiOutputs, check_multi_outputs, plan_outputs
-from .run_loop import hud_drawer, on_first_interrupt, on_second_interrupt, play_packet, total_frames
 from .render import HudAnnotator
 from .render.mosaic import Mosaic
+from .run_loop import hud_drawer, on_first_interrupt, on_second_interrupt, play_packet, total_frames
 from .sinks import ProgressBar, ResultsSink, WindowSink
 from .sinks._paths import atomic_write_text
 from .sinks.base import ResultSink
@@ -144,20 +144,20 @@ def _play(frames, cams: MultiStream, played: list[_Played | None], shown, progre
     if interrupts.requested():  # stopped, not ended: frames read ahead (`every`) were never shown
         return
     for one in played:  # each source ended: the frames the live modes skipped after its last one count too
-        if one is not None and one.views.timeline is not None and one.index not in cams.faults:
+        if one is not None and one.views.timeline is not None and not one.done:  # (not stopped, not failed)
             counts = one.stream.stats.summary()["frames"]
             one.views.timeline.pad_to(counts["captured"] + counts["dropped"])
 
 
 def _finish_failed(cams: MultiStream, played: list[_Played | None], shown: _SharedView | None) -> None:
     """The outputs of each source that failed midway (MultiStream said why, in one line) finished now."""
-    for index in cams.faults:
+    for index, why in list(cams.faults.items()):  # a copy: the sources' threads add to it
         one = played[index]
         if one is not None and not one.finished:
             one.done = one.finished = True
             one.finish.close()
             if shown is not None:
-                shown.mosaic.mark(index, f"failed: {cams.faults[index]}")
+                shown.mosaic.mark(index, f"failed: {why}")
 
 
 def write_summary(path: Path, cams: MultiStream) -> None:
