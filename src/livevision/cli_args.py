@@ -102,6 +102,7 @@ def _add_run_parser(commands) -> argparse.ArgumentParser:
         "  livevision run --task depth,segmentation,classification --rate classification=2 --view grid\n"
         "  livevision run --task depth --source rtsp://camera.local/stream --model Intel/dpt-hybrid-midas\n"
         "  livevision run --task classification --source 'photos/*.jpg' --results labels.jsonl\n"
+        "  livevision run --task detection --source @cameras.txt --output videos/ --results all.jsonl\n"
         "\ndefault models:\n" + _defaults_text(),
     )
     _add_task_and_models(run)
@@ -167,10 +168,11 @@ def _source_list(name: str) -> list[str]:
 def _add_outputs(run) -> None:
     """run's files, streams and recordings."""
     out = run.add_argument_group(
-        "outputs", "several sources: {source} (a short name of each: front for /data/front.mp4, camera0, "
-        "10.0.0.5_cam1 for rtsp://10.0.0.5/cam1) or {index} (0, 1...) in a path names one file per source; a "
-        "folder (existing, or ending in /) holds one per source named after it; --results and --stats without "
-        "either: one file for all sources; the window and --serve show them side by side")
+        "outputs", "with several sources: {source} (each one's short name: front for /data/front.mp4, camera0,\n"
+        "10.0.0.5_cam1 for rtsp://10.0.0.5/cam1) or {index} (0, 1...) in a path names a file per source; a folder\n"
+        "(one that exists, or a path ending in / or without extension) holds a file per source, named after it;\n"
+        "--results and --stats without either: one file for every source. The window and --serve show every\n"
+        "source in one mosaic (keys 1..9: that source alone, 0: all of them)")
     out.add_argument("--output", type=Path, metavar="VIDEO",
                      help="write the annotated video (.mp4 H.264 with the source's audio; .mkv, .mov, .avi), "
                           "or for one image an image (.png, .jpg...)")
