@@ -98,7 +98,7 @@ def _open_checked(options: RunOptions, plan: MultiOutputs, models: dict | None) 
     opened, faults = open_sources(list(src.sources), reconnect=src.reconnect, require_all=src.require_all)
     try:
         check_multi_outputs(options, plan, [None if s is None else s.info for s in opened])
-        return MultiStream(list(src.sources), load_models(), src.pacing, _opened=(opened, faults), **stream_kwargs)
+        return MultiStream(list(src.sources), load_models(), src.pacing, opened=(opened, faults), **stream_kwargs)
     except BaseException:
         for source in opened:
             if source is not None:
