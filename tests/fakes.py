@@ -18,9 +18,9 @@ class FakeSource(FrameSource):
     `image` when given; live ones are paced by real time (`paced`); fails at frame `fail_at`."""
 
     def __init__(self, count, *, fps=30.0, live=False, paced=False, fail_at=None, size_wh=(64, 48),
-                 image: np.ndarray | None = None):
+                 image: np.ndarray | None = None, name: str = "fake"):
         self.count, self.paced, self.fail_at, self.size_wh, self.image = count, paced, fail_at, size_wh, image
-        self.info = SourceInfo(name="fake", is_live=live, fps=fps, frame_count=None if live else count)
+        self.info = SourceInfo(name=name, is_live=live, fps=fps, frame_count=None if live else count)
         self.closed = threading.Event()
 
     def frames(self):

@@ -7,6 +7,7 @@ from .models.export import export_model
 from .predictor import load_model
 from .sources import ReconnectPolicy
 from .stream import Packet, Stream, stream
+from .stream_multi import MultiStream
 from .types import (
     ClassificationResult,
     DepthKind,
@@ -30,6 +31,7 @@ __all__ = [
     "DetectionResult",
     "ObjectDepth",
     "LiveVisionError",
+    "MultiStream",
     "Pacing",
     "Packet",
     "Stream",

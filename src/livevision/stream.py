@@ -21,7 +21,7 @@ import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -32,6 +32,7 @@ from .engine.live import run_live
 from .engine.paced import PacedReader
 from .engine.pacing import Pacing, RateLimiter
 from .engine.running import TaskOutput
+from .engine.shared import SharedModels, run_lockstep
 from .engine.telemetry import Telemetry
 from .errors import UsageError
 from .objects.distance import OBJECT_TASKS, ObjectDepthStep
@@ -115,6 +116,43 @@ def _as_task_map(tasks: list[Task], value, what: str) -> dict:
     return {tasks[0]: value}
 
 
+#: Stream.open's keywords that configure the stream (the others say which models load, and how)
+STREAM_KEYWORDS = ("max_fps", "rates", "clock", "threaded", "depth_stabilize", "camera", "track")
+
+
+def model_loader(tasks: list[Task], *, model=None, models=None, options=None, input_size=None,
+                 load: LoadOptions | None = None, **load_kwargs) -> Callable[[], dict]:
+    """What loads `tasks`' models as Stream.open describes its keywords, its options checked now (before a
+    source opens or a model loads): call it for the ready models by task."""
+    if load is None:
+        # No ORT thread spinning in any mode: in `every` the decode, pre/post-processing, render and
+        # encode threads run beside inference, and spinning threads took their cores (SegFormer-B0,
+        # 640x272 file with --output, 3 interleaved rounds: 0.84x raw session.run with spinning,
+        # 0.93x without).
+        load = LoadOptions.parse({"live": True, **load_kwargs})
+    elif load_kwargs:
+        raise TypeError(f"give load options as `load` or as keywords, not both (got {', '.join(load_kwargs)})")
+    sizes = _as_task_map(tasks, input_size, "an input size")
+    per_task = options if isinstance(options, Mapping) else {t: options for t in tasks}
+    per_task = _as_task_map(tasks, per_task, "post-processing options")
+    wanted = _as_task_map(tasks, model, "a model")
+    ready = {Task.parse(t): m for t, m in (models or {}).items()}
+    unknown = [t.value for t in ready if t not in tasks]
+    if unknown:
+        raise UsageError(f"a model given for {', '.join(unknown)}, which is not among the tasks")
+
+    def load_now() -> dict:
+        to_load = [t for t in tasks if t not in ready]
+        if to_load:
+            from .predictor import load_models
+
+            ready.update(load_models(to_load, {t: v for t, v in wanted.items() if t in to_load},
+                                     options=per_task, input_size=sizes, load=load))
+        return {t: ready[t] for t in tasks}
+
+    return load_now
+
+
 class _OpenCVThreads:
     """OpenCV's own thread pool would fight ONNX Runtime's for the same cores (the engine already runs
     capture, pre-processing, inference and rendering side by side), so it is cut to one thread while
@@ -177,7 +215,8 @@ class Stream:
     def __init__(self, source, models: Mapping, pacing=None, *, max_fps=None, rates=None,
                  clock: Clock | None = None, threaded: bool = True,
                  reconnect: "ReconnectPolicy | bool | None" = None, depth_stabilize: str = "auto",
-                 camera: "CameraIntrinsics | float | None" = None, track: bool = False):
+                 camera: "CameraIntrinsics | float | None" = None, track: bool = False,
+                 stats: Telemetry | None = None):
         if not isinstance(models, Mapping) or not models:
             raise UsageError("Stream(source, models, pacing) takes ready models by task, such as {'depth': "
                              "predictor}; to load them from names use Stream.open(source, task, model=...)")
@@ -199,10 +238,12 @@ class Stream:
             raise
         self.clock = clock or SystemClock()
         self.threaded = threaded
-        self.stats = Telemetry(self.clock.now)
+        self.stats = stats or Telemetry(self.clock.now)
         self.depth_stabilize = depth_stabilize
         self.track = track
-        self.source_index = 0  # its place among several sources (MultiStream)
+        # among several sources (MultiStream): its place in their list, and the models' shared workers
+        self.source_index = 0
+        self.shared: SharedModels | None = None
         if track and not any(definition(t).has_objects for t in self.tasks):
             self.source.close()
             raise UsageError("tracking gives ids to detected objects and instance/panoptic segments: run "
@@ -234,32 +275,13 @@ class Stream:
         `load_model` takes them (cache_dir, device, precision, resize, ...), or `load`, LoadOptions built
         already. The rest: see Stream.
         """
-        tasks = parse_tasks(task)
-        if load is None:
-            # No ORT thread spinning in any mode: in `every` the decode, pre/post-processing, render and
-            # encode threads run beside inference, and spinning threads took their cores (SegFormer-B0,
-            # 640x272 file with --output, 3 interleaved rounds: 0.84x raw session.run with spinning,
-            # 0.93x without).
-            load = LoadOptions.parse({"live": True, **load_kwargs})
-        elif load_kwargs:
-            raise TypeError(f"give load options as `load` or as keywords, not both (got {', '.join(load_kwargs)})")
-        sizes = _as_task_map(tasks, input_size, "an input size")
-        per_task = options if isinstance(options, Mapping) else {t: options for t in tasks}
-        per_task = _as_task_map(tasks, per_task, "post-processing options")
-        wanted = _as_task_map(tasks, model, "a model")
+        if isinstance(source, (list, tuple)):
+            raise UsageError("several sources: use MultiStream.open(sources, ...) or livevision.stream(sources, ...)")
+        load_models = model_loader(parse_tasks(task), model=model, models=models, options=options,
+                                   input_size=input_size, load=load, **load_kwargs)  # bad options fail here
         opened = open_source(source, reconnect=reconnect)
         try:
-            ready = {Task.parse(t): m for t, m in (models or {}).items()}
-            unknown = [t.value for t in ready if t not in tasks]
-            if unknown:
-                raise UsageError(f"a model given for {', '.join(unknown)}, which is not among the tasks")
-            to_load = [t for t in tasks if t not in ready]
-            if to_load:
-                from .predictor import load_models
-
-                ready.update(load_models(to_load, {t: v for t, v in wanted.items() if t in to_load},
-                                         options=per_task, input_size=sizes, load=load))
-            return cls(opened, {t: ready[t] for t in tasks}, pacing, max_fps=max_fps, rates=rates, clock=clock,
+            return cls(opened, load_models(), pacing, max_fps=max_fps, rates=rates, clock=clock,
                        threaded=threaded, depth_stabilize=depth_stabilize, camera=camera, track=track)
         except BaseException:
             opened.close()
@@ -300,22 +322,29 @@ class Stream:
         self._packets = weakref.ref(packets)
         return packets
 
-    def _run(self, stop: threading.Event) -> Iterator[Packet]:
+    def _frames(self, stop: threading.Event):
+        """(capture thread or None, the engine's iterator of (frame, outputs)) for this stream's pacing."""
+        shared = None if self.shared is None else self.shared.workers_for(self.source_index, self.stats)
         capture = None
         if self.pacing is Pacing.EVERY:
             capture = CaptureThread(self.source, CapturePolicy.QUEUE, stop_event=stop).start()
-            frames = run_every(capture, self.models, self.limiters, self.stats, self.clock, stop)
-        elif self.pacing is Pacing.SIMULATE_LIVE:
-            reader = PacedReader(self.source, self.clock, self.stats)
-            frames = run_live(reader.read, self.models, self.limiters, self.stats, self.clock, stop,
-                              threaded=self.threaded)
+            if shared is not None:
+                return capture, run_lockstep(lambda: capture.read(timeout=None), shared, self.limiters, self.stats,
+                                             self.clock, stop)
+            return capture, run_every(capture, self.models, self.limiters, self.stats, self.clock, stop)
+        if self.pacing is Pacing.SIMULATE_LIVE:
+            read = PacedReader(self.source, self.clock, self.stats).read
         else:
             capture = CaptureThread(self.source, CapturePolicy.LATEST, stop_event=stop,
                                     on_frame=lambda f: self.stats.captured(f.captured_at),
                                     on_drop=self.stats.dropped).start()
             # No read timeout: the source bounds its own waits (stream timeouts, reconnection policy).
-            frames = run_live(lambda: capture.read(timeout=None), self.models, self.limiters, self.stats,
-                              self.clock, stop, threaded=self.threaded)
+            read = lambda: capture.read(timeout=None)  # noqa: E731
+        return capture, run_live(read, self.models, self.limiters, self.stats, self.clock, stop,
+                                 threaded=self.threaded, workers=shared)
+
+    def _run(self, stop: threading.Event) -> Iterator[Packet]:
+        capture, frames = self._frames(stop)
         shown: dict[Task, int] = {}  # the frame behind each task's last shown result
         _opencv_threads.acquire()
         try:
@@ -344,6 +373,11 @@ class Stream:
 
 
 def stream(source, task="depth", **kwargs) -> Iterator[Packet]:
-    """`iter(Stream.open(source, task, **kwargs))`: see Stream.open."""
+    """`iter(Stream.open(source, task, **kwargs))`: see Stream.open. Several sources (a list or tuple):
+    `iter(MultiStream.open(sources, task, **kwargs))`, see livevision.stream_multi."""
+    if isinstance(source, (list, tuple)):
+        from .stream_multi import MultiStream
+
+        return iter(MultiStream.open(source, task, **kwargs))
     return iter(Stream.open(source, task, **kwargs))
 

@@ -128,10 +128,14 @@ def run_live(
     stop: threading.Event,
     *,
     threaded: bool = True,
+    workers: Mapping | None = None,
 ) -> Iterator[tuple[Frame, dict[Task, TaskOutput]]]:
-    """Yield (frame, latest outputs by task) for every frame `read` returns until it returns None."""
-    worker_type = LiveWorker if threaded else InlineWorker
-    workers = {task: worker_type(task, model, telemetry, clock, stop).start() for task, model in models.items()}
+    """Yield (frame, latest outputs by task) for every frame `read` returns until it returns None.
+    workers: {task: worker} with LiveWorker's contract to use instead of starting one per task (several
+    sources sharing one model: engine.shared)."""
+    if workers is None:
+        worker_type = LiveWorker if threaded else InlineWorker
+        workers = {task: worker_type(task, model, telemetry, clock, stop).start() for task, model in models.items()}
     latest: dict[Task, TaskOutput] = {}
     try:
         while not stop.is_set():
