@@ -76,11 +76,10 @@ class Tally:
     the same in every process, read from stdin) its new results and the age of every result shown."""
 
     def __init__(self, sources: int, launched: float):
-        self.launched, self.window = launched, None
+        self.launched, self.window, self.last = launched, None, None  # last: the last packet's time in the window
         self.first, self.shown, self.inferred = [None] * sources, [None] * sources, [0] * sources
         self.ages, self.new_ages = [[] for _ in range(sources)], [[] for _ in range(sources)]
-        self.cpu: list[float] = []  # this process's CPU seconds at the window's start and end
-        self.last = None  # the time of the last packet in the window
+        self.cpu = [0.0, 0.0]  # this process's CPU seconds at the first and the last packet in the window
         threading.Thread(target=self._read_window, daemon=True).start()
 
     def _read_window(self) -> None:
@@ -93,9 +92,9 @@ class Tally:
         if self.first[i] is None:
             self.first[i] = now - self.launched
         new, self.shown[i] = output.frame_index != self.shown[i], output.frame_index
-        window = self.window
-        if window is not None and window[0] <= now <= window[1]:
-            self.cpu = self.cpu or [cpu_seconds()]
+        if (window := self.window) is not None and window[0] <= now <= window[1]:
+            cpu = sum(os.times()[:2])
+            self.cpu = [self.cpu[0] if self.last else cpu, cpu]
             self.last, age = now, (now - output.captured_at) * 1e3
             self.ages[i].append(age)
             if new:
@@ -107,13 +106,8 @@ class Tally:
         return {"names": names, "first_result_s": self.first, "inferred": self.inferred,
                 "seconds": ((self.last or start) if ended_early else end) - start, "ended_early": ended_early,
                 "age_p50": pct(self.ages, 50), "age_p95": pct(self.ages, 95), "new_age_p95": pct(self.new_ages, 95),
-                "cpu_s": cpu_seconds() - (self.cpu or [cpu_seconds()])[0],
+                "cpu_s": self.cpu[1] - self.cpu[0],
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-
-
-def cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
 
 
 def pct(series: list[list[float]], q: float) -> list[float | None]:
@@ -177,8 +171,7 @@ class Child:
         return line[len(word):].strip()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
+        self.proc.kill()  # nothing once it has exited
         self.proc.wait()
 
 
@@ -310,10 +303,9 @@ def sources_table(rounds: list[list[dict]], configs: list[str]) -> list[str]:
             med = {key: median(r[key][i] for r in runs) for key in
                    ("share", "age_p50", "age_p95", "new_age_p95", "first_result_s")}
             rate = median(r["inferred"][i] / r["seconds"] for r in runs)
-            share = None if med["share"] is None else 100 * med["share"]
-            lines.append(f"| {label(c)} | {Path(name).name} | {fmt(share)} % | {fmt(rate, 2)} | "
-                         f"{fmt(med['age_p50'], 0)} / {fmt(med['age_p95'], 0)} | {fmt(med['new_age_p95'], 0)} | "
-                         f"{fmt(med['first_result_s'])} |")
+            lines.append(f"| {label(c)} | {Path(name).name} | {fmt(med['share'] and 100 * med['share'])} % | "
+                         f"{fmt(rate, 2)} | {fmt(med['age_p50'], 0)} / {fmt(med['age_p95'], 0)} | "
+                         f"{fmt(med['new_age_p95'], 0)} | {fmt(med['first_result_s'])} |")
     return lines
 
 
