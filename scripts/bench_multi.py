@@ -1,5 +1,5 @@
 """Several cameras (issue 30): a process per source against one MultiStream over all of them, side by side;
-written to BENCHMARKS.md between its `<!-- multi:begin -->` / `<!-- multi:end -->` markers.
+written to BENCHMARKS.md between its `<!-- multi:begin -->` / `<!-- multi:end -->` markers (--rtsp: multi-rtsp).
 
 (a) N processes at once, each `Stream.open(source_i, "segmentation", model=B0, ...)` and a loop over its packets
 (`livevision run --source source_i --no-display` less its drawing); (b) one process, `MultiStream.open([...], ...,
@@ -31,7 +31,6 @@ import numpy as np
 
 from bench_sections import markers, write_section
 
-BEGIN, END = markers("multi")
 ROOT = Path(__file__).resolve().parent.parent
 TASK, SIZE_WH, FPS = "segmentation", (640, 360), 25
 
@@ -314,7 +313,8 @@ def section(rounds: list[list[dict]], configs: list[str], args) -> str:
             "videotestsrc patterns; pacing `live`)" if args.rtsp else f"{args.sources} generated "
             f"{SIZE_WH[0]}x{SIZE_WH[1]} H.264 clips at {FPS} fps, each its own content, played as cameras (pacing "
             "`simulate-live`)")
-    lines = [BEGIN, "## Several cameras: one MultiStream against a process per camera", "",
+    begin, end = markers(args.section)
+    lines = [begin, f"## Several cameras{' over RTSP' * args.rtsp}: one MultiStream against a process per camera", "",
              f"`python scripts/bench_multi.py {' '.join(args.argv)}` on {datetime.date.today()}, "
              f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs: SegFormer-B0 (full size, random "
              f"weights, FP32, CPU) on {what}. (a) {args.sources} processes, each `Stream.open(source, ...)`; (b) one "
@@ -329,7 +329,7 @@ def section(rounds: list[list[dict]], configs: list[str], args) -> str:
                                              "(a) (targets printed, not asserted).", ""] + figures_table(ratios)
     lines += ["", f"Per source, medians over the rounds (fair: each source's share near {100 / args.sources:.0f} %)."
               , ""] + sources_table(rounds, configs)
-    return "\n".join(lines + [END])
+    return "\n".join(lines + [end])
 
 
 def open_sources(args, servers: list) -> list[str]:
@@ -374,6 +374,7 @@ def main(argv=None) -> None:
         return child(json.loads(args.child))
     args.pacing, args.logs = "live" if args.rtsp else "simulate-live", Path(f"/tmp/bench_multi-{os.getpid()}")
     args.logs.mkdir(parents=True, exist_ok=True)
+    args.section = "multi-rtsp" if args.rtsp else "multi"
     configs = args.configs.split(",")
     folder, servers, rounds = prepare_model(args.cache), [], []
     try:
@@ -390,10 +391,9 @@ def main(argv=None) -> None:
             server.stop()
     if args.json:
         args.json.write_text(json.dumps({"configs": configs, "rounds": rounds}, indent=1))
-    text = section(rounds, configs, args)
-    print(text)
+    print(text := section(rounds, configs, args))
     if not args.quick and "a" in configs and len(configs) > 1:
-        write_section(Path(args.out), "multi", text)
+        write_section(Path(args.out), args.section, text)
 
 
 if __name__ == "__main__":
