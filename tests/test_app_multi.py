@@ -270,3 +270,26 @@ def test_the_web_view_shows_the_mosaic_without_a_window(tiny_model, model_cache,
     cameras = [FakeSource(10, name=f"cam{i}", size_wh=(64, 48)) for i in range(2)]
     assert run(_fake_run(tiny_model, model_cache, cameras, tmp_path, display=False, serve="0")) == 0
     assert web.shown and all(view.shape == (48, 128, 3) for view in web.shown)  # 1 x 2 cells of 64 x 48
+
+
+def test_a_live_source_without_frames_is_marked_on_its_tile_until_its_next_frame():
+    import numpy as np
+    from fakes import FakeClock
+
+    from livevision.app_multi import STALLED_S, _SharedView
+    from livevision.render.mosaic import Mosaic
+
+    clock, mosaic = FakeClock(), Mosaic(["cam0", "cam1", "clip.mp4"])
+    view = _SharedView(mosaic, None, None, None, clock, live={0, 1})
+    frame = np.zeros((36, 64, 3), np.uint8)
+    for index in range(3):
+        view.show(index, frame)
+    clock.tick(STALLED_S + 0.4)
+    view.show(0, frame)  # cam1 (live) has sent nothing since: marked; the file (ended) is not
+    assert mosaic.notes() == [None, "no frame for 2 s", None]
+    view.show(1, frame)
+    assert mosaic.notes() == [None, None, None]  # back: the mark goes with its next frame
+    view.fail(0, "gave up reconnecting")
+    clock.tick(STALLED_S + 1)
+    view.show(1, frame)
+    assert mosaic.notes() == ["failed: gave up reconnecting", None, None]  # failed stays failed

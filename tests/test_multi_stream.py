@@ -207,7 +207,10 @@ def test_a_source_failing_midway_ends_alone_and_the_others_go_on(threaded, caplo
     with MultiStream(sources, {"classification": MeanModel()}, "every", threaded=threaded) as cams:
         counts = {}
         for packet in cams:
+            # the fault is said once the source's packets read before it are out (its outputs then finish)
+            assert 1 not in cams.faults or counts.get(1) == 3, counts
             counts[packet.source_index] = counts.get(packet.source_index, 0) + 1
+            time.sleep(0.005)  # a consumer slower than the sources: their packets wait, ready
     assert counts == {0: 15, 1: 3, 2: 15}
     assert cams.faults == {1: "broken: gave up reconnecting"}
     assert "source 1 (broken) failed: broken: gave up reconnecting; 2 other sources go on" in caplog.text
@@ -278,3 +281,31 @@ def test_one_model_loaded_for_every_source_gives_each_the_single_stream_results(
         with livevision.Stream.open(clip, "segmentation", **kwargs) as alone:
             for packet in alone:
                 np.testing.assert_array_equal(merged[(i, packet.index)], packet.result.label_map)
+
+
+@pytest.mark.parametrize("cores, tasks, sources, workers, threads", [
+    (2, 1, 4, 2, 1),  # a worker per core, one thread each
+    (8, 1, 4, 4, 2),  # no more workers than sources: the cores split between them
+    (2, 2, 4, 1, 1),  # two tasks share the cores
+    (2, 1, 1, 1, 2),  # one source: one worker with every core, as a Stream
+])
+def test_on_the_cpu_the_cores_split_between_one_worker_per_core(monkeypatch, cores, tasks, sources, workers,
+                                                                threads):
+    from livevision import stream_multi
+    from livevision.stream import model_loader
+
+    monkeypatch.setattr(stream_multi, "physical_cores", lambda: cores)
+    loader = model_loader([Task.DEPTH, Task.SEGMENTATION][:tasks], device="cpu")
+    assert stream_multi.split_cores(loader, sources) == workers
+    assert loader.load.intra_op_threads == threads
+    given = model_loader([Task.DEPTH], device="cpu", intra_op_threads=3)
+    assert stream_multi.split_cores(given, sources, workers=5) == 5 and given.load.intra_op_threads == 3
+
+
+def test_on_an_accelerator_one_worker_batches_the_sources(monkeypatch):
+    from livevision import stream_multi
+    from livevision.stream import model_loader
+
+    monkeypatch.setattr(stream_multi, "resolve_providers", lambda device: [("CUDAExecutionProvider", {}), "CPU"])
+    loader = model_loader([Task.DEPTH], device="cuda")
+    assert stream_multi.split_cores(loader, 4) == 1 and loader.load.intra_op_threads is None

@@ -31,7 +31,7 @@ from .sinks import ProgressBar, ResultsSink, WindowSink
 from .sinks._paths import atomic_write_text
 from .sinks.base import ResultSink
 from .stream import Stream, model_loader
-from .stream_multi import MultiStream, open_sources
+from .stream_multi import MultiStream, open_sources, split_cores
 from .types import Task
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,11 @@ def _open_checked(options: RunOptions, plan: MultiOutputs, models: dict | None) 
                          depth_stabilize=kwargs.pop("depth_stabilize"), track=kwargs.pop("track"))
     load_models = model_loader(list(options.tasks), models=models, **kwargs)  # bad options: before any source
     opened, faults = open_sources(list(src.sources), reconnect=src.reconnect, require_all=src.require_all)
+    workers = split_cores(load_models, sum(s is not None for s in opened), None)
     try:
         check_multi_outputs(options, plan, [None if s is None else s.info for s in opened])
-        return MultiStream(list(src.sources), load_models(), src.pacing, opened=(opened, faults), **stream_kwargs)
+        return MultiStream(list(src.sources), load_models(), src.pacing, opened=(opened, faults), workers=workers,
+                           **stream_kwargs)
     except BaseException:
         for source in opened:
             if source is not None:
@@ -157,7 +159,7 @@ def _finish_failed(cams: MultiStream, played: list[_Played | None], shown: _Shar
             one.done = one.finished = True
             one.finish.close()
             if shown is not None:
-                shown.mosaic.mark(index, f"failed: {why}")
+                shown.fail(index, why)
 
 
 def write_summary(path: Path, cams: MultiStream) -> None:
@@ -197,20 +199,36 @@ def _on_abort(played: list[_Played], plan: MultiOutputs, cams: MultiStream) -> N
         write_summary(plan.stats, cams)
 
 
+#: a camera or stream without a new frame for this long is marked on its tile (it may be reconnecting)
+STALLED_S = 2.0
+
+
 class _SharedView:
     """The window and the web view of several sources: one Mosaic of each source's latest view, shown (by
     ShowPacer) about once per frame period of the fastest source; the window's keys as MosaicWindow's (1..9
-    one source alone, 0 or m the mosaic), the web view showing what the window shows."""
+    one source alone, 0 or m the mosaic), the web view showing what the window shows. A live source that
+    stalls is marked on its tile ("no frame for N s") until its next frame; one that failed, for good."""
 
-    def __init__(self, mosaic: Mosaic, window: MosaicWindow | None, web, draw_hud, clock):
+    def __init__(self, mosaic: Mosaic, window: MosaicWindow | None, web, draw_hud, clock, live: set[int]):
         self.mosaic, self.window, self.web, self.draw_hud, self.clock = mosaic, window, web, draw_hud, clock
         self.pacer = ShowPacer(len(mosaic))
         self.shown = 0
+        self.live = set(live)  # the cameras and streams: a file that has ended is not stalled
+        self.updated: dict[int, float] = {}  # when each source's view last came
+
+    def fail(self, index: int, why: str) -> None:
+        self.live.discard(index)
+        self.mosaic.mark(index, f"failed: {why}")
 
     def show(self, index: int, view) -> bool:
         """Source `index`'s new view into the mosaic, and the mosaic shown when due; True to quit."""
+        now = self.clock.now()
         self.mosaic.update(index, view)
-        if not self.pacer.due(index, self.clock.now()):
+        self.updated[index] = now
+        for other, at in self.updated.items():
+            if other in self.live and now - at >= STALLED_S:
+                self.mosaic.mark(other, f"no frame for {now - at:.0f} s")
+        if not self.pacer.due(index, now):
             return False
         quit = False
         if self.window is not None:
@@ -241,7 +259,8 @@ def _shared_view(stack: contextlib.ExitStack, out: OutputOptions, cams: MultiStr
     web = stack.enter_context(web_view(out.serve, out.serve_token)) if out.serve else None
     if web is not None:
         log.info("web view at %s", ", ".join(web.urls))
-    return _SharedView(mosaic, window, web, draw_hud, cams.clock)
+    live = {i for i, stream in enumerate(cams.streams) if stream is not None and stream.info.is_live}
+    return _SharedView(mosaic, window, web, draw_hud, cams.clock, live)
 
 
 def _mosaic_hud(cams: MultiStream, mosaic: Mosaic, focus):

@@ -21,7 +21,7 @@ import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -120,10 +120,32 @@ def _as_task_map(tasks: list[Task], value, what: str) -> dict:
 STREAM_KEYWORDS = ("max_fps", "rates", "clock", "threaded", "depth_stabilize", "camera", "track")
 
 
+@dataclass
+class ModelLoader:
+    """Loads `tasks`' models (call it: the ready models by task) with `load`, which a caller may still change
+    (MultiStream splits the cores between its workers); built by model_loader."""
+
+    tasks: list[Task]
+    load: LoadOptions
+    ready: dict
+    wanted: dict
+    options: dict
+    sizes: dict
+
+    def __call__(self) -> dict:
+        to_load = [t for t in self.tasks if t not in self.ready]
+        if to_load:
+            from .predictor import load_models
+
+            self.ready.update(load_models(to_load, {t: v for t, v in self.wanted.items() if t in to_load},
+                                          options=self.options, input_size=self.sizes, load=self.load))
+        return {t: self.ready[t] for t in self.tasks}
+
+
 def model_loader(tasks: list[Task], *, model=None, models=None, options=None, input_size=None,
-                 load: LoadOptions | None = None, **load_kwargs) -> Callable[[], dict]:
+                 load: LoadOptions | None = None, **load_kwargs) -> ModelLoader:
     """What loads `tasks`' models as Stream.open describes its keywords, its options checked now (before a
-    source opens or a model loads): call it for the ready models by task."""
+    source opens or a model loads)."""
     if load is None:
         # No ORT thread spinning in any mode: in `every` the decode, pre/post-processing, render and
         # encode threads run beside inference, and spinning threads took their cores (SegFormer-B0,
@@ -140,17 +162,7 @@ def model_loader(tasks: list[Task], *, model=None, models=None, options=None, in
     unknown = [t.value for t in ready if t not in tasks]
     if unknown:
         raise UsageError(f"a model given for {', '.join(unknown)}, which is not among the tasks")
-
-    def load_now() -> dict:
-        to_load = [t for t in tasks if t not in ready]
-        if to_load:
-            from .predictor import load_models
-
-            ready.update(load_models(to_load, {t: v for t, v in wanted.items() if t in to_load},
-                                     options=per_task, input_size=sizes, load=load))
-        return {t: ready[t] for t in tasks}
-
-    return load_now
+    return ModelLoader(list(tasks), load, ready, wanted, per_task, sizes)
 
 
 class _OpenCVThreads:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from dataclasses import replace
 from typing import Iterator, Mapping, Sequence
 
 from .engine.clock import Clock, SystemClock
@@ -28,7 +29,10 @@ from .engine.telemetry import Telemetry
 from .errors import LiveVisionError, UsageError
 from .sources import open_source
 from .sources.base import SourceError
-from .stream import STREAM_KEYWORDS, Packet, Stream, model_loader, parse_tasks
+from .models.openvino_session import runs_on_the_host_cpu
+from .models.providers import resolve_providers
+from .models.session import physical_cores
+from .stream import STREAM_KEYWORDS, ModelLoader, Packet, Stream, model_loader, parse_tasks
 from .threads import join_all
 
 log = logging.getLogger(__name__)
@@ -59,6 +63,33 @@ def open_sources(specs: Sequence, *, reconnect=None, require_all: bool = False) 
     for i, why in faults.items():
         log.warning("source %d (%s) skipped: %s", i, _spec_text(specs[i]), why)
     return opened, faults
+
+
+def split_cores(loader: ModelLoader, sources: int, workers: int | None = None) -> int:
+    """The inference workers per task for `sources` sources (`workers` when given), the models' threads set to
+    match in `loader` unless given. On the host's CPU: a worker per physical core (up to one per source and
+    the cores split between the tasks), each session with its share of the cores -- two one-thread workers ran
+    SegFormer-B0 1.15x as fast as one two-thread worker on a 2-core machine, and each overlaps its pre- and
+    post-processing with the other's inference (BENCHMARKS.md, "Several cameras"). On an accelerator one worker
+    per task: the frames waiting from several sources go as one batch."""
+    if workers is not None:
+        return max(1, int(workers))
+    if not _computes_on_the_host(loader.load.device):
+        return 1
+    cores, tasks = physical_cores(), len(loader.tasks)
+    workers = max(1, min(sources, cores // tasks))
+    if loader.load.intra_op_threads is None:
+        loader.load = replace(loader.load, intra_op_threads=max(1, cores // (workers * tasks)))
+    return workers
+
+
+def _computes_on_the_host(device: str) -> bool:
+    """Whether `device` resolves to the host's CPU (a bad or missing device: no, and loading says why)."""
+    try:
+        first = resolve_providers(device)[0]
+    except LiveVisionError:
+        return False
+    return runs_on_the_host_cpu(first if isinstance(first, str) else first[0])
 
 
 def _spec_text(spec) -> str:
@@ -121,14 +152,15 @@ class MultiStream:
         self._merge: _Merge | None = None
 
     @classmethod
-    def open(cls, sources: Sequence, task="depth", *, require_all: bool = False, workers: int = 1,
+    def open(cls, sources: Sequence, task="depth", *, require_all: bool = False, workers: int | None = None,
              reconnect=None, pacing=None, **kwargs) -> "MultiStream":
         """A MultiStream from specs: the sources are opened first (a bad one is skipped, or fails the call
         before any model loads when all are bad or with require_all), then the models load once (see
-        Stream.open for the keywords)."""
+        Stream.open for the keywords). workers: per task; default: see split_cores."""
         stream_kwargs = {k: kwargs.pop(k) for k in STREAM_KEYWORDS if k in kwargs}
         load_models = model_loader(parse_tasks(task), **kwargs)  # bad options fail before any source opens
         opened, faults = open_sources(sources, reconnect=reconnect, require_all=require_all)
+        workers = split_cores(load_models, sum(s is not None for s in opened), workers)
         try:
             models = load_models()
             return cls(sources, models, pacing, workers=workers, opened=(opened, faults), **stream_kwargs)
@@ -231,6 +263,7 @@ class _Merge:
         self._ready = {s.source_index: deque() for s in streams}
         self._running = {s.source_index for s in streams}
         self._error: BaseException | None = None
+        self._faults: dict[int, tuple] = {}  # sources that failed: (stream, error), said after their last packet
         self._stopped = False
         self._threads = [threading.Thread(target=self._produce, args=(s,), name=f"source:{s.source_index}",
                                           daemon=True) for s in streams]
@@ -248,8 +281,9 @@ class _Merge:
                         return
                     self._ready[key].append(packet)
                     self._cond.notify_all()
-        except SourceError as exc:  # this source alone ends
-            self.on_fault(stream, exc)
+        except SourceError as exc:  # this source alone ends, once its packets ready before the fault are out
+            with self._cond:
+                self._faults[key] = (stream, exc)
         except BaseException as exc:  # a model's error (or a bug): ends the whole run
             with self._cond:
                 self._error = exc
@@ -266,6 +300,8 @@ class _Merge:
             while True:
                 if self._error is not None:
                     raise self._error
+                for key in [k for k in self._faults if not self._ready[k]]:
+                    self.on_fault(*self._faults.pop(key))
                 for step in range(len(keys)):
                     key = keys[(self._turn + step) % len(keys)]
                     if self._ready[key]:
@@ -273,7 +309,7 @@ class _Merge:
                         packet = self._ready[key].popleft()
                         self._cond.notify_all()
                         return packet
-                if not self._running or self._stopped:
+                if (not self._running and not self._faults) or self._stopped:
                     return None
                 self._cond.wait(_POLL_S)
 

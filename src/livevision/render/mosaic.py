@@ -82,6 +82,10 @@ class Mosaic:
             self._notes[index] = note or None
             self._forget(index)
 
+    def notes(self) -> list[str | None]:
+        """Each source's note, as marked (None: none)."""
+        return list(self._notes)
+
     def size_wh(self) -> tuple[int, int]:
         """The size of the image `render` returns now (see the module docstring)."""
         if self.size is not None:
