@@ -23,7 +23,7 @@ from .engine.pacing import Pacing
 from .mosaic_window import MosaicWindow, ShowPacer
 from .options import OutputOptions, RunOptions
 from .outputs import Outputs, ViewTargets, check_metric_depth, web_view, write_stats
-from .outputs_multi import MultiOutputs, check_multi_outputs, plan_outputs
+from .outputs_multi import MultiOutputs, check_multi_outputs, plan_outputs, source_labels
 from .render import HudAnnotator
 from .render.mosaic import Mosaic
 from .run_loop import hud_drawer, on_first_interrupt, on_second_interrupt, play_packet, total_frames
@@ -248,7 +248,7 @@ def _shared_view(stack: contextlib.ExitStack, out: OutputOptions, cams: MultiStr
     sources that could not open marked; None when neither is asked for."""
     if not (out.display or out.serve):
         return None
-    mosaic = Mosaic(cams.names)
+    mosaic = Mosaic(source_labels(cams.names))  # short titles, as {source} names the files: front, camera0
     for index, why in cams.faults.items():
         mosaic.mark(index, f"failed: {why}")
     window = None
