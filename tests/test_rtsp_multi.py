@@ -1,0 +1,256 @@
+"""Several rtsp:// sources in one MultiStream against a real RTSP server (GStreamer's, tests/rtsp_server.py).
+
+Three live H.264 mounts (/cam0, /cam1, /cam2) at 15 fps read together while one of them is killed: the
+others keep their rate, the killed one reconnects (indices carry on, timestamps jump over the outage) or,
+when it never comes back, ends alone; the results file keeps every line written before the drop and shows
+the gap on the killed source only; after the whole server restarts every source comes back. Skipped where
+the server cannot run (no gi, gst-rtsp-server or x264enc). Every wait is bounded; nothing asserts how long
+anything took (rates are bounded by what the measured windows allow, generously).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+from rtsp_server import RtspServer, skip_without_rtsp
+
+from livevision.sinks import ResultsSink
+from livevision.sources import ReconnectPolicy, open_source
+from livevision.stream_multi import MultiStream
+from livevision.types import ClassificationResult, Task
+
+pytestmark = pytest.mark.timeout(90)
+
+FPS = 15
+MOUNTS = ("cam0", "cam1", "cam2")
+OUTAGE_S = 1.5
+QUICK = ReconnectPolicy(max_attempts=8, initial_backoff_s=0.2, max_backoff_s=1.0)
+
+
+@pytest.fixture
+def rtsp(tmp_path):
+    skip_without_rtsp()
+    server = RtspServer(MOUNTS, fps=FPS, log_path=tmp_path / "rtsp-server.log")
+    yield server
+    server.stop()
+
+
+def wait_for(condition, what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def mean_model(image) -> ClassificationResult:
+    """A fast stand-in model with a real result type: the image's mean as its one score."""
+    return ClassificationResult((0,), ("mean",), (float(image.mean()) / 255,))
+
+
+def open_all(urls, **kwargs) -> list:
+    """The sources opened side by side (each RTSP open probes the stream for about 2 s)."""
+    with ThreadPoolExecutor(len(urls)) as pool:
+        return list(pool.map(lambda url: open_source(url, **kwargs), urls))
+
+
+@dataclass(frozen=True)
+class Seen:
+    at: float  # time.monotonic() when the packet came
+    source: int
+    index: int
+    timestamp_s: float
+
+
+class MultiReader:
+    """Iterates a MultiStream on a thread of its own (closing it at the end), noting each packet and how
+    the iteration ended; `on_packet(packet)` is called for each in that thread."""
+
+    def __init__(self, ms: MultiStream, on_packet=None):
+        self.ms, self.on_packet = ms, on_packet
+        self.seen: list[Seen] = []
+        self.error: BaseException | None = None
+        self.ended = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            with self.ms:
+                for packet in self.ms:
+                    self.seen.append(Seen(time.monotonic(), packet.source_index, packet.index, packet.timestamp_s))
+                    if self.on_packet is not None:
+                        self.on_packet(packet)
+        except BaseException as exc:  # noqa: BLE001 - kept for the test to assert on
+            self.error = exc
+        finally:
+            self.ended.set()
+
+    def of(self, source: int) -> list[Seen]:
+        return [s for s in list(self.seen) if s.source == source]
+
+    def counts(self) -> list[int]:
+        return [len(self.of(i)) for i in range(len(self.ms.names))]
+
+    def close(self):
+        self.ms.stop()
+        self.thread.join(timeout=20)
+        assert not self.thread.is_alive(), "the MultiStream did not stop within 20 s of stop()"
+
+
+def between(seen: list[Seen], start: float, end: float) -> int:
+    return sum(1 for s in seen if start <= s.at <= end)
+
+
+def test_one_stream_killed_and_served_again_reconnects_while_the_others_keep_their_rate(rtsp, caplog):
+    urls = [rtsp.url(m) for m in MOUNTS]
+    ms = MultiStream.open(urls, "classification", models={"classification": mean_model}, pacing="live",
+                          reconnect=QUICK)
+    reader = MultiReader(ms)
+    try:
+        wait_for(lambda: min(reader.counts()) >= 5 or reader.ended.is_set(), "5 packets from each source")
+        with caplog.at_level("INFO", logger="livevision"):
+            rtsp.kill("cam1")
+            wait_for(lambda: f"{urls[1]} stopped delivering frames" in caplog.text or reader.ended.is_set(),
+                     "cam1's drop")
+            down_from = time.monotonic()
+            time.sleep(OUTAGE_S / 2)  # what cam1 read before the drop has gone through by now
+            down_count = len(reader.of(1))
+            time.sleep(OUTAGE_S / 2)
+            down_to, count_before_back = time.monotonic(), len(reader.of(1))
+            rtsp.start("cam1")
+            wait_for(lambda: len(reader.of(1)) >= count_before_back + 5 or reader.ended.is_set(),
+                     "cam1's packets once it is back")
+        assert not reader.ended.is_set(), reader.error
+        summary = ms.summary()["sources"]
+    finally:
+        reader.close()
+    assert reader.error is None and ms.faults == {}
+    # the others go on at their rate while cam1 is down (a third of what 15 fps gives: a loaded machine)
+    for other in (0, 2):
+        assert between(reader.of(other), down_from, down_to) >= FPS * (down_to - down_from) / 3, reader.counts()
+    # cam1's packets stop while it is down, then come back: its frames numbered on from where they stopped,
+    # its timestamps jumping over the outage, there and only there
+    assert count_before_back == down_count
+    dropped_at = re.search(rf"{re.escape(urls[1])} stopped delivering frames after (\d+) frames", caplog.text)
+    assert re.search(rf"{re.escape(urls[1])} is back after .*; going on from frame {dropped_at.group(1)}\b",
+                     caplog.text), caplog.text
+    cam1 = reader.of(1)
+    assert [s.index for s in cam1] == sorted({s.index for s in cam1})
+    steps = [b.timestamp_s - a.timestamp_s for a, b in zip(cam1, cam1[1:])]
+    assert steps.index(max(steps)) == down_count - 1 and max(steps) >= OUTAGE_S / 2, steps
+    assert [ms.streams[i].source.reconnects for i in range(3)] == [0, 1, 0]
+    assert [summary[url]["reconnects"] for url in urls] == [0, 1, 0]
+    assert [summary[url]["fault"] for url in urls] == [None, None, None]
+
+
+def test_a_stream_that_never_comes_back_ends_alone_and_the_others_go_on(rtsp, caplog):
+    urls = [rtsp.url(m) for m in MOUNTS]
+    few = ReconnectPolicy(max_attempts=2, initial_backoff_s=0.2, max_backoff_s=0.2)
+    sources = open_all(urls, reconnect=few, stream_timeout_s=5)
+    reader = MultiReader(MultiStream(sources, {"classification": mean_model}, "live"))
+    ms = reader.ms
+    try:
+        wait_for(lambda: min(reader.counts()) >= 5 or reader.ended.is_set(), "5 packets from each source")
+        with caplog.at_level("INFO", logger="livevision"):
+            rtsp.kill("cam1")  # and never served again
+            wait_for(lambda: 1 in ms.faults or reader.ended.is_set(), "cam1 to give up")
+            at_fault = reader.counts()
+            wait_for(lambda: min(reader.counts()[i] - at_fault[i] for i in (0, 2)) >= FPS or reader.ended.is_set(),
+                     "a second of packets from each of the others after cam1 gave up")
+        assert not reader.ended.is_set(), reader.error  # the run goes on to the end of the test
+    finally:
+        reader.close()
+    assert reader.error is None
+    assert list(ms.faults) == [1] and urls[1] in ms.faults[1] and "\n" not in ms.faults[1]
+    assert reader.counts()[1] == at_fault[1]
+    failed = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].levelname == "WARNING", caplog.text
+    assert failed[0].getMessage() == f"source 1 ({urls[1]}) failed: {ms.faults[1]}; 2 other sources go on"
+    summary = ms.summary()["sources"]
+    assert [summary[url]["fault"] for url in urls] == [None, ms.faults[1], None]
+
+
+def test_the_results_file_keeps_what_was_written_and_shows_the_gap_on_the_killed_source(
+        rtsp, tiny_model, model_cache, tmp_path, caplog):
+    urls = [rtsp.url(m) for m in MOUNTS]
+    model = tiny_model("depth_anything")
+    ms = MultiStream.open(urls, "depth", model=model, cache_dir=model_cache, precision="fp32", device="cpu",
+                          pacing="every", reconnect=QUICK)
+    results = tmp_path / "r.jsonl"
+    partial = tmp_path / "r.jsonl.partial.jsonl"  # each line flushed as it is written (sinks.results)
+    sink = ResultsSink(results, {Task.DEPTH: str(model)})
+    written: dict[tuple[int, Task], int] = {}  # (source, task) -> the frame of its last written result
+    lines_of = [0, 0, 0]
+
+    def write(packet):  # each result once per source and task, as run_loop writes them
+        for task, output in packet.outputs.items():
+            if written.get((packet.source_index, task)) != output.frame_index:
+                written[(packet.source_index, task)] = output.frame_index
+                sink.write_result(task, output)
+                lines_of[packet.source_index] += 1
+
+    reader = MultiReader(ms, on_packet=write)
+    try:
+        wait_for(lambda: min(lines_of) >= 10 or reader.ended.is_set(), "10 results from each source")
+        with caplog.at_level("INFO", logger="livevision"):
+            written_before = partial.read_text()
+            rtsp.kill("cam1")
+            time.sleep(OUTAGE_S)
+            rtsp.start("cam1")
+            wait_for(lambda: f"{urls[1]} is back" in caplog.text or reader.ended.is_set(), "cam1 back")
+            at_back = list(lines_of)
+            wait_for(lambda: min(lines_of[i] - at_back[i] for i in range(3)) >= 10 or reader.ended.is_set(),
+                     "10 more results from each source")
+        assert not reader.ended.is_set(), reader.error
+    finally:
+        reader.close()
+        sink.close()
+    assert reader.error is None and ms.faults == {}
+    text = results.read_text()
+    assert text.startswith(written_before)  # nothing written before the drop is lost (nor reordered)
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert {line["source"] for line in lines} == set(urls)
+    dropped_at = int(re.search(rf"{re.escape(urls[1])} stopped delivering frames after (\d+) frames",
+                               caplog.text).group(1))
+    for i, url in enumerate(urls):
+        mine = [line for line in lines if line["source"] == url]
+        assert [line["index"] for line in mine] == list(range(len(mine)))  # every frame, in order
+        stamps = [line["timestamp"] for line in mine]
+        steps = [b - a for a, b in zip(stamps, stamps[1:])]
+        assert min(steps) >= 0
+        if i == 1:  # the gap, at the drop, as long as the outage (at least half of it)
+            assert steps.index(max(steps)) == dropped_at - 1 and max(steps) >= OUTAGE_S / 2, steps
+        else:
+            assert max(steps) < OUTAGE_S / 2, (url, steps)
+
+
+def test_every_stream_comes_back_after_the_whole_server_restarts(rtsp, caplog):
+    urls = [rtsp.url(m) for m in MOUNTS]
+    sources = open_all(urls, reconnect=QUICK, stream_timeout_s=2)
+    reader = MultiReader(MultiStream(sources, {"classification": mean_model}, "live"))
+    ms = reader.ms
+    try:
+        wait_for(lambda: min(reader.counts()) >= 5 or reader.ended.is_set(), "5 packets from each source")
+        with caplog.at_level("INFO", logger="livevision"):
+            rtsp.kill_server()  # SIGKILL: no teardown, every connection just goes
+            wait_for(lambda: all(f"{url} stopped delivering frames" in caplog.text for url in urls)
+                     or reader.ended.is_set(), "every source's drop")
+            down = reader.counts()
+            rtsp.restart_server()  # the same port
+            wait_for(lambda: min(n - d for n, d in zip(reader.counts(), down)) >= 5 or reader.ended.is_set(),
+                     "5 packets from each source after the restart")
+        assert not reader.ended.is_set(), reader.error
+    finally:
+        reader.close()
+    assert reader.error is None and ms.faults == {}
+    assert [s.source.reconnects for s in ms.streams] == [1, 1, 1]
+    for i in range(3):
+        indices = [s.index for s in reader.of(i)]
+        assert indices == sorted(set(indices))  # numbered on across the restart
