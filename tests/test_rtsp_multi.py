@@ -227,8 +227,8 @@ def test_the_results_file_keeps_what_was_written_and_shows_the_gap_on_the_killed
         assert min(steps) >= 0
         if i == 1:  # the gap, at the drop, as long as the outage (at least half of it)
             assert steps.index(max(steps)) == dropped_at - 1 and max(steps) >= OUTAGE_S / 2, steps
-        else:
-            assert max(steps) < OUTAGE_S / 2, (url, steps)
+        else:  # none as long as the outage (a loaded machine's pauses stay well under it)
+            assert max(steps) < OUTAGE_S, (url, steps)
 
 
 def test_every_stream_comes_back_after_the_whole_server_restarts(rtsp, caplog):
