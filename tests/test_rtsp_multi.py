@@ -202,10 +202,14 @@ def test_the_results_file_keeps_what_was_written_and_shows_the_gap_on_the_killed
         with caplog.at_level("INFO", logger="livevision"):
             written_before = partial.read_text()
             rtsp.kill("cam1")
+            # cam1 reads what it had buffered, then drops (`every` keeps each source's backlog)
+            wait_for(lambda: f"{urls[1]} stopped delivering frames" in caplog.text or reader.ended.is_set(),
+                     "cam1's drop")
+            down_from, at_drop = time.monotonic(), list(lines_of)
             time.sleep(OUTAGE_S)
             rtsp.start("cam1")
             wait_for(lambda: f"{urls[1]} is back" in caplog.text or reader.ended.is_set(), "cam1 back")
-            at_back = list(lines_of)
+            back_at, at_back = time.monotonic(), list(lines_of)
             wait_for(lambda: min(lines_of[i] - at_back[i] for i in range(3)) >= 10 or reader.ended.is_set(),
                      "10 more results from each source")
         assert not reader.ended.is_set(), reader.error
@@ -213,6 +217,8 @@ def test_the_results_file_keeps_what_was_written_and_shows_the_gap_on_the_killed
         reader.close()
         sink.close()
     assert reader.error is None and ms.faults == {}
+    for other in (0, 2):  # the others' results go on while cam1 is away (a third of their rate at least)
+        assert at_back[other] - at_drop[other] >= FPS * (back_at - down_from) / 3, (at_drop, at_back)
     text = results.read_text()
     assert text.startswith(written_before)  # nothing written before the drop is lost (nor reordered)
     lines = [json.loads(line) for line in text.splitlines()]
