@@ -14,7 +14,6 @@ import json
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -59,12 +58,6 @@ def slow_model(image) -> ClassificationResult:
     always busy, so the order it takes the waiting sources in decides which of them get results."""
     time.sleep(0.08)
     return mean_model(image)
-
-
-def open_all(urls, **kwargs) -> list:
-    """The sources opened side by side (each RTSP open probes the stream for about 2 s)."""
-    with ThreadPoolExecutor(len(urls)) as pool:
-        return list(pool.map(lambda url: open_source(url, **kwargs), urls))
 
 
 @dataclass(frozen=True)
@@ -124,9 +117,9 @@ def between(seen: list[Seen], start: float, end: float) -> int:
 
 def test_one_stream_killed_and_served_again_reconnects_while_the_others_keep_their_rate(rtsp, caplog):
     urls = [rtsp.url(m) for m in MOUNTS]
-    sources = open_all(urls, reconnect=QUICK, stream_timeout_s=5)
-    reader = MultiReader(MultiStream(sources, {"classification": slow_model}, "live"))
-    ms = reader.ms
+    ms = MultiStream.open(urls, "classification", models={"classification": slow_model}, pacing="live",
+                          reconnect=QUICK)
+    reader = MultiReader(ms)
     try:
         wait_for(lambda: min(reader.counts()) >= 5 or reader.ended.is_set(), "5 packets from each source")
         first = reader.results()
@@ -173,9 +166,9 @@ def test_one_stream_killed_and_served_again_reconnects_while_the_others_keep_the
 def test_a_stream_that_never_comes_back_ends_alone_and_the_others_go_on(rtsp, caplog):
     urls = [rtsp.url(m) for m in MOUNTS]
     few = ReconnectPolicy(max_attempts=2, initial_backoff_s=0.2, max_backoff_s=0.2)
-    sources = open_all(urls, reconnect=few, stream_timeout_s=5)
-    reader = MultiReader(MultiStream(sources, {"classification": mean_model}, "live"))
-    ms = reader.ms
+    ms = MultiStream.open(urls, "classification", models={"classification": mean_model}, pacing="live",
+                          reconnect=few)
+    reader = MultiReader(ms)
     try:
         wait_for(lambda: min(reader.counts()) >= 5 or reader.ended.is_set(), "5 packets from each source")
         with caplog.at_level("INFO", logger="livevision"):
@@ -259,7 +252,8 @@ def test_the_results_file_keeps_what_was_written_and_shows_the_gap_on_the_killed
 
 def test_every_stream_comes_back_after_the_whole_server_restarts(rtsp, caplog):
     urls = [rtsp.url(m) for m in MOUNTS]
-    sources = open_all(urls, reconnect=QUICK, stream_timeout_s=2)
+    # opened here for their read timeout: a killed server's streams drop within 2 s
+    sources = [open_source(url, reconnect=QUICK, stream_timeout_s=2) for url in urls]
     reader = MultiReader(MultiStream(sources, {"classification": mean_model}, "live"))
     ms = reader.ms
     try:
