@@ -20,7 +20,7 @@ import pytest
 from rtsp_server import RtspServer, skip_without_rtsp
 
 from livevision.sinks import ResultsSink
-from livevision.sources import ReconnectPolicy, open_source
+from livevision.sources import ReconnectPolicy
 from livevision.stream_multi import MultiStream
 from livevision.types import ClassificationResult, Task
 
@@ -252,10 +252,9 @@ def test_the_results_file_keeps_what_was_written_and_shows_the_gap_on_the_killed
 
 def test_every_stream_comes_back_after_the_whole_server_restarts(rtsp, caplog):
     urls = [rtsp.url(m) for m in MOUNTS]
-    # opened here for their read timeout: a killed server's streams drop within 2 s
-    sources = [open_source(url, reconnect=QUICK, stream_timeout_s=2) for url in urls]
-    reader = MultiReader(MultiStream(sources, {"classification": mean_model}, "live"))
-    ms = reader.ms
+    ms = MultiStream.open(urls, "classification", models={"classification": mean_model}, pacing="live",
+                          reconnect=QUICK)
+    reader = MultiReader(ms)
     try:
         wait_for(lambda: min(reader.counts()) >= 5 or reader.ended.is_set(), "5 packets from each source")
         with caplog.at_level("INFO", logger="livevision"):
