@@ -271,6 +271,9 @@ def test_every_stream_comes_back_after_the_whole_server_restarts(rtsp, caplog):
         reader.close()
     assert reader.error is None and ms.faults == {}
     assert [s.source.reconnects for s in ms.streams] == [1, 1, 1]
-    for i in range(3):
+    for i, url in enumerate(urls):  # each numbered on across the restart, from where it stopped
+        dropped_at = re.search(rf"{re.escape(url)} stopped delivering frames after (\d+) frames", caplog.text)
+        assert re.search(rf"{re.escape(url)} is back after .*; going on from frame {dropped_at.group(1)}\b",
+                         caplog.text), caplog.text
         indices = [s.index for s in reader.of(i)]
-        assert indices == sorted(set(indices))  # numbered on across the restart
+        assert indices == sorted(set(indices))
