@@ -54,9 +54,10 @@ def mean_model(image) -> ClassificationResult:
 
 
 def slow_model(image) -> ClassificationResult:
-    """Slower than the three cameras' frames come together (12 a second against 45): the shared model is
-    always busy, so the order it takes the waiting sources in decides which of them get results."""
-    time.sleep(0.08)
+    """Slower than the three cameras' frames come together (8 a second against 45), and than one camera's
+    (15): the shared model is always busy, every camera has a frame waiting, and the order the model takes
+    them in decides which of them get results."""
+    time.sleep(0.12)
     return mean_model(image)
 
 
@@ -123,7 +124,7 @@ def test_one_stream_killed_and_served_again_reconnects_while_the_others_keep_the
     try:
         wait_for(lambda: min(reader.counts()) >= 5 or reader.ended.is_set(), "5 packets from each source")
         first = reader.results()
-        wait_for(lambda: sum(reader.results()) >= sum(first) + 30 or reader.ended.is_set(), "30 results")
+        wait_for(lambda: sum(reader.results()) >= sum(first) + 24 or reader.ended.is_set(), "24 results")
         shares = [n - f for n, f in zip(reader.results(), first)]
         with caplog.at_level("INFO", logger="livevision"):
             rtsp.kill("cam1")
@@ -142,9 +143,9 @@ def test_one_stream_killed_and_served_again_reconnects_while_the_others_keep_the
     finally:
         reader.close()
     assert reader.error is None and ms.faults == {}
-    # the busy model serves the source that has waited longest first: each camera gets its turn (a third
-    # of the results each; at least a sixth)
-    assert min(shares) >= sum(shares) / 6, shares
+    # the busy model serves the source that has waited longest first: the cameras take turns, a third of
+    # the results each (8, 8, 8 measured, also on a loaded machine; newest first gave 12, 0, 12 or 12, 6, 6)
+    assert max(shares) - min(shares) <= 3, shares
     # the others go on at their rate while cam1 is down (a third of what 15 fps gives: a loaded machine)
     for other in (0, 2):
         assert between(reader.of(other), down_from, down_to) >= FPS * (down_to - down_from) / 3, reader.counts()
