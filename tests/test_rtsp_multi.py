@@ -136,9 +136,9 @@ def test_one_stream_killed_and_served_again_reconnects_while_the_others_keep_the
             time.sleep(OUTAGE_S / 2)
             down_to, count_before_back = time.monotonic(), len(reader.of(1))
             rtsp.start("cam1")
-            wait_for(lambda: len(reader.of(1)) >= count_before_back + 5 or reader.ended.is_set(),
+            wait_for(lambda: len(reader.of(1)) >= count_before_back + 5 or ms.faults or reader.ended.is_set(),
                      "cam1's packets once it is back")
-        assert not reader.ended.is_set(), (reader.error, ms.faults)
+        assert not reader.ended.is_set() and not ms.faults, (reader.error, ms.faults)
         summary = ms.summary()["sources"]
     finally:
         reader.close()
@@ -222,11 +222,11 @@ def test_the_results_file_keeps_what_was_written_and_shows_the_gap_on_the_killed
             down_from, at_drop = time.monotonic(), list(lines_of)
             time.sleep(OUTAGE_S)
             rtsp.start("cam1")
-            wait_for(lambda: f"{urls[1]} is back" in caplog.text or reader.ended.is_set(), "cam1 back")
+            wait_for(lambda: f"{urls[1]} is back" in caplog.text or ms.faults or reader.ended.is_set(), "cam1 back")
             back_at, at_back = time.monotonic(), list(lines_of)
-            wait_for(lambda: min(lines_of[i] - at_back[i] for i in range(3)) >= 10 or reader.ended.is_set(),
-                     "10 more results from each source")
-        assert not reader.ended.is_set(), (reader.error, ms.faults)
+            wait_for(lambda: min(lines_of[i] - at_back[i] for i in range(3)) >= 10 or ms.faults
+                     or reader.ended.is_set(), "10 more results from each source")
+        assert not reader.ended.is_set() and not ms.faults, (reader.error, ms.faults)
     finally:
         reader.close()
         sink.close()
@@ -265,9 +265,9 @@ def test_every_stream_comes_back_after_the_whole_server_restarts(rtsp, caplog):
             down = reader.counts()
             time.sleep(OUTAGE_S)  # the server stays down a while: each source's attempts meet a closed port
             rtsp.restart_server()  # the same port
-            wait_for(lambda: min(n - d for n, d in zip(reader.counts(), down)) >= 5 or reader.ended.is_set(),
-                     "5 packets from each source after the restart")
-        assert not reader.ended.is_set(), (reader.error, ms.faults)
+            wait_for(lambda: min(n - d for n, d in zip(reader.counts(), down)) >= 5 or ms.faults
+                     or reader.ended.is_set(), "5 packets from each source after the restart")
+        assert not reader.ended.is_set() and not ms.faults, (reader.error, ms.faults)
     finally:
         reader.close()
     assert reader.error is None and ms.faults == {}
