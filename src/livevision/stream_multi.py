@@ -168,8 +168,8 @@ class MultiStream:
     def _fault(self, stream: Stream, exc: BaseException) -> None:
         self.faults[stream.source_index] = str(exc)
         others = sum(1 for i, s in enumerate(self.streams) if s is not None and i not in self.faults)
-        log.warning("source %d (%s) failed: %s; %d other source%s go on", stream.source_index,
-                    self.names[stream.source_index], exc, others, "" if others == 1 else "s")
+        log.warning("source %d (%s) failed: %s; %d other %s on", stream.source_index,
+                    self.names[stream.source_index], exc, others, "source goes" if others == 1 else "sources go")
 
     def _in_turn(self, streams: list[Stream]) -> Iterator[Packet]:
         """Inline (threaded=False): one packet of each source in turn, in the caller's thread."""
