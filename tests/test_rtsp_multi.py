@@ -170,25 +170,32 @@ def test_a_stream_that_never_comes_back_ends_alone_and_the_others_go_on(rtsp, ca
     ms = MultiStream.open(urls, "classification", models={"classification": mean_model}, pacing="live",
                           reconnect=few)
     reader = MultiReader(ms)
+    going_on = lambda sources, since: min(reader.counts()[i] - since[i] for i in sources) >= FPS  # noqa: E731
     try:
         wait_for(lambda: min(reader.counts()) >= 5 or reader.ended.is_set(), "5 packets from each source")
         with caplog.at_level("INFO", logger="livevision"):
             rtsp.kill("cam1")  # and never served again
             wait_for(lambda: 1 in ms.faults or reader.ended.is_set(), "cam1 to give up")
             at_fault = reader.counts()
-            wait_for(lambda: min(reader.counts()[i] - at_fault[i] for i in (0, 2)) >= FPS or reader.ended.is_set(),
+            wait_for(lambda: going_on((0, 2), at_fault) or reader.ended.is_set(),
                      "a second of packets from each of the others after cam1 gave up")
+            faults_then = dict(ms.faults)
+            rtsp.kill("cam2")  # a second one gives up: the last goes on alone
+            wait_for(lambda: 2 in ms.faults or reader.ended.is_set(), "cam2 to give up")
+            at_second = reader.counts()
+            wait_for(lambda: going_on((0,), at_second) or reader.ended.is_set(), "a second of cam0's packets")
         assert not reader.ended.is_set(), reader.error  # the run goes on to the end of the test
     finally:
         reader.close()
     assert reader.error is None
-    assert list(ms.faults) == [1] and urls[1] in ms.faults[1] and "\n" not in ms.faults[1]
-    assert reader.counts()[1] == at_fault[1]
+    assert list(faults_then) == [1] and urls[1] in ms.faults[1] and "\n" not in ms.faults[1]
+    assert reader.counts()[1] == at_fault[1] and reader.counts()[2] == at_second[2]
     failed = [r for r in caplog.records if "failed" in r.getMessage()]
-    assert len(failed) == 1 and failed[0].levelname == "WARNING", caplog.text
-    assert failed[0].getMessage() == f"source 1 ({urls[1]}) failed: {ms.faults[1]}; 2 other sources go on"
+    assert [r.levelname for r in failed] == ["WARNING", "WARNING"], caplog.text
+    assert [r.getMessage() for r in failed] == [f"source 1 ({urls[1]}) failed: {ms.faults[1]}; 2 other sources go on",
+                                                f"source 2 ({urls[2]}) failed: {ms.faults[2]}; 1 other source goes on"]
     summary = ms.summary()["sources"]
-    assert [summary[url]["fault"] for url in urls] == [None, ms.faults[1], None]
+    assert [summary[url]["fault"] for url in urls] == [None, ms.faults[1], ms.faults[2]]
 
 
 def test_the_results_file_keeps_what_was_written_and_shows_the_gap_on_the_killed_source(
