@@ -286,3 +286,51 @@ def test_real_window_is_sized_to_the_frame_within_the_screen(frame_wh, expected_
         xvfb.terminate()
         xvfb.wait(timeout=10)
     assert geometry == expected_wh, (geometry, log.read_text())
+
+
+_RESIZING_SCRIPT = """
+import sys, time
+import numpy as np
+from livevision.sinks.window import WindowSink
+window = WindowSink("livevision")
+for size in ((320, 240), (640, 240)):  # a mosaic growing from one camera to two side by side
+    view = np.zeros((size[1], size[0], 3), np.uint8)
+    for _ in range(60):
+        window.write_view(view, 0)
+        window.poll(20)
+    print("shown", *size, flush=True)
+    sys.stdin.readline()  # the test has looked at the window
+"""
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                    reason="needs Xvfb and xdotool (Debian packages xvfb, xdotool)")
+def test_real_window_fits_views_that_change_size(tmp_path):
+    """A mosaic grows as cameras start, and one camera full size has another shape: the window follows the
+    views' size instead of squeezing them into the first one's."""
+    from livevision.sinks.window import _opencv_has_gui
+
+    if not _opencv_has_gui():
+        pytest.skip("this OpenCV build has no GUI")
+    xvfb, display = _start_xvfb()
+    env = {**os.environ, "DISPLAY": display}
+    env.pop("WAYLAND_DISPLAY", None)
+    shower = subprocess.Popen([sys.executable, "-c", _RESIZING_SCRIPT], env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    geometries = []
+    try:
+        for _ in range(2):
+            assert shower.stdout.readline().startswith("shown"), "the window script ended early"
+            found = subprocess.run(["xdotool", "search", "--name", "^livevision$"], env=env, capture_output=True,
+                                   text=True, timeout=60).stdout.split()
+            text = subprocess.run(["xdotool", "getwindowgeometry", found[0]], env=env, capture_output=True,
+                                  text=True, timeout=60).stdout
+            geometries.append(tuple(map(int, re.search(r"Geometry: (\d+)x(\d+)", text).groups())))
+            shower.stdin.write("\n")
+            shower.stdin.flush()
+    finally:
+        shower.kill()
+        shower.wait(timeout=30)
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
+    assert geometries == [(320, 240), (640, 240)]

@@ -136,6 +136,10 @@ def run(options: RunOptions, *, source=None, models: dict | None = None, progres
     Ctrl-C / SIGTERM during processing end the loop at a frame boundary; the outputs are
     closed properly, then KeyboardInterrupt / Terminated is raised (see interrupts)."""
     src, out = options.source, options.output
+    if source is None and len(src.sources) > 1:  # several sources: their models shared (app_multi)
+        from .app_multi import run_multi
+
+        return run_multi(options, models=models)
     deferral = contextlib.ExitStack()  # outlives `stack`: signals stay deferred while outputs close
     with deferral, contextlib.ExitStack() as stack:
         opened = open_source(source if source is not None else src.source, reconnect=src.reconnect)

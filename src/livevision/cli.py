@@ -135,6 +135,7 @@ def _reconnect_policy(args: argparse.Namespace):
 def _cmd_run(args: argparse.Namespace) -> int:
     from .app import run
     from .options import OutputOptions, RunOptions, SourceOptions
+    from .outputs_multi import fill_placeholders
     from .stream import parse_tasks
 
     tasks = parse_tasks(",".join(args.task or ["depth"]))  # --task is repeatable
@@ -168,21 +169,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--depth-stride must be at least 1, got {args.depth_stride}")
     camera = CameraIntrinsics.parse(args.intrinsics) if args.intrinsics else None
     check_camera(camera, args.fov, 1)  # before a model loads
+    sources = cli_args.source_specs(args.source)
+    output = OutputOptions(
+        video=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
+        depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
+        display=not args.no_display, view=ViewMode(args.view) if args.view else None,
+        alpha=_alpha_values(args.alpha, tasks), full_size_tiles=args.full_size_tiles,
+        hud=not args.no_hud, hud_in_output=args.hud, snapshot_dir=args.snapshot_dir,
+        serve=args.serve, serve_token=args.serve_token, rerun=args.rerun, mcap=args.mcap,
+        mcap_compression=args.mcap_compression, foxglove=args.foxglove, raw_images=args.raw_images,
+        depth_stride=args.depth_stride)
+    if len(sources) == 1:  # {source} in a path names the one source too (an @LIST of one, say)
+        output = fill_placeholders(output, sources[0])
     options = RunOptions(
         tasks=tuple(tasks),
-        source=SourceOptions(source=args.source, pacing=args.pacing, max_fps=args.max_fps, rates=rates,
-                             reconnect=reconnect, max_frames=args.max_frames),
-        model=_model_options(args, tasks),
-        output=OutputOptions(
-            video=args.output, results=args.results, arrays=args.arrays, stats=args.stats,
-            depth_format=args.depth_format, camera=camera, fov=args.fov, point_stride=args.point_stride,
-            display=not args.no_display, view=ViewMode(args.view) if args.view else None,
-            alpha=_alpha_values(args.alpha, tasks), full_size_tiles=args.full_size_tiles,
-            hud=not args.no_hud, hud_in_output=args.hud, snapshot_dir=args.snapshot_dir,
-            serve=args.serve, serve_token=args.serve_token, rerun=args.rerun, mcap=args.mcap,
-            mcap_compression=args.mcap_compression, foxglove=args.foxglove, raw_images=args.raw_images,
-            depth_stride=args.depth_stride),
-    )
+        source=SourceOptions(sources=sources, require_all=args.require_all, pacing=args.pacing,
+                             max_fps=args.max_fps, rates=rates, reconnect=reconnect, max_frames=args.max_frames),
+        model=_model_options(args, tasks), output=output)
     return run(options)
 
 

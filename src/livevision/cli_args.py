@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from . import __version__
+from .errors import UsageError
 from .tasks.depth.stabilize import STABILIZE_CHOICES
 from .tasks.detection.head import DetectionOptions
 from .tasks.segmentation.head import SegmentationOptions
@@ -101,11 +102,17 @@ def _add_run_parser(commands) -> argparse.ArgumentParser:
         "  livevision run --task depth,segmentation,classification --rate classification=2 --view grid\n"
         "  livevision run --task depth --source rtsp://camera.local/stream --model Intel/dpt-hybrid-midas\n"
         "  livevision run --task classification --source 'photos/*.jpg' --results labels.jsonl\n"
+        "  livevision run --task detection --source @cameras.txt --output videos/ --results all.jsonl\n"
         "\ndefault models:\n" + _defaults_text(),
     )
     _add_task_and_models(run)
-    run.add_argument("--source", default="0",
-                     help="camera index (default 0), video file, rtsp/http(s) URL, image, folder or glob of images")
+    run.add_argument("--source", action="append", metavar="SOURCE|@LIST",
+                     help="camera index (default 0), video file, rtsp/http(s) URL, image, folder or glob of images; "
+                     "repeatable: several sources in one run, the models shared; @LIST: a text file of sources, one "
+                     "a line (blank lines and # comments skipped, relative paths from the current folder). With "
+                     "several, name the outputs with {source} or {index}, or give folders (see outputs)")
+    run.add_argument("--require-all", action="store_true",
+                     help="several sources: stop when any cannot open (default: go on with those that open)")
     pace = run.add_argument_group("pacing")
     pace.add_argument("--pacing", choices=["live", "every", "simulate-live"],
                       help="live for cameras and streams, every for files (defaults); "
@@ -125,9 +132,47 @@ def _add_run_parser(commands) -> argparse.ArgumentParser:
     return run
 
 
+def source_specs(values: list[str] | None) -> tuple[str, ...]:
+    """--source's values (None: not given, camera 0) with each @LIST replaced by the sources it lists, in
+    order. A missing, unreadable or empty list, or a source given twice, is one line (UsageError)."""
+    specs: list[str] = []
+    for value in values or ["0"]:
+        specs += _source_list(value[1:]) if value.startswith("@") else [value]
+    twice = next((spec for i, spec in enumerate(specs) if spec in specs[:i]), None)
+    if twice is not None:
+        raise UsageError(f"--source {twice!r} is given twice: give each source once")
+    return tuple(specs)
+
+
+def _source_list(name: str) -> list[str]:
+    """The sources a @LIST file names: one a line, blank lines and # comments skipped. Relative paths stay
+    as written: from the current folder, as --source's own (and `livevision batch @LIST`'s)."""
+    path = Path(name).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise UsageError(f"--source @{name}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        reason = "it is a folder" if path.is_dir() else getattr(e, "strerror", None) or str(e)
+        raise UsageError(f"--source @{name}: cannot read the list of sources ({reason})") from None
+    specs = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    if not specs:
+        raise UsageError(f"--source @{name} lists no source: write one a line (blank lines and # comments are "
+                         "skipped)")
+    nested = next((spec for spec in specs if spec.startswith("@")), None)
+    if nested is not None:
+        raise UsageError(f"--source @{name} names another list, {nested}: write its sources in the list instead")
+    return specs
+
+
 def _add_outputs(run) -> None:
     """run's files, streams and recordings."""
-    out = run.add_argument_group("outputs")
+    out = run.add_argument_group(
+        "outputs", "with several sources: {source} (each one's short name: front for /data/front.mp4, camera0,\n"
+        "10.0.0.5_cam1 for rtsp://10.0.0.5/cam1) or {index} (0, 1...) in a path names a file per source; a folder\n"
+        "(one that exists, or a path ending in / or without extension) holds a file per source, named after it;\n"
+        "--results and --stats without either: one file for every source. The window and --serve show every\n"
+        "source in one mosaic (keys 1..9: that source alone, 0: all of them)")
     out.add_argument("--output", type=Path, metavar="VIDEO",
                      help="write the annotated video (.mp4 H.264 with the source's audio; .mkv, .mov, .avi), "
                           "or for one image an image (.png, .jpg...)")

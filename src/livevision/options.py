@@ -275,14 +275,32 @@ class ViewMode(ValueEnum):
 
 @dataclass(frozen=True)
 class SourceOptions:
-    """Where the frames come from and how they are paced."""
+    """Where the frames come from and how they are paced.
 
-    source: str = "0"  # camera index, file, folder, glob or URL
+    source: the (first) source; sources: every source, in order (one: `(source,)`, filled in from it).
+    Give either, or both with `source == sources[0]`. With one source `source` decides, so that
+    `replace(options, source=x)` runs x alone; with several, `sources` does (replace both to change it).
+    require_all: several sources: fail when any cannot open (default: only when none opens)."""
+
+    source: str = None  # camera index, file, folder, glob or URL; None: the first of `sources`, else "0"
     pacing: str | None = None  # live, every, simulate-live; None: the source's default
     max_fps: float | None = None
     rates: dict = field(default_factory=dict)  # {Task: fps}
     reconnect: object = None  # ReconnectPolicy | bool | None, see open_source
     max_frames: int | None = None
+    sources: tuple[str, ...] = ()
+    require_all: bool = False
+
+    def __post_init__(self) -> None:
+        sources = tuple(os.fspath(s) if isinstance(s, os.PathLike) else s for s in self.sources)
+        source = self.source if self.source is not None else (sources[0] if sources else "0")
+        if len(sources) <= 1:
+            sources = (source,)
+        elif source != sources[0]:
+            raise OptionError(f"source {source!r} is not the first of sources {list(sources)}: give sources alone")
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "sources", sources)
+        object.__setattr__(self, "require_all", _flag(self.require_all, "require_all"))
 
 
 @dataclass(frozen=True)

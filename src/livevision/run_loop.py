@@ -66,19 +66,7 @@ def play(frames, stream: Stream, renderer: Renderer, views: ViewTargets, result_
     shown = bool(views) or window is not None  # else nothing looks at the drawn view: skip drawing it
     for packet in frames:
         played += 1
-        view = None
-        if shown:
-            started = stream.clock.now()
-            view = renderer.render(packet)
-            stream.stats.stage("render", stream.clock.now() - started)
-        started = stream.clock.now()
-        views.write_view(view, packet.index)
-        for task, output in packet.outputs.items():
-            if written.get(task) != output.frame_index:  # each result once
-                written[task] = output.frame_index
-                for sink in result_sinks:
-                    sink.write_result(task, output)
-        stream.stats.stage("write", stream.clock.now() - started)
+        view = play_packet(packet, stream, renderer, views, result_sinks, written, shown)
         if progress is not None:  # the frames written to the video; without one, the source frames gone by
             progress.update(video.frames_written - progress.n if video is not None else packet.index - last_index)
         last_index = packet.index
@@ -98,6 +86,27 @@ def play(frames, stream: Stream, renderer: Renderer, views: ViewTargets, result_
     if progress is not None:
         progress.update(max(0, (video.frames_written if video is not None else frames_read) - progress.n))
     return played
+
+
+def play_packet(packet, stream: Stream, renderer: Renderer, views: ViewTargets, result_sinks: list[ResultSink],
+                written: dict[Task, int], draw: bool) -> np.ndarray | None:
+    """One packet: rendered (when `draw`), its view handed to `views`, each result new since `written` (the
+    frame of each task's last written result, updated here) to the result sinks, the stages timed in the
+    stream's stats. Returns the view (None when not drawn)."""
+    view = None
+    if draw:
+        started = stream.clock.now()
+        view = renderer.render(packet)
+        stream.stats.stage("render", stream.clock.now() - started)
+    started = stream.clock.now()
+    views.write_view(view, packet.index)
+    for task, output in packet.outputs.items():
+        if written.get(task) != output.frame_index:  # each result once
+            written[task] = output.frame_index
+            for sink in result_sinks:
+                sink.write_result(task, output)
+    stream.stats.stage("write", stream.clock.now() - started)
+    return view
 
 
 def total_frames(info, max_frames: int | None) -> int | None:

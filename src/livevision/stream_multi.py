@@ -40,7 +40,8 @@ _POLL_S = 0.1
 
 def open_sources(specs: Sequence, *, reconnect=None, require_all: bool = False) -> tuple[list, dict[int, str]]:
     """Each source opened: (sources aligned with specs, None where it failed; {position: one line why}).
-    A failure is logged and skipped, unless every source failed or require_all, which raise it."""
+    A failure is logged and skipped, unless every source failed or require_all: then what opened is closed
+    and one error says why (each source's reason in it)."""
     if isinstance(specs, (str, bytes)) or not specs:
         raise UsageError("several sources are given as a list, such as ['cam0.mp4', 'rtsp://host/cam1']")
     opened, faults = [], {}
@@ -53,10 +54,10 @@ def open_sources(specs: Sequence, *, reconnect=None, require_all: bool = False) 
             if require_all:
                 _close_all(opened)
                 raise
-            log.warning("source %d (%s) skipped: %s", i, _spec_text(spec), exc)
     if len(faults) == len(specs):
-        raise SourceError(f"none of the {len(specs)} sources could be opened: "
-                          + "; ".join(faults.values()))
+        raise SourceError(f"none of the {len(specs)} sources could be opened: " + "; ".join(faults.values()))
+    for i, why in faults.items():
+        log.warning("source %d (%s) skipped: %s", i, _spec_text(specs[i]), why)
     return opened, faults
 
 
@@ -86,9 +87,10 @@ class MultiStream:
 
     def __init__(self, sources: Sequence, models: Mapping, pacing=None, *, require_all: bool = False,
                  workers: int = 1, clock: Clock | None = None, threaded: bool = True, reconnect=None,
-                 _opened: tuple | None = None, **stream_kwargs):
-        # _opened: (sources, faults) as open_sources gave them (MultiStream.open opened them already)
-        opened, self.faults = _opened or open_sources(sources, reconnect=reconnect, require_all=require_all)
+                 opened: tuple | None = None, **stream_kwargs):
+        # opened: (sources, faults) as open_sources gave them for `sources`, where the caller opened them first
+        # (to check its outputs against them before the models load, as MultiStream.open and `run` do)
+        opened, self.faults = opened or open_sources(sources, reconnect=reconnect, require_all=require_all)
         opened = list(opened)
         self.names = [src.info.name if src is not None else _spec_text(spec) for src, spec in zip(opened, sources)]
         self.clock = clock or SystemClock()
@@ -129,7 +131,7 @@ class MultiStream:
         opened, faults = open_sources(sources, reconnect=reconnect, require_all=require_all)
         try:
             models = load_models()
-            return cls(sources, models, pacing, workers=workers, _opened=(opened, faults), **stream_kwargs)
+            return cls(sources, models, pacing, workers=workers, opened=(opened, faults), **stream_kwargs)
         except BaseException:
             _close_all(opened)
             raise
@@ -138,12 +140,14 @@ class MultiStream:
         return len(self.names)
 
     def summary(self) -> dict:
-        """{"models": the whole run's figures, "sources": {name: its own, with its fault and reconnects}}."""
+        """{"models": the whole run's figures, "sources": {name: its own, with its index, fault and
+        reconnects}} (a name given twice: the second as "name #index")."""
         sources = {}
         for i, (name, stream) in enumerate(zip(self.names, self.streams)):
             own = stream.stats.summary() if stream is not None else {}
             reconnects = stream.source.reconnects if stream is not None else 0
-            sources[name] = {**own, "fault": self.faults.get(i), "reconnects": reconnects}
+            key = name if name not in sources else f"{name} #{i}"  # the same camera named twice stays apart
+            sources[key] = {**own, "index": i, "fault": self.faults.get(i), "reconnects": reconnects}
         return {"models": self.stats.summary(), "sources": sources}
 
     def by_source(self) -> list[Iterator[Packet]]:
@@ -168,8 +172,8 @@ class MultiStream:
     def _fault(self, stream: Stream, exc: BaseException) -> None:
         self.faults[stream.source_index] = str(exc)
         others = sum(1 for i, s in enumerate(self.streams) if s is not None and i not in self.faults)
-        log.warning("source %d (%s) failed: %s; %d other %s on", stream.source_index,
-                    self.names[stream.source_index], exc, others, "source goes" if others == 1 else "sources go")
+        log.warning("source %d (%s) failed: %s; %s on", stream.source_index, self.names[stream.source_index], exc,
+                    "1 other source goes" if others == 1 else f"{others} other sources go")
 
     def _in_turn(self, streams: list[Stream]) -> Iterator[Packet]:
         """Inline (threaded=False): one packet of each source in turn, in the caller's thread."""

@@ -39,28 +39,35 @@ class KeyWindow:
         key = self.window.poll(1)
         if key == KEY_VIEW:
             self.renderer.next_view()
-        elif key == KEY_SNAPSHOT:
-            snapshot(shown, packet, self.snapshot_dir)
-        elif key == KEY_PAUSE:
-            key = self._pause(shown, packet)
-        return key in (KEY_QUIT, KEY_ESC)
-
-    def _pause(self, view: np.ndarray, packet: Packet) -> int:
-        """Hold the shown view until space (resume) or q / Esc / closing the window / Ctrl-C (quit); s saves
-        it meanwhile. Returns the key that ended the pause (KEY_QUIT for Ctrl-C)."""
-        while not interrupts.requested():  # Ctrl-C is deferred in the loop: look for it here too
-            key = self.window.poll(PAUSE_POLL_MS)
-            if key == KEY_SNAPSHOT:
-                snapshot(view, packet, self.snapshot_dir)
-            elif key in (KEY_PAUSE, KEY_QUIT, KEY_ESC):
-                return key
-        return KEY_QUIT
+        return act_on_key(key, self.window, shown, packet.index, self.snapshot_dir)
 
 
-def snapshot(view: np.ndarray, packet: Packet, folder: Path) -> None:
-    """Save the view into `folder` (--snapshot-dir), made on the first snapshot (as --arrays makes its folder).
-    Its name: SNAPSHOT_NAME."""
-    path = folder / f"livevision_{packet.index:06d}.png"
+def act_on_key(key: int, window: WindowSink, shown: np.ndarray, index: int, snapshot_dir: Path) -> bool:
+    """The keys every window takes, for `key` pressed while `shown` (frame `index`) is in `window`: s saves a
+    snapshot, space pauses; True to quit (q / Esc, or while paused: closing the window or Ctrl-C)."""
+    if key == KEY_SNAPSHOT:
+        snapshot(shown, index, snapshot_dir)
+    elif key == KEY_PAUSE:
+        key = pause(window, shown, index, snapshot_dir)
+    return key in (KEY_QUIT, KEY_ESC)
+
+
+def pause(window: WindowSink, view: np.ndarray, index: int, snapshot_dir: Path) -> int:
+    """Hold the shown view until space (resume) or q / Esc / closing the window / Ctrl-C (quit); s saves
+    it meanwhile. Returns the key that ended the pause (KEY_QUIT for Ctrl-C)."""
+    while not interrupts.requested():  # Ctrl-C is deferred in the loop: look for it here too
+        key = window.poll(PAUSE_POLL_MS)
+        if key == KEY_SNAPSHOT:
+            snapshot(view, index, snapshot_dir)
+        elif key in (KEY_PAUSE, KEY_QUIT, KEY_ESC):
+            return key
+    return KEY_QUIT
+
+
+def snapshot(view: np.ndarray, index: int, folder: Path) -> None:
+    """Save the view (frame `index`) into `folder` (--snapshot-dir), made on the first snapshot (as --arrays
+    makes its folder). Its name: SNAPSHOT_NAME."""
+    path = folder / f"livevision_{index:06d}.png"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         saved = cv2.imwrite(str(path), view)

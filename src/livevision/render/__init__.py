@@ -11,6 +11,7 @@ from .dispatch import ResultAnnotator, annotator_for, draw_result
 from .hud import HudAnnotator
 from .layout import PanelLayout
 from .legend import Legend, LegendEntry
+from .mosaic import Mosaic
 from .palette import Palette
 from .text import Font, TextStyle, draw_text_box
 from .views import grid, side_by_side
@@ -49,6 +50,7 @@ __all__ = [
     "InstanceSegmentationAnnotator",
     "Legend",
     "LegendEntry",
+    "Mosaic",
     "Palette",
     "PanelEntry",
     "PanelLayout",

@@ -162,6 +162,7 @@ class WindowSink(Sink):
         self.mode = mode
         self.closed_by_user = False
         self._thread: int | None = None
+        self._shown_hw: tuple[int, int] | None = None  # the size of the views shown, which the window fits
         problem = display_problem()
         self.enabled = problem is None
         if problem is not None:
@@ -183,12 +184,15 @@ class WindowSink(Sink):
             self._thread = me
             _point_qt_at_system_fonts()  # read when the first window creates the Qt application
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
-            # Qt opens a resizable window at a default 400x300 or so: size it to the frame, within the screen.
-            screen = _x11_screen_wh(os.environ.get("DISPLAY", "")) if sys.platform.startswith("linux") else None
-            cv2.resizeWindow(self.title, *window_size((view.shape[1], view.shape[0]), screen))
         elif self._thread != me:
             raise SinkError("WindowSink.write_view must be called from the thread that created the window "
                             "(main thread)")
+        if view.shape[:2] != self._shown_hw:
+            # Qt opens a resizable window at a default 400x300 or so: size it to the frame, within the screen;
+            # again when the views change size (a mosaic growing as cameras start, one camera full size).
+            self._shown_hw = view.shape[:2]
+            screen = _x11_screen_wh(os.environ.get("DISPLAY", "")) if sys.platform.startswith("linux") else None
+            cv2.resizeWindow(self.title, *window_size((view.shape[1], view.shape[0]), screen))
         cv2.imshow(self.title, view)
 
     def poll(self, wait_ms: int = 1) -> int:
