@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from cli_runner import run_cli
 from rtsp_server import RtspServer, skip_without_rtsp
 
 from livevision.sinks import ResultsSink
@@ -256,6 +257,59 @@ def test_the_results_file_keeps_what_was_written_and_shows_the_gap_on_the_killed
             assert steps.index(max(steps)) == dropped_at - 1 and max(steps) >= OUTAGE_S / 2, steps
         else:  # none as long as the outage (a loaded machine's pauses stay well under it)
             assert max(steps) < OUTAGE_S, (url, steps)
+
+
+def gaps(lines: list[dict], url: str) -> list[float]:
+    """The steps between a source's consecutive timestamps in a results file, its indices checked whole."""
+    mine = [line for line in lines if line["source"] == url]
+    assert [line["index"] for line in mine] == list(range(len(mine))), url  # every frame, in order
+    stamps = [line["timestamp"] for line in mine]
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
+def test_livevision_run_with_three_streams_keeps_every_result_across_one_streams_drop(
+        rtsp, tiny_model, model_cache, tmp_path):
+    urls = [rtsp.url(m) for m in MOUNTS]
+    results = tmp_path / "r.jsonl"
+    partial = tmp_path / "r.jsonl.partial.jsonl"  # each line flushed as it is written (sinks.results)
+    frames = 75  # --max-frames: each source's own
+
+    def lines_now() -> list[dict]:
+        text = partial.read_text() if partial.exists() else ""
+        return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
+
+    outage = {}
+
+    def kill_and_restart():  # once every source has 10 results: cam1 goes for 1.5 s
+        wait_for(lambda: min(sum(1 for line in lines_now() if line["source"] == url) for url in urls) >= 10,
+                 "10 results from each source before the kill", timeout_s=60)
+        outage["written_before"] = partial.read_text()
+        rtsp.kill("cam1")
+        time.sleep(OUTAGE_S)
+        rtsp.start("cam1")
+
+    killer = threading.Thread(target=kill_and_restart, daemon=True)
+    killer.start()
+    done = run_cli("run", "--task", "depth", *(a for url in urls for a in ("--source", url)),
+                   "--model", tiny_model("depth_anything"), "--precision", "fp32", "--no-display",
+                   "--cache-dir", model_cache, "--pacing", "every", "--results", results, "--max-frames", frames,
+                   "--reconnect", 8)
+    killer.join(timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "written_before" in outage, done.stderr
+    drops = re.findall(rf"stream {re.escape(urls[1])} stopped delivering frames after (\d+) frames", done.stderr)
+    assert len(drops) == 1 and "cam0 stopped" not in done.stderr and "cam2 stopped" not in done.stderr, done.stderr
+    dropped_at = int(drops[0])
+    assert re.search(rf"stream {re.escape(urls[1])} is back after .*; going on from frame {dropped_at}\b",
+                     done.stderr), done.stderr
+    text = results.read_text()
+    assert text.startswith(outage["written_before"])  # nothing written before the drop is lost (nor reordered)
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert sorted(sum(1 for line in lines if line["source"] == url) for url in urls) == [frames] * 3
+    steps = gaps(lines, urls[1])  # the gap, at the drop, as long as the outage (at least half of it)
+    assert steps.index(max(steps)) == dropped_at - 1 and max(steps) >= OUTAGE_S / 2, steps
+    for url in (urls[0], urls[2]):  # none as long as the outage on the others
+        assert max(gaps(lines, url)) < OUTAGE_S, url
 
 
 def test_every_stream_comes_back_after_the_whole_server_restarts(rtsp, caplog):
