@@ -2,8 +2,9 @@
 
 Three live H.264 mounts (/cam0, /cam1, /cam2) at 15 fps read together while one of them is killed: the
 others keep their rate, the killed one reconnects (indices carry on, timestamps jump over the outage) or,
-when it never comes back, ends alone; the results file keeps every line written before the drop and shows
-the gap on the killed source only; after the whole server restarts every source comes back. Skipped where
+when it never comes back, ends alone; the results file (written from the MultiStream loop, and by
+`livevision run` with three --source) keeps every line written before the drop and shows the gap on the
+killed source only; after the whole server restarts every source comes back. Skipped where
 the server cannot run (no gi, gst-rtsp-server or x264enc). Every wait is bounded; nothing asserts how long
 anything took (rates are bounded by what the measured windows allow, generously).
 """
