@@ -59,6 +59,15 @@ def skip_without_rtsp() -> None:
         pytest.skip(f"{reason} (install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly)")
 
 
+def wait_for(condition, what: str, timeout_s: float = 30.0) -> None:
+    """Wait until condition() holds, polling; an AssertionError naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)
+
+
 def describe(url: str, timeout_s: float = 2.0) -> int:
     """The status code of an RTSP DESCRIBE of `url` (0 when there is no answer)."""
     host_port = url.split("://", 1)[1].split("/", 1)[0]

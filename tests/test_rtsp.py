@@ -15,7 +15,7 @@ import time
 
 import pytest
 from cli_runner import run_cli
-from rtsp_server import RtspServer, skip_without_rtsp
+from rtsp_server import RtspServer, skip_without_rtsp, wait_for
 
 from livevision.sources import ReconnectPolicy, open_source
 
@@ -31,14 +31,6 @@ def rtsp(tmp_path):
     server = RtspServer(("cam0", "cam1"), fps=FPS, log_path=tmp_path / "rtsp-server.log")
     yield server
     server.stop()
-
-
-def wait_for(condition, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Reader:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 from cli_runner import run_cli
-from rtsp_server import RtspServer, skip_without_rtsp
+from rtsp_server import RtspServer, skip_without_rtsp, wait_for
 
 from livevision.sinks import ResultsSink
 from livevision.sources import ReconnectPolicy
@@ -40,14 +40,6 @@ def rtsp(tmp_path):
     server = RtspServer(MOUNTS, fps=FPS, log_path=tmp_path / "rtsp-server.log")
     yield server
     server.stop()
-
-
-def wait_for(condition, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def mean_model(image) -> ClassificationResult:

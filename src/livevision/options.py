@@ -282,7 +282,7 @@ class SourceOptions:
     `replace(options, source=x)` runs x alone; with several, `sources` does (replace both to change it).
     require_all: several sources: fail when any cannot open (default: only when none opens)."""
 
-    source: str = None  # camera index, file, folder, glob or URL; None: the first of `sources`, else "0"
+    source: str | None = None  # camera index, file, folder, glob or URL; None: the first of `sources`, else "0"
     pacing: str | None = None  # live, every, simulate-live; None: the source's default
     max_fps: float | None = None
     rates: dict = field(default_factory=dict)  # {Task: fps}
