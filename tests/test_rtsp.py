@@ -55,6 +55,12 @@ class Reader:
         assert not self.thread.is_alive(), "the reader did not stop within 15 s of close()"
 
 
+def _in_order(indices: list[int]) -> bool:
+    """Whether a reader's frame indices so far are 0, 1, 2... (a copy first: its thread may be appending)."""
+    seen = list(indices)
+    return seen == list(range(len(seen)))
+
+
 def test_frames_arrive_from_an_rtsp_url(rtsp):
     opened_at = time.monotonic()
     source = open_source(rtsp.url("cam0"), reconnect=QUICK, stream_timeout_s=5)
@@ -139,9 +145,9 @@ def test_killing_one_mount_leaves_the_other_delivering(rtsp, caplog):
             assert len(cam0.indices) == down_at and "cam1 stopped" not in caplog.text
             rtsp.start("cam0")
             wait_for(lambda: len(cam0.indices) >= down_at + 5, "cam0's frames once it is back")
-        assert cam0.indices == list(range(len(cam0.indices)))  # numbered on across the outage
+        # numbered on across the outage (copies: the readers go on appending meanwhile)
+        assert _in_order(cam0.indices) and _in_order(cam1.indices)
         assert cam0.source.reconnects == 1 and cam1.source.reconnects == 0
-        assert cam1.indices == list(range(len(cam1.indices)))
     finally:
         for reader in readers:
             reader.close()
@@ -159,6 +165,6 @@ def test_a_reader_comes_back_after_the_whole_server_restarts(rtsp, caplog):
             rtsp.restart_server()  # the same port
             wait_for(lambda: len(reader.indices) >= down_at + 5 or reader.error, "frames after the restart")
         assert reader.error is None and reader.source.reconnects == 1
-        assert reader.indices == list(range(len(reader.indices)))
+        assert _in_order(reader.indices)
     finally:
         reader.close()
