@@ -3,24 +3,24 @@ written to BENCHMARKS.md between its `<!-- multi:begin -->` / `<!-- multi:end --
 
 (a) N processes at once, each `Stream.open(source_i, "segmentation", model=B0, ...)` and a loop over its packets
 (`livevision run --source source_i --no-display` less its drawing); (b) one process, `MultiStream.open([...], ...,
-workers=1 or 2)` and a loop over its packets. SegFormer-B0: full size, random weights, FP32, CPU (bench-cache/).
+workers=N, or its default)` and a loop over its packets; (r) the limit: the model as (b)'s default loads it, raw
+`session.run` on one prepared frame in a loop per worker that (b)'s default starts. SegFormer-B0: full size, random
+weights, FP32, CPU (bench-cache/).
 Sources: N generated 640x360 clips (25 fps, each its own content) played as cameras (`simulate-live`), or with
 --rtsp live streams of tests/rtsp_server.py. The configurations run in child processes of this script, alternating
 in rounds; in each, once every source shows a result and a warm-up later, all measure the same wall-time window.
 
     python scripts/bench_multi.py [--sources 4] [--seconds 30] [--warmup 5] [--rounds 2] [--rtsp] [--quick]
+        [--configs a,b1,b,r]
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import queue
 import resource
-import statistics
 import subprocess
 import sys
 import threading
@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_sections import markers, write_section
+from bench_multi_report import fmt, label, section
+from bench_sections import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK, SIZE_WH, FPS, LOAD_TIMEOUT_S = "segmentation", (640, 360), 25, 60.0  # the last: for every first result
@@ -82,8 +83,7 @@ class Tally:
         threading.Thread(target=self._read_window, daemon=True).start()
 
     def _read_window(self) -> None:
-        words = sys.stdin.readline().split()
-        self.window = tuple(map(float, words)) if len(words) == 2 else (0.0, 0.0)  # no parent: end now
+        self.window = read_window()
 
     def add(self, i: int, output, now: float) -> None:
         if output is None:
@@ -109,6 +109,12 @@ class Tally:
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def read_window() -> tuple[float, float]:
+    """The window [start, end] the parent sends on stdin (no parent: one that has ended)."""
+    words = sys.stdin.readline().split()
+    return tuple(map(float, words)) if len(words) == 2 else (0.0, 0.0)
+
+
 def pct(series: list[list[float]], q: float) -> list[float | None]:
     return [float(np.percentile(values, q)) if values else None for values in series]
 
@@ -119,6 +125,8 @@ def child(spec: dict) -> None:
     import livevision
     from livevision.types import Task
 
+    if spec["config"] == "r":
+        return child_limit(spec)
     load = {key: spec[key] for key in ("model", "pacing", "cache_dir")} | {"precision": "fp32", "device": "cpu"}
     if spec["config"] == "a":
         stream = livevision.Stream.open(spec["sources"][0], TASK, **load)
@@ -141,6 +149,67 @@ def child(spec: dict) -> None:
     finally:
         stream.close()
     print("result " + json.dumps(tally.summary(names, ended_early)), flush=True)
+
+
+def child_limit(spec: dict) -> None:
+    """(r): the model loaded as MultiStream.open loads it for the sources (split_cores: its workers, each
+    session's threads), one frame of the first source prepared; `session.run` on it in a loop per worker.
+    Prints "ready" once every loop has run once, and the summary of the runs that ended in the window."""
+    from livevision.sources import open_source
+    from livevision.stream import model_loader, parse_tasks
+    from livevision.stream_multi import split_cores
+    from livevision.types import Task
+
+    loader = model_loader(parse_tasks(TASK), model=spec["model"], cache_dir=spec["cache_dir"], precision="fp32",
+                          device="cpu")
+    workers = split_cores(loader, len(spec["sources"]), spec["workers"] or None)
+    predictor = loader()[Task.parse(TASK)]
+    with open_source(spec["sources"][0]) as source:
+        prepared = predictor.preprocess(next(iter(source.frames())).image)
+    outputs = list(predictor.architecture.outputs)
+    feed = {predictor.input_name: prepared.pixel_values, **predictor.text_inputs}  # as Predictor.infer's
+    counter = RunCounter(lambda: predictor.session.run(outputs, feed), workers)
+    counter.warm.wait()
+    print("ready", flush=True)
+    window = counter.window = read_window()
+    for thread in counter.threads:
+        thread.join()
+    name = f"session.run: {workers} loops x {loader.load.intra_op_threads} thread(s)"
+    summary = {"names": [name], "first_result_s": [None], "inferred": [counter.inferred],
+               "seconds": window[1] - window[0], "ended_early": False, "age_p50": [None], "age_p95": [None],
+               "new_age_p95": [None], "cpu_s": counter.cpu[1] - counter.cpu[0],
+               "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    print("result " + json.dumps(summary), flush=True)
+
+
+class RunCounter:
+    """`loops` threads, each calling `run` until the window [start, end] (set from outside) has passed: the
+    runs that end in it, and this process's CPU seconds at the first and the last of them. `warm` is set
+    once every loop has run once."""
+
+    def __init__(self, run, loops: int):
+        self.window, self.inferred, self.cpu, self.lock = None, 0, [None, 0.0], threading.Lock()
+        self.warm, self._cold = threading.Event(), loops
+        self.threads = [threading.Thread(target=self._loop, args=(run,), daemon=True) for _ in range(loops)]
+        for thread in self.threads:
+            thread.start()
+
+    def _loop(self, run) -> None:
+        run()
+        with self.lock:
+            self._cold -= 1
+            if not self._cold:
+                self.warm.set()
+        while True:
+            run()
+            now, window = time.monotonic(), self.window
+            if window is not None and now > window[1]:
+                return
+            if window is not None and now >= window[0]:
+                cpu = sum(os.times()[:2])
+                with self.lock:
+                    self.inferred += 1
+                    self.cpu = [cpu if self.cpu[0] is None else self.cpu[0], cpu]
 
 
 class Child:
@@ -198,7 +267,8 @@ def cpu_snapshot(children: list[Child]) -> tuple[int, int, str]:
 
 
 def run_config(config: str, sources: list[str], args, folder: Path) -> dict:
-    """One configuration, measured: "a" (a process per source) or "b1"/"b2" (one process, 1 or 2 workers)."""
+    """One configuration, measured: "a" (a process per source), "bN"/"b" (one process, N workers or
+    MultiStream's default) or "r" (one process: the limit, raw session.run)."""
     spec = {"config": config[0], "launched": time.monotonic(), "model": str(folder), "pacing": args.pacing,
             "cache_dir": str(args.cache / "onnx"), "workers": int(config[1:] or 0)}
     groups = [[s] for s in sources] if config == "a" else [sources]
@@ -238,102 +308,6 @@ def combine(config: str, results: list[dict], peak_mb: float, others: float, loa
             "other_cores": others, "loadavg": loads, "ended_early": any(r["ended_early"] for r in results)}
 
 
-def label(config: str) -> str:
-    workers = config[1:] and f", workers={config[1:]}"
-    return "(a) a process per source" if config == "a" else f"(b) one MultiStream{workers}"
-
-
-def fmt(value, digits: int = 1) -> str:
-    return "--" if value is None else f"{value:.{digits}f}"
-
-
-def median(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def vs_a(rounds: list[list[dict]], configs: list[str]) -> dict:
-    """Each (b)'s throughput, memory and CPU time per inference against the same round's (a): per round."""
-    ratios = {c: [] for c in configs if c != "a"}
-    for results in rounds:
-        by = {r["config"]: r for r in results}
-        for c in ratios:
-            fps = by[c]["fps"] / by["a"]["fps"] if by[c]["fps"] and by["a"]["fps"] else None
-            ratios[c].append((fps, by[c]["rss_mb"] / by["a"]["rss_mb"],
-                              by["a"]["cpu_ms_per_inference"] / by[c]["cpu_ms_per_inference"]))
-    return ratios
-
-
-def rounds_table(rounds: list[list[dict]], ratios: dict) -> list[str]:
-    lines = ["| round | configuration | inferred / s, all sources | per source | vs (a): throughput, memory | peak "
-             "RSS MB, summed (peak of the sum) | CPU ms / inference | first result s, median / last | other "
-             "processes' cores; load average before / after |", "|---|---|---|---|---|---|---|---|---|"]
-    for n, results in enumerate(rounds, 1):
-        for r in results:
-            per = " / ".join(f"{x / r['seconds']:.2f}" for x in r["inferred"])
-            firsts = [x for x in r["first_result_s"] if x is not None]
-            fps, mem, _ = ratios[r["config"]][n - 1] if r["config"] in ratios else (None, None, None)
-            cells = [n, label(r["config"]), fmt(r["fps"], 2) + " (ended early)" * r["ended_early"], per,
-                     "" if mem is None else f"{fmt(fps, 2)}x, {mem:.2f}", f"{r['rss_mb']:.0f} ({r['peak_rss_mb']:.0f})",
-                     f"{r['cpu_ms_per_inference']:.0f}", f"{fmt(median(firsts))} / {fmt(max(firsts, default=None))}",
-                     f"{r['other_cores']:.2f}; {r['loadavg'][0]} / {r['loadavg'][1]}"]
-            lines.append("| " + " | ".join(map(str, cells)) + " |")
-    return lines
-
-
-def figures_table(ratios: dict) -> list[str]:
-    """The figures: the medians of the rounds' ratios, against the targets."""
-    lines = ["| configuration | throughput / (a) (target >= 1.2x) | memory / (a) (target <= 0.40) | (a)'s CPU ms "
-             "per inference / this one's |", "|---|---|---|---|"]
-    for c, rows in ratios.items():
-        fps, mem, cost = (median(row[k] for row in rows) for k in range(3))
-        lines.append(f"| {label(c)} | **{fmt(fps, 2)}x** {'✓' if fps and fps >= 1.2 else '✗'} | "
-                     f"**{mem:.2f}** {'✓' if mem <= 0.4 else '✗'} | {cost:.2f}x |")
-    return lines
-
-
-def sources_table(rounds: list[list[dict]], configs: list[str]) -> list[str]:
-    """Per source, medians over the rounds: share of the inferences, rate, result ages, first result."""
-    lines = ["| configuration | source | share of inferences | inferred / s | result age p50 / p95 ms | age of a "
-             "new result p95 ms | first result s |", "|---|---|---|---|---|---|---|"]
-    for c in configs:
-        runs = [r for results in rounds for r in results if r["config"] == c]
-        for i, name in enumerate(runs[0]["names"]):
-            med = {key: median(r[key][i] for r in runs) for key in
-                   ("share", "age_p50", "age_p95", "new_age_p95", "first_result_s")}
-            rate = median(r["inferred"][i] / r["seconds"] for r in runs)
-            lines.append(f"| {label(c)} | {Path(name).name} | {fmt(med['share'] and 100 * med['share'])} % | "
-                         f"{fmt(rate, 2)} | {fmt(med['age_p50'], 0)} / {fmt(med['age_p95'], 0)} | "
-                         f"{fmt(med['new_age_p95'], 0)} | {fmt(med['first_result_s'])} |")
-    return lines
-
-
-def section(rounds: list[list[dict]], configs: list[str], args) -> str:
-    what = (f"{args.sources} live RTSP streams of tests/rtsp_server.py ({SIZE_WH[0]}x{SIZE_WH[1]}, {FPS} fps, "
-            "videotestsrc patterns; pacing `live`)" if args.rtsp else f"{args.sources} generated "
-            f"{SIZE_WH[0]}x{SIZE_WH[1]} H.264 clips at {FPS} fps, each its own content, played as cameras (pacing "
-            "`simulate-live`)")
-    begin, end = markers(args.section)
-    lines = [begin, f"## Several cameras{' over RTSP' * args.rtsp}: one MultiStream against a process per camera", "",
-             f"`python scripts/bench_multi.py {' '.join(args.argv)}` on {datetime.date.today()}, "
-             f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs: SegFormer-B0 (full size, random "
-             f"weights, FP32, CPU) on {what}. (a) {args.sources} processes, each `Stream.open(source, ...)`; (b) one "
-             "`MultiStream.open([...], ..., workers=N)`; each loops over its packets. Once "
-             f"every source has a result, and {args.warmup:g} s later, a configuration's processes all measure the "
-             f"same {args.seconds:g} s; configurations interleaved, order rotated. Inferred / s: new results shown "
-             "per second. Peak RSS: each process's `ru_maxrss`, summed (brackets: peak of the summed VmRSS, sampled "
-             "every 0.2 s). CPU ms / inference: the processes' CPU time over their inferences. First result: from "
-             "the processes' launch. Other processes' cores: the machine's busy CPU time less the children's.", ""]
-    ratios = vs_a(rounds, configs)
-    lines += rounds_table(rounds, ratios) + ["", "The figures: medians of each round's (b) against the same round's "
-                                             "(a) (targets printed, not asserted). The CPU time per inference's ratio "
-                                             "is the throughput ratio to expect where the cores are theirs alone.", ""]
-    lines += figures_table(ratios)
-    lines += ["", f"Per source, medians over the rounds (fair: each source's share near {100 / args.sources:.0f} %)."
-              , ""] + sources_table(rounds, configs)
-    return "\n".join(lines + [end])
-
-
 def open_sources(args, servers: list) -> list[str]:
     """The sources' specs: the clips (made when missing), or the URLs of an RTSP server started here."""
     if args.rtsp:
@@ -356,7 +330,8 @@ def parse(argv=None):
     parser.add_argument("--warmup", type=float, default=5.0, help="after every source's first result (default 5)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rtsp", action="store_true", help="live RTSP streams of tests/rtsp_server.py, not clips")
-    parser.add_argument("--configs", default="a,b1,b2", help="a: a process per source; bN: one MultiStream, workers=N")
+    parser.add_argument("--configs", default="a,b1,b,r", help="a: a process per source; bN: one MultiStream, "
+                        "workers=N (b: its default); r: the limit, raw session.run (default a,b1,b,r)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 sources, 4 s, 1 round, no report")
     parser.add_argument("--cache", type=Path, default=ROOT / "bench-cache")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
@@ -391,7 +366,11 @@ def main(argv=None) -> None:
             server.stop()
     if args.json:
         args.json.write_text(json.dumps({"configs": configs, "rounds": rounds}, indent=1))
-    print(text := section(rounds, configs, args))
+    what = (f"{args.sources} live RTSP streams of tests/rtsp_server.py ({SIZE_WH[0]}x{SIZE_WH[1]}, {FPS} fps, "
+            "videotestsrc patterns; pacing `live`)" if args.rtsp else f"{args.sources} generated "
+            f"{SIZE_WH[0]}x{SIZE_WH[1]} H.264 clips at {FPS} fps, each its own content, played as cameras (pacing "
+            "`simulate-live`)")
+    print(text := section(rounds, configs, args, what))
     if not args.quick and "a" in configs and len(configs) > 1:
         write_section(Path(args.out), args.section, text)
 
