@@ -191,10 +191,13 @@ def _sinks_to_publish(played: list[_Played]) -> list:
 
 
 def _on_abort(played: list[_Played], plan: MultiOutputs, cams: MultiStream) -> None:
-    """A second Ctrl-C: each source's outputs left readable (run_loop.on_second_interrupt), the stats written."""
+    """A second Ctrl-C: each source's outputs left readable (run_loop.on_second_interrupt), the stats written;
+    said once."""
+    log.warning("quitting now, without finishing the outputs")
     for one in played:
         if not one.finished:
-            on_second_interrupt(one.outputs.video, one.out.stats, one.stream, one.stream.source, *one.outputs.robotics)
+            on_second_interrupt(one.outputs.video, one.out.stats, one.stream, one.stream.source, *one.outputs.robotics,
+                                say=False)
     if plan.stats is not None:
         write_summary(plan.stats, cams)
 

@@ -129,12 +129,14 @@ def on_first_interrupt(stream: Stream, video, results, *robotics) -> None:
                     "" if len(published) > 1 else "s", no_audio)
 
 
-def on_second_interrupt(video, stats_path: Path | None, stream: Stream, source, *robotics) -> None:
+def on_second_interrupt(video, stats_path: Path | None, stream: Stream, source, *robotics, say: bool = True) -> None:
     """A second Ctrl-C / SIGTERM ends the process now (interrupts): the video is left as ffmpeg holds it
     (without audio) and ffmpeg ended, what rerun holds in memory is flushed, and the stats so far are
     written, so that every output is readable and no child process outlives this one. The results file
-    and the MCAP file are readable up to their last frame already."""
-    log.warning("quitting now, without finishing the outputs")
+    and the MCAP file are readable up to their last frame already. say=False: the caller says it (once for
+    several sources)."""
+    if say:
+        log.warning("quitting now, without finishing the outputs")
     if video is not None and hasattr(video, "end_now"):
         video.end_now()
     for sink in robotics:
