@@ -107,9 +107,10 @@ class MultiStream:
     """Frames of several sources with the results of one or more tasks, the models shared.
 
     sources: what Stream takes, one per source (opened ones pass through); models: ready models by task,
-    shared by all sources. workers: threads per task's shared model (one; on the CPU a second lets pre- and
-    post-processing overlap inference). The other keywords are Stream's, applied to each source; each
-    source's pacing defaults as Stream's does (files `every`, cameras and streams `live`).
+    shared by all sources. workers: threads per task's shared model (MultiStream.open picks them with
+    split_cores: on the CPU one per core, each overlapping its pre- and post-processing with the others'
+    inference). The other keywords are Stream's, applied to each source; each source's pacing defaults as
+    Stream's does (files `every`, cameras and streams `live`).
 
     names: one per source given; streams: each source's Stream (None where it failed to open); faults:
     {position: why} for sources that failed to open or later; stats: the whole run's telemetry (each
