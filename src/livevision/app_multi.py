@@ -30,8 +30,8 @@ from .run_loop import hud_drawer, on_first_interrupt, on_second_interrupt, play_
 from .sinks import ProgressBar, ResultsSink, WindowSink
 from .sinks._paths import atomic_write_text
 from .sinks.base import ResultSink
-from .stream import Stream, model_loader
-from .stream_multi import MultiStream, open_sources, split_cores
+from .stream import Stream
+from .stream_multi import MultiStream
 from .types import Task
 
 log = logging.getLogger(__name__)
@@ -88,24 +88,13 @@ def run_multi(options: RunOptions, *, models: dict | None = None) -> int:
 
 
 def _open_checked(options: RunOptions, plan: MultiOutputs, models: dict | None) -> MultiStream:
-    """The MultiStream, its sources opened and every output checked against them before the models load
-    (MultiStream.open loads them right after opening; here the outputs are checked between the two)."""
+    """The MultiStream, every output checked against its sources once they are open, before the models load."""
     src, out = options.source, options.output
-    kwargs = _model_kwargs(options.model)
-    stream_kwargs = dict(max_fps=src.max_fps, rates=src.rates or None, camera=out.camera or out.fov,
-                         depth_stabilize=kwargs.pop("depth_stabilize"), track=kwargs.pop("track"))
-    load_models = model_loader(list(options.tasks), models=models, **kwargs)  # bad options: before any source
-    opened, faults = open_sources(list(src.sources), reconnect=src.reconnect, require_all=src.require_all)
-    workers = split_cores(load_models, sum(s is not None for s in opened), None)
-    try:
-        check_multi_outputs(options, plan, [None if s is None else s.info for s in opened])
-        return MultiStream(list(src.sources), load_models(), src.pacing, opened=(opened, faults), workers=workers,
-                           **stream_kwargs)
-    except BaseException:
-        for source in opened:
-            if source is not None:
-                source.close()
-        raise
+    return MultiStream.open(list(src.sources), list(options.tasks), require_all=src.require_all,
+                            reconnect=src.reconnect, pacing=src.pacing, models=models, max_fps=src.max_fps,
+                            rates=src.rates or None, camera=out.camera or out.fov,
+                            check_sources=lambda infos: check_multi_outputs(options, plan, infos),
+                            **_model_kwargs(options.model))
 
 
 def _open_source_outputs(stack: contextlib.ExitStack, index: int, stream: Stream, out: OutputOptions,

@@ -154,15 +154,19 @@ class MultiStream:
 
     @classmethod
     def open(cls, sources: Sequence, task="depth", *, require_all: bool = False, workers: int | None = None,
-             reconnect=None, pacing=None, **kwargs) -> "MultiStream":
+             reconnect=None, pacing=None, check_sources=None, **kwargs) -> "MultiStream":
         """A MultiStream from specs: the sources are opened first (a bad one is skipped, or fails the call
         before any model loads when all are bad or with require_all), then the models load once (see
-        Stream.open for the keywords). workers: per task; default: see split_cores."""
+        Stream.open for the keywords). workers: per task; default: see split_cores. check_sources: called
+        with each source's SourceInfo (None where it did not open) between the two, so that what depends
+        on the sources fails before an export starts (`livevision run` checks its outputs there)."""
         stream_kwargs = {k: kwargs.pop(k) for k in STREAM_KEYWORDS if k in kwargs}
         load_models = model_loader(parse_tasks(task), **kwargs)  # bad options fail before any source opens
         opened, faults = open_sources(sources, reconnect=reconnect, require_all=require_all)
         workers = split_cores(load_models, sum(s is not None for s in opened), workers)
         try:
+            if check_sources is not None:
+                check_sources([None if s is None else s.info for s in opened])
             models = load_models()
             return cls(sources, models, pacing, workers=workers, opened=(opened, faults), **stream_kwargs)
         except BaseException:
