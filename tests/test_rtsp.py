@@ -75,6 +75,13 @@ def test_frames_arrive_from_an_rtsp_url(rtsp):
     assert reader.stamps == sorted(reader.stamps) and reader.error is None and source.reconnects == 0
 
 
+def _run_on_cam0(rtsp, tiny_model, model_cache, results, *, max_frames: int, reconnect: int):
+    """`livevision run` of a tiny depth model on cam0 in `every`, its results to `results`."""
+    return run_cli("run", "--task", "depth", "--source", rtsp.url("cam0"), "--model", tiny_model("depth_anything"),
+                   "--precision", "fp32", "--no-display", "--cache-dir", model_cache, "--pacing", "every",
+                   "--results", results, "--max-frames", max_frames, "--reconnect", reconnect)
+
+
 def test_a_killed_stream_is_reconnected_and_the_run_goes_on(rtsp, tiny_model, model_cache, tmp_path):
     results = tmp_path / "r.jsonl"
     partial = tmp_path / "r.jsonl.partial.jsonl"  # each line flushed as it is written (sinks.results)
@@ -90,9 +97,7 @@ def test_a_killed_stream_is_reconnected_and_the_run_goes_on(rtsp, tiny_model, mo
 
     killer = threading.Thread(target=kill_and_restart, daemon=True)
     killer.start()
-    done = run_cli("run", "--task", "depth", "--source", rtsp.url("cam0"), "--model", tiny_model("depth_anything"),
-                   "--precision", "fp32", "--no-display", "--cache-dir", model_cache, "--pacing", "every",
-                   "--results", results, "--max-frames", 60, "--reconnect", 8)
+    done = _run_on_cam0(rtsp, tiny_model, model_cache, results, max_frames=60, reconnect=8)
     killer.join(timeout=30)
     assert done.returncode == 0, done.stderr
     drops = re.findall(rf"stream {re.escape(rtsp.url('cam0'))} stopped delivering frames after (\d+) frames; "
@@ -118,9 +123,7 @@ def test_reconnect_0_stops_the_run_when_the_stream_is_killed(rtsp, tiny_model, m
     killer = threading.Thread(target=lambda: (wait_for(partial.exists, "the first result", 60), rtsp.kill("cam0")),
                               daemon=True)
     killer.start()
-    done = run_cli("run", "--task", "depth", "--source", rtsp.url("cam0"), "--model", tiny_model("depth_anything"),
-                   "--precision", "fp32", "--no-display", "--cache-dir", model_cache, "--pacing", "every",
-                   "--results", results, "--max-frames", 600, "--reconnect", 0)
+    done = _run_on_cam0(rtsp, tiny_model, model_cache, results, max_frames=600, reconnect=0)
     killer.join(timeout=30)
     assert done.returncode == 1, done.stderr
     found = re.search(rf"livevision: error: stream {re.escape(rtsp.url('cam0'))} stopped delivering frames "

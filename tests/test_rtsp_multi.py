@@ -100,10 +100,23 @@ class MultiReader:
         """The results each source has had (the frames they were computed on, each counted once)."""
         return [len({s.result_of for s in self.of(i)} - {None}) for i in range(len(self.ms.names))]
 
+    def wait_for_each(self, count: int = 5) -> None:
+        """Until every source has had `count` packets (or the iteration ended)."""
+        wait_for(lambda: min(self.counts()) >= count or self.ended.is_set(), f"{count} packets from each source")
+
     def close(self):
         self.ms.stop()
         self.thread.join(timeout=20)
         assert not self.thread.is_alive(), "the MultiStream did not stop within 20 s of stop()"
+
+
+def read_mounts(rtsp, model, reconnect=QUICK) -> tuple[list[str], MultiStream, MultiReader]:
+    """Every mount read live in one MultiStream with `model` for classification: (their URLs, the MultiStream,
+    its reader)."""
+    urls = [rtsp.url(m) for m in MOUNTS]
+    ms = MultiStream.open(urls, "classification", models={"classification": model}, pacing="live",
+                          reconnect=reconnect)
+    return urls, ms, MultiReader(ms)
 
 
 def between(seen: list[Seen], start: float, end: float) -> int:
@@ -111,12 +124,9 @@ def between(seen: list[Seen], start: float, end: float) -> int:
 
 
 def test_one_stream_killed_and_served_again_reconnects_while_the_others_keep_their_rate(rtsp, caplog):
-    urls = [rtsp.url(m) for m in MOUNTS]
-    ms = MultiStream.open(urls, "classification", models={"classification": slow_model}, pacing="live",
-                          reconnect=QUICK)
-    reader = MultiReader(ms)
+    urls, ms, reader = read_mounts(rtsp, slow_model)
     try:
-        wait_for(lambda: min(reader.counts()) >= 5 or reader.ended.is_set(), "5 packets from each source")
+        reader.wait_for_each(5)
         first = reader.results()
         wait_for(lambda: sum(reader.results()) >= sum(first) + 24 or reader.ended.is_set(), "24 results")
         shares = [n - f for n, f in zip(reader.results(), first)]
@@ -159,14 +169,11 @@ def test_one_stream_killed_and_served_again_reconnects_while_the_others_keep_the
 
 
 def test_a_stream_that_never_comes_back_ends_alone_and_the_others_go_on(rtsp, caplog):
-    urls = [rtsp.url(m) for m in MOUNTS]
-    few = ReconnectPolicy(max_attempts=2, initial_backoff_s=0.2, max_backoff_s=0.2)
-    ms = MultiStream.open(urls, "classification", models={"classification": mean_model}, pacing="live",
-                          reconnect=few)
-    reader = MultiReader(ms)
+    urls, ms, reader = read_mounts(rtsp, mean_model, ReconnectPolicy(max_attempts=2, initial_backoff_s=0.2,
+                                                                     max_backoff_s=0.2))
     going_on = lambda sources, since: min(reader.counts()[i] - since[i] for i in sources) >= FPS  # noqa: E731
     try:
-        wait_for(lambda: min(reader.counts()) >= 5 or reader.ended.is_set(), "5 packets from each source")
+        reader.wait_for_each(5)
         with caplog.at_level("INFO", logger="livevision"):
             rtsp.kill("cam1")  # and never served again
             wait_for(lambda: 1 in ms.faults or reader.ended.is_set(), "cam1 to give up")
@@ -310,12 +317,9 @@ def test_livevision_run_with_three_streams_keeps_every_result_across_one_streams
 
 
 def test_every_stream_comes_back_after_the_whole_server_restarts(rtsp, caplog):
-    urls = [rtsp.url(m) for m in MOUNTS]
-    ms = MultiStream.open(urls, "classification", models={"classification": mean_model}, pacing="live",
-                          reconnect=QUICK)
-    reader = MultiReader(ms)
+    urls, ms, reader = read_mounts(rtsp, mean_model)
     try:
-        wait_for(lambda: min(reader.counts()) >= 5 or reader.ended.is_set(), "5 packets from each source")
+        reader.wait_for_each(5)
         with caplog.at_level("INFO", logger="livevision"):
             rtsp.kill_server()  # SIGKILL: no teardown, every connection just goes
             wait_for(lambda: all(f"{url} stopped delivering frames" in caplog.text for url in urls)
