@@ -24,7 +24,14 @@ log = logging.getLogger("livevision")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return cli_args.build_parser({"export": _cmd_export, "models": _cmd_models, "run": _cmd_run, "batch": _cmd_batch})
+    return cli_args.build_parser({"export": _cmd_export, "models": _cmd_models, "run": _cmd_run, "batch": _cmd_batch,
+                                  "serve": _cmd_serve})
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve_app import cmd_serve
+
+    return cmd_serve(args, _model_options)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

@@ -81,6 +81,9 @@ def build_parser(handlers: Mapping[str, Callable]) -> argparse.ArgumentParser:
     models.set_defaults(handler=handlers["models"])
     _add_run_parser(commands).set_defaults(handler=handlers["run"])
     _add_batch_parser(commands).set_defaults(handler=handlers["batch"])
+    from .serve_app import add_serve_parser
+
+    add_serve_parser(commands, _add_task_and_models, _add_model_arguments).set_defaults(handler=handlers["serve"])
     return parser
 
 

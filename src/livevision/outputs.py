@@ -28,7 +28,8 @@ from .sinks.base import ResultSink, SourceTimeline, ViewSink
 from .sinks.errors import OutputPathError
 from .sinks.ffmpeg import find_ffmpeg
 from .sinks.results import STDOUT, SUPPORTED_RESULTS_EXTENSIONS
-from .sinks.web import WebViewSink, is_loopback, new_token, parse_address
+from .sinks.web import WebViewSink, parse_address
+from .web.addresses import access_token
 from .types import DepthKind, Task
 from .window_keys import SNAPSHOT_NAME
 
@@ -140,13 +141,7 @@ def _robotics_sinks(out: OutputOptions, enter) -> list:
 def web_view(address: str, token: str | None) -> WebViewSink:
     """--serve [HOST:]PORT with --serve-token: a token made up for any address but loopback."""
     host, port = parse_address(address)
-    if token is None:
-        token = None if is_loopback(host) else new_token()
-    elif token.strip().lower() == "none":
-        token = None
-        if not is_loopback(host):
-            log.warning("--serve %s without a token: anyone who can reach port %d sees the camera", host, port)
-    return WebViewSink(host, port, token=token)
+    return WebViewSink(host, port, token=access_token(host, port, token))
 
 
 def open_output(path: Path, info, max_frames: int | None) -> VideoSink | ImageSink:

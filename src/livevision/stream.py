@@ -336,7 +336,7 @@ class Stream:
 
     def _frames(self, stop: threading.Event):
         """(capture thread or None, the engine's iterator of (frame, outputs)) for this stream's pacing."""
-        shared = None if self.shared is None else self.shared.workers_for(self.source_index, self.stats)
+        shared = None if self.shared is None else self.shared.workers_for(self.source_index, self.stats, self.tasks)
         capture = None
         if self.pacing is Pacing.EVERY:
             capture = CaptureThread(self.source, CapturePolicy.QUEUE, stop_event=stop).start()

@@ -84,6 +84,7 @@ class SharedTaskWorker:
         self._busy: set[int] = set()  # sources with a frame waiting or in flight
         self._done: dict[int, TaskOutput] = {}
         self._telemetry: dict[int, Telemetry] = {}
+        self._gone: set[int] = set()  # discarded sources with a frame in flight
         self._error: BaseException | None = None
         batching = isinstance(model, StagedModel) and callable(getattr(model, "infer_batch", None))
         self.max_batch = int(getattr(model, "max_batch", 1)) if batching else 1
@@ -123,11 +124,16 @@ class SharedTaskWorker:
             return self._cond.wait_for(lambda: key not in self._busy or self._error is not None, timeout)
 
     def discard(self, key: int) -> None:
-        """The source has ended: its waiting frame is dropped (one in flight finishes unseen)."""
+        """The source has ended: its waiting frame is dropped, one in flight finishes unseen, and the worker
+        forgets the source (sources that come and go, as visitors of `livevision serve` do, leave nothing)."""
         with self._cond:
             if self._pending.pop(key, None) is not None:
                 self._busy.discard(key)
             self._done.pop(key, None)
+            if key in self._busy:
+                self._gone.add(key)  # forgotten when its frame in flight is done
+            else:
+                self._telemetry.pop(key, None)
             self._cond.notify_all()
 
     def _take(self) -> list[tuple[int, Frame]] | None:
@@ -152,9 +158,12 @@ class SharedTaskWorker:
                 return
             with self._cond:
                 for (key, _), output in zip(jobs, outputs):
-                    if key in self._busy:  # else discarded meanwhile
+                    if key in self._gone:  # discarded meanwhile
+                        self._gone.discard(key)
+                        self._telemetry.pop(key, None)
+                    elif key in self._busy:
                         self._done[key] = output
-                        self._busy.discard(key)
+                    self._busy.discard(key)
                 self._cond.notify_all()
 
     def _run_jobs(self, jobs: list[tuple[int, Frame]]) -> list[TaskOutput]:
@@ -248,10 +257,12 @@ class SharedModels:
         self.workers = {task: SharedTaskWorker(task, model, clock, self.stop_event, threads=threads).start()
                         for task, model in models.items()}
 
-    def workers_for(self, key: int, telemetry: Telemetry) -> dict[Task, SourceWorker]:
-        for worker in self.workers.values():
+    def workers_for(self, key: int, telemetry: Telemetry, tasks=None) -> dict[Task, SourceWorker]:
+        """Source `key`'s workers for `tasks` (default: every task), in their order."""
+        chosen = {task: self.workers[task] for task in (self.workers if tasks is None else tasks)}
+        for worker in chosen.values():
             worker.register(key, telemetry)
-        return {task: SourceWorker(worker, key) for task, worker in self.workers.items()}
+        return {task: SourceWorker(worker, key) for task, worker in chosen.items()}
 
     def close(self) -> None:
         self.stop_event.set()

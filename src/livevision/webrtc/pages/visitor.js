@@ -1,0 +1,114 @@
+// The visitor's page: their camera to the server over WebRTC, the annotated video back, the tasks to pick,
+// and the figures. window.livevision holds the state (tests and curious visitors read it).
+
+const remote = document.getElementById("remote");
+const local = document.getElementById("local");
+const message = document.getElementById("message");
+const figuresLine = document.getElementById("figures");
+const toggle = document.getElementById("toggle");
+const session = (window.livevision = {state: "idle", error: null, pc: null, server: {}, figures: {}});
+const returnedFps = frameRateMeter(remote);
+
+function say(text) { message.textContent = text || ""; message.style.display = text ? "flex" : "none"; }
+
+function setState(state, error) {
+  session.state = state;
+  session.error = error || null;
+  toggle.textContent = state === "live" || state === "connecting" ? "Stop" : "Start";
+  if (error) say(error);
+}
+
+function chosenTasks() {
+  return [...document.querySelectorAll("input[name=task]:checked")].map((box) => box.value);
+}
+
+function showTasks() {
+  const holder = document.getElementById("tasks");
+  CONFIG.tasks.forEach((entry, i) => {
+    const label = document.createElement("label");
+    const box = Object.assign(document.createElement("input"), {type: "checkbox", name: "task", value: entry.task});
+    box.checked = i === 0;
+    const model = Object.assign(document.createElement("span"), {className: "model", textContent: entry.model});
+    label.append(box, ` ${entry.task} `, model);
+    holder.appendChild(label);
+  });
+  holder.addEventListener("change", (event) => {
+    const chosen = chosenTasks();
+    if (!chosen.length) { event.target.checked = true; return; }  // one task at least
+    if (session.channel && session.channel.readyState === "open") session.channel.send(JSON.stringify({tasks: chosen}));
+  });
+}
+
+function onServerMessage(event) {
+  const data = JSON.parse(event.data);
+  if (data.error) say(data.error);
+  if (data.tasks) {
+    for (const box of document.querySelectorAll("input[name=task]")) box.checked = data.tasks.includes(box.value);
+  }
+  if ("frames_in" in data) session.server = data;
+}
+
+async function start() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    return setState("failed", "The camera needs a secure page: open the https:// address livevision printed " +
+      "(or http://localhost on the server itself).");
+  }
+  setState("connecting");
+  say("Allow the camera to start.");
+  let camera;
+  try {
+    camera = await navigator.mediaDevices.getUserMedia({video: {width: {ideal: 640}, height: {ideal: 480}}, audio: false});
+  } catch (e) {
+    return setState("failed", `No camera: ${e.message}`);
+  }
+  session.camera = camera;
+  local.srcObject = camera;
+  say("Connecting…");
+  const pc = (session.pc = new RTCPeerConnection({iceServers: CONFIG.iceServers}));
+  session.channel = pc.createDataChannel("control");
+  session.channel.onmessage = onServerMessage;
+  pc.addTransceiver(camera.getVideoTracks()[0], {direction: "sendrecv"});
+  pc.ontrack = (event) => { remote.srcObject = new MediaStream([event.track]); };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "connected") { setState("live"); say(""); }
+    if (pc.connectionState === "failed" || pc.connectionState === "closed") {
+      if (session.pc === pc) stop(pc.connectionState === "failed" ? "The connection failed." : "The server closed the connection.");
+    }
+  };
+  try {
+    await negotiate(pc, {tasks: chosenTasks()});
+  } catch (e) {
+    stop();
+    setState(e.status === 503 ? "full" : "refused", e.message);
+  }
+}
+
+function stop(why) {
+  const pc = session.pc;
+  session.pc = null;
+  if (pc) {
+    if (session.channel && session.channel.readyState === "open") session.channel.send(JSON.stringify({bye: true}));
+    pc.close();
+  }
+  if (session.camera) session.camera.getTracks().forEach((track) => track.stop());
+  session.camera = null;
+  setState("stopped", why || "Stopped.");
+}
+
+async function showFigures() {
+  const pc = session.pc;
+  if (pc && session.state === "live") session.figures = {...(await transportFigures(pc)), fps: returnedFps()};
+  const f = session.figures, s = session.server;
+  const models = Object.entries(s.inference_ms || {}).map(([task, ms]) => `${task} ${fmt(ms, "ms")}`).join(", ");
+  const ages = Object.entries(s.result_age_ms || {}).map(([task, ms]) => `${task} ${fmt(ms, "ms")}`).join(", ");
+  figuresLine.textContent = session.state !== "live" ? "" :
+    `returned ${fmt(f.fps, "fps")} · network round trip ${fmt(f.rttMs, "ms")} · jitter buffer ` +
+    `${fmt(f.jitterBufferMs, "ms")} · model ${models || "–"} · result age ${ages || "–"} · ` +
+    `${s.visitors || 1} of ${CONFIG.maxClients} visitors`;
+}
+
+toggle.addEventListener("click", () => (session.pc ? stop() : start()));
+window.addEventListener("pagehide", () => stop());
+showTasks();
+setInterval(showFigures, 1000);
+start();

@@ -1,0 +1,181 @@
+"""The server of `livevision serve`: a page where visitors allow their camera, and for each of them a peer
+connection that brings their frames in and takes the annotated video back (visitor.Visitor), on models
+loaded once and shared by every visitor (engine.shared: a model serves the visitors' frames in the order
+they came, one frame per visitor at a time).
+
+Pages: ``/`` the visitor's page; ``POST /offer`` its SDP offer (JSON {sdp, type, tasks}) -> the answer, or
+503 with a message when `max_clients` are connected; ``/status`` the visitors connected (JSON). Over the
+page's data channel: {"tasks": [...]} picks tasks, {"bye": true} leaves; the server sends its figures each
+second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from typing import Mapping
+
+from aiortc.mediastreams import MediaStreamError
+
+from ..engine.clock import SystemClock
+from ..engine.shared import SharedModels
+from ..errors import UsageError
+from ..types import Task
+from ..web.server import Request, WebServer
+from .frames import ViewTrack
+from .loop import LoopThread
+from .pages import page
+from .peers import BadOffer, Full, Peer, Peers
+from .visitor import Visitor
+
+log = logging.getLogger(__name__)
+
+IDLE_S = 10.0  # a visitor whose camera sends nothing this long has left
+STATS_EVERY_S = 1.0
+
+
+class VisitorServer:
+    """Serves visitors at `server.url` until close(). models: ready models by task, in the order the page
+    lists them (the first is what a visitor starts with); names: a name to show for each; stream_options:
+    Stream's depth_stabilize and track for every visitor's stream."""
+
+    def __init__(self, models: Mapping[Task, object], *, host: str = "127.0.0.1", port: int = 8080,
+                 token: str | None = None, max_clients: int = 4, ice_servers: list[str] | None = None,
+                 tls: ssl.SSLContext | None = None, names: Mapping[Task, str] | None = None,
+                 renderer_options: dict | None = None, hud: bool = True, stream_options: dict | None = None):
+        if max_clients < 1:
+            raise UsageError("--max-clients must be at least 1")
+        self.names = {t: (names or {}).get(t) or getattr(m, "name", type(m).__name__) for t, m in models.items()}
+        self.renderer_options, self.hud = dict(renderer_options or {}), hud
+        self.stream_options = dict(stream_options or {})  # Stream's depth_stabilize, track
+        self.models = SharedModels(models, SystemClock())
+        self.loop = LoopThread()
+        self.peers = Peers(self.loop, max_clients=max_clients, ice_servers=ice_servers)
+        try:
+            self.server = WebServer(host, port, token=token, tls=tls, option="--listen")
+        except BaseException:
+            self._close_engine()
+            raise
+        self.server.route("GET", "/", self._page)
+        self.server.route("GET", "/status", self._status)
+        self.server.route("POST", "/offer", self._offer)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def _config(self) -> dict:
+        return {"tasks": [{"task": t.value, "model": name} for t, name in self.names.items()],
+                "iceServers": [{"urls": url} for url in self.peers.ice_servers],
+                "maxClients": self.peers.max_clients}
+
+    def _page(self, request: Request) -> None:
+        request.send(200, "text/html; charset=utf-8", page("visitor", self._config()).encode())
+
+    def _status(self, request: Request) -> None:
+        request.send_json(200, {"visitors": self.peers.count, "max_clients": self.peers.max_clients})
+
+    def _offer(self, request: Request) -> None:
+        offer = request.json()
+        try:
+            tasks = (offer or {}).get("tasks") or [next(iter(self.names)).value]
+            answer = self.peers.answer(offer, lambda peer: self._setup(peer, tasks))
+        except Full as exc:
+            request.send_json(503, {"error": str(exc)})
+        except (BadOffer, UsageError) as exc:
+            request.send_json(400, {"error": str(exc)})
+        except TimeoutError as exc:
+            request.send_json(504, {"error": f"the connection could not be set up: {exc}"})
+        else:
+            log.info("a visitor joined (%d connected)", self.peers.count)
+            request.send_json(200, answer)
+
+    async def _setup(self, peer: Peer, tasks: list) -> None:
+        """A visitor's parts on `peer`, each closed with it: the returned track, the processing, the reader of
+        their camera, the data channel's figures."""
+        out = ViewTrack(asyncio.get_running_loop())
+        visitor = Visitor(f"visitor {peer.key}", self.models, tasks, out.publish, self._renderer, hud=self.hud,
+                          stream_options=self.stream_options)
+        running: list[asyncio.Task] = []
+
+        @peer.pc.on("track")
+        def on_track(track) -> None:
+            if track.kind == "video" and not running:
+                peer.pc.addTrack(out)
+                running.append(asyncio.ensure_future(self._read(track, visitor, peer)))
+
+        @peer.pc.on("datachannel")
+        def on_channel(channel) -> None:
+            channel.on("message", lambda message: self._on_message(message, channel, visitor, peer))
+            running.append(asyncio.ensure_future(self._send_stats(channel, visitor, out)))
+
+        def check_offer() -> None:
+            if not running:
+                raise BadOffer("the offer carries no video: the page sends the camera")
+            visitor.start()
+
+        async def close() -> None:
+            for task in running:
+                if task is not asyncio.current_task():
+                    task.cancel()
+            out.stop()
+            await asyncio.get_running_loop().run_in_executor(None, visitor.close)
+
+        peer.check_offer = check_offer
+        peer.on_close.append(close)
+
+    async def _read(self, track, visitor: Visitor, peer: Peer) -> None:
+        """The visitor's camera into their PushSource until it ends or sends nothing for IDLE_S."""
+        try:
+            while True:
+                visitor.source.push(await asyncio.wait_for(track.recv(), IDLE_S))
+        except (MediaStreamError, asyncio.TimeoutError):
+            await self.peers.drop(peer)
+
+    def _on_message(self, message, channel, visitor: Visitor, peer: Peer) -> None:
+        try:
+            asked = json.loads(message)
+        except (TypeError, ValueError):
+            return
+        if not isinstance(asked, dict):
+            return
+        if asked.get("bye"):
+            asyncio.ensure_future(self.peers.drop(peer))
+        elif "tasks" in asked:
+            try:
+                reply = {"tasks": [t.value for t in visitor.choose(asked["tasks"] or [])]}
+            except UsageError as exc:
+                reply = {"error": str(exc), "tasks": [t.value for t in visitor.tasks]}
+            if channel.readyState == "open":
+                channel.send(json.dumps(reply))
+
+    async def _send_stats(self, channel, visitor: Visitor, out: ViewTrack) -> None:
+        while channel.readyState in ("connecting", "open"):
+            if channel.readyState == "open":
+                channel.send(json.dumps({**visitor.stats(), "frames_sent": out.sent, "visitors": self.peers.count}))
+            await asyncio.sleep(STATS_EVERY_S)
+
+    def _renderer(self, tasks: list[Task]):
+        from ..app import Renderer
+
+        return Renderer(tuple(tasks), **self.renderer_options)
+
+    def _close_engine(self) -> None:
+        self.loop.close()
+        self.models.close()
+
+    def close(self) -> None:
+        """Every visitor's connection closed, then the server and the models' workers."""
+        try:
+            self.peers.close()
+        finally:
+            self.server.close()
+            self._close_engine()
+
+    def __enter__(self) -> "VisitorServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
