@@ -43,8 +43,10 @@ def _get(url: str | urllib.request.Request) -> tuple[int, str, bytes]:
 def test_page_latest_frame_and_not_found():
     with WebViewSink(port=0) as web:
         assert web.url == f"http://localhost:{web.port}/"
-        status, kind, body = _get(web.url)
+        status, kind, body = _get(web.url + "mjpeg")
         assert status == 200 and kind.startswith("text/html") and b'src="/stream.mjpg"' in body
+        status, kind, body = _get(web.url)  # the WebRTC page where aiortc is installed, else the same
+        assert status == 200 and kind.startswith("text/html") and b"/stream.mjpg" in body
         assert _get(web.url + "frame.jpg")[0] == 503  # nothing written yet
         web.write_view(_frame(200), 0)
         status, kind, body = _get(web.url + "frame.jpg")
@@ -177,7 +179,7 @@ def test_every_page_asks_for_the_token():
                 assert e.code == 401 and e.headers["WWW-Authenticate"].startswith("Bearer")
             assert _get(_at(web.url, path, "s3cre"))[0] == 403, path
             assert _get(_at(web.url, path, "S3CRET"))[0] == 403, path
-        status, _, page = _get(web.url)
+        status, _, page = _get(_at(web.url, "mjpeg", "s3cret"))
         assert status == 200 and b'src="/stream.mjpg?token=s3cret"' in page
         status, kind, _ = _get(_at(web.url, "frame.jpg", "s3cret"))
         assert status == 200 and kind == "image/jpeg"
@@ -237,7 +239,7 @@ HOST_ADDRESSES = ["127.0.0.1", "192.168.1.5", "::1", "fe80::1%eth0", "2001:db8::
 
 
 def test_a_view_open_to_the_network_lists_the_addresses_other_machines_use(monkeypatch):
-    monkeypatch.setattr("livevision.sinks.web._host_addresses", lambda: HOST_ADDRESSES)
+    monkeypatch.setattr("livevision.web.addresses._host_addresses", lambda: HOST_ADDRESSES)
     with WebViewSink("0.0.0.0", 0, token="t") as web:
         p = web.port
         assert web.urls == [f"http://192.168.1.5:{p}/?token=t", f"http://10.0.0.7:{p}/?token=t",
@@ -253,7 +255,7 @@ def test_a_view_open_to_the_network_lists_the_addresses_other_machines_use(monke
             return  # no IPv6 here
         with web:
             p = web.port
-            dual_stack = not web._server.socket.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+            dual_stack = not web.server._server.socket.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
             ipv4 = [f"http://192.168.1.5:{p}/", f"http://10.0.0.7:{p}/"] if dual_stack else []
             assert web.urls == [*ipv4, f"http://[2001:db8::5]:{p}/", f"http://[::1]:{p}/"]
 
@@ -278,7 +280,7 @@ def test_the_listed_addresses_reach_the_view(monkeypatch, psutil_installed):
         *network, local = web.urls
         assert local == web.url and len(network) == len(network_addresses())
         if every_interface is not None:  # without psutil, some of the addresses psutil finds, and only those
-            assert set(network) <= {web._url(a) for a in every_interface}
+            assert set(network) <= {web.server._url(a) for a in every_interface}
             assert bool(network) == bool(every_interface)
         for url in network:
             host = urllib.parse.urlsplit(url).hostname
@@ -289,7 +291,7 @@ def test_the_listed_addresses_reach_the_view(monkeypatch, psutil_installed):
 def test_run_prints_the_network_addresses(tiny_model, model_cache, tmp_path, monkeypatch):
     from cli_runner import run_cli
 
-    monkeypatch.setattr("livevision.sinks.web._host_addresses", lambda: HOST_ADDRESSES)
+    monkeypatch.setattr("livevision.web.addresses._host_addresses", lambda: HOST_ADDRESSES)
     clip = make_source(tmp_path / "clip.mp4", 2, Fraction(25), None, size_wh=(64, 48))
     done = run_cli("run", "--task", "depth", "--model", tiny_model("depth_anything"), "--source", clip,
                    "--no-display", "--serve", "0.0.0.0:0", "--serve-token", "t0k", "--cache-dir", model_cache,

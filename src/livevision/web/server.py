@@ -111,6 +111,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             route(request)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the browser went away
+        except Exception as exc:  # a bug: the client gets a 500 and the log its trace, the server goes on
+            logger.exception("web: %s %s", method, url.path)
+            try:
+                request.send(500, "text/plain", f"internal error: {type(exc).__name__}\n".encode())
+            except OSError:
+                pass
 
     def _allowed(self, request: Request, token: str | None) -> bool:
         """True when no token is needed or the right one came; else answers 401 / 403."""
@@ -137,7 +143,7 @@ class WebServer:
     """Serves its routes at http(s)://host:port/ (port 0: a free port, see `url`) on its own threads."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, *, token: str | None = None,
-                 tls: ssl.SSLContext | None = None, option: str = "--serve"):
+                 tls: ssl.SSLContext | None = None, option: str = "--serve", what: str = "the web view"):
         if token is not None and not token.strip():
             raise UsageError(f"{option}-token: an empty token would let anyone in")
         self.token, self.tls = token, tls
@@ -145,7 +151,7 @@ class WebServer:
         try:
             self._server = (_Server6 if ":" in host else _Server)((host, port), _Handler)
         except OSError as e:
-            raise OutputPathError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+            raise OutputPathError(f"cannot serve {what} on {host}:{port}: {e.strerror or e}") from None
         if tls is not None:  # the handshake on the request's thread, not in accept()
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True,
                                                   do_handshake_on_connect=False)

@@ -50,6 +50,7 @@ class LoopThread:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.get_running_loop().shutdown_default_executor()  # its threads (encoders, closing)
 
         try:
             self.run(finish(), timeout)

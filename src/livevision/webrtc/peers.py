@@ -97,7 +97,10 @@ class Peers:
                     if peer.pc.connectionState == "disconnected":
                         await self.drop(peer)
 
-            await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+            try:
+                await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+            except (ValueError, KeyError, IndexError, AttributeError) as exc:  # aiortc's parser on bad SDP
+                raise BadOffer(f"the offer's SDP could not be read: {exc}") from None
             if peer.check_offer is not None:
                 peer.check_offer()
             await peer.pc.setLocalDescription(await peer.pc.createAnswer())

@@ -54,7 +54,7 @@ class VisitorServer:
         self.loop = LoopThread()
         self.peers = Peers(self.loop, max_clients=max_clients, ice_servers=ice_servers)
         try:
-            self.server = WebServer(host, port, token=token, tls=tls, option="--listen")
+            self.server = WebServer(host, port, token=token, tls=tls, option="--listen", what="the visitors' page")
         except BaseException:
             self._close_engine()
             raise
