@@ -172,14 +172,38 @@ def test_push_source_keeps_the_newest_frame_only():
     frames = source.frames()
     first = next(frames)
     assert first.index == 4 and first.timestamp_s == pytest.approx(4 / 30) and source.overtaken == 4
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    assert source.next_frame(stop) is None  # a frame read is not read again: the reader waits for a new one
     reader = source.reader()
     source.push(grey_frame(5), time_s=5 / 30)
+    assert source.overtaken == 4  # the frame read was not overtaken
     assert next(reader.frames()).index == 5
     reader.close()  # a reader's close leaves the source open
     source.push(grey_frame(6), time_s=6 / 30)
     assert next(frames).index == 6
     source.close()
     assert next(frames, None) is None
+
+
+def test_view_track_sends_the_newest_view():
+    import asyncio
+
+    from livevision.webrtc.frames import ViewTrack
+
+    async def sent() -> list[int]:
+        track = ViewTrack(asyncio.get_running_loop())
+        values = []
+        for batch in ((10, 20, 30), (40,), (50, 60)):
+            for value in batch:
+                track.publish(np.full((16, 16, 3), value, np.uint8), value / 100)
+            frame = await track.recv()
+            values.append(int(round(frame.to_ndarray(format="bgr24").mean())))
+        assert track.overtaken == 3 and track.sent == 3
+        track.stop()
+        return values
+
+    assert asyncio.run(sent()) == [30, 40, 60]
 
 
 def test_the_web_view_is_served_over_webrtc_beside_mjpeg():
