@@ -105,10 +105,10 @@ class Visitor:
         with self._lock:
             stream, tasks = self._stream, list(self._tasks)
         summary = stream.stats.summary() if stream is not None else {}
-        inference = {t: (summary.get("latency_ms", {}).get(f"{t}.inference") or {}).get("p50")
-                     for t in summary.get("inference_fps", {})}
-        ages = {t: (p or {}).get("p50") for t, p in summary.get("result_age_ms", {}).items()}
-        return {"tasks": [t.value for t in tasks], "inference_ms": inference, "result_age_ms": ages,
+        # p50 and p95 (ms) over the last 4096 frames (2 minutes at 30 fps) of the tasks' current Stream
+        inference = {t: summary.get("latency_ms", {}).get(f"{t}.inference") for t in summary.get("inference_fps", {})}
+        return {"tasks": [t.value for t in tasks], "inference_ms": inference,
+                "result_age_ms": summary.get("result_age_ms", {}), "fps": summary.get("display_fps"),
                 "frames_in": self.source.pushed, "frames_overtaken": self.source.overtaken,
                 "hud": stream.stats.hud_lines() if stream is not None else [],
                 "error": None if self.error is None else str(self.error)}

@@ -99,8 +99,8 @@ async function showFigures() {
   const pc = session.pc;
   if (pc && session.state === "live") session.figures = {...(await transportFigures(pc)), fps: returnedFps()};
   const f = session.figures, s = session.server;
-  const models = Object.entries(s.inference_ms || {}).map(([task, ms]) => `${task} ${fmt(ms, "ms")}`).join(", ");
-  const ages = Object.entries(s.result_age_ms || {}).map(([task, ms]) => `${task} ${fmt(ms, "ms")}`).join(", ");
+  const p50 = (table) => Object.entries(table || {}).map(([task, ms]) => `${task} ${fmt(ms && ms.p50, "ms")}`).join(", ");
+  const models = p50(s.inference_ms), ages = p50(s.result_age_ms);
   figuresLine.textContent = session.state !== "live" ? "" :
     `returned ${fmt(f.fps, "fps")} · network round trip ${fmt(f.rttMs, "ms")} · jitter buffer ` +
     `${fmt(f.jitterBufferMs, "ms")} · model ${models || "–"} · result age ${ages || "–"} · ` +
