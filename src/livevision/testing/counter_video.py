@@ -1,16 +1,18 @@
 """A synthetic camera whose frames carry their own index, for measuring a video round trip.
 
 Each frame is a textured scene (so a model has something to see) with the frame index drawn as a
-code in a band across the middle, away from livevision's panels (HUD bottom-left, top-k panel and
+code in a band left of the centre, away from livevision's panels (HUD bottom-left, top-k panel and
 legend in the corners, depth colour bar at the right edge, grid titles at the top). The code is 24
 columns of two cells: a column is one bit, its top cell bright and bottom cell dark for a 1, the
 other way round for a 0 (Manchester coding). A reader compares the two cells of a column with each
 other, never with a fixed level, so a colour blended over the frame (a segmentation mask at alpha
-0.5: the palette's luma spans 60..225) or a codec's shift of brightness does not flip a bit.
+0.5: the palette's luma spans 60..225) or a codec's shift of brightness does not flip a bit. A view
+that replaces the picture (depth alone, at opacity 1) leaves no code to read.
 
-Columns: 1 0 | 12 index bits, most significant first | CRC-8 of the index | 0 1. The fixed ends are
-asymmetric, so a mirrored frame reads as no code, not as another index. The code is found by its
-place relative to the frame, so a frame scaled or re-encoded (same aspect ratio) still reads.
+Columns: 1 0 | 12 index bits, most significant first | CRC-8 of the index | 1 0. Mirrored, the
+code would start 0 1, and upside down every bit flips: either reads as no code, never as another
+index; the CRC rejects a misread bit. The code is found by its place relative to the frame, so a
+frame scaled or re-encoded (same aspect ratio) still reads; a frame cropped to another one does not.
 
 `write_y4m` writes the frames as the Y4M file Chromium's fake camera plays
 (--use-file-for-fake-video-capture); `COUNTER_JS` reads the code in a page (counter_video_js).
@@ -30,7 +32,7 @@ INDEX_BITS = 12
 MAX_COUNT = 1 << INDEX_BITS  # indices 0..4095
 CRC_BITS = 8
 CRC_POLY, CRC_XOR = 0x07, 0x5A  # CRC-8's polynomial; the xor makes an all-zero code invalid
-START_BITS, END_BITS = (1, 0), (0, 1)  # asymmetric: a mirrored code is no code
+START_BITS, END_BITS = (1, 0), (1, 0)  # a mirrored code starts 0 1: no code
 COLUMNS = len(START_BITS) + INDEX_BITS + CRC_BITS + len(END_BITS)
 # Where the code lies, as fractions of the frame's width and height: two rows of cells.
 CODE_X0, CODE_X1 = 0.1, 0.64  # left of centre: a legend (top right) can reach down to the middle
