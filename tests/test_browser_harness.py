@@ -31,12 +31,15 @@ async function openCamera() {
   await local.play();
   return stream;
 }
-// Offers and answers carry every candidate (no trickle), as aiortc's do.
+// Offers and answers carry every candidate (no trickle), as aiortc's do. Without a network interface
+// WebRTC will use, gathering never completes: fail then, not hang.
 async function described(pc) {
   await pc.setLocalDescription();
   if (pc.iceGatheringState !== "complete") {
-    await new Promise((done) => pc.addEventListener("icegatheringstatechange",
-      () => pc.iceGatheringState === "complete" && done()));
+    await new Promise((done, fail) => {
+      pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && done());
+      setTimeout(() => fail(new Error("ICE gathering did not complete in 5 s: no usable interface")), 5000);
+    });
   }
   return pc.localDescription.toJSON();
 }
@@ -112,6 +115,12 @@ def test_read_counter_is_none_without_a_valid_code():
         assert read_counter(image) is None, name
     for column in range(counter_video.COLUMNS):  # any one bit flipped: the CRC or a fixed end fails
         assert read_counter(_with_column_swapped(frame, column)) is None, column
+    for index in range(counter_video.MAX_COUNT):  # no code mirrored or upside down reads as another
+        bits = counter_video.code_bits(index)
+        assert counter_video._decode(bits[::-1]) is None and counter_video._decode([1 - b for b in bits]) is None
+    code_mirrored = frame.copy()
+    code_mirrored[y0:y1, x0:x1] = frame[y0:y1, x0:x1][:, ::-1]
+    assert read_counter(code_mirrored) is None
     with pytest.raises(ValueError, match="BGR"):
         read_counter(np.zeros((480, 640, 2), np.uint8))
 
