@@ -63,6 +63,7 @@ _TORCH_FIXTURES = {"tiny_model", "exported", "model_cache"}
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs_torch: builds or exports tiny Hugging Face models (needs torch)")
     config.addinivalue_line("markers", "cpu_default: test_placement: --pre-post auto as it is on the CPU provider")
+    config.addinivalue_line("markers", "browser: drives headless Chromium (tests/browser.py); skipped without it")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -116,6 +117,14 @@ def exported(tiny_model, model_cache):
         return export_model(tiny_model(name), task, cache_dir=model_cache)
 
     return get
+
+
+@pytest.fixture(scope="session")
+def fake_camera(tmp_path_factory):
+    """The browser tests' webcam (tests/browser.py): a 5-second loop of counter frames, 640x480 at 30 fps."""
+    from browser import make_fake_camera
+
+    return make_fake_camera(tmp_path_factory.mktemp("camera"))
 
 
 @pytest.fixture(scope="session")
