@@ -109,6 +109,7 @@ class Visitor:
         inference = {t: summary.get("latency_ms", {}).get(f"{t}.inference") for t in summary.get("inference_fps", {})}
         return {"tasks": [t.value for t in tasks], "inference_ms": inference,
                 "result_age_ms": summary.get("result_age_ms", {}), "fps": summary.get("display_fps"),
+                "new_result_age_ms": summary.get("new_result_age_ms", {}),
                 "frames_in": self.source.pushed, "frames_overtaken": self.source.overtaken,
                 "hud": stream.stats.hud_lines() if stream is not None else [],
                 "error": None if self.error is None else str(self.error)}
