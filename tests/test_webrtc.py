@@ -57,7 +57,7 @@ def _wait(condition, timeout: float = 30.0) -> bool:
 
 def _threads() -> set[str]:
     """The threads running, but the asyncio loops' pools (a few threads each loop keeps, not one per visitor)."""
-    return {t.name for t in threading.enumerate() if not t.name.startswith("asyncio_")}
+    return {t.name for t in threading.enumerate() if not t.name.startswith(("asyncio_", "livevision-closing_"))}
 
 
 def test_annotated_frames_come_back_and_leaving_frees_everything(models):
@@ -232,3 +232,95 @@ def test_the_web_view_is_served_over_webrtc_beside_mjpeg():
         finally:
             stop.set()
             writer.join()
+
+
+def test_what_a_page_sends_over_the_data_channel_cannot_break_its_connection(models):
+    with VisitorServer(models, port=0) as server, Visitor(server.url) as visitor:
+        assert visitor.connect()[0] == 200 and visitor.wait_for_frames(5)
+        for junk in ("[" * 70000, '{"tasks": 5}', '{"tasks": true}', '{"tasks": [1, 2]}', "not json", '"text"'):
+            visitor._loop.soon(visitor.channel.send, junk)
+        visitor.send({"tasks": ["classification"]})
+        assert _wait(lambda: any(m.get("tasks") == ["classification"] and "frames_in" in m for m in visitor.messages))
+        count = visitor.count
+        assert _wait(lambda: visitor.count > count + 10) and server.peers.count == 1
+
+
+def test_offers_that_carry_other_media_are_refused(models):
+    with VisitorServer(models, port=0) as server:
+        sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\n"
+        for extra in ("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n"):
+            status, body = post_json(server.url + "offer", {"type": "offer", "sdp": sdp + extra})
+            assert status == 400 and "one video" in body["error"]
+    with WebViewSink(port=0) as web:  # a viewer receives and sends nothing
+        status, body = post_json(web.url + "offer", {"type": "offer", "sdp": sdp})
+        assert status == 400 and "receive one video and send nothing" in body["error"]
+
+
+def test_offers_must_be_json_and_loopback_answers_to_its_own_names_only(models):
+    with VisitorServer(models, port=0) as server:
+        request = urllib.request.Request(server.url + "offer", b'{"type": "offer"}', {"Content-Type": "text/plain"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 415
+        rebound = urllib.request.Request(server.url, headers={"Host": f"attacker.example:{server.server.port}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound, timeout=10)
+        assert refused.value.code == 403
+        assert _get(server.url.replace("localhost", "127.0.0.1")) == 200
+
+
+class FailsOnSmallFrames:
+    """A model that fails on frames narrower than 400 pixels, else is `model`."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, image):
+        if image.shape[1] < 400:
+            raise RuntimeError("this frame is too small for me")
+        return self.model(image)
+
+
+def test_a_model_error_stops_that_visitor_only(models):
+    from webrtc_client import FakeCamera
+
+    model = FailsOnSmallFrames(models[Task.CLASSIFICATION])
+    with VisitorServer({Task.CLASSIFICATION: model}, port=0) as server, \
+            Visitor(server.url, camera=FakeCamera(lambda n: grey_frame(n, (320, 240)))) as failing, \
+            Visitor(server.url, camera=FakeCamera(lambda n: grey_frame(n, (640, 480)))) as fine:
+        assert failing.connect()[0] == 200 and fine.connect()[0] == 200
+        assert _wait(lambda: any("too small for me" in (m.get("error") or "") for m in failing.messages))
+        count = fine.count
+        assert _wait(lambda: fine.count > count + 30), "the other visitor's video stopped"
+        assert fine.messages[-1]["error"] is None and fine.messages[-1]["inference_ms"]["classification"]["p50"] > 0
+
+
+def test_a_browser_that_never_connects_is_dropped(monkeypatch):
+    import livevision.webrtc.peers as peers
+
+    monkeypatch.setattr(peers, "CONNECT_TIMEOUT_S", 1.0)
+    with WebViewSink(port=0) as web:
+        viewer = Visitor(web.url, camera=False)
+        offer = viewer._loop.run(viewer._offer(), 30)
+        status, _ = post_json(web.url + "offer", offer)  # answered, but the answer is never used
+        assert status == 200 and web.webrtc.peers.count == 1
+        assert _wait(lambda: web.webrtc.peers.count == 0, timeout=15)
+        viewer.close()
+
+
+def test_closing_the_server_with_visitors_connected_ends_everything(models):
+    before = {t.name for t in threading.enumerate()}
+    server = VisitorServer(models, port=0)
+    visitors = [Visitor(server.url) for _ in range(2)]
+    try:
+        for visitor in visitors:
+            assert visitor.connect()[0] == 200 and visitor.wait_for_frames(3)
+        server.close()
+        assert server.peers.count == 0
+        with pytest.raises(urllib.error.URLError):  # the page is closed: refused
+            post_json(server.url + "offer", {"type": "offer", "sdp": "x"})
+    finally:
+        for visitor in visitors:
+            visitor.close()
+    assert _wait(lambda: {t.name for t in threading.enumerate()} <= before), \
+        {t.name for t in threading.enumerate()} - before

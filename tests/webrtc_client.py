@@ -86,8 +86,9 @@ class Visitor:
 
     async def _offer(self) -> dict:
         self.pc = RTCPeerConnection()
-        self.channel = self.pc.createDataChannel("control")
-        self.channel.on("message", lambda m: self.messages.append(json.loads(m)))
+        if self.camera is not False:  # a visitor talks to the server; a viewer only watches
+            self.channel = self.pc.createDataChannel("control")
+            self.channel.on("message", lambda m: self.messages.append(json.loads(m)))
         if self.camera is False:
             self.pc.addTransceiver("video", direction="recvonly")
         else:

@@ -77,7 +77,8 @@ class SharedTaskWorker:
     submit(key, frame) when idle(key); poll(key) returns that source's finished output once (or None) and
     re-raises a model error; telemetry: each source's own (SourceTelemetry), registered by `register`."""
 
-    def __init__(self, task: Task, model, clock: Clock, stop: threading.Event, *, threads: int = 1):
+    def __init__(self, task: Task, model, clock: Clock, stop: threading.Event, *, threads: int = 1,
+                 isolate_errors: bool = False):
         self.task, self.model, self.clock, self.stop_event = task, model, clock, stop
         self._cond = threading.Condition()
         self._pending: OrderedDict[int, Frame] = OrderedDict()  # oldest submission first
@@ -86,6 +87,10 @@ class SharedTaskWorker:
         self._telemetry: dict[int, Telemetry] = {}
         self._gone: set[int] = set()  # discarded sources with a frame in flight
         self._error: BaseException | None = None
+        # isolate_errors: a model error goes to the sources whose frames failed, and the worker goes on (the
+        # visitors of `livevision serve`: one visitor's odd frame must not end the task for the others)
+        self.isolate_errors = isolate_errors
+        self._errors: dict[int, BaseException] = {}
         batching = isinstance(model, StagedModel) and callable(getattr(model, "infer_batch", None))
         self.max_batch = int(getattr(model, "max_batch", 1)) if batching else 1
         self._batch_size: int | None = None if self.max_batch > 1 else 1
@@ -117,11 +122,14 @@ class SharedTaskWorker:
         with self._cond:
             if self._error is not None:
                 raise self._error
+            if key in self._errors:
+                raise self._errors.pop(key)
             return self._done.pop(key, None)
 
     def wait_idle(self, key: int, timeout: float) -> bool:
         with self._cond:
-            return self._cond.wait_for(lambda: key not in self._busy or self._error is not None, timeout)
+            return self._cond.wait_for(lambda: key not in self._busy or self._error is not None
+                                       or key in self._errors, timeout)
 
     def discard(self, key: int) -> None:
         """The source has ended: its waiting frame is dropped, one in flight finishes unseen, and the worker
@@ -130,6 +138,7 @@ class SharedTaskWorker:
             if self._pending.pop(key, None) is not None:
                 self._busy.discard(key)
             self._done.pop(key, None)
+            self._errors.pop(key, None)
             if key in self._busy:
                 self._gone.add(key)  # forgotten when its frame in flight is done
             else:
@@ -150,21 +159,31 @@ class SharedTaskWorker:
         while (jobs := self._take()) is not None:
             try:
                 outputs = self._run_jobs(jobs)
-            except BaseException as exc:  # re-raised in every source's loop by poll()
+            except BaseException as exc:  # re-raised by poll() in every source's loop (isolated: in theirs)
+                isolated = self.isolate_errors and isinstance(exc, Exception)
                 with self._cond:
-                    self._error = exc
-                    self._busy.difference_update(key for key, _ in jobs)
-                    self._cond.notify_all()
-                return
+                    if not isolated:
+                        self._error = exc
+                    self._finish(jobs, [exc] * len(jobs))
+                if not isolated:
+                    return
+                continue
             with self._cond:
-                for (key, _), output in zip(jobs, outputs):
-                    if key in self._gone:  # discarded meanwhile
-                        self._gone.discard(key)
-                        self._telemetry.pop(key, None)
-                    elif key in self._busy:
-                        self._done[key] = output
-                    self._busy.discard(key)
-                self._cond.notify_all()
+                self._finish(jobs, outputs)
+
+    def _finish(self, jobs: list[tuple[int, Frame]], outputs: list) -> None:
+        """Hand each job's output (or isolated error) to its source, under the lock; forget discarded ones."""
+        for (key, _), output in zip(jobs, outputs):
+            if key in self._gone:  # discarded meanwhile
+                self._gone.discard(key)
+                self._telemetry.pop(key, None)
+            elif isinstance(output, BaseException):
+                if self._error is None:  # isolated: this source's own
+                    self._errors[key] = output
+            elif key in self._busy:
+                self._done[key] = output
+            self._busy.discard(key)
+        self._cond.notify_all()
 
     def _run_jobs(self, jobs: list[tuple[int, Frame]]) -> list[TaskOutput]:
         name = self.task.value
@@ -252,9 +271,11 @@ class SourceWorker:
 class SharedModels:
     """A SharedTaskWorker per task, started at once; `workers_for(key, telemetry)` gives a source its workers."""
 
-    def __init__(self, models: Mapping[Task, object], clock: Clock, *, threads: int = 1):
+    def __init__(self, models: Mapping[Task, object], clock: Clock, *, threads: int = 1,
+                 isolate_errors: bool = False):
         self.stop_event = threading.Event()
-        self.workers = {task: SharedTaskWorker(task, model, clock, self.stop_event, threads=threads).start()
+        self.workers = {task: SharedTaskWorker(task, model, clock, self.stop_event, threads=threads,
+                                               isolate_errors=isolate_errors).start()
                         for task, model in models.items()}
 
     def workers_for(self, key: int, telemetry: Telemetry, tasks=None) -> dict[Task, SourceWorker]:

@@ -170,9 +170,9 @@ class WebViewSink(Sink):
     def _close(self) -> None:
         with self._changed:
             self._changed.notify_all()  # streaming clients see `closed` and end their responses
+        self.server.close()  # first: no offer comes in while the viewers' connections close
         if self.webrtc is not None:
             self.webrtc.close()
-        self.server.close()
 
 
 __all__ = ["WebViewSink", "is_loopback", "network_addresses", "new_token", "parse_address"]

@@ -27,11 +27,12 @@ from typing import Callable
 
 from ..errors import UsageError
 from ..sinks.errors import OutputPathError
-from .addresses import network_addresses
+from .addresses import is_loopback, network_addresses
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 1 << 20  # a POST body larger than this (an SDP offer is a few KB) is refused
+MAX_BODY = 64 << 10  # a POST body larger than this (an SDP offer is a few KB) is refused
+REQUEST_TIMEOUT_S = 30  # a client silent this long mid-request (or mid-handshake) is dropped
 
 
 @dataclass
@@ -75,6 +76,10 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
     web: "WebServer"
 
+    def handle_error(self, request, client_address) -> None:
+        # a browser refusing the made-up certificate, plain http on the https port, a client gone: one line
+        logger.debug("web: request from %s failed", client_address[0], exc_info=True)
+
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
@@ -82,25 +87,37 @@ class _Server6(_Server):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
+    timeout = REQUEST_TIMEOUT_S
 
     def do_GET(self) -> None:  # noqa: N802 -- the http.server API
-        self._dispatch("GET", b"")
+        self._dispatch("GET")
 
     def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def _read_body(self, request: Request) -> bool:
+        """A POST's JSON body into request.body (after the token check); else answers 413 / 415."""
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = -1
         if not 0 <= length <= MAX_BODY:
-            Request("POST", self.path, {}, b"", self).send(413, "text/plain", b"request body too large\n")
-            return
-        self._dispatch("POST", self.rfile.read(length))
+            request.send(413, "text/plain", b"request body too large\n")
+            return False
+        # JSON only: another site's page can POST a form or text without asking (no CORS preflight), not JSON
+        if self.headers.get_content_type() != "application/json":
+            request.send(415, "text/plain", b"send application/json\n")
+            return False
+        request.body = self.rfile.read(length)
+        return True
 
-    def _dispatch(self, method: str, body: bytes) -> None:
+    def _dispatch(self, method: str) -> None:
         url = urllib.parse.urlsplit(self.path)
-        request = Request(method, url.path, urllib.parse.parse_qs(url.query), body, self)
+        request = Request(method, url.path, urllib.parse.parse_qs(url.query), b"", self)
         web = self.server.web
-        if not self._allowed(request, web.token):
+        if not (self._right_host(request, web) and self._allowed(request, web.token)):
+            return
+        if method == "POST" and not self._read_body(request):
             return
         route = web.routes.get((method, url.path))
         if route is None:
@@ -117,6 +134,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 request.send(500, "text/plain", f"internal error: {type(exc).__name__}\n".encode())
             except OSError:
                 pass
+
+    def _right_host(self, request: Request, web: "WebServer") -> bool:
+        """Without a token on loopback, only this machine's names: another site's page that renames itself
+        to 127.0.0.1 (DNS rebinding) would otherwise read the view. 403 for any other Host."""
+        if web.token is not None or not is_loopback(web.host):
+            return True
+        host = urllib.parse.urlsplit("//" + self.headers.get("Host", "")).hostname or ""
+        if is_loopback(host):
+            return True
+        request.send(403, "text/plain", b"this page answers to localhost only\n")
+        return False
 
     def _allowed(self, request: Request, token: str | None) -> bool:
         """True when no token is needed or the right one came; else answers 401 / 403."""

@@ -18,7 +18,8 @@ def tls_context(certfile: Path | None, keyfile: Path | None) -> ssl.SSLContext:
     """A server context from a certificate file (PEM; the key in it or in `keyfile`)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        context.load_cert_chain(str(certfile), str(keyfile) if keyfile else None)
+        # no password: an encrypted key fails here in one line instead of OpenSSL asking on the terminal
+        context.load_cert_chain(str(certfile), str(keyfile) if keyfile else None, password=lambda: b"")
     except (OSError, ssl.SSLError) as e:
         raise UsageError(f"--certfile {certfile}: cannot load the certificate"
                          f"{' and --keyfile' if keyfile else ''}: {getattr(e, 'strerror', None) or e}") from None

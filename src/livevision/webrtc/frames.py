@@ -122,8 +122,10 @@ class ViewTrack(MediaStreamTrack):
             if self._view is not None:
                 self.overtaken += 1
             self._view = (view, time.monotonic() - self._started if time_s is None else time_s)
-        if not self._loop.is_closed():
+        try:
             self._loop.call_soon_threadsafe(self._ready.set)
+        except RuntimeError:  # the loop has closed: nobody is sending any more
+            pass
 
     async def recv(self) -> VideoFrame:
         while True:

@@ -35,8 +35,10 @@ class LoopThread:
             raise TimeoutError(f"no answer within {timeout:g} s") from None
 
     def soon(self, fn, *args) -> None:
-        if not self.loop.is_closed():
+        try:
             self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # closed: there is nothing left to call it on
+            pass
 
     def close(self, cleanup: Coroutine | None = None, timeout: float = 10.0) -> None:
         """Run `cleanup` (closing peer connections), cancel every task left, stop the loop, join its thread."""

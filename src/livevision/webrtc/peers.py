@@ -1,7 +1,8 @@
 """The peer connections of one server: admitted up to a limit, answered in one HTTP round trip (the offer
 carries the browser's ICE candidates and the answer the server's: no trickle ICE), and closed, with what
-they hold, when the browser leaves (the page says "bye", the connection fails or closes, or no frame comes
-for IDLE_S).
+they hold, when the browser leaves: the connection fails or closes (a browser gone without a word fails ICE's
+consent checks within about 30 s), it is not connected CONNECT_TIMEOUT_S after the answer, or what owns it
+drops it (the page says "bye", no frame came for a while).
 
     peers = Peers(loop_thread, max_clients=4, ice_servers=[])
     answer = peers.answer(offer_dict, setup)   # from an HTTP handler thread; setup(pc) adds tracks, etc.
@@ -17,6 +18,7 @@ import threading
 from typing import Awaitable, Callable
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 
 from ..errors import LiveVisionError
 from .loop import LoopThread
@@ -24,7 +26,8 @@ from .loop import LoopThread
 log = logging.getLogger(__name__)
 
 ANSWER_TIMEOUT_S = 15.0  # negotiation, candidate gathering included
-DISCONNECTED_GRACE_S = 5.0  # a connection "disconnected" this long (a browser gone without a word) is closed
+CONNECT_TIMEOUT_S = 20.0  # answered but still not connected (no route between the two): dropped
+CLOSE_TIMEOUT_S = 60.0  # closing every peer at shutdown (a visitor's model frame included)
 
 
 class Full(LiveVisionError):
@@ -35,8 +38,20 @@ class BadOffer(LiveVisionError):
     """An offer that is not an SDP offer."""
 
 
+def media_lines(sdp: str) -> list[tuple[str, str]]:
+    """(kind, direction) of each m= section of an SDP ("video", "recvonly"); sendrecv where none is said."""
+    found = []
+    for section in sdp.split("\nm=")[1:]:
+        kind = section.split(" ", 1)[0].strip()
+        direction = next((d for d in ("sendrecv", "sendonly", "recvonly", "inactive") if f"a={d}" in section),
+                         "sendrecv")
+        found.append((kind, direction))
+    return found
+
+
 class Peer:
-    """One browser's connection and what to close with it (`on_close`, coroutines run once, in order)."""
+    """One browser's connection and what to close with it (`on_close`, coroutines run once, in order, after
+    the connection itself)."""
 
     def __init__(self, key: int, pc: RTCPeerConnection):
         self.key, self.pc = key, pc
@@ -55,6 +70,7 @@ class Peers:
         self._lock = threading.Lock()
         self._peers: dict[int, Peer] = {}
         self._reserved = 0
+        self._closed = False
         self._keys = itertools.count(1)
 
     @property
@@ -66,60 +82,82 @@ class Peers:
         # Given explicitly: aiortc's default asks a public STUN server, which a closed network never answers.
         return RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self.ice_servers])
 
-    def answer(self, offer: dict | None, setup: Callable[[Peer], Awaitable[None]]) -> dict:
-        """The SDP answer ({"sdp", "type"}) to a browser's offer, from any thread but the loop's."""
+    def answer(self, offer: dict | None, setup: Callable[[Peer], Awaitable[None]],
+               media: Callable[[list[tuple[str, str]]], str | None] | None = None) -> dict:
+        """The SDP answer ({"sdp", "type"}) to a browser's offer, from any thread but the loop's. media: given
+        the offer's media_lines, what is wrong with them (None: nothing); each m= line costs a decoder thread,
+        so the owner says which it takes."""
         if not offer or offer.get("type") != "offer" or not isinstance(offer.get("sdp"), str):
             raise BadOffer("expected a JSON object {\"sdp\": ..., \"type\": \"offer\"}")
+        wrong = media(media_lines(offer["sdp"])) if media is not None else None
+        if wrong:
+            raise BadOffer(wrong)
         with self._lock:
+            if self._closed:
+                raise Full("the server is shutting down")
             if len(self._peers) + self._reserved >= self.max_clients:
                 raise Full(f"all {self.max_clients} places are taken: try again when someone leaves")
-            self._reserved += 1
+            self._reserved += 1  # until the peer is registered (then it counts in _peers)
+        reserved = [True]
         try:
-            return self.loop.run(self._answer(offer, setup), ANSWER_TIMEOUT_S)
+            return self.loop.run(self._answer(offer, setup, reserved), ANSWER_TIMEOUT_S)
         finally:
             with self._lock:
-                self._reserved -= 1
+                if reserved[0]:
+                    self._reserved -= 1
 
-    async def _answer(self, offer: dict, setup: Callable[[Peer], Awaitable[None]]) -> dict:
+    async def _answer(self, offer: dict, setup: Callable[[Peer], Awaitable[None]], reserved: list) -> dict:
         peer = Peer(next(self._keys), RTCPeerConnection(self.configuration()))
         with self._lock:
+            if self._closed:
+                raise Full("the server is shutting down")
             self._peers[peer.key] = peer
+            self._reserved -= 1
+            reserved[0] = False
         try:
             await setup(peer)
 
             @peer.pc.on("connectionstatechange")
             async def on_state() -> None:
-                state = peer.pc.connectionState
-                if state in ("failed", "closed"):
+                if peer.pc.connectionState in ("failed", "closed"):  # aiortc has no "disconnected"
                     await self.drop(peer)
-                elif state == "disconnected":
-                    await asyncio.sleep(DISCONNECTED_GRACE_S)
-                    if peer.pc.connectionState == "disconnected":
-                        await self.drop(peer)
 
             try:
                 await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
-            except (ValueError, KeyError, IndexError, AttributeError) as exc:  # aiortc's parser on bad SDP
-                raise BadOffer(f"the offer's SDP could not be read: {exc}") from None
+            except (ValueError, KeyError, IndexError, AttributeError, OperationError, InvalidAccessError,
+                    InvalidStateError) as exc:  # aiortc on SDP it cannot read or answer
+                raise BadOffer(f"the offer's SDP could not be used: {exc}") from None
             if peer.check_offer is not None:
                 peer.check_offer()
             await peer.pc.setLocalDescription(await peer.pc.createAnswer())
+            asyncio.ensure_future(self._connected_or_dropped(peer))
             return {"sdp": peer.pc.localDescription.sdp, "type": peer.pc.localDescription.type, "id": peer.key}
         except BaseException:
             await self.drop(peer)
             raise
 
+    async def _connected_or_dropped(self, peer: Peer) -> None:
+        """Drop `peer` unless it connects within CONNECT_TIMEOUT_S (aiortc waits for ever for a browser whose
+        checks never arrive: a firewall, a tunnel that carries TCP only)."""
+        deadline = asyncio.get_running_loop().time() + CONNECT_TIMEOUT_S
+        while peer.pc.connectionState != "connected" and not peer.closed.is_set():
+            if asyncio.get_running_loop().time() > deadline:
+                log.info("a browser did not connect within %g s: dropped", CONNECT_TIMEOUT_S)
+                await self.drop(peer)
+                return
+            await asyncio.sleep(0.5)
+
     async def drop(self, peer: Peer) -> None:
-        """Close `peer` and everything attached to it, once."""
+        """Close `peer`, then everything attached to it, once."""
         with self._lock:
             if self._peers.pop(peer.key, None) is None:
                 return
+        await peer.pc.close()  # first: no more frames come in while its parts close
         for close in peer.on_close:
             try:
                 await close()
             except Exception:  # one part failing to close must not keep the others open
                 log.exception("closing a peer's part")
-        await peer.pc.close()
         peer.closed.set()
         log.info("a browser left (%d connected)", self.count)
 
@@ -129,5 +167,7 @@ class Peers:
         await asyncio.gather(*(self.drop(p) for p in peers), return_exceptions=True)
 
     def close(self) -> None:
-        """Close every connection (from any thread but the loop's)."""
-        self.loop.run(self._drop_all(), ANSWER_TIMEOUT_S)
+        """Refuse new connections and close every one (from any thread but the loop's)."""
+        with self._lock:
+            self._closed = True
+        self.loop.run(self._drop_all(), CLOSE_TIMEOUT_S)

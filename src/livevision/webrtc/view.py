@@ -18,6 +18,13 @@ log = logging.getLogger(__name__)
 MAX_VIEWERS = 16  # each has its own encoder: about one core per ten 640x480 viewers
 
 
+def _viewer_media(lines: list[tuple[str, str]]) -> str | None:
+    """A viewer receives one video and sends nothing."""
+    if lines != [("video", "recvonly")]:
+        return "the offer must ask to receive one video and send nothing"
+    return None
+
+
 class ViewOverWebRTC:
     """Adds the WebRTC page (``/``) and ``POST /offer`` to a WebViewSink's server."""
 
@@ -33,7 +40,7 @@ class ViewOverWebRTC:
 
     def _offer(self, request: Request) -> None:
         try:
-            answer = self.peers.answer(request.json(), self._setup)
+            answer = self.peers.answer(request.json(), self._setup, _viewer_media)
         except Full as exc:
             request.send_json(503, {"error": str(exc)})
         except BadOffer as exc:
@@ -61,6 +68,7 @@ class ViewOverWebRTC:
         peer.on_close.append(close)
 
     def close(self) -> None:
+        """Every viewer's connection closed (the sink closes the server first)."""
         try:
             self.peers.close()
         finally:

@@ -52,10 +52,12 @@ class Visitor:
         with self._lock:
             return list(self._tasks)
 
-    def _checked(self, tasks: Sequence) -> list[Task]:
+    def _checked(self, tasks) -> list[Task]:
+        if not isinstance(tasks, (list, tuple)) or not all(isinstance(t, (str, Task)) for t in tasks):
+            raise UsageError("tasks: give a list of task names")
         try:
             chosen = [Task.parse(t) for t in tasks]
-        except (UsageError, ValueError, TypeError, AttributeError):
+        except (UsageError, ValueError):
             raise UsageError(f"unknown task among {list(tasks)!r}") from None
         offered = list(self.models.workers)
         if not chosen or len(set(chosen)) != len(chosen) or any(t not in offered for t in chosen):

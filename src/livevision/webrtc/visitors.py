@@ -12,6 +12,7 @@ second.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import ssl
@@ -36,6 +37,15 @@ IDLE_S = 10.0  # a visitor whose camera sends nothing this long has left
 STATS_EVERY_S = 1.0
 
 
+def _visitor_media(lines: list[tuple[str, str]]) -> str | None:
+    """What is wrong with a visitor's offer: it sends one camera and takes the video back, over one data
+    channel at most."""
+    kinds = [kind for kind, _ in lines]
+    if kinds.count("video") != 1 or kinds.count("application") > 1 or set(kinds) - {"video", "application"}:
+        return "the offer must carry one video (the camera) and at most one data channel"
+    return None
+
+
 class VisitorServer:
     """Serves visitors at `server.url` until close(). models: ready models by task, in the order the page
     lists them (the first is what a visitor starts with); names: a name to show for each; stream_options:
@@ -50,8 +60,11 @@ class VisitorServer:
         self.names = {t: (names or {}).get(t) or getattr(m, "name", type(m).__name__) for t, m in models.items()}
         self.renderer_options, self.hud = dict(renderer_options or {}), hud
         self.stream_options = dict(stream_options or {})  # Stream's depth_stabilize, track
-        self.models = SharedModels(models, SystemClock())
+        # a model error ends the visitor whose frame it was, not the task for everyone
+        self.models = SharedModels(models, SystemClock(), isolate_errors=True)
         self.loop = LoopThread()
+        # a leaving visitor's thread is joined here, not on the loop's pool, where the encoders run
+        self._closer = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="livevision-closing")
         self.peers = Peers(self.loop, max_clients=max_clients, ice_servers=ice_servers)
         try:
             self.server = WebServer(host, port, token=token, tls=tls, option="--listen", what="the visitors' page")
@@ -81,7 +94,7 @@ class VisitorServer:
         offer = request.json()
         try:
             tasks = (offer or {}).get("tasks") or [next(iter(self.names)).value]
-            answer = self.peers.answer(offer, lambda peer: self._setup(peer, tasks))
+            answer = self.peers.answer(offer, lambda peer: self._setup(peer, tasks), _visitor_media)
         except Full as exc:
             request.send_json(503, {"error": str(exc)})
         except (BadOffer, UsageError) as exc:
@@ -108,8 +121,13 @@ class VisitorServer:
 
         @peer.pc.on("datachannel")
         def on_channel(channel) -> None:
+            if any(getattr(task, "stats_channel", False) for task in running):
+                channel.close()  # one control channel per visitor: each would cost a figures task
+                return
             channel.on("message", lambda message: self._on_message(message, channel, visitor, peer))
-            running.append(asyncio.ensure_future(self._send_stats(channel, visitor, out)))
+            sender = asyncio.ensure_future(self._send_stats(channel, visitor, out))
+            sender.stats_channel = True
+            running.append(sender)
 
         def check_offer() -> None:
             if not running:
@@ -121,7 +139,7 @@ class VisitorServer:
                 if task is not asyncio.current_task():
                     task.cancel()
             out.stop()
-            await asyncio.get_running_loop().run_in_executor(None, visitor.close)
+            await asyncio.get_running_loop().run_in_executor(self._closer, visitor.close)
 
         peer.check_offer = check_offer
         peer.on_close.append(close)
@@ -136,9 +154,14 @@ class VisitorServer:
 
     def _on_message(self, message, channel, visitor: Visitor, peer: Peer) -> None:
         try:
-            asked = json.loads(message)
-        except (TypeError, ValueError):
+            self._answer_message(message, channel, visitor, peer)
+        except Exception:  # anything a page sends is ignored rather than closing its connection (pyee re-raises)
+            log.debug("%s: a message was ignored", visitor.name, exc_info=True)
+
+    def _answer_message(self, message, channel, visitor: Visitor, peer: Peer) -> None:
+        if not isinstance(message, str) or len(message) > 4096:
             return
+        asked = json.loads(message)
         if not isinstance(asked, dict):
             return
         if asked.get("bye"):
@@ -163,15 +186,18 @@ class VisitorServer:
         return Renderer(tuple(tasks), **self.renderer_options)
 
     def _close_engine(self) -> None:
-        self.loop.close()
-        self.models.close()
+        try:
+            self.loop.close()
+        finally:
+            self._closer.shutdown(wait=True)
+            self.models.close()
 
     def close(self) -> None:
-        """Every visitor's connection closed, then the server and the models' workers."""
+        """The page closed to new visitors, every visitor's connection closed, then the models' workers."""
         try:
+            self.server.close()
             self.peers.close()
         finally:
-            self.server.close()
             self._close_engine()
 
     def __enter__(self) -> "VisitorServer":

@@ -41,14 +41,21 @@ function showTasks() {
 
 function onServerMessage(event) {
   const data = JSON.parse(event.data);
-  if (data.error) say(data.error);
+  if ("frames_in" in data) {  // the figures, each second
+    session.server = data;
+    if (data.error) say(`The server stopped your stream: ${data.error}`);
+    return;
+  }
+  if (data.error) say(data.error);  // a reply to a choice of tasks: what runs now
   if (data.tasks) {
     for (const box of document.querySelectorAll("input[name=task]")) box.checked = data.tasks.includes(box.value);
   }
-  if ("frames_in" in data) session.server = data;
 }
 
+let attempt = 0;  // each start() and stop() begins a new one: an older start() that wakes up gives up
+
 async function start() {
+  const mine = ++attempt;
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     return setState("failed", "The camera needs a secure page: open the https:// address livevision printed " +
       "(or http://localhost on the server itself).");
@@ -57,9 +64,15 @@ async function start() {
   say("Allow the camera to start.");
   let camera;
   try {
-    camera = await navigator.mediaDevices.getUserMedia({video: {width: {ideal: 640}, height: {ideal: 480}}, audio: false});
+    camera = await navigator.mediaDevices.getUserMedia(
+      {video: {width: {ideal: 640, max: 1280}, height: {ideal: 480, max: 720}}, audio: false});
   } catch (e) {
-    return setState("failed", `No camera: ${e.message}`);
+    if (mine === attempt) setState("failed", `No camera: ${e.message}`);
+    return;
+  }
+  if (mine !== attempt) {  // stopped (or started again) while the camera was being allowed
+    camera.getTracks().forEach((track) => track.stop());
+    return;
   }
   session.camera = camera;
   local.srcObject = camera;
@@ -70,25 +83,29 @@ async function start() {
   pc.addTransceiver(camera.getVideoTracks()[0], {direction: "sendrecv"});
   pc.ontrack = (event) => { remote.srcObject = new MediaStream([event.track]); };
   pc.onconnectionstatechange = () => {
+    if (session.pc !== pc) return;
     if (pc.connectionState === "connected") { setState("live"); say(""); }
     if (pc.connectionState === "failed" || pc.connectionState === "closed") {
-      if (session.pc === pc) stop(pc.connectionState === "failed" ? "The connection failed." : "The server closed the connection.");
+      stop(pc.connectionState === "failed" ? "The connection failed." : "The server closed the connection.");
     }
   };
   try {
     await negotiate(pc, {tasks: chosenTasks()});
   } catch (e) {
+    if (session.pc !== pc) return;  // stopped meanwhile: that is why it failed
     stop();
     setState(e.status === 503 ? "full" : "refused", e.message);
   }
 }
 
-function stop(why) {
-  const pc = session.pc;
-  session.pc = null;
+function stop(why, leaving) {
+  attempt++;
+  const pc = session.pc, channel = session.channel;
+  session.pc = session.channel = null;
   if (pc) {
-    if (session.channel && session.channel.readyState === "open") session.channel.send(JSON.stringify({bye: true}));
-    pc.close();
+    if (channel && channel.readyState === "open") channel.send(JSON.stringify({bye: true}));
+    // closing at once could drop the "bye" still in the send buffer; a page going away cannot wait
+    if (leaving) pc.close(); else setTimeout(() => pc.close(), 200);
   }
   if (session.camera) session.camera.getTracks().forEach((track) => track.stop());
   session.camera = null;
@@ -107,8 +124,8 @@ async function showFigures() {
     `${s.visitors || 1} of ${CONFIG.maxClients} visitors`;
 }
 
-toggle.addEventListener("click", () => (session.pc ? stop() : start()));
-window.addEventListener("pagehide", () => stop());
+toggle.addEventListener("click", () => (session.state === "live" || session.state === "connecting" ? stop() : start()));
+window.addEventListener("pagehide", () => stop(null, true));
 showTasks();
 setInterval(showFigures, 1000);
 start();
