@@ -14,6 +14,9 @@ Chromium as the visitor, against the model's own latency, and the server's own v
    the serve process; bytes both ways from the page's getStats.
 3. The server's own source (`run --serve`, a live source whose frames carry the wall clock, ms modulo 4096)
    viewed at ``/`` (WebRTC) and ``/mjpeg``: latency = the page's clock when a frame shows minus the frame's.
+   On a slower link: `--netns NS --host ADDR --label -4mbit --only webrtc-view --only mjpeg-view` runs the
+   server in network namespace NS (made beforehand: a veth pair, the namespace's end at ADDR, its egress
+   shaped with `tc qdisc add dev VETH root tbf rate 4mbit burst 32kbit latency 400ms`).
 """
 
 from __future__ import annotations
@@ -102,10 +105,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start(command: list[str], module: bool = True) -> tuple[subprocess.Popen, str]:
-    """A livevision command (module=False: a script) that serves a page, once it says where (the first URL
-    it logs)."""
-    launcher = [sys.executable, "-m", "livevision"] if module else [sys.executable]
+def start(command: list[str], module: bool = True, launcher: list[str] | None = None) -> tuple[subprocess.Popen, str]:
+    """A livevision command (module=False: a script; launcher: what runs the command instead of python) that
+    serves a page, once it says where (the first URL it logs)."""
+    launcher = launcher or ([sys.executable, "-m", "livevision"] if module else [sys.executable])
     proc = subprocess.Popen([*launcher, *command], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     said = []
@@ -174,7 +177,7 @@ def visitor_run(browser_mod, camera, seconds: float) -> dict:
             "kbit_s_down": round((end_bytes["bytesReceived"] - bytes0["bytesReceived"]) * 8 / elapsed / 1000, 1)}
 
 
-def clock_server(port: int, stats: Path, seconds: float) -> None:
+def clock_server(port: int, stats: Path, seconds: float, host: str = "127.0.0.1") -> None:
     """`livevision run --serve` on a live source whose frames carry the wall clock (ms modulo 4096), for
     `seconds`: the server whose own view the viewer runs watch."""
     import logging
@@ -200,23 +203,29 @@ def clock_server(port: int, stats: Path, seconds: float) -> None:
     load = LoadOptions(live=True, cache_dir=CACHE, precision="fp32")
     options = RunOptions(tasks=(Task.SEGMENTATION,), source=SourceOptions(source="clock", pacing="live"),
                          model=ModelOptions(models={Task.SEGMENTATION: str(MODEL)}, load_options=load),
-                         output=OutputOptions(display=False, serve=f"127.0.0.1:{port}", stats=stats))
+                         output=OutputOptions(display=False, serve=f"{host}:{port}", stats=stats))
     run(options, source=ClockSource())
 
 
-def viewer_run(browser_mod, camera, seconds: float, path: str) -> dict:
+def viewer_run(browser_mod, camera, seconds: float, path: str, netns: str | None = None,
+               host: str = "127.0.0.1") -> dict:
     """The clock server's view at `path` ("" WebRTC, "mjpeg"): latency of each frame shown, the server's CPU,
-    and the bytes per second (getStats for WebRTC; the MJPEG stream read beside for MJPEG)."""
+    and the bytes per second (getStats for WebRTC; the MJPEG stream read beside for MJPEG). netns: run the
+    server in that network namespace, at `host` (a link shaped by `tc` between it and the browser)."""
     from livevision.testing.counter_video import lag_frames
 
     stats = Path(tempfile.mkdtemp()) / "stats.json"
     port = _free_port()
-    proc, url = start([__file__, "--clock-server", str(port), str(stats), str(seconds + 40)], module=False)
+    command = [__file__, "--clock-server", str(port), str(stats), str(seconds + 40), "--host", host]
+    proc, url = start(["netns", "exec", netns, sys.executable, *command] if netns else command, module=False,
+                      launcher=["ip"] if netns else None)
+    base, _, query = url.partition("?")
+    url_of = lambda page_path: base + page_path + ("?" + query if query else "")  # noqa: E731
     try:
         with browser_mod.chromium(camera) as (browser,):
             page = browser_mod.new_page(browser)
             page.add_init_script(CLOCK_PROBE_JS)
-            page.goto(url + path)
+            page.goto(url_of(path))
             selector = "img" if path == "mjpeg" else "#remote"
             if path != "mjpeg":
                 page.wait_for_function("window.livevision.state === 'live'", timeout=60_000)
@@ -227,7 +236,8 @@ def viewer_run(browser_mod, camera, seconds: float, path: str) -> dict:
             if path == "mjpeg":  # beside the browser, on a thread: the page's probe goes on meanwhile
                 import threading
 
-                threading.Thread(target=lambda: counted.append(_count_mjpeg_bytes(url, 10)), daemon=True).start()
+                threading.Thread(target=lambda: counted.append(_count_mjpeg_bytes(url_of("stream.mjpg"), 10)),
+                                 daemon=True).start()
             figures0 = page.evaluate("window.livevision && window.livevision.figures") if path != "mjpeg" else None
             lags = []
             while time.monotonic() - began < seconds:
@@ -262,7 +272,7 @@ def _free_port() -> int:
 def _count_mjpeg_bytes(url: str, seconds: float) -> int:
     """Bytes of /stream.mjpg read in `seconds` (a second client shares the server's encoding)."""
     read, deadline = 0, time.monotonic() + seconds
-    with urllib.request.urlopen(url + "stream.mjpg", timeout=30) as stream:
+    with urllib.request.urlopen(url, timeout=30) as stream:
         while time.monotonic() < deadline:
             read += len(stream.read1(65536))
     return read
@@ -273,11 +283,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench-cache" / "webrtc.json")
     parser.add_argument("--only", choices=["model", "visitor", "webrtc-view", "mjpeg-view"], action="append")
+    parser.add_argument("--netns", help="the server's views: run the server in this network namespace (made "
+                        "beforehand, with a veth link to this one shaped by tc), at --host")
+    parser.add_argument("--host", default="127.0.0.1", help="with --netns: the server's address in it")
+    parser.add_argument("--label", default="", help="suffix for the results' names (e.g. the link's rate)")
     parser.add_argument("--clock-server", nargs=3, metavar=("PORT", "STATS", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.clock_server:
         port, stats, seconds = args.clock_server
-        return clock_server(int(port), Path(stats), float(seconds))
+        return clock_server(int(port), Path(stats), float(seconds), args.host)
     if not MODEL.is_dir():
         subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_models.py")], check=True)
     import browser as browser_mod
@@ -294,8 +308,8 @@ def main() -> None:
         print("visitor", results["visitor"], flush=True)
     for name, path in (("webrtc-view", ""), ("mjpeg-view", "mjpeg")):
         if name in only:
-            results[name] = viewer_run(browser_mod, camera, args.seconds, path)
-            print(name, results[name], flush=True)
+            results[name + args.label] = viewer_run(browser_mod, camera, args.seconds, path, args.netns, args.host)
+            print(name + args.label, results[name + args.label], flush=True)
     args.out.write_text(json.dumps(results, indent=1))
 
 

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("aiortc")
 
-from webrtc_client import Visitor, grey_frame, post_json
+from webrtc_client import Visitor, grey_frame, post_json, wait_until
 
 from livevision.predictor import load_model
 from livevision.sinks.web import WebViewSink
@@ -46,15 +46,6 @@ def _coloured(image: np.ndarray) -> float:
     return float((spread > 40).mean())
 
 
-def _wait(condition, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _threads() -> set[str]:
     """The threads running, but the asyncio loops' pools (a few threads each loop keeps, not one per visitor)."""
     return {t.name for t in threading.enumerate() if not t.name.startswith(("asyncio_", "livevision-closing_"))}
@@ -73,28 +64,30 @@ def test_annotated_frames_come_back_and_leaving_frees_everything(models):
             image = visitor.returned[-1][1]
             assert image.shape == (240, 320, 3)
             assert _coloured(image) > 0.3, "the segmentation overlay is missing"
-            assert _wait(lambda: visitor.messages and visitor.messages[-1]["frames_in"] > 0)
+            assert wait_until(lambda: visitor.messages and visitor.messages[-1]["frames_in"] > 0)
             figures = visitor.messages[-1]
             assert figures["tasks"] == ["segmentation"] and figures["visitors"] == 1
             assert figures["inference_ms"]["segmentation"]["p50"] > 0
             assert any(name.startswith("livevision-visitor") for name in _threads())
         # the browser left: its connection, its threads and its place in the shared worker go
-        assert _wait(lambda: server.peers.count == 0), "the visitor's connection was not closed"
-        assert _wait(lambda: _threads() <= with_server), _threads() - with_server
+        assert wait_until(lambda: server.peers.count == 0), "the visitor's connection was not closed"
+        assert wait_until(lambda: _threads() <= with_server), _threads() - with_server
         assert worker._telemetry == {} and not worker._busy
-    assert _wait(lambda: {t.name for t in threading.enumerate()} <= before), _threads() - before
+    assert wait_until(lambda: {t.name for t in threading.enumerate()} <= before), _threads() - before
 
 
 def test_visitors_pick_tasks_over_the_data_channel(models):
     with VisitorServer(models, port=0) as server, Visitor(server.url, tasks=["classification"]) as visitor:
         assert visitor.connect()[0] == 200
-        assert _wait(lambda: any(m.get("tasks") == ["classification"] and m.get("frames_in") for m in visitor.messages))
+        assert wait_until(lambda: any(m.get("tasks") == ["classification"] and m.get("frames_in")
+                                      for m in visitor.messages))
         assert visitor.wait_for_frames(10)
         assert _coloured(visitor.returned[-1][1]) < 0.3  # a label panel, no colours over the frame
         visitor.send({"tasks": ["segmentation", "classification"]})
-        assert _wait(lambda: visitor.messages[-1].get("inference_ms", {}).keys() == {"segmentation", "classification"})
+        both = {"segmentation", "classification"}
+        assert wait_until(lambda: visitor.messages[-1].get("inference_ms", {}).keys() == both)
         visitor.send({"tasks": ["depth"]})  # not among the server's
-        assert _wait(lambda: any("pick one or more of segmentation, classification" in (m.get("error") or "")
+        assert wait_until(lambda: any("pick one or more of segmentation, classification" in (m.get("error") or "")
                                  for m in visitor.messages))
         assert visitor.messages[-1]["tasks"] == ["segmentation", "classification"]
 
@@ -133,7 +126,7 @@ def test_the_server_is_full_at_max_clients_and_a_place_frees_when_one_leaves(mod
             status, answer = second.connect()
             assert status == 503 and "all 1 places are taken" in answer["error"]
         first.close()
-        assert _wait(lambda: server.peers.count == 0)
+        assert wait_until(lambda: server.peers.count == 0)
         with Visitor(server.url) as third:
             assert third.connect()[0] == 200 and third.wait_for_frames(3)
 
@@ -162,7 +155,7 @@ def test_bad_offers_get_a_message(models):
         with Visitor(server.url, tasks=["nope"]) as visitor:
             status, body = visitor.connect()
             assert status == 400 and "unknown task" in body["error"]
-        assert _wait(lambda: server.peers.count == 0)
+        assert wait_until(lambda: server.peers.count == 0)
 
 
 def test_push_source_keeps_the_newest_frame_only():
@@ -227,7 +220,7 @@ def test_the_web_view_is_served_over_webrtc_beside_mjpeg():
                 assert viewer.wait_for_frames(10)
                 received = viewer.returned[-1][1]
                 assert received.shape == view.shape and abs(float(received[:, :, 2].mean()) - 200) < 10
-            assert _wait(lambda: web.webrtc.peers.count == 0)
+            assert wait_until(lambda: web.webrtc.peers.count == 0)
             assert _get(web.url + "frame.jpg") == 200  # MJPEG and its frame kept beside
         finally:
             stop.set()
@@ -240,9 +233,10 @@ def test_what_a_page_sends_over_the_data_channel_cannot_break_its_connection(mod
         for junk in ("[" * 70000, '{"tasks": 5}', '{"tasks": true}', '{"tasks": [1, 2]}', "not json", '"text"'):
             visitor._loop.soon(visitor.channel.send, junk)
         visitor.send({"tasks": ["classification"]})
-        assert _wait(lambda: any(m.get("tasks") == ["classification"] and "frames_in" in m for m in visitor.messages))
+        assert wait_until(lambda: any(m.get("tasks") == ["classification"] and "frames_in" in m
+                                      for m in visitor.messages))
         count = visitor.count
-        assert _wait(lambda: visitor.count > count + 10) and server.peers.count == 1
+        assert wait_until(lambda: visitor.count > count + 10) and server.peers.count == 1
 
 
 def test_offers_that_carry_other_media_are_refused(models):
@@ -289,9 +283,9 @@ def test_a_model_error_stops_that_visitor_only(models):
             Visitor(server.url, camera=FakeCamera(lambda n: grey_frame(n, (320, 240)))) as failing, \
             Visitor(server.url, camera=FakeCamera(lambda n: grey_frame(n, (640, 480)))) as fine:
         assert failing.connect()[0] == 200 and fine.connect()[0] == 200
-        assert _wait(lambda: any("too small for me" in (m.get("error") or "") for m in failing.messages))
+        assert wait_until(lambda: any("too small for me" in (m.get("error") or "") for m in failing.messages))
         count = fine.count
-        assert _wait(lambda: fine.count > count + 30), "the other visitor's video stopped"
+        assert wait_until(lambda: fine.count > count + 30), "the other visitor's video stopped"
         assert fine.messages[-1]["error"] is None and fine.messages[-1]["inference_ms"]["classification"]["p50"] > 0
 
 
@@ -304,7 +298,7 @@ def test_a_browser_that_never_connects_is_dropped(monkeypatch):
         offer = viewer._loop.run(viewer._offer(), 30)
         status, _ = post_json(web.url + "offer", offer)  # answered, but the answer is never used
         assert status == 200 and web.webrtc.peers.count == 1
-        assert _wait(lambda: web.webrtc.peers.count == 0, timeout=15)
+        assert wait_until(lambda: web.webrtc.peers.count == 0, timeout=15)
         viewer.close()
 
 
@@ -322,5 +316,5 @@ def test_closing_the_server_with_visitors_connected_ends_everything(models):
     finally:
         for visitor in visitors:
             visitor.close()
-    assert _wait(lambda: {t.name for t in threading.enumerate()} <= before), \
+    assert wait_until(lambda: {t.name for t in threading.enumerate()} <= before), \
         {t.name for t in threading.enumerate()} - before

@@ -6,7 +6,6 @@ frees the session, a full server and a wrong token are refused."""
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ import pytest
 pytest.importorskip("aiortc")
 
 from browser import chromium, grab_frame, latencies_ms, new_page, probe_frames, wait_for_video
+from webrtc_client import wait_until
 
 from livevision.predictor import load_model
 from livevision.testing.counter_video import counter_frame
@@ -59,15 +59,6 @@ def _annotated(image: np.ndarray, counter: int) -> float:
     return float(np.abs(image.astype(int) - source.astype(int)).mean())
 
 
-def _wait(condition, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_the_page_sends_the_camera_and_shows_it_back_annotated(models, fake_camera):
     with VisitorServer(models, port=0) as server, chromium(fake_camera) as (browser,):
         page = _open(browser, server.url)
@@ -81,7 +72,7 @@ def test_the_page_sends_the_camera_and_shows_it_back_annotated(models, fake_came
         assert lags and max(lags) < 3000  # never a frame from the camera's future (that would wrap to ~5 s)
         # the visitor picks classification too: the server runs both for them
         page.check("input[value=classification]")
-        assert _wait(lambda: set(page.evaluate("window.livevision.server.tasks || []")) ==
+        assert wait_until(lambda: set(page.evaluate("window.livevision.server.tasks || []")) ==
                      {"segmentation", "classification"})
         assert page.errors == []
 
@@ -97,12 +88,12 @@ def test_two_browsers_at_once_each_get_their_own_stream_and_leaving_frees_it(mod
         visitors = {t.name for t in threading.enumerate() if t.name.startswith("livevision-visitor")}
         assert len(visitors) == 2
         pages[0].goto("about:blank")  # the first visitor leaves; the second goes on
-        assert _wait(lambda: server.peers.count == 1)
+        assert wait_until(lambda: server.peers.count == 1)
         first = _returned_frame(pages[1])[1]
-        assert _wait(lambda: _returned_frame(pages[1])[1] != first)
+        assert wait_until(lambda: _returned_frame(pages[1])[1] != first)
         pages[1].context.close()  # the second closes their tab
-        assert _wait(lambda: server.peers.count == 0)
-        assert _wait(lambda: not any(t.name.startswith("livevision-visitor") for t in threading.enumerate()))
+        assert wait_until(lambda: server.peers.count == 0)
+        assert wait_until(lambda: not any(t.name.startswith("livevision-visitor") for t in threading.enumerate()))
         worker = server.models.workers[Task.SEGMENTATION]
         assert worker._telemetry == {} and not worker._busy
         pools = ("asyncio_", "livevision-closing_")  # a few threads each pool keeps, not one per visitor

@@ -19,6 +19,16 @@ from av import VideoFrame
 from livevision.webrtc.loop import LoopThread
 
 
+def wait_until(condition, timeout: float = 30.0) -> bool:
+    """Whether `condition()` came true within `timeout` seconds (checked every 0.05 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def grey_frame(n: int, size_wh=(320, 240)) -> np.ndarray:
     """A flat grey frame with a bright square that moves with n."""
     w, h = size_wh
