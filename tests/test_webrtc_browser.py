@@ -73,7 +73,13 @@ def test_the_page_sends_the_camera_and_shows_it_back_annotated(models, fake_came
         # the visitor picks classification too: the server runs both for them
         page.check("input[value=classification]")
         assert wait_until(lambda: set(page.evaluate("window.livevision.server.tasks || []")) ==
-                     {"segmentation", "classification"})
+                          {"segmentation", "classification"})
+        server.close()  # the page says so at once, and a new start says the server cannot be reached
+        page.wait_for_function("window.livevision.state === 'stopped'", timeout=10_000)
+        assert page.text_content("#message") == "The server closed the connection."
+        page.click("#toggle")
+        page.wait_for_function("window.livevision.state === 'refused'", timeout=10_000)
+        assert "cannot be reached" in page.text_content("#message")
         assert page.errors == []
 
 

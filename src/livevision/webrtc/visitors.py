@@ -58,6 +58,7 @@ class VisitorServer:
         if max_clients < 1:
             raise UsageError("--max-clients must be at least 1")
         self.names = {t: (names or {}).get(t) or getattr(m, "name", type(m).__name__) for t, m in models.items()}
+        self._closed = False
         self.renderer_options, self.hud = dict(renderer_options or {}), hud
         self.stream_options = dict(stream_options or {})  # Stream's depth_stabilize, track
         # a model error ends the visitor whose frame it was, not the task for everyone
@@ -193,7 +194,11 @@ class VisitorServer:
             self.models.close()
 
     def close(self) -> None:
-        """The page closed to new visitors, every visitor's connection closed, then the models' workers."""
+        """The page closed to new visitors, every visitor's connection closed, then the models' workers. Safe
+        to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.server.close()
             self.peers.close()

@@ -25,7 +25,12 @@ async function negotiate(pc, extra) {
   await pc.setLocalDescription(await pc.createOffer());
   await gatheringDone(pc);
   const body = JSON.stringify({sdp: pc.localDescription.sdp, type: pc.localDescription.type, ...extra});
-  const response = await fetch("/offer", {method: "POST", headers: jsonHeaders(), body});
+  let response;
+  try {
+    response = await fetch("/offer", {method: "POST", headers: jsonHeaders(), body});
+  } catch (e) {  // no answer at all: the server is not running (or not reachable from here)
+    throw new Error("The server cannot be reached: is livevision serve still running?");
+  }
   const text = await response.text();
   let answer = null;
   try { answer = JSON.parse(text); } catch (e) { /* a plain-text error (401, 403) */ }

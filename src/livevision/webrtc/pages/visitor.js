@@ -80,6 +80,8 @@ async function start() {
   const pc = (session.pc = new RTCPeerConnection({iceServers: CONFIG.iceServers}));
   session.channel = pc.createDataChannel("control");
   session.channel.onmessage = onServerMessage;
+  // the server stopping closes the channel at once (the connection itself would take ICE's 30 s to fail)
+  session.channel.onclose = () => { if (session.pc === pc) stop("The server closed the connection."); };
   pc.addTransceiver(camera.getVideoTracks()[0], {direction: "sendrecv"});
   pc.ontrack = (event) => { remote.srcObject = new MediaStream([event.track]); };
   pc.onconnectionstatechange = () => {
