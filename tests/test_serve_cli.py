@@ -101,3 +101,10 @@ def test_off_loopback_it_is_https_with_a_token(tiny_model, exported, model_cache
     finally:
         _stop(proc)
     assert "certificate made up now" in said and "SHA-256 fingerprint" in said
+
+
+def test_without_aiortc_serve_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr("livevision.webrtc.available", lambda: False)
+    done = run_cli("serve", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.strip() == \
+        "livevision: error: WebRTC needs aiortc: pip install 'livevision[webrtc]'"

@@ -120,3 +120,32 @@ def test_a_full_server_and_a_wrong_token_are_refused_with_a_message(models, fake
         assert "all 1 places are taken" in full.evaluate("window.livevision.error")
         assert "all 1 places are taken" in full.text_content("#message")
         assert server.peers.count == 1
+
+
+def test_the_servers_own_view_plays_over_webrtc_and_mjpeg(fake_camera):
+    from livevision.sinks.web import WebViewSink
+
+    stop = threading.Event()
+    with WebViewSink(port=0) as web, chromium(fake_camera) as (browser,):
+        def write() -> None:
+            index = 0
+            while not stop.is_set():
+                web.write_view(counter_frame(index % 4096, (640, 480)), index)
+                index += 1
+                stop.wait(1 / 30)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            page = new_page(browser)
+            page.goto(web.url)
+            page.wait_for_function("window.livevision.state === 'live'", timeout=30_000)
+            wait_for_video(page, "#remote", timeout_s=30)
+            records = probe_frames(page, "#remote", None, seconds=1.5)
+            assert len({r["remote"] for r in records if r["remote"] is not None}) > 10  # moving, readable
+            mjpeg = new_page(browser)
+            mjpeg.goto(web.url + "mjpeg")
+            mjpeg.wait_for_function("document.querySelector('img').naturalWidth === 640", timeout=30_000)
+        finally:
+            stop.set()
+            writer.join()

@@ -172,6 +172,15 @@ def _start_xvfb():
     if not number:
         proc.kill()
         pytest.skip("Xvfb did not start")
+    # Under load a client connecting right after -displayfd answered was once refused (Qt: "could not connect
+    # to display"): wait until a client (xdotool) gets an answer.
+    deadline = time.monotonic() + 60
+    while subprocess.run(["xdotool", "getdisplaygeometry"], env={**os.environ, "DISPLAY": f":{number}"},
+                         capture_output=True, timeout=30).returncode != 0:
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"Xvfb :{number} started but accepts no client")
+        time.sleep(0.2)
     return proc, f":{number}"
 
 

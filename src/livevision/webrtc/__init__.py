@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from ..errors import UsageError
+from ..errors import MissingDependencyError
 
 
 def available() -> bool:
@@ -23,4 +23,4 @@ def available() -> bool:
 
 def require_aiortc() -> None:
     if not available():
-        raise UsageError("WebRTC needs aiortc: pip install 'livevision[webrtc]'")
+        raise MissingDependencyError("WebRTC needs aiortc: pip install 'livevision[webrtc]'")

@@ -57,6 +57,7 @@ class VisitorServer:
                  renderer_options: dict | None = None, hud: bool = True, stream_options: dict | None = None):
         if max_clients < 1:
             raise UsageError("--max-clients must be at least 1")
+        models = {Task.parse(t): m for t, m in models.items()}  # {"segmentation": model} too
         self.names = {t: (names or {}).get(t) or getattr(m, "name", type(m).__name__) for t, m in models.items()}
         self._closed = False
         self.renderer_options, self.hud = dict(renderer_options or {}), hud
