@@ -77,6 +77,7 @@ def test_serve_takes_a_visitor_and_ctrl_c_ends_it(tiny_model, exported, model_ca
         with urllib.request.urlopen(url, timeout=10) as page:
             html = page.read().decode()
         assert "segmentation" in html and "RTCPeerConnection" in html
+        assert '"model": "segformer"' in html and str(tiny_model("segformer")) not in html  # no server path
         with Visitor(url) as visitor:
             assert visitor.connect()[0] == 200
             assert visitor.wait_for_frames(10)

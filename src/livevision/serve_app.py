@@ -95,7 +95,7 @@ def _tls(args: argparse.Namespace, host: str):
 def _serve(models: dict, tasks, options, *, host, port, token, tls, args, loopback: bool) -> int:
     from .webrtc.visitors import VisitorServer
 
-    names = {t: options.models.get(t) or getattr(models[t], "name", None) for t in tasks}
+    names = {t: _shown_name(options.models.get(t) or getattr(models[t], "name", None)) for t in tasks}
     stream_options = dict(depth_stabilize=options.depth_stabilize, track=options.track)
     with interrupts.deferred(lambda: None):
         server = VisitorServer({t: models[t] for t in tasks}, host=host, port=port, token=token,
@@ -115,3 +115,10 @@ def _serve(models: dict, tasks, options, *, host, port, token, tls, args, loopba
             server.close()
     interrupts.raise_if_requested()
     return 0
+
+
+def _shown_name(spec) -> str | None:
+    """What the page shows of a model: its Hub id, or a local folder's name only (not the server's paths)."""
+    if spec is None:
+        return None
+    return Path(spec).name if Path(spec).exists() else str(spec)
