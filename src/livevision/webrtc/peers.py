@@ -107,10 +107,10 @@ class Peers:
                     self._reserved -= 1
 
     async def _answer(self, offer: dict, setup: Callable[[Peer], Awaitable[None]], reserved: list) -> dict:
-        peer = Peer(next(self._keys), RTCPeerConnection(self.configuration()))
         with self._lock:
             if self._closed:
                 raise Full("the server is shutting down")
+            peer = Peer(next(self._keys), RTCPeerConnection(self.configuration()))
             self._peers[peer.key] = peer
             self._reserved -= 1
             reserved[0] = False
