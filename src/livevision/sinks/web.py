@@ -70,17 +70,19 @@ class WebViewSink(Sink):
                             ("/frame.jpg", self._frame_jpg), ("/stream.mjpg", self._stream)):
             self.server.route("GET", path, route)
         self.webrtc = None
-        if webrtc or webrtc is None:
-            from ..webrtc import available
+        try:
+            if webrtc or webrtc is None:
+                from ..webrtc import available, require_aiortc
 
-            if available():
-                from ..webrtc.view import ViewOverWebRTC
+                if available():
+                    from ..webrtc.view import ViewOverWebRTC
 
-                self.webrtc = ViewOverWebRTC(self, self.server)
-            elif webrtc:
-                from ..webrtc import require_aiortc
-
-                require_aiortc()
+                    self.webrtc = ViewOverWebRTC(self, self.server)
+                elif webrtc:
+                    require_aiortc()
+        except BaseException:
+            self.server.close()
+            raise
 
     @property
     def url(self) -> str:
