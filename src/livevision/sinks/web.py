@@ -65,8 +65,7 @@ class WebViewSink(Sink):
         self._watchers: list[Callable[[np.ndarray], None]] = []  # told of each view (WebRTC tracks)
         self.server = WebServer(host, port, token=token)
         self.host, self.port, self.token = host, self.server.port, token
-        mjpeg_page = lambda request: self._page(request, PAGE)  # noqa: E731
-        for path, route in (("/", mjpeg_page), ("/index.html", mjpeg_page), ("/mjpeg", mjpeg_page),
+        for path, route in (("/", self._page), ("/index.html", self._page), ("/mjpeg", self._page),
                             ("/frame.jpg", self._frame_jpg), ("/stream.mjpg", self._stream)):
             self.server.route("GET", path, route)
         self.webrtc = None
@@ -107,9 +106,10 @@ class WebViewSink(Sink):
                     self._watchers.remove(callback)
         return unwatch
 
-    def _page(self, request: Request, page: str) -> None:
+    def _page(self, request: Request) -> None:
+        """The MJPEG page (its stream carries the token on)."""
         query = f"?token={urllib.parse.quote(self.token)}" if self.token else ""
-        request.send(200, "text/html; charset=utf-8", page.format(query=query).encode())
+        request.send(200, "text/html; charset=utf-8", PAGE.format(query=query).encode())
 
     def _frame_jpg(self, request: Request) -> None:
         latest = self._latest_jpeg(after=0, wait=False)

@@ -36,7 +36,6 @@ class PushSource(FrameSource):
         self.info = SourceInfo(name=name, is_live=True)
         self.overtaken = 0
         self.pushed = 0
-        self.last_push: float | None = None  # time.monotonic() of the newest frame
         self._cond = threading.Condition()
         self._newest: tuple[object, float, float] | None = None  # (frame, source time s, arrival monotonic)
         self._first_time: float | None = None
@@ -53,7 +52,6 @@ class PushSource(FrameSource):
                 self.overtaken += 1
             self._newest = (frame, source_time, arrived)
             self.pushed += 1
-            self.last_push = arrived
             self._cond.notify_all()
 
     def next_frame(self, stop: threading.Event) -> Frame | None:

@@ -40,14 +40,12 @@ class LoopThread:
         except RuntimeError:  # closed: there is nothing left to call it on
             pass
 
-    def close(self, cleanup: Coroutine | None = None, timeout: float = 10.0) -> None:
-        """Run `cleanup` (closing peer connections), cancel every task left, stop the loop, join its thread."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Cancel every task left, stop the loop, join its thread (close the peer connections first)."""
         if not self._thread.is_alive():
             return
 
         async def finish() -> None:
-            if cleanup is not None:
-                await cleanup
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()

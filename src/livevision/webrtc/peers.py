@@ -20,7 +20,8 @@ from typing import Awaitable, Callable
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 
-from ..errors import LiveVisionError
+from ..errors import LiveVisionError, UsageError
+from ..web.server import Request
 from .loop import LoopThread
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,11 @@ class Peers:
         with self._lock:
             return len(self._peers)
 
+    @property
+    def browser_ice_servers(self) -> list[dict]:
+        """The ICE servers as a page's RTCPeerConnection takes them."""
+        return [{"urls": url} for url in self.ice_servers]
+
     def configuration(self) -> RTCConfiguration:
         # Given explicitly: aiortc's default asks a public STUN server, which a closed network never answers.
         return RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self.ice_servers])
@@ -105,6 +111,24 @@ class Peers:
             with self._lock:
                 if reserved[0]:
                     self._reserved -= 1
+
+    def respond(self, request: Request, setup: Callable[[Peer], Awaitable[None]],
+                media: Callable[[list[tuple[str, str]]], str | None], offer: dict | None = None) -> bool:
+        """`answer` for a POST /offer: the answer (200), or the reason as JSON {"error"}: 503 full, 400 a bad
+        offer or choice (UsageError from `setup`), 504 no answer in time. Whether it answered. offer: the
+        request's JSON when the caller has read it already."""
+        try:
+            answer = self.answer(request.json() if offer is None else offer, setup, media)
+        except Full as exc:
+            request.send_json(503, {"error": str(exc)})
+        except (BadOffer, UsageError) as exc:
+            request.send_json(400, {"error": str(exc)})
+        except TimeoutError as exc:
+            request.send_json(504, {"error": f"the connection could not be set up: {exc}"})
+        else:
+            request.send_json(200, answer)
+            return True
+        return False
 
     async def _answer(self, offer: dict, setup: Callable[[Peer], Awaitable[None]], reserved: list) -> dict:
         with self._lock:

@@ -11,7 +11,7 @@ from ..web.server import Request, WebServer
 from .frames import ViewTrack
 from .loop import LoopThread
 from .pages import page
-from .peers import BadOffer, Full, Peer, Peers
+from .peers import Peer, Peers
 
 log = logging.getLogger(__name__)
 
@@ -32,33 +32,20 @@ class ViewOverWebRTC:
         self.sink = sink
         self.loop = LoopThread("livevision-webrtc-view")
         self.peers = Peers(self.loop, max_clients=MAX_VIEWERS, ice_servers=ice_servers)
-        config = {"iceServers": [{"urls": url} for url in self.peers.ice_servers]}
+        config = {"iceServers": self.peers.browser_ice_servers}
         html = page("view", config).encode()
         for path in ("/", "/index.html"):
             server.route("GET", path, lambda request: request.send(200, "text/html; charset=utf-8", html))
         server.route("POST", "/offer", self._offer)
 
     def _offer(self, request: Request) -> None:
-        try:
-            answer = self.peers.answer(request.json(), self._setup, _viewer_media)
-        except Full as exc:
-            request.send_json(503, {"error": str(exc)})
-        except BadOffer as exc:
-            request.send_json(400, {"error": str(exc)})
-        except TimeoutError as exc:
-            request.send_json(504, {"error": f"the connection could not be set up: {exc}"})
-        else:
-            request.send_json(200, answer)
+        self.peers.respond(request, self._setup, _viewer_media)
 
     async def _setup(self, peer: Peer) -> None:
         track = ViewTrack(asyncio.get_running_loop())
 
-        def check_offer() -> None:  # the track goes on the transceiver the browser offered to receive on
-            if not any(t.kind == "video" for t in peer.pc.getTransceivers()):
-                raise BadOffer("the offer asks for no video")
-            peer.pc.addTrack(track)
-
-        peer.check_offer = check_offer
+        # on the transceiver the browser offered to receive on (its one recvonly video: _viewer_media)
+        peer.check_offer = lambda: peer.pc.addTrack(track)
         unwatch = self.sink.watch(lambda view: track.publish(view))
 
         async def close() -> None:

@@ -28,7 +28,7 @@ from ..web.server import Request, WebServer
 from .frames import ViewTrack
 from .loop import LoopThread
 from .pages import page
-from .peers import BadOffer, Full, Peer, Peers
+from .peers import BadOffer, Peer, Peers
 from .visitor import Visitor
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class VisitorServer:
 
     def _config(self) -> dict:
         return {"tasks": [{"task": t.value, "model": name} for t, name in self.names.items()],
-                "iceServers": [{"urls": url} for url in self.peers.ice_servers],
+                "iceServers": self.peers.browser_ice_servers,
                 "maxClients": self.peers.max_clients}
 
     def _page(self, request: Request) -> None:
@@ -94,18 +94,9 @@ class VisitorServer:
 
     def _offer(self, request: Request) -> None:
         offer = request.json()
-        try:
-            tasks = (offer or {}).get("tasks") or [next(iter(self.names)).value]
-            answer = self.peers.answer(offer, lambda peer: self._setup(peer, tasks), _visitor_media)
-        except Full as exc:
-            request.send_json(503, {"error": str(exc)})
-        except (BadOffer, UsageError) as exc:
-            request.send_json(400, {"error": str(exc)})
-        except TimeoutError as exc:
-            request.send_json(504, {"error": f"the connection could not be set up: {exc}"})
-        else:
+        tasks = (offer or {}).get("tasks") or [next(iter(self.names)).value]
+        if self.peers.respond(request, lambda peer: self._setup(peer, tasks), _visitor_media, offer):
             log.info("a visitor joined (%d connected)", self.peers.count)
-            request.send_json(200, answer)
 
     async def _setup(self, peer: Peer, tasks: list) -> None:
         """A visitor's parts on `peer`, each closed with it: the returned track, the processing, the reader of
