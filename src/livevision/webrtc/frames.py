@@ -125,14 +125,21 @@ class ViewTrack(MediaStreamTrack):
         except RuntimeError:  # the loop has closed: nobody is sending any more
             pass
 
+    def stop(self) -> None:
+        super().stop()
+        try:  # wakes a recv() waiting for a view: it ends at once
+            self._loop.call_soon_threadsafe(self._ready.set)
+        except RuntimeError:  # the loop has closed already
+            pass
+
     async def recv(self) -> VideoFrame:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            try:
-                await asyncio.wait_for(self._ready.wait(), WAIT_S)
-            except asyncio.TimeoutError:
-                continue
+            # A plain wait, woken by publish() or stop(): Python 3.11's wait_for() with a timeout can swallow a
+            # cancellation that lands as it times out, and aiortc's sender.stop() then waits for ever for its
+            # sending task (pc.close() hung once that way in CI).
+            await self._ready.wait()
             self._ready.clear()
             with self._lock:
                 taken, self._view = self._view, None
